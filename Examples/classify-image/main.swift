@@ -1,0 +1,2 @@
+// Placeholder replaced once the runtime API lands.
+print("classify-image")

@@ -1,0 +1,42 @@
+# FlashMem — the README's two commands are `make example` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= .venv/bin/python
+CORPUS ?= corpus
+BIN := .build/release
+MODELS ?= resnet50
+
+.PHONY: setup build example test unit-tests model-tests corpus shaders clean
+
+setup:
+	bash .ci/install.sh
+
+build:
+	swift build -c release --product fmc
+	swift build -c release --product fmrun
+	swift build -c release --product classify-image
+
+# Compile the bundled CNN fixture, run it streaming and preloaded, check it against onnxruntime.
+example: setup build
+	bash Examples/run-example.sh $(BIN)
+
+# Unit, golden, per-op and fixture-model tests on lavapipe, then the corpus model tests.
+test: setup unit-tests model-tests
+
+unit-tests:
+	swift build --build-tests
+	swift test --skip-build
+
+corpus:
+	@for m in $(MODELS); do \
+	  [ -f $(CORPUS)/$$m.onnx ] || $(PYTHON) ../shared/corpus/make_corpus.py --out $(CORPUS) --only $$m --no-bench; \
+	done
+
+model-tests: build corpus
+	$(PYTHON) Tests/Models/run_model_tests.py --bin $(BIN) --corpus $(CORPUS) --models $(MODELS) --log $(CORPUS)/model-tests.log
+
+# Regenerate the Swift file that embeds Shaders/ into fmc (a unit test fails when it is stale).
+shaders:
+	python3 Shaders/embed.py
+
+clean:
+	rm -rf .build

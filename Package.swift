@@ -1,0 +1,63 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Dependency direction: FMBFormat ← FlashMemCompiler, FMBFormat ← FlashMemRuntime.
+// The runtime never sees the compiler, shaderc or protobuf-c.
+// shaderc and what it needs, as static archives in one linker group (their order is then irrelevant).
+let shadercLinkFlags = ["-Xlinker", "--start-group"]
+    + ["shaderc_combined", "SPIRV", "glslang", "MachineIndependent", "OSDependent", "OGLCompiler",
+       "GenericCodeGen", "SPIRV-Tools-opt", "SPIRV-Tools"].flatMap { ["-Xlinker", "-l:lib\($0).a"] }
+    + ["-Xlinker", "--end-group", "-lstdc++"]
+
+let package = Package(
+    name: "FlashMem",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "FlashMemRuntime", targets: ["FlashMemRuntime"]),
+        .library(name: "FlashMemCompiler", targets: ["FlashMemCompiler"]),
+        .executable(name: "fmc", targets: ["fmc"]),
+        .executable(name: "fmrun", targets: ["fmrun"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: System libraries
+        .systemLibrary(name: "CVulkan", path: "Sources/CVulkan"),
+        .systemLibrary(name: "CShaderc", path: "Sources/CShaderc"),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
+        .systemLibrary(name: "CProtobufC", path: "Sources/CProtobufC"),
+        .target(name: "COnnx", dependencies: ["CProtobufC"], path: "Sources/COnnx",
+                exclude: ["proto", "regenerate.sh"]),
+
+        // MARK: Runtime side
+        .target(name: "FMBFormat", dependencies: ["CZstd"], path: "Runtime/FMBFormat",
+                exclude: ["FORMAT.md"]),
+        .target(name: "FlashMemRuntime", dependencies: ["FMBFormat", "CVulkan"], path: "Runtime/FlashMemRuntime"),
+        .executableTarget(name: "fmrun", dependencies: [
+            "FlashMemRuntime",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Runtime/fmrun"),
+
+        // MARK: Compiler side
+        .target(name: "FlashMemCompiler", dependencies: ["FMBFormat", "COnnx", "CShaderc"],
+                path: "Sources/FlashMemCompiler",
+                linkerSettings: [.unsafeFlags(shadercLinkFlags)]),
+        .executableTarget(name: "fmc", dependencies: [
+            "FlashMemCompiler",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Sources/fmc"),
+
+        // MARK: Examples
+        .executableTarget(name: "classify-image", dependencies: ["FlashMemRuntime"], path: "Examples/classify-image"),
+
+        // MARK: Tests
+        .testTarget(name: "FMBFormatTests", dependencies: ["FMBFormat"], path: "Tests/FMBFormatTests",
+                    resources: [.copy("golden")]),
+        .testTarget(name: "FlashMemCompilerTests", dependencies: ["FlashMemCompiler"],
+                    path: "Tests/FlashMemCompilerTests"),
+        .testTarget(name: "FlashMemRuntimeTests", dependencies: ["FlashMemRuntime", "FlashMemCompiler"],
+                    path: "Tests/FlashMemRuntimeTests"),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,290 @@
+// The in-memory form of a `.fmb` bundle. FORMAT.md beside this file is the byte-level spec;
+// `BundleWriter` produces the bytes, `BundleReader` parses them and `BundleValidator` checks them.
+//
+// Everything a runtime needs is decided here ahead of time: kernels, their dispatches, where every
+// activation lives in the arena, how every weight is laid out in its image, how weights are cut into
+// chunks and when each chunk is loaded. The runtime never re-lays-out a weight.
+
+/// A whole compiled model, less its payload bytes. Chunk payloads and resident constants live in the
+/// data section; `DataRange` offsets are relative to its start. The writer takes the payload as a separate
+/// blob and the reader hands back a view of the mapped file, so payloads are never copied on load.
+public struct FMBundle: Equatable, Sendable {
+    public var meta: Meta
+    /// SPIR-V modules, deduplicated: several kernels may share one module with other spec constants.
+    public var spirv: [[UInt32]]
+    public var kernels: [Kernel]
+    /// Ordered steps; the runtime executes them in this order.
+    public var program: [Step]
+    /// Activations, inputs, outputs and small resident constants, all in the one arena buffer.
+    public var tensors: [Tensor]
+    public var images: [Image]
+    public var chunks: [Chunk]
+    public var schedule: Schedule
+
+    public init(meta: Meta, spirv: [[UInt32]], kernels: [Kernel], program: [Step], tensors: [Tensor],
+                images: [Image], chunks: [Chunk], schedule: Schedule) {
+        self.meta = meta
+        self.spirv = spirv
+        self.kernels = kernels
+        self.program = program
+        self.tensors = tensors
+        self.images = images
+        self.chunks = chunks
+        self.schedule = schedule
+    }
+}
+
+// MARK: - Meta
+
+public enum ElementType: UInt8, Sendable, CaseIterable {
+    case float32 = 1
+    case float16 = 2
+    case int32 = 3
+    case int64 = 4
+    case bool = 5  // one byte per element
+
+    public var byteSize: Int {
+        switch self {
+        case .float32, .int32: 4
+        case .float16: 2
+        case .int64: 8
+        case .bool: 1
+        }
+    }
+}
+
+/// A model input or output: its user-facing signature and the arena tensor that holds it.
+/// The arena copy is always fp32 for floating types and int32 for integer types; the runtime
+/// converts at the boundary (see FORMAT.md, "I/O conversion").
+public struct IOBinding: Equatable, Sendable {
+    public var name: String
+    public var elementType: ElementType
+    public var shape: [Int64]
+    public var tensor: UInt32
+
+    public init(name: String, elementType: ElementType, shape: [Int64], tensor: UInt32) {
+        self.name = name
+        self.elementType = elementType
+        self.shape = shape
+        self.tensor = tensor
+    }
+
+    public var elementCount: Int { shape.reduce(1) { $0 * Int($1) } }
+}
+
+/// What the device must offer for this bundle to run; checked before any Vulkan object is made.
+public struct DeviceRequirements: Equatable, Sendable {
+    public var pushConstantBytes: UInt32
+    public var storageBufferRange: UInt64
+    public var imageDimension2D: UInt32
+    public var imageArrayLayers: UInt32
+    public var workgroupInvocations: UInt32
+    public var sharedMemoryBytes: UInt32
+
+    public init(pushConstantBytes: UInt32 = 0, storageBufferRange: UInt64 = 0, imageDimension2D: UInt32 = 0,
+                imageArrayLayers: UInt32 = 0, workgroupInvocations: UInt32 = 0, sharedMemoryBytes: UInt32 = 0) {
+        self.pushConstantBytes = pushConstantBytes
+        self.storageBufferRange = storageBufferRange
+        self.imageDimension2D = imageDimension2D
+        self.imageArrayLayers = imageArrayLayers
+        self.workgroupInvocations = workgroupInvocations
+        self.sharedMemoryBytes = sharedMemoryBytes
+    }
+}
+
+public struct Meta: Equatable, Sendable {
+    public var modelName: String
+    /// Who wrote the bundle, e.g. "fmc 0.1.0".
+    public var producer: String
+    public var inputs: [IOBinding]
+    public var outputs: [IOBinding]
+    public var requirements: DeviceRequirements
+    /// Total arena bytes (activations + resident constants); the runtime makes one buffer this size.
+    public var arenaSize: UInt64
+
+    public init(modelName: String, producer: String, inputs: [IOBinding], outputs: [IOBinding],
+                requirements: DeviceRequirements, arenaSize: UInt64) {
+        self.modelName = modelName
+        self.producer = producer
+        self.inputs = inputs
+        self.outputs = outputs
+        self.requirements = requirements
+        self.arenaSize = arenaSize
+    }
+}
+
+// MARK: - Kernels and program
+
+public enum BindingKind: UInt8, Sendable {
+    /// A range of the arena (a `Tensor`), `layout(std430) buffer` in GLSL.
+    case storageBuffer = 1
+    /// A weight image, `layout(rgba32f|rgba16f) readonly uniform image2DArray` in GLSL.
+    case storageImage = 2
+}
+
+public struct Kernel: Equatable, Sendable {
+    public var name: String
+    /// Index into `FMBundle.spirv`; the entry point is always "main".
+    public var spirv: UInt32
+    /// Binding `i` of descriptor set 0 has kind `bindings[i]`.
+    public var bindings: [BindingKind]
+    public var pushConstantSize: UInt32
+    public var workgroupSize: [UInt32]  // x, y, z
+    /// Specialization constant `i` (constant_id = i) has the 32-bit value `specConstants[i]`.
+    public var specConstants: [UInt32]
+
+    public init(name: String, spirv: UInt32, bindings: [BindingKind], pushConstantSize: UInt32,
+                workgroupSize: [UInt32], specConstants: [UInt32]) {
+        self.name = name
+        self.spirv = spirv
+        self.bindings = bindings
+        self.pushConstantSize = pushConstantSize
+        self.workgroupSize = workgroupSize
+        self.specConstants = specConstants
+    }
+}
+
+public enum BindingRef: Equatable, Sendable {
+    case tensor(UInt32)
+    case image(UInt32)
+}
+
+/// One dispatch. The runtime puts a compute→compute memory barrier between consecutive steps.
+public struct Step: Equatable, Sendable {
+    public var kernel: UInt32
+    public var groups: [UInt32]  // x, y, z
+    public var bindings: [BindingRef]
+    public var pushConstants: [UInt8]
+    /// The ONNX node(s) this step computes, for profiles and error messages.
+    public var label: String
+
+    public init(kernel: UInt32, groups: [UInt32], bindings: [BindingRef], pushConstants: [UInt8], label: String) {
+        self.kernel = kernel
+        self.groups = groups
+        self.bindings = bindings
+        self.pushConstants = pushConstants
+        self.label = label
+    }
+}
+
+// MARK: - Memory
+
+/// A range of the arena. Several tensors may share bytes when their lifetimes do not overlap, or when one
+/// is a view of another (Reshape, Flatten, Identity).
+public struct Tensor: Equatable, Sendable {
+    public var name: String
+    public var offset: UInt64
+    public var size: UInt64
+    /// For resident constants: the range of the data section copied into the arena once per session.
+    public var constant: DataRange?
+
+    public init(name: String, offset: UInt64, size: UInt64, constant: DataRange? = nil) {
+        self.name = name
+        self.offset = offset
+        self.size = size
+        self.constant = constant
+    }
+}
+
+public struct DataRange: Equatable, Sendable {
+    public var offset: UInt64
+    public var size: UInt64
+
+    public init(offset: UInt64, size: UInt64) {
+        self.offset = offset
+        self.size = size
+    }
+}
+
+public enum ImageFormat: UInt8, Sendable {
+    case rgba32f = 1
+    case rgba16f = 2
+
+    public var texelBytes: Int { self == .rgba32f ? 16 : 8 }
+}
+
+/// A weight image: a 2D array image whose texels hold one weight, already in the order its kernel reads
+/// them. Texel `t` of the weight is at x = t % width, y = (t / width) % height, layer = t / (width * height).
+public struct Image: Equatable, Sendable {
+    public var name: String
+    public var format: ImageFormat
+    public var width: UInt32
+    public var height: UInt32
+    public var layers: UInt32
+
+    public init(name: String, format: ImageFormat, width: UInt32, height: UInt32, layers: UInt32) {
+        self.name = name
+        self.format = format
+        self.width = width
+        self.height = height
+        self.layers = layers
+    }
+
+    public var byteSize: UInt64 { UInt64(width) * UInt64(height) * UInt64(layers) * UInt64(format.texelBytes) }
+}
+
+public enum Codec: UInt8, Sendable {
+    case none = 0
+    case zstd = 1
+}
+
+/// A piece of one weight image: `rows` full rows starting at row `y` of one layer.
+public struct Chunk: Equatable, Sendable {
+    public var image: UInt32
+    public var layer: UInt32
+    public var y: UInt32
+    public var rows: UInt32
+    /// Stored payload inside the data section; its offset is a multiple of 4096 in the file.
+    public var payload: DataRange
+    /// Bytes after decoding: rows * width * texelBytes.
+    public var rawSize: UInt64
+    public var codec: Codec
+    /// `Checksum.fm64` of the decoded bytes.
+    public var checksum: UInt64
+
+    public init(image: UInt32, layer: UInt32, y: UInt32, rows: UInt32, payload: DataRange, rawSize: UInt64,
+                codec: Codec, checksum: UInt64) {
+        self.image = image
+        self.layer = layer
+        self.y = y
+        self.rows = rows
+        self.payload = payload
+        self.rawSize = rawSize
+        self.codec = codec
+        self.checksum = checksum
+    }
+}
+
+// MARK: - Schedule
+
+/// When every weight is loaded and released, and what the compiler assumed when it decided so.
+public struct Schedule: Equatable, Sendable {
+    /// Chunks in the order the streamer issues them (indices into `FMBundle.chunks`).
+    public var order: [UInt32]
+    /// Per chunk: the copy may start once steps 0..<issueStep have completed (0: at the start).
+    public var issueStep: [UInt32]
+    /// Per image: the first and last steps that read it. Its memory may be reused after `lastUse`.
+    public var firstUse: [UInt32]
+    public var lastUse: [UInt32]
+    /// The memory budget the schedule was solved for (0: unbounded), in bytes.
+    public var budgetBytes: UInt64
+    /// The cost model: host→device bandwidth in bytes/s and the estimated time of each step in seconds.
+    public var bandwidth: Double
+    public var stepSeconds: [Double]
+    /// The predicted makespan of a streamed run and the lower bound max(Σ t_k, Σ s_c / B), in seconds.
+    public var predictedSeconds: Double
+    public var lowerBoundSeconds: Double
+
+    public init(order: [UInt32], issueStep: [UInt32], firstUse: [UInt32], lastUse: [UInt32], budgetBytes: UInt64,
+                bandwidth: Double, stepSeconds: [Double], predictedSeconds: Double, lowerBoundSeconds: Double) {
+        self.order = order
+        self.issueStep = issueStep
+        self.firstUse = firstUse
+        self.lastUse = lastUse
+        self.budgetBytes = budgetBytes
+        self.bandwidth = bandwidth
+        self.stepSeconds = stepSeconds
+        self.predictedSeconds = predictedSeconds
+        self.lowerBoundSeconds = lowerBoundSeconds
+    }
+}

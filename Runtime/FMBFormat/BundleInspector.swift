@@ -1,0 +1,217 @@
+// The human-readable summary of a bundle that `fmc inspect` (and `fmrun --inspect`) print. Text only; no
+// decisions are made here.
+
+/// Describes bundles as aligned text tables. Stateless and thread-safe.
+public enum BundleInspector {
+    /// The full description of a loaded bundle: header, I/O, sections, kernels, program, memory, images,
+    /// chunks and schedule. Sections are listed when the bundle came from a file.
+    public static func describe(_ loaded: LoadedBundle) -> String {
+        let layout = loaded.file.flatMap { BundleValidator.checkFile($0.bytes).layout }
+        return describe(loaded.bundle, layout: layout, path: loaded.path)
+    }
+
+    /// The description of a bundle and (when known) its file layout.
+    public static func describe(_ b: FMBundle, layout: FileLayout?, path: String) -> String {
+        var out: [String] = []
+        out.append("FlashMem bundle \(path)")
+        var head: [[String]] = []
+        if let layout {
+            head.append(["format", "\(layout.major).\(layout.minor)  (flags 0x\(String(layout.flags, radix: 16)), "
+                         + "\(bytes(layout.fileSize)))"])
+        } else {
+            head.append(["format", "in memory (no file layout)"])
+        }
+        head.append(["producer", b.meta.producer])
+        head.append(["model", b.meta.modelName])
+        out += table(head, indent: 2)
+
+        for (title, ios) in [("Inputs", b.meta.inputs), ("Outputs", b.meta.outputs)] {
+            out.append("")
+            out.append("\(title) (\(ios.count))")
+            var rows = [["name", "type", "shape", "tensor"]]
+            for io in ios {
+                let tensor = Int(io.tensor) < b.tensors.count ? " '\(b.tensors[Int(io.tensor)].name)'" : ""
+                rows.append([io.name, "\(io.elementType)", "[" + io.shape.map(String.init).joined(separator: ", ") + "]",
+                             "\(io.tensor)\(tensor)"])
+            }
+            out += table(rows, indent: 2)
+        }
+
+        if let layout {
+            out.append("")
+            out.append("Sections (\(layout.sections.count))")
+            var rows = [["kind", "offset", "size", "checksum"]]
+            for s in layout.sections {
+                rows.append([s.kind.description, "\(s.offset)", "\(s.size)", "0x" + hex(s.checksum)])
+            }
+            out += table(rows, indent: 2, right: [1, 2])
+        }
+
+        out.append("")
+        let spirvBytes = b.spirv.reduce(0) { $0 + $1.count * 4 }
+        out.append("Kernels (\(b.kernels.count); \(b.spirv.count) SPIR-V modules, \(bytes(UInt64(spirvBytes))))")
+        var dispatches = [Int](repeating: 0, count: b.kernels.count)
+        for step in b.program where Int(step.kernel) < dispatches.count { dispatches[Int(step.kernel)] += 1 }
+        var krows = [["#", "name", "spirv", "size", "bindings", "workgroup", "push", "spec", "dispatches"]]
+        for (k, kernel) in b.kernels.enumerated() {
+            let module = Int(kernel.spirv) < b.spirv.count ? bytes(UInt64(b.spirv[Int(kernel.spirv)].count * 4)) : "?"
+            let bindings = kernel.bindings.map { $0 == .storageBuffer ? "B" : "I" }.joined()
+            krows.append(["\(k)", kernel.name, "\(kernel.spirv)", module, bindings.isEmpty ? "-" : bindings,
+                          kernel.workgroupSize.map(String.init).joined(separator: "×"), "\(kernel.pushConstantSize)",
+                          kernel.specConstants.isEmpty ? "-" : kernel.specConstants.map(String.init).joined(separator: ","),
+                          "\(dispatches[k])"])
+        }
+        out += table(krows, indent: 2, right: [0, 2, 3, 6, 8])
+        out.append("  bindings: B storage buffer (arena tensor), I storage image (weight image)")
+
+        out.append("")
+        let imageBindings = b.program.reduce(0) { n, s in n + s.bindings.filter { if case .image = $0 { true } else { false } }.count }
+        out.append("Program: \(b.program.count) steps, \(imageBindings) weight-image bindings")
+
+        out.append("")
+        let constants = b.tensors.compactMap(\.constant)
+        out.append("Memory")
+        out += table([
+            ["arena", bytes(b.meta.arenaSize)],
+            ["tensors", "\(b.tensors.count) (\(constants.count) resident constants, "
+             + "\(bytes(constants.reduce(0) { $0 + $1.size })))"],
+            ["requirements", requirementsLine(b.meta.requirements)],
+        ], indent: 2)
+
+        out.append("")
+        let imageBytes = b.images.reduce(UInt64(0)) { $0 &+ $1.byteSize }
+        out.append("Images (\(b.images.count), \(bytes(imageBytes)))")
+        var irows = [["#", "name", "format", "extent", "bytes", "chunks"]]
+        var chunksPerImage = [Int](repeating: 0, count: b.images.count)
+        for c in b.chunks where Int(c.image) < chunksPerImage.count { chunksPerImage[Int(c.image)] += 1 }
+        for (i, image) in b.images.enumerated() {
+            irows.append(["\(i)", image.name, "\(image.format)", "\(image.width)×\(image.height)×\(image.layers)",
+                          bytes(image.byteSize), "\(chunksPerImage[i])"])
+        }
+        out += table(irows, indent: 2, right: [0, 4, 5])
+
+        out.append("")
+        out += chunkSummary(b.chunks)
+        out.append("")
+        out += scheduleSummary(b)
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    // MARK: - Parts
+
+    static func chunkSummary(_ chunks: [Chunk]) -> [String] {
+        let raw = chunks.reduce(UInt64(0)) { $0 &+ $1.rawSize }
+        let stored = chunks.reduce(UInt64(0)) { $0 &+ $1.payload.size }
+        var lines = ["Chunks (\(chunks.count))"]
+        guard !chunks.isEmpty else { return lines }
+        let zstd = chunks.filter { $0.codec == .zstd }.count
+        let ratio = raw > 0 ? format1(Double(stored) / Double(raw) * 100) + "%" : "-"
+        lines += table([
+            ["raw", bytes(raw)],
+            ["stored", "\(bytes(stored)) (\(ratio) of raw)"],
+            ["codecs", "none \(chunks.count - zstd), zstd \(zstd)"],
+            ["raw size", "min \(bytes(chunks.map(\.rawSize).min()!)), max \(bytes(chunks.map(\.rawSize).max()!)), "
+             + "mean \(bytes(raw / UInt64(chunks.count)))"],
+        ], indent: 2)
+        return lines
+    }
+
+    static func scheduleSummary(_ b: FMBundle) -> [String] {
+        let s = b.schedule
+        let compute = s.stepSeconds.reduce(0, +)
+        let streamed = b.chunks.reduce(UInt64(0)) { $0 &+ $1.rawSize }
+        let transfer = s.bandwidth > 0 ? Double(streamed) / s.bandwidth : 0
+        let gap = s.lowerBoundSeconds > 0 ? (s.predictedSeconds - s.lowerBoundSeconds) / s.lowerBoundSeconds * 100 : 0
+        var rows: [[String]] = [
+            ["budget", s.budgetBytes == 0 ? "unbounded" : bytes(s.budgetBytes)],
+            ["bandwidth", s.bandwidth > 0 ? "\(format1(s.bandwidth / 1e9)) GB/s" : "unknown"],
+            ["compute", "\(seconds(compute)) (Σ step times)"],
+            ["transfer", "\(seconds(transfer)) (\(bytes(streamed)) at the bandwidth)"],
+            ["predicted", seconds(s.predictedSeconds)],
+            ["lower bound", "\(seconds(s.lowerBoundSeconds))  gap \(format1(gap))%"],
+        ]
+        if let peak = peakWeightBytes(b) {
+            let total = b.meta.arenaSize + peak
+            let fits = s.budgetBytes == 0 ? "" : (total <= s.budgetBytes ? " (within budget)" : " (OVER budget)")
+            rows.append(["peak weights", "\(bytes(peak)) est.; arena + weights \(bytes(total))\(fits)"])
+        }
+        return ["Schedule"] + table(rows, indent: 2)
+    }
+
+    /// An estimate of the most image memory live at once: image i occupies its bytes from the earliest issue
+    /// step of its chunks (or its first use) through its last use. Nil when the schedule arrays do not fit.
+    static func peakWeightBytes(_ b: FMBundle) -> UInt64? {
+        let s = b.schedule, steps = b.program.count
+        guard s.firstUse.count == b.images.count, s.lastUse.count == b.images.count,
+              s.issueStep.count == b.chunks.count, steps > 0 else { return nil }
+        var start = s.firstUse.map(Int.init)
+        for (c, chunk) in b.chunks.enumerated() where Int(chunk.image) < start.count {
+            start[Int(chunk.image)] = min(start[Int(chunk.image)], Int(s.issueStep[c]))
+        }
+        var delta = [Int64](repeating: 0, count: steps + 1)
+        for (i, image) in b.images.enumerated() {
+            let from = min(start[i], steps), to = min(Int(s.lastUse[i]) + 1, steps)
+            guard from < to else { continue }
+            delta[from] += Int64(clamping: image.byteSize)
+            delta[to] -= Int64(clamping: image.byteSize)
+        }
+        var live: Int64 = 0, peak: Int64 = 0
+        for d in delta {
+            live += d
+            peak = max(peak, live)
+        }
+        return UInt64(peak)
+    }
+
+    static func requirementsLine(_ r: DeviceRequirements) -> String {
+        "push \(r.pushConstantBytes) B, buffer range \(bytes(r.storageBufferRange)), image 2D \(r.imageDimension2D), "
+            + "layers \(r.imageArrayLayers), invocations \(r.workgroupInvocations), shared \(bytes(UInt64(r.sharedMemoryBytes)))"
+    }
+
+    // MARK: - Formatting
+
+    /// Rows as columns padded to their widest cell (right-aligned for the `right` columns).
+    static func table(_ rows: [[String]], indent: Int, right: Set<Int> = []) -> [String] {
+        let columns = rows.map(\.count).max() ?? 0
+        var widths = [Int](repeating: 0, count: columns)
+        for row in rows { for (c, cell) in row.enumerated() { widths[c] = max(widths[c], cell.count) } }
+        let pad = String(repeating: " ", count: indent)
+        return rows.map { row in
+            var line = pad
+            for (c, cell) in row.enumerated() {
+                let fill = String(repeating: " ", count: widths[c] - cell.count)
+                line += right.contains(c) ? fill + cell : cell + (c == row.count - 1 ? "" : fill)
+                if c < row.count - 1 { line += "  " }
+            }
+            return line
+        }
+    }
+
+    /// Bytes with a binary unit: "512 B", "1.5 KiB", "12.0 MiB".
+    static func bytes(_ n: UInt64) -> String {
+        if n < 1024 { return "\(n) B" }
+        let units = ["KiB", "MiB", "GiB", "TiB"]
+        var value = Double(n) / 1024, unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return "\(format1(value)) \(units[unit])"
+    }
+
+    static func seconds(_ s: Double) -> String {
+        if s == 0 { return "0 s" }
+        if s < 1e-3 { return "\(format1(s * 1e6)) µs" }
+        if s < 1 { return "\(format1(s * 1e3)) ms" }
+        return "\(format1(s)) s"
+    }
+
+    /// One decimal, without Foundation's String(format:).
+    static func format1(_ v: Double) -> String {
+        guard v.isFinite else { return "\(v)" }
+        let tenths = (v * 10).rounded()
+        let whole = Int64(tenths / 10)
+        let frac = Int64(abs(tenths.truncatingRemainder(dividingBy: 10)))
+        return (tenths < 0 && whole == 0 ? "-" : "") + "\(whole).\(frac)"
+    }
+}

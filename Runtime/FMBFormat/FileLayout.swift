@@ -1,0 +1,123 @@
+// The outer layout of a `.fmb` file: header and section table (FORMAT.md "Header", "Section table").
+// `BundleValidator.checkFile` parses and checks it; `BundleWriter` produces it; `BundleInspector` prints it.
+
+/// A section's kind (u32 in the section table). Kinds this reader does not know are kept as raw values so a
+/// newer-minor file can still be listed and its unknown sections skipped.
+public struct SectionKind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    public static let meta = SectionKind(rawValue: 1)
+    public static let kernels = SectionKind(rawValue: 2)
+    public static let program = SectionKind(rawValue: 3)
+    public static let tensors = SectionKind(rawValue: 4)
+    public static let images = SectionKind(rawValue: 5)
+    public static let chunks = SectionKind(rawValue: 6)
+    public static let schedule = SectionKind(rawValue: 7)
+    public static let data = SectionKind(rawValue: 8)
+
+    /// Every v1.0 section, in the order the writer lays them out. Each must appear exactly once.
+    public static let v1: [SectionKind] = [.meta, .kernels, .program, .tensors, .images, .chunks, .schedule, .data]
+
+    public var isKnown: Bool { (1...8).contains(rawValue) }
+
+    public var description: String {
+        switch rawValue {
+        case 1: "meta"
+        case 2: "kernels"
+        case 3: "program"
+        case 4: "tensors"
+        case 5: "images"
+        case 6: "chunks"
+        case 7: "schedule"
+        case 8: "data"
+        default: "unknown(\(rawValue))"
+        }
+    }
+}
+
+/// One entry of the section table.
+public struct SectionEntry: Equatable, Sendable {
+    public var kind: SectionKind
+    /// Reserved, 0 in v1.
+    public var flags: UInt32
+    /// From the file start; a multiple of 8 (of 4096 for `data`).
+    public var offset: UInt64
+    public var size: UInt64
+    /// `Checksum.fm64` of the section's bytes.
+    public var checksum: UInt64
+
+    public init(kind: SectionKind, flags: UInt32 = 0, offset: UInt64, size: UInt64, checksum: UInt64) {
+        self.kind = kind
+        self.flags = flags
+        self.offset = offset
+        self.size = size
+        self.checksum = checksum
+    }
+
+    /// The section's bytes as a file range (only meaningful once the structure pass accepted the entry).
+    public var range: Range<Int> { Int(offset)..<Int(offset + size) }
+}
+
+/// The header and section table of a bundle file.
+public struct FileLayout: Equatable, Sendable {
+    /// "FMB\0".
+    public static let magic: [UInt8] = [0x46, 0x4D, 0x42, 0x00]
+    /// The format version this code writes; it reads any 1.x.
+    public static let currentMajor: UInt16 = 1
+    public static let currentMinor: UInt16 = 0
+    /// Sizes of the v1.0 header and section entry; later minors may grow them (readers use the file's sizes).
+    public static let headerSize = 64
+    public static let sectionEntrySize = 32
+    public static let producerTagSize = 16
+    /// Every section starts at a multiple of this file offset…
+    public static let sectionAlignment = 8
+    /// …and the data section at a multiple of this one.
+    public static let dataAlignment = 4096
+    /// Header flag bits 0–15 must be understood by a reader (it rejects unknown ones); 16–31 may be ignored.
+    public static let mustUnderstandFlags: UInt32 = 0x0000_FFFF
+
+    public var major: UInt16
+    public var minor: UInt16
+    public var flags: UInt32
+    public var headerSize: UInt32
+    public var fileSize: UInt64
+    public var sectionTableOffset: UInt64
+    public var sectionEntrySize: UInt32
+    public var sectionTableChecksum: UInt64
+    /// The header's short producer tag (informational; `Meta.producer` has the full text).
+    public var producerTag: String
+    public var sections: [SectionEntry]
+
+    public init(major: UInt16, minor: UInt16, flags: UInt32, headerSize: UInt32, fileSize: UInt64,
+                sectionTableOffset: UInt64, sectionEntrySize: UInt32, sectionTableChecksum: UInt64,
+                producerTag: String, sections: [SectionEntry]) {
+        self.major = major
+        self.minor = minor
+        self.flags = flags
+        self.headerSize = headerSize
+        self.fileSize = fileSize
+        self.sectionTableOffset = sectionTableOffset
+        self.sectionEntrySize = sectionEntrySize
+        self.sectionTableChecksum = sectionTableChecksum
+        self.producerTag = producerTag
+        self.sections = sections
+    }
+
+    /// The (single) section of a kind.
+    public func section(_ kind: SectionKind) -> SectionEntry? { sections.first { $0.kind == kind } }
+
+    /// The data section as a file range (only meaningful once the structure pass accepted the layout).
+    public var dataRange: Range<Int> { section(.data)?.range ?? 0..<0 }
+
+    /// The header's producer tag for `producer`: its first 16 bytes, cut at a UTF-8 character boundary.
+    static func producerTag(_ producer: String) -> [UInt8] {
+        var tag: [UInt8] = []
+        for scalar in producer.unicodeScalars {
+            let utf8 = Array(String(scalar).utf8)
+            if tag.count + utf8.count > producerTagSize { break }
+            tag += utf8
+        }
+        return tag + [UInt8](repeating: 0, count: producerTagSize - tag.count)
+    }
+}

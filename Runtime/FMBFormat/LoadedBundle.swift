@@ -1,0 +1,40 @@
+/// A bundle opened for running: its parsed, validated sections plus a view of its data section.
+/// Payload bytes are never copied: `data` points into the memory mapping that `file` keeps alive
+/// (or into owned bytes for bundles built in memory, e.g. in tests).
+public final class LoadedBundle: @unchecked Sendable {
+    public let bundle: FMBundle
+    /// The data section; `DataRange` offsets are relative to its start.
+    public let data: UnsafeRawBufferPointer
+    /// Where the bundle came from, for messages ("<memory>" when built in memory).
+    public let path: String
+    /// The mapping, when read from a file; nil for in-memory bundles.
+    public let file: MappedFile?
+    private let owned: UnsafeMutableRawBufferPointer?
+
+    /// A bundle read from a mapped file; `data` must lie inside `file.bytes`.
+    public init(bundle: FMBundle, file: MappedFile, data: UnsafeRawBufferPointer) {
+        self.bundle = bundle
+        self.data = data
+        self.path = file.path
+        self.file = file
+        self.owned = nil
+    }
+
+    /// A bundle built in memory; the payload is copied once into 4096-aligned storage.
+    public init(bundle: FMBundle, payload: [UInt8], path: String = "<memory>") {
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(payload.count, 1), alignment: 4096)
+        payload.withUnsafeBytes { storage.copyMemory(from: $0) }
+        self.bundle = bundle
+        self.data = UnsafeRawBufferPointer(rebasing: storage[0..<payload.count])
+        self.path = path
+        self.file = nil
+        self.owned = storage
+    }
+
+    deinit { owned?.deallocate() }
+
+    /// The bytes of a range of the data section.
+    public func bytes(_ range: DataRange) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: data[Int(range.offset)..<Int(range.offset + range.size)])
+    }
+}

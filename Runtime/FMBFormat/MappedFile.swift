@@ -1,0 +1,57 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A read-only memory mapping of a whole file (`mmap(PROT_READ, MAP_PRIVATE)`), unmapped on deinit.
+/// Thread-safe: the bytes never change while it lives.
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    public let bytes: UnsafeRawBufferPointer
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw FileError(path: path, call: "open", errno: errno) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw FileError(path: path, call: "fstat", errno: errno) }
+        let size = Int(st.st_size)
+        if size == 0 {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw FileError(path: path, call: "mmap", errno: errno)
+        }
+        bytes = UnsafeRawBufferPointer(start: base, count: size)
+    }
+
+    deinit {
+        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+    }
+
+    /// Asks the kernel to read `range` ahead (`madvise(MADV_WILLNEED)`); a hint, failures are ignored.
+    public func willNeed(offset: Int, count: Int) {
+        guard let base = bytes.baseAddress, count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = offset / page * page
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), offset + count - start, MADV_WILLNEED)
+    }
+}
+
+/// A failed file system call, with the path and the errno it gave.
+public struct FileError: Error, CustomStringConvertible, Sendable {
+    public var path: String
+    public var call: String
+    public var errno: Int32
+
+    public init(path: String, call: String, errno: Int32) {
+        self.path = path
+        self.call = call
+        self.errno = errno
+    }
+
+    public var description: String { "\(path): \(call) failed: \(String(cString: strerror(errno)))" }
+}

@@ -1,0 +1,144 @@
+import CVulkan
+
+/// How the transfer queue relates to the compute queue on the chosen device.
+public enum TransferQueueKind: String, Sendable {
+    /// A family with TRANSFER but neither GRAPHICS nor COMPUTE: copies overlap compute.
+    case dedicatedFamily = "dedicated transfer family"
+    /// A second queue of the compute family.
+    case secondComputeQueue = "second queue of the compute family"
+    /// The compute queue itself (e.g. lavapipe): copies and kernels run in submission order.
+    case sharedWithCompute = "shared with compute"
+}
+
+/// One memory heap as VK_EXT_memory_budget reports it.
+public struct HeapBudget: Sendable, Equatable {
+    public var heap: Int
+    public var size: UInt64
+    public var deviceLocal: Bool
+    /// What this process may use without trouble, per the driver.
+    public var budget: UInt64
+    /// What this process uses now.
+    public var usage: UInt64
+}
+
+public struct DeviceOptions: Sendable {
+    /// Index in `Device.list()` order; nil picks discrete, then integrated, virtual, CPU.
+    public var deviceIndex: Int?
+    public var applicationName: String
+
+    public init(deviceIndex: Int? = nil, applicationName: String = "FlashMem") {
+        self.deviceIndex = deviceIndex
+        self.applicationName = applicationName
+    }
+}
+
+/// The Vulkan context sessions run on: instance, the chosen physical device, a logical device with a
+/// compute queue and a transfer queue. Several sessions may share one `Device` (run them one at a time:
+/// queue submission is not synchronized). Sessions keep their device alive.
+public final class Device {
+    public let info: DeviceInfo
+    public let transferQueueKind: TransferQueueKind
+    /// VK_EXT_memory_budget was found and enabled.
+    public let hasMemoryBudget: Bool
+
+    let instance: VK.Instance
+    let vk: VK.Device
+    let physical: PhysicalDevice
+    let computeFamily: UInt32
+    let transferFamily: UInt32
+    let computeQueue: VkQueue
+    let transferQueue: VkQueue
+
+    var limits: VkPhysicalDeviceLimits { physical.limits }
+    /// Queue families that touch shared resources (one or two distinct values).
+    var families: [UInt32] { computeFamily == transferFamily ? [computeFamily] : [computeFamily, transferFamily] }
+
+    /// Every Vulkan device, in vkEnumeratePhysicalDevices order (the order `--device N` indexes).
+    public static func list() throws -> [DeviceInfo] {
+        let instance = try VK.Instance(applicationName: "FlashMem")
+        return try instance.physicalDevices().enumerated().map { PhysicalDevice(handle: $1, index: $0).info }
+    }
+
+    public init(options: DeviceOptions = DeviceOptions()) throws {
+        instance = try VK.Instance(applicationName: options.applicationName)
+        let all = try instance.physicalDevices().enumerated().map { PhysicalDevice(handle: $1, index: $0) }
+        let chosen: PhysicalDevice
+        if let index = options.deviceIndex {
+            guard all.indices.contains(index) else {
+                throw RuntimeError.deviceIndexOutOfRange(index: index, available: all.map(\.info.description))
+            }
+            chosen = all[index]
+            if let reason = chosen.unusableReason {
+                throw RuntimeError.noSuitableDevice(reasons: ["[\(index)] \(chosen.name): \(reason)"])
+            }
+        } else {
+            guard let preferred = PhysicalDevice.preferred(all) else {
+                throw RuntimeError.noSuitableDevice(reasons: all.map { "[\($0.index)] \($0.name): \($0.unusableReason ?? "")" })
+            }
+            chosen = preferred
+        }
+        physical = chosen
+        info = chosen.info
+
+        let compute = chosen.computeFamily!
+        let transfer: (family: UInt32, index: UInt32, kind: TransferQueueKind)
+        if let dedicated = chosen.dedicatedTransferFamily {
+            transfer = (dedicated, 0, .dedicatedFamily)
+        } else if chosen.queueFamilies[Int(compute)].queueCount > 1 {
+            transfer = (compute, 1, .secondComputeQueue)
+        } else {
+            transfer = (compute, 0, .sharedWithCompute)
+        }
+        computeFamily = compute
+        transferFamily = transfer.family
+        transferQueueKind = transfer.kind
+        let queues: [(family: UInt32, count: UInt32)] = transfer.family == compute
+            ? [(compute, transfer.index + 1)] : [(compute, UInt32(1)), (transfer.family, UInt32(1))]
+
+        hasMemoryBudget = chosen.extensions.contains("VK_EXT_memory_budget")
+        let extensions = hasMemoryBudget ? ["VK_EXT_memory_budget"] : []
+        vk = try VK.Device(instance: instance, physical: chosen.handle, queues: queues, extensions: extensions,
+                           features: Device.enabledFeatures(supported: chosen.features))
+        computeQueue = vk.queue(family: compute, index: 0)!
+        transferQueue = vk.queue(family: transfer.family, index: transfer.index)!
+    }
+
+    /// Timeline semaphores (required) plus the optional features kernels may use, where supported:
+    /// enabling a supported feature costs nothing, and a kernel using 16-bit or 8-bit storage needs it.
+    private static func enabledFeatures(supported: VK.FeatureSet) -> VK.FeatureSet {
+        var enabled = VK.FeatureSet()
+        enabled.v12.timelineSemaphore = 1
+        enabled.v12.shaderFloat16 = supported.v12.shaderFloat16
+        enabled.v12.shaderInt8 = supported.v12.shaderInt8
+        enabled.v12.storageBuffer8BitAccess = supported.v12.storageBuffer8BitAccess
+        enabled.v12.hostQueryReset = supported.v12.hostQueryReset
+        enabled.v11.storageBuffer16BitAccess = supported.v11.storageBuffer16BitAccess
+        enabled.core.shaderInt16 = supported.core.shaderInt16
+        enabled.core.shaderInt64 = supported.core.shaderInt64
+        enabled.core.shaderStorageImageReadWithoutFormat = supported.core.shaderStorageImageReadWithoutFormat
+        enabled.core.shaderStorageImageWriteWithoutFormat = supported.core.shaderStorageImageWriteWithoutFormat
+        return enabled
+    }
+
+    /// Heap budgets and usage from VK_EXT_memory_budget; empty when the extension is absent.
+    public func memoryBudget() -> [HeapBudget] {
+        guard hasMemoryBudget else { return [] }
+        var budget = VkPhysicalDeviceMemoryBudgetPropertiesEXT()
+        budget.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT
+        var properties = VkPhysicalDeviceMemoryProperties2()
+        properties.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2
+        withUnsafeMutablePointer(to: &budget) { pointer in
+            properties.pNext = UnsafeMutableRawPointer(pointer)
+            vkGetPhysicalDeviceMemoryProperties2(physical.handle, &properties)
+        }
+        let count = Int(properties.memoryProperties.memoryHeapCount)
+        let heaps = array(fromCTuple: properties.memoryProperties.memoryHeaps, of: VkMemoryHeap.self, count: count)
+        let budgets = array(fromCTuple: budget.heapBudget, of: UInt64.self, count: count)
+        let usages = array(fromCTuple: budget.heapUsage, of: UInt64.self, count: count)
+        return (0..<count).map {
+            HeapBudget(heap: $0, size: heaps[$0].size,
+                       deviceLocal: heaps[$0].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT.rawValue != 0,
+                       budget: budgets[$0], usage: usages[$0])
+        }
+    }
+}

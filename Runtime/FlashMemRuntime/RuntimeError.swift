@@ -1,0 +1,45 @@
+/// Errors of the runtime a user can act on. Vulkan call failures are `VulkanError`; bundle bytes
+/// that do not parse are the reader's errors; these are what remains: the wrong device, a bundle
+/// whose contents cannot run, inputs that do not match the model.
+public enum RuntimeError: Error, CustomStringConvertible, Equatable {
+    /// The loader or a device offers an API version below 1.2 (timeline semaphores are required).
+    case vulkanTooOld(what: String, version: String)
+    /// No Vulkan device at all, or none with Vulkan 1.2, a compute queue and timeline semaphores.
+    case noSuitableDevice(reasons: [String])
+    /// `--device N` out of range; lists what exists.
+    case deviceIndexOutOfRange(index: Int, available: [String])
+    /// The chosen device cannot run this bundle; `unmet` lists each limit, e.g.
+    /// "maxPushConstantsSize: bundle needs 256, device has 128".
+    case requirementsUnmet(device: String, bundle: String, unmet: [String])
+    /// The bundle's contents are inconsistent in a way the runtime cannot run, e.g. a step binds a
+    /// tensor out of range; `field` is a path such as "program[3].bindings[1]".
+    case invalidBundle(path: String, field: String, reason: String)
+    /// No memory type / allocation fits, e.g. the weight pool is larger than maxMemoryAllocationSize.
+    case memory(what: String, reason: String)
+    /// Inputs given to `Session.run` do not match the model's signature.
+    case inputMismatch(reason: String, expected: [String])
+    /// A chunk payload could not be decoded.
+    case chunkDecode(path: String, chunk: Int, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .vulkanTooOld(what, version):
+            return "\(what) supports Vulkan \(version); FlashMem needs 1.2 or later (timeline semaphores)"
+        case let .noSuitableDevice(reasons):
+            return "no suitable Vulkan device" + (reasons.isEmpty ? "" : ":\n  " + reasons.joined(separator: "\n  "))
+        case let .deviceIndexOutOfRange(index, available):
+            let list = available.isEmpty ? " (no Vulkan devices found)" : ":\n  " + available.joined(separator: "\n  ")
+            return "device index \(index) is out of range; available devices\(list)"
+        case let .requirementsUnmet(device, bundle, unmet):
+            return "\(bundle) cannot run on \(device):\n  " + unmet.joined(separator: "\n  ")
+        case let .invalidBundle(path, field, reason):
+            return "\(path): \(field): \(reason)"
+        case let .memory(what, reason):
+            return "\(what): \(reason)"
+        case let .inputMismatch(reason, expected):
+            return reason + "\nexpected inputs:\n  " + expected.joined(separator: "\n  ")
+        case let .chunkDecode(path, chunk, reason):
+            return "\(path): chunks[\(chunk)]: \(reason)"
+        }
+    }
+}

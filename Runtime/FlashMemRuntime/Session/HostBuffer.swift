@@ -1,0 +1,29 @@
+import CVulkan
+
+/// A buffer in host-visible, host-coherent memory, mapped for its whole life: the staging ring that
+/// chunk payloads are decoded into, and the I/O staging area for inputs and outputs. Coherent memory
+/// needs no flushes; writes made before vkQueueSubmit are visible to the submitted commands.
+final class HostBuffer {
+    let buffer: VK.Buffer
+    let memory: VK.DeviceMemory
+    let mapped: UnsafeMutableRawPointer
+    let size: UInt64
+
+    init(device: Device, size: UInt64, usage: VkBufferUsageFlags, label: String) throws {
+        let size = max(size, 256)
+        buffer = try VK.Buffer(device: device.vk, size: size, usage: usage, families: device.families, label: label)
+        let requirements = buffer.requirements
+        memory = try device.allocate(
+            size: requirements.size, typeBits: requirements.memoryTypeBits,
+            required: VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT.rawValue | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT.rawValue,
+            label: label)
+        try buffer.bind(memory)
+        mapped = try memory.map()
+        self.size = size
+    }
+
+    /// The bytes at `offset..<offset+count`.
+    func bytes(at offset: UInt64, count: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: mapped + Int(offset), count: count)
+    }
+}

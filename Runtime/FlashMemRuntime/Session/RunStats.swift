@@ -1,0 +1,45 @@
+/// The device memory a session allocated itself (counted from its own allocations).
+public struct MemoryReport: Sendable, Equatable {
+    /// The one activation arena (meta.arenaSize, rounded by the driver).
+    public var arenaBytes: UInt64
+    /// The one weight-pool allocation (images alias inside it in streaming mode).
+    public var weightPoolBytes: UInt64
+    /// What the pool would need if no images shared memory (preload layout), for comparison.
+    public var unaliasedWeightBytes: UInt64
+    /// The pinned staging ring (streaming: for the session's life; preload: only while loading).
+    public var stagingBytes: UInt64
+    /// Host-visible staging for inputs and outputs.
+    public var ioStagingBytes: UInt64
+
+    /// The most this session ever held at once.
+    public var peakBytes: UInt64 { arenaBytes + weightPoolBytes + stagingBytes + ioStagingBytes }
+}
+
+/// What one `Session.run` did and how long it took.
+public struct RunStats: Sendable {
+    public var loadMode: LoadMode
+    /// From entering `run` to returning its outputs, in seconds.
+    public var wallSeconds: Double
+    /// Preload mode, first run: the time spent copying every weight (included in `wallSeconds`); nil otherwise.
+    public var loadSeconds: Double?
+    /// Host time blocked on the `loaded` timeline: waiting for earlier copies to free staging slots
+    /// (and, in preload mode, for the load to finish).
+    public var transferWaitSeconds: Double
+    /// Host time spent decoding chunk payloads (memcpy or zstd) into staging.
+    public var decodeSeconds: Double
+    /// Host time waiting for the last step after all work was submitted.
+    public var computeWaitSeconds: Double
+    /// Decoded bytes copied into weight images during this run.
+    public var bytesStreamed: UInt64
+    /// Stored (possibly compressed) payload bytes read from the bundle during this run.
+    public var bytesRead: UInt64
+    public var chunksStreamed: Int
+    /// vkQueueSubmit batches (VkSubmitInfos) this run submitted.
+    public var submissions: Int
+    /// The session's own allocations.
+    public var memory: MemoryReport
+    /// VK_EXT_memory_budget heaps sampled at the end of the run (empty without the extension).
+    public var heaps: [HeapBudget]
+    /// With `SessionOptions.profile`: GPU time of each step, in seconds.
+    public var stepSeconds: [Double]?
+}

@@ -1,0 +1,88 @@
+import CVulkan
+
+/// Command buffers, recorded once per session and replayed by every run.
+extension Session {
+    func recordCommands() throws {
+        let bundle = self.bundle.bundle
+        try computePool.record(uploadCommand) { cb in
+            if let queryPool { vkCmdResetQueryPool(cb, queryPool.handle, 0, queryPool.count) }
+            io.recordUpload(cb, arena: arena, tensors: bundle.tensors)
+        }
+        try computePool.record(readbackCommand) { cb in
+            io.recordReadback(cb, arena: arena, tensors: bundle.tensors)
+        }
+        for (batch, cb) in zip(batches, batchCommands) {
+            try computePool.record(cb) { cb in recordSteps(cb, batch.steps) }
+        }
+    }
+
+    /// Dispatches of `steps`, with a compute→compute memory barrier before every step but the first of the
+    /// program (the barrier also orders a batch after the previous batch: both are on the compute queue).
+    private func recordSteps(_ cb: VkCommandBuffer, _ steps: Range<Int>) {
+        let bundle = self.bundle.bundle
+        var bound: Int? = nil
+        for k in steps {
+            let step = bundle.program[k]
+            let kernel = bundle.kernels[Int(step.kernel)]
+            let pipeline = pipelines[Int(step.kernel)]
+            if k > 0 {
+                memoryBarrier(cb, srcAccess: VK_ACCESS_SHADER_WRITE_BIT.rawValue,
+                              dstAccess: VK_ACCESS_SHADER_READ_BIT.rawValue | VK_ACCESS_SHADER_WRITE_BIT.rawValue,
+                              srcStage: VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue,
+                              dstStage: VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue)
+            }
+            if let queryPool {
+                vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queryPool.handle, UInt32(2 * k))
+            }
+            if bound != Int(step.kernel) {
+                vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.handle)
+                bound = Int(step.kernel)
+            }
+            var set: VkDescriptorSet? = stepSets[k]
+            vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.layout.handle, 0, 1, &set, 0, nil)
+            if kernel.pushConstantSize > 0 {
+                var data = step.pushConstants
+                data.append(contentsOf: repeatElement(0, count: Int(kernel.pushConstantSize) - data.count))
+                vkCmdPushConstants(cb, pipeline.layout.handle, VK_SHADER_STAGE_COMPUTE_BIT.rawValue, 0,
+                                   kernel.pushConstantSize, data)
+            }
+            vkCmdDispatch(cb, step.groups[0], step.groups[1], step.groups[2])
+            if let queryPool {
+                vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queryPool.handle, UInt32(2 * k + 1))
+            }
+        }
+    }
+
+    /// Copies every resident constant (`Tensor.constant`) from the data section into the arena, once.
+    func uploadResidentConstants() throws {
+        let bundle = self.bundle.bundle
+        let constants = bundle.tensors.filter { $0.constant != nil && $0.constant!.size > 0 }
+        guard !constants.isEmpty else { return }
+        var offsets: [UInt64] = []
+        var total: UInt64 = 0
+        for tensor in constants {
+            offsets.append(total)
+            total = alignUp(total + tensor.constant!.size, 16)
+        }
+        let staging = try HostBuffer(device: device, size: total, usage: VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue,
+                                     label: "resident constants staging")
+        for (tensor, offset) in zip(constants, offsets) {
+            let source = self.bundle.bytes(tensor.constant!)
+            staging.bytes(at: offset, count: source.count).copyMemory(from: source)
+        }
+        let pool = try VK.CommandPool(device: device.vk, family: device.computeFamily)
+        let cb = try pool.allocate(1)[0]
+        try pool.record(cb) { cb in
+            for (tensor, offset) in zip(constants, offsets) {
+                var region = VkBufferCopy(srcOffset: offset, dstOffset: tensor.offset, size: tensor.constant!.size)
+                vkCmdCopyBuffer(cb, staging.buffer.handle, arena.handle, 1, &region)
+            }
+            memoryBarrier(cb, srcAccess: VK_ACCESS_TRANSFER_WRITE_BIT.rawValue,
+                          dstAccess: VK_ACCESS_SHADER_READ_BIT.rawValue,
+                          srcStage: VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue,
+                          dstStage: VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue)
+        }
+        try VK.submit([VK.Submission(commandBuffers: [cb])], to: device.computeQueue)
+        try check(vkQueueWaitIdle(device.computeQueue), "vkQueueWaitIdle", "resident constants upload")
+    }
+}

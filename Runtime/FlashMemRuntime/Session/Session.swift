@@ -1,0 +1,194 @@
+import CVulkan
+
+/// A compiled model ready to run on one device: the thing apps embed.
+///
+/// Creating a session checks the bundle against the device, then creates everything once: a pipeline
+/// per kernel (with its specialization constants), ONE arena buffer with ONE allocation, the weight
+/// images in ONE weight-pool allocation, a descriptor set per distinct (kernel, bindings) written once,
+/// and the command buffers of every run, recorded once and replayed. Resident constants are copied into
+/// the arena here. `run` then only converts inputs, decodes and copies weight chunks (streaming), submits
+/// and converts outputs.
+///
+/// Not thread-safe: call `run` from one thread at a time. Keeps its `Device` and `LoadedBundle` alive.
+public final class Session {
+    public let bundle: LoadedBundle
+    public let device: Device
+    public let options: SessionOptions
+    /// The session's own device allocations.
+    public internal(set) var memory: MemoryReport
+    /// Statistics of the latest successful `run`.
+    public internal(set) var lastStats: RunStats?
+    /// Preload mode: whether the weights have been loaded (by the first run, or `loadWeights()`).
+    public internal(set) var weightsResident = false
+
+    public var inputs: [IOBinding] { bundle.bundle.meta.inputs }
+    public var outputs: [IOBinding] { bundle.bundle.meta.outputs }
+
+    let plan: ExecutionPlan
+    let pipelines: [VK.Pipeline]
+    let arena: VK.Buffer
+    let weights: WeightImages
+    let descriptorPool: VK.DescriptorPool
+    /// Per step: its descriptor set (shared by steps with the same kernel and bindings).
+    let stepSets: [VkDescriptorSet]
+    let io: IOStaging
+    /// Streaming: for the session's life. Preload: until the weights are resident.
+    var streamer: ChunkStreamer?
+    let loadedSemaphore: VK.TimelineSemaphore
+    let computedSemaphore: VK.TimelineSemaphore
+    /// The values every submitted signal has reached on the two timelines (the next run's bases).
+    var loadedValue: UInt64 = 0
+    var computedValue: UInt64 = 0
+    let computePool: VK.CommandPool
+    let uploadCommand: VkCommandBuffer
+    let readbackCommand: VkCommandBuffer
+    let batches: [ExecutionPlan.Batch]
+    let batchCommands: [VkCommandBuffer]
+    let queryPool: VK.QueryPool?
+
+    var timeoutNanoseconds: UInt64 { UInt64(max(options.waitTimeoutSeconds, 0.001) * 1e9) }
+
+    public init(bundle loaded: LoadedBundle, device: Device, options: SessionOptions = SessionOptions()) throws {
+        self.bundle = loaded
+        self.device = device
+        self.options = options
+        let bundle = loaded.bundle
+        try device.checkRequirements(of: loaded)
+        plan = try ExecutionPlan(loaded)
+
+        let modules = try bundle.spirv.enumerated().map {
+            try VK.ShaderModule(device: device.vk, code: $1, label: "spirv[\($0)]")
+        }
+        pipelines = try bundle.kernels.enumerated().map { i, kernel in
+            let setLayout = try VK.DescriptorSetLayout(device: device.vk, types: kernel.bindings.map(\.vkDescriptorType))
+            let layout = try VK.PipelineLayout(setLayout: setLayout, pushConstantSize: kernel.pushConstantSize)
+            return try VK.Pipeline(module: modules[Int(kernel.spirv)], layout: layout,
+                                   specConstants: kernel.specConstants, label: "kernels[\(i)] \(kernel.name)")
+        }
+
+        let arenaUsage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue | VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue
+            | VK_BUFFER_USAGE_TRANSFER_DST_BIT.rawValue
+        arena = try VK.Buffer(device: device.vk, size: max(bundle.meta.arenaSize, 256), usage: arenaUsage,
+                              label: "arena")
+        let arenaRequirements = arena.requirements
+        try arena.bind(device.allocate(size: arenaRequirements.size, typeBits: arenaRequirements.memoryTypeBits,
+                                       required: 0, preferred: VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT.rawValue,
+                                       label: "arena (\(bundle.meta.arenaSize) bytes)"))
+        weights = try WeightImages(device: device, bundle: bundle, plan: plan, mode: options.loadMode)
+        (descriptorPool, stepSets) = try Session.writeDescriptorSets(bundle: bundle, device: device,
+                                                                     pipelines: pipelines, arena: arena, weights: weights)
+        io = try IOStaging(device: device, meta: bundle.meta)
+        loadedSemaphore = try VK.TimelineSemaphore(device: device.vk)
+        computedSemaphore = try VK.TimelineSemaphore(device: device.vk)
+        streamer = try ChunkStreamer(device: device, loaded: loaded, plan: plan, weights: weights,
+                                     requestedStaging: options.stagingBytes, loadedSemaphore: loadedSemaphore,
+                                     computedSemaphore: computedSemaphore,
+                                     timeoutNanoseconds: UInt64(max(options.waitTimeoutSeconds, 0.001) * 1e9))
+        memory = MemoryReport(arenaBytes: arena.memory?.size ?? 0, weightPoolBytes: weights.poolBytes,
+                              unaliasedWeightBytes: weights.unaliasedBytes, stagingBytes: streamer?.staging.size ?? 0,
+                              ioStagingBytes: io.host.size)
+
+        if options.profile {
+            guard device.physical.queueFamilies[Int(device.computeFamily)].timestampValidBits > 0 else {
+                throw RuntimeError.invalidBundle(path: loaded.path, field: "options.profile",
+                                                 reason: "\(device.info.name) has no timestamps on its compute queue")
+            }
+            queryPool = try VK.QueryPool(device: device.vk, timestamps: UInt32(max(bundle.program.count, 1) * 2))
+        } else {
+            queryPool = nil
+        }
+        computePool = try VK.CommandPool(device: device.vk, family: device.computeFamily)
+        batches = options.loadMode == .streaming && !bundle.program.isEmpty
+            ? plan.streamingBatches(stepCount: bundle.program.count)
+            : [ExecutionPlan.Batch(steps: 0..<bundle.program.count, waitLoaded: 0)]
+        let commands = try computePool.allocate(batches.count + 2)
+        uploadCommand = commands[0]
+        readbackCommand = commands[1]
+        batchCommands = Array(commands[2...])
+
+        try recordCommands()
+        try uploadResidentConstants()
+    }
+
+    deinit {
+        // Children are destroyed after this; make sure the GPU no longer uses them.
+        _ = try? device.vk.waitIdle()
+    }
+
+    /// One descriptor set per distinct (kernel, bindings): tensors as STORAGE_BUFFER ranges of the arena,
+    /// images as STORAGE_IMAGE views in GENERAL layout. Written once; never updated.
+    private static func writeDescriptorSets(bundle: FMBundle, device: Device, pipelines: [VK.Pipeline],
+                                            arena: VK.Buffer, weights: WeightImages)
+        throws -> (VK.DescriptorPool, [VkDescriptorSet]) {
+        var keys: [[UInt32]: Int] = [:]
+        var unique: [Int] = []  // first step of each distinct set
+        let stepKeys = bundle.program.map { step -> [UInt32] in
+            [step.kernel] + step.bindings.flatMap { binding -> [UInt32] in
+                switch binding {
+                case let .tensor(t): [0, t]
+                case let .image(i): [1, i]
+                }
+            }
+        }
+        for (k, key) in stepKeys.enumerated() where keys[key] == nil {
+            keys[key] = unique.count
+            unique.append(k)
+        }
+        var counts: [VkDescriptorType: UInt32] = [:]
+        for k in unique {
+            for kind in bundle.kernels[Int(bundle.program[k].kernel)].bindings { counts[kind.vkDescriptorType, default: 0] += 1 }
+        }
+        let pool = try VK.DescriptorPool(device: device.vk, maxSets: UInt32(unique.count), sizes: counts)
+        var sets: [VkDescriptorSet] = []
+        for k in unique {
+            let step = bundle.program[k]
+            let set = try pool.allocate(pipelines[Int(step.kernel)].layout.setLayout)
+            var bufferInfos: [VkDescriptorBufferInfo] = []
+            var imageInfos: [VkDescriptorImageInfo] = []
+            var slots: [(binding: Int, isImage: Bool, index: Int)] = []
+            for (b, binding) in step.bindings.enumerated() {
+                switch binding {
+                case let .tensor(t):
+                    let tensor = bundle.tensors[Int(t)]
+                    slots.append((b, false, bufferInfos.count))
+                    bufferInfos.append(VkDescriptorBufferInfo(buffer: arena.handle, offset: tensor.offset, range: tensor.size))
+                case let .image(i):
+                    slots.append((b, true, imageInfos.count))
+                    imageInfos.append(VkDescriptorImageInfo(sampler: nil, imageView: weights.views[Int(i)].handle,
+                                                            imageLayout: VK_IMAGE_LAYOUT_GENERAL))
+                }
+            }
+            bufferInfos.withUnsafeBufferPointer { buffers in
+                imageInfos.withUnsafeBufferPointer { images in
+                    let writes = slots.map { slot -> VkWriteDescriptorSet in
+                        var write = VkWriteDescriptorSet()
+                        write.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET
+                        write.dstSet = set
+                        write.dstBinding = UInt32(slot.binding)
+                        write.descriptorCount = 1
+                        if slot.isImage {
+                            write.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_IMAGE
+                            write.pImageInfo = images.baseAddress! + slot.index
+                        } else {
+                            write.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
+                            write.pBufferInfo = buffers.baseAddress! + slot.index
+                        }
+                        return write
+                    }
+                    vkUpdateDescriptorSets(device.vk.handle, UInt32(writes.count), writes, 0, nil)
+                }
+            }
+            sets.append(set)
+        }
+        return (pool, stepKeys.map { sets[keys[$0]!] })
+    }
+}
+
+extension BindingKind {
+    var vkDescriptorType: VkDescriptorType {
+        switch self {
+        case .storageBuffer: VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
+        case .storageImage: VK_DESCRIPTOR_TYPE_STORAGE_IMAGE
+        }
+    }
+}

@@ -1,0 +1,27 @@
+/// How a session brings weights to the device.
+public enum LoadMode: String, Sendable, CaseIterable {
+    /// Every run streams weight chunks while kernels run, as the bundle's schedule says; images with
+    /// disjoint lifetimes share pool memory. Low memory; pays the copies on every run.
+    case streaming
+    /// The first run copies every weight once and they stay resident; later runs only compute.
+    case preload
+}
+
+public struct SessionOptions: Sendable {
+    public var loadMode: LoadMode
+    /// Requested size of the pinned staging ring chunks are decoded into. The session uses at least
+    /// twice the largest chunk and never more than all chunks together.
+    public var stagingBytes: UInt64
+    /// Record a timestamp around every step and report per-step GPU times (`RunStats.stepSeconds`).
+    public var profile: Bool
+    /// Longest the host waits for any one GPU event before giving up with VK_TIMEOUT, in seconds.
+    public var waitTimeoutSeconds: Double
+
+    public init(loadMode: LoadMode = .streaming, stagingBytes: UInt64 = 64 << 20, profile: Bool = false,
+                waitTimeoutSeconds: Double = 600) {
+        self.loadMode = loadMode
+        self.stagingBytes = stagingBytes
+        self.profile = profile
+        self.waitTimeoutSeconds = waitTimeoutSeconds
+    }
+}

@@ -1,0 +1,39 @@
+import CVulkan
+
+extension VK {
+    /// A `VkDeviceMemory` allocation (vkAllocateMemory / vkFreeMemory). Host-visible allocations may
+    /// be mapped once for their whole life (`mapped`); unmapping happens implicitly on free.
+    final class DeviceMemory {
+        let handle: VkDeviceMemory
+        let device: Device
+        let size: UInt64
+        let typeIndex: UInt32
+        /// The persistent mapping of the whole allocation, when `map()` was called.
+        private(set) var mapped: UnsafeMutableRawPointer?
+
+        init(device: Device, size: UInt64, typeIndex: UInt32, label: String) throws {
+            self.device = device
+            self.size = size
+            self.typeIndex = typeIndex
+            var info = VkMemoryAllocateInfo()
+            info.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO
+            info.allocationSize = size
+            info.memoryTypeIndex = typeIndex
+            var raw: VkDeviceMemory?
+            try check(vkAllocateMemory(device.handle, &info, nil, &raw), "vkAllocateMemory", "\(label), \(size) bytes")
+            handle = raw!
+        }
+
+        deinit { vkFreeMemory(device.handle, handle, nil) }
+
+        /// vkMapMemory of the whole allocation; idempotent.
+        @discardableResult
+        func map() throws -> UnsafeMutableRawPointer {
+            if let mapped { return mapped }
+            var pointer: UnsafeMutableRawPointer?
+            try check(vkMapMemory(device.handle, handle, 0, UInt64(VK_WHOLE_SIZE), 0, &pointer), "vkMapMemory")
+            mapped = pointer
+            return pointer!
+        }
+    }
+}

@@ -1,0 +1,199 @@
+// fmrun: runs a compiled `.fmb` bundle on a Vulkan device. A thin shell over FlashMemRuntime:
+// parse arguments, read .npy inputs, make a Device and a Session, run, write .npy outputs, report.
+// Results go to stdout, progress and errors to stderr.
+
+import ArgumentParser
+import FlashMemRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+ProcessClock.touch()
+
+struct FMRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fmrun",
+        abstract: "Run a FlashMem bundle (.fmb) on a Vulkan device, streaming weights while kernels run.")
+
+    @Argument(help: "The compiled bundle (.fmb).")
+    var model: String?
+
+    @Option(name: .customLong("input"), help: ArgumentHelp("An input as NAME=file.npy (repeat for each input).",
+                                                         valueName: "NAME=file.npy"))
+    var inputs: [String] = []
+
+    @Option(name: .customLong("output-dir"), help: "Directory for the outputs, written as <output name>.npy.")
+    var outputDir: String?
+
+    @Flag(help: "Load every weight once and keep it resident, instead of streaming them on every run.")
+    var preload = false
+
+    @Option(help: "Warm runs after the first (cold) run; latency is reported as their median, min and max.")
+    var runs: Int = 3
+
+    @Option(help: "Vulkan device index (see --list-devices); default: discrete GPU first, then integrated, virtual, CPU.")
+    var device: Int?
+
+    @Flag(help: "List Vulkan devices and exit.")
+    var listDevices = false
+
+    @Flag(help: "Check every chunk's checksum when opening the bundle (reads the whole file).")
+    var verifyChecksums = false
+
+    @Flag(help: "Time every step with GPU timestamps and print the slowest steps.")
+    var profile = false
+
+    @Option(name: .customLong("staging-mib"), help: "Size of the pinned staging ring in MiB.")
+    var stagingMiB: UInt64 = 64
+
+    func validate() throws {
+        if !listDevices && model == nil { throw ValidationError("missing the bundle path (or --list-devices)") }
+        if runs < 0 { throw ValidationError("--runs must be ≥ 0") }
+        if stagingMiB == 0 { throw ValidationError("--staging-mib must be ≥ 1") }
+    }
+
+    func run() throws {
+        if listDevices {
+            for info in try Device.list() { print(info.description) }
+            return
+        }
+        let path = model!
+        progress("opening \(path)")
+        let loaded = try openBundle(path: path, verifyChecksums: verifyChecksums)
+        let meta = loaded.bundle.meta
+        let given = try readInputs(expected: meta.inputs)
+
+        let device = try Device(options: DeviceOptions(deviceIndex: self.device, applicationName: "fmrun"))
+        progress("device [\(device.info.index)] \(device.info.name) (\(device.info.type.rawValue)); "
+                 + "transfer queue: \(device.transferQueueKind.rawValue)")
+        let options = SessionOptions(loadMode: preload ? .preload : .streaming, stagingBytes: stagingMiB << 20,
+                                     profile: profile)
+        let session = try Session(bundle: loaded, device: device, options: options)
+
+        progress("cold run")
+        let outputs = try session.run(inputs: given)
+        let coldStats = session.lastStats!
+        if let outputDir { try write(outputs, to: outputDir) }
+        let cold = ProcessClock.sinceStart()
+
+        var warm: [Double] = []
+        var warmStats: [RunStats] = []
+        for index in 0..<runs {
+            progress("warm run \(index + 1)/\(runs)")
+            _ = try session.run(inputs: given)
+            warm.append(session.lastStats!.wallSeconds)
+            warmStats.append(session.lastStats!)
+        }
+        report(session: session, cold: cold, coldStats: coldStats, warm: warm, warmStats: warmStats)
+    }
+
+    // MARK: Inputs and outputs
+
+    private func readInputs(expected: [IOBinding]) throws -> [HostTensor] {
+        let expectedList = expected.map { "\($0.name): \($0.elementType) \($0.shape)" }
+        var tensors: [HostTensor] = []
+        var seen = Set<String>()
+        for spec in inputs {
+            guard let equals = spec.firstIndex(of: "="), equals != spec.startIndex else {
+                throw ValidationError("--input \(spec): expected NAME=file.npy")
+            }
+            let name = String(spec[..<equals]), file = String(spec[spec.index(after: equals)...])
+            guard expected.contains(where: { $0.name == name }) else {
+                throw RuntimeError.inputMismatch(reason: "the model has no input \"\(name)\"", expected: expectedList)
+            }
+            guard seen.insert(name).inserted else {
+                throw RuntimeError.inputMismatch(reason: "input \"\(name)\" given twice", expected: expectedList)
+            }
+            var tensor = try NPY.read(path: file)
+            tensor.name = name
+            tensors.append(tensor)
+        }
+        let missing = expected.filter { !seen.contains($0.name) }.map(\.name)
+        guard missing.isEmpty else {
+            throw RuntimeError.inputMismatch(reason: "missing inputs: " + missing.joined(separator: ", ")
+                                             + " (give each with --input NAME=file.npy)", expected: expectedList)
+        }
+        return tensors
+    }
+
+    private func write(_ outputs: [HostTensor], to directory: String) throws {
+        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+            throw NPYError(path: directory, reason: "cannot create directory: \(String(cString: strerror(errno)))")
+        }
+        for tensor in outputs {
+            // ONNX names may hold '/' (e.g. "/encoder/Add_output_0"): keep the file inside the directory.
+            let file = tensor.name.map { $0 == "/" ? "_" : $0 }
+            let path = directory + "/" + String(file) + ".npy"
+            try NPY.write(tensor, path: path)
+            progress("wrote \(path) (\(tensor.elementType) \(tensor.shape))")
+        }
+    }
+
+    // MARK: Report
+
+    private func report(session: Session, cold: Double, coldStats: RunStats, warm: [Double], warmStats: [RunStats]) {
+        let memory = session.memory
+        print("model:            \(session.bundle.bundle.meta.modelName) (\(session.bundle.path))")
+        print("device:           [\(session.device.info.index)] \(session.device.info.name)")
+        print("load mode:        \(session.options.loadMode.rawValue)")
+        let origin = ProcessClock.fromProcessStart ? "process start" : "main"
+        print("cold latency:     \(ms(cold)) (\(origin) → first output written; page cache not controlled)")
+        print("first run:        \(ms(coldStats.wallSeconds))"
+              + (coldStats.loadSeconds.map { ", of which weight load \(ms($0))" } ?? ""))
+        if warm.isEmpty {
+            print("warm latency:     (no warm runs; use --runs N)")
+        } else {
+            let sorted = warm.sorted()
+            let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2]
+                : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+            print("warm latency:     median \(ms(median)), min \(ms(sorted.first!)), max \(ms(sorted.last!)) "
+                  + "over \(warm.count) runs")
+        }
+        let steady = warmStats.last ?? coldStats
+        print("streamed / run:   \(bytes(steady.bytesStreamed)) in \(steady.chunksStreamed) chunks "
+              + "(\(bytes(steady.bytesRead)) read from the bundle)")
+        print("host waits / run: transfers \(ms(steady.transferWaitSeconds)), decode \(ms(steady.decodeSeconds)), "
+              + "final compute \(ms(steady.computeWaitSeconds)); \(steady.submissions) submissions")
+        print("weight pool:      \(bytes(memory.weightPoolBytes))"
+              + (session.options.loadMode == .streaming ? " (unaliased \(bytes(memory.unaliasedWeightBytes)))" : ""))
+        print("peak device mem:  \(bytes(memory.peakBytes)) own allocations (arena \(bytes(memory.arenaBytes)), "
+              + "weights \(bytes(memory.weightPoolBytes)), staging \(bytes(memory.stagingBytes)), "
+              + "I/O \(bytes(memory.ioStagingBytes)))")
+        let heaps = (warmStats + [coldStats]).flatMap(\.heaps).filter(\.deviceLocal)
+        if let peak = heaps.max(by: { $0.usage < $1.usage }) {
+            print("budget-reported:  \(bytes(peak.usage)) used of \(bytes(peak.budget)) budget on heap \(peak.heap) "
+                  + "(VK_EXT_memory_budget, whole process)")
+        } else {
+            print("budget-reported:  n/a (no VK_EXT_memory_budget)")
+        }
+        if let steps = steady.stepSeconds {
+            let program = session.bundle.bundle.program
+            print("profile:          \(ms(steps.reduce(0, +))) GPU time in \(steps.count) steps; slowest:")
+            for k in steps.indices.sorted(by: { steps[$0] > steps[$1] }).prefix(10) {
+                print("  step \(k) \(ms(steps[k]))  \(program[k].label)")
+            }
+        }
+    }
+}
+
+func progress(_ message: String) {
+    fputs("fmrun: \(message)\n", stderr)
+}
+
+func ms(_ seconds: Double) -> String {
+    let value = seconds * 1000
+    return value >= 100 ? "\(Int(value.rounded())) ms" : "\(Double(Int(value * 100)) / 100) ms"
+}
+
+func bytes(_ count: UInt64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(count)
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    return unit == 0 ? "\(count) B" : "\(Double(Int(value * 10)) / 10) \(units[unit])"
+}
+
+FMRun.main()

@@ -1,0 +1,96 @@
+#version 450
+// gemm.comp — Y[M, N] = act(A[M, K] × B[K, N] + bias[N]) with a constant B in a weight image
+// (ONNX Gemm with constant B, and MatMul with a constant 2-D B; leading dims of A flattened into M).
+// Lowering: Lowering+MatMul.swift.
+//
+// Weight image (WEIGHT_FORMAT), in the order this kernel reads it, NB = ceil(N / 4):
+//
+//   texel index          holds (4 lanes = 4 consecutive output columns)
+//   ──────────────────── ────────────────────────────────────────────────────────────
+//   k · NB + nb          alpha · B'[k, 4nb + 0..3]     (B' = B or Bᵀ per transB; lanes ≥ N are 0)
+//   K · NB + nb          beta · C[4nb + 0..3]          (zeros when there is no per-column bias)
+//
+// k-major ([k][nBlock]) so that the WG invocations of a group, which own consecutive nb, read
+// consecutive texels at every k (coalesced), and so that a row range of the image is a K range
+// (a matmul split along K can start on the first rows that landed).
+//
+// Work split — invocation (gx·WG + lx, row group r) owns columns 4nb..4nb+3 of rows r·TM .. r·TM+TM-1:
+//
+//            nb ─────────────────────────────►
+//     rows  ┌──────────┬──────────┬─────
+//     r·TM  │ group gx │ gx+1     │            A[m, k] is the same for the whole group (broadcast load),
+//     +TM   │ WG × 4   │          │            B texels differ per invocation (coalesced load).
+//           └──────────┴──────────┴─────
+//
+// groups = (ceil(NB / WG), row groups split over y and z: r = gy + gz · gridY).
+// A is read with strides (strideM, strideK), so transA needs no copy.
+//
+// Defines: WEIGHT_FORMAT, GEMM_TM (rows per invocation).
+// Spec constants: 0 = WG, 1 = ACTIVATION.
+// Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y.
+
+layout(local_size_x_id = 0) in;
+#include "common.glsl"
+
+#ifndef GEMM_TM
+#define GEMM_TM 4
+#endif
+
+layout(constant_id = 1) const uint ACTIVATION = ACT_NONE;
+
+layout(std430, set = 0, binding = 0) readonly buffer ABuffer { float A[]; };
+layout(set = 0, binding = 1, WEIGHT_FORMAT) readonly uniform image2DArray weights;
+layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { float Y[]; };
+
+layout(push_constant) uniform PushConstants {
+    uint M, N, K, NB;
+    uint strideM, strideK;  // element (m, k) of A is A[m · strideM + k · strideK]
+    uint log2W, log2H;      // weight image extent
+} pc;
+
+void main() {
+    const uint nb = gl_GlobalInvocationID.x;
+    const uint rowGroup = gl_WorkGroupID.y + gl_WorkGroupID.z * gl_NumWorkGroups.y;
+    const uint m0 = rowGroup * GEMM_TM;
+    if (m0 >= pc.M) {
+        return;
+    }
+    const uint nbRead = min(nb, pc.NB - 1u);
+
+    uint aRow[GEMM_TM];
+    for (uint r = 0; r < GEMM_TM; ++r) {
+        aRow[r] = min(m0 + r, pc.M - 1u) * pc.strideM;
+    }
+
+    vec4 bias = WEIGHT_AT(weights, pc.K * pc.NB + nbRead, pc.log2W, pc.log2H);
+    vec4 acc[GEMM_TM];
+    for (uint r = 0; r < GEMM_TM; ++r) {
+        acc[r] = bias;
+    }
+
+    uint t = nbRead;
+    uint ak = 0;
+    for (uint k = 0; k < pc.K; ++k, t += pc.NB, ak += pc.strideK) {
+        vec4 b = WEIGHT_AT(weights, t, pc.log2W, pc.log2H);
+        for (uint r = 0; r < GEMM_TM; ++r) {
+            acc[r] += A[aRow[r] + ak] * b;
+        }
+    }
+
+    if (nb >= pc.NB) {
+        return;
+    }
+    for (uint r = 0; r < GEMM_TM; ++r) {
+        uint m = m0 + r;
+        if (m >= pc.M) {
+            break;
+        }
+        vec4 y = activate(acc[r], ACTIVATION);
+        for (uint lane = 0; lane < 4; ++lane) {
+            uint col = 4u * nb + lane;
+            if (col < pc.N) {
+                Y[m * pc.N + col] = y[lane];
+            }
+        }
+    }
+}

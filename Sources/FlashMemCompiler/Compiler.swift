@@ -1,0 +1,189 @@
+// The compiler driver: ONNX → graph IR → lowered kernels → memory plan, chunks, schedule → FMBundle.
+
+import FMBFormat
+
+public struct CompileOptions: Sendable {
+    public var precision: Precision = .fp32
+    /// Fixed shapes for inputs whose dimensions the model leaves open, by input name.
+    public var inputShapes: [String: [Int]] = [:]
+    /// Target size of one weight chunk; chunks are whole rows of one image layer.
+    public var chunkBytes: Int = 1 << 20
+    public var codec: Codec = .none
+    /// Bytes the weights in flight may take (the pool); nil = unbounded.
+    public var budget: UInt64?
+    public var costModel: CostModel = .h100
+    public var modelName: String?
+
+    public init() {}
+}
+
+/// Figures about a compile, for the CLI and tests.
+public struct CompileReport: Sendable {
+    public var nodes = 0
+    public var steps = 0
+    public var kernels = 0
+    public var spirvModules = 0
+    public var arenaBytes: UInt64 = 0
+    public var arenaUnsharedBytes: UInt64 = 0
+    public var weightBytes: UInt64 = 0
+    public var storedBytes: UInt64 = 0
+    public var chunks = 0
+    public var peakPoolBytes: UInt64 = 0
+    public var predictedSeconds = 0.0
+    public var lowerBoundSeconds = 0.0
+}
+
+public struct CompiledModel {
+    public var bundle: FMBundle
+    /// The data section.
+    public var payload: [UInt8]
+    public var report: CompileReport
+}
+
+public enum Compiler {
+    public static let version = "0.1.0"
+
+    public static func compile(path: String, options: CompileOptions,
+                               progress: (String) -> Void = { _ in }) throws -> CompiledModel {
+        progress("importing \(path)")
+        let graph = try ONNXImporter.loadAndPrepare(path: path, inputShapes: options.inputShapes)
+        progress("lowering \(graph.nodes.count) nodes (\(options.precision.rawValue))")
+        let program = try Lowering.lower(graph, precision: options.precision)
+        let name = options.modelName ?? baseName(path)
+        var compiled = try assemble(program, name: name, options: options, progress: progress)
+        compiled.report.nodes = graph.nodes.count
+        return compiled
+    }
+
+    /// Turns a lowered program into a bundle: plans the arena, cuts and packs chunks, solves the schedule.
+    public static func assemble(_ program: LoweredProgram, name: String, options: CompileOptions,
+                                progress: (String) -> Void = { _ in }) throws -> CompiledModel {
+        var report = CompileReport()
+        var payload = PayloadBuilder()
+
+        // Kernels, with SPIR-V modules deduplicated.
+        var spirv: [[UInt32]] = []
+        var moduleIndex: [[UInt32]: UInt32] = [:]
+        let kernels = program.kernels.map { spec -> Kernel in
+            let module = moduleIndex[spec.spirv] ?? {
+                spirv.append(spec.spirv)
+                moduleIndex[spec.spirv] = UInt32(spirv.count - 1)
+                return UInt32(spirv.count - 1)
+            }()
+            return Kernel(name: spec.name, spirv: module, bindings: spec.bindings,
+                          pushConstantSize: UInt32(spec.pushConstantSize), workgroupSize: spec.workgroupSize,
+                          specConstants: spec.specConstants)
+        }
+
+        // Weight images, cut into chunks of whole rows.
+        progress("packing \(program.images.count) weight images")
+        var images: [Image] = []
+        var chunks: [Chunk] = []
+        var chunksOf: [[(index: Int, bytes: UInt64)]] = []
+        for (i, weight) in program.images.enumerated() {
+            let image = Image(name: weight.name, format: weight.format, width: UInt32(weight.width),
+                              height: UInt32(weight.height), layers: UInt32(weight.layers))
+            images.append(image)
+            let rowBytes = weight.width * weight.format.texelBytes
+            let rowsPerChunk = max(1, min(weight.height, options.chunkBytes / rowBytes))
+            var mine: [(index: Int, bytes: UInt64)] = []
+            try weight.texels.withUnsafeBytes { texels in
+                guard texels.count == Int(image.byteSize) else {
+                    throw CompileError(file: name, "weight image '\(weight.name)' has \(texels.count) bytes, expected \(image.byteSize)")
+                }
+                for layer in 0..<weight.layers {
+                    var y = 0
+                    while y < weight.height {
+                        let rows = min(rowsPerChunk, weight.height - y)
+                        let start = (layer * weight.height + y) * rowBytes
+                        let raw = UnsafeRawBufferPointer(rebasing: texels[start..<(start + rows * rowBytes)])
+                        let stored = payload.appendChunk(raw, codec: options.codec)
+                        mine.append((chunks.count, UInt64(raw.count)))
+                        chunks.append(Chunk(image: UInt32(i), layer: UInt32(layer), y: UInt32(y), rows: UInt32(rows),
+                                            payload: stored.range, rawSize: UInt64(raw.count), codec: stored.codec,
+                                            checksum: stored.checksum))
+                        report.storedBytes += stored.range.size
+                        y += rows
+                    }
+                }
+            }
+            chunksOf.append(mine)
+            report.weightBytes += image.byteSize
+        }
+
+        // Arena, with resident constants stored in the data section.
+        let arena = try ArenaPlanner.plan(program) { tensor in
+            payload.appendConstant(tensor.constant!)
+        }
+
+        // Program.
+        var steps: [Step] = []
+        var firstUse = [Int](repeating: Int.max, count: images.count)
+        var lastUse = [Int](repeating: -1, count: images.count)
+        for (k, lowered) in program.steps.enumerated() {
+            let bindings = try lowered.bindings.map { binding -> BindingRef in
+                switch binding {
+                case .tensor(let tensor):
+                    guard let index = arena.index[tensor] else {
+                        throw CompileError(file: name, node: lowered.label, "binds tensor '\(tensor)', which has no arena placement")
+                    }
+                    return .tensor(index)
+                case .image(let image):
+                    firstUse[image] = min(firstUse[image], k)
+                    lastUse[image] = max(lastUse[image], k)
+                    return .image(UInt32(image))
+                }
+            }
+            steps.append(Step(kernel: UInt32(lowered.kernel), groups: lowered.groups, bindings: bindings,
+                              pushConstants: lowered.pushConstants, label: lowered.label))
+        }
+        for (i, image) in images.enumerated() where lastUse[i] < 0 {
+            throw CompileError(file: name, "weight image '\(image.name)' is never read")
+        }
+
+        // Schedule.
+        let stepSeconds = program.steps.map { options.costModel.seconds(flops: $0.flops, bytes: $0.bytesRead) }
+        let scheduled = images.indices.map {
+            ScheduledImage(bytes: images[$0].byteSize, firstUse: firstUse[$0], lastUse: lastUse[$0], chunks: chunksOf[$0])
+        }
+        let schedule = try Scheduler.solve(stepSeconds: stepSeconds, images: scheduled, chunkCount: chunks.count,
+                                           model: options.costModel, budget: options.budget)
+
+        func io(_ binding: IOBinding) throws -> IOBinding {
+            var binding = binding
+            guard let index = arena.index[binding.name] else {
+                throw CompileError(file: name, "model input/output '\(binding.name)' has no arena placement")
+            }
+            binding.tensor = index
+            return binding
+        }
+        let requirements = DeviceRequirements(
+            pushConstantBytes: UInt32(program.kernels.map(\.pushConstantSize).max() ?? 0),
+            storageBufferRange: arena.tensors.map(\.size).max() ?? 0,
+            imageDimension2D: images.map { max($0.width, $0.height) }.max() ?? 0,
+            imageArrayLayers: images.map(\.layers).max() ?? 0,
+            workgroupInvocations: program.kernels.map { $0.workgroupSize.reduce(1, *) }.max() ?? 0,
+            sharedMemoryBytes: UInt32(program.kernels.map(\.sharedMemoryBytes).max() ?? 0))
+        let meta = Meta(modelName: name, producer: "fmc \(version)", inputs: try program.inputs.map(io),
+                        outputs: try program.outputs.map(io), requirements: requirements, arenaSize: arena.arenaSize)
+        let bundle = FMBundle(meta: meta, spirv: spirv, kernels: kernels, program: steps, tensors: arena.tensors,
+                              images: images, chunks: chunks, schedule: schedule)
+
+        report.steps = steps.count
+        report.kernels = kernels.count
+        report.spirvModules = spirv.count
+        report.arenaBytes = arena.arenaSize
+        report.arenaUnsharedBytes = arena.unsharedSize
+        report.chunks = chunks.count
+        let issue = images.indices.map { i in chunksOf[i].map { Int(schedule.issueStep[$0.index]) }.min() ?? 0 }
+        report.peakPoolBytes = Scheduler.peakPool(images: scheduled, issue: issue, stepCount: steps.count)
+        report.predictedSeconds = schedule.predictedSeconds
+        report.lowerBoundSeconds = schedule.lowerBoundSeconds
+        return CompiledModel(bundle: bundle, payload: payload.bytes, report: report)
+    }
+
+    static func baseName(_ path: String) -> String {
+        let file = path.split(separator: "/").last.map(String.init) ?? path
+        return file.hasSuffix(".onnx") ? String(file.dropLast(5)) : file
+    }
+}

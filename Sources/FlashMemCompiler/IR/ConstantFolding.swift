@@ -1,0 +1,286 @@
+// Constant folding of the cheap shape-arithmetic operators (what exporters emit around Reshape and friends:
+// Shape → Gather → Unsqueeze → Concat → Reshape). Owned by the importer / simplification passes.
+//
+// Folding runs one forward pass in topological order, interleaved with lenient shape inference, so that a Shape
+// node folds as soon as its input's shape is known even when the input itself is not constant.
+
+extension Graph {
+    /// Replaces nodes whose result is known at compile time with initializers: Shape and Size of values with a
+    /// static shape, and Reshape, Flatten, Squeeze, Unsqueeze, Identity, Cast, Gather, Concat, Slice,
+    /// ConstantOfShape, Add, Sub, Mul, Div whose inputs are all initializers. Reshape-like ops on constants
+    /// share the bytes (any size); the others are folded only for results of at most
+    /// `ConstantFolder.elementLimit` elements, so that weights are never copied. Nodes producing a graph output
+    /// are kept. Also records, in `values`, every shape the lenient inference can find on the way.
+    public func foldConstants() throws {
+        let inference = ShapeInference(graph: self, strict: false)
+        let graphOutputs = Set(outputs.map(\.name))
+        var kept: [Node] = []
+        kept.reserveCapacity(nodes.count)
+        for node in nodes {
+            if !node.outputs.contains(where: graphOutputs.contains),
+               let results = ConstantFolder(graph: self, node: node).fold(),
+               results.count == node.outputs.count,
+               results.allSatisfy({ (try? ShapeRules.checkDimensions($0.shape)) != nil }) {
+                for (name, tensor) in zip(node.outputs, results) where !name.isEmpty {
+                    initializers[name] = tensor
+                    values[name] = ValueInfo(name: name, dtype: tensor.dtype, shape: tensor.shape)
+                }
+                continue
+            }
+            try inference.inferAndRecord(node)
+            kept.append(node)
+        }
+        nodes = kept
+    }
+}
+
+/// Evaluates one node on constant inputs. `fold()` returns nil (and the node stays) for anything it does not
+/// handle or that would be an error: shape inference reports errors later with their context.
+struct ConstantFolder {
+    /// Largest result, in elements, that folding materializes (copies). Reshape-like views are not limited.
+    static let elementLimit = 1 << 16
+
+    let graph: Graph
+    let node: Node
+
+    func fold() -> [ConstantTensor]? {
+        switch node.opType {
+        case "Shape":
+            guard let shape = staticShape(0) else { return nil }
+            let range = shapeRange(rank: shape.count)
+            return [.make(dtype: .int64, shape: [range.count], integers: Array(shape[range]))]
+        case "Size":
+            guard let shape = staticShape(0) else { return nil }
+            guard let count = try? ShapeRules.product(shape) else { return nil }
+            return [.make(dtype: .int64, shape: [], integers: [count])]
+        default:
+            break
+        }
+        // Every present input must be an initializer.
+        var inputs: [ConstantTensor?] = []
+        for name in node.inputs {
+            if name.isEmpty { inputs.append(nil); continue }
+            guard let t = graph.initializers[name] else { return nil }
+            inputs.append(t)
+        }
+        guard let x = inputs.first ?? nil else { return nil }
+        return try? foldOp(x, inputs)
+    }
+
+    private func foldOp(_ x: ConstantTensor, _ inputs: [ConstantTensor?]) throws -> [ConstantTensor]? {
+        func input(_ i: Int) -> ConstantTensor? { i < inputs.count ? inputs[i] : nil }
+        switch node.opType {
+        case "Identity":
+            return [x]
+        case "Reshape":
+            guard let target = input(1) else { return nil }
+            let shape = try ShapeRules.reshape(x.shape, target: target.ints(),
+                                               allowZero: node.int("allowzero", default: 0) != 0)
+            return [x.reshaped(shape)]
+        case "Flatten":
+            return [x.reshaped(try ShapeRules.flatten(x.shape, axis: node.int("axis", default: 1)))]
+        case "Unsqueeze":
+            guard let axes = graph.opset < 13 ? node.ints("axes") : input(1)?.ints() else { return nil }
+            return [x.reshaped(try ShapeRules.unsqueeze(x.shape, axes: axes))]
+        case "Squeeze":
+            let axes = graph.opset < 13 ? node.ints("axes") : input(1)?.ints()
+            return [x.reshaped(try ShapeRules.squeeze(x.shape, axes: axes))]
+        case "Cast":
+            guard let to = DType(rawValue: Int32(truncatingIfNeeded: node.int("to", default: 0))),
+                  x.elementCount <= Self.elementLimit else { return nil }
+            return cast(x, to: to).map { [$0] }
+        case "Gather":
+            guard let indices = input(1) else { return nil }
+            return gather(x, indices: indices).map { [$0] }
+        case "Concat":
+            guard case .int(let axis) = node.attributes["axis"] else { return nil }
+            let parts = inputs.compactMap { $0 }
+            return concat(parts, axis: axis).map { [$0] }
+        case "Slice":
+            return slice(x, inputs).map { [$0] }
+        case "ConstantOfShape":
+            return constantOfShape(x).map { [$0] }
+        case "Add", "Sub", "Mul", "Div":
+            guard let y = input(1) else { return nil }
+            return arithmetic(x, y).map { [$0] }
+        default:
+            return nil
+        }
+    }
+
+    // MARK: - Helpers
+
+    private func staticShape(_ i: Int) -> [Int]? {
+        guard i < node.inputs.count, !node.inputs[i].isEmpty else { return nil }
+        return graph.values[node.inputs[i]]?.staticShape
+    }
+
+    /// Shape's start/end (opset 15), clamped.
+    private func shapeRange(rank: Int) -> Range<Int> {
+        func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + rank : v, 0), rank) }
+        let start = clamp(node.int("start", default: 0)), end = clamp(node.int("end", default: rank))
+        return start..<max(start, end)
+    }
+
+    /// Copies elements: output element o comes from input element `source(o)`.
+    private func gatherElements(_ x: ConstantTensor, shape: [Int], source: (Int) -> Int) -> ConstantTensor? {
+        guard let count = try? ShapeRules.product(shape), count <= Self.elementLimit else { return nil }
+        let size = x.dtype.byteSize
+        var out = [UInt8](repeating: 0, count: count * size)
+        out.withUnsafeMutableBytes { dst in
+            for o in 0..<count {
+                let s = source(o)
+                dst.baseAddress!.advanced(by: o * size)
+                    .copyMemory(from: x.bytes.pointer.baseAddress!.advanced(by: s * size), byteCount: size)
+            }
+        }
+        return ConstantTensor(dtype: x.dtype, shape: shape, bytes: TensorBytes(out))
+    }
+
+    private func cast(_ x: ConstantTensor, to: DType) -> ConstantTensor? {
+        if x.dtype.isFloat {
+            let values = x.reals()
+            if !to.isFloat {
+                // Out-of-range float → int casts are undefined behaviour in C (and ORT): leave them to run time.
+                guard values.allSatisfy({ $0.isFinite && abs($0) < 9.2e18 }) || to == .bool else { return nil }
+            }
+            return .make(dtype: to, shape: x.shape, reals: values)
+        }
+        return .make(dtype: to, shape: x.shape, integers: x.ints())
+    }
+
+    private func gather(_ x: ConstantTensor, indices: ConstantTensor) -> ConstantTensor? {
+        guard !indices.dtype.isFloat, let axis = try? ShapeRules.axis(node.int("axis", default: 0), rank: x.shape.count),
+              let shape = try? ShapeRules.gather(x.shape, indices: indices.shape, axis: axis) else { return nil }
+        let dim = x.shape[axis]
+        var index = indices.ints()
+        for i in index.indices {
+            if index[i] < 0 { index[i] += dim }
+            guard index[i] >= 0 && index[i] < dim else { return nil }
+        }
+        let inner = x.shape[(axis + 1)...].reduce(1, *)
+        let n = index.count
+        return gatherElements(x, shape: shape) { o in
+            let (outer, rest) = o.quotientAndRemainder(dividingBy: n * inner)
+            let (k, i) = rest.quotientAndRemainder(dividingBy: inner)
+            return (outer * dim + index[k]) * inner + i
+        }
+    }
+
+    private func concat(_ parts: [ConstantTensor], axis: Int) -> ConstantTensor? {
+        guard let first = parts.first, parts.allSatisfy({ $0.dtype == first.dtype }),
+              let shape = try? ShapeRules.concat(parts.map(\.shape), axis: axis),
+              let count = try? ShapeRules.product(shape), count <= Self.elementLimit else { return nil }
+        let a = axis < 0 ? axis + first.shape.count : axis
+        let outer = first.shape[..<a].reduce(1, *)
+        let size = first.dtype.byteSize
+        var out = [UInt8]()
+        out.reserveCapacity(count * size)
+        for o in 0..<outer {
+            for part in parts {
+                let block = part.shape[a...].reduce(1, *) * size
+                out.append(contentsOf: part.bytes.pointer[(o * block)..<((o + 1) * block)])
+            }
+        }
+        return ConstantTensor(dtype: first.dtype, shape: shape, bytes: TensorBytes(out))
+    }
+
+    private func slice(_ x: ConstantTensor, _ inputs: [ConstantTensor?]) -> ConstantTensor? {
+        let axes: [ShapeRules.SliceAxis]
+        if graph.opset < 10 {
+            guard let starts = node.ints("starts"), let ends = node.ints("ends"),
+                  let a = try? ShapeRules.slice(x.shape, starts: starts, ends: ends, axes: node.ints("axes"), steps: nil)
+            else { return nil }
+            axes = a
+        } else {
+            func ints(_ i: Int) -> [Int]? { i < inputs.count ? inputs[i]?.ints() : nil }
+            guard let starts = ints(1), let ends = ints(2),
+                  let a = try? ShapeRules.slice(x.shape, starts: starts, ends: ends, axes: ints(3), steps: ints(4))
+            else { return nil }
+            axes = a
+        }
+        let shape = axes.map(\.count)
+        var strides = [Int](repeating: 1, count: x.shape.count)
+        for i in stride(from: x.shape.count - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * x.shape[i + 1] }
+        return gatherElements(x, shape: shape) { o in
+            var rest = o, source = 0
+            for i in stride(from: shape.count - 1, through: 0, by: -1) {
+                let (q, r) = rest.quotientAndRemainder(dividingBy: shape[i])
+                rest = q
+                source += (axes[i].start + r * axes[i].step) * strides[i]
+            }
+            return source
+        }
+    }
+
+    private func constantOfShape(_ shapeTensor: ConstantTensor) -> ConstantTensor? {
+        let shape = shapeTensor.ints()
+        guard (try? ShapeRules.checkDimensions(shape)) != nil,
+              let count = try? ShapeRules.product(shape), count <= Self.elementLimit else { return nil }
+        var value = ConstantTensor.make(dtype: .float32, shape: [1], reals: [0])
+        if case .tensor(let t) = node.attributes["value"] {
+            guard t.elementCount == 1 else { return nil }
+            value = t
+        }
+        return gatherElements(value, shape: shape) { _ in 0 }
+    }
+
+    /// Elementwise Add/Sub/Mul/Div with broadcasting: integers with wrap-around and truncating division
+    /// (as onnxruntime computes them), floats in Double rounded to the dtype.
+    private func arithmetic(_ a: ConstantTensor, _ b: ConstantTensor) -> ConstantTensor? {
+        guard a.dtype == b.dtype, a.dtype != .bool,
+              let shape = try? ShapeRules.broadcast([a.shape, b.shape]) else { return nil }
+        guard let count = try? ShapeRules.product(shape), count <= Self.elementLimit else { return nil }
+        let ia = broadcastIndex(from: a.shape, to: shape), ib = broadcastIndex(from: b.shape, to: shape)
+        let op = node.opType
+        if a.dtype.isFloat {
+            let x = a.reals(), y = b.reals()
+            let values = (0..<count).map { o -> Double in
+                let u = x[ia(o)], v = y[ib(o)]
+                switch op {
+                case "Add": return u + v
+                case "Sub": return u - v
+                case "Mul": return u * v
+                default: return u / v
+                }
+            }
+            return .make(dtype: a.dtype, shape: shape, reals: values)
+        }
+        let x = a.ints(), y = b.ints()
+        var values: [Int] = []
+        values.reserveCapacity(count)
+        for o in 0..<count {
+            let u = x[ia(o)], v = y[ib(o)]
+            switch op {
+            case "Add": values.append(u &+ v)
+            case "Sub": values.append(u &- v)
+            case "Mul": values.append(u &* v)
+            default:
+                let (q, overflow) = u.dividedReportingOverflow(by: v)
+                guard v != 0, !overflow else { return nil }
+                values.append(q)
+            }
+        }
+        return .make(dtype: a.dtype, shape: shape, integers: values)
+    }
+
+    /// Maps a linear index of the broadcast result to the linear index of an operand of shape `from`.
+    private func broadcastIndex(from: [Int], to: [Int]) -> (Int) -> Int {
+        let padded = [Int](repeating: 1, count: to.count - from.count) + from
+        var strides = [Int](repeating: 0, count: to.count)
+        var s = 1
+        for i in stride(from: to.count - 1, through: 0, by: -1) {
+            strides[i] = padded[i] == 1 ? 0 : s
+            s *= padded[i]
+        }
+        return { o in
+            var rest = o, index = 0
+            for i in stride(from: to.count - 1, through: 0, by: -1) {
+                let (q, r) = rest.quotientAndRemainder(dividingBy: to[i])
+                rest = q
+                index += r * strides[i]
+            }
+            return index
+        }
+    }
+}

@@ -1,0 +1,139 @@
+// ONNX → graph IR. Owned by the importer; the passes in IR/ (simplify, constant folding, shape inference) run
+// on what it returns.
+//
+// The .onnx file is memory-mapped and unpacked with protobuf-c (COnnx). protobuf-c copies every bytes field while
+// unpacking and refuses messages over 2 GiB, so inline initializers cost twice their size for the duration of
+// `load` and big models must use ONNX external data: external tensors become `TensorBytes` views of the mapped
+// data files and are never copied.
+
+import COnnx
+// Imported for its `link "protobuf-c"`: COnnx is a C target, so only a Swift import of the system-library module
+// makes the linker pull in libprotobuf-c.
+import CProtobufC
+import FMBFormat
+import Foundation
+
+public enum ONNXImporter {
+    /// protobuf-c (like protobuf) cannot parse a message of 2 GiB or more.
+    static let protobufLimit = Int(Int32.max)
+
+    /// Reads an ONNX model: nodes in topological order, initializers (inline ones copied, external ones as views of
+    /// their mapped data files), attributes (nested graphs converted the same way), inputs with their declared
+    /// shapes, value_info and output types in `values`. It does not simplify or infer shapes: see
+    /// `loadAndPrepare`.
+    ///
+    /// - Parameter inputShapes: per graph input, the full shape to use instead of the declared one (the CLI's
+    ///   `--input-shape NAME=d0,d1,...`). It must name a real input, have the declared rank and agree with every
+    ///   dimension the model declares statically.
+    /// - Throws: `CompileError` naming the file (and node, tensor or input) for anything the compiler cannot use.
+    public static func load(path: String, inputShapes: [String: [Int]] = [:]) throws -> Graph {
+        let file: MappedFile
+        do {
+            file = try MappedFile(path: path)
+        } catch let error as FileError {
+            throw CompileError(file: path, "cannot read the model: \(error)")
+        }
+        if file.bytes.count >= protobufLimit {
+            throw CompileError(file: path, "the model is \(file.bytes.count) bytes; protobuf-c cannot parse messages of "
+                + "2 GiB or more: save the weights as ONNX external data (onnx.save_model(..., "
+                + "save_as_external_data=True))")
+        }
+        guard let base = file.bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
+              let model = onnx__model_proto__unpack(nil, file.bytes.count, base) else {
+            throw CompileError(file: path, "not an ONNX model: protobuf parse failed")
+        }
+        defer { onnx__model_proto__free_unpacked(model, nil) }
+
+        let opset = try defaultOpset(model.pointee, path: path)
+        guard let graphProto = model.pointee.graph else {
+            throw CompileError(file: path, "the model has no graph")
+        }
+        let converter = ONNXGraphConverter(path: path, opset: opset)
+        let graph = try converter.graph(graphProto.pointee, outerScope: [])
+        try applyInputShapes(inputShapes, to: graph)
+        return graph
+    }
+
+    /// `load`, then the simplifications (`Graph.simplify`: Constant nodes to initializers, aliases removed,
+    /// constant folding, dead nodes removed), then `inferShapes`: a graph with every value's static shape and
+    /// dtype known, ready for lowering.
+    public static func loadAndPrepare(path: String, inputShapes: [String: [Int]] = [:]) throws -> Graph {
+        let graph = try load(path: path, inputShapes: inputShapes)
+        try graph.simplify()
+        try inferShapes(graph)
+        return graph
+    }
+
+    // MARK: - Model-level fields
+
+    /// The version of the default domain ("" or "ai.onnx") in opset_import.
+    static func defaultOpset(_ model: Onnx__ModelProto, path: String) throws -> Int {
+        var found: Int?
+        for i in 0..<model.n_opset_import {
+            guard let entry = model.opset_import[i]?.pointee else { continue }
+            if isDefaultDomain(string(entry.domain)) {
+                found = Int(entry.has_version != 0 ? entry.version : 1)
+            }
+        }
+        guard let found else {
+            throw CompileError(file: path, "the model imports no opset of the default ONNX domain")
+        }
+        return found
+    }
+
+    static func isDefaultDomain(_ domain: String) -> Bool { domain.isEmpty || domain == "ai.onnx" }
+
+    // MARK: - Input shape overrides
+
+    static func applyInputShapes(_ overrides: [String: [Int]], to graph: Graph) throws {
+        // Sorted so that the first error reported does not depend on dictionary order.
+        for (name, dims) in overrides.sorted(by: { $0.key < $1.key }) {
+            guard let index = graph.inputs.firstIndex(where: { $0.name == name }) else {
+                let real = graph.inputs.map(\.name).joined(separator: ", ")
+                throw CompileError(file: graph.sourcePath,
+                                   "--input-shape names '\(name)', which is not an input of the model (inputs: \(real))")
+            }
+            let spelled = "--input-shape \(name)=\(dims.map(String.init).joined(separator: ","))"
+            if let bad = dims.first(where: { $0 < 1 }) {
+                throw CompileError(file: graph.sourcePath, "\(spelled): dimension \(bad) is not positive")
+            }
+            do {
+                try ShapeRules.checkDimensions(dims)
+            } catch let error as ShapeRuleError {
+                throw CompileError(file: graph.sourcePath, "\(spelled): \(error.message)")
+            }
+            let declared = graph.inputs[index].shape
+            if let declared {
+                guard declared.count == dims.count else {
+                    throw CompileError(file: graph.sourcePath, "\(spelled) has rank \(dims.count), but input '\(name)' "
+                        + "has rank \(declared.count) (declared shape \(IRText.shape(declared)))")
+                }
+                for (axis, (d, given)) in zip(declared, dims).enumerated() {
+                    if let d, d != given {
+                        throw CompileError(file: graph.sourcePath, "\(spelled): dimension \(axis) of input '\(name)' "
+                            + "is declared as \(d) (declared shape \(IRText.shape(declared)))")
+                    }
+                }
+            }
+            graph.inputs[index].shape = dims
+            graph.values[name] = graph.inputs[index]
+        }
+    }
+
+    // MARK: - C string helpers
+
+    static func string(_ pointer: UnsafeMutablePointer<CChar>?) -> String {
+        pointer.map { String(cString: $0) } ?? ""
+    }
+}
+
+/// Shapes spelled for error messages: `[3, ?, 37]`.
+enum IRText {
+    static func shape(_ shape: [Int?]) -> String {
+        "[" + shape.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + "]"
+    }
+
+    static func shape(_ shape: [Int]) -> String {
+        "[" + shape.map(String.init).joined(separator: ", ") + "]"
+    }
+}

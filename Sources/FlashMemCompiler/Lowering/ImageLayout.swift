@@ -1,0 +1,95 @@
+// Weight images: their extent, texel addressing and byte encoding. Owned by the lowering. Every weight
+// image's extent comes from `ImageLayout.extent` so the kernels' addressing (common.glsl weightCoord) and
+// the runtime's chunk copies agree.
+
+import FMBFormat
+
+public enum ImageLayout {
+    /// The largest width / height a weight image gets (well under every device's maxImageDimension2D).
+    public static let maxSide = 1024
+
+    /// The extent of an image holding `texels` texels: width = min(1024, nextPow2(texels)),
+    /// height = min(1024, nextPow2(ceil(texels / width))), layers = ceil(texels / (width · height)).
+    /// Width and height are powers of two (the kernels address texels with shifts); every count is ≥ 1.
+    public static func extent(texels: Int) -> (width: Int, height: Int, layers: Int) {
+        let texels = max(texels, 1)
+        let width = min(maxSide, nextPowerOfTwo(texels))
+        let height = min(maxSide, nextPowerOfTwo(LoweringMath.ceilDiv(texels, width)))
+        let layers = LoweringMath.ceilDiv(texels, width * height)
+        return (width, height, layers)
+    }
+
+    /// Where texel `t` lives: x = t % width, y = (t / width) % height, layer = t / (width · height).
+    public static func coordinate(texel t: Int, width: Int, height: Int) -> (x: Int, y: Int, layer: Int) {
+        (t % width, (t / width) % height, t / (width * height))
+    }
+
+    /// A weight image holding `values` (4 per texel, already in the kernel's read order), padded with zeros
+    /// to its whole extent and encoded as `format` (IEEE half with round-to-nearest-even for rgba16f).
+    public static func image(name: String, values: [Float], format: ImageFormat) -> WeightImage {
+        let texels = LoweringMath.ceilDiv(values.count, 4)
+        let (width, height, layers) = extent(texels: texels)
+        let total = width * height * layers * 4
+        let bytes = encode(values, format: format, paddedTo: total)
+        return WeightImage(name: name, format: format, width: width, height: height, layers: layers, texels: bytes)
+    }
+
+    /// `values` as little-endian fp32 or fp16 components, zero-padded to `count` components.
+    public static func encode(_ values: [Float], format: ImageFormat, paddedTo count: Int) -> [UInt8] {
+        let count = max(count, values.count)
+        switch format {
+        case .rgba32f:
+            return [UInt8](unsafeUninitializedCapacity: count * 4) { bytes, initialized in
+                let out = UnsafeMutableRawBufferPointer(bytes)
+                for (i, v) in values.enumerated() {
+                    out.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: i * 4, as: UInt32.self)
+                }
+                for i in values.count..<count {
+                    out.storeBytes(of: 0, toByteOffset: i * 4, as: UInt32.self)
+                }
+                initialized = count * 4
+            }
+        case .rgba16f:
+            return [UInt8](unsafeUninitializedCapacity: count * 2) { bytes, initialized in
+                let out = UnsafeMutableRawBufferPointer(bytes)
+                for (i, v) in values.enumerated() {
+                    out.storeBytes(of: Float16(v).bitPattern.littleEndian, toByteOffset: i * 2, as: UInt16.self)
+                }
+                for i in values.count..<count {
+                    out.storeBytes(of: 0, toByteOffset: i * 2, as: UInt16.self)
+                }
+                initialized = count * 2
+            }
+        }
+    }
+
+    /// Component `i` (texel i / 4, lane i % 4) of an encoded image, widened to Float. For tests and tools.
+    public static func component(_ i: Int, of image: WeightImage) -> Float {
+        image.texels.withUnsafeBytes { raw in
+            switch image.format {
+            case .rgba32f:
+                return Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))
+            case .rgba16f:
+                return Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))))
+            }
+        }
+    }
+
+    static func nextPowerOfTwo(_ n: Int) -> Int {
+        var p = 1
+        while p < n { p <<= 1 }
+        return p
+    }
+
+    /// log2 of a power of two.
+    static func log2(_ powerOfTwo: Int) -> Int {
+        powerOfTwo.trailingZeroBitCount
+    }
+}
+
+/// Integer helpers of the lowering (namespaced: other parts of the module have their own).
+enum LoweringMath {
+    static func ceilDiv(_ a: Int, _ b: Int) -> Int {
+        (a + b - 1) / b
+    }
+}

@@ -1,0 +1,84 @@
+// The declarative table of kernels: one entry per shader file with the interface its header comment
+// declares (bindings, push-constant block size) and the compile-time variant axes the lowering chooses
+// from. The lowering asks for variants only through this table; ShaderTests compiles every entry.
+
+import FMBFormat
+
+/// One shader file of Shaders/ and its interface.
+struct KernelFamily: Sendable {
+    var file: String
+    var bindings: [BindingKind]
+    /// Bytes of the kernel's push-constant block (all fields are 32-bit, see PushConstants).
+    var pushConstantSize: Int
+    /// Compile-time axes: define name → the values the lowering may pick (first = default).
+    var axes: [(define: String, values: [String])]
+
+    /// Kernels reading a weight image are compiled once per image format (WEIGHT_FORMAT).
+    var readsWeightImage: Bool { bindings.contains(.storageImage) }
+
+    var stem: String { String(file.prefix(while: { $0 != "." })) }
+}
+
+enum KernelCatalog {
+    private static let buffer = BindingKind.storageBuffer
+    private static let image = BindingKind.storageImage
+
+    /// X, weights+bias, Y. Push: C H W OC OH OW ICG OCG OCBG OCB KH KW SH SW PT PL DH DW log2W log2H.
+    static let conv2d = KernelFamily(file: "conv2d.comp", bindings: [buffer, image, buffer], pushConstantSize: 20 * 4,
+                                     axes: [("CONV_PIX", ["4", "2", "1"]), ("CONV_OCT", ["1", "2"])])
+    /// A, B+bias, Y. Push: M N K NB strideM strideK log2W log2H.
+    static let gemm = KernelFamily(file: "gemm.comp", bindings: [buffer, image, buffer], pushConstantSize: 8 * 4,
+                                   axes: [("GEMM_TM", ["4", "1"])])
+    /// A, B, Y. Push: M N K batchShape[4] aBatchStride[4] bBatchStride[4].
+    static let matmul = KernelFamily(file: "matmul.comp", bindings: [buffer, buffer, buffer], pushConstantSize: 15 * 4,
+                                     axes: [])
+    /// A, B, Y. Push: count rank shape[6] aStride[6] bStride[6].
+    static let binary = KernelFamily(file: "binary.comp", bindings: [buffer, buffer, buffer], pushConstantSize: 20 * 4,
+                                     axes: [])
+    /// X, Y. Push: count.
+    static let unary = KernelFamily(file: "unary.comp", bindings: [buffer, buffer], pushConstantSize: 4, axes: [])
+    /// X, Y. Push: NC H W OH OW KH KW SH SW PT PL PB PR DH DW.
+    static let pool2d = KernelFamily(file: "pool2d.comp", bindings: [buffer, buffer], pushConstantSize: 15 * 4,
+                                     axes: [])
+    /// X, Y. Push: NC HW.
+    static let globalAvgPool = KernelFamily(file: "global_avgpool.comp", bindings: [buffer, buffer],
+                                            pushConstantSize: 2 * 4, axes: [])
+    /// X, Y. Push: rows len inner.
+    static let softmax = KernelFamily(file: "softmax.comp", bindings: [buffer, buffer], pushConstantSize: 3 * 4,
+                                      axes: [])
+    /// X, params (scale[C] then shift[C]), Y. Push: count C inner.
+    static let batchnorm = KernelFamily(file: "batchnorm.comp", bindings: [buffer, buffer, buffer],
+                                        pushConstantSize: 3 * 4, axes: [])
+
+    static let all: [KernelFamily] = [conv2d, gemm, matmul, binary, unary, pool2d, globalAvgPool, softmax, batchnorm]
+
+    /// Every (file, defines) combination the lowering can request, including WEIGHT_FORMAT for both image
+    /// formats where the kernel reads a weight image.
+    static func allVariants() -> [(file: String, defines: [String: String])] {
+        var result: [(file: String, defines: [String: String])] = []
+        for family in all {
+            var combos: [[String: String]] = [[:]]
+            for axis in family.axes {
+                combos = combos.flatMap { base in axis.values.map { base.merging([axis.define: $0]) { $1 } } }
+            }
+            if family.readsWeightImage {
+                combos = combos.flatMap { base in
+                    Precision.allCases.map { base.merging(["WEIGHT_FORMAT": $0.weightFormatDefine]) { $1 } }
+                }
+            }
+            result += combos.map { (family.file, $0) }
+        }
+        return result
+    }
+}
+
+/// What a lowering rule asks for: a family, its define values and specialization constants.
+struct KernelRequest {
+    var family: KernelFamily
+    /// Values for the family's axes (WEIGHT_FORMAT is added from the precision).
+    var defines: [String: String] = [:]
+    /// Specialization constant i (constant_id i) = specConstants[i].
+    var specConstants: [UInt32] = []
+    var workgroupSize: [UInt32]
+    var sharedMemoryBytes: Int = 0
+}

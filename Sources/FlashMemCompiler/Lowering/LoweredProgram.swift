@@ -1,0 +1,107 @@
+// What lowering produces: kernels and dispatches over named tensors and weight images, before memory
+// planning (arena offsets), chunking and scheduling turn it into an `FMBundle`.
+
+import FMBFormat
+
+/// A compiled kernel variant: one SPIR-V module plus the interface the runtime needs.
+public struct KernelSpec: Sendable, Equatable {
+    public var name: String
+    public var spirv: [UInt32]
+    public var bindings: [BindingKind]
+    public var pushConstantSize: Int
+    public var workgroupSize: [UInt32]
+    public var specConstants: [UInt32]
+    /// Shared memory the kernel declares, for the device requirements.
+    public var sharedMemoryBytes: Int
+
+    public init(name: String, spirv: [UInt32], bindings: [BindingKind], pushConstantSize: Int,
+                workgroupSize: [UInt32], specConstants: [UInt32] = [], sharedMemoryBytes: Int = 0) {
+        self.name = name
+        self.spirv = spirv
+        self.bindings = bindings
+        self.pushConstantSize = pushConstantSize
+        self.workgroupSize = workgroupSize
+        self.specConstants = specConstants
+        self.sharedMemoryBytes = sharedMemoryBytes
+    }
+}
+
+public enum LoweredBinding: Sendable, Equatable {
+    /// An arena tensor, by graph value name.
+    case tensor(String)
+    /// A weight image, by index into `LoweredProgram.images`.
+    case image(Int)
+}
+
+public struct LoweredStep: Sendable {
+    public var kernel: Int
+    public var groups: [UInt32]
+    public var bindings: [LoweredBinding]
+    public var pushConstants: [UInt8]
+    /// The ONNX node name(s) this step computes.
+    public var label: String
+    /// Estimated work, for the cost model.
+    public var flops: Double
+    public var bytesRead: Double
+
+    public init(kernel: Int, groups: [UInt32], bindings: [LoweredBinding], pushConstants: [UInt8], label: String,
+                flops: Double = 0, bytesRead: Double = 0) {
+        self.kernel = kernel
+        self.groups = groups
+        self.bindings = bindings
+        self.pushConstants = pushConstants
+        self.label = label
+        self.flops = flops
+        self.bytesRead = bytesRead
+    }
+}
+
+/// A weight already transformed into the texel order its kernel reads: `texels` holds
+/// width * height * layers texels of `format`, zero-padded past the weight's end.
+public struct WeightImage: Sendable {
+    public var name: String
+    public var format: ImageFormat
+    public var width: Int
+    public var height: Int
+    public var layers: Int
+    public var texels: [UInt8]
+
+    public init(name: String, format: ImageFormat, width: Int, height: Int, layers: Int, texels: [UInt8]) {
+        self.name = name
+        self.format = format
+        self.width = width
+        self.height = height
+        self.layers = layers
+        self.texels = texels
+    }
+}
+
+/// An arena tensor: a graph value that kernels read or write, a view of another, or a small constant.
+public struct ArenaTensor: Sendable {
+    public var name: String
+    public var byteSize: Int
+    /// Set for views (Reshape, Flatten, Identity…): this tensor is the same bytes as `viewOf`.
+    public var viewOf: String?
+    /// Set for resident constants: bytes uploaded into the arena once per session.
+    public var constant: [UInt8]?
+
+    public init(name: String, byteSize: Int, viewOf: String? = nil, constant: [UInt8]? = nil) {
+        self.name = name
+        self.byteSize = byteSize
+        self.viewOf = viewOf
+        self.constant = constant
+    }
+}
+
+public struct LoweredProgram: Sendable {
+    public var kernels: [KernelSpec] = []
+    public var steps: [LoweredStep] = []
+    /// Every arena tensor by name, including graph inputs and outputs.
+    public var tensors: [String: ArenaTensor] = [:]
+    public var images: [WeightImage] = []
+    /// Graph inputs and outputs in graph order, with the arena tensor that holds each (same name).
+    public var inputs: [IOBinding] = []
+    public var outputs: [IOBinding] = []
+
+    public init() {}
+}

@@ -1,0 +1,178 @@
+// Conv (2-D, and 1-D as 2-D with H = 1) → conv2d.comp with its weight and bias packed into one image
+// (WeightPacking.conv2d). Also the spatial-attribute helper that pooling shares.
+
+import FMBFormat
+
+/// Spatial attributes of a 2-D window op (Conv, MaxPool, AveragePool), normalized to 2-D.
+struct Window2D: Equatable {
+    var kernel: (h: Int, w: Int)
+    var strides: (h: Int, w: Int)
+    var dilations: (h: Int, w: Int)
+    /// Pads at the beginning and end of each axis.
+    var padTop = 0, padLeft = 0, padBottom = 0, padRight = 0
+
+    static func == (a: Window2D, b: Window2D) -> Bool {
+        a.kernel == b.kernel && a.strides == b.strides && a.dilations == b.dilations
+            && (a.padTop, a.padLeft, a.padBottom, a.padRight) == (b.padTop, b.padLeft, b.padBottom, b.padRight)
+    }
+
+    /// Output extent along one axis (ONNX's formula; ceil_mode rounds up, and a window starting in the
+    /// end padding is dropped as onnxruntime does).
+    static func outputExtent(input: Int, kernel: Int, stride: Int, dilation: Int, padBegin: Int, padEnd: Int,
+                             ceilMode: Bool) -> Int {
+        let span = (kernel - 1) * dilation + 1
+        let numerator = input + padBegin + padEnd - span
+        guard numerator >= 0 else { return 0 }
+        var out = (ceilMode ? LoweringMath.ceilDiv(numerator, stride) : numerator / stride) + 1
+        if ceilMode, (out - 1) * stride >= input + padBegin {
+            out -= 1
+        }
+        return out
+    }
+
+    /// The output extents shape inference may have chosen: with ceil_mode, with and without dropping a last
+    /// window that starts in the end padding.
+    static func outputExtents(input: Int, kernel: Int, stride: Int, dilation: Int, padBegin: Int, padEnd: Int,
+                              ceilMode: Bool) -> Set<Int> {
+        let dropped = outputExtent(input: input, kernel: kernel, stride: stride, dilation: dilation,
+                                   padBegin: padBegin, padEnd: padEnd, ceilMode: ceilMode)
+        guard ceilMode else { return [dropped] }
+        let span = (kernel - 1) * dilation + 1
+        let numerator = input + padBegin + padEnd - span
+        return numerator < 0 ? [dropped] : [dropped, LoweringMath.ceilDiv(numerator, stride) + 1]
+    }
+}
+
+extension LoweringContext {
+    /// Reads kernel_shape / strides / dilations / pads / auto_pad of `n` for a spatial input `spatial`
+    /// ([H, W], or [W] for 1-D ops) and returns 2-D attributes (1-D ops get H = 1).
+    func window2D(_ n: LoweringNode, spatial: [Int], kernelShape: [Int]) throws -> Window2D {
+        let rank = spatial.count
+        guard rank == 1 || rank == 2 else {
+            throw error(n, "\(rank)-D \(n.op) is not supported (only 1-D and 2-D)")
+        }
+        guard kernelShape.count == rank, kernelShape.allSatisfy({ $0 >= 1 }) else {
+            throw error(n, "kernel_shape \(kernelShape) does not match a \(rank)-D input")
+        }
+        let strides = n.node.ints("strides") ?? [Int](repeating: 1, count: rank)
+        let dilations = n.node.ints("dilations") ?? [Int](repeating: 1, count: rank)
+        guard strides.count == rank, strides.allSatisfy({ $0 >= 1 }) else {
+            throw error(n, "strides \(strides) must have \(rank) positive entries")
+        }
+        guard dilations.count == rank, dilations.allSatisfy({ $0 >= 1 }) else {
+            throw error(n, "dilations \(dilations) must have \(rank) positive entries")
+        }
+        var pads = n.node.ints("pads") ?? [Int](repeating: 0, count: 2 * rank)
+        let autoPad = n.node.string("auto_pad") ?? "NOTSET"
+        switch autoPad {
+        case "NOTSET":
+            guard pads.count == 2 * rank, pads.allSatisfy({ $0 >= 0 }) else {
+                throw error(n, "pads \(pads) must have \(2 * rank) non-negative entries")
+            }
+        case "VALID":
+            pads = [Int](repeating: 0, count: 2 * rank)
+        case "SAME_UPPER", "SAME_LOWER":
+            for axis in 0..<rank {
+                let out = LoweringMath.ceilDiv(spatial[axis], strides[axis])
+                let span = (kernelShape[axis] - 1) * dilations[axis] + 1
+                let total = max(0, (out - 1) * strides[axis] + span - spatial[axis])
+                let small = total / 2
+                pads[axis] = autoPad == "SAME_UPPER" ? small : total - small
+                pads[axis + rank] = total - pads[axis]
+            }
+        default:
+            throw error(n, "auto_pad '\(autoPad)' is not supported (NOTSET, VALID, SAME_UPPER, SAME_LOWER)")
+        }
+        if rank == 1 {
+            return Window2D(kernel: (1, kernelShape[0]), strides: (1, strides[0]), dilations: (1, dilations[0]),
+                            padTop: 0, padLeft: pads[0], padBottom: 0, padRight: pads[1])
+        }
+        return Window2D(kernel: (kernelShape[0], kernelShape[1]), strides: (strides[0], strides[1]),
+                        dilations: (dilations[0], dilations[1]),
+                        padTop: pads[0], padLeft: pads[1], padBottom: pads[2], padRight: pads[3])
+    }
+
+    /// The [N, C, H, W] view of an NCHW (or NCW: H = 1) shape.
+    func nchw(_ n: LoweringNode, _ shape: [Int], what: String) throws -> (n: Int, c: Int, h: Int, w: Int) {
+        switch shape.count {
+        case 4: return (shape[0], shape[1], shape[2], shape[3])
+        case 3: return (shape[0], shape[1], 1, shape[2])
+        default: throw error(n, "\(what) has shape \(shape); only 1-D (N, C, W) and 2-D (N, C, H, W) inputs are supported")
+        }
+    }
+
+    func lowerConv(_ n: LoweringNode) throws {
+        let x = try input(n, 0), wName = try input(n, 1), y = try output(n)
+        let biasName = optionalInput(n, 2)
+        try requireFloat(n, [x, y])
+        guard let weight = initializers[wName], weight.dtype.isFloat else {
+            throw error(n, "the weight '\(wName)' must be a constant float tensor")
+        }
+        var bias: [Float]?
+        if let biasName {
+            guard let b = initializers[biasName], b.dtype.isFloat else {
+                throw error(n, "the bias '\(biasName)' must be a constant float tensor")
+            }
+            bias = b.floats()
+        }
+        let xShape = try shape(x, of: n)
+        let yShape = try shape(y, of: n)
+        guard xShape.count == weight.shape.count, xShape.count == 3 || xShape.count == 4 else {
+            throw error(n, "\(max(xShape.count, weight.shape.count) - 2)-D convolution is not supported (input \(xShape), "
+                        + "weight \(weight.shape)); only 1-D and 2-D")
+        }
+        let inShape = try nchw(n, xShape, what: "the input")
+        let outShape = try nchw(n, yShape, what: "the output")
+        let groups = n.node.int("group", default: 1)
+        let oc = weight.shape[0], icPerGroup = weight.shape[1]
+        guard groups >= 1, inShape.c % groups == 0, oc % groups == 0, icPerGroup * groups == inShape.c else {
+            throw error(n, "group = \(groups) does not divide input channels \(inShape.c) / weight \(weight.shape)")
+        }
+        if let bias, bias.count != oc {
+            throw error(n, "the bias has \(bias.count) values for \(oc) output channels")
+        }
+        let kernelShape = Array(weight.shape.dropFirst(2))
+        if let declared = n.node.ints("kernel_shape"), declared != kernelShape {
+            throw error(n, "kernel_shape \(declared) disagrees with the weight's shape \(weight.shape)")
+        }
+        let window = try window2D(n, spatial: Array(xShape.dropFirst(2)), kernelShape: kernelShape)
+        let oh = Window2D.outputExtent(input: inShape.h, kernel: window.kernel.h, stride: window.strides.h,
+                                       dilation: window.dilations.h, padBegin: window.padTop,
+                                       padEnd: window.padBottom, ceilMode: false)
+        let ow = Window2D.outputExtent(input: inShape.w, kernel: window.kernel.w, stride: window.strides.w,
+                                       dilation: window.dilations.w, padBegin: window.padLeft,
+                                       padEnd: window.padRight, ceilMode: false)
+        guard outShape == (inShape.n, oc, oh, ow) else {
+            throw error(n, "the output shape \(yShape) disagrees with the computed [\(inShape.n), \(oc), \(oh), \(ow)]")
+        }
+
+        let geometry = WeightPacking.ConvGeometry(outChannels: oc, inChannelsPerGroup: icPerGroup,
+                                                  kernelH: window.kernel.h, kernelW: window.kernel.w, groups: groups)
+        let packed = WeightPacking.conv2d(weight: weight.floats(), bias: bias, geometry: geometry)
+        let image = self.image(named: wName, values: packed)
+        guard case .image(let imageIndex) = image else { return }
+        let extent = program.images[imageIndex]
+
+        // Register tile: 4 pixels per invocation on large planes, fewer on small ones so workgroups stay
+        // busy; two texel blocks (8 output channels) when there is one group and enough blocks.
+        let pixels = oh * ow
+        let wg = 64
+        let pix = pixels >= 4 * wg * 8 ? 4 : (pixels >= 2 * wg * 4 ? 2 : 1)
+        let oct = groups == 1 && geometry.blocks >= 16 ? 2 : 1
+        let kernel = try self.kernel(KernelRequest(
+            family: KernelCatalog.conv2d, defines: ["CONV_PIX": "\(pix)", "CONV_OCT": "\(oct)"],
+            specConstants: [UInt32(wg), n.activation.rawValue], workgroupSize: [UInt32(wg), 1, 1]))
+
+        var push = PushConstants()
+        push.append([inShape.c, inShape.h, inShape.w, oc, oh, ow,
+                     icPerGroup, oc / groups, geometry.blocksPerGroup, geometry.blocks,
+                     window.kernel.h, window.kernel.w, window.strides.h, window.strides.w,
+                     window.padTop, window.padLeft, window.dilations.h, window.dilations.w,
+                     ImageLayout.log2(extent.width), ImageLayout.log2(extent.height)])
+        let groupsGrid = [LoweringMath.ceilDiv(pixels, wg * pix), LoweringMath.ceilDiv(geometry.blocks, oct), inShape.n]
+        let flops = 2.0 * Double(inShape.n * oc * pixels) * Double(icPerGroup * window.kernel.h * window.kernel.w)
+        let bytes = Double(elementCount(xShape) * 4 + imageBytes(image) + elementCount(yShape) * 4)
+        try emit(n, kernel: kernel, groups: groupsGrid.map { UInt32(clamping: $0) },
+                 bindings: [try read(x, for: n), image, try write(y, for: n)], push: push, flops: flops, bytes: bytes)
+    }
+}

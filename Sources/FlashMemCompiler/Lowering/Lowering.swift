@@ -1,0 +1,350 @@
+// Lowering: graph IR (static shapes) → kernels, dispatches, arena tensors and pre-packed weight images.
+// This file is the driver and the bookkeeping every rule shares; each op family's rule lives in
+// Lowering+<Family>.swift, graph rewrites (BatchNorm folding, Relu fusion) in LoweringPasses.swift.
+//
+// Conventions the rules follow:
+//   * every value a kernel reads or writes becomes an ArenaTensor of elements × 4 bytes (fp32 / int32);
+//   * constants a kernel binds as a buffer become resident ArenaTensors (`constant:`, fp32 or int32);
+//   * constant weights of Conv / Gemm / MatMul become WeightImages packed by WeightPacking;
+//   * views (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout) become `viewOf` tensors, no kernel;
+//     `viewOf` always names the root tensor (never another view).
+
+import FMBFormat
+
+/// Storage precision of weight images. Activations and arithmetic are fp32 in both.
+public enum Precision: String, Sendable, CaseIterable {
+    case fp32
+    case fp16
+
+    public var imageFormat: ImageFormat { self == .fp16 ? .rgba16f : .rgba32f }
+
+    /// The WEIGHT_FORMAT define of kernels that read weight images (the GLSL format qualifier).
+    var weightFormatDefine: String { self == .fp16 ? "rgba16f" : "rgba32f" }
+}
+
+public enum Lowering {
+    /// Lowers a shape-inferred graph (`graph.values[v].staticShape` known for every value a kernel touches).
+    /// The graph is not modified.
+    public static func lower(_ graph: Graph, precision: Precision) throws -> LoweredProgram {
+        try lower(graph, precision: precision, compiler: ShaderCompiler())
+    }
+
+    /// As above with a caller-owned compiler (its cache is then shared across graphs).
+    public static func lower(_ graph: Graph, precision: Precision, compiler: ShaderCompiler) throws -> LoweredProgram {
+        let context = LoweringContext(graph: graph, precision: precision, compiler: compiler)
+        try context.run()
+        return context.program
+    }
+
+    /// Most workgroups a dispatch may have along one axis (Vulkan's guaranteed maxComputeWorkGroupCount).
+    static let maxGroupsPerAxis = 65535
+
+    /// Workgroup counts for `items` independent work items, `perGroup` per workgroup, spread over x and y when
+    /// they exceed 65535 groups (kernels use common.glsl flatInvocation / flatWorkGroup). nil if even that
+    /// does not fit.
+    static func groups1D(items: Int, perGroup: Int) -> [UInt32]? {
+        let groups = max(1, LoweringMath.ceilDiv(items, perGroup))
+        if groups <= maxGroupsPerAxis {
+            return [UInt32(groups), 1, 1]
+        }
+        let y = LoweringMath.ceilDiv(groups, maxGroupsPerAxis)
+        guard y <= maxGroupsPerAxis else { return nil }
+        return [UInt32(maxGroupsPerAxis), UInt32(y), 1]
+    }
+}
+
+/// A node on its way to kernels: the IR node plus what the passes decided about it.
+struct LoweringNode {
+    var node: Node
+    /// Activation fused into this node's kernel (a Relu that consumed its only output).
+    var activation: FusedActivation = .none
+    /// For step labels and errors: node name(s), e.g. "conv1+bn1+relu1".
+    var label: String
+
+    init(_ node: Node) {
+        self.node = node
+        self.label = node.name.isEmpty ? (node.outputs.first ?? node.opType) : node.name
+    }
+
+    var op: String { node.opType }
+}
+
+/// Matches ACT_* in common.glsl.
+enum FusedActivation: UInt32 {
+    case none = 0
+    case relu = 1
+}
+
+/// The state of one lowering. Rules call its helpers to register tensors, kernels, images and steps.
+final class LoweringContext {
+    let file: String
+    let precision: Precision
+    let compiler: ShaderCompiler
+    var values: [String: ValueInfo]
+    var initializers: [String: ConstantTensor]
+    var nodes: [LoweringNode]
+    let graph: Graph
+    var program = LoweredProgram()
+    private var kernelIndex: [String: Int] = [:]
+    private var imageNames: Set<String> = []
+
+    init(graph: Graph, precision: Precision, compiler: ShaderCompiler) {
+        self.graph = graph
+        self.file = graph.sourcePath
+        self.precision = precision
+        self.compiler = compiler
+        self.values = graph.values
+        self.initializers = graph.initializers
+        self.nodes = graph.nodes.map(LoweringNode.init)
+    }
+
+    func run() throws {
+        let outputs = Set(graph.outputs.map(\.name))
+        LoweringPasses.foldBatchNorm(&nodes, initializers: &initializers, graphOutputs: outputs)
+        LoweringPasses.fuseRelu(&nodes, graphOutputs: outputs)
+
+        // Graph inputs first (an initializer listed as an input, IR < 4 style, is a constant, not an input).
+        for input in graph.inputs where initializers[input.name] == nil {
+            program.inputs.append(try ioBinding(input))
+            try registerActivation(input.name, producer: nil)
+        }
+        for node in nodes {
+            try lower(node)
+        }
+        for output in graph.outputs {
+            if program.tensors[output.name] == nil {
+                if initializers[output.name] != nil {
+                    try registerConstant(output.name, for: nil)
+                } else {
+                    throw CompileError(file: file, "model output '\(output.name)' is not computed by any node")
+                }
+            }
+            program.outputs.append(try ioBinding(output))
+        }
+    }
+
+    private func lower(_ n: LoweringNode) throws {
+        guard n.node.domain.isEmpty || n.node.domain == "ai.onnx" else {
+            throw error(n, "operator domain '\(n.node.domain)' is not supported")
+        }
+        switch n.op {
+        case "Conv": try lowerConv(n)
+        case "Gemm": try lowerGemm(n)
+        case "MatMul": try lowerMatMul(n)
+        case "Add", "Sub", "Mul", "Div": try lowerBinary(n)
+        case "Relu", "Sigmoid", "Tanh": try lowerUnary(n)
+        case "MaxPool", "AveragePool": try lowerPool(n)
+        case "GlobalAveragePool": try lowerGlobalAveragePool(n)
+        case "Softmax": try lowerSoftmax(n)
+        case "BatchNormalization": try lowerBatchNorm(n)
+        case "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout": try lowerView(n)
+        case "Constant": try lowerConstantNode(n)
+        default: throw error(n, "operator '\(n.op)' is not supported by the lowering")
+        }
+    }
+
+    // MARK: - Errors and shapes
+
+    func error(_ n: LoweringNode, _ message: String) -> CompileError {
+        CompileError(file: file, node: n.label, op: n.op, message)
+    }
+
+    /// Input `i` of `n`, which must be present (non-empty).
+    func input(_ n: LoweringNode, _ i: Int) throws -> String {
+        guard i < n.node.inputs.count, !n.node.inputs[i].isEmpty else {
+            throw error(n, "input \(i) is missing")
+        }
+        return n.node.inputs[i]
+    }
+
+    /// Optional input `i` of `n` (nil when absent or "").
+    func optionalInput(_ n: LoweringNode, _ i: Int) -> String? {
+        i < n.node.inputs.count && !n.node.inputs[i].isEmpty ? n.node.inputs[i] : nil
+    }
+
+    func output(_ n: LoweringNode, _ i: Int = 0) throws -> String {
+        guard i < n.node.outputs.count, !n.node.outputs[i].isEmpty else {
+            throw error(n, "output \(i) is missing")
+        }
+        return n.node.outputs[i]
+    }
+
+    /// The static shape of a value (constants: their own shape).
+    func shape(_ value: String, of n: LoweringNode?) throws -> [Int] {
+        if let constant = initializers[value] {
+            return constant.shape
+        }
+        guard let shape = values[value]?.staticShape else {
+            let message = "the shape of '\(value)' is unknown (shape inference must run before lowering)"
+            if let n { throw error(n, message) }
+            throw CompileError(file: file, message)
+        }
+        return shape
+    }
+
+    func dtype(_ value: String) -> DType? {
+        initializers[value]?.dtype ?? values[value]?.dtype
+    }
+
+    /// Fails unless every input and output of `n` that is a tensor is a float tensor.
+    func requireFloat(_ n: LoweringNode, _ names: [String]) throws {
+        for name in names {
+            if let dtype = dtype(name), !dtype.isFloat {
+                throw error(n, "'\(name)' is \(dtype); only float tensors are supported by this operator")
+            }
+        }
+    }
+
+    func elementCount(_ shape: [Int]) -> Int {
+        shape.reduce(1, *)
+    }
+
+    // MARK: - Arena tensors
+
+    /// The binding of a value a kernel reads: an arena tensor computed earlier, a graph input, or a
+    /// constant (made a resident arena tensor here).
+    func read(_ value: String, for n: LoweringNode) throws -> LoweredBinding {
+        if program.tensors[value] == nil {
+            if initializers[value] != nil {
+                try registerConstant(value, for: n)
+            } else {
+                throw error(n, "reads '\(value)', which no earlier node computes")
+            }
+        }
+        return .tensor(value)
+    }
+
+    /// The binding of a value a kernel writes (registered here).
+    func write(_ value: String, for n: LoweringNode) throws -> LoweredBinding {
+        try registerActivation(value, producer: n)
+        return .tensor(value)
+    }
+
+    /// Registers the arena tensor of a computed value or graph input: elements × 4 bytes.
+    func registerActivation(_ value: String, producer: LoweringNode?) throws {
+        let shape = try shape(value, of: producer)
+        let count = elementCount(shape)
+        guard count < Int(UInt32.max) / 4 else {
+            let message = "'\(value)' has \(count) elements; tensors are limited to 2³⁰ elements"
+            if let producer { throw error(producer, message) }
+            throw CompileError(file: file, message)
+        }
+        program.tensors[value] = ArenaTensor(name: value, byteSize: count * 4)
+    }
+
+    /// Registers a constant as a resident arena tensor: fp32 for float dtypes, int32 for integer ones.
+    func registerConstant(_ value: String, for n: LoweringNode?) throws {
+        guard let constant = initializers[value] else { return }
+        let bytes: [UInt8]
+        if constant.dtype.isFloat {
+            bytes = ImageLayout.encode(constant.floats(), format: .rgba32f, paddedTo: 0)
+        } else {
+            var out: [UInt8] = []
+            out.reserveCapacity(constant.elementCount * 4)
+            for v in constant.ints() {
+                withUnsafeBytes(of: Int32(truncatingIfNeeded: v).littleEndian) { out.append(contentsOf: $0) }
+            }
+            bytes = out
+        }
+        program.tensors[value] = ArenaTensor(name: value, byteSize: bytes.count, constant: bytes)
+    }
+
+    /// Registers `value` as a view of `source` (resolved to its root).
+    func registerView(_ value: String, of source: String, for n: LoweringNode) throws {
+        guard let sourceTensor = program.tensors[source] else {
+            throw error(n, "views '\(source)', which no earlier node computes")
+        }
+        let root = sourceTensor.viewOf ?? source
+        program.tensors[value] = ArenaTensor(name: value, byteSize: sourceTensor.byteSize, viewOf: root)
+    }
+
+    /// A fresh value name for an intermediate a rule introduces (e.g. Gemm's product before a C add).
+    func temporary(_ base: String, shape: [Int]) -> String {
+        var name = base
+        var i = 1
+        while values[name] != nil || initializers[name] != nil || program.tensors[name] != nil {
+            name = "\(base)#\(i)"
+            i += 1
+        }
+        values[name] = ValueInfo(name: name, dtype: .float32, shape: shape)
+        return name
+    }
+
+    // MARK: - Kernels, images, steps
+
+    /// The index of the kernel for `request`, compiling it on first use.
+    func kernel(_ request: KernelRequest) throws -> Int {
+        var defines = request.defines
+        if request.family.readsWeightImage {
+            defines["WEIGHT_FORMAT"] = precision.weightFormatDefine
+        }
+        let definePart = defines.keys.sorted().map { "\($0)=\(defines[$0]!)" }.joined(separator: ",")
+        let specPart = request.specConstants.map(String.init).joined(separator: ",")
+        let name = "\(request.family.stem)<\(definePart)>[\(specPart)]"
+        if let index = kernelIndex[name] {
+            return index
+        }
+        let spirv = try compiler.compile(request.family.file, defines: defines)
+        program.kernels.append(KernelSpec(name: name, spirv: spirv, bindings: request.family.bindings,
+                                          pushConstantSize: request.family.pushConstantSize,
+                                          workgroupSize: request.workgroupSize, specConstants: request.specConstants,
+                                          sharedMemoryBytes: request.sharedMemoryBytes))
+        kernelIndex[name] = program.kernels.count - 1
+        return program.kernels.count - 1
+    }
+
+    /// Adds a weight image holding `values` (4 per texel, in the kernel's read order) in the precision's
+    /// format; returns its binding.
+    func image(named base: String, values: [Float]) -> LoweredBinding {
+        var name = base
+        var i = 1
+        while imageNames.contains(name) {
+            name = "\(base)#\(i)"
+            i += 1
+        }
+        imageNames.insert(name)
+        program.images.append(ImageLayout.image(name: name, values: values, format: precision.imageFormat))
+        return .image(program.images.count - 1)
+    }
+
+    /// Bytes of weight image `binding` (for bytesRead).
+    func imageBytes(_ binding: LoweredBinding) -> Int {
+        guard case .image(let i) = binding else { return 0 }
+        return program.images[i].texels.count
+    }
+
+    func emit(_ n: LoweringNode, kernel: Int, groups: [UInt32], bindings: [LoweredBinding], push: PushConstants,
+              flops: Double, bytes: Double) throws {
+        let spec = program.kernels[kernel]
+        guard push.count == spec.pushConstantSize, bindings.count == spec.bindings.count else {
+            throw error(n, "internal: kernel \(spec.name) expects \(spec.pushConstantSize) push-constant bytes and "
+                        + "\(spec.bindings.count) bindings, got \(push.count) and \(bindings.count)")
+        }
+        guard groups.count == 3, groups.allSatisfy({ $0 >= 1 && $0 <= UInt32(Lowering.maxGroupsPerAxis) }) else {
+            throw error(n, "the dispatch grid \(groups) exceeds 65535 workgroups per axis")
+        }
+        program.steps.append(LoweredStep(kernel: kernel, groups: groups, bindings: bindings,
+                                         pushConstants: push.bytes, label: n.label, flops: flops, bytesRead: bytes))
+    }
+
+    /// groups1D or a CompileError naming the node.
+    func groups1D(_ n: LoweringNode, items: Int, perGroup: Int) throws -> [UInt32] {
+        guard let groups = Lowering.groups1D(items: items, perGroup: perGroup) else {
+            throw error(n, "\(items) work items exceed the dispatch grid")
+        }
+        return groups
+    }
+
+    // MARK: - I/O
+
+    private func ioBinding(_ info: ValueInfo) throws -> IOBinding {
+        let dtype = initializers[info.name]?.dtype ?? values[info.name]?.dtype ?? info.dtype
+        guard let elementType = dtype.elementType else {
+            throw CompileError(file: file, "model input/output '\(info.name)' has dtype \(dtype), which the runtime cannot exchange")
+        }
+        guard let shape = initializers[info.name]?.shape ?? values[info.name]?.staticShape ?? info.staticShape else {
+            throw CompileError(file: file, "the shape of model input/output '\(info.name)' is unknown")
+        }
+        return IOBinding(name: info.name, elementType: elementType, shape: shape.map(Int64.init), tensor: 0)
+    }
+}

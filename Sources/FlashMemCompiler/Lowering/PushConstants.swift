@@ -1,0 +1,33 @@
+// Push-constant blocks, byte for byte. Every kernel's block holds 32-bit scalars (and arrays of them, which
+// std430 packs at stride 4), so field i sits at byte offset 4·i; this builder appends in declaration order.
+
+/// A little-endian push-constant block under construction.
+public struct PushConstants: Sendable, Equatable {
+    public private(set) var bytes: [UInt8] = []
+
+    public init() {}
+
+    public mutating func append(_ value: UInt32) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    /// A non-negative count or index; the lowering checks ranges (tensor sizes < 2³²) before building.
+    public mutating func append(_ value: Int) {
+        append(UInt32(truncatingIfNeeded: value))
+    }
+
+    public mutating func append(_ value: Float) {
+        append(value.bitPattern)
+    }
+
+    public mutating func append(_ values: [Int]) {
+        for v in values { append(v) }
+    }
+
+    /// Field `index` read back as UInt32 (tests and tools).
+    public func u32(at index: Int) -> UInt32 {
+        bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self)) }
+    }
+
+    public var count: Int { bytes.count }
+}

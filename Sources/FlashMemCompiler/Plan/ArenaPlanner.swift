@@ -1,0 +1,94 @@
+// Activation memory plan: every arena tensor gets an offset in the one arena buffer. Tensors whose
+// lifetimes don't overlap share bytes; views share their base's bytes; resident constants and graph
+// inputs/outputs live for the whole program.
+
+import FMBFormat
+
+public struct ArenaPlan: Sendable {
+    /// Bundle tensors, in a deterministic order.
+    public var tensors: [Tensor]
+    /// Graph value name → index in `tensors`.
+    public var index: [String: UInt32]
+    public var arenaSize: UInt64
+    /// Σ of every non-view tensor's size: what the arena would be without reuse.
+    public var unsharedSize: UInt64
+}
+
+public enum ArenaPlanner {
+    /// Offsets are multiples of this, which covers every device's minStorageBufferOffsetAlignment.
+    public static let alignment: UInt64 = 256
+
+    public static func plan(_ program: LoweredProgram, constantData: (ArenaTensor) throws -> DataRange) throws -> ArenaPlan {
+        let names = program.tensors.keys.sorted()
+        func root(_ name: String) throws -> String {
+            var current = name
+            var hops = 0
+            while let base = program.tensors[current]?.viewOf {
+                current = base
+                hops += 1
+                if hops > program.tensors.count {
+                    throw CompileError(file: "<lowering>", "tensor '\(name)' is a view of itself")
+                }
+            }
+            guard program.tensors[current] != nil else {
+                throw CompileError(file: "<lowering>", "tensor '\(name)' is a view of an unknown tensor '\(current)'")
+            }
+            return current
+        }
+
+        // Lifetimes of base tensors, in step indices (inclusive).
+        let whole = (first: -1, last: program.steps.count)
+        var life: [String: (first: Int, last: Int)] = [:]
+        for (k, step) in program.steps.enumerated() {
+            for case .tensor(let name) in step.bindings {
+                let base = try root(name)
+                let current = life[base] ?? (k, k)
+                life[base] = (min(current.first, k), max(current.last, k))
+            }
+        }
+        for io in program.inputs + program.outputs {
+            life[try root(io.name)] = whole
+        }
+        for name in names where program.tensors[name]?.constant != nil {
+            life[name] = whole
+        }
+
+        // Greedy placement: largest first, lowest offset that fits beside every overlapping placed tensor.
+        let bases = names.filter { program.tensors[$0]?.viewOf == nil && life[$0] != nil }
+        let order = bases.sorted {
+            let a = program.tensors[$0]!.byteSize, b = program.tensors[$1]!.byteSize
+            return a != b ? a > b : $0 < $1
+        }
+        var placed: [(offset: UInt64, size: UInt64, first: Int, last: Int)] = []
+        var offsets: [String: UInt64] = [:]
+        var arenaSize: UInt64 = 0
+        for name in order {
+            let size = align(UInt64(max(program.tensors[name]!.byteSize, 4)))
+            let span = life[name]!
+            let conflicts = placed.filter { $0.first <= span.last && span.first <= $0.last }.sorted { $0.offset < $1.offset }
+            var offset: UInt64 = 0
+            for other in conflicts where offset + size > other.offset {
+                offset = max(offset, other.offset + other.size)
+            }
+            placed.append((offset, size, span.first, span.last))
+            offsets[name] = offset
+            arenaSize = max(arenaSize, offset + size)
+        }
+
+        var tensors: [Tensor] = []
+        var index: [String: UInt32] = [:]
+        var unshared: UInt64 = 0
+        for name in names {
+            let spec = program.tensors[name]!
+            let base = try root(name)
+            guard let offset = offsets[base] else { continue }  // never read nor written
+            let constant = try spec.constant.map { _ in try constantData(spec) }
+            if spec.viewOf == nil { unshared += align(UInt64(spec.byteSize)) }
+            index[name] = UInt32(tensors.count)
+            tensors.append(Tensor(name: name, offset: offset, size: UInt64(spec.byteSize), constant: constant))
+        }
+        return ArenaPlan(tensors: tensors, index: index, arenaSize: max(arenaSize, alignment), unsharedSize: unshared)
+    }
+
+    static func align(_ value: UInt64) -> UInt64 { (value + alignment - 1) / alignment * alignment }
+}

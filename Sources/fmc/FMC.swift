@@ -1,0 +1,125 @@
+import ArgumentParser
+import FlashMemCompiler
+import FMBFormat
+import Foundation
+
+@main
+struct FMC: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fmc",
+        abstract: "FlashMem ahead-of-time compiler: ONNX model → .fmb bundle.",
+        version: Compiler.version,
+        subcommands: [Compile.self, Inspect.self])
+}
+
+struct Compile: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Compile an ONNX model into a .fmb bundle.")
+
+    @Argument(help: "The ONNX model (external data files next to it are found by their relative location).")
+    var model: String
+
+    @Option(name: .shortAndLong, help: "The bundle to write.")
+    var output: String
+
+    @Option(help: "Weight precision in the bundle: fp32 or fp16.")
+    var precision: Precision = .fp32
+
+    @Option(name: .customLong("input-shape"), parsing: .singleValue,
+            help: "Fix an input's shape, e.g. --input-shape input_ids=1,128 (repeatable).")
+    var inputShapes: [String] = []
+
+    @Option(help: "Target weight chunk size, e.g. 1MiB, 256KiB.")
+    var chunkSize: String = "1MiB"
+
+    @Option(help: "Memory budget for weights in flight, e.g. 512MiB (default: unbounded).")
+    var budget: String?
+
+    @Option(help: "Chunk codec: none or zstd.")
+    var codec: String = "none"
+
+    @Option(help: "Cost model the schedule is solved for: \(CostModel.all.map(\.name).joined(separator: ", ")).")
+    var target: String = CostModel.h100.name
+
+    mutating func run() throws {
+        var options = CompileOptions()
+        options.precision = precision
+        options.chunkBytes = Int(try parseBytes(chunkSize, option: "--chunk-size"))
+        options.budget = try budget.map { try parseBytes($0, option: "--budget") }
+        switch codec {
+        case "none": options.codec = .none
+        case "zstd": options.codec = .zstd
+        default: throw ValidationError("--codec must be none or zstd, not '\(codec)'")
+        }
+        guard let model = CostModel.all.first(where: { $0.name == target }) else {
+            throw ValidationError("--target must be one of \(CostModel.all.map(\.name).joined(separator: ", "))")
+        }
+        options.costModel = model
+        for spec in inputShapes {
+            let parts = spec.split(separator: "=", maxSplits: 1)
+            let dims = parts.count == 2 ? parts[1].split(separator: ",").map { Int($0) } : []
+            guard parts.count == 2, !dims.isEmpty, dims.allSatisfy({ ($0 ?? 0) > 0 }) else {
+                throw ValidationError("--input-shape expects NAME=d0,d1,... with positive integers, got '\(spec)'")
+            }
+            options.inputShapes[String(parts[0])] = dims.map { $0! }
+        }
+
+        let start = Date()
+        let compiled = try Compiler.compile(path: self.model, options: options) { message in
+            FileHandle.standardError.write(Data("fmc: \(message)\n".utf8))
+        }
+        try BundleWriter.write(compiled.bundle, payload: compiled.payload, to: output)
+        let r = compiled.report
+        print("""
+            wrote \(output) in \(String(format: "%.2f", Date().timeIntervalSince(start))) s
+              nodes \(r.nodes) → steps \(r.steps), kernels \(r.kernels) (\(r.spirvModules) SPIR-V modules)
+              arena \(formatBytes(r.arenaBytes)) (without reuse \(formatBytes(r.arenaUnsharedBytes)))
+              weights \(formatBytes(r.weightBytes)) in \(r.chunks) chunks, stored \(formatBytes(r.storedBytes))
+              schedule (\(model.name)): peak pool \(formatBytes(r.peakPoolBytes)), predicted \(formatSeconds(r.predictedSeconds)), \
+            lower bound \(formatSeconds(r.lowerBoundSeconds)), gap \(String(format: "%.1f", gap(r)))%
+            """)
+    }
+
+    func gap(_ r: CompileReport) -> Double {
+        r.lowerBoundSeconds > 0 ? (r.predictedSeconds / r.lowerBoundSeconds - 1) * 100 : 0
+    }
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Describe a .fmb bundle: sections, kernels, chunks, schedule.")
+
+    @Argument(help: "The bundle.")
+    var bundle: String
+
+    @Flag(help: "Also verify every chunk's checksum.")
+    var verifyChecksums = false
+
+    mutating func run() throws {
+        let loaded = try BundleReader.open(path: bundle, verifyChecksums: verifyChecksums)
+        print(BundleInspector.describe(loaded))
+    }
+}
+
+extension Precision: ExpressibleByArgument {}
+
+/// "1MiB", "512KiB", "2GiB", "1000000" → bytes.
+func parseBytes(_ text: String, option: String) throws -> UInt64 {
+    let units: [(String, UInt64)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("GB", 1_000_000_000),
+                                     ("MB", 1_000_000), ("KB", 1000), ("B", 1)]
+    for (suffix, scale) in units where text.hasSuffix(suffix) {
+        if let value = Double(text.dropLast(suffix.count)), value > 0 { return UInt64(value * Double(scale)) }
+    }
+    if let value = UInt64(text), value > 0 { return value }
+    throw ValidationError("\(option) expects a size such as 1MiB or 512KiB, got '\(text)'")
+}
+
+func formatBytes(_ bytes: UInt64) -> String {
+    let value = Double(bytes)
+    if value >= 1_073_741_824 { return String(format: "%.2f GiB", value / 1_073_741_824) }
+    if value >= 1_048_576 { return String(format: "%.2f MiB", value / 1_048_576) }
+    if value >= 1024 { return String(format: "%.1f KiB", value / 1024) }
+    return "\(bytes) B"
+}
+
+func formatSeconds(_ seconds: Double) -> String {
+    seconds >= 1 ? String(format: "%.2f s", seconds) : String(format: "%.2f ms", seconds * 1000)
+}

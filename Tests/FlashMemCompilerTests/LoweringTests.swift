@@ -1,0 +1,442 @@
+// Lowering of small hand-built graphs: which kernels, grids, bindings, push constants, views, constants
+// and images come out, and which inputs are refused with an error naming the node and op.
+
+import FMBFormat
+import XCTest
+@testable import FlashMemCompiler
+
+/// Builds a Graph with every value's shape given (as shape inference would leave it).
+struct GraphBuilder {
+    var nodes: [Node] = []
+    var inputs: [ValueInfo] = []
+    var outputs: [String] = []
+    var initializers: [String: ConstantTensor] = [:]
+    var values: [String: ValueInfo] = [:]
+    var opset = 17
+
+    mutating func input(_ name: String, _ shape: [Int], dtype: DType = .float32) {
+        let info = ValueInfo(name: name, dtype: dtype, shape: shape)
+        inputs.append(info)
+        values[name] = info
+    }
+
+    mutating func constant(_ name: String, _ shape: [Int], _ values: [Float]? = nil) {
+        let count = shape.reduce(1, *)
+        let data = values ?? (0..<count).map { Float(($0 * 7) % 11) - 5 }
+        precondition(data.count == count)
+        initializers[name] = ConstantTensor(dtype: .float32, shape: shape,
+                                            bytes: TensorBytes(data.withUnsafeBytes { [UInt8]($0) }))
+        self.values[name] = ValueInfo(name: name, dtype: .float32, shape: shape)
+    }
+
+    mutating func intConstant(_ name: String, _ values: [Int64]) {
+        initializers[name] = ConstantTensor(dtype: .int64, shape: [values.count],
+                                            bytes: TensorBytes(values.withUnsafeBytes { [UInt8]($0) }))
+    }
+
+    mutating func node(_ op: String, _ inputs: [String], _ output: String, _ shape: [Int], name: String? = nil,
+                       _ attributes: [String: Attribute] = [:]) {
+        nodes.append(Node(name: name ?? output, opType: op, inputs: inputs, outputs: [output], attributes: attributes))
+        values[output] = ValueInfo(name: output, dtype: .float32, shape: shape)
+    }
+
+    func graph() -> Graph {
+        Graph(name: "test", nodes: nodes, inputs: inputs,
+              outputs: outputs.map { values[$0] ?? ValueInfo(name: $0, dtype: .float32, shape: nil) },
+              initializers: initializers, values: values, opset: opset, sourcePath: "test.onnx")
+    }
+}
+
+final class LoweringTests: XCTestCase {
+    nonisolated(unsafe) static var sharedCompiler: ShaderCompiler?
+
+    private func lower(_ b: GraphBuilder, _ precision: Precision = .fp32) throws -> LoweredProgram {
+        if Self.sharedCompiler == nil { Self.sharedCompiler = try ShaderCompiler() }
+        return try Lowering.lower(b.graph(), precision: precision, compiler: Self.sharedCompiler!)
+    }
+
+    private func kernel(_ p: LoweredProgram, _ step: Int) -> KernelSpec {
+        p.kernels[p.steps[step].kernel]
+    }
+
+    private func push(_ p: LoweredProgram, _ step: Int) -> [UInt32] {
+        let bytes = p.steps[step].pushConstants
+        return stride(from: 0, to: bytes.count, by: 4).map {
+            UInt32(bytes[$0]) | UInt32(bytes[$0 + 1]) << 8 | UInt32(bytes[$0 + 2]) << 16 | UInt32(bytes[$0 + 3]) << 24
+        }
+    }
+
+    // MARK: - Conv
+
+    func testConvWithFusedReluAndBias() throws {
+        var b = GraphBuilder()
+        b.input("x", [2, 5, 9, 7])
+        b.constant("w", [6, 5, 3, 3])
+        b.constant("bias", [6])
+        b.node("Conv", ["x", "w", "bias"], "c", [2, 6, 5, 4], name: "conv1",
+               ["strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])])
+        b.node("Relu", ["c"], "y", [2, 6, 5, 4], name: "relu1")
+        b.outputs = ["y"]
+        let p = try lower(b)
+        XCTAssertEqual(p.steps.count, 1)
+        let step = p.steps[0]
+        XCTAssertEqual(step.label, "conv1+relu1")
+        XCTAssertEqual(step.bindings, [.tensor("x"), .image(0), .tensor("y")])
+        let k = kernel(p, 0)
+        XCTAssertTrue(k.name.hasPrefix("conv2d<"), k.name)
+        XCTAssertTrue(k.name.contains("WEIGHT_FORMAT=rgba32f"), k.name)
+        XCTAssertEqual(k.specConstants, [64, 1])  // WG, relu
+        XCTAssertEqual(k.workgroupSize, [64, 1, 1])
+        XCTAssertEqual(k.bindings, [.storageBuffer, .storageImage, .storageBuffer])
+        // 20 pixels → 1 pixel per invocation, 2 blocks of 4 channels (OCT 1), N = 2.
+        XCTAssertEqual(step.groups, [1, 2, 2])
+        XCTAssertEqual(push(p, 0), [5, 9, 7, 6, 5, 4, 5, 6, 2, 2, 3, 3, 2, 2, 1, 1, 1, 1, 7, 0])
+        // Image: 2 blocks × 5 × 9 weight texels + 2 bias texels = 92 → 128 × 1 × 1.
+        XCTAssertEqual([p.images[0].width, p.images[0].height, p.images[0].layers], [128, 1, 1])
+        XCTAssertEqual(p.images[0].name, "w")
+        XCTAssertEqual(p.images[0].format, .rgba32f)
+        XCTAssertEqual(p.tensors["x"]?.byteSize, 2 * 5 * 9 * 7 * 4)
+        XCTAssertEqual(p.tensors["y"]?.byteSize, 2 * 6 * 5 * 4 * 4)
+        XCTAssertNil(p.tensors["c"], "the fused intermediate must not exist")
+        XCTAssertEqual(step.flops, 2.0 * 2 * 6 * 20 * 5 * 9)
+        XCTAssertEqual(p.inputs.map(\.name), ["x"])
+        XCTAssertEqual(p.inputs.first?.shape, [2, 5, 9, 7])
+        XCTAssertEqual(p.inputs.first?.elementType, .float32)
+        XCTAssertEqual(p.outputs.map(\.name), ["y"])
+        // Bias of channel 5 sits in block 1, lane 1, after 90 weight texels.
+        let biasValue = b.initializers["bias"]!.floats()[5]
+        XCTAssertEqual(ImageLayout.component(4 * 91 + 1, of: p.images[0]), biasValue)
+    }
+
+    func testConvGroupedDilatedAutoPadAndConv1d() throws {
+        var b = GraphBuilder()
+        b.input("x", [1, 6, 10, 10])
+        b.constant("w", [9, 2, 3, 3])
+        b.node("Conv", ["x", "w"], "y", [1, 9, 10, 10], ["group": .int(3), "auto_pad": .string("SAME_UPPER"),
+                                                        "dilations": .ints([1, 1])])
+        b.input("s", [1, 4, 50])
+        b.constant("w1", [8, 4, 5])
+        b.node("Conv", ["s", "w1"], "t", [1, 8, 21], ["strides": .ints([2]), "dilations": .ints([2]),
+                                                    "pads": .ints([0, 0])])
+        b.outputs = ["y", "t"]
+        let p = try lower(b)
+        XCTAssertEqual(p.steps.count, 2)
+        // Grouped: OCG 3 → 1 block per group, 3 blocks; pads 1 all round.
+        let g = push(p, 0)
+        XCTAssertEqual(Array(g[0..<10]), [6, 10, 10, 9, 10, 10, 2, 3, 1, 3])
+        XCTAssertEqual(Array(g[14..<18]), [1, 1, 1, 1])
+        XCTAssertTrue(kernel(p, 0).name.contains("CONV_OCT=1"))
+        // Conv1d: H = KH = 1, stride / dilation / pads on W.
+        let c = push(p, 1)
+        XCTAssertEqual(Array(c[0..<6]), [4, 1, 50, 8, 1, 21])
+        XCTAssertEqual(Array(c[10..<18]), [1, 5, 1, 2, 0, 0, 1, 2])
+    }
+
+    func testBatchNormFoldsIntoConv() throws {
+        var b = GraphBuilder()
+        b.input("x", [1, 3, 4, 4])
+        b.constant("w", [5, 3, 1, 1])
+        b.constant("gamma", [5], [1, 2, 3, 4, 5])
+        b.constant("beta", [5], [0.5, 0, -1, 0, 1])
+        b.constant("mean", [5], [0, 1, 2, 3, 4])
+        b.constant("var", [5], [1, 4, 0.25, 1, 16])
+        b.node("Conv", ["x", "w"], "c", [1, 5, 4, 4], name: "conv")
+        b.node("BatchNormalization", ["c", "gamma", "beta", "mean", "var"], "bn", [1, 5, 4, 4], name: "bn",
+               ["epsilon": .float(0)])
+        b.node("Relu", ["bn"], "y", [1, 5, 4, 4], name: "relu")
+        b.outputs = ["y"]
+        let p = try lower(b)
+        XCTAssertEqual(p.steps.count, 1)
+        XCTAssertEqual(p.steps[0].label, "conv+bn+relu")
+        XCTAssertEqual(kernel(p, 0).specConstants.last, 1)
+        let w = b.initializers["w"]!.floats()
+        let scale: [Float] = [1, 1, 6, 4, 1.25]
+        let shift: [Float] = [0.5, -1, -13, -12, -4]  // β − mean · scale
+        let geometry = WeightPacking.ConvGeometry(outChannels: 5, inChannelsPerGroup: 3, kernelH: 1, kernelW: 1, groups: 1)
+        for oc in 0..<5 {
+            for ic in 0..<3 {
+                let (t, lane) = geometry.texel(oc: oc, ic: ic, kh: 0, kw: 0)
+                XCTAssertEqual(ImageLayout.component(4 * t + lane, of: p.images[0]), w[oc * 3 + ic] * scale[oc], accuracy: 1e-6)
+            }
+            let (t, lane) = geometry.biasTexel(oc: oc)
+            XCTAssertEqual(ImageLayout.component(4 * t + lane, of: p.images[0]), shift[oc], accuracy: 1e-6)
+        }
+    }
+
+    func testBatchNormWithoutConvUsesItsKernel() throws {
+        var b = GraphBuilder()
+        b.input("x", [2, 3, 4])
+        for name in ["gamma", "beta", "mean", "var"] { b.constant(name, [3], [1, 2, 3]) }
+        b.node("BatchNormalization", ["x", "gamma", "beta", "mean", "var"], "y", [2, 3, 4])
+        b.outputs = ["y"]
+        let p = try lower(b)
+        XCTAssertEqual(p.steps.count, 1)
+        XCTAssertTrue(kernel(p, 0).name.hasPrefix("batchnorm"))
+        XCTAssertEqual(push(p, 0), [24, 3, 4])
+        guard case .tensor(let params) = p.steps[0].bindings[1] else { return XCTFail() }
+        let bytes = try XCTUnwrap(p.tensors[params]?.constant)
+        let floats = bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        XCTAssertEqual(floats.count, 6)
+        XCTAssertEqual(floats[1], 2 / (2 + 1e-5).squareRoot(), accuracy: 1e-6)       // scale[1]
+        XCTAssertEqual(floats[4], 2 - 2 * floats[1], accuracy: 1e-6)                  // shift[1]
+    }
+
+    // MARK: - Gemm / MatMul
+
+    func testGemmTransBWithBiasAlphaBeta() throws {
+        var b = GraphBuilder()
+        b.input("x", [3, 5])
+        b.constant("w", [7, 5])
+        b.constant("c", [7])
+        b.node("Gemm", ["x", "w", "c"], "y", [3, 7], ["transB": .int(1), "alpha": .float(2), "beta": .float(0.5)])
+        b.outputs = ["y"]
+        let p = try lower(b)
+        XCTAssertEqual(p.steps.count, 1)
+        XCTAssertTrue(kernel(p, 0).name.hasPrefix("gemm<GEMM_TM=1"), kernel(p, 0).name)
+        // M N K NB strideM strideK log2W log2H; 5 × 2 + 2 texels → 16 × 1.
+        XCTAssertEqual(push(p, 0), [3, 7, 5, 2, 5, 1, 4, 0])
+        XCTAssertEqual(p.steps[0].groups, [1, 3, 1])
+        let w = b.initializers["w"]!.floats(), c = b.initializers["c"]!.floats()
+        let g = WeightPacking.GemmGeometry(k: 5, n: 7)
+        let (t, lane) = g.texel(k: 4, n: 6)
+        XCTAssertEqual(ImageLayout.component(4 * t + lane, of: p.images[0]), 2 * w[6 * 5 + 4])
+        let (bt, bl) = g.biasTexel(n: 6)
+        XCTAssertEqual(ImageLayout.component(4 * bt + bl, of: p.images[0]), 0.5 * c[6])
+    }
+
+    func testGemmWithFullCAddsSeparatelyAndCarriesTheRelu() throws {
+        var b = GraphBuilder()
+        b.input("x", [4, 5])
+        b.input("c", [4, 3])
+        b.constant("w", [5, 3])
+        b.node("Gemm", ["x", "w", "c"], "g", [4, 3], name: "gemm")
+        b.node("Relu", ["g"], "y", [4, 3], name: "relu")
+        b.outputs = ["y"]
+        let p = try lower(b)
+        XCTAssertEqual(p.steps.count, 2)
+        XCTAssertEqual(kernel(p, 0).specConstants, [64, 0], "no relu before the add")
+        XCTAssertTrue(kernel(p, 1).name.hasPrefix("binary"))
+        XCTAssertEqual(kernel(p, 1).specConstants, [256, 0, 1], "add with relu")
+        guard case .tensor(let product) = p.steps[0].bindings[2] else { return XCTFail() }
+        XCTAssertEqual(p.steps[1].bindings, [.tensor(product), .tensor("c"), .tensor("y")])
+        XCTAssertEqual(p.tensors[product]?.byteSize, 4 * 3 * 4)
+    }
+
+    func testMatMulWithConstantBFlattensBatch() throws {
+        var b = GraphBuilder()
+        b.input("x", [2, 3, 6])
+        b.constant("w", [6, 9])
+        b.node("MatMul", ["x", "w"], "y", [2, 3, 9])
+        b.outputs = ["y"]
+        let p = try lower(b, .fp16)
+        XCTAssertEqual(push(p, 0), [6, 9, 6, 3, 6, 1, 5, 0])  // 6 × 3 + 3 = 21 texels → 32 wide
+        XCTAssertEqual(p.steps[0].groups, [1, 2, 1])          // TM 4 → 2 row groups
+        XCTAssertEqual(p.images[0].format, .rgba16f)
+        XCTAssertTrue(kernel(p, 0).name.contains("WEIGHT_FORMAT=rgba16f"))
+        XCTAssertEqual(p.images[0].texels.count, 32 * 8)
+    }
+
+    func testMatMulOfActivationsBroadcastsBatchDims() throws {
+        var b = GraphBuilder()
+        b.input("a", [2, 1, 3, 4])
+        b.input("b", [5, 4, 6])
+        b.node("MatMul", ["a", "b"], "y", [2, 5, 3, 6])
+        b.input("v", [4])
+        b.node("MatMul", ["v", "b"], "z", [5, 6])
+        b.outputs = ["y", "z"]
+        let p = try lower(b)
+        XCTAssertEqual(p.steps.count, 2)
+        XCTAssertTrue(kernel(p, 0).name.hasPrefix("matmul"))
+        XCTAssertEqual(kernel(p, 0).workgroupSize, [16, 16, 1])
+        // M N K | batch shape | A strides (broadcast along 5) | B strides (broadcast along 2).
+        XCTAssertEqual(push(p, 0), [3, 6, 4, 1, 1, 2, 5, 0, 0, 12, 0, 0, 0, 0, 24])
+        XCTAssertEqual(p.steps[0].groups, [1, 1, 10])
+        XCTAssertEqual(push(p, 1), [1, 6, 4, 1, 1, 1, 5, 0, 0, 0, 0, 0, 0, 0, 24])
+    }
+
+    // MARK: - Element-wise, pooling, softmax, views
+
+    func testAddBroadcastsAConstantPerChannel() throws {
+        var b = GraphBuilder()
+        b.input("x", [2, 3, 4, 5])
+        b.constant("k", [3, 1, 1], [1, 2, 3])
+        b.node("Add", ["x", "k"], "y", [2, 3, 4, 5])
+        b.outputs = ["y"]
+        let p = try lower(b)
+        // Coalesced to [2, 3, 20]: x contiguous, k strided on the channel dim only.
+        XCTAssertEqual(push(p, 0), [120, 3, 2, 3, 20, 1, 1, 1, 60, 20, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0])
+        XCTAssertEqual(kernel(p, 0).specConstants, [256, 0, 0])
+        let k = try XCTUnwrap(p.tensors["k"])
+        XCTAssertEqual(k.byteSize, 12)
+        XCTAssertEqual(k.constant, [1, 2, 3].flatMap { (v: Float) in withUnsafeBytes(of: v) { Array($0) } })
+    }
+
+    func testSameShapeMulIsRankOne() throws {
+        var b = GraphBuilder()
+        b.input("x", [4, 1, 6])
+        b.input("z", [4, 1, 6])
+        b.node("Mul", ["x", "z"], "y", [4, 1, 6])
+        b.node("Div", ["y", "z"], "q", [4, 1, 6])
+        b.outputs = ["q"]
+        let p = try lower(b)
+        XCTAssertEqual(Array(push(p, 0)[0..<3]), [24, 1, 24])
+        XCTAssertEqual(kernel(p, 0).specConstants[1], 2)
+        XCTAssertEqual(kernel(p, 1).specConstants[1], 3)
+    }
+
+    func testPoolingAndSoftmaxAndViews() throws {
+        var b = GraphBuilder()
+        b.input("x", [1, 4, 9, 9])
+        b.node("MaxPool", ["x"], "m", [1, 4, 5, 5], ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]),
+                                                    "pads": .ints([1, 1, 1, 1]), "ceil_mode": .int(1)])
+        b.node("AveragePool", ["m"], "a", [1, 4, 2, 2], ["kernel_shape": .ints([2, 2]), "strides": .ints([2, 2]),
+                                                       "count_include_pad": .int(1)])
+        b.node("GlobalAveragePool", ["a"], "g", [1, 4, 1, 1])
+        b.intConstant("shape", [1, 4])
+        b.node("Reshape", ["g", "shape"], "r", [1, 4])
+        b.node("Flatten", ["r"], "f", [1, 4])
+        b.node("Softmax", ["f"], "y", [1, 4])
+        b.outputs = ["y"]
+        let p = try lower(b)
+        XCTAssertEqual(p.steps.indices.map { String(kernel(p, $0).name.prefix(while: { $0 != "<" })) },
+                       ["pool2d", "pool2d", "global_avgpool", "softmax"])
+        XCTAssertEqual(push(p, 0), [4, 9, 9, 5, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1])
+        XCTAssertEqual(kernel(p, 0).specConstants, [128, 0, 0])
+        XCTAssertEqual(kernel(p, 1).specConstants, [128, 1, 1])
+        XCTAssertEqual(push(p, 2), [4, 4])
+        XCTAssertEqual(p.steps[2].groups, [4, 1, 1])
+        XCTAssertEqual(push(p, 3), [1, 4, 1])
+        XCTAssertEqual(p.tensors["r"]?.viewOf, "g")
+        XCTAssertEqual(p.tensors["f"]?.viewOf, "g", "a view of a view names the root")
+        XCTAssertEqual(p.steps[3].bindings, [.tensor("f"), .tensor("y")])
+        XCTAssertNil(p.tensors["shape"], "the shape operand of Reshape is never bound")
+    }
+
+    func testSoftmaxAxes() throws {
+        var b = GraphBuilder()
+        b.input("x", [2, 3, 5])
+        b.node("Softmax", ["x"], "y", [2, 3, 5], ["axis": .int(1)])
+        b.outputs = ["y"]
+        XCTAssertEqual(push(try lower(b), 0), [10, 3, 5])  // opset 13+: one axis, inner 5
+        b.opset = 11
+        XCTAssertEqual(push(try lower(b), 0), [2, 15, 1])  // legacy: coerced to 2-D at axis 1
+    }
+
+    func testReshapeOfAConstantWeightStillBecomesAnImage() throws {
+        var b = GraphBuilder()
+        b.input("x", [2, 8])
+        b.constant("w", [2, 4, 3])
+        b.intConstant("s", [8, 3])
+        b.node("Reshape", ["w", "s"], "w2", [8, 3])
+        b.node("MatMul", ["x", "w2"], "y", [2, 3])
+        b.outputs = ["y"]
+        let p = try lower(b)
+        XCTAssertEqual(p.steps.count, 1)
+        XCTAssertEqual(p.images.count, 1)
+        XCTAssertEqual(p.steps[0].bindings[1], .image(0))
+    }
+
+    func testIntegerInputsAreInt32InTheArena() throws {
+        var b = GraphBuilder()
+        b.input("ids", [3], dtype: .int64)
+        b.node("Identity", ["ids"], "out", [3])
+        b.values["out"]?.dtype = .int64
+        b.outputs = ["out"]
+        let p = try lower(b)
+        XCTAssertEqual(p.inputs.first?.elementType, .int64)
+        XCTAssertEqual(p.tensors["ids"]?.byteSize, 12)
+        XCTAssertEqual(p.tensors["out"]?.viewOf, "ids")
+        XCTAssertTrue(p.steps.isEmpty)
+    }
+
+    func testKernelsAreSharedBetweenSteps() throws {
+        var b = GraphBuilder()
+        b.input("x", [1, 8])
+        b.node("Relu", ["x"], "a", [1, 8])
+        b.node("Sigmoid", ["a"], "s", [1, 8])
+        b.node("Relu", ["s"], "y", [1, 8])
+        b.outputs = ["y"]
+        let p = try lower(b)
+        XCTAssertEqual(p.steps.count, 3)
+        XCTAssertEqual(p.kernels.count, 2)
+        XCTAssertEqual(p.steps[0].kernel, p.steps[2].kernel)
+    }
+
+    // MARK: - Errors
+
+    private func assertLoweringError(_ b: GraphBuilder, node: String, op: String, mentions text: String,
+                                     file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try lower(b), file: file, line: line) { error in
+            guard let e = error as? CompileError else {
+                return XCTFail("not a CompileError: \(error)", file: file, line: line)
+            }
+            XCTAssertEqual(e.file, "test.onnx", file: file, line: line)
+            XCTAssertEqual(e.node, node, file: file, line: line)
+            XCTAssertEqual(e.op, op, file: file, line: line)
+            XCTAssertTrue(e.message.contains(text), "\(e)", file: file, line: line)
+        }
+    }
+
+    func testUnsupportedOperatorNamesNodeAndOp() {
+        var b = GraphBuilder()
+        b.input("x", [2, 3])
+        b.node("LSTM", ["x"], "y", [2, 3], name: "rnn0")
+        b.outputs = ["y"]
+        assertLoweringError(b, node: "rnn0", op: "LSTM", mentions: "not supported")
+    }
+
+    func testConv3DIsRefused() {
+        var b = GraphBuilder()
+        b.input("x", [1, 2, 4, 4, 4])
+        b.constant("w", [3, 2, 2, 2, 2])
+        b.node("Conv", ["x", "w"], "y", [1, 3, 3, 3, 3], name: "conv3d")
+        b.outputs = ["y"]
+        assertLoweringError(b, node: "conv3d", op: "Conv", mentions: "3-D convolution is not supported")
+    }
+
+    func testUnknownAutoPadIsRefused() {
+        var b = GraphBuilder()
+        b.input("x", [1, 2, 4, 4])
+        b.constant("w", [3, 2, 3, 3])
+        b.node("Conv", ["x", "w"], "y", [1, 3, 4, 4], name: "c", ["auto_pad": .string("SOMETIMES")])
+        b.outputs = ["y"]
+        assertLoweringError(b, node: "c", op: "Conv", mentions: "auto_pad 'SOMETIMES'")
+    }
+
+    func testNonConstantConvWeightIsRefused() {
+        var b = GraphBuilder()
+        b.input("x", [1, 2, 4, 4])
+        b.input("w", [3, 2, 3, 3])
+        b.node("Conv", ["x", "w"], "y", [1, 3, 2, 2], name: "c")
+        b.outputs = ["y"]
+        assertLoweringError(b, node: "c", op: "Conv", mentions: "must be a constant")
+    }
+
+    func testGemmWithConstantAIsRefused() {
+        var b = GraphBuilder()
+        b.constant("a", [5, 3])
+        b.input("w", [5, 4])
+        b.node("Gemm", ["a", "w"], "y", [3, 4], name: "g", ["transA": .int(1)])
+        b.outputs = ["y"]
+        assertLoweringError(b, node: "g", op: "Gemm", mentions: "constant A")
+    }
+
+    func testMaxPoolIndicesAreRefused() {
+        var b = GraphBuilder()
+        b.input("x", [1, 1, 4, 4])
+        b.nodes.append(Node(name: "mp", opType: "MaxPool", inputs: ["x"], outputs: ["y", "idx"],
+                            attributes: ["kernel_shape": .ints([2, 2])]))
+        b.values["y"] = ValueInfo(name: "y", dtype: .float32, shape: [1, 1, 3, 3])
+        b.outputs = ["y"]
+        assertLoweringError(b, node: "mp", op: "MaxPool", mentions: "Indices")
+    }
+
+    func testMissingShapeIsReported() {
+        var b = GraphBuilder()
+        b.input("x", [2, 3])
+        b.node("Relu", ["x"], "y", [2, 3], name: "r")
+        b.values["y"]?.shape = [2, nil]
+        b.outputs = ["y"]
+        assertLoweringError(b, node: "r", op: "Relu", mentions: "shape inference")
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import XCTest
+@testable import FlashMemRuntime
+
+/// Runs the `fmrun` executable built beside the tests (skipped when it has not been built).
+final class FMRunTests: XCTestCase {
+    /// The products directory: where the test bundle (macOS) or test executable (Linux) lies.
+    var fmrun: URL {
+        let bundle = Bundle(for: FMRunTests.self).bundleURL
+        let candidates = [bundle, bundle.deletingLastPathComponent()].map { $0.appendingPathComponent("fmrun") }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
+    }
+
+    func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        guard FileManager.default.isExecutableFile(atPath: fmrun.path) else { throw XCTSkip("fmrun not built") }
+        let process = Process()
+        process.executableURL = fmrun
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, stdout, stderr)
+    }
+
+    func testRunsABundleAndWritesOutputs() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fmrun-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try TinyModel()
+        let bundlePath = dir.appendingPathComponent("tiny.fmb").path
+        try BundleWriter.write(model.bundle, payload: model.payload, to: bundlePath)
+        var rng = SplitMix(seed: 4)
+        let x = (0..<TinyModel.n).map { _ in rng.float(in: -1...1) }
+        let inputPath = dir.appendingPathComponent("x.npy").path
+        try NPY.write(HostTensor(name: "x", shape: [2, 64], floats: x), path: inputPath)
+        let outDir = dir.appendingPathComponent("out").path
+
+        for extra in [[], ["--preload"]] {
+            let result = try run([bundlePath, "--input", "x=\(inputPath)", "--output-dir", outDir, "--runs", "2",
+                                  "--verify-checksums", "--profile"] + extra)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            XCTAssertTrue(result.stdout.contains("load mode:        \(extra.isEmpty ? "streaming" : "preload")"), result.stdout)
+            XCTAssertTrue(result.stdout.contains("warm latency:     median"), result.stdout)
+            XCTAssertTrue(result.stdout.contains("cold latency:"), result.stdout)
+            XCTAssertTrue(result.stdout.contains("peak device mem:"), result.stdout)
+            XCTAssertTrue(result.stdout.contains("step 4"), "profile lists steps: \(result.stdout)")
+            let y = try NPY.read(path: outDir + "/y.npy")
+            XCTAssertEqual(y.shape, [2, 64])
+            for (g, e) in zip(y.floats(), model.reference(x)) { XCTAssertEqual(g, e, accuracy: 1e-5 * max(1, abs(e))) }
+        }
+
+        let missing = try run([bundlePath])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("missing inputs: x"), missing.stderr)
+        XCTAssertTrue(missing.stderr.contains("x: float32 [2, 64]"), missing.stderr)
+
+        let badDevice = try run([bundlePath, "--input", "x=\(inputPath)", "--device", "42"])
+        XCTAssertNotEqual(badDevice.status, 0)
+        XCTAssertTrue(badDevice.stderr.contains("device index 42 is out of range"), badDevice.stderr)
+    }
+
+    func testListsDevices() throws {
+        let result = try run(["--list-devices"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("[0] "), result.stdout)
+        XCTAssertTrue(result.stdout.contains("Vulkan 1."), result.stdout)
+    }
+}

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Model tests: compile real models with fmc, run them with fmrun (streaming and --preload) and compare
+with onnxruntime's reference outputs.
+
+    run_model_tests.py --bin DIR --corpus DIR [--models resnet50 ...] [--precisions fp32 fp16]
+
+A model whose files are absent from the corpus is reported as skipped, never as passed. Tolerances
+(relative L2 error ‖out − ref‖ / ‖ref‖): fp32 1e-4, fp16 1e-2. Streaming and --preload must give
+bit-identical outputs. Ends with the plain line "N passed, N failed, N skipped".
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2}
+
+
+def rel_error(out, ref):
+    out = out.astype(np.float64)
+    ref = ref.astype(np.float64)
+    return float(np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-30))
+
+
+def run(cmd, log):
+    start = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    log.write(f"$ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}\n")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{os.path.basename(cmd[0])} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+    return proc.stdout, time.time() - start
+
+
+def load_reference(path):
+    z = np.load(path)
+    inputs = {str(n): z[f"in.{i}"] for i, n in enumerate(z["__input_names__"])}
+    outputs = {str(n): z[f"out.{i}"] for i, n in enumerate(z["__output_names__"])}
+    return inputs, outputs
+
+
+def check_model(name, args, work, log):
+    """Yields (case, ok, message) for each precision × mode."""
+    onnx_path = os.path.join(args.corpus, f"{name}.onnx")
+    ref_path = os.path.join(args.corpus, f"{name}.ref.npz")
+    if not (os.path.exists(onnx_path) and os.path.exists(ref_path)):
+        yield name, None, f"not in corpus {args.corpus} (generate it with make corpus)"
+        return
+    inputs, refs = load_reference(ref_path)
+    input_args = []
+    for n, value in inputs.items():
+        p = os.path.join(work, f"{name}.in.{n}.npy")
+        np.save(p, value)
+        input_args += ["--input", f"{n}={p}"]
+    for precision in args.precisions:
+        bundle = os.path.join(work, f"{name}.{precision}.fmb")
+        case = f"{name}/{precision}"
+        try:
+            _, seconds = run([os.path.join(args.bin, "fmc"), "compile", onnx_path, "-o", bundle,
+                              "--precision", precision], log)
+        except RuntimeError as e:
+            for mode in ("streaming", "preload"):
+                yield f"{case}/{mode}", False, f"compile failed: {e}"
+            continue
+        results = {}
+        for mode in ("streaming", "preload"):
+            out_dir = os.path.join(work, f"{name}.{precision}.{mode}")
+            cmd = [os.path.join(args.bin, "fmrun"), bundle, "--output-dir", out_dir] + input_args
+            if mode == "preload":
+                cmd.append("--preload")
+            try:
+                stdout, seconds = run(cmd, log)
+            except RuntimeError as e:
+                yield f"{case}/{mode}", False, f"run failed: {e}"
+                continue
+            outs = {n: np.load(os.path.join(out_dir, f"{n}.npy")) for n in refs}
+            results[mode] = outs
+            worst = 0.0
+            problems = []
+            for n, ref in refs.items():
+                out = outs[n]
+                if out.shape != ref.shape or out.dtype != ref.dtype:
+                    problems.append(f"{n}: got {out.dtype}{list(out.shape)}, expected {ref.dtype}{list(ref.shape)}")
+                    continue
+                worst = max(worst, rel_error(out, ref))
+            ok = not problems and worst <= TOLERANCE[precision]
+            message = "; ".join(problems) or f"rel error {worst:.2e} (tolerance {TOLERANCE[precision]:.0e}), {seconds:.1f} s"
+            yield f"{case}/{mode}", ok, message
+        if len(results) == 2:
+            same = all(np.array_equal(results["streaming"][n], results["preload"][n]) for n in refs)
+            yield f"{case}/streaming==preload", same, "bit-identical" if same else "outputs differ"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bin", required=True, help="folder with fmc and fmrun")
+    parser.add_argument("--corpus", required=True, help="folder with NAME.onnx and NAME.ref.npz")
+    parser.add_argument("--models", nargs="+", default=["resnet50"])
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "fp16"], choices=sorted(TOLERANCE))
+    parser.add_argument("--log", default=None, help="write every command and its output here")
+    args = parser.parse_args()
+
+    passed = failed = skipped = 0
+    with tempfile.TemporaryDirectory(prefix="fm-models-") as work:
+        log = open(args.log or os.devnull, "w")
+        for name in args.models:
+            for case, ok, message in check_model(name, args, work, log):
+                status = "SKIP" if ok is None else ("PASS" if ok else "FAIL")
+                print(f"{status} {case}: {message}", flush=True)
+                if ok is None:
+                    skipped += 1
+                elif ok:
+                    passed += 1
+                else:
+                    failed += 1
+    print(f"{passed} passed, {failed} failed, {skipped} skipped")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
