@@ -1,0 +1,79 @@
+import FMBFormat
+import Foundation
+import XCTest
+@testable import FlashMemCompiler
+@testable import FlashMemRuntime
+
+/// Model tests on the small fixtures of Tests/Fixtures (made by make_fixtures.py with onnxruntime
+/// references): ONNX file → fmc's compiler → a .fmb file on disk → BundleReader → Session, streaming and
+/// preloaded, in fp32 and fp16.
+final class FixtureModelTests: XCTestCase {
+    nonisolated(unsafe) static var device: Device?
+
+    static let models = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/models")
+
+    func device() throws -> Device {
+        if let device = FixtureModelTests.device { return device }
+        let device = try Device()
+        FixtureModelTests.device = device
+        return device
+    }
+
+    /// Relative L2 error ‖out − ref‖ / ‖ref‖.
+    func relativeError(_ out: [Float], _ ref: [Float]) -> Double {
+        let diff = zip(out, ref).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
+        let norm = ref.reduce(0.0) { $0 + Double($1) * Double($1) }
+        return (diff / max(norm, 1e-30)).squareRoot()
+    }
+
+    func check(_ name: String, inputShapes: [String: [Int]] = [:]) throws {
+        let model = Self.models.appendingPathComponent("\(name).onnx").path
+        var input = try NPY.read(path: Self.models.appendingPathComponent("\(name).input.npy").path)
+        let reference = try NPY.read(path: Self.models.appendingPathComponent("\(name).ref.npy").path)
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("fm-fixture-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+
+        for precision in Precision.allCases {
+            var options = CompileOptions()
+            options.precision = precision
+            options.inputShapes = inputShapes
+            options.chunkBytes = 1024
+            let compiled = try Compiler.compile(path: model, options: options)
+            let path = scratch.appendingPathComponent("\(name).\(precision).fmb").path
+            try BundleWriter.write(compiled.bundle, payload: compiled.payload, to: path)
+            let loaded = try BundleReader.open(path: path, verifyChecksums: true)
+            input.name = loaded.bundle.meta.inputs[0].name
+
+            var outputs: [LoadMode: HostTensor] = [:]
+            for mode in LoadMode.allCases {
+                let session = try Session(bundle: loaded, device: device(), options: SessionOptions(loadMode: mode))
+                let result = try session.run(inputs: [input])
+                XCTAssertEqual(result.count, 1)
+                outputs[mode] = result[0]
+                XCTAssertEqual(result[0].shape, reference.shape, "\(name) \(precision) \(mode): shape")
+                XCTAssertEqual(result[0].elementType, reference.elementType, "\(name) \(precision) \(mode): dtype")
+                let error = relativeError(result[0].floats(), reference.floats())
+                XCTAssertLessThanOrEqual(error, precision == .fp32 ? 1e-4 : 1e-2, "\(name) \(precision) \(mode): relative error")
+            }
+            XCTAssertEqual(outputs[.streaming]?.bytes, outputs[.preload]?.bytes, "\(name) \(precision): streaming != preload")
+        }
+    }
+
+    func testMLP() throws { try check("mlp") }
+
+    func testCNN() throws { try check("cnn") }
+
+    func testCNNWithExternalData() throws { try check("cnn_external") }
+
+    func testDynamicBatchFixedOnTheCommandLine() throws { try check("dynamic", inputShapes: ["x": [3, 16]]) }
+
+    func testUnsupportedOpIsACompileErrorNamingNodeAndOp() throws {
+        let model = Self.models.appendingPathComponent("bad_unsupported_op.onnx").path
+        XCTAssertThrowsError(try Compiler.compile(path: model, options: CompileOptions())) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("bad_unsupported_op.onnx") && text.contains("my_det") && text.contains("Det"), text)
+        }
+    }
+}
