@@ -8,6 +8,8 @@ let shadercLinkFlags = ["-Xlinker", "--start-group"]
     + ["shaderc_combined", "SPIRV", "glslang", "MachineIndependent", "OSDependent", "OGLCompiler",
        "GenericCodeGen", "SPIRV-Tools-opt", "SPIRV-Tools"].flatMap { ["-Xlinker", "-l:lib\($0).a"] }
     + ["-Xlinker", "--end-group", "-lstdc++"]
+    // protobuf-c statically too, so a release fmc runs where libprotobuf-c is not installed.
+    + ["-Xlinker", "-l:libprotobuf-c.a"]
 
 let package = Package(
     name: "FlashMem",

@@ -8,15 +8,17 @@ public enum ImageLayout {
     /// The largest width / height a weight image gets (well under every device's maxImageDimension2D).
     public static let maxSide = 1024
 
-    /// The extent of an image holding `texels` texels: width = min(1024, nextPow2(texels)),
-    /// height = min(1024, nextPow2(ceil(texels / width))), layers = ceil(texels / (width · height)).
-    /// Width and height are powers of two (the kernels address texels with shifts); every count is ≥ 1.
+    /// The extent of an image holding `texels` texels: width = min(1024, nextPow2(texels)); one layer of
+    /// ceil(texels / width) rows when that fits in 1024 rows, else layers of 1024 rows.
+    /// The kernels address texels with shifts by `log2(width)` and `log2(height)` (see `log2`), so width is a
+    /// power of two, and so is height whenever there are several layers; a single layer's height needs not
+    /// be (t / width < height there), which keeps the padding under one row. Every count is ≥ 1.
     public static func extent(texels: Int) -> (width: Int, height: Int, layers: Int) {
         let texels = max(texels, 1)
         let width = min(maxSide, nextPowerOfTwo(texels))
-        let height = min(maxSide, nextPowerOfTwo(LoweringMath.ceilDiv(texels, width)))
-        let layers = LoweringMath.ceilDiv(texels, width * height)
-        return (width, height, layers)
+        let rows = LoweringMath.ceilDiv(texels, width)
+        if rows <= maxSide { return (width, rows, 1) }
+        return (width, maxSide, LoweringMath.ceilDiv(rows, maxSide))
     }
 
     /// Where texel `t` lives: x = t % width, y = (t / width) % height, layer = t / (width · height).
@@ -81,9 +83,9 @@ public enum ImageLayout {
         return p
     }
 
-    /// log2 of a power of two.
-    static func log2(_ powerOfTwo: Int) -> Int {
-        powerOfTwo.trailingZeroBitCount
+    /// The address bits of an image side: log2 of the side rounded up to a power of two.
+    static func log2(_ side: Int) -> Int {
+        nextPowerOfTwo(side).trailingZeroBitCount
     }
 }
 
