@@ -23,7 +23,8 @@ Models:
   dynamic             x["batch",16]: MatMul, Identity, Relu, a Shape->Gather->Unsqueeze->Concat chain feeding
                       Reshape, Dropout, Softmax; Constant nodes. Input/ref use batch 3 (shapes.json too).
   typed_fields        initializers stored in the typed TensorProto fields (float_data, int64_data, double_data,
-                      float16 in int32_data) instead of raw_data.
+                      float16 in int32_data) instead of raw_data; w_f32 is also listed as a graph input, as old
+                      exporters did.
 Deliberately bad models (no input/ref):
   bad_truncated.onnx        the first 2/3 of mlp.onnx's bytes (protobuf parse error)
   bad_unsupported_op.onnx   a Det node named "my_det"
@@ -211,7 +212,10 @@ def typed_fields():
         helper.make_node("Add", ["a", "w_f64_as_f32"], ["b"], name="add64"),
         helper.make_node("Reshape", ["b", "shape_i64"], ["y"], name="reshape"),
     ]
-    return make_model(nodes, "typed_fields", [x], [y], inits)
+    # Old exporters list initializers among the graph inputs too: w_f32 is one (the importer must not make it
+    # an input).
+    w_f32_input = helper.make_tensor_value_info("w_f32", TensorProto.FLOAT, [2, 4])
+    return make_model(nodes, "typed_fields", [x, w_f32_input], [y], inits)
 
 
 # MARK: - bad models

@@ -125,7 +125,7 @@ extension ONNXGraphConverter {
             do {
                 file = try MappedFile(path: dataPath)
             } catch let error as FileError {
-                throw fail("cannot read external data file '\(dataPath)': \(error)")
+                throw fail("cannot read external data file '\(dataPath)': \(error.reason)")
             }
             dataFiles[dataPath] = file
         }

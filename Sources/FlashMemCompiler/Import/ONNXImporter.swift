@@ -31,7 +31,7 @@ public enum ONNXImporter {
         do {
             file = try MappedFile(path: path)
         } catch let error as FileError {
-            throw CompileError(file: path, "cannot read the model: \(error)")
+            throw CompileError(file: path, "cannot read the model: \(error.reason)")
         }
         if file.bytes.count >= protobufLimit {
             throw CompileError(file: path, "the model is \(file.bytes.count) bytes; protobuf-c cannot parse messages of "
@@ -125,6 +125,11 @@ public enum ONNXImporter {
     static func string(_ pointer: UnsafeMutablePointer<CChar>?) -> String {
         pointer.map { String(cString: $0) } ?? ""
     }
+}
+
+extension FileError {
+    /// The failed call and its errno text, without the path (which the CompileError names already).
+    var reason: String { "\(call) failed: \(String(cString: strerror(errno)))" }
 }
 
 /// Shapes spelled for error messages: `[3, ?, 37]`.
