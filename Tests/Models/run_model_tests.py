@@ -5,8 +5,11 @@ with onnxruntime's reference outputs.
     run_model_tests.py --bin DIR --corpus DIR [--models resnet50 ...] [--precisions fp32 fp16]
 
 A model whose files are absent from the corpus is reported as skipped, never as passed. Tolerances
-(relative L2 error ‖out − ref‖ / ‖ref‖): fp32 1e-4, fp16 1e-2. Streaming and --preload must give
-bit-identical outputs. Ends with the plain line "N passed, N failed, N skipped".
+(relative L2 error ‖out − ref‖ / ‖ref‖): fp32 1e-4; fp16 1e-2, or twice onnxruntime's own error with
+fp16 weights where that is larger. The corpus has no fp16 export of the vision models, so onnxruntime's
+fp16 error is measured here by running the fp32 model with every float initializer rounded to fp16, which
+is what `--precision fp16` stores (e.g. the seeded ResNet-50 loses 2.0e-2 that way). Streaming and
+--preload must give bit-identical outputs. Ends with the plain line "N passed, N failed, N skipped".
 """
 
 import argparse
@@ -25,6 +28,21 @@ def rel_error(out, ref):
     out = out.astype(np.float64)
     ref = ref.astype(np.float64)
     return float(np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-30))
+
+
+def ort_fp16_weight_error(onnx_path, inputs, refs):
+    """Relative error of onnxruntime on the model with its float initializers rounded to fp16."""
+    import onnx
+    import onnxruntime
+    from onnx import numpy_helper
+    model = onnx.load(onnx_path)
+    for init in model.graph.initializer:
+        values = numpy_helper.to_array(init)
+        if values.dtype == np.float32:
+            init.CopyFrom(numpy_helper.from_array(values.astype(np.float16).astype(np.float32), init.name))
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    outs = session.run(list(refs), inputs)
+    return max(rel_error(out, ref) for out, ref in zip(outs, refs.values()))
 
 
 def run(cmd, log):
@@ -56,6 +74,12 @@ def check_model(name, args, work, log):
         p = os.path.join(work, f"{name}.in.{n}.npy")
         np.save(p, value)
         input_args += ["--input", f"{n}={p}"]
+    tolerance = dict(TOLERANCE)
+    if "fp16" in args.precisions:
+        ort_error = ort_fp16_weight_error(onnx_path, inputs, refs)
+        tolerance["fp16"] = max(TOLERANCE["fp16"], 2 * ort_error)
+        print(f"     {name}: onnxruntime with fp16-rounded weights: rel error {ort_error:.2e}; "
+              f"fp16 tolerance {tolerance['fp16']:.2e}", flush=True)
     for precision in args.precisions:
         bundle = os.path.join(work, f"{name}.{precision}.fmb")
         case = f"{name}/{precision}"
@@ -87,8 +111,8 @@ def check_model(name, args, work, log):
                     problems.append(f"{n}: got {out.dtype}{list(out.shape)}, expected {ref.dtype}{list(ref.shape)}")
                     continue
                 worst = max(worst, rel_error(out, ref))
-            ok = not problems and worst <= TOLERANCE[precision]
-            message = "; ".join(problems) or f"rel error {worst:.2e} (tolerance {TOLERANCE[precision]:.0e}), {seconds:.1f} s"
+            ok = not problems and worst <= tolerance[precision]
+            message = "; ".join(problems) or f"rel error {worst:.2e} (tolerance {tolerance[precision]:.1e}), {seconds:.1f} s"
             yield f"{case}/{mode}", ok, message
         if len(results) == 2:
             same = all(np.array_equal(results["streaming"][n], results["preload"][n]) for n in refs)
