@@ -201,6 +201,7 @@ public enum BundleInspector {
 
     static func seconds(_ s: Double) -> String {
         if s == 0 { return "0 s" }
+        if s < 1e-6 { return "\(format1(s * 1e9)) ns" }
         if s < 1e-3 { return "\(format1(s * 1e6)) µs" }
         if s < 1 { return "\(format1(s * 1e3)) ms" }
         return "\(format1(s)) s"

@@ -208,37 +208,42 @@ private struct MeaningCheck {
             }
             if ok { regions[Int(chunk.image)].append((chunk.layer, UInt64(chunk.y), UInt64(chunk.rows), c)) }
         }
-        // Chunks must tile every image exactly: each row of each layer loaded once.
+        // Chunks must tile every image exactly: each row of each layer loaded once. O(chunks), whatever the
+        // layer count says.
         for (i, image) in b.images.enumerated() where image.height > 0 && image.layers > 0 {
+            let height = UInt64(image.height)
             let sorted = regions[i].sorted { ($0.layer, $0.y) < ($1.layer, $1.y) }
-            var gaps: [String] = []
+            var gaps = 0, firstGap: String? = nil
             var layer: UInt32 = 0, next: UInt64 = 0, previous = -1
-            func closeLayers(upTo end: UInt32) {
-                // Finish `layer`, then every layer before `end` has no chunk at all.
-                while layer < end {
-                    if next < UInt64(image.height) { gaps.append("layer \(layer) rows \(next)..<\(image.height)") }
-                    layer += 1
-                    next = 0
-                    previous = -1
-                }
+            func gap(_ layer: UInt32, _ from: UInt64, _ to: UInt64, count: Int = 1) {
+                gaps += count
+                if firstGap == nil { firstGap = "layer \(layer) rows \(from)..<\(to)" }
+            }
+            /// Finishes `layer` and counts the layers before `target` that no chunk touches.
+            func advance(to target: UInt32) {
+                guard layer < target else { return }
+                if next < height { gap(layer, next, height) }
+                if target - layer > 1 { gap(layer + 1, 0, height, count: Int(target - layer - 1)) }
+                layer = target
+                next = 0
+                previous = -1
             }
             for r in sorted {
-                closeLayers(upTo: r.layer)
+                advance(to: r.layer)
                 if r.y < next {
                     fail("chunks[\(r.chunk)]", "rows \(r.y)..<\(r.y + r.rows) of layer \(r.layer) overlap "
                          + "chunks[\(previous)] in images[\(i)]")
                 } else if r.y > next {
-                    gaps.append("layer \(layer) rows \(next)..<\(r.y)")
+                    gap(layer, next, r.y)
                 }
                 if r.y + r.rows > next {
                     next = r.y + r.rows
                     previous = r.chunk
                 }
             }
-            closeLayers(upTo: image.layers)
-            if let first = gaps.first {
-                fail("images[\(i)]", "'\(image.name)': \(gaps.count) row range(s) not loaded by any chunk, first: "
-                     + first)
+            advance(to: image.layers)
+            if let firstGap {
+                fail("images[\(i)]", "'\(image.name)': \(gaps) row range(s) not loaded by any chunk, first: \(firstGap)")
             }
         }
     }

@@ -53,10 +53,17 @@ public struct FormatError: Error, Equatable, Sendable, CustomStringConvertible {
         self.init(file: file, issues: [issue])
     }
 
+    /// How many issues `description` lists (all of them stay in `issues`).
+    public static let describedIssueLimit = 50
+
     public var description: String {
         let head = issues.count == 1 ? "invalid bundle" : "invalid bundle (\(issues.count) problems)"
         if issues.count == 1 { return "\(file): \(head): \(issues[0])" }
-        return "\(file): \(head):\n" + issues.map { "  \($0.pass.rawValue): \($0)" }.joined(separator: "\n")
+        // A badly broken file can have thousands of issues; the first ones say enough.
+        let shown = issues.prefix(Self.describedIssueLimit).map { "  \($0.pass.rawValue): \($0)" }
+        let more = issues.count > Self.describedIssueLimit
+            ? ["  … and \(issues.count - Self.describedIssueLimit) more"] : []
+        return "\(file): \(head):\n" + (shown + more).joined(separator: "\n")
     }
 
     /// The same error attributed to `file`.

@@ -130,6 +130,10 @@ final class MeaningValidationTests: XCTestCase {
             $0.schedule.order = [0, 1, 2]
             $0.schedule.issueStep = [0, 0, 1]
         },
+        Case(name: "a billion uncovered layers", path: "images[1]",
+             fragment: "999999999 row range(s) not loaded by any chunk, first: layer 1 rows 0..<4") {
+            $0.images[1].layers = 1_000_000_000
+        },
         Case(name: "chunk too large", path: "chunks[1].rawSize", fragment: "limit on one chunk") {
             $0.images[0].width = 1 << 24
             $0.images[0].height = 1 << 8
