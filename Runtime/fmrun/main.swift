@@ -154,6 +154,8 @@ struct FMRun: ParsableCommand {
               + "(\(bytes(steady.bytesRead)) read from the bundle)")
         print("host waits / run: transfers \(ms(steady.transferWaitSeconds)), decode \(ms(steady.decodeSeconds)), "
               + "final compute \(ms(steady.computeWaitSeconds)); \(steady.submissions) submissions")
+        print("host I/O / run:   inputs \(ms(steady.inputSeconds)), outputs \(ms(steady.outputSeconds)) "
+              + "(checking, converting and copying through staging)")
         print("weight pool:      \(bytes(memory.weightPoolBytes))"
               + (session.options.loadMode == .streaming ? " (unaliased \(bytes(memory.unaliasedWeightBytes)))" : ""))
         print("peak device mem:  \(bytes(memory.peakBytes)) own allocations (arena \(bytes(memory.arenaBytes)), "

@@ -73,12 +73,36 @@ final class SessionTests: XCTestCase {
     func testDifferentInputsGiveDifferentOutputsAcrossRuns() throws {
         // Guards against a run reading stale arena contents from the previous run.
         let model = try TinyModel()
+        // Also guards the reuse of output storage: outputs the caller keeps must not change under it.
         let session = try Session(bundle: model.loaded(), device: device())
+        var kept: [(x: [Float], y: HostTensor)] = []
         for seed in [1, 2, 3] as [UInt64] {
             let x = input(seed: seed)
             let y = try session.run(inputs: [HostTensor(name: "x", shape: [2, 64], floats: x)])
             assertClose(y[0].floats(), model.reference(x))
+            kept.append((x, y[0]))
         }
+        for (x, y) in kept { assertClose(y.floats(), model.reference(x)) }
+        for seed in [4, 5] as [UInt64] {   // outputs dropped each time: storage is reused in place
+            let x = input(seed: seed)
+            assertClose(try session.run(inputs: [HostTensor(name: "x", shape: [2, 64], floats: x)])[0].floats(),
+                        model.reference(x))
+        }
+    }
+
+    func testPreloadCanLoadBeforeTheFirstRun() throws {
+        let model = try TinyModel()
+        let session = try Session(bundle: model.loaded(), device: device(), options: SessionOptions(loadMode: .preload))
+        XCTAssertFalse(session.weightsResident)
+        let load = try session.loadWeights()
+        XCTAssertEqual(load.bytes, model.bundle.chunks.reduce(0) { $0 + $1.rawSize })
+        XCTAssertTrue(session.weightsResident)
+        XCTAssertEqual(try session.loadWeights().bytes, 0, "a second load does nothing")
+        let x = input()
+        let y = try session.run(inputs: [HostTensor(name: "x", shape: [2, 64], floats: x)])
+        assertClose(y[0].floats(), model.reference(x))
+        XCTAssertNil(session.lastStats?.loadSeconds)
+        XCTAssertEqual(session.lastStats?.chunksStreamed, 0)
     }
 
     func testFloat16InputIsConvertedAtTheBoundary() throws {

@@ -55,9 +55,9 @@ struct TinyModel {
     static func spirv() throws -> [[UInt32]] {
         if let compiled { return compiled }
         let modules = [
-            try ShaderCompiler.compile(kernelA.replacingOccurrences(of: "FORMAT", with: "rgba32f"), name: "a32.comp"),
-            try ShaderCompiler.compile(kernelA.replacingOccurrences(of: "FORMAT", with: "rgba16f"), name: "a16.comp"),
-            try ShaderCompiler.compile(kernelB, name: "b.comp"),
+            try GLSLCompiler.compile(kernelA.replacingOccurrences(of: "FORMAT", with: "rgba32f"), name: "a32.comp"),
+            try GLSLCompiler.compile(kernelA.replacingOccurrences(of: "FORMAT", with: "rgba16f"), name: "a16.comp"),
+            try GLSLCompiler.compile(kernelB, name: "b.comp"),
         ]
         compiled = modules
         return modules

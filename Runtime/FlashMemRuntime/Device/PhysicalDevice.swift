@@ -58,11 +58,14 @@ struct PhysicalDevice {
     }
 
     /// A family with TRANSFER but neither GRAPHICS nor COMPUTE: a copy engine that runs beside compute.
+    /// Only one that can copy single texel rows (minImageTransferGranularity 1×1×1; chunks are row bands).
     var dedicatedTransferFamily: UInt32? {
         queueFamilies.indices.first {
             let f = flags($0)
+            let g = queueFamilies[$0].minImageTransferGranularity
             return f & VK_QUEUE_TRANSFER_BIT.rawValue != 0 && f & VK_QUEUE_GRAPHICS_BIT.rawValue == 0
                 && f & VK_QUEUE_COMPUTE_BIT.rawValue == 0 && queueFamilies[$0].queueCount > 0
+                && g.width == 1 && g.height == 1 && g.depth == 1
         }.map(UInt32.init)
     }
 

@@ -1,10 +1,16 @@
 import CVulkan
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Copies weight chunks from the bundle's data section into weight images: decode (memcpy or zstd) into
 /// a pinned host-visible staging ring, then a pre-recorded transfer command buffer per chunk copies the
-/// slot into its image rows. Every copy signals `loaded = base + ordinal + 1`; a copy whose image may
-/// alias an earlier one waits for `computed >= base + issueStep` first.
+/// slot into its image rows. Every copy signals `loaded = base + ordinal + 1`; a copy with issue step s > 0
+/// first waits for `computed >= base + s`: steps before s are done, so no kernel still reads an image whose
+/// pool bytes this one may share.
 ///
 /// Layouts: the first chunk of an image (in issue order) moves the whole image UNDEFINED →
 /// TRANSFER_DST_OPTIMAL (its old contents are dead), the last one moves it to GENERAL, where kernels
@@ -23,6 +29,8 @@ final class ChunkStreamer {
     private let computedSemaphore: VK.TimelineSemaphore
     private let timeoutNanoseconds: UInt64
     private let zstd = ZstdDecompressor()
+    /// Most bytes decoded before submitting (see `stage`).
+    private let waveBytes: UInt64
 
     /// Counters of the current run.
     struct Counters {
@@ -58,6 +66,7 @@ final class ChunkStreamer {
         let alignment = max(UInt64(device.limits.optimalBufferCopyOffsetAlignment), 256)
         let capacity = StagingRing.capacity(sizes: sizes, alignment: alignment, requested: requestedStaging)
         ring = StagingRing(sizes: sizes, alignment: alignment, capacity: capacity)
+        waveBytes = max(capacity / 4, 1)
         staging = try HostBuffer(device: device, size: capacity, usage: VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue,
                                  label: "staging ring")
         commandPool = try VK.CommandPool(device: device.vk, family: device.transferFamily)
@@ -105,30 +114,48 @@ final class ChunkStreamer {
         pendingOrdinals = 0..<0
     }
 
-    /// Decodes chunk `ordinal` into its staging slot and queues its copy (submitted by `flush`).
-    /// When the slot still holds bytes an earlier copy reads, submits what is queued and waits for that copy.
-    func stage(_ ordinal: Int) throws {
-        if let reuse = ring.reuseWait[ordinal] {
-            if pendingOrdinals.contains(reuse) { try flush() }
-            let start = monotonicSeconds()
-            try loadedSemaphore.wait(for: loadedBase + UInt64(reuse) + 1, timeout: timeoutNanoseconds)
-            counters.transferWaitSeconds += monotonicSeconds() - start
+    /// Decodes chunks `ordinals` into their staging slots and queues their copies (submitted by `flush`).
+    ///
+    /// Chunks go in waves decoded in parallel (one host thread fills host-visible memory at ~10 GB/s, eight
+    /// at ~35 GB/s on the H100 machine, DESIGN.md) and submitted as soon as decoded. A wave holds at most a
+    /// quarter of the ring, so the copies of earlier waves run while it is decoded, and it ends before the
+    /// first chunk whose slot still holds bytes a copy of the same wave reads. Before a wave, the host waits on
+    /// `loaded` for the newest earlier copy whose slot the wave overwrites.
+    func stage(_ ordinals: Range<Int>) throws {
+        var start = ordinals.lowerBound
+        while start < ordinals.upperBound {
+            var end = start
+            var reuse: Int? = nil
+            var bytes: UInt64 = 0
+            while end < ordinals.upperBound {
+                if let r = ring.reuseWait[end] {
+                    if r >= start { break }
+                    reuse = max(reuse ?? r, r)
+                }
+                let size = loaded.bundle.chunks[plan.order[end]].rawSize
+                if end > start && bytes + size > waveBytes { break }
+                bytes += size
+                end += 1
+            }
+            if let reuse {
+                if pendingOrdinals.contains(reuse) { try flush() }
+                let waitStart = monotonicSeconds()
+                try loadedSemaphore.wait(for: loadedBase + UInt64(reuse) + 1, timeout: timeoutNanoseconds)
+                counters.transferWaitSeconds += monotonicSeconds() - waitStart
+            }
+            try decode(start..<end)
+            for ordinal in start..<end { enqueue(ordinal) }
+            // Submit at once: the copies of this wave run while the host decodes the next.
+            try flush()
+            start = end
         }
-        let chunkIndex = plan.order[ordinal]
-        let chunk = loaded.bundle.chunks[chunkIndex]
-        let payload = loaded.bytes(chunk.payload)
-        let destination = staging.bytes(at: ring.offsets[ordinal], count: Int(chunk.rawSize))
-        let start = monotonicSeconds()
-        do {
-            try decode(payload, codec: chunk.codec, into: destination)
-        } catch {
-            throw RuntimeError.chunkDecode(path: loaded.path, chunk: chunkIndex, reason: "\(error)")
-        }
-        counters.decodeSeconds += monotonicSeconds() - start
+    }
+
+    private func enqueue(_ ordinal: Int) {
+        let chunk = loaded.bundle.chunks[plan.order[ordinal]]
         counters.bytesStreamed += chunk.rawSize
         counters.bytesRead += chunk.payload.size
         counters.chunks += 1
-
         var submission = VK.Submission(commandBuffers: [commands[ordinal]])
         let issue = UInt64(plan.issueStep[ordinal])
         if waitForCompute && issue > 0 {
@@ -141,6 +168,62 @@ final class ChunkStreamer {
         pendingOrdinals = pendingOrdinals.lowerBound..<(ordinal + 1)
     }
 
+    /// Decodes a wave of chunks. Work is cut into pieces (uncompressed chunks split, zstd frames whole) small
+    /// enough that a wave keeps every core busy, but not under 256 KiB; one piece is done inline.
+    private func decode(_ ordinals: Range<Int>) throws {
+        let pieceBytes = Int(min(max(waveBytes / UInt64(2 * activeProcessors), 256 << 10), 4 << 20))
+        var pieces: [(ordinal: Int, offset: Int, count: Int)] = []
+        for ordinal in ordinals {
+            let chunk = loaded.bundle.chunks[plan.order[ordinal]]
+            let raw = Int(chunk.rawSize)
+            if chunk.codec == .none && chunk.payload.size == chunk.rawSize && raw > pieceBytes {
+                for offset in stride(from: 0, to: raw, by: pieceBytes) {
+                    pieces.append((ordinal, offset, min(pieceBytes, raw - offset)))
+                }
+            } else {
+                pieces.append((ordinal, 0, raw))
+            }
+        }
+        let start = monotonicSeconds()
+        if pieces.count == 1 {
+            try decodePiece(pieces[0], zstd: zstd)
+        } else {
+            // Each iteration writes only its own slot of `failures`, so no lock is needed.
+            let failures = UnsafeMutableBufferPointer<Error?>.allocate(capacity: pieces.count)
+            failures.initialize(repeating: nil)
+            defer { failures.deallocate() }
+            DispatchQueue.concurrentPerform(iterations: pieces.count) { index in
+                do { try decodePiece(pieces[index], zstd: nil) } catch { failures[index] = error }
+            }
+            if let error = failures.lazy.compactMap({ $0 }).first { throw error }
+        }
+        counters.decodeSeconds += monotonicSeconds() - start
+    }
+
+    /// One piece: a byte range of an uncompressed chunk, or a whole chunk of any codec. Thread-safe when
+    /// `zstd` is nil (a context per call).
+    private func decodePiece(_ piece: (ordinal: Int, offset: Int, count: Int), zstd: ZstdDecompressor?) throws {
+        let chunk = loaded.bundle.chunks[plan.order[piece.ordinal]]
+        let payload = loaded.bytes(chunk.payload)
+        let slot = staging.bytes(at: ring.offsets[piece.ordinal], count: Int(chunk.rawSize))
+        do {
+            if piece.count < Int(chunk.rawSize) {
+                (slot.baseAddress! + piece.offset).copyMemory(from: payload.baseAddress! + piece.offset, byteCount: piece.count)
+            } else if let zstd {
+                try zstd.decode(chunk: payload, codec: chunk.codec, rawSize: slot.count, into: slot)
+            } else {
+                try Codec.decode(chunk: payload, codec: chunk.codec, rawSize: slot.count, into: slot)
+            }
+        } catch {
+            throw decodeError(piece.ordinal, error)
+        }
+    }
+
+    private func decodeError(_ ordinal: Int, _ error: Error) -> Error {
+        if error is RuntimeError { return error }
+        return RuntimeError.chunkDecode(path: loaded.path, chunk: plan.order[ordinal], reason: "\(error)")
+    }
+
     /// Submits every queued copy in one vkQueueSubmit.
     func flush() throws {
         guard !pending.isEmpty else { return }
@@ -151,51 +234,7 @@ final class ChunkStreamer {
         submittedLoaded = batch.last!.signals[0].value
         counters.submissions += batch.count
     }
-
-    /// Big uncompressed chunks are copied by several threads: one thread fills host-visible memory at
-    /// ~10 GB/s, eight at ~35 GB/s (measured on the H100 machine, DESIGN.md).
-    private func decode(_ payload: UnsafeRawBufferPointer, codec: Codec, into destination: UnsafeMutableRawBufferPointer) throws {
-        let parallelThreshold = 8 << 20
-        if codec == .none, payload.count == destination.count, payload.count >= parallelThreshold {
-            let parts = 8
-            let step = (payload.count + parts - 1) / parts
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
-                let start = part * step
-                let count = min(step, payload.count - start)
-                if count > 0 {
-                    (destination.baseAddress! + start).copyMemory(from: payload.baseAddress! + start, byteCount: count)
-                }
-            }
-        } else {
-            try zstd.decode(chunk: payload, codec: codec, rawSize: destination.count, into: destination)
-        }
-    }
 }
 
-/// Records one image memory barrier over every layer of `image`.
-func imageBarrier(_ cb: VkCommandBuffer, _ image: VK.Image, from: VkImageLayout, to: VkImageLayout,
-                  srcAccess: VkAccessFlags, dstAccess: VkAccessFlags,
-                  srcStage: VkPipelineStageFlags, dstStage: VkPipelineStageFlags) {
-    var barrier = VkImageMemoryBarrier()
-    barrier.sType = VK_STRUCTURE_TYPE_IMAGE_MEMORY_BARRIER
-    barrier.srcAccessMask = srcAccess
-    barrier.dstAccessMask = dstAccess
-    barrier.oldLayout = from
-    barrier.newLayout = to
-    barrier.srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED
-    barrier.dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED
-    barrier.image = image.handle
-    barrier.subresourceRange = VkImageSubresourceRange(aspectMask: VK_IMAGE_ASPECT_COLOR_BIT.rawValue, baseMipLevel: 0,
-                                                       levelCount: 1, baseArrayLayer: 0, layerCount: image.layers)
-    vkCmdPipelineBarrier(cb, srcStage, dstStage, 0, 0, nil, 0, nil, 1, &barrier)
-}
-
-/// A global memory barrier (execution + memory dependency over all resources).
-func memoryBarrier(_ cb: VkCommandBuffer, srcAccess: VkAccessFlags, dstAccess: VkAccessFlags,
-                   srcStage: VkPipelineStageFlags, dstStage: VkPipelineStageFlags) {
-    var barrier = VkMemoryBarrier()
-    barrier.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER
-    barrier.srcAccessMask = srcAccess
-    barrier.dstAccessMask = dstAccess
-    vkCmdPipelineBarrier(cb, srcStage, dstStage, 0, 1, &barrier, 0, nil, 0, nil)
-}
+/// Cores the host may use for decoding (sysconf(_SC_NPROCESSORS_ONLN)).
+private let activeProcessors: Int = max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1)

@@ -9,14 +9,16 @@ final class HostBuffer {
     let mapped: UnsafeMutableRawPointer
     let size: UInt64
 
-    init(device: Device, size: UInt64, usage: VkBufferUsageFlags, label: String) throws {
+    /// - cached: prefer HOST_CACHED memory. Reading back from uncached (write-combined) memory runs at a
+    ///   fraction of memory bandwidth, so buffers the host reads want it; buffers the host only writes do not.
+    init(device: Device, size: UInt64, usage: VkBufferUsageFlags, cached: Bool = false, label: String) throws {
         let size = max(size, 256)
         buffer = try VK.Buffer(device: device.vk, size: size, usage: usage, families: device.families, label: label)
         let requirements = buffer.requirements
         memory = try device.allocate(
             size: requirements.size, typeBits: requirements.memoryTypeBits,
             required: VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT.rawValue | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT.rawValue,
-            label: label)
+            preferred: cached ? VK_MEMORY_PROPERTY_HOST_CACHED_BIT.rawValue : 0, label: label)
         try buffer.bind(memory)
         mapped = try memory.map()
         self.size = size

@@ -29,6 +29,10 @@ public struct RunStats: Sendable {
     public var decodeSeconds: Double
     /// Host time waiting for the last step after all work was submitted.
     public var computeWaitSeconds: Double
+    /// Host time checking inputs and converting them into staging.
+    public var inputSeconds: Double
+    /// Host time converting outputs out of staging.
+    public var outputSeconds: Double
     /// Decoded bytes copied into weight images during this run.
     public var bytesStreamed: UInt64
     /// Stored (possibly compressed) payload bytes read from the bundle during this run.

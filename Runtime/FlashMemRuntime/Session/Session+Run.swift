@@ -12,11 +12,12 @@ extension Session {
     public func run(inputs given: [HostTensor]) throws -> [HostTensor] {
         let start = monotonicSeconds()
         try io.write(given)
+        let inputSeconds = monotonicSeconds() - start
         var loadSeconds: Double? = nil
         var counters = ChunkStreamer.Counters()
         if options.loadMode == .preload && !weightsResident {
             let loadStart = monotonicSeconds()
-            counters = try loadWeights()
+            counters = try loadAllChunks()
             loadSeconds = monotonicSeconds() - loadStart
         }
         let computeWait: Double
@@ -27,11 +28,14 @@ extension Session {
             computeWait = try runResident()
             counters.submissions += 1
         }
-        let outputs = io.read()
+        let outputStart = monotonicSeconds()
+        let outputs = io.read(reusing: &outputStorage)
+        let outputSeconds = monotonicSeconds() - outputStart
         lastStats = RunStats(
             loadMode: options.loadMode, wallSeconds: monotonicSeconds() - start, loadSeconds: loadSeconds,
             transferWaitSeconds: counters.transferWaitSeconds, decodeSeconds: counters.decodeSeconds,
-            computeWaitSeconds: computeWait, bytesStreamed: counters.bytesStreamed, bytesRead: counters.bytesRead,
+            computeWaitSeconds: computeWait, inputSeconds: inputSeconds, outputSeconds: outputSeconds,
+            bytesStreamed: counters.bytesStreamed, bytesRead: counters.bytesRead,
             chunksStreamed: counters.chunks, submissions: counters.submissions, memory: memory,
             heaps: device.memoryBudget(), stepSeconds: try stepTimes())
         return outputs
@@ -44,16 +48,16 @@ extension Session {
     public func loadWeights() throws -> (seconds: Double, bytes: UInt64) {
         guard options.loadMode == .preload, !weightsResident else { return (0, 0) }
         let start = monotonicSeconds()
-        let counters: ChunkStreamer.Counters = try loadWeights()
+        let counters = try loadAllChunks()
         return (monotonicSeconds() - start, counters.bytesStreamed)
     }
 
-    private func loadWeights() throws -> ChunkStreamer.Counters {
+    private func loadAllChunks() throws -> ChunkStreamer.Counters {
         guard let streamer else { return ChunkStreamer.Counters() }
         let base = loadedValue
         streamer.begin(loadedBase: base, computedBase: computedValue, waitForCompute: false)
         do {
-            for ordinal in plan.order.indices { try streamer.stage(ordinal) }
+            try streamer.stage(plan.order.indices)
             try streamer.flush()
             let waitStart = monotonicSeconds()
             try loadedSemaphore.wait(for: base + UInt64(plan.order.count), timeout: timeoutNanoseconds)
@@ -99,10 +103,10 @@ extension Session {
         var submissions = 0
         do {
             for (index, batch) in batches.enumerated() {
-                while next < chunkCount && plan.issueBefore[next] <= batch.steps.lowerBound {
-                    try streamer.stage(next)
-                    next += 1
-                }
+                var end = next
+                while end < chunkCount && plan.issueBefore[end] <= batch.steps.lowerBound { end += 1 }
+                try streamer.stage(next..<end)
+                next = end
                 try streamer.flush()
                 var submission = computeSubmission(batch: index, computedBase: computedBase)
                 if batch.waitLoaded > 0 {
@@ -114,10 +118,7 @@ extension Session {
                 submissions += 1
             }
             // Chunks of images no step reads (issued after the last step, if the schedule says so).
-            while next < chunkCount {
-                try streamer.stage(next)
-                next += 1
-            }
+            try streamer.stage(next..<chunkCount)
             try streamer.flush()
             let waitStart = monotonicSeconds()
             try computedSemaphore.wait(for: computedBase + computedSpan, timeout: timeoutNanoseconds)

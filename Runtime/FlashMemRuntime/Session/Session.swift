@@ -45,6 +45,8 @@ public final class Session {
     let batches: [ExecutionPlan.Batch]
     let batchCommands: [VkCommandBuffer]
     let queryPool: VK.QueryPool?
+    /// The latest outputs' byte arrays, reused by the next run when the caller has let go of them.
+    var outputStorage: [[UInt8]] = []
 
     var timeoutNanoseconds: UInt64 { UInt64(max(options.waitTimeoutSeconds, 0.001) * 1e9) }
 
@@ -90,8 +92,8 @@ public final class Session {
 
         if options.profile {
             guard device.physical.queueFamilies[Int(device.computeFamily)].timestampValidBits > 0 else {
-                throw RuntimeError.invalidBundle(path: loaded.path, field: "options.profile",
-                                                 reason: "\(device.info.name) has no timestamps on its compute queue")
+                throw RuntimeError.requirementsUnmet(device: device.info.name, bundle: loaded.path,
+                                                     unmet: ["profiling: the compute queue has no timestamps"])
             }
             queryPool = try VK.QueryPool(device: device.vk, timestamps: UInt32(max(bundle.program.count, 1) * 2))
         } else {

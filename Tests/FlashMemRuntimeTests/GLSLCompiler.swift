@@ -2,7 +2,7 @@ import CShaderc
 import XCTest
 
 /// Compiles GLSL compute shaders to SPIR-V with libshaderc, for bundles built by hand in tests.
-enum ShaderCompiler {
+enum GLSLCompiler {
     struct Failure: Error, CustomStringConvertible {
         var description: String
     }
