@@ -1,7 +1,7 @@
 #version 450
-// gemm.comp — Y[M, N] = act(A[M, K] × B[K, N] + bias[N]) with a constant B in a weight image
-// (ONNX Gemm with constant B, and MatMul with a constant 2-D B; leading dims of A flattened into M).
-// Lowering: Lowering+MatMul.swift.
+// gemm.comp — Y[M, N] = act(A[M, K] × B[K, N] + bias[N]) with a constant B in a weight image, for few rows
+// (M < 64: GEMV-like, e.g. a CNN's classifier; gemm_tiled.comp serves more). ONNX Gemm with constant B, and
+// MatMul with a constant 2-D B (leading dims of A flattened into M). Lowering: Lowering+MatMul.swift.
 //
 // Weight image (WEIGHT_FORMAT), in the order this kernel reads it, NB = ceil(N / 4):
 //
@@ -22,12 +22,15 @@
 //     +TM   │ WG × 4   │          │            B texels differ per invocation (coalesced load).
 //           └──────────┴──────────┴─────
 //
-// groups = (ceil(NB / WG), row groups split over y and z: r = gy + gz · gridY).
-// A is read with strides (strideM, strideK), so transA needs no copy.
+// groups = (ceil(NB / WG), ceil(M / TM), SLICES). A is read with strides (strideM, strideK), so transA needs
+// no copy. Few output texels (a GEMV: M = 1, the classifier of a CNN) would leave most of the GPU idle and
+// each invocation walking all of K, so the lowering splits K: slice z covers [z·kPerSlice, (z+1)·kPerSlice)
+// and writes raw partial sums (slice 0 adds the bias) to P[z][M][N]; splitk_reduce.comp adds them and
+// applies the activation (ACTIVATION is then none here).
 //
 // Defines: WEIGHT_FORMAT, GEMM_TM (rows per invocation).
 // Spec constants: 0 = WG, 1 = ACTIVATION.
-// Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y.
+// Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums).
 
 layout(local_size_x_id = 0) in;
 #include "common.glsl"
@@ -45,13 +48,16 @@ layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { float Y[]; 
 layout(push_constant) uniform PushConstants {
     uint M, N, K, NB;
     uint strideM, strideK;  // element (m, k) of A is A[m · strideM + k · strideK]
+    uint kPerSlice, slices;
     uint log2W, log2H;      // weight image extent
-} pc;
+} pc;                       // 40 bytes
 
 void main() {
     const uint nb = gl_GlobalInvocationID.x;
-    const uint rowGroup = gl_WorkGroupID.y + gl_WorkGroupID.z * gl_NumWorkGroups.y;
-    const uint m0 = rowGroup * GEMM_TM;
+    const uint m0 = gl_WorkGroupID.y * GEMM_TM;
+    const uint slice = gl_WorkGroupID.z;
+    const uint kBegin = slice * pc.kPerSlice;
+    const uint kEnd = min(pc.K, kBegin + pc.kPerSlice);
     if (m0 >= pc.M) {
         return;
     }
@@ -62,15 +68,15 @@ void main() {
         aRow[r] = min(m0 + r, pc.M - 1u) * pc.strideM;
     }
 
-    vec4 bias = WEIGHT_AT(weights, pc.K * pc.NB + nbRead, pc.log2W, pc.log2H);
+    vec4 bias = slice == 0u ? WEIGHT_AT(weights, pc.K * pc.NB + nbRead, pc.log2W, pc.log2H) : vec4(0.0);
     vec4 acc[GEMM_TM];
     for (uint r = 0; r < GEMM_TM; ++r) {
         acc[r] = bias;
     }
 
-    uint t = nbRead;
-    uint ak = 0;
-    for (uint k = 0; k < pc.K; ++k, t += pc.NB, ak += pc.strideK) {
+    uint t = kBegin * pc.NB + nbRead;
+    uint ak = kBegin * pc.strideK;
+    for (uint k = kBegin; k < kEnd; ++k, t += pc.NB, ak += pc.strideK) {
         vec4 b = WEIGHT_AT(weights, t, pc.log2W, pc.log2H);
         for (uint r = 0; r < GEMM_TM; ++r) {
             acc[r] += A[aRow[r] + ak] * b;
@@ -80,6 +86,7 @@ void main() {
     if (nb >= pc.NB) {
         return;
     }
+    const uint outBase = pc.slices > 1u ? slice * pc.M * pc.N : 0u;
     for (uint r = 0; r < GEMM_TM; ++r) {
         uint m = m0 + r;
         if (m >= pc.M) {
@@ -89,7 +96,7 @@ void main() {
         for (uint lane = 0; lane < 4; ++lane) {
             uint col = 4u * nb + lane;
             if (col < pc.N) {
-                Y[m * pc.N + col] = y[lane];
+                Y[outBase + m * pc.N + col] = y[lane];
             }
         }
     }

@@ -2,28 +2,35 @@
 // matmul.comp — batched Y[b, M, N] = act(A[b, M, K] × B[b, K, N]) with both operands in the arena
 // (ONNX MatMul of two activations, numpy broadcasting of the batch dims). Lowering: Lowering+MatMul.swift.
 //
-// Classic shared-memory tiling, one TILE × TILE output tile per workgroup of TILE × TILE invocations:
+// Shared-memory tiles with a register tile per invocation: a workgroup of 256 invocations (16 × 16) owns a
+// BM × BN tile of Y, BM = 64·TM rows, BN = 64·TN columns, and walks K in steps of BK = 16:
 //
-//          K ──────────►                 N ──────────►
-//     M  ┌────┬────┬────┐           K  ┌────┐
-//     │  │ As │ ─► │    │   ×       │  │ Bs │   each step loads one TILE × TILE tile of A and of B
-//     ▼  └────┴────┴────┘           ▼  │ │  │   into shared memory, then every invocation does TILE FMAs
-//                                      │ ▼  │
-//                                      └────┘
+//          K ──────►                  BN columns ──────►
+//     BM ┌──────────┐           K  ┌──────────────────┐   As[k][m / 4] (vec4 of 4 rows), Bs[k][n / 4]
+//   rows │ A tile   │    ×      │  │ B tile           │   invocation (ty, tx): row quads ty + 16·i (i < TM),
+//        └──────────┘           ▼  └──────────────────┘   column quads tx + 16·j (j < TN): per k, TM + TN
+//                                                          vec4 loads, 16·TM·TN FMAs
 //
-// groups = (ceil(N / TILE), ceil(M / TILE), batch). Batch index z is split over up to 4 output batch dims
+// groups = (ceil(N / BN), ceil(M / BM), batch). Batch index z is split over up to 4 output batch dims
 // (innermost last); each operand has its own element stride per batch dim (0 where it is broadcast).
 // A 1-D operand is handled by the lowering as M = 1 / N = 1 with contiguous rows.
 //
-// Defines: MATMUL_TILE (default 16; workgroup = TILE × TILE).
+// Defines: MM_TM, MM_TN (row / column quads per invocation: 1 or 2).
 // Spec constants: 0 = ACTIVATION.
 // Bindings: 0 = A, 1 = B, 2 = Y.
 
-#ifndef MATMUL_TILE
-#define MATMUL_TILE 16
-#endif
-layout(local_size_x = MATMUL_TILE, local_size_y = MATMUL_TILE) in;
+layout(local_size_x = 256) in;
 #include "common.glsl"
+
+#ifndef MM_TM
+#define MM_TM 1
+#endif
+#ifndef MM_TN
+#define MM_TN 1
+#endif
+#define BK 16
+#define BM (64 * MM_TM)
+#define BN (64 * MM_TN)
 
 layout(constant_id = 0) const uint ACTIVATION = ACT_NONE;
 
@@ -38,14 +45,15 @@ layout(push_constant) uniform PushConstants {
     uint bBatchStride[4];
 } pc;
 
-shared float As[MATMUL_TILE][MATMUL_TILE];
-shared float Bs[MATMUL_TILE][MATMUL_TILE];
+shared vec4 As[BK][BM / 4];
+shared vec4 Bs[BK][BN / 4];
 
 void main() {
-    const uint tx = gl_LocalInvocationID.x;
-    const uint ty = gl_LocalInvocationID.y;
-    const uint col = gl_WorkGroupID.x * MATMUL_TILE + tx;
-    const uint row = gl_WorkGroupID.y * MATMUL_TILE + ty;
+    const uint lid = gl_LocalInvocationID.x;
+    const uint ty = lid / 16u;
+    const uint tx = lid % 16u;
+    const uint row0 = gl_WorkGroupID.y * BM;
+    const uint col0 = gl_WorkGroupID.x * BN;
 
     uint batch = gl_WorkGroupID.z;
     uint aBase = 0;
@@ -57,25 +65,67 @@ void main() {
         bBase += i * pc.bBatchStride[d];
     }
 
-    float acc = 0.0;
-    for (uint k0 = 0; k0 < pc.K; k0 += MATMUL_TILE) {
-        uint ka = k0 + tx;
-        uint kb = k0 + ty;
-        // Clamped index + select: never an out-of-range load, even if the select is flattened.
-        bool aIn = row < pc.M && ka < pc.K;
-        bool bIn = kb < pc.K && col < pc.N;
-        float a = A[aIn ? aBase + row * pc.K + ka : 0u];
-        float b = B[bIn ? bBase + kb * pc.N + col : 0u];
-        As[ty][tx] = aIn ? a : 0.0;
-        Bs[ty][tx] = bIn ? b : 0.0;
+    vec4 acc[MM_TM][4][MM_TN];
+    for (uint i = 0; i < MM_TM; ++i) {
+        for (uint r = 0; r < 4u; ++r) {
+            for (uint j = 0; j < MM_TN; ++j) {
+                acc[i][r][j] = vec4(0.0);
+            }
+        }
+    }
+    for (uint k0 = 0; k0 < pc.K; k0 += BK) {
+        for (uint i = 0; i < 4u * MM_TM; ++i) {
+            // A: BM rows × 16 k (k fastest, so a row's 16 values are one coalesced run).
+            uint idx = lid + 256u * i;
+            uint r = idx / BK;
+            uint kk = idx % BK;
+            bool aIn = row0 + r < pc.M && k0 + kk < pc.K;
+            float a = A[aIn ? aBase + (row0 + r) * pc.K + k0 + kk : 0u];  // clamped index + select
+            As[kk][r / 4u][r % 4u] = aIn ? a : 0.0;
+        }
+        for (uint j = 0; j < 4u * MM_TN; ++j) {
+            // B: 16 k × BN columns (columns fastest).
+            uint idx = lid + 256u * j;
+            uint kb = idx / BN;
+            uint c = idx % BN;
+            bool bIn = k0 + kb < pc.K && col0 + c < pc.N;
+            float b = B[bIn ? bBase + (k0 + kb) * pc.N + col0 + c : 0u];
+            Bs[kb][c / 4u][c % 4u] = bIn ? b : 0.0;
+        }
         barrier();
-        for (uint k = 0; k < MATMUL_TILE; ++k) {
-            acc += As[ty][k] * Bs[k][tx];
+        for (uint kk = 0; kk < BK; ++kk) {
+            vec4 b[MM_TN];
+            for (uint j = 0; j < MM_TN; ++j) {
+                b[j] = Bs[kk][tx + 16u * j];
+            }
+            for (uint i = 0; i < MM_TM; ++i) {
+                vec4 a = As[kk][ty + 16u * i];
+                for (uint j = 0; j < MM_TN; ++j) {
+                    acc[i][0][j] += a.x * b[j];
+                    acc[i][1][j] += a.y * b[j];
+                    acc[i][2][j] += a.z * b[j];
+                    acc[i][3][j] += a.w * b[j];
+                }
+            }
         }
         barrier();
     }
 
-    if (row < pc.M && col < pc.N) {
-        Y[(gl_WorkGroupID.z * pc.M + row) * pc.N + col] = activate(acc, ACTIVATION);
+    for (uint i = 0; i < MM_TM; ++i) {
+        for (uint r = 0; r < 4u; ++r) {
+            uint row = row0 + 4u * (ty + 16u * i) + r;
+            if (row >= pc.M) {
+                break;
+            }
+            for (uint j = 0; j < MM_TN; ++j) {
+                vec4 y = activate(acc[i][r][j], ACTIVATION);
+                for (uint lane = 0; lane < 4u; ++lane) {
+                    uint col = col0 + 4u * (tx + 16u * j) + lane;
+                    if (col < pc.N) {
+                        Y[(gl_WorkGroupID.z * pc.M + row) * pc.N + col] = y[lane];
+                    }
+                }
+            }
+        }
     }
 }

@@ -83,14 +83,14 @@ final class LoweringTests: XCTestCase {
         XCTAssertEqual(step.label, "conv1+relu1")
         XCTAssertEqual(step.bindings, [.tensor("x"), .image(0), .tensor("y")])
         let k = kernel(p, 0)
-        XCTAssertTrue(k.name.hasPrefix("conv2d<"), k.name)
+        XCTAssertTrue(k.name.hasPrefix("conv2d_igemm<IG_TM=1,IG_TN=4,"), k.name)
         XCTAssertTrue(k.name.contains("WEIGHT_FORMAT=rgba32f"), k.name)
-        XCTAssertEqual(k.specConstants, [64, 1])  // WG, relu
-        XCTAssertEqual(k.workgroupSize, [64, 1, 1])
+        XCTAssertEqual(k.specConstants, [1])  // relu
+        XCTAssertEqual(k.workgroupSize, [256, 1, 1])
         XCTAssertEqual(k.bindings, [.storageBuffer, .storageImage, .storageBuffer])
-        // 20 pixels → 1 pixel per invocation, 2 blocks of 4 channels (OCT 1), N = 2.
-        XCTAssertEqual(step.groups, [1, 2, 2])
-        XCTAssertEqual(push(p, 0), [5, 9, 7, 6, 5, 4, 5, 6, 2, 2, 3, 3, 2, 2, 1, 1, 1, 1, 7, 0])
+        // 2 × 20 pixels and 2 blocks of 4 channels fit one 64 × 64 tile; K = 45 is too shallow to split.
+        XCTAssertEqual(step.groups, [1, 1, 1])
+        XCTAssertEqual(push(p, 0), [2, 5, 9, 7, 6, 5, 4, 2, 3, 3, 2, 2, 1, 1, 1, 1, 45, 48, 1, 7, 0])
         // Image: 2 blocks × 5 × 9 weight texels + 2 bias texels = 92 → 128 × 1 × 1.
         XCTAssertEqual([p.images[0].width, p.images[0].height, p.images[0].layers], [128, 1, 1])
         XCTAssertEqual(p.images[0].name, "w")
@@ -126,10 +126,10 @@ final class LoweringTests: XCTestCase {
         XCTAssertEqual(Array(g[0..<10]), [6, 10, 10, 9, 10, 10, 2, 3, 1, 3])
         XCTAssertEqual(Array(g[14..<18]), [1, 1, 1, 1])
         XCTAssertTrue(kernel(p, 0).name.contains("CONV_OCT=1"))
+        XCTAssertTrue(kernel(p, 0).name.hasPrefix("conv2d<"), "grouped convolutions use the direct kernel")
         // Conv1d: H = KH = 1, stride / dilation / pads on W.
         let c = push(p, 1)
-        XCTAssertEqual(Array(c[0..<6]), [4, 1, 50, 8, 1, 21])
-        XCTAssertEqual(Array(c[10..<18]), [1, 5, 1, 2, 0, 0, 1, 2])
+        XCTAssertEqual(Array(c[0..<17]), [1, 4, 1, 50, 8, 1, 21, 2, 1, 5, 1, 2, 0, 0, 1, 2, 20])
     }
 
     func testBatchNormFoldsIntoConv() throws {
@@ -163,6 +163,63 @@ final class LoweringTests: XCTestCase {
         }
     }
 
+    func testDeepConvOnASmallPlaneSplitsK() throws {
+        var b = GraphBuilder()
+        b.input("x", [1, 256, 4, 4])
+        b.constant("w", [64, 256, 3, 3])
+        b.node("Conv", ["x", "w"], "c", [1, 64, 4, 4], name: "conv", ["pads": .ints([1, 1, 1, 1])])
+        b.node("Relu", ["c"], "y", [1, 64, 4, 4], name: "relu")
+        b.outputs = ["y"]
+        let p = try lower(b)
+        // One 64 × 64 tile for K = 2304: 36 slices of 64 (≥ 4 steps of 16 each), then the reduction.
+        XCTAssertEqual(p.steps.count, 2)
+        XCTAssertEqual(p.steps[0].groups, [1, 1, 36])
+        XCTAssertEqual(Array(push(p, 0)[16..<19]), [2304, 64, 36])
+        XCTAssertEqual(kernel(p, 0).specConstants, [0], "the activation moves to the reduction")
+        guard case .tensor(let partial) = p.steps[0].bindings[2] else { return XCTFail() }
+        XCTAssertEqual(p.tensors[partial]?.byteSize, 36 * 1024 * 4)
+        XCTAssertTrue(kernel(p, 1).name.hasPrefix("splitk_reduce"))
+        XCTAssertEqual(kernel(p, 1).specConstants, [256, 1])
+        XCTAssertEqual(push(p, 1), [1024, 36])
+        XCTAssertEqual(p.steps[1].bindings, [.tensor(partial), .tensor("y")])
+        XCTAssertEqual(p.steps.map(\.label), ["conv+relu", "conv+relu"])
+    }
+
+    func testGemvSplitsK() throws {
+        var b = GraphBuilder()
+        b.input("x", [1, 512])
+        b.constant("w", [512, 100])
+        b.node("MatMul", ["x", "w"], "y", [1, 100])
+        b.outputs = ["y"]
+        let p = try lower(b)
+        XCTAssertEqual(p.steps.count, 2)
+        XCTAssertEqual(p.steps[0].groups, [1, 1, 32])
+        XCTAssertEqual(Array(push(p, 0)[6..<8]), [16, 32])
+        XCTAssertEqual(push(p, 1), [100, 32])
+    }
+
+    func testManyRowsUseTheTiledGemm() throws {
+        var b = GraphBuilder()
+        b.input("x", [64, 2048])
+        b.constant("w", [2048, 60])
+        b.node("MatMul", ["x", "w"], "y", [64, 60])
+        b.input("z", [2100, 8])
+        b.constant("v", [8, 1100])
+        b.node("MatMul", ["z", "v"], "u", [2100, 1100])
+        b.outputs = ["y", "u"]
+        let p = try lower(b)
+        // One 64 × 64 tile for K = 2048: 32 slices of 64, then the reduction.
+        XCTAssertTrue(kernel(p, 0).name.hasPrefix("gemm_tiled<GT_TM=1,GT_TN=1,"), kernel(p, 0).name)
+        XCTAssertEqual(p.steps[0].groups, [1, 1, 32])
+        XCTAssertEqual(Array(push(p, 0)[6..<8]), [64, 32])
+        XCTAssertTrue(kernel(p, 1).name.hasPrefix("splitk_reduce"))
+        // 17 × 9 tiles of 128 × 128 fill a wave: the 8 × 8 register tile, no split.
+        XCTAssertTrue(kernel(p, 2).name.hasPrefix("gemm_tiled<GT_TM=2,GT_TN=2,"), kernel(p, 2).name)
+        XCTAssertEqual(p.steps[2].groups, [9, 17, 1])
+        XCTAssertEqual(p.steps.count, 3)
+        XCTAssertEqual(kernel(p, 2).sharedMemoryBytes, 16 * 16 * 4 * 16)
+    }
+
     func testBatchNormWithoutConvUsesItsKernel() throws {
         var b = GraphBuilder()
         b.input("x", [2, 3, 4])
@@ -193,8 +250,8 @@ final class LoweringTests: XCTestCase {
         let p = try lower(b)
         XCTAssertEqual(p.steps.count, 1)
         XCTAssertTrue(kernel(p, 0).name.hasPrefix("gemm<GEMM_TM=1"), kernel(p, 0).name)
-        // M N K NB strideM strideK log2W log2H; 5 × 2 + 2 texels → 16 × 1.
-        XCTAssertEqual(push(p, 0), [3, 7, 5, 2, 5, 1, 4, 0])
+        // M N K NB strideM strideK kPerSlice slices log2W log2H; 5 × 2 + 2 texels → 16 × 1.
+        XCTAssertEqual(push(p, 0), [3, 7, 5, 2, 5, 1, 5, 1, 4, 0])
         XCTAssertEqual(p.steps[0].groups, [1, 3, 1])
         let w = b.initializers["w"]!.floats(), c = b.initializers["c"]!.floats()
         let g = WeightPacking.GemmGeometry(k: 5, n: 7)
@@ -229,7 +286,7 @@ final class LoweringTests: XCTestCase {
         b.node("MatMul", ["x", "w"], "y", [2, 3, 9])
         b.outputs = ["y"]
         let p = try lower(b, .fp16)
-        XCTAssertEqual(push(p, 0), [6, 9, 6, 3, 6, 1, 5, 0])  // 6 × 3 + 3 = 21 texels → 32 wide
+        XCTAssertEqual(push(p, 0), [6, 9, 6, 3, 6, 1, 6, 1, 5, 0])  // 6 × 3 + 3 = 21 texels → 32 wide
         XCTAssertEqual(p.steps[0].groups, [1, 2, 1])          // TM 4 → 2 row groups
         XCTAssertEqual(p.images[0].format, .rgba16f)
         XCTAssertTrue(kernel(p, 0).name.contains("WEIGHT_FORMAT=rgba16f"))
@@ -247,7 +304,7 @@ final class LoweringTests: XCTestCase {
         let p = try lower(b)
         XCTAssertEqual(p.steps.count, 2)
         XCTAssertTrue(kernel(p, 0).name.hasPrefix("matmul"))
-        XCTAssertEqual(kernel(p, 0).workgroupSize, [16, 16, 1])
+        XCTAssertEqual(kernel(p, 0).workgroupSize, [256, 1, 1])
         // M N K | batch shape | A strides (broadcast along 5) | B strides (broadcast along 2).
         XCTAssertEqual(push(p, 0), [3, 6, 4, 1, 1, 2, 5, 0, 0, 12, 0, 0, 0, 0, 24])
         XCTAssertEqual(p.steps[0].groups, [1, 1, 10])

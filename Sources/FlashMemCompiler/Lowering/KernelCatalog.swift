@@ -23,15 +23,27 @@ enum KernelCatalog {
     private static let buffer = BindingKind.storageBuffer
     private static let image = BindingKind.storageImage
 
-    /// X, weights+bias, Y. Push: C H W OC OH OW ICG OCG OCBG OCB KH KW SH SW PT PL DH DW log2W log2H.
+    /// Grouped convolutions. X, weights+bias, Y. Push: C H W OC OH OW ICG OCG OCBG OCB KH KW SH SW PT PL DH DW
+    /// log2W log2H. (CONV_OCT > 1 needs tiles that never straddle groups; the lowering uses 1.)
     static let conv2d = KernelFamily(file: "conv2d.comp", bindings: [buffer, image, buffer], pushConstantSize: 20 * 4,
-                                     axes: [("CONV_PIX", ["4", "2", "1"]), ("CONV_OCT", ["1", "2"])])
-    /// A, B+bias, Y. Push: M N K NB strideM strideK log2W log2H.
-    static let gemm = KernelFamily(file: "gemm.comp", bindings: [buffer, image, buffer], pushConstantSize: 8 * 4,
+                                     axes: [("CONV_PIX", ["4", "2", "1"]), ("CONV_OCT", ["1"])])
+    /// X, weights+bias, Y or partial sums. Push: N C H W OC OH OW OCB KH KW SH SW PT PL DH DW K kPerSlice slices
+    /// log2W log2H. (IG_TM 2 / IG_TN 8, 128 × 128 tiles, measured 1.3–2× slower than 64 × 64 on an H100.)
+    static let conv2dIGemm = KernelFamily(file: "conv2d_igemm.comp", bindings: [buffer, image, buffer],
+                                          pushConstantSize: 21 * 4,
+                                          axes: [("IG_TM", ["1"]), ("IG_TN", ["4"])])
+    /// A, B+bias, Y or partial sums. Push: M N K NB strideM strideK kPerSlice slices log2W log2H.
+    static let gemm = KernelFamily(file: "gemm.comp", bindings: [buffer, image, buffer], pushConstantSize: 10 * 4,
                                    axes: [("GEMM_TM", ["4", "1"])])
+    /// Many rows (M ≥ 64). A, B+bias, Y or partial sums. Push: the same block as gemm.
+    static let gemmTiled = KernelFamily(file: "gemm_tiled.comp", bindings: [buffer, image, buffer],
+                                        pushConstantSize: 10 * 4, axes: [("GT_TM", ["1", "2"]), ("GT_TN", ["1", "2"])])
+    /// Partial sums, Y. Push: count slices.
+    static let splitKReduce = KernelFamily(file: "splitk_reduce.comp", bindings: [buffer, buffer],
+                                           pushConstantSize: 2 * 4, axes: [])
     /// A, B, Y. Push: M N K batchShape[4] aBatchStride[4] bBatchStride[4].
     static let matmul = KernelFamily(file: "matmul.comp", bindings: [buffer, buffer, buffer], pushConstantSize: 15 * 4,
-                                     axes: [])
+                                     axes: [("MM_TM", ["1", "2"]), ("MM_TN", ["1", "2"])])
     /// A, B, Y. Push: count rank shape[6] aStride[6] bStride[6].
     static let binary = KernelFamily(file: "binary.comp", bindings: [buffer, buffer, buffer], pushConstantSize: 20 * 4,
                                      axes: [])
@@ -50,7 +62,8 @@ enum KernelCatalog {
     static let batchnorm = KernelFamily(file: "batchnorm.comp", bindings: [buffer, buffer, buffer],
                                         pushConstantSize: 3 * 4, axes: [])
 
-    static let all: [KernelFamily] = [conv2d, gemm, matmul, binary, unary, pool2d, globalAvgPool, softmax, batchnorm]
+    static let all: [KernelFamily] = [conv2d, conv2dIGemm, gemm, gemmTiled, splitKReduce, matmul, binary, unary, pool2d,
+                                      globalAvgPool, softmax, batchnorm]
 
     /// Every (file, defines) combination the lowering can request, including WEIGHT_FORMAT for both image
     /// formats where the kernel reads a weight image.

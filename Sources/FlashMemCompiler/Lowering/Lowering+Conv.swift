@@ -153,26 +153,62 @@ extension LoweringContext {
         guard case .image(let imageIndex) = image else { return }
         let extent = program.images[imageIndex]
 
-        // Register tile: 4 pixels per invocation on large planes, fewer on small ones so workgroups stay
-        // busy; two texel blocks (8 output channels) when there is one group and enough blocks.
+        let flops = 2.0 * Double(inShape.n * oc * oh * ow) * Double(icPerGroup * window.kernel.h * window.kernel.w)
+        let bytes = Double(elementCount(xShape) * 4 + imageBytes(image) + elementCount(yShape) * 4)
+        let log2W = ImageLayout.log2(extent.width), log2H = ImageLayout.log2(extent.height)
+        if groups == 1 {
+            try emitConvIGemm(n, x: x, y: y, image: image, input: inShape, oc: oc, oh: oh, ow: ow, window: window,
+                              blocks: geometry.blocks, log2W: log2W, log2H: log2H, flops: flops, bytes: bytes)
+            return
+        }
+
+        // Grouped (depthwise…): the direct kernel. Register tile: 4 pixels per invocation on large planes,
+        // fewer on small ones so workgroups stay busy.
         let pixels = oh * ow
         let wg = 64
         let pix = pixels >= 4 * wg * 8 ? 4 : (pixels >= 2 * wg * 4 ? 2 : 1)
-        let oct = groups == 1 && geometry.blocks >= 16 ? 2 : 1
         let kernel = try self.kernel(KernelRequest(
-            family: KernelCatalog.conv2d, defines: ["CONV_PIX": "\(pix)", "CONV_OCT": "\(oct)"],
+            family: KernelCatalog.conv2d, defines: ["CONV_PIX": "\(pix)", "CONV_OCT": "1"],
             specConstants: [UInt32(wg), n.activation.rawValue], workgroupSize: [UInt32(wg), 1, 1]))
 
         var push = PushConstants()
         push.append([inShape.c, inShape.h, inShape.w, oc, oh, ow,
                      icPerGroup, oc / groups, geometry.blocksPerGroup, geometry.blocks,
                      window.kernel.h, window.kernel.w, window.strides.h, window.strides.w,
-                     window.padTop, window.padLeft, window.dilations.h, window.dilations.w,
-                     ImageLayout.log2(extent.width), ImageLayout.log2(extent.height)])
-        let groupsGrid = [LoweringMath.ceilDiv(pixels, wg * pix), LoweringMath.ceilDiv(geometry.blocks, oct), inShape.n]
-        let flops = 2.0 * Double(inShape.n * oc * pixels) * Double(icPerGroup * window.kernel.h * window.kernel.w)
-        let bytes = Double(elementCount(xShape) * 4 + imageBytes(image) + elementCount(yShape) * 4)
+                     window.padTop, window.padLeft, window.dilations.h, window.dilations.w, log2W, log2H])
+        let groupsGrid = [LoweringMath.ceilDiv(pixels, wg * pix), geometry.blocks, inShape.n]
         try emit(n, kernel: kernel, groups: groupsGrid.map { UInt32(clamping: $0) },
                  bindings: [try read(x, for: n), image, try write(y, for: n)], push: push, flops: flops, bytes: bytes)
+    }
+
+    /// conv2d_igemm.comp (groups = 1): 64 × 64 tiles (128 × 128 ones measured slower on an H100, even on
+    /// ResNet-50's batch-8 layers), and a split over K when the tiles alone would not fill the device.
+    private func emitConvIGemm(_ n: LoweringNode, x: String, y: String, image: LoweredBinding,
+                               input: (n: Int, c: Int, h: Int, w: Int), oc: Int, oh: Int, ow: Int, window: Window2D,
+                               blocks: Int, log2W: Int, log2H: Int, flops: Double, bytes: Double) throws {
+        let pixels = input.n * oh * ow
+        let k = input.c * window.kernel.h * window.kernel.w
+        let (tm, tn) = (1, 4)
+        let tileBlocks = 16 * tm, tilePixels = 16 * tn
+        let tiles = LoweringMath.ceilDiv(pixels, tilePixels) * LoweringMath.ceilDiv(blocks, tileBlocks)
+        let split = Lowering.splitK(tiles: tiles, k: k, step: 16, minDepth: 64)
+        let kernel = try self.kernel(KernelRequest(
+            family: KernelCatalog.conv2dIGemm, defines: ["IG_TM": "\(tm)", "IG_TN": "\(tn)"],
+            specConstants: [split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue],
+            workgroupSize: [256, 1, 1], sharedMemoryBytes: 16 * tileBlocks * 16 + 16 * tilePixels * 4))
+        var push = PushConstants()
+        push.append([input.n, input.c, input.h, input.w, oc, oh, ow, blocks,
+                     window.kernel.h, window.kernel.w, window.strides.h, window.strides.w,
+                     window.padTop, window.padLeft, window.dilations.h, window.dilations.w,
+                     k, split.kPerSlice, split.slices, log2W, log2H])
+        let groups = [LoweringMath.ceilDiv(pixels, tilePixels), LoweringMath.ceilDiv(blocks, tileBlocks), split.slices]
+        let count = pixels * oc
+        let target = split.slices > 1 ? temporary("\(y)#splitk", shape: [split.slices, count]) : y
+        try emit(n, kernel: kernel, groups: groups.map { UInt32(clamping: $0) },
+                 bindings: [try read(x, for: n), image, try write(target, for: n)], push: push, flops: flops,
+                 bytes: bytes)
+        if split.slices > 1 {
+            try emitSplitKReduce(n, partial: target, y: y, count: count, slices: split.slices)
+        }
     }
 }

@@ -1,6 +1,8 @@
 // Gemm and MatMul.
-//   constant B (Gemm; MatMul with a 2-D B, or one whose leading dims are 1) → gemm.comp, B packed by
-//     WeightPacking.gemm with alpha folded in and a per-column C (times beta) as the bias texels;
+//   constant B (Gemm; MatMul with a 2-D B, or one whose leading dims are 1) → gemm_tiled.comp for M ≥ 64,
+//     gemm.comp for fewer rows, either split over K (+ splitk_reduce.comp) when its tiles would not fill the
+//     device; B packed by WeightPacking.gemm with alpha folded in and a per-column C (times beta) as the
+//     bias texels;
 //     any other C → gemm into a temporary, then binary.comp adds beta·C (the relu goes on the add);
 //   two activations (MatMul; Gemm without transposes and alpha = 1) → matmul.comp with numpy batch
 //     broadcasting (a constant operand is then a resident arena tensor).
@@ -102,21 +104,70 @@ extension LoweringContext {
         guard case .image(let imageIndex) = image else { return }
         let extent = program.images[imageIndex]
 
+        let log2W = ImageLayout.log2(extent.width), log2H = ImageLayout.log2(extent.height)
+        let flops = 2.0 * Double(m) * Double(k) * Double(nCols)
+        let bytes = Double(aBytes + imageBytes(image) + m * nCols * 4)
+        if m >= 64 {
+            // Many rows: shared-memory tiles, 128 × 128 where they still make a full wave of workgroups.
+            let (tm, tn) = Lowering.tileShape(m: m, n: nCols)
+            let rowTiles = LoweringMath.ceilDiv(m, 64 * tm), columnTiles = LoweringMath.ceilDiv(geometry.blocks, 16 * tn)
+            guard rowTiles <= Lowering.maxGroupsPerAxis else {
+                throw error(n, "M = \(m) rows exceed the dispatch grid of the matmul kernel")
+            }
+            let split = Lowering.splitK(tiles: rowTiles * columnTiles, k: k, step: 16, minDepth: 64)
+            let kernel = try self.kernel(KernelRequest(
+                family: KernelCatalog.gemmTiled, defines: ["GT_TM": "\(tm)", "GT_TN": "\(tn)"],
+                specConstants: [split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue],
+                workgroupSize: [256, 1, 1], sharedMemoryBytes: 16 * 16 * (tm + tn) * 16))
+            var push = PushConstants()
+            push.append([m, nCols, k, geometry.blocks, aStrides.m, aStrides.k, split.kPerSlice, split.slices,
+                         log2W, log2H])
+            let target = split.slices > 1 ? temporary("\(y)#splitk", shape: [split.slices, m * nCols]) : y
+            try emit(n, kernel: kernel, groups: [columnTiles, rowTiles, split.slices].map { UInt32(clamping: $0) },
+                     bindings: [try read(a, for: n), image, try write(target, for: n)], push: push, flops: flops,
+                     bytes: bytes)
+            if split.slices > 1 {
+                try emitSplitKReduce(n, partial: target, y: y, count: m * nCols, slices: split.slices)
+            }
+            return
+        }
+
+        // Few rows: one texel of columns per invocation, TM rows, a split over K to fill the device.
         let wg = 64
         let tm = m >= 4 ? 4 : 1
+        let rowGroups = LoweringMath.ceilDiv(m, tm)
+        guard rowGroups <= Lowering.maxGroupsPerAxis else {
+            throw error(n, "M = \(m) rows exceed the dispatch grid of the matmul kernel")
+        }
+        let columnGroups = LoweringMath.ceilDiv(geometry.blocks, wg)
+        let split = Lowering.splitK(tiles: rowGroups * columnGroups, k: k, step: 1, minDepth: 16)
         let kernel = try self.kernel(KernelRequest(
             family: KernelCatalog.gemm, defines: ["GEMM_TM": "\(tm)"],
-            specConstants: [UInt32(wg), n.activation.rawValue], workgroupSize: [UInt32(wg), 1, 1]))
+            specConstants: [UInt32(wg), split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue],
+            workgroupSize: [UInt32(wg), 1, 1]))
         var push = PushConstants()
-        push.append([m, nCols, k, geometry.blocks, aStrides.m, aStrides.k,
-                     ImageLayout.log2(extent.width), ImageLayout.log2(extent.height)])
-        let rowGroups = LoweringMath.ceilDiv(m, tm)
-        let gridY = min(rowGroups, Lowering.maxGroupsPerAxis)
-        let groups = [LoweringMath.ceilDiv(geometry.blocks, wg), gridY, LoweringMath.ceilDiv(rowGroups, gridY)]
-        try emit(n, kernel: kernel, groups: groups.map { UInt32(clamping: $0) },
-                 bindings: [try read(a, for: n), image, try write(y, for: n)], push: push,
-                 flops: 2.0 * Double(m) * Double(k) * Double(nCols),
-                 bytes: Double(aBytes + imageBytes(image) + m * nCols * 4))
+        push.append([m, nCols, k, geometry.blocks, aStrides.m, aStrides.k, split.kPerSlice, split.slices,
+                     log2W, log2H])
+        let target = split.slices > 1 ? temporary("\(y)#splitk", shape: [split.slices, m * nCols]) : y
+        try emit(n, kernel: kernel, groups: [columnGroups, rowGroups, split.slices].map { UInt32(clamping: $0) },
+                 bindings: [try read(a, for: n), image, try write(target, for: n)], push: push, flops: flops,
+                 bytes: bytes)
+        if split.slices > 1 {
+            try emitSplitKReduce(n, partial: target, y: y, count: m * nCols, slices: split.slices)
+        }
+    }
+
+    /// splitk_reduce.comp: Y = act(Σ over `slices` partial sums of `count` values).
+    func emitSplitKReduce(_ n: LoweringNode, partial: String, y: String, count: Int, slices: Int) throws {
+        let wg = 256
+        let kernel = try self.kernel(KernelRequest(family: KernelCatalog.splitKReduce,
+                                                   specConstants: [UInt32(wg), n.activation.rawValue],
+                                                   workgroupSize: [UInt32(wg), 1, 1]))
+        var push = PushConstants()
+        push.append([count, slices])
+        try emit(n, kernel: kernel, groups: try groups1D(n, items: count, perGroup: wg),
+                 bindings: [try read(partial, for: n), try write(y, for: n)], push: push,
+                 flops: Double(count * slices), bytes: Double(count * (slices + 1) * 4))
     }
 
     /// matmul.comp: batched Y = act(A × B), numpy broadcasting over batch dims, 1-D operands promoted.
@@ -163,16 +214,17 @@ extension LoweringContext {
         let aStrides = [Int](repeating: 0, count: pad) + dims.strides[0]
         let bStrides = [Int](repeating: 0, count: pad) + dims.strides[1]
 
-        let tile = 16
+        let (tm, tn) = Lowering.tileShape(m: m, n: nCols, batches: batches)
         let kernel = try self.kernel(KernelRequest(
-            family: KernelCatalog.matmul, specConstants: [n.activation.rawValue],
-            workgroupSize: [UInt32(tile), UInt32(tile), 1], sharedMemoryBytes: 2 * tile * tile * 4))
+            family: KernelCatalog.matmul, defines: ["MM_TM": "\(tm)", "MM_TN": "\(tn)"],
+            specConstants: [n.activation.rawValue], workgroupSize: [256, 1, 1],
+            sharedMemoryBytes: 16 * 64 * (tm + tn) * 4))
         var push = PushConstants()
         push.append([m, nCols, k])
         push.append(batchShape)
         push.append(aStrides)
         push.append(bStrides)
-        let groups = [LoweringMath.ceilDiv(nCols, tile), LoweringMath.ceilDiv(m, tile), batches]
+        let groups = [LoweringMath.ceilDiv(nCols, 64 * tn), LoweringMath.ceilDiv(m, 64 * tm), batches]
         try emit(n, kernel: kernel, groups: groups.map { UInt32(clamping: $0) },
                  bindings: [try read(a, for: n), try read(b, for: n), try write(y, for: n)], push: push,
                  flops: 2.0 * Double(batches) * Double(m) * Double(k) * Double(nCols),

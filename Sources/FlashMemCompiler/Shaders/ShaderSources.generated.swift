@@ -314,11 +314,186 @@ void main() {
 }
 
 """#,
+        "conv2d_igemm.comp": #"""
+#version 450
+// conv2d_igemm.comp — 2-D convolution (groups = 1) as an implicit GEMM with shared-memory tiles and an
+// optional split over K. Lowering: Lowering+Conv.swift (conv2d.comp handles groups > 1).
+//
+//   Y[oc, p] = Σ_k W[oc, k] · X̂[k, p]      k = (ic · KH + kh) · KW + kw  (K = IC · KH · KW)
+//                                          p = (n · OH + oy) · OW + ox   (batch folded into the pixels)
+//   X̂[k, p] = X[n, ic, oy·SH − PT + kh·DH, ox·SW − PL + kw·DW]   (0 in the padding; gathered, never stored)
+//
+// Weight image: the same texels as conv2d.comp with groups = 1 — texel ocb · K + k holds W[4·ocb + 0..3, k],
+// then the bias texels at OCB · K + ocb. So a K range of one block is a run of consecutive texels.
+//
+// Work split — a workgroup of 256 invocations (16 × 16) owns a BM × BN tile of Y, BM = 64·TM output channels,
+// BN = 16·TN pixels; invocation (ty, tx) owns TM texel blocks × TN pixels of it:
+//
+//                 BN pixels ─────────────────►
+//            ┌──────────────────────────────────┐   per step of BK = 16 values of k:
+//   BM oc    │ (ty,tx): blocks ty + 16·i (i<TM)  │     Ws[BK][16·TM] vec4 ← texels (one per oc block and k)
+//   (16·TM   │          pixels tx·TN … +TN-1     │     Xs[BK][BN]         ← gathered input
+//   blocks)  └──────────────────────────────────┘     then TM·TN vec4 FMAs per k from shared memory
+//
+// groups = (ceil(N·OH·OW / BN), ceil(OCB / (16·TM)), SLICES). Slice z covers k in
+// [z·kPerSlice, (z+1)·kPerSlice). With SLICES = 1 the kernel writes Y = act(acc + bias) in NCHW; with more it
+// writes raw partial sums (slice 0 adds the bias) to P[z][n][oc][p] and splitk_reduce.comp adds them up
+// and applies the activation (the lowering then sets ACTIVATION = none here).
+//
+// Defines: WEIGHT_FORMAT, IG_TM (texel blocks per invocation: 1, 2), IG_TN (pixels per invocation: 4, 8).
+// Spec constants: 0 = ACTIVATION.
+// Bindings: 0 = X, 1 = weights, 2 = Y (or the partial sums).
+
+layout(local_size_x = 256) in;
+#include "common.glsl"
+
+#ifndef IG_TM
+#define IG_TM 1
+#endif
+#ifndef IG_TN
+#define IG_TN 4
+#endif
+#define BK 16
+#define BLOCKS (16 * IG_TM)           // texel blocks (of 4 output channels) per tile
+#define BN (16 * IG_TN)               // pixels per tile
+#define X_LOADS (BK * BN / 256)       // gathered input values per invocation per step
+#define W_LOADS (BK * BLOCKS / 256)   // weight texels per invocation per step
+
+layout(constant_id = 0) const uint ACTIVATION = ACT_NONE;
+
+layout(std430, set = 0, binding = 0) readonly buffer InputBuffer { float X[]; };
+layout(set = 0, binding = 1, WEIGHT_FORMAT) readonly uniform image2DArray weights;
+layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { float Y[]; };
+
+layout(push_constant) uniform PushConstants {
+    uint N, C, H, W;       // input batch, channels, height, width
+    uint OC, OH, OW;       // output channels, height, width
+    uint OCB;              // texel blocks: ceil(OC / 4)
+    uint KH, KW;
+    uint SH, SW;           // strides
+    uint PT, PL;           // pads at the top / left
+    uint DH, DW;           // dilations
+    uint K;                // C · KH · KW
+    uint kPerSlice;        // a multiple of BK
+    uint slices;
+    uint log2W, log2H;     // weight image extent
+} pc;                      // 84 bytes
+
+shared vec4 Ws[BK][BLOCKS];
+shared vec4 Xs[BK][BN / 4];  // pixel p of the tile is Xs[k][p / 4][p % 4]
+
+void main() {
+    const uint lid = gl_LocalInvocationID.x;
+    const uint ty = lid / 16u;
+    const uint tx = lid % 16u;
+    const uint P = pc.OH * pc.OW;
+    const uint NP = pc.N * P;
+    const uint pTile = gl_WorkGroupID.x * BN;
+    const uint ocbTile = gl_WorkGroupID.y * BLOCKS;
+    const uint slice = gl_WorkGroupID.z;
+    const uint kBegin = slice * pc.kPerSlice;
+    const uint kEnd = min(pc.K, kBegin + pc.kPerSlice);
+    const uint taps = pc.KH * pc.KW;
+    const uint plane = pc.H * pc.W;
+
+    // The pixel this invocation gathers for (fixed for the whole K loop) and the rows it fills.
+    const uint gx = lid % BN;
+    const uint gRow = lid / BN;
+    const uint gp = pTile + gx;
+    const bool gValid = gp < NP;
+    const uint gn = min(gp, NP - 1u) / P;
+    const uint gpix = min(gp, NP - 1u) - gn * P;
+    const uint goy = gpix / pc.OW;
+    const uint gox = gpix - goy * pc.OW;
+    const int giy0 = int(goy * pc.SH) - int(pc.PT);
+    const int gix0 = int(gox * pc.SW) - int(pc.PL);
+    const uint gBase = gn * pc.C * plane;
+
+    // The weight texels this invocation loads: block wb, k offset wk (+ 256 / BK·i blocks for i < W_LOADS).
+    const uint wk = lid % BK;
+    const uint wb = lid / BK;
+
+    vec4 acc[IG_TM][IG_TN];
+    for (uint i = 0; i < IG_TM; ++i) {
+        for (uint j = 0; j < IG_TN; ++j) {
+            acc[i][j] = vec4(0.0);
+        }
+    }
+
+    for (uint k0 = kBegin; k0 < kEnd; k0 += BK) {
+        for (uint i = 0; i < W_LOADS; ++i) {
+            uint b = wb + i * (256u / BK);
+            uint ocb = ocbTile + b;
+            uint k = k0 + wk;
+            bool inside = ocb < pc.OCB && k < kEnd;
+            vec4 w = WEIGHT_AT(weights, inside ? ocb * pc.K + k : 0u, pc.log2W, pc.log2H);
+            Ws[wk][b] = inside ? w : vec4(0.0);
+        }
+        for (uint i = 0; i < X_LOADS; ++i) {
+            uint kk = gRow + i * (256u / BN);
+            uint k = k0 + kk;
+            uint ic = k / taps;
+            uint r = k - ic * taps;
+            uint kh = r / pc.KW;
+            uint kw = r - kh * pc.KW;
+            int iy = giy0 + int(kh * pc.DH);
+            int ix = gix0 + int(kw * pc.DW);
+            bool inside = gValid && k < kEnd && iy >= 0 && iy < int(pc.H) && ix >= 0 && ix < int(pc.W);
+            // Clamped index + select: never an out-of-range load.
+            float v = X[inside ? gBase + ic * plane + uint(iy) * pc.W + uint(ix) : 0u];
+            Xs[kk][gx / 4u][gx % 4u] = inside ? v : 0.0;
+        }
+        barrier();
+        for (uint kk = 0; kk < BK; ++kk) {
+            vec4 w[IG_TM];
+            for (uint i = 0; i < IG_TM; ++i) {
+                w[i] = Ws[kk][ty + 16u * i];
+            }
+            for (uint q = 0; q < IG_TN / 4; ++q) {
+                vec4 x = Xs[kk][tx * (IG_TN / 4) + q];
+                for (uint i = 0; i < IG_TM; ++i) {
+                    acc[i][4 * q + 0] += w[i] * x.x;
+                    acc[i][4 * q + 1] += w[i] * x.y;
+                    acc[i][4 * q + 2] += w[i] * x.z;
+                    acc[i][4 * q + 3] += w[i] * x.w;
+                }
+            }
+        }
+        barrier();
+    }
+
+    const uint count = NP * pc.OC;
+    const uint outBase = pc.slices > 1u ? slice * count : 0u;
+    for (uint i = 0; i < IG_TM; ++i) {
+        uint ocb = ocbTile + ty + 16u * i;
+        if (ocb >= pc.OCB) {
+            break;
+        }
+        vec4 bias = slice == 0u ? WEIGHT_AT(weights, pc.OCB * pc.K + ocb, pc.log2W, pc.log2H) : vec4(0.0);
+        for (uint j = 0; j < IG_TN; ++j) {
+            uint p = pTile + tx * IG_TN + j;
+            if (p >= NP) {
+                break;
+            }
+            uint n = p / P;
+            uint pix = p - n * P;
+            vec4 y = activate(acc[i][j] + bias, ACTIVATION);
+            for (uint lane = 0; lane < 4; ++lane) {
+                uint oc = 4u * ocb + lane;
+                if (oc < pc.OC) {
+                    Y[outBase + (n * pc.OC + oc) * P + pix] = y[lane];
+                }
+            }
+        }
+    }
+}
+
+"""#,
         "gemm.comp": #"""
 #version 450
-// gemm.comp — Y[M, N] = act(A[M, K] × B[K, N] + bias[N]) with a constant B in a weight image
-// (ONNX Gemm with constant B, and MatMul with a constant 2-D B; leading dims of A flattened into M).
-// Lowering: Lowering+MatMul.swift.
+// gemm.comp — Y[M, N] = act(A[M, K] × B[K, N] + bias[N]) with a constant B in a weight image, for few rows
+// (M < 64: GEMV-like, e.g. a CNN's classifier; gemm_tiled.comp serves more). ONNX Gemm with constant B, and
+// MatMul with a constant 2-D B (leading dims of A flattened into M). Lowering: Lowering+MatMul.swift.
 //
 // Weight image (WEIGHT_FORMAT), in the order this kernel reads it, NB = ceil(N / 4):
 //
@@ -339,12 +514,15 @@ void main() {
 //     +TM   │ WG × 4   │          │            B texels differ per invocation (coalesced load).
 //           └──────────┴──────────┴─────
 //
-// groups = (ceil(NB / WG), row groups split over y and z: r = gy + gz · gridY).
-// A is read with strides (strideM, strideK), so transA needs no copy.
+// groups = (ceil(NB / WG), ceil(M / TM), SLICES). A is read with strides (strideM, strideK), so transA needs
+// no copy. Few output texels (a GEMV: M = 1, the classifier of a CNN) would leave most of the GPU idle and
+// each invocation walking all of K, so the lowering splits K: slice z covers [z·kPerSlice, (z+1)·kPerSlice)
+// and writes raw partial sums (slice 0 adds the bias) to P[z][M][N]; splitk_reduce.comp adds them and
+// applies the activation (ACTIVATION is then none here).
 //
 // Defines: WEIGHT_FORMAT, GEMM_TM (rows per invocation).
 // Spec constants: 0 = WG, 1 = ACTIVATION.
-// Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y.
+// Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums).
 
 layout(local_size_x_id = 0) in;
 #include "common.glsl"
@@ -362,13 +540,16 @@ layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { float Y[]; 
 layout(push_constant) uniform PushConstants {
     uint M, N, K, NB;
     uint strideM, strideK;  // element (m, k) of A is A[m · strideM + k · strideK]
+    uint kPerSlice, slices;
     uint log2W, log2H;      // weight image extent
-} pc;
+} pc;                       // 40 bytes
 
 void main() {
     const uint nb = gl_GlobalInvocationID.x;
-    const uint rowGroup = gl_WorkGroupID.y + gl_WorkGroupID.z * gl_NumWorkGroups.y;
-    const uint m0 = rowGroup * GEMM_TM;
+    const uint m0 = gl_WorkGroupID.y * GEMM_TM;
+    const uint slice = gl_WorkGroupID.z;
+    const uint kBegin = slice * pc.kPerSlice;
+    const uint kEnd = min(pc.K, kBegin + pc.kPerSlice);
     if (m0 >= pc.M) {
         return;
     }
@@ -379,15 +560,15 @@ void main() {
         aRow[r] = min(m0 + r, pc.M - 1u) * pc.strideM;
     }
 
-    vec4 bias = WEIGHT_AT(weights, pc.K * pc.NB + nbRead, pc.log2W, pc.log2H);
+    vec4 bias = slice == 0u ? WEIGHT_AT(weights, pc.K * pc.NB + nbRead, pc.log2W, pc.log2H) : vec4(0.0);
     vec4 acc[GEMM_TM];
     for (uint r = 0; r < GEMM_TM; ++r) {
         acc[r] = bias;
     }
 
-    uint t = nbRead;
-    uint ak = 0;
-    for (uint k = 0; k < pc.K; ++k, t += pc.NB, ak += pc.strideK) {
+    uint t = kBegin * pc.NB + nbRead;
+    uint ak = kBegin * pc.strideK;
+    for (uint k = kBegin; k < kEnd; ++k, t += pc.NB, ak += pc.strideK) {
         vec4 b = WEIGHT_AT(weights, t, pc.log2W, pc.log2H);
         for (uint r = 0; r < GEMM_TM; ++r) {
             acc[r] += A[aRow[r] + ak] * b;
@@ -397,6 +578,7 @@ void main() {
     if (nb >= pc.NB) {
         return;
     }
+    const uint outBase = pc.slices > 1u ? slice * pc.M * pc.N : 0u;
     for (uint r = 0; r < GEMM_TM; ++r) {
         uint m = m0 + r;
         if (m >= pc.M) {
@@ -406,7 +588,144 @@ void main() {
         for (uint lane = 0; lane < 4; ++lane) {
             uint col = 4u * nb + lane;
             if (col < pc.N) {
-                Y[m * pc.N + col] = y[lane];
+                Y[outBase + m * pc.N + col] = y[lane];
+            }
+        }
+    }
+}
+
+"""#,
+        "gemm_tiled.comp": #"""
+#version 450
+// gemm_tiled.comp — Y[M, N] = act(A[M, K] × B[K, N] + bias[N]) with a constant B in a weight image, for
+// many rows (M ≥ 64): shared-memory tiles and a register tile per invocation. gemm.comp serves few rows.
+// Lowering: Lowering+MatMul.swift.
+//
+// Weight image: the same texels as gemm.comp — texel k · NB + nb holds alpha · B'[k, 4nb + 0..3], then the
+// bias texels at K · NB + nb — so the B tile of one k step is BK runs of consecutive texels.
+//
+// Work split — a workgroup of 256 invocations (16 × 16) owns a BM × BN tile of Y, BM = 64·TM rows,
+// BN = 64·TN columns (16·TN texel blocks), and walks K in steps of BK = 16:
+//
+//            BN columns ──────────────────►
+//          ┌────────────────────────────────┐   As[k][row / 4]   (vec4 of 4 rows)  ← A, coalesced along k
+//   BM     │ (ty, tx): row quads ty + 16·i  │   Bs[k][block]     (one texel)        ← image, coalesced
+//   rows   │   (i < TM), blocks tx + 16·j   │   per k: TM + TN vec4 loads, 16·TM·TN FMAs
+//          │   (j < TN)                     │
+//          └────────────────────────────────┘
+//
+// groups = (ceil(NB / (16·TN)), ceil(M / BM), SLICES); split over K as gemm.comp (slice z writes raw partial
+// sums to P[z][M][N], slice 0 adds the bias; splitk_reduce.comp finishes).
+//
+// Defines: WEIGHT_FORMAT, GT_TM (row quads per invocation: 1, 2), GT_TN (texel blocks per invocation: 1, 2).
+// Spec constants: 0 = ACTIVATION.
+// Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums).
+
+layout(local_size_x = 256) in;
+#include "common.glsl"
+
+#ifndef GT_TM
+#define GT_TM 1
+#endif
+#ifndef GT_TN
+#define GT_TN 1
+#endif
+#define BK 16
+#define QUADS (16 * GT_TM)     // row quads per tile
+#define BLOCKS (16 * GT_TN)    // texel blocks per tile
+#define BM (4 * QUADS)
+
+layout(constant_id = 0) const uint ACTIVATION = ACT_NONE;
+
+layout(std430, set = 0, binding = 0) readonly buffer ABuffer { float A[]; };
+layout(set = 0, binding = 1, WEIGHT_FORMAT) readonly uniform image2DArray weights;
+layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { float Y[]; };
+
+layout(push_constant) uniform PushConstants {
+    uint M, N, K, NB;
+    uint strideM, strideK;  // element (m, k) of A is A[m · strideM + k · strideK]
+    uint kPerSlice, slices;
+    uint log2W, log2H;      // weight image extent
+} pc;                       // 40 bytes (the same block as gemm.comp)
+
+shared vec4 As[BK][QUADS];
+shared vec4 Bs[BK][BLOCKS];
+
+void main() {
+    const uint lid = gl_LocalInvocationID.x;
+    const uint ty = lid / 16u;
+    const uint tx = lid % 16u;
+    const uint row0 = gl_WorkGroupID.y * BM;
+    const uint nb0 = gl_WorkGroupID.x * BLOCKS;
+    const uint slice = gl_WorkGroupID.z;
+    const uint kBegin = slice * pc.kPerSlice;
+    const uint kEnd = min(pc.K, kBegin + pc.kPerSlice);
+
+    vec4 acc[GT_TM][4][GT_TN];
+    for (uint i = 0; i < GT_TM; ++i) {
+        for (uint r = 0; r < 4u; ++r) {
+            for (uint j = 0; j < GT_TN; ++j) {
+                acc[i][r][j] = vec4(0.0);
+            }
+        }
+    }
+
+    for (uint k0 = kBegin; k0 < kEnd; k0 += BK) {
+        for (uint i = 0; i < 4u * GT_TM; ++i) {
+            uint idx = lid + 256u * i;
+            uint r = idx / BK;
+            uint kk = idx % BK;
+            bool inside = row0 + r < pc.M && k0 + kk < kEnd;
+            float a = A[inside ? (row0 + r) * pc.strideM + (k0 + kk) * pc.strideK : 0u];  // clamped + select
+            As[kk][r / 4u][r % 4u] = inside ? a : 0.0;
+        }
+        for (uint j = 0; j < GT_TN; ++j) {
+            uint idx = lid + 256u * j;
+            uint b = idx % BLOCKS;
+            uint kk = idx / BLOCKS;
+            bool inside = nb0 + b < pc.NB && k0 + kk < kEnd;
+            vec4 w = WEIGHT_AT(weights, inside ? (k0 + kk) * pc.NB + nb0 + b : 0u, pc.log2W, pc.log2H);
+            Bs[kk][b] = inside ? w : vec4(0.0);
+        }
+        barrier();
+        for (uint kk = 0; kk < BK; ++kk) {
+            vec4 b[GT_TN];
+            for (uint j = 0; j < GT_TN; ++j) {
+                b[j] = Bs[kk][tx + 16u * j];
+            }
+            for (uint i = 0; i < GT_TM; ++i) {
+                vec4 a = As[kk][ty + 16u * i];
+                for (uint j = 0; j < GT_TN; ++j) {
+                    acc[i][0][j] += a.x * b[j];
+                    acc[i][1][j] += a.y * b[j];
+                    acc[i][2][j] += a.z * b[j];
+                    acc[i][3][j] += a.w * b[j];
+                }
+            }
+        }
+        barrier();
+    }
+
+    const uint outBase = pc.slices > 1u ? slice * pc.M * pc.N : 0u;
+    for (uint j = 0; j < GT_TN; ++j) {
+        uint nb = nb0 + tx + 16u * j;
+        if (nb >= pc.NB) {
+            break;
+        }
+        vec4 bias = slice == 0u ? WEIGHT_AT(weights, pc.K * pc.NB + nb, pc.log2W, pc.log2H) : vec4(0.0);
+        for (uint i = 0; i < GT_TM; ++i) {
+            for (uint r = 0; r < 4u; ++r) {
+                uint m = row0 + 4u * (ty + 16u * i) + r;
+                if (m >= pc.M) {
+                    break;
+                }
+                vec4 y = activate(acc[i][r][j] + bias, ACTIVATION);
+                for (uint lane = 0; lane < 4u; ++lane) {
+                    uint col = 4u * nb + lane;
+                    if (col < pc.N) {
+                        Y[outBase + m * pc.N + col] = y[lane];
+                    }
+                }
             }
         }
     }
@@ -469,28 +788,35 @@ void main() {
 // matmul.comp — batched Y[b, M, N] = act(A[b, M, K] × B[b, K, N]) with both operands in the arena
 // (ONNX MatMul of two activations, numpy broadcasting of the batch dims). Lowering: Lowering+MatMul.swift.
 //
-// Classic shared-memory tiling, one TILE × TILE output tile per workgroup of TILE × TILE invocations:
+// Shared-memory tiles with a register tile per invocation: a workgroup of 256 invocations (16 × 16) owns a
+// BM × BN tile of Y, BM = 64·TM rows, BN = 64·TN columns, and walks K in steps of BK = 16:
 //
-//          K ──────────►                 N ──────────►
-//     M  ┌────┬────┬────┐           K  ┌────┐
-//     │  │ As │ ─► │    │   ×       │  │ Bs │   each step loads one TILE × TILE tile of A and of B
-//     ▼  └────┴────┴────┘           ▼  │ │  │   into shared memory, then every invocation does TILE FMAs
-//                                      │ ▼  │
-//                                      └────┘
+//          K ──────►                  BN columns ──────►
+//     BM ┌──────────┐           K  ┌──────────────────┐   As[k][m / 4] (vec4 of 4 rows), Bs[k][n / 4]
+//   rows │ A tile   │    ×      │  │ B tile           │   invocation (ty, tx): row quads ty + 16·i (i < TM),
+//        └──────────┘           ▼  └──────────────────┘   column quads tx + 16·j (j < TN): per k, TM + TN
+//                                                          vec4 loads, 16·TM·TN FMAs
 //
-// groups = (ceil(N / TILE), ceil(M / TILE), batch). Batch index z is split over up to 4 output batch dims
+// groups = (ceil(N / BN), ceil(M / BM), batch). Batch index z is split over up to 4 output batch dims
 // (innermost last); each operand has its own element stride per batch dim (0 where it is broadcast).
 // A 1-D operand is handled by the lowering as M = 1 / N = 1 with contiguous rows.
 //
-// Defines: MATMUL_TILE (default 16; workgroup = TILE × TILE).
+// Defines: MM_TM, MM_TN (row / column quads per invocation: 1 or 2).
 // Spec constants: 0 = ACTIVATION.
 // Bindings: 0 = A, 1 = B, 2 = Y.
 
-#ifndef MATMUL_TILE
-#define MATMUL_TILE 16
-#endif
-layout(local_size_x = MATMUL_TILE, local_size_y = MATMUL_TILE) in;
+layout(local_size_x = 256) in;
 #include "common.glsl"
+
+#ifndef MM_TM
+#define MM_TM 1
+#endif
+#ifndef MM_TN
+#define MM_TN 1
+#endif
+#define BK 16
+#define BM (64 * MM_TM)
+#define BN (64 * MM_TN)
 
 layout(constant_id = 0) const uint ACTIVATION = ACT_NONE;
 
@@ -505,14 +831,15 @@ layout(push_constant) uniform PushConstants {
     uint bBatchStride[4];
 } pc;
 
-shared float As[MATMUL_TILE][MATMUL_TILE];
-shared float Bs[MATMUL_TILE][MATMUL_TILE];
+shared vec4 As[BK][BM / 4];
+shared vec4 Bs[BK][BN / 4];
 
 void main() {
-    const uint tx = gl_LocalInvocationID.x;
-    const uint ty = gl_LocalInvocationID.y;
-    const uint col = gl_WorkGroupID.x * MATMUL_TILE + tx;
-    const uint row = gl_WorkGroupID.y * MATMUL_TILE + ty;
+    const uint lid = gl_LocalInvocationID.x;
+    const uint ty = lid / 16u;
+    const uint tx = lid % 16u;
+    const uint row0 = gl_WorkGroupID.y * BM;
+    const uint col0 = gl_WorkGroupID.x * BN;
 
     uint batch = gl_WorkGroupID.z;
     uint aBase = 0;
@@ -524,26 +851,68 @@ void main() {
         bBase += i * pc.bBatchStride[d];
     }
 
-    float acc = 0.0;
-    for (uint k0 = 0; k0 < pc.K; k0 += MATMUL_TILE) {
-        uint ka = k0 + tx;
-        uint kb = k0 + ty;
-        // Clamped index + select: never an out-of-range load, even if the select is flattened.
-        bool aIn = row < pc.M && ka < pc.K;
-        bool bIn = kb < pc.K && col < pc.N;
-        float a = A[aIn ? aBase + row * pc.K + ka : 0u];
-        float b = B[bIn ? bBase + kb * pc.N + col : 0u];
-        As[ty][tx] = aIn ? a : 0.0;
-        Bs[ty][tx] = bIn ? b : 0.0;
+    vec4 acc[MM_TM][4][MM_TN];
+    for (uint i = 0; i < MM_TM; ++i) {
+        for (uint r = 0; r < 4u; ++r) {
+            for (uint j = 0; j < MM_TN; ++j) {
+                acc[i][r][j] = vec4(0.0);
+            }
+        }
+    }
+    for (uint k0 = 0; k0 < pc.K; k0 += BK) {
+        for (uint i = 0; i < 4u * MM_TM; ++i) {
+            // A: BM rows × 16 k (k fastest, so a row's 16 values are one coalesced run).
+            uint idx = lid + 256u * i;
+            uint r = idx / BK;
+            uint kk = idx % BK;
+            bool aIn = row0 + r < pc.M && k0 + kk < pc.K;
+            float a = A[aIn ? aBase + (row0 + r) * pc.K + k0 + kk : 0u];  // clamped index + select
+            As[kk][r / 4u][r % 4u] = aIn ? a : 0.0;
+        }
+        for (uint j = 0; j < 4u * MM_TN; ++j) {
+            // B: 16 k × BN columns (columns fastest).
+            uint idx = lid + 256u * j;
+            uint kb = idx / BN;
+            uint c = idx % BN;
+            bool bIn = k0 + kb < pc.K && col0 + c < pc.N;
+            float b = B[bIn ? bBase + (k0 + kb) * pc.N + col0 + c : 0u];
+            Bs[kb][c / 4u][c % 4u] = bIn ? b : 0.0;
+        }
         barrier();
-        for (uint k = 0; k < MATMUL_TILE; ++k) {
-            acc += As[ty][k] * Bs[k][tx];
+        for (uint kk = 0; kk < BK; ++kk) {
+            vec4 b[MM_TN];
+            for (uint j = 0; j < MM_TN; ++j) {
+                b[j] = Bs[kk][tx + 16u * j];
+            }
+            for (uint i = 0; i < MM_TM; ++i) {
+                vec4 a = As[kk][ty + 16u * i];
+                for (uint j = 0; j < MM_TN; ++j) {
+                    acc[i][0][j] += a.x * b[j];
+                    acc[i][1][j] += a.y * b[j];
+                    acc[i][2][j] += a.z * b[j];
+                    acc[i][3][j] += a.w * b[j];
+                }
+            }
         }
         barrier();
     }
 
-    if (row < pc.M && col < pc.N) {
-        Y[(gl_WorkGroupID.z * pc.M + row) * pc.N + col] = activate(acc, ACTIVATION);
+    for (uint i = 0; i < MM_TM; ++i) {
+        for (uint r = 0; r < 4u; ++r) {
+            uint row = row0 + 4u * (ty + 16u * i) + r;
+            if (row >= pc.M) {
+                break;
+            }
+            for (uint j = 0; j < MM_TN; ++j) {
+                vec4 y = activate(acc[i][r][j], ACTIVATION);
+                for (uint lane = 0; lane < 4u; ++lane) {
+                    uint col = col0 + 4u * (tx + 16u * j) + lane;
+                    if (col < pc.N) {
+                        Y[(gl_WorkGroupID.z * pc.M + row) * pc.N + col] = y[lane];
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -705,6 +1074,50 @@ void main() {
     for (uint j = lx; j < pc.len; j += gl_WorkGroupSize.x) {
         Y[base + j * step] = exp(X[base + j * step] - m) * inv;
     }
+}
+
+"""#,
+        "splitk_reduce.comp": #"""
+#version 450
+// splitk_reduce.comp — Y[i] = act(Σ_s P[s · count + i]): adds the partial sums of a kernel split over K
+// (conv2d_igemm.comp, gemm.comp with slices > 1) and applies the activation they left out.
+// Lowering: Lowering+Conv.swift, Lowering+MatMul.swift.
+//
+//   P = │ slice 0: count values │ slice 1 │ … │ slice S-1 │   ──►   Y = │ count values │
+//
+// One invocation per output element; groups = Lowering.groups1D(count, WG).
+// Spec constants: 0 = WG, 1 = ACTIVATION.
+// Bindings: 0 = P (partial sums), 1 = Y.
+
+layout(local_size_x_id = 0) in;
+#include "common.glsl"
+
+layout(constant_id = 1) const uint ACTIVATION = ACT_NONE;
+
+layout(std430, set = 0, binding = 0) readonly buffer PartialBuffer { float partial[]; };
+layout(std430, set = 0, binding = 1) writeonly buffer OutputBuffer { float Y[]; };
+
+layout(push_constant) uniform PushConstants {
+    uint count, slices;
+} pc;
+
+void main() {
+    const uint i = flatInvocation();
+    if (i >= pc.count) {
+        return;
+    }
+    // Four independent sums so the loads of consecutive slices are in flight together (a single chain of
+    // dependent adds made this latency-bound at 64 slices).
+    vec4 s = vec4(0.0);
+    uint z = 0;
+    for (; z + 4u <= pc.slices; z += 4u) {
+        s += vec4(partial[z * pc.count + i], partial[(z + 1u) * pc.count + i],
+                  partial[(z + 2u) * pc.count + i], partial[(z + 3u) * pc.count + i]);
+    }
+    for (; z < pc.slices; ++z) {
+        s.x += partial[z * pc.count + i];
+    }
+    Y[i] = activate((s.x + s.y) + (s.z + s.w), ACTIVATION);
 }
 
 """#,

@@ -1,0 +1,336 @@
+// Every kernel path the lowering picks by shape, run on the default device (lavapipe in CI) against
+// ReferenceOps: the implicit-GEMM convolution with and without a split over K (and its reduction), the direct
+// kernel for grouped / depthwise convolutions, Conv1d, the few-rows gemm with a split over K, the tiled gemm
+// with 4 × 4 and 8 × 8 register tiles, the tiled matmul of activations (both tiles, broadcast batches, 1-D
+// operands), element-wise broadcasting and fusions, pooling, softmax (both workgroup sizes, any axis), and
+// BatchNormalization folded and not. OpTests covers each op once; these cover the variants.
+//
+// Written by the lowering helper.
+
+import FMBFormat
+import XCTest
+@testable import FlashMemCompiler
+@testable import FlashMemRuntime
+
+private typealias R = ReferenceOps
+
+final class KernelPathTests: XCTestCase {
+    nonisolated(unsafe) static var device: Device?
+    nonisolated(unsafe) static var compiler: ShaderCompiler?
+
+    func device() throws -> Device {
+        if let d = Self.device { return d }
+        let d = try Device()
+        Self.device = d
+        return d
+    }
+
+    /// Lowers, assembles and runs `b` with `inputs` and compares its outputs with `expected`; each of `kernels`
+    /// must begin the name of a kernel the lowering chose (so each case keeps covering the path it is for).
+    func check(_ b: PathGraph, _ inputs: [String: [Float]], _ expected: [String: [Float]], kernels: [String] = [],
+               precisions: [Precision] = [.fp32, .fp16], file: StaticString = #filePath, line: UInt = #line) throws {
+        if Self.compiler == nil { Self.compiler = try ShaderCompiler() }
+        for precision in precisions {
+            let program = try Lowering.lower(b.graph(), precision: precision, compiler: Self.compiler!)
+            for prefix in kernels where !program.kernels.contains(where: { $0.name.hasPrefix(prefix) }) {
+                XCTFail("no kernel \(prefix)… among \(program.kernels.map(\.name))", file: file, line: line)
+            }
+            var options = CompileOptions()
+            options.precision = precision
+            let compiled = try Compiler.assemble(program, name: "check", options: options)
+            let loaded = LoadedBundle(bundle: compiled.bundle, payload: compiled.payload)
+            let session = try Session(bundle: loaded, device: device())
+            let hostInputs = b.inputs.map { HostTensor(name: $0.name, shape: $0.staticShape!, floats: inputs[$0.name]!) }
+            let outputs = try session.run(inputs: hostInputs)
+            for out in outputs {
+                let want = try XCTUnwrap(expected[out.name], file: file, line: line)
+                let got = out.floats()
+                let tol: Float = precision == .fp32 ? 2e-4 : 2e-2
+                let diff = R.maxAbsDiff(got, want)
+                let scale = want.map(abs).max() ?? 1
+                XCTAssertLessThanOrEqual(diff, tol * max(1, scale), "\(out.name) \(precision): max diff \(diff) "
+                                         + "(kernels: \(program.kernels.map(\.name)))", file: file, line: line)
+            }
+        }
+    }
+
+    func rand(_ count: Int, _ seed: UInt64) -> [Float] {
+        var r = R.SeededRandom(seed: seed)
+        return r.floats(count)
+    }
+
+    // MARK: conv
+
+    func convCase(x xs: [Int], w ws: [Int], bias: Bool, strides: [Int], pads: [Int], dil: [Int], group: Int,
+                  relu: Bool, seed: UInt64, kernels: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        var b = PathGraph()
+        b.input("x", xs)
+        let w = rand(ws.reduce(1, *), seed)
+        let bv = rand(ws[0], seed + 1)
+        b.constant("w", ws, w)
+        if bias { b.constant("b", [ws[0]], bv) }
+        let x = rand(xs.reduce(1, *), seed + 2)
+        let ref = R.conv2d(x: x, xShape: xs, w: w, wShape: ws, bias: bias ? bv : nil, strides: strides, pads: pads,
+                           dilations: dil, groups: group)
+        b.node("Conv", bias ? ["x", "w", "b"] : ["x", "w"], relu ? "c" : "y", ref.shape,
+               ["strides": .ints(strides), "pads": .ints(pads), "dilations": .ints(dil), "group": .int(group)])
+        if relu { b.node("Relu", ["c"], "y", ref.shape) }
+        b.outputs = ["y"]
+        try check(b, ["x": x], ["y": relu ? R.relu(ref.y) : ref.y], kernels: kernels, file: file, line: line)
+    }
+
+    func testConv() throws {
+        let igemm = "conv2d_igemm<", direct = "conv2d<", reduce = "splitk_reduce<"
+        try convCase(x: [2, 5, 9, 7], w: [6, 5, 3, 3], bias: true, strides: [2, 2], pads: [1, 1, 1, 1], dil: [1, 1],
+                     group: 1, relu: true, seed: 1, kernels: [igemm])
+        try convCase(x: [1, 6, 10, 10], w: [9, 2, 3, 3], bias: true, strides: [1, 1], pads: [2, 2, 2, 2], dil: [2, 2],
+                     group: 3, relu: false, seed: 2, kernels: [direct])
+        try convCase(x: [1, 8, 7, 7], w: [8, 1, 3, 3], bias: false, strides: [2, 2], pads: [1, 0, 1, 2], dil: [1, 1],
+                     group: 8, relu: false, seed: 3, kernels: [direct])  // depthwise
+        try convCase(x: [1, 16, 48, 48], w: [66, 16, 3, 3], bias: true, strides: [1, 1], pads: [1, 1, 1, 1],
+                     dil: [1, 1], group: 1, relu: true, seed: 4, kernels: [igemm, reduce])  // odd blocks, split 2
+        try convCase(x: [1, 8, 24, 24], w: [5, 8, 1, 1], bias: true, strides: [1, 1], pads: [0, 0, 0, 0],
+                     dil: [1, 1], group: 1, relu: false, seed: 5, kernels: [igemm])  // 1×1, K = 8
+        try convCase(x: [2, 3, 33, 31], w: [64, 3, 7, 7], bias: false, strides: [2, 2], pads: [3, 3, 3, 3],
+                     dil: [1, 1], group: 1, relu: true, seed: 6, kernels: [igemm, reduce])  // stem, split 2
+        try convCase(x: [1, 32, 50, 50], w: [130, 32, 3, 3], bias: true, strides: [1, 1], pads: [1, 1, 1, 1],
+                     dil: [1, 1], group: 1, relu: true, seed: 7, kernels: [igemm, reduce])  // split 3
+        try convCase(x: [3, 8, 11, 13], w: [20, 8, 3, 2], bias: true, strides: [2, 1], pads: [0, 1, 2, 0],
+                     dil: [2, 1], group: 1, relu: false, seed: 8, kernels: [igemm])  // batch folded into pixels
+        try convCase(x: [1, 256, 4, 4], w: [64, 256, 3, 3], bias: true, strides: [1, 1], pads: [1, 1, 1, 1],
+                     dil: [1, 1], group: 1, relu: true, seed: 9, kernels: [igemm, reduce])  // split 36
+        try convCase(x: [2, 64, 40, 40], w: [256, 64, 1, 1], bias: true, strides: [1, 1], pads: [0, 0, 0, 0],
+                     dil: [1, 1], group: 1, relu: true, seed: 10, kernels: [igemm])  // 1×1, 200 tiles
+    }
+
+    func testGemmTiled() throws {
+        let small = "gemm_tiled<GT_TM=1,GT_TN=1,", large = "gemm_tiled<GT_TM=2,GT_TN=2,", reduce = "splitk_reduce<"
+        for (m, k, n, transA, relu, kernels) in [(100, 70, 50, true, false, [small]), (200, 90, 150, false, true, [small]),
+                                                 (64, 2048, 64, false, true, [small, reduce]),
+                                                 (130, 33, 257, false, false, [small]),
+                                                 (2100, 8, 1100, false, true, [large])] {
+            var b = PathGraph()
+            let aShape = transA ? [k, m] : [m, k]
+            b.input("a", aShape)
+            let a = rand(m * k, 80), w = rand(k * n, 81), c = rand(n, 82)
+            b.constant("w", [k, n], w)
+            b.constant("c", [n], c)
+            b.node("Gemm", ["a", "w", "c"], relu ? "g" : "y", [m, n], ["transA": .int(transA ? 1 : 0), "alpha": .float(0.5)])
+            if relu { b.node("Relu", ["g"], "y", [m, n]) }
+            b.outputs = ["y"]
+            let ref = R.gemm(a: a, aShape: aShape, b: w, bShape: [k, n], c: c, cShape: [n], alpha: 0.5, transA: transA)
+            try check(b, ["a": a], ["y": relu ? R.relu(ref.y) : ref.y], kernels: kernels)
+        }
+    }
+
+    func testGemv() throws {
+        var b = PathGraph()
+        b.input("x", [2, 600])
+        let x = rand(1200, 90), w = rand(600 * 130, 91)
+        b.constant("w", [600, 130], w)
+        b.node("MatMul", ["x", "w"], "m", [2, 130])
+        b.node("Relu", ["m"], "y", [2, 130])
+        b.outputs = ["y"]
+        try check(b, ["x": x], ["y": R.relu(R.matmul(a: x, aShape: [2, 600], b: w, bShape: [600, 130]).y)],
+                  kernels: ["gemm<GEMM_TM=1,", "splitk_reduce<"])
+    }
+
+    func testConv1d() throws {
+        var b = PathGraph()
+        b.input("s", [2, 4, 50])
+        let w = rand(8 * 4 * 5, 10), x = rand(2 * 4 * 50, 11)
+        b.constant("w", [8, 4, 5], w)
+        let ref = R.conv1d(x: x, xShape: [2, 4, 50], w: w, wShape: [8, 4, 5], stride: 2, pads: [1, 3], dilation: 2)
+        b.node("Conv", ["s", "w"], "y", ref.shape, ["strides": .ints([2]), "dilations": .ints([2]), "pads": .ints([1, 3])])
+        b.outputs = ["y"]
+        try check(b, ["s": x], ["y": ref.y])
+    }
+
+    func testConvBatchNormRelu() throws {
+        var b = PathGraph()
+        b.input("x", [1, 3, 8, 8])
+        let w = rand(5 * 3 * 9, 20), x = rand(3 * 64, 21)
+        let g = rand(5, 22), be = rand(5, 23), m = rand(5, 24), v = rand(5, 25).map { abs($0) + 0.1 }
+        b.constant("w", [5, 3, 3, 3], w)
+        for (n, vals) in [("g", g), ("be", be), ("m", m), ("v", v)] { b.constant(n, [5], vals) }
+        let c = R.conv2d(x: x, xShape: [1, 3, 8, 8], w: w, wShape: [5, 3, 3, 3], pads: [1, 1, 1, 1])
+        b.node("Conv", ["x", "w"], "c", c.shape, ["pads": .ints([1, 1, 1, 1])])
+        b.node("BatchNormalization", ["c", "g", "be", "m", "v"], "bn", c.shape)
+        b.node("Relu", ["bn"], "y", c.shape)
+        b.outputs = ["y"]
+        let ref = R.relu(R.batchNorm(x: c.y, shape: c.shape, scale: g, bias: be, mean: m, variance: v))
+        try check(b, ["x": x], ["y": ref])
+        // Standalone BN.
+        var s = PathGraph()
+        s.input("x", [2, 5, 3])
+        for (n, vals) in [("g", g), ("be", be), ("m", m), ("v", v)] { s.constant(n, [5], vals) }
+        s.node("BatchNormalization", ["x", "g", "be", "m", "v"], "y", [2, 5, 3], ["epsilon": .float(1e-3)])
+        s.outputs = ["y"]
+        let xs = rand(30, 26)
+        try check(s, ["x": xs], ["y": R.batchNorm(x: xs, shape: [2, 5, 3], scale: g, bias: be, mean: m, variance: v,
+                                                  epsilon: 1e-3)])
+    }
+
+    // MARK: gemm / matmul
+
+    func testGemm() throws {
+        for (m, k, n, transA, transB, fullC) in [(3, 5, 7, false, true, false), (10, 33, 9, true, false, false),
+                                                 (1, 64, 13, false, false, false), (6, 4, 3, false, true, true)] {
+            var b = PathGraph()
+            let aShape = transA ? [k, m] : [m, k], bShape = transB ? [n, k] : [k, n]
+            b.input("a", aShape)
+            let a = rand(m * k, 30), w = rand(k * n, 31)
+            let cShape = fullC ? [m, n] : [n]
+            let c = rand(cShape.reduce(1, *), 32)
+            b.constant("w", bShape, w)
+            b.constant("c", cShape, c)
+            b.node("Gemm", ["a", "w", "c"], "g", [m, n], ["transA": .int(transA ? 1 : 0), "transB": .int(transB ? 1 : 0),
+                                                      "alpha": .float(0.75), "beta": .float(1.5)])
+            b.node("Relu", ["g"], "y", [m, n])
+            b.outputs = ["y"]
+            let ref = R.gemm(a: a, aShape: aShape, b: w, bShape: bShape, c: c, cShape: cShape, alpha: 0.75, beta: 1.5,
+                             transA: transA, transB: transB)
+            try check(b, ["a": a], ["y": R.relu(ref.y)])
+        }
+    }
+
+    func testMatMul() throws {
+        // Constant B, batched A: few rows.
+        var b = PathGraph()
+        b.input("x", [2, 7, 6])
+        let x = rand(84, 40), w = rand(6 * 9, 41)
+        b.constant("w", [6, 9], w)
+        let ref = R.matmul(a: x, aShape: [2, 7, 6], b: w, bShape: [6, 9])
+        b.node("MatMul", ["x", "w"], "y", ref.shape)
+        b.outputs = ["y"]
+        try check(b, ["x": x], ["y": ref.y], kernels: ["gemm<GEMM_TM=4,"])
+
+        // Two activations: broadcast batches, a 1-D operand, tile boundaries, both register tiles.
+        var c = PathGraph()
+        c.input("a", [2, 1, 3, 4]); c.input("b", [5, 4, 6]); c.input("v", [4])
+        c.input("p", [3, 37, 45]); c.input("q", [3, 45, 29])
+        let a = rand(24, 42), bb = rand(120, 43), v = rand(4, 44), p = rand(3 * 37 * 45, 45), q = rand(3 * 45 * 29, 46)
+        let r1 = R.matmul(a: a, aShape: [2, 1, 3, 4], b: bb, bShape: [5, 4, 6])
+        let r2 = R.matmul(a: v, aShape: [4], b: bb, bShape: [5, 4, 6])
+        let r3 = R.matmul(a: p, aShape: [3, 37, 45], b: q, bShape: [3, 45, 29])
+        c.node("MatMul", ["a", "b"], "y1", r1.shape)
+        c.node("MatMul", ["v", "b"], "y2", r2.shape)
+        c.node("MatMul", ["p", "q"], "y3", r3.shape)
+        c.input("s", [66, 130, 8]); c.input("t", [66, 8, 131])
+        let sv = rand(66 * 130 * 8, 47), tv = rand(66 * 8 * 131, 48)
+        let r4 = R.matmul(a: sv, aShape: [66, 130, 8], b: tv, bShape: [66, 8, 131])  // 264 tiles of 128 × 128
+        c.node("MatMul", ["s", "t"], "y4", r4.shape)
+        c.outputs = ["y1", "y2", "y3", "y4"]
+        try check(c, ["a": a, "b": bb, "v": v, "p": p, "q": q, "s": sv, "t": tv],
+                  ["y1": r1.y, "y2": r2.y, "y3": r3.y, "y4": r4.y], kernels: ["matmul<MM_TM=1,MM_TN=1>", "matmul<MM_TM=2,MM_TN=2>"],
+                  precisions: [.fp32])
+    }
+
+    // MARK: elementwise
+
+    func testBinary() throws {
+        var b = PathGraph()
+        b.input("x", [2, 3, 4, 5]); b.input("z", [4, 1])
+        let x = rand(120, 50), z = rand(4, 51).map { $0 + 2 }, k = rand(3, 52)
+        b.constant("k", [3, 1, 1], k)
+        b.constant("s", [], [0.5])
+        let add = R.binary(x, [2, 3, 4, 5], k, [3, 1, 1], +)
+        b.node("Add", ["x", "k"], "a", add.shape)
+        b.node("Relu", ["a"], "ar", add.shape)
+        let sub = R.binary(R.relu(add.y), add.shape, z, [4, 1], -)
+        b.node("Sub", ["ar", "z"], "sb", sub.shape)
+        let mul = R.binary(sub.y, sub.shape, [0.5], [], *)
+        b.node("Mul", ["sb", "s"], "ml", mul.shape)
+        let div = R.binary(mul.y, mul.shape, z, [4, 1], /)
+        b.node("Div", ["ml", "z"], "y", div.shape)
+        b.node("Sigmoid", ["y"], "sg", div.shape)
+        b.node("Tanh", ["y"], "th", div.shape)
+        b.outputs = ["y", "sg", "th"]
+        try check(b, ["x": x, "z": z], ["y": div.y, "sg": R.sigmoid(div.y), "th": R.tanh(div.y)], precisions: [.fp32])
+    }
+
+    // MARK: pool / softmax
+
+    func testPooling() throws {
+        var b = PathGraph()
+        b.input("x", [2, 3, 11, 9])
+        let x = rand(2 * 3 * 99, 60)
+        let mp = R.pool2d(x: x, xShape: [2, 3, 11, 9], isMax: true, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1],
+                          ceilMode: true)
+        b.node("MaxPool", ["x"], "mp", mp.shape, ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]),
+                                                 "pads": .ints([1, 1, 1, 1]), "ceil_mode": .int(1)])
+        let ap = R.pool2d(x: x, xShape: [2, 3, 11, 9], isMax: false, kernel: [3, 2], strides: [2, 3], pads: [1, 0, 2, 1],
+                          ceilMode: true, countIncludePad: true)
+        b.node("AveragePool", ["x"], "ap", ap.shape, ["kernel_shape": .ints([3, 2]), "strides": .ints([2, 3]),
+                                                     "pads": .ints([1, 0, 2, 1]), "ceil_mode": .int(1),
+                                                     "count_include_pad": .int(1)])
+        let an = R.pool2d(x: x, xShape: [2, 3, 11, 9], isMax: false, kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1])
+        b.node("AveragePool", ["x"], "an", an.shape, ["kernel_shape": .ints([3, 3]), "pads": .ints([1, 1, 1, 1])])
+        let md = R.pool2d(x: x, xShape: [2, 3, 11, 9], isMax: true, kernel: [2, 2], dilations: [2, 3])
+        b.node("MaxPool", ["x"], "md", md.shape, ["kernel_shape": .ints([2, 2]), "dilations": .ints([2, 3])])
+        let gap = R.globalAveragePool(x: x, xShape: [2, 3, 11, 9])
+        b.node("GlobalAveragePool", ["x"], "gap", gap.shape)
+        b.input("big", [1, 2, 70, 70])
+        let big = rand(9800, 61)
+        let gb = R.globalAveragePool(x: big, xShape: [1, 2, 70, 70])
+        b.node("GlobalAveragePool", ["big"], "gb", gb.shape)
+        b.outputs = ["mp", "ap", "an", "md", "gap", "gb"]
+        try check(b, ["x": x, "big": big], ["mp": mp.y, "ap": ap.y, "an": an.y, "md": md.y, "gap": gap.y, "gb": gb.y],
+                  precisions: [.fp32])
+    }
+
+    func testSoftmax() throws {
+        var b = PathGraph()
+        b.input("a", [3, 7]); b.input("l", [2, 2000]); b.input("m", [2, 3, 5])
+        let a = rand(21, 70).map { $0 * 5 }, l = rand(4000, 71).map { $0 * 8 }, m = rand(30, 72)
+        b.node("Softmax", ["a"], "ya", [3, 7])
+        b.node("Softmax", ["l"], "yl", [2, 2000])
+        b.node("Softmax", ["m"], "ym", [2, 3, 5], ["axis": .int(1)])
+        b.outputs = ["ya", "yl", "ym"]
+        try check(b, ["a": a, "l": l, "m": m],
+                  ["ya": R.softmax(x: a, shape: [3, 7]), "yl": R.softmax(x: l, shape: [2, 2000]),
+                   "ym": R.softmax(x: m, shape: [2, 3, 5], axis: 1)], precisions: [.fp32])
+    }
+}
+
+/// A graph with every value's shape given, as shape inference would leave it.
+struct PathGraph {
+    var nodes: [Node] = []
+    var inputs: [ValueInfo] = []
+    var outputs: [String] = []
+    var initializers: [String: ConstantTensor] = [:]
+    var values: [String: ValueInfo] = [:]
+    var opset = 17
+
+    mutating func input(_ name: String, _ shape: [Int], dtype: DType = .float32) {
+        let info = ValueInfo(name: name, dtype: dtype, shape: shape)
+        inputs.append(info)
+        values[name] = info
+    }
+
+    mutating func constant(_ name: String, _ shape: [Int], _ values: [Float]? = nil) {
+        let count = shape.reduce(1, *)
+        let data = values ?? (0..<count).map { Float(($0 * 7) % 11) - 5 }
+        precondition(data.count == count)
+        initializers[name] = ConstantTensor(dtype: .float32, shape: shape,
+                                            bytes: TensorBytes(data.withUnsafeBytes { [UInt8]($0) }))
+        self.values[name] = ValueInfo(name: name, dtype: .float32, shape: shape)
+    }
+
+    mutating func intConstant(_ name: String, _ values: [Int64]) {
+        initializers[name] = ConstantTensor(dtype: .int64, shape: [values.count],
+                                            bytes: TensorBytes(values.withUnsafeBytes { [UInt8]($0) }))
+    }
+
+    mutating func node(_ op: String, _ inputs: [String], _ output: String, _ shape: [Int], name: String? = nil,
+                       _ attributes: [String: Attribute] = [:]) {
+        nodes.append(Node(name: name ?? output, opType: op, inputs: inputs, outputs: [output], attributes: attributes))
+        values[output] = ValueInfo(name: output, dtype: .float32, shape: shape)
+    }
+
+    func graph() -> Graph {
+        Graph(name: "test", nodes: nodes, inputs: inputs,
+              outputs: outputs.map { values[$0] ?? ValueInfo(name: $0, dtype: .float32, shape: nil) },
+              initializers: initializers, values: values, opset: opset, sourcePath: "test.onnx")
+    }
+}
