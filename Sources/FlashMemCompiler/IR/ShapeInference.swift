@@ -218,7 +218,8 @@ struct ShapeInference {
             try ShapeRules.checkDimensions(targetShape)
             return [TensorType(dtype: x.dtype, shape: try ShapeRules.broadcast([x.shape, targetShape]))]
         default:
-            throw c.fail("unsupported operator")
+            guard let rule = ShapeInference.familyRules[op] else { throw c.fail("unsupported operator") }
+            return try rule(c)
         }
     }
 

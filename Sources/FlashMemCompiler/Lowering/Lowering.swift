@@ -165,7 +165,11 @@ final class LoweringContext {
         case "BatchNormalization": try lowerBatchNorm(n)
         case "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout": try lowerView(n)
         case "Constant": try lowerConstantNode(n)
-        default: throw error(n, "operator '\(n.op)' is not supported by the lowering")
+        default:
+            guard let rule = LoweringContext.familyRules[n.op] else {
+                throw error(n, "operator '\(n.op)' is not supported by the lowering")
+            }
+            try rule(self)(n)
         }
     }
 
