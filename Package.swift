@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "FlashMemCompiler", targets: ["FlashMemCompiler"]),
         .executable(name: "fmc", targets: ["fmc"]),
         .executable(name: "fmrun", targets: ["fmrun"]),
+        .executable(name: "fmc-conformance", targets: ["fmc-conformance"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -49,6 +50,12 @@ let package = Package(
             "FlashMemCompiler",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/fmc"),
+
+        // The ONNX backend node tests, compiled and run on a Vulkan device (issue 3's conformance table).
+        .executableTarget(name: "fmc-conformance", dependencies: [
+            "FlashMemCompiler", "FlashMemRuntime", "COnnx", "CProtobufC",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Sources/fmc-conformance"),
 
         // MARK: Examples
         .executableTarget(name: "classify-image", dependencies: ["FlashMemRuntime"], path: "Examples/classify-image"),
