@@ -5,7 +5,7 @@ CORPUS ?= corpus
 BIN := .build/release
 MODELS ?= resnet50
 
-.PHONY: setup build example test unit-tests model-tests corpus shaders clean
+.PHONY: setup build example test unit-tests conformance model-tests corpus shaders clean
 
 setup:
 	bash .ci/install.sh
@@ -19,12 +19,17 @@ build:
 example: setup build
 	bash Examples/run-example.sh $(BIN)
 
-# Unit, golden, per-op and fixture-model tests on lavapipe, then the corpus model tests.
-test: setup unit-tests model-tests
+# Unit, golden, per-op and fixture-model tests on lavapipe, the ONNX node-test subset, then the corpus models.
+test: setup unit-tests conformance model-tests
 
 unit-tests:
 	swift build --build-tests
 	swift test --skip-build
+
+# The CI subset of the ONNX backend node tests (Tests/Conformance/README.md has the full run).
+conformance:
+	swift build --product fmc-conformance
+	PYTHON=$(PYTHON) FMC_CONFORMANCE=.build/debug/fmc-conformance bash Tests/Conformance/run_subset.sh $(CORPUS)/node-tests-subset
 
 corpus:
 	@for m in $(MODELS); do \
