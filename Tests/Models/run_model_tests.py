@@ -93,7 +93,7 @@ def check_model(name, args, work, log):
         results = {}
         for mode in ("streaming", "preload"):
             out_dir = os.path.join(work, f"{name}.{precision}.{mode}")
-            cmd = [os.path.join(args.bin, "fmrun"), bundle, "--output-dir", out_dir] + input_args
+            cmd = [os.path.join(args.bin, "fmrun"), bundle, "--output-dir", out_dir, "--runs", "0"] + input_args
             if mode == "preload":
                 cmd.append("--preload")
             try:
