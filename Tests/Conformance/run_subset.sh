@@ -25,6 +25,8 @@ MATERIALIZE="${MATERIALIZE:-$ROOT/../shared/corpus/materialize_onnx_node_tests.p
 OPS=(
     Conv Gemm MatMul Add Mul Relu MaxPool GlobalAveragePool Flatten Reshape Softmax Identity Constant
     AveragePool BatchNormalization Sub Div Sigmoid Tanh Squeeze Unsqueeze Dropout Clip
+    Pow Sqrt Erf Exp Log Neg Abs Reciprocal LeakyRelu PRelu Elu Gelu HardSigmoid HardSwish Min Max Where
+    Equal Less LessOrEqual Greater GreaterOrEqual And Or Not Mod Cast
 )
 
 rm -rf "$OUT"

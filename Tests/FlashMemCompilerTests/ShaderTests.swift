@@ -35,7 +35,7 @@ final class ShaderTests: XCTestCase {
     func testSpecializationConstantIdsAreDense() throws {
         let compiler = try ShaderCompiler()
         let expected: [String: Int] = [
-            "conv2d.comp": 2, "conv2d_igemm.comp": 1, "gemm.comp": 2, "gemm_tiled.comp": 1, "splitk_reduce.comp": 2, "matmul.comp": 1, "binary.comp": 3, "unary.comp": 2,
+            "conv2d.comp": 2, "conv2d_igemm.comp": 1, "gemm.comp": 2, "gemm_tiled.comp": 1, "splitk_reduce.comp": 2, "matmul.comp": 1, "binary.comp": 4, "unary.comp": 3, "where.comp": 1,
             "pool2d.comp": 3, "global_avgpool.comp": 1, "softmax.comp": 1, "batchnorm.comp": 2,
         ]
         for family in KernelCatalog.all {

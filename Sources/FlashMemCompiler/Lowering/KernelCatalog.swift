@@ -47,8 +47,8 @@ enum KernelCatalog {
     /// A, B, Y. Push: count rank shape[6] aStride[6] bStride[6].
     static let binary = KernelFamily(file: "binary.comp", bindings: [buffer, buffer, buffer], pushConstantSize: 20 * 4,
                                      axes: [])
-    /// X, Y. Push: count.
-    static let unary = KernelFamily(file: "unary.comp", bindings: [buffer, buffer], pushConstantSize: 4, axes: [])
+    /// X, Y. Push: count alpha beta.
+    static let unary = KernelFamily(file: "unary.comp", bindings: [buffer, buffer], pushConstantSize: 3 * 4, axes: [])
     /// X, Y. Push: NC H W OH OW KH KW SH SW PT PL PB PR DH DW.
     static let pool2d = KernelFamily(file: "pool2d.comp", bindings: [buffer, buffer], pushConstantSize: 15 * 4,
                                      axes: [])
@@ -64,6 +64,7 @@ enum KernelCatalog {
 
     static let all: [KernelFamily] = [conv2d, conv2dIGemm, gemm, gemmTiled, splitKReduce, matmul, binary, unary, pool2d,
                                       globalAvgPool, softmax, batchnorm]
+        + elementwiseFamilies  // Lowering+Elementwise.swift
 
     /// Every (file, defines) combination the lowering can request, including WEIGHT_FORMAT for both image
     /// formats where the kernel reads a weight image.

@@ -43,8 +43,9 @@ void main() {
 """#,
         "binary.comp": #"""
 #version 450
-// binary.comp — element-wise Y = act(A op B) with numpy broadcasting (ONNX Add, Sub, Mul, Div).
-// Lowering: Lowering+Elementwise.swift.
+// binary.comp — element-wise Y = act(A op B) with numpy broadcasting: ONNX Add, Sub, Mul, Div, Pow, Max, Min,
+// Mod, PRelu, Equal, Less, LessOrEqual, Greater, GreaterOrEqual, And, Or, Xor (variadic Max / Min / Sum / Mean
+// are chains of these). Lowering: Lowering+Elementwise.swift (BinaryOp mirrors the OP_* codes below).
 //
 // The lowering right-aligns both operands to the output's rank, gives a broadcast dim stride 0, then
 // drops size-1 dims and merges neighbouring dims that are contiguous in both operands, so the common
@@ -53,9 +54,15 @@ void main() {
 //   out index i ──► coordinates (c0 … c[rank-1]) of `shape` (innermost last)
 //               ──► a = Σ c_d · aStride[d],  b = Σ c_d · bStride[d]
 //
+// Buffers are raw 32-bit words: fp32 bits for float tensors (fp16 tensors are fp32 in the arena), int32 for
+// int64 / int32 / bool tensors (bool is 0 or 1). TYPES says which: bit 0 A is int, bit 1 B is int, bit 2 Y is
+// int. The op runs in int32 when A and B are both int, else in fp32 (an int operand is converted), so mixed
+// Pow(float, int64) and Pow(int32, float) need no Cast; the result is converted to Y's type on the store
+// (comparisons give 1 or 0; float → int truncates toward zero, as numpy's astype does).
+//
 // One invocation per output element; groups = Lowering.groups1D(count, WG) (x, y grid).
 //
-// Spec constants: 0 = WG, 1 = OP (0 add, 1 sub, 2 mul, 3 div), 2 = ACTIVATION.
+// Spec constants: 0 = WG, 1 = OP, 2 = ACTIVATION, 3 = TYPES (the lowering omits it when 0: all float).
 // Bindings: 0 = A, 1 = B, 2 = Y.
 
 layout(local_size_x_id = 0) in;
@@ -63,12 +70,36 @@ layout(local_size_x_id = 0) in;
 
 #define MAX_RANK 6
 
-layout(constant_id = 1) const uint OP = 0;
-layout(constant_id = 2) const uint ACTIVATION = ACT_NONE;
+#define OP_ADD 0u
+#define OP_SUB 1u
+#define OP_MUL 2u
+#define OP_DIV 3u
+#define OP_POW 4u
+#define OP_MAX 5u
+#define OP_MIN 6u
+#define OP_MOD 7u             // remainder with the divisor's sign (ONNX Mod fmod = 0, Python's %)
+#define OP_FMOD 8u            // remainder with the dividend's sign (fmod = 1, C's fmod and %)
+#define OP_EQUAL 9u
+#define OP_LESS 10u
+#define OP_LESS_EQUAL 11u
+#define OP_GREATER 12u
+#define OP_GREATER_EQUAL 13u
+#define OP_AND 14u
+#define OP_OR 15u
+#define OP_XOR 16u
+#define OP_PRELU 17u          // A < 0 ? A · B : A
 
-layout(std430, set = 0, binding = 0) readonly buffer ABuffer { float A[]; };
-layout(std430, set = 0, binding = 1) readonly buffer BBuffer { float B[]; };
-layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { float Y[]; };
+layout(constant_id = 1) const uint OP = OP_ADD;
+layout(constant_id = 2) const uint ACTIVATION = ACT_NONE;
+layout(constant_id = 3) const uint TYPES = 0u;
+
+const bool A_INT = (TYPES & 1u) != 0u;
+const bool B_INT = (TYPES & 2u) != 0u;
+const bool Y_INT = (TYPES & 4u) != 0u;
+
+layout(std430, set = 0, binding = 0) readonly buffer ABuffer { uint A[]; };
+layout(std430, set = 0, binding = 1) readonly buffer BBuffer { uint B[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { uint Y[]; };
 
 layout(push_constant) uniform PushConstants {
     uint count;
@@ -77,6 +108,160 @@ layout(push_constant) uniform PushConstants {
     uint aStride[MAX_RANK];    // element strides (0 where broadcast)
     uint bStride[MAX_RANK];
 } pc;                          // 80 bytes
+
+#define NAN uintBitsToFloat(0x7FC00000u)
+#define INF uintBitsToFloat(0x7F800000u)
+
+// ---- int32 ----
+
+// Truncating division on magnitudes: defined for every operand pair (INT_MIN / -1 wraps), and 0 for a zero
+// divisor, which ONNX leaves undefined but which would trap on a CPU device (lavapipe runs x86 idiv).
+int divTrunc(int x, int y) {
+    if (y == 0) {
+        return 0;
+    }
+    uint q = uint(abs(x)) / uint(abs(y));
+    return (x < 0) != (y < 0) ? -int(q) : int(q);
+}
+
+int intPow(int x, int y) {
+    if (y < 0) {                               // only ±1 have integer reciprocals
+        return x == 1 ? 1 : (x == -1 ? ((y & 1) != 0 ? -1 : 1) : 0);
+    }
+    int r = 1;
+    uint e = uint(y);
+    while (e != 0u) {
+        if ((e & 1u) != 0u) {
+            r *= x;
+        }
+        x *= x;
+        e >>= 1u;
+    }
+    return r;
+}
+
+int intOp(int x, int y) {
+    switch (OP) {
+    case OP_ADD: return x + y;
+    case OP_SUB: return x - y;
+    case OP_MUL: return x * y;
+    case OP_DIV: return divTrunc(x, y);
+    case OP_POW: return intPow(x, y);
+    case OP_MAX: return max(x, y);
+    case OP_MIN: return min(x, y);
+    case OP_MOD:
+    case OP_FMOD: {
+        int r = x - divTrunc(x, y) * y;
+        if (y == 0) {
+            r = 0;
+        }
+        if (OP == OP_MOD && r != 0 && (r < 0) != (y < 0)) {
+            r += y;
+        }
+        return r;
+    }
+    case OP_EQUAL: return x == y ? 1 : 0;
+    case OP_LESS: return x < y ? 1 : 0;
+    case OP_LESS_EQUAL: return x <= y ? 1 : 0;
+    case OP_GREATER: return x > y ? 1 : 0;
+    case OP_GREATER_EQUAL: return x >= y ? 1 : 0;
+    case OP_AND: return (x != 0 && y != 0) ? 1 : 0;
+    case OP_OR: return (x != 0 || y != 0) ? 1 : 0;
+    case OP_XOR: return ((x != 0) != (y != 0)) ? 1 : 0;
+    default: return x < 0 ? x * y : x;         // OP_PRELU
+    }
+}
+
+// ---- fp32 ----
+
+// C's fmod: x − trunc(x / y) · y with one rounding (exact when the quotient is right), then one correction
+// step for a quotient that x / y rounded across an integer. Exact while |x / y| < 2²⁴.
+float floatFmod(float x, float y) {
+    if (isinf(x) || isnan(x) || isnan(y) || y == 0.0) {
+        return NAN;
+    }
+    if (isinf(y)) {
+        return x;
+    }
+    float q = trunc(x / y);
+    precise float r = fma(-q, y, x);
+    float ay = abs(y);
+    float sx = x < 0.0 ? -1.0 : 1.0;
+    if (r != 0.0 && (r < 0.0) != (x < 0.0)) {
+        r += sx * ay;
+    } else if (abs(r) >= ay) {
+        r -= sx * ay;
+    }
+    return r;
+}
+
+// Python's %: the remainder takes the divisor's sign (a zero remainder too).
+float floatMod(float x, float y) {
+    float r = floatFmod(x, y);
+    if (r == 0.0) {
+        return y < 0.0 ? -0.0 : 0.0;
+    }
+    return (r < 0.0) != (y < 0.0) ? r + y : r;
+}
+
+// pow as numpy computes it: integral exponents (the common x², x³, x⁻¹) by repeated squaring, which is exact
+// for integer results and defined for negative bases; other exponents of a negative base are NaN.
+float floatPow(float x, float y) {
+    if (y == 0.0) {
+        return 1.0;
+    }
+    if (isnan(x) || isnan(y)) {
+        return NAN;
+    }
+    bool integral = trunc(y) == y;
+    if (integral && abs(y) <= 64.0) {
+        float r = 1.0;
+        float b = x;
+        uint e = uint(abs(y));
+        while (e != 0u) {
+            if ((e & 1u) != 0u) {
+                r *= b;
+            }
+            b *= b;
+            e >>= 1u;
+        }
+        return y < 0.0 ? 1.0 / r : r;
+    }
+    if (x == 0.0) {
+        return y > 0.0 ? 0.0 : INF;
+    }
+    if (x < 0.0) {
+        if (!integral) {
+            return NAN;
+        }
+        float m = pow(-x, y);
+        return floatFmod(y, 2.0) != 0.0 ? -m : m;
+    }
+    return pow(x, y);
+}
+
+float floatOp(float x, float y) {
+    switch (OP) {
+    case OP_ADD: return x + y;
+    case OP_SUB: return x - y;
+    case OP_MUL: return x * y;
+    case OP_DIV: return x / y;
+    case OP_POW: return floatPow(x, y);
+    case OP_MAX: return max(x, y);
+    case OP_MIN: return min(x, y);
+    case OP_MOD: return floatMod(x, y);
+    case OP_FMOD: return floatFmod(x, y);
+    case OP_EQUAL: return x == y ? 1.0 : 0.0;
+    case OP_LESS: return x < y ? 1.0 : 0.0;
+    case OP_LESS_EQUAL: return x <= y ? 1.0 : 0.0;
+    case OP_GREATER: return x > y ? 1.0 : 0.0;
+    case OP_GREATER_EQUAL: return x >= y ? 1.0 : 0.0;
+    case OP_AND: return (x != 0.0 && y != 0.0) ? 1.0 : 0.0;
+    case OP_OR: return (x != 0.0 || y != 0.0) ? 1.0 : 0.0;
+    case OP_XOR: return ((x != 0.0) != (y != 0.0)) ? 1.0 : 0.0;
+    default: return x < 0.0 ? x * y : x;       // OP_PRELU
+    }
+}
 
 void main() {
     const uint i = flatInvocation();
@@ -94,19 +279,19 @@ void main() {
         a += c * pc.aStride[d];
         b += c * pc.bStride[d];
     }
-    float x = A[a];
-    float y = B[b];
-    float r;
-    if (OP == 0u) {
-        r = x + y;
-    } else if (OP == 1u) {
-        r = x - y;
-    } else if (OP == 2u) {
-        r = x * y;
+    uint x = A[a];
+    uint y = B[b];
+    if (A_INT && B_INT) {
+        int r = intOp(int(x), int(y));
+        if (ACTIVATION == ACT_RELU) {
+            r = max(r, 0);
+        }
+        Y[i] = Y_INT ? uint(r) : floatBitsToUint(float(r));
     } else {
-        r = x / y;
+        float r = floatOp(A_INT ? float(int(x)) : uintBitsToFloat(x), B_INT ? float(int(y)) : uintBitsToFloat(y));
+        r = activate(r, ACTIVATION);
+        Y[i] = Y_INT ? uint(int(r)) : floatBitsToUint(r);
     }
-    Y[i] = activate(r, ACTIVATION);
 }
 
 """#,
@@ -1123,41 +1308,326 @@ void main() {
 """#,
         "unary.comp": #"""
 #version 450
-// unary.comp — element-wise Y = f(X) (ONNX Relu; Sigmoid, Tanh come for free).
-// Lowering: Lowering+Elementwise.swift.
+// unary.comp — element-wise Y = f(X): the ONNX activations and math functions (Relu, Sigmoid, Tanh, Sqrt, Exp,
+// Log, Erf, Gelu, Clip, …), Not, and Cast between the arena's two representations.
+// Lowering: Lowering+Elementwise.swift (UnaryOp mirrors the OP_* codes below).
 //
 // One invocation per element; groups = Lowering.groups1D(count, WG) (x, y grid).
 //
-// Spec constants: 0 = WG, 1 = OP (0 relu, 1 sigmoid, 2 tanh).
+// Buffers are raw 32-bit words: fp32 bits for float tensors (fp16 tensors are fp32 in the arena), int32 for
+// int64 / int32 / bool tensors (bool is 0 or 1). TYPES says which: bit 0 X is int, bit 1 Y is int. The
+// function runs in int32 when X is int and the op has an integer meaning (Relu, Identity, Neg, Abs, Sign, Clip,
+// Not, Nonzero), else in fp32 (an int X is converted first). The result is converted to Y's type on the store,
+// float → int truncating toward zero, which makes OP_IDENTITY a Cast.
+//
+// Spec constants: 0 = WG, 1 = OP, 2 = TYPES (the lowering omits it when 0: all float).
 // Bindings: 0 = X, 1 = Y.
+// Push: count, alpha, beta — the op's parameters as fp32 bits (int32 bits for Clip bounds of an int X).
 
 layout(local_size_x_id = 0) in;
 #include "common.glsl"
 
-layout(constant_id = 1) const uint OP = 0;
+#define OP_RELU 0u
+#define OP_SIGMOID 1u
+#define OP_TANH 2u
+#define OP_IDENTITY 3u
+#define OP_NEG 4u
+#define OP_ABS 5u
+#define OP_SQRT 6u
+#define OP_EXP 7u
+#define OP_LOG 8u
+#define OP_ERF 9u
+#define OP_RECIPROCAL 10u
+#define OP_LEAKY_RELU 11u     // alpha
+#define OP_ELU 12u            // alpha
+#define OP_SELU 13u           // alpha, beta = gamma
+#define OP_GELU 14u           // exact (erf)
+#define OP_GELU_TANH 15u      // approximate = "tanh"
+#define OP_HARD_SIGMOID 16u   // alpha, beta
+#define OP_HARD_SWISH 17u
+#define OP_CLIP 18u           // alpha = min, beta = max
+#define OP_NOT 19u
+#define OP_NONZERO 20u        // Cast to bool
+#define OP_TO_HALF 21u        // Cast to float16: round to the nearest fp16 value, kept in fp32
+#define OP_SIGN 22u
+#define OP_FLOOR 23u
+#define OP_CEIL 24u
+#define OP_ROUND 25u          // half to even
+#define OP_SIN 26u
+#define OP_COS 27u
+#define OP_SOFTPLUS 28u
+#define OP_SOFTSIGN 29u
+#define OP_MISH 30u
+#define OP_SCALE 31u          // alpha · x (Mean's last step)
+#define OP_TAN 32u
+#define OP_ASIN 33u
+#define OP_ACOS 34u
+#define OP_ATAN 35u
+#define OP_SINH 36u
+#define OP_COSH 37u
+#define OP_ASINH 38u
+#define OP_ACOSH 39u
+#define OP_ATANH 40u
 
-layout(std430, set = 0, binding = 0) readonly buffer InputBuffer { float X[]; };
-layout(std430, set = 0, binding = 1) writeonly buffer OutputBuffer { float Y[]; };
+layout(constant_id = 1) const uint OP = OP_RELU;
+layout(constant_id = 2) const uint TYPES = 0u;
+
+const bool X_INT = (TYPES & 1u) != 0u;
+const bool Y_INT = (TYPES & 2u) != 0u;
+
+layout(std430, set = 0, binding = 0) readonly buffer InputBuffer { uint X[]; };
+layout(std430, set = 0, binding = 1) writeonly buffer OutputBuffer { uint Y[]; };
 
 layout(push_constant) uniform PushConstants {
     uint count;
-} pc;
+    uint alpha;
+    uint beta;
+} pc;                           // 12 bytes
+
+#define NAN uintBitsToFloat(0x7FC00000u)
+#define INF uintBitsToFloat(0x7F800000u)
+
+bool hasIntegerMeaning() {
+    return OP == OP_RELU || OP == OP_IDENTITY || OP == OP_NEG || OP == OP_ABS || OP == OP_SIGN || OP == OP_CLIP
+        || OP == OP_NOT || OP == OP_NONZERO;
+}
+
+// erf to ~4e-7 relative: a Taylor series near 0 (where 1 - erfc would cancel), Numerical Recipes' erfc
+// Chebyshev fit (fractional error < 1.2e-7) elsewhere.
+float erfApprox(float x) {
+    float z = abs(x);
+    if (z < 0.5) {
+        float s = x * x;
+        float p = 1.0 / 9360.0;
+        p = p * s - 1.0 / 1320.0;
+        p = p * s + 1.0 / 216.0;
+        p = p * s - 1.0 / 42.0;
+        p = p * s + 1.0 / 10.0;
+        p = p * s - 1.0 / 3.0;
+        p = p * s + 1.0;
+        return 1.1283791670955126 * x * p;
+    }
+    float t = 1.0 / (1.0 + 0.5 * z);
+    float p = 0.17087277;
+    p = p * t - 0.82215223;
+    p = p * t + 1.48851587;
+    p = p * t - 1.13520398;
+    p = p * t + 0.27886807;
+    p = p * t - 0.18628806;
+    p = p * t + 0.09678418;
+    p = p * t + 0.37409196;
+    p = p * t + 1.00002368;
+    p = p * t - 1.26551223;
+    float r = 1.0 - t * exp(p - z * z);
+    return x < 0.0 ? -r : r;
+}
+
+// The builtins that cancel near 0 (tanh as (e²ˣ − 1) / (e²ˣ + 1), log(1 + x), eˣ − 1, asinh, atanh) lose
+// up to 1e-3 relative there on lavapipe; these keep ~3e-7 everywhere. (asin and acos go through atan: lavapipe's
+// builtins are accurate to only ~3e-4.)
+
+// log(1 + x): Goldberg's trick cancels the rounding of 1 + x.
+float log1pAccurate(float x) {
+    float u = 1.0 + x;
+    return u == 1.0 ? x : log(u) * x / (u - 1.0);
+}
+
+// eˣ − 1: Taylor series below |x| = 0.5 (the first dropped term is < 1e-8 relative).
+float expm1Accurate(float x) {
+    if (abs(x) >= 0.5) {
+        return exp(x) - 1.0;
+    }
+    float p = 1.0 / 40320.0;
+    p = p * x + 1.0 / 5040.0;
+    p = p * x + 1.0 / 720.0;
+    p = p * x + 1.0 / 120.0;
+    p = p * x + 1.0 / 24.0;
+    p = p * x + 1.0 / 6.0;
+    p = p * x + 0.5;
+    p = p * x + 1.0;
+    return x * p;
+}
+
+// tanh: Taylor series below |x| = 0.3, 1 − 2 / (e²ˣ + 1) above (saturating to ±1 in fp32 beyond |x| = 9).
+float tanhAccurate(float x) {
+    float a = abs(x);
+    if (a < 0.3) {
+        float s = x * x;
+        float p = -1382.0 / 155925.0;
+        p = p * s + 62.0 / 2835.0;
+        p = p * s - 17.0 / 315.0;
+        p = p * s + 2.0 / 15.0;
+        p = p * s - 1.0 / 3.0;
+        p = p * s + 1.0;
+        return x * p;
+    }
+    float r = 1.0 - 2.0 / (exp(2.0 * min(a, 9.0)) + 1.0);
+    return x < 0.0 ? -r : r;
+}
+
+// log(1 + eˣ) without overflow for large x.
+float softplus(float x) {
+    return x > 0.0 ? x + log1pAccurate(exp(-x)) : log1pAccurate(exp(x));
+}
+
+// The nearest fp16 value (ties to even) as fp32: fp16 normals keep 10 of fp32's 23 mantissa bits, fp16
+// subnormals are multiples of 2⁻²⁴, and magnitudes that round beyond 65504 overflow to infinity.
+float roundToHalf(float x) {
+    if (isnan(x) || isinf(x)) {
+        return x;
+    }
+    uint bits = floatBitsToUint(x);
+    uint signBit = bits & 0x80000000u;
+    float a = abs(x);
+    if (a < 6.103515625e-05) {                  // 2⁻¹⁴, the smallest fp16 normal
+        float m = roundEven(a * 16777216.0) * 5.9604644775390625e-08;
+        return uintBitsToFloat(signBit | floatBitsToUint(m));
+    }
+    bits += 0xFFFu + ((bits >> 13) & 1u);
+    bits &= 0xFFFFE000u;
+    float r = uintBitsToFloat(bits);
+    return abs(r) > 65504.0 ? uintBitsToFloat(signBit | 0x7F800000u) : r;
+}
+
+float floatOp(float x) {
+    float alpha = uintBitsToFloat(pc.alpha);
+    float beta = uintBitsToFloat(pc.beta);
+    switch (OP) {
+    case OP_RELU: return max(x, 0.0);
+    case OP_SIGMOID: return 1.0 / (1.0 + exp(-x));
+    case OP_TANH: return tanhAccurate(x);
+    case OP_IDENTITY: return x;
+    case OP_NEG: return -x;
+    case OP_ABS: return abs(x);
+    case OP_SQRT: return x < 0.0 ? NAN : sqrt(x);
+    case OP_EXP: return exp(x);
+    case OP_LOG: return x < 0.0 ? NAN : (x == 0.0 ? -INF : log(x));
+    case OP_ERF: return erfApprox(x);
+    case OP_RECIPROCAL: return 1.0 / x;
+    case OP_LEAKY_RELU: return x < 0.0 ? alpha * x : x;
+    case OP_ELU: return x < 0.0 ? alpha * expm1Accurate(x) : x;
+    case OP_SELU: return x > 0.0 ? beta * x : beta * alpha * expm1Accurate(x);
+    case OP_GELU: return 0.5 * x * (1.0 + erfApprox(x * 0.70710678118654752));
+    case OP_GELU_TANH: return 0.5 * x * (1.0 + tanhAccurate(0.79788456080286536 * (x + 0.044715 * x * x * x)));
+    case OP_HARD_SIGMOID: return clamp(alpha * x + beta, 0.0, 1.0);
+    case OP_HARD_SWISH: return x * clamp(x / 6.0 + 0.5, 0.0, 1.0);
+    case OP_CLIP: return min(max(x, alpha), beta);
+    case OP_NOT: return x == 0.0 ? 1.0 : 0.0;
+    case OP_NONZERO: return x != 0.0 ? 1.0 : 0.0;
+    case OP_TO_HALF: return roundToHalf(x);
+    case OP_SIGN: return sign(x);
+    case OP_FLOOR: return floor(x);
+    case OP_CEIL: return ceil(x);
+    case OP_ROUND: return roundEven(x);
+    case OP_SIN: return sin(x);
+    case OP_COS: return cos(x);
+    case OP_SOFTPLUS: return softplus(x);
+    case OP_SOFTSIGN: return x / (1.0 + abs(x));
+    case OP_MISH: return x * tanhAccurate(softplus(x));
+    case OP_SCALE: return alpha * x;
+    case OP_TAN: return tan(x);
+    case OP_ASIN: return abs(x) > 1.0 ? NAN : atan(x / sqrt((1.0 - x) * (1.0 + x)));
+    case OP_ACOS: return abs(x) > 1.0 ? NAN : 2.0 * atan(sqrt((1.0 - x) / (1.0 + x)));
+    case OP_ATAN: return atan(x);
+    case OP_SINH: return sinh(x);
+    case OP_COSH: return cosh(x);
+    case OP_ASINH: {
+        float a = abs(x);
+        float r = a > 1e18 ? log(a) + 0.69314718055994531 : log1pAccurate(a + a * a / (1.0 + sqrt(1.0 + a * a)));
+        return x < 0.0 ? -r : r;
+    }
+    case OP_ACOSH: return x < 1.0 ? NAN : (x > 1e18 ? log(x) + 0.69314718055994531
+                                                    : log1pAccurate((x - 1.0) + sqrt((x - 1.0) * (x + 1.0))));
+    case OP_ATANH: return abs(x) > 1.0 ? NAN : (x == 1.0 ? INF : 0.5 * log1pAccurate(2.0 * x / (1.0 - x)));
+    default: return NAN;
+    }
+}
+
+int intOp(int x) {
+    switch (OP) {
+    case OP_RELU: return max(x, 0);
+    case OP_NEG: return -x;
+    case OP_ABS: return abs(x);
+    case OP_SIGN: return sign(x);
+    case OP_CLIP: return min(max(x, int(pc.alpha)), int(pc.beta));
+    case OP_NOT: return x == 0 ? 1 : 0;
+    case OP_NONZERO: return x != 0 ? 1 : 0;
+    default: return x;                          // OP_IDENTITY
+    }
+}
 
 void main() {
     const uint i = flatInvocation();
     if (i >= pc.count) {
         return;
     }
-    float x = X[i];
-    float y;
-    if (OP == 0u) {
-        y = max(x, 0.0);
-    } else if (OP == 1u) {
-        y = 1.0 / (1.0 + exp(-x));
+    uint bits = X[i];
+    if (X_INT && hasIntegerMeaning()) {
+        int r = intOp(int(bits));
+        Y[i] = Y_INT ? uint(r) : floatBitsToUint(float(r));
     } else {
-        y = tanh(x);
+        float r = floatOp(X_INT ? float(int(bits)) : uintBitsToFloat(bits));
+        Y[i] = Y_INT ? uint(int(r)) : floatBitsToUint(r);
     }
-    Y[i] = y;
+}
+
+"""#,
+        "where.comp": #"""
+#version 450
+// where.comp — ONNX Where: Y = C ? X : Z with numpy broadcasting of all three operands.
+// Lowering: Lowering+Elementwise.swift.
+//
+// Indexing as binary.comp (the lowering coalesces the three operands' strides the same way):
+//
+//   out index i ──► coordinates (c0 … c[rank-1]) of `shape` (innermost last)
+//               ──► c = Σ c_d · cStride[d],  x = Σ c_d · xStride[d],  z = Σ c_d · zStride[d]
+//
+// C is a bool tensor (int32 0 / 1 in the arena). X, Z and Y have one dtype, so the kernel moves raw 32-bit
+// words and serves float and int tensors alike.
+//
+// One invocation per output element; groups = Lowering.groups1D(count, WG) (x, y grid).
+//
+// Spec constants: 0 = WG.
+// Bindings: 0 = C, 1 = X, 2 = Z, 3 = Y.
+
+layout(local_size_x_id = 0) in;
+#include "common.glsl"
+
+#define MAX_RANK 6
+
+layout(std430, set = 0, binding = 0) readonly buffer ConditionBuffer { int C[]; };
+layout(std430, set = 0, binding = 1) readonly buffer XBuffer { uint X[]; };
+layout(std430, set = 0, binding = 2) readonly buffer ZBuffer { uint Z[]; };
+layout(std430, set = 0, binding = 3) writeonly buffer OutputBuffer { uint Y[]; };
+
+layout(push_constant) uniform PushConstants {
+    uint count;
+    uint rank;                 // ≤ MAX_RANK
+    uint shape[MAX_RANK];      // output dims, innermost at rank-1
+    uint cStride[MAX_RANK];    // element strides (0 where broadcast)
+    uint xStride[MAX_RANK];
+    uint zStride[MAX_RANK];
+} pc;                          // 104 bytes
+
+void main() {
+    const uint i = flatInvocation();
+    if (i >= pc.count) {
+        return;
+    }
+    uint rest = i;
+    uint c = 0;
+    uint x = 0;
+    uint z = 0;
+    for (int d = int(pc.rank) - 1; d >= 0; --d) {
+        uint extent = pc.shape[d];
+        uint q = rest / extent;
+        uint k = rest - q * extent;
+        rest = q;
+        c += k * pc.cStride[d];
+        x += k * pc.xStride[d];
+        z += k * pc.zStride[d];
+    }
+    Y[i] = C[c] != 0 ? X[x] : Z[z];
 }
 
 """#,
