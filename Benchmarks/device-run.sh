@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs on the device machine (see Benchmarks/README.md): generates the corpus models with the corpus script,
+# compiles them there with the carried release fmc, runs fmrun streaming, preloaded and with a small staging
+# ring, and compares every output with onnxruntime. Expects .gl/ (Vulkan loader debs) and .device/ holding
+# bin/fmc.gz, bin/fmrun.gz, lib/ (none needed today), make_corpus.py and ort_runner.py.
+set -uo pipefail
+for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
+cd .device
+export LD_LIBRARY_PATH=$PWD/lib
+gunzip -f bin/*.gz; chmod +x bin/*
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+./bin/fmrun --list-devices 2>&1 || { export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json; ./bin/fmrun --list-devices; }
+mkdir -p corpus
+python3 make_corpus.py --out corpus --only ${MODELS:-resnet50} --no-bench 2>&1 | tail -2
+for m in ${MODELS:-resnet50}; do
+python3 - $m <<'PY'
+import numpy as np, sys
+m = sys.argv[1]
+z = np.load(f"corpus/{m}.ref.npz")
+for i, n in enumerate(z["__input_names__"]): np.save(f"corpus/{m}.in.{n}.npy", z[f"in.{i}"])
+for i, n in enumerate(z["__output_names__"]): np.save(f"corpus/{m}.ref.{n}.npy", z[f"out.{i}"])
+PY
+inputs=$(python3 -c "import numpy as np; z=np.load('corpus/$m.ref.npz'); print(' '.join(f'--input {n}=corpus/$m.in.{n}.npy' for n in z['__input_names__']))")
+for p in fp32 fp16; do
+  /usr/bin/time -f "fmc %e s, peak RSS %M KiB" ./bin/fmc compile corpus/$m.onnx -o $m.$p.fmb --precision $p 2>&1 | grep -v "^fmc:"
+  [ $p = fp32 ] && ./bin/fmc inspect $m.$p.fmb | sed -n '/^Schedule/,$p' 
+  for mode in streaming preload streaming-16mib; do
+    flag=""; [ $mode = preload ] && flag=--preload; [ $mode = streaming-16mib ] && flag="--staging-mib 16"
+    echo "== $m $p $mode"
+    ./bin/fmrun $m.$p.fmb $inputs --output-dir out.$m.$p.$mode --runs ${RUNS:-20} $flag 2>&1 | grep -v "^fmrun: warm run"
+    python3 - $m $p $mode <<'PY'
+import numpy as np, sys, glob
+m, p, mode = sys.argv[1:]
+z = np.load(f"corpus/{m}.ref.npz")
+for i, n in enumerate(z["__output_names__"]):
+    ref = z[f"out.{i}"]; out = np.load(f"out.{m}.{p}.{mode}/{n}.npy")
+    print(f"  {n}: rel error {np.linalg.norm(out.astype(np.float64)-ref)/np.linalg.norm(ref):.3e}")
+PY
+  done
+  cmp out.$m.$p.streaming/*.npy out.$m.$p.preload/*.npy && echo "  streaming == preload (bit-identical)"
+done
+echo "== $m fp16, schedule solved for a 16 MiB weight budget, 16 MiB staging"
+./bin/fmc compile corpus/$m.onnx -o $m.budget.fmb --precision fp16 --budget 16MiB 2>&1 | grep -v "^fmc:"
+./bin/fmrun $m.budget.fmb $inputs --output-dir out.$m.budget --runs ${RUNS:-20} --staging-mib 16 2>&1 | grep -v "^fmrun: "
+done
