@@ -1,18 +1,22 @@
 #version 450
 // softmax.comp — Y = exp(X − max) / Σ exp(X − max) along one axis (ONNX Softmax, any axis; opset < 13
-// flattening too). Lowering: Lowering+Softmax.swift.
+// flattening too), or with LOG = 1 Y = X − max − log Σ exp(X − max) (ONNX LogSoftmax).
+// Lowering: Lowering+Softmax.swift.
 //
 // The tensor is viewed as [outer, len, inner]; a row (outer o, inner i) is the len elements
 // o·len·inner + i + j·inner. One workgroup per row, three passes with shared-memory reductions:
 //
 //   pass 1: m = max_j x_j     pass 2: s = Σ_j exp(x_j − m)     pass 3: y_j = exp(x_j − m) / s
+//                                                                    (LOG: y_j = x_j − m − log s)
 //
 // groups = Lowering.groups1D(rows, 1) with rows = outer · inner.
-// Spec constants: 0 = WG (a power of two ≤ 1024).
+// Spec constants: 0 = WG (a power of two ≤ 1024), 1 = LOG.
 // Bindings: 0 = X, 1 = Y.
 
 layout(local_size_x_id = 0) in;
 #include "common.glsl"
+
+layout(constant_id = 1) const uint LOG = 0u;
 
 layout(std430, set = 0, binding = 0) readonly buffer InputBuffer { float X[]; };
 layout(std430, set = 0, binding = 1) writeonly buffer OutputBuffer { float Y[]; };
@@ -62,6 +66,13 @@ void main() {
     }
     s = reduceGroup(s, false);
 
+    if (LOG != 0u) {
+        const float shift = m + log(s);
+        for (uint j = lx; j < pc.len; j += gl_WorkGroupSize.x) {
+            Y[base + j * step] = X[base + j * step] - shift;
+        }
+        return;
+    }
     const float inv = 1.0 / s;
     for (uint j = lx; j < pc.len; j += gl_WorkGroupSize.x) {
         Y[base + j * step] = exp(X[base + j * step] - m) * inv;

@@ -27,6 +27,8 @@ OPS=(
     AveragePool BatchNormalization Sub Div Sigmoid Tanh Squeeze Unsqueeze Dropout Clip
     Pow Sqrt Erf Exp Log Neg Abs Reciprocal LeakyRelu PRelu Elu Gelu HardSigmoid HardSwish Min Max Where
     Equal Less LessOrEqual Greater GreaterOrEqual And Or Not Mod Cast
+    LayerNormalization GroupNormalization InstanceNormalization LogSoftmax ReduceMean ReduceSum ReduceMax
+    ReduceMin ReduceL2 ArgMax CumSum
 )
 
 rm -rf "$OUT"

@@ -36,7 +36,8 @@ final class ShaderTests: XCTestCase {
         let compiler = try ShaderCompiler()
         let expected: [String: Int] = [
             "conv2d.comp": 2, "conv2d_igemm.comp": 1, "gemm.comp": 2, "gemm_tiled.comp": 1, "splitk_reduce.comp": 2, "matmul.comp": 1, "binary.comp": 4, "unary.comp": 3, "where.comp": 1,
-            "pool2d.comp": 3, "global_avgpool.comp": 1, "softmax.comp": 1, "batchnorm.comp": 2,
+            "pool2d.comp": 3, "global_avgpool.comp": 1, "softmax.comp": 2, "batchnorm.comp": 2,
+            "reduce.comp": 3, "argmax.comp": 4, "cumsum.comp": 4, "normalize.comp": 3,  // normalization / reduction
         ]
         for family in KernelCatalog.all {
             let defines = family.readsWeightImage ? ["WEIGHT_FORMAT": "rgba32f"] : [:]

@@ -64,6 +64,7 @@ enum KernelCatalog {
 
     static let all: [KernelFamily] = [conv2d, conv2dIGemm, gemm, gemmTiled, splitKReduce, matmul, binary, unary, pool2d,
                                       globalAvgPool, softmax, batchnorm]
+        + reductionFamilies  // Lowering+Reduce.swift
         + elementwiseFamilies  // Lowering+Elementwise.swift
 
     /// Every (file, defines) combination the lowering can request, including WEIGHT_FORMAT for both image

@@ -1,5 +1,6 @@
 // BatchNormalization that LoweringPasses.foldBatchNorm could not fold into a Conv → batchnorm.comp with
-// its four parameters folded into one resident constant (scale[C] then shift[C]).
+// its four parameters folded into one resident constant (scale[C] then shift[C]). Any input rank ≥ 2
+// ([N, C], [N, C, L], [N, C, D, H, W]…): the kernel sees [N, C, inner]. Owned by the normalization family.
 
 import FMBFormat
 
@@ -24,8 +25,12 @@ extension LoweringContext {
         var params: [[Float]] = []
         for i in 1...4 {
             let name = try input(n, i)
-            guard let constant = initializers[name], constant.dtype.isFloat, constant.elementCount == channels else {
-                throw error(n, "parameter '\(name)' must be a constant float tensor of \(channels) values")
+            guard let constant = initializers[name] else {
+                throw error(n, "parameter '\(name)' is computed at run time; only constant BatchNormalization "
+                            + "parameters are supported (they are folded into one scale and shift)")
+            }
+            guard constant.dtype.isFloat, constant.elementCount == channels else {
+                throw error(n, "parameter '\(name)' must be a float tensor of \(channels) values, not \(constant.dtype) \(constant.shape)")
             }
             params.append(constant.floats())
         }

@@ -4,6 +4,101 @@
 /// The GLSL sources of every kernel and include, by file name, so fmc needs no source tree.
 public enum ShaderSources {
     public static let files: [String: String] = [
+        "argmax.comp": #"""
+#version 450
+// argmax.comp — ONNX ArgMax / ArgMin along one axis (keepdims either way, select_last_index). Lowering:
+// Lowering+Reduce.swift.
+//
+// The input is viewed as [outer, len, inner]; output o = (outer index) · inner + (inner index) is the index j
+// in [0, len) of the largest (smallest) X[outer · len · inner + j · inner + inner index], written as int32 (the
+// arena's form of int64; the runtime widens graph outputs). Ties go to the first index, or the last one with
+// SELECT_LAST. As in numpy, a NaN beats every number for ArgMax and ArgMin alike.
+//
+// Two schedules (PER_GROUP): one workgroup per output with a shared-memory tree of (value, index) pairs, or one
+// invocation per output with a serial loop.
+//
+// groups = Lowering.groups1D(outputs, PER_GROUP ? 1 : WG).
+// Spec constants: 0 = WG (a power of two ≤ 1024), 1 = IS_MIN, 2 = SELECT_LAST, 3 = PER_GROUP.
+// Defines: ARG_INT=1 — X is int32 (integer / bool data).
+// Bindings: 0 = X, 1 = Y (int32).
+
+layout(local_size_x_id = 0) in;
+#include "common.glsl"
+
+layout(constant_id = 1) const uint IS_MIN = 0u;
+layout(constant_id = 2) const uint SELECT_LAST = 0u;
+layout(constant_id = 3) const uint PER_GROUP = 1u;
+
+#if defined(ARG_INT) && ARG_INT
+#define VALUE int
+#else
+#define VALUE float
+#endif
+
+layout(std430, set = 0, binding = 0) readonly buffer InputBuffer { VALUE X[]; };
+layout(std430, set = 0, binding = 1) writeonly buffer OutputBuffer { int Y[]; };
+
+layout(push_constant) uniform PushConstants {
+    uint outputs, len, inner;
+} pc;
+
+shared VALUE values[gl_WorkGroupSize.x];
+shared uint indices[gl_WorkGroupSize.x];
+
+// Whether (a, ia) beats (b, ib). An invalid index (0xffffffff, an invocation that saw no element) never wins.
+bool better(VALUE a, uint ia, VALUE b, uint ib) {
+    if (ia == 0xffffffffu) return false;
+    if (ib == 0xffffffffu) return true;
+#if !(defined(ARG_INT) && ARG_INT)
+    if (isnan(a) || isnan(b)) {
+        if (isnan(a) != isnan(b)) return isnan(a);
+        return SELECT_LAST != 0u ? ia > ib : ia < ib;
+    }
+#endif
+    if (IS_MIN != 0u ? a < b : a > b) return true;
+    if (a == b) return SELECT_LAST != 0u ? ia > ib : ia < ib;
+    return false;
+}
+
+void main() {
+    const uint o = PER_GROUP != 0u ? flatWorkGroup() : flatInvocation();
+    if (o >= pc.outputs) {
+        return;  // uniform across the workgroup when PER_GROUP
+    }
+    const uint outer = o / pc.inner;
+    const uint base = outer * pc.len * pc.inner + (o - outer * pc.inner);
+    const uint first = PER_GROUP != 0u ? gl_LocalInvocationID.x : 0u;
+    const uint step = PER_GROUP != 0u ? gl_WorkGroupSize.x : 1u;
+
+    VALUE best = X[base];  // any value; index 0xffffffff marks "none yet"
+    uint bestIndex = 0xffffffffu;
+    for (uint j = first; j < pc.len; j += step) {
+        const VALUE v = X[base + j * pc.inner];
+        if (better(v, j, best, bestIndex)) {
+            best = v;
+            bestIndex = j;
+        }
+    }
+    if (PER_GROUP != 0u) {
+        const uint lx = gl_LocalInvocationID.x;
+        values[lx] = best;
+        indices[lx] = bestIndex;
+        barrier();
+        for (uint half_ = gl_WorkGroupSize.x / 2u; half_ > 0u; half_ >>= 1u) {
+            if (lx < half_ && better(values[lx + half_], indices[lx + half_], values[lx], indices[lx])) {
+                values[lx] = values[lx + half_];
+                indices[lx] = indices[lx + half_];
+            }
+            barrier();
+        }
+        bestIndex = indices[0];
+    }
+    if (PER_GROUP == 0u || gl_LocalInvocationID.x == 0u) {
+        Y[o] = bestIndex == 0xffffffffu ? 0 : int(bestIndex);
+    }
+}
+
+"""#,
         "batchnorm.comp": #"""
 #version 450
 // batchnorm.comp — Y = act(X · scale[c] + shift[c]) over [N, C, inner] (ONNX BatchNormalization in
@@ -674,6 +769,98 @@ void main() {
 }
 
 """#,
+        "cumsum.comp": #"""
+#version 450
+// cumsum.comp — ONNX CumSum along one axis (exclusive, reverse). Lowering: Lowering+Reduce.swift.
+//
+// The tensor is viewed as [outer, len, inner]; line l = (outer index) · inner + (inner index) is the len
+// elements base + j · inner. With REVERSE the line is walked from its end; EXCLUSIVE leaves out the element
+// itself:
+//
+//   x      │ a   b     c        inclusive │ a   a+b   a+b+c      exclusive │ 0   a   a+b
+//
+// Two schedules (PER_GROUP):
+//   0 — one invocation per line, a serial running sum (many short lines);
+//   1 — one workgroup per line: the line goes in chunks of WG elements, each scanned in shared memory
+//       (Hillis–Steele, log2 WG steps) and offset by the carry of the chunks before it (long lines).
+//
+// groups = Lowering.groups1D(lines, PER_GROUP ? 1 : WG).
+// Spec constants: 0 = WG (a power of two ≤ 1024), 1 = EXCLUSIVE, 2 = REVERSE, 3 = PER_GROUP.
+// Defines: CUMSUM_INT=1 — int32 tensors.
+// Bindings: 0 = X, 1 = Y.
+
+layout(local_size_x_id = 0) in;
+#include "common.glsl"
+
+layout(constant_id = 1) const uint EXCLUSIVE = 0u;
+layout(constant_id = 2) const uint REVERSE = 0u;
+layout(constant_id = 3) const uint PER_GROUP = 0u;
+
+#if defined(CUMSUM_INT) && CUMSUM_INT
+#define VALUE int
+#define ZERO 0
+#else
+#define VALUE float
+#define ZERO 0.0
+#endif
+
+layout(std430, set = 0, binding = 0) readonly buffer InputBuffer { VALUE X[]; };
+layout(std430, set = 0, binding = 1) writeonly buffer OutputBuffer { VALUE Y[]; };
+
+layout(push_constant) uniform PushConstants {
+    uint lines, len, inner;
+} pc;
+
+shared VALUE scan[gl_WorkGroupSize.x];
+
+// Offset of the k-th element of the line in walking order.
+uint at(uint base, uint k) {
+    return base + (REVERSE != 0u ? pc.len - 1u - k : k) * pc.inner;
+}
+
+void main() {
+    const uint line = PER_GROUP != 0u ? flatWorkGroup() : flatInvocation();
+    if (line >= pc.lines) {
+        return;  // uniform across the workgroup when PER_GROUP
+    }
+    const uint outer = line / pc.inner;
+    const uint base = outer * pc.len * pc.inner + (line - outer * pc.inner);
+
+    if (PER_GROUP == 0u) {
+        VALUE sum = ZERO;
+        for (uint k = 0u; k < pc.len; ++k) {
+            const uint i = at(base, k);
+            const VALUE x = X[i];
+            Y[i] = EXCLUSIVE != 0u ? sum : sum + x;
+            sum += x;
+        }
+        return;
+    }
+
+    const uint lx = gl_LocalInvocationID.x;
+    VALUE carry = ZERO;
+    for (uint start = 0u; start < pc.len; start += gl_WorkGroupSize.x) {
+        const uint k = start + lx;
+        const VALUE x = k < pc.len ? X[at(base, k)] : ZERO;
+        scan[lx] = x;
+        barrier();
+        for (uint offset = 1u; offset < gl_WorkGroupSize.x; offset <<= 1u) {
+            const VALUE add = lx >= offset ? scan[lx - offset] : ZERO;
+            barrier();
+            scan[lx] += add;
+            barrier();
+        }
+        // Exclusive takes the neighbour's inclusive sum rather than subtracting x (exact for floats too).
+        const VALUE before = EXCLUSIVE != 0u ? (lx > 0u ? scan[lx - 1u] : ZERO) : scan[lx];
+        if (k < pc.len) {
+            Y[at(base, k)] = carry + before;
+        }
+        carry += scan[gl_WorkGroupSize.x - 1u];
+        barrier();  // everyone has read the chunk total before the next chunk overwrites scan
+    }
+}
+
+"""#,
         "gemm.comp": #"""
 #version 450
 // gemm.comp — Y[M, N] = act(A[M, K] × B[K, N] + bias[N]) with a constant B in a weight image, for few rows
@@ -1102,6 +1289,102 @@ void main() {
 }
 
 """#,
+        "normalize.comp": #"""
+#version 450
+// normalize.comp — Y = (X − mean) / √(var + ε) · scale + bias per row: ONNX LayerNormalization,
+// GroupNormalization and InstanceNormalization. Lowering: Lowering+Normalization.swift.
+//
+// The tensor is `rows` contiguous rows of `len` elements; the three ops differ only in what a row is and which
+// scale / bias entry element j of row r takes, p = ((r mod paramRowMod) · len + j) / paramDiv:
+//
+//   op                    row                    paramRowMod   paramDiv         p
+//   LayerNormalization    X[..axis), X[axis..)   1             1                j
+//   InstanceNormalization (n, c), spatial        C             spatial          c
+//   GroupNormalization    (n, g), C/G · spatial  G             spatial          channel (opset 21: scale [C])
+//                                                G             C/G · spatial    group   (opset 18: scale [G])
+//
+// One workgroup per row, three passes over it with shared-memory reductions (two-pass variance, which stays
+// accurate when |mean| ≫ σ, unlike E[x²] − E[x]²):
+//
+//   pass 1: mean = Σ x / len     pass 2: var = Σ (x − mean)² / len     pass 3: y = (x − mean) · rstd · scale[p] + bias[p]
+//
+// groups = Lowering.groups1D(rows, 1).
+// Spec constants: 0 = WG (a power of two ≤ 1024), 1 = HAS_BIAS, 2 = WRITE_STATS.
+// Bindings: 0 = X, 1 = scale, 2 = bias (scale again when HAS_BIAS = 0; never read), 3 = Y,
+//           4 = Mean [rows], 5 = InvStdDev [rows] (LayerNormalization's optional outputs; Y again when
+//           WRITE_STATS = 0, never written).
+
+layout(local_size_x_id = 0) in;
+#include "common.glsl"
+
+layout(constant_id = 1) const uint HAS_BIAS = 1u;
+layout(constant_id = 2) const uint WRITE_STATS = 0u;
+
+layout(std430, set = 0, binding = 0) readonly buffer InputBuffer { float X[]; };
+layout(std430, set = 0, binding = 1) readonly buffer ScaleBuffer { float scale[]; };
+layout(std430, set = 0, binding = 2) readonly buffer BiasBuffer { float bias[]; };
+layout(std430, set = 0, binding = 3) writeonly buffer OutputBuffer { float Y[]; };
+layout(std430, set = 0, binding = 4) writeonly buffer MeanBuffer { float meanOut[]; };
+layout(std430, set = 0, binding = 5) writeonly buffer InvStdDevBuffer { float invStdDevOut[]; };
+
+layout(push_constant) uniform PushConstants {
+    uint rows, len, paramRowMod, paramDiv;
+    float epsilon;
+} pc;
+
+shared float scratch[gl_WorkGroupSize.x];
+
+// Tree sum over the workgroup; every invocation gets the result.
+float sumGroup(float v) {
+    const uint lx = gl_LocalInvocationID.x;
+    scratch[lx] = v;
+    barrier();
+    for (uint half_ = gl_WorkGroupSize.x / 2u; half_ > 0u; half_ >>= 1u) {
+        if (lx < half_) {
+            scratch[lx] += scratch[lx + half_];
+        }
+        barrier();
+    }
+    float r = scratch[0];
+    barrier();  // scratch is reused by the next reduction
+    return r;
+}
+
+void main() {
+    const uint row = flatWorkGroup();
+    if (row >= pc.rows) {
+        return;  // uniform across the workgroup
+    }
+    const uint lx = gl_LocalInvocationID.x;
+    const uint base = row * pc.len;
+    const float n = float(pc.len);
+
+    float s = 0.0;
+    for (uint j = lx; j < pc.len; j += gl_WorkGroupSize.x) {
+        s += X[base + j];
+    }
+    const float mean = sumGroup(s) / n;
+
+    float q = 0.0;
+    for (uint j = lx; j < pc.len; j += gl_WorkGroupSize.x) {
+        const float d = X[base + j] - mean;
+        q += d * d;
+    }
+    const float rstd = 1.0 / sqrt(sumGroup(q) / n + pc.epsilon);
+
+    const uint paramBase = (row % pc.paramRowMod) * pc.len;
+    for (uint j = lx; j < pc.len; j += gl_WorkGroupSize.x) {
+        const uint p = (paramBase + j) / pc.paramDiv;
+        const float y = (X[base + j] - mean) * rstd * scale[p];
+        Y[base + j] = HAS_BIAS != 0u ? y + bias[p] : y;
+    }
+    if (WRITE_STATS != 0u && lx == 0u) {
+        meanOut[row] = mean;
+        invStdDevOut[row] = rstd;
+    }
+}
+
+"""#,
         "pool2d.comp": #"""
 #version 450
 // pool2d.comp — 2-D max / average pooling over NCHW (ONNX MaxPool, AveragePool).
@@ -1190,22 +1473,225 @@ void main() {
 }
 
 """#,
+        "reduce.comp": #"""
+#version 450
+// reduce.comp — ONNX ReduceSum / Mean / Max / Min / Prod / L1 / L2 / SumSquare / LogSum / LogSumExp over any set
+// of axes in one pass. Lowering: Lowering+Reduce.swift.
+//
+// The lowering coalesces the input's axes into at most 6 KEPT dims and 6 REDUCED dims (neighbouring axes of
+// the same kind merge), each with its element stride in X. Output o (row-major over the kept dims, which is
+// exactly Y's layout with or without keepdims) reads the `len` elements
+//
+//   X[ base(o) + off(r) ],  r = 0 … len-1,   base = Σ keptIndex_d · keptStride_d,   off = Σ redIndex_d · redStride_d
+//
+//   e.g. X [2, 5, 3, 7] reducing axes {1, 3}:  kept = [2, 3] strides [105, 7],  reduced = [5, 7] strides [21, 1]
+//
+// COLUMNS outputs share a workgroup of WG invocations: invocation lx takes output column = lx mod COLUMNS of
+// the workgroup's COLUMNS consecutive outputs and reduction slice = lx / COLUMNS of SLICES = WG / COLUMNS
+// (elements r ≡ slice mod SLICES), then a shared-memory tree combines the slices of each column:
+//
+//   COLUMNS = 1      one workgroup per output (contiguous rows: neighbouring invocations read neighbours);
+//   COLUMNS = 8…64   strided rows (a reduced axis that is not innermost): neighbouring invocations take
+//                    neighbouring outputs, which are neighbours in memory, and SLICES split the row;
+//   COLUMNS = WG     one invocation per output, a serial loop, no tree (short rows).
+//
+//   WG = 256, COLUMNS = 8:   lx  0… 7 → outputs g·8 + 0…7, slice 0     Σ over slices 0…31 ──► Y[g·8 + c]
+//                            lx  8…15 → outputs g·8 + 0…7, slice 1
+//                            …        lx 248…255 → slice 31
+//
+// LogSumExp first reduces the max, then Σ exp(x − max), so large inputs do not overflow.
+//
+// groups = Lowering.groups1D(outputs, COLUMNS).
+// Spec constants: 0 = WG (a power of two ≤ 1024), 1 = OP (REDUCE_* below), 2 = COLUMNS (a power of two ≤ WG).
+// Defines: REDUCE_INT=1 — int32 tensors (integer / bool data; OP is SUM, MAX, MIN or PROD).
+// Bindings: 0 = X, 1 = Y.
+
+layout(local_size_x_id = 0) in;
+#include "common.glsl"
+
+#define REDUCE_SUM 0u
+#define REDUCE_MEAN 1u
+#define REDUCE_MAX 2u
+#define REDUCE_MIN 3u
+#define REDUCE_PROD 4u
+#define REDUCE_L1 5u
+#define REDUCE_L2 6u
+#define REDUCE_SUM_SQUARE 7u
+#define REDUCE_LOG_SUM 8u
+#define REDUCE_LOG_SUM_EXP 9u
+
+layout(constant_id = 1) const uint OP = REDUCE_SUM;
+layout(constant_id = 2) const uint COLUMNS = 1u;
+
+#if defined(REDUCE_INT) && REDUCE_INT
+#define VALUE int
+#define LOWEST (-2147483647 - 1)
+#define HIGHEST 2147483647
+#define ZERO 0
+#define ONE 1
+#else
+#define VALUE float
+#define LOWEST uintBitsToFloat(0xff800000u)
+#define HIGHEST uintBitsToFloat(0x7f800000u)
+#define ZERO 0.0
+#define ONE 1.0
+#endif
+
+layout(std430, set = 0, binding = 0) readonly buffer InputBuffer { VALUE X[]; };
+layout(std430, set = 0, binding = 1) writeonly buffer OutputBuffer { VALUE Y[]; };
+
+layout(push_constant) uniform PushConstants {
+    uint outputs, len, keptRank, redRank;
+    uint keptShape[6];
+    uint keptStride[6];
+    uint redShape[6];
+    uint redStride[6];
+} pc;
+
+shared VALUE scratch[gl_WorkGroupSize.x];
+
+// What an element contributes before combining (|x|, x², …; exp(x − shift) for LogSumExp's second pass).
+VALUE mapped(VALUE x, VALUE shift) {
+#if defined(REDUCE_INT) && REDUCE_INT
+    return x;
+#else
+    switch (OP) {
+    case REDUCE_L1: return abs(x);
+    case REDUCE_L2: case REDUCE_SUM_SQUARE: return x * x;
+    case REDUCE_LOG_SUM_EXP: return exp(x - shift);
+    default: return x;
+    }
+#endif
+}
+
+// The combining operator of a pass: max / min / product, else a sum. LogSumExp's first pass is a max.
+VALUE combine(VALUE a, VALUE b, bool maxPass) {
+    if (maxPass || OP == REDUCE_MAX) return max(a, b);
+    if (OP == REDUCE_MIN) return min(a, b);
+    if (OP == REDUCE_PROD) return a * b;
+    return a + b;
+}
+
+VALUE identity(bool maxPass) {
+    if (maxPass || OP == REDUCE_MAX) return LOWEST;
+    if (OP == REDUCE_MIN) return HIGHEST;
+    if (OP == REDUCE_PROD) return ONE;
+    return ZERO;
+}
+
+// Offset in X of reduced element r.
+uint reducedOffset(uint r) {
+    if (pc.redRank == 1u) {
+        return r * pc.redStride[0];
+    }
+    uint offset = 0u;
+    for (int d = int(pc.redRank) - 1; d >= 0; --d) {
+        const uint size = pc.redShape[d];
+        offset += (r % size) * pc.redStride[d];
+        r /= size;
+    }
+    return offset;
+}
+
+// Offset in X of output o's first element.
+uint keptOffset(uint o) {
+    uint offset = 0u;
+    for (int d = int(pc.keptRank) - 1; d >= 0; --d) {
+        const uint size = pc.keptShape[d];
+        offset += (o % size) * pc.keptStride[d];
+        o /= size;
+    }
+    return offset;
+}
+
+// Combines the SLICES partial results of each column over shared memory; every invocation gets its column's.
+VALUE combineSlices(VALUE v, bool maxPass) {
+    const uint slices = gl_WorkGroupSize.x / COLUMNS;
+    if (slices == 1u) {
+        return v;  // one invocation per output: nothing to combine (uniform: spec constants)
+    }
+    const uint lx = gl_LocalInvocationID.x;
+    const uint slice = lx / COLUMNS;
+    scratch[lx] = v;
+    barrier();
+    for (uint half_ = slices / 2u; half_ > 0u; half_ >>= 1u) {
+        if (slice < half_) {
+            scratch[lx] = combine(scratch[lx], scratch[lx + half_ * COLUMNS], maxPass);
+        }
+        barrier();
+    }
+    VALUE r = scratch[lx % COLUMNS];
+    barrier();  // scratch is reused by a second pass
+    return r;
+}
+
+// One pass over output o's elements: this invocation's slice, then the column's total.
+VALUE pass(bool valid, uint base, bool maxPass, VALUE shift) {
+    const uint slices = gl_WorkGroupSize.x / COLUMNS;
+    VALUE acc = identity(maxPass);
+    if (valid) {
+        for (uint r = gl_LocalInvocationID.x / COLUMNS; r < pc.len; r += slices) {
+            const VALUE x = X[base + reducedOffset(r)];
+            acc = combine(acc, maxPass ? x : mapped(x, shift), maxPass);
+        }
+    }
+    return combineSlices(acc, maxPass);
+}
+
+VALUE finish(VALUE acc, VALUE shift) {
+#if defined(REDUCE_INT) && REDUCE_INT
+    return acc;
+#else
+    switch (OP) {
+    case REDUCE_MEAN: return acc / float(pc.len);
+    case REDUCE_L2: return sqrt(acc);
+    case REDUCE_LOG_SUM: return log(acc);
+    case REDUCE_LOG_SUM_EXP: return shift + log(acc);
+    default: return acc;
+    }
+#endif
+}
+
+void main() {
+    // No early return: every invocation takes part in the barriers, outputs past the end only compute nothing.
+    const uint o = flatWorkGroup() * COLUMNS + gl_LocalInvocationID.x % COLUMNS;
+    const bool valid = o < pc.outputs;
+    const uint base = valid ? keptOffset(o) : 0u;
+    VALUE shift = ZERO;
+#if !(defined(REDUCE_INT) && REDUCE_INT)
+    if (OP == REDUCE_LOG_SUM_EXP) {
+        shift = pass(valid, base, true, ZERO);
+        // An all −inf row: keep exp(x − shift) finite (the result is −inf either way).
+        if (isinf(shift)) shift = 0.0;
+    }
+#endif
+    const VALUE acc = pass(valid, base, false, shift);
+    if (valid && gl_LocalInvocationID.x < COLUMNS) {
+        Y[o] = finish(acc, shift);
+    }
+}
+
+"""#,
         "softmax.comp": #"""
 #version 450
 // softmax.comp — Y = exp(X − max) / Σ exp(X − max) along one axis (ONNX Softmax, any axis; opset < 13
-// flattening too). Lowering: Lowering+Softmax.swift.
+// flattening too), or with LOG = 1 Y = X − max − log Σ exp(X − max) (ONNX LogSoftmax).
+// Lowering: Lowering+Softmax.swift.
 //
 // The tensor is viewed as [outer, len, inner]; a row (outer o, inner i) is the len elements
 // o·len·inner + i + j·inner. One workgroup per row, three passes with shared-memory reductions:
 //
 //   pass 1: m = max_j x_j     pass 2: s = Σ_j exp(x_j − m)     pass 3: y_j = exp(x_j − m) / s
+//                                                                    (LOG: y_j = x_j − m − log s)
 //
 // groups = Lowering.groups1D(rows, 1) with rows = outer · inner.
-// Spec constants: 0 = WG (a power of two ≤ 1024).
+// Spec constants: 0 = WG (a power of two ≤ 1024), 1 = LOG.
 // Bindings: 0 = X, 1 = Y.
 
 layout(local_size_x_id = 0) in;
 #include "common.glsl"
+
+layout(constant_id = 1) const uint LOG = 0u;
 
 layout(std430, set = 0, binding = 0) readonly buffer InputBuffer { float X[]; };
 layout(std430, set = 0, binding = 1) writeonly buffer OutputBuffer { float Y[]; };
@@ -1255,6 +1741,13 @@ void main() {
     }
     s = reduceGroup(s, false);
 
+    if (LOG != 0u) {
+        const float shift = m + log(s);
+        for (uint j = lx; j < pc.len; j += gl_WorkGroupSize.x) {
+            Y[base + j * step] = X[base + j * step] - shift;
+        }
+        return;
+    }
     const float inv = 1.0 / s;
     for (uint j = lx; j < pc.len; j += gl_WorkGroupSize.x) {
         Y[base + j * step] = exp(X[base + j * step] - m) * inv;
