@@ -67,6 +67,7 @@ public enum BundleInspector {
         out.append("")
         let imageBindings = b.program.reduce(0) { n, s in n + s.bindings.filter { if case .image = $0 { true } else { false } }.count }
         out.append("Program: \(b.program.count) steps, \(imageBindings) weight-image bindings")
+        out.append("  " + copySummary(b))
 
         out.append("")
         let constants = b.tensors.compactMap(\.constant)
@@ -95,6 +96,34 @@ public enum BundleInspector {
         out.append("")
         out += scheduleSummary(b)
         return out.joined(separator: "\n") + "\n"
+    }
+
+    // MARK: - Data movement
+
+    /// Stems of the kernels that only move data (no arithmetic): what issue 3's "layout without transformations"
+    /// wants to see disappear. A kernel name is `stem<defines>[spec constants]` (Lowering's `kernel(_:)`).
+    public static let copyKernelStems = ["copy", "gather", "pad", "transpose", "concat", "slice", "split", "tile",
+                                         "expand"]
+
+    /// Whether a kernel (by its bundle name) is a pure data-movement copy: its stem is one of `copyKernelStems`
+    /// or starts with one followed by "_" (copy_strided, gather_image).
+    public static func isCopyKernel(_ name: String) -> Bool {
+        let stem = name.prefix { $0 != "<" && $0 != "[" }
+        // Whole words: "splitk_reduce" (a matmul's reduction) is not "split".
+        return copyKernelStems.contains { stem == $0 || stem.hasPrefix($0 + "_") }
+    }
+
+    /// "copies: K steps (kernel: n, ...)", the copy steps of the program by kernel stem.
+    static func copySummary(_ b: FMBundle) -> String {
+        var perStem: [String: Int] = [:]
+        for step in b.program where Int(step.kernel) < b.kernels.count {
+            let name = b.kernels[Int(step.kernel)].name
+            guard isCopyKernel(name) else { continue }
+            perStem[String(name.prefix { $0 != "<" && $0 != "[" }), default: 0] += 1
+        }
+        let total = perStem.values.reduce(0, +)
+        let parts = perStem.keys.sorted().map { "\($0) \(perStem[$0]!)" }
+        return "copies: \(total) step\(total == 1 ? "" : "s")" + (parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")")
     }
 
     // MARK: - Parts

@@ -13,13 +13,22 @@ public struct CompileOptions: Sendable {
     public var budget: UInt64?
     public var costModel: CostModel = .h100
     public var modelName: String?
+    /// Inputs fixed to values at compile time (`--pin-input NAME=v,...`), by input name: they become constants,
+    /// and what depends on them is folded.
+    public var pinnedInputs: [String: [Double]] = [:]
 
     public init() {}
 }
 
 /// Figures about a compile, for the CLI and tests.
 public struct CompileReport: Sendable {
+    /// Nodes of the prepared graph (after simplification), which lowering turns into steps.
     public var nodes = 0
+    /// Nodes the simplification removed: Constant nodes inlined, constants folded, If branches inlined or
+    /// dropped, aliases and dead nodes removed (nested graphs included).
+    public var foldedNodes = 0
+    /// Steps whose kernel only moves data (`BundleInspector.isCopyKernel`).
+    public var copySteps = 0
     public var steps = 0
     public var kernels = 0
     public var spirvModules = 0
@@ -46,12 +55,14 @@ public enum Compiler {
     public static func compile(path: String, options: CompileOptions,
                                progress: (String) -> Void = { _ in }) throws -> CompiledModel {
         progress("importing \(path)")
-        let graph = try ONNXImporter.loadAndPrepare(path: path, inputShapes: options.inputShapes)
+        let (graph, folded) = try ONNXImporter.prepare(path: path, inputShapes: options.inputShapes,
+                                                       pinnedInputs: options.pinnedInputs)
         progress("lowering \(graph.nodes.count) nodes (\(options.precision.rawValue))")
         let program = try Lowering.lower(graph, precision: options.precision)
         let name = options.modelName ?? baseName(path)
         var compiled = try assemble(program, name: name, options: options, progress: progress)
         compiled.report.nodes = graph.nodes.count
+        compiled.report.foldedNodes = folded
         return compiled
     }
 
@@ -170,6 +181,7 @@ public enum Compiler {
                               images: images, chunks: chunks, schedule: schedule)
 
         report.steps = steps.count
+        report.copySteps = steps.filter { BundleInspector.isCopyKernel(kernels[Int($0.kernel)].name) }.count
         report.kernels = kernels.count
         report.spirvModules = spirv.count
         report.arenaBytes = arena.arenaSize

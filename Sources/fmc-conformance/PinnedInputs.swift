@@ -27,7 +27,7 @@ enum PinnedInputs {
         "ReduceSumSquare": [1],         // axes (opset ≥ 13 / 18)
         "Split": [1],                   // split
         "Pad": [1, 3],                  // pads, axes (constant_value stays an input)
-        "Resize": [2, 3],               // scales, sizes (roi stays an input)
+        "Resize": [1, 2, 3],            // roi, scales, sizes
         "Upsample": [1],                // scales
         "ConstantOfShape": [0],         // input (the shape)
         "Range": [0, 1, 2],             // start, limit, delta: they decide the length

@@ -28,6 +28,13 @@ struct Compile: ParsableCommand {
             help: "Fix an input's shape, e.g. --input-shape input_ids=1,128 (repeatable).")
     var inputShapes: [String] = []
 
+    @Option(name: .customLong("pin-input"), parsing: .singleValue,
+            help: ArgumentHelp("Fix an input to a value at compile time, e.g. --pin-input sr=16000 (repeatable).",
+                               discussion: "NAME=VALUE[,VALUE...]: the input becomes a constant of its declared dtype "
+                                   + "and shape (a scalar for rank 0) and is no longer an input of the bundle; "
+                                   + "everything that depends only on it is folded."))
+    var pinInputs: [String] = []
+
     @Option(help: "Target weight chunk size, e.g. 1MiB, 256KiB.")
     var chunkSize: String = "1MiB"
 
@@ -63,6 +70,16 @@ struct Compile: ParsableCommand {
             options.inputShapes[String(parts[0])] = dims.map { $0! }
         }
 
+        for spec in pinInputs {
+            let parts = spec.split(separator: "=", maxSplits: 1)
+            let values = parts.count == 2 ? parts[1].split(separator: ",", omittingEmptySubsequences: false)
+                .map { Double($0.trimmingCharacters(in: .whitespaces)) } : []
+            guard parts.count == 2, !parts[0].isEmpty, !values.isEmpty, values.allSatisfy({ $0 != nil }) else {
+                throw ValidationError("--pin-input expects NAME=VALUE[,VALUE...] with numbers, got '\(spec)'")
+            }
+            options.pinnedInputs[String(parts[0])] = values.map { $0! }
+        }
+
         let start = Date()
         let compiled = try Compiler.compile(path: self.model, options: options) { message in
             FileHandle.standardError.write(Data("fmc: \(message)\n".utf8))
@@ -71,7 +88,7 @@ struct Compile: ParsableCommand {
         let r = compiled.report
         print("""
             wrote \(output) in \(String(format: "%.2f", Date().timeIntervalSince(start))) s
-              nodes \(r.nodes) → steps \(r.steps), kernels \(r.kernels) (\(r.spirvModules) SPIR-V modules)
+              nodes \(r.nodes) (\(r.foldedNodes) folded) → steps \(r.steps) (\(r.copySteps) copies), kernels \(r.kernels) (\(r.spirvModules) SPIR-V modules)
               arena \(formatBytes(r.arenaBytes)) (without reuse \(formatBytes(r.arenaUnsharedBytes)))
               weights \(formatBytes(r.weightBytes)) in \(r.chunks) chunks, stored \(formatBytes(r.storedBytes))
               schedule (\(model.name)): peak pool \(formatBytes(r.peakPoolBytes)), predicted \(formatSeconds(r.predictedSeconds)), \

@@ -29,6 +29,7 @@ OPS=(
     Equal Less LessOrEqual Greater GreaterOrEqual And Or Not Mod Cast
     LayerNormalization GroupNormalization InstanceNormalization LogSoftmax ReduceMean ReduceSum ReduceMax
     ReduceMin ReduceL2 ArgMax CumSum
+    Transpose Concat Split Slice Gather Expand Pad Tile Resize Trilu
 )
 
 rm -rf "$OUT"

@@ -1,22 +1,46 @@
-// Constant folding of the cheap shape-arithmetic operators (what exporters emit around Reshape and friends:
-// Shape → Gather → Unsqueeze → Concat → Reshape). Owned by the importer / simplification passes.
+// Compile-time evaluation: everything that depends only on shapes and constants (what exporters emit around
+// Reshape and friends: Shape → Gather → Unsqueeze → Concat → Reshape; attention masks built from Range, Equal and
+// Where; If on a constant condition) is replaced by initializers, so that the bundle holds only real work.
+// Owned by the compile-time evaluation (constant folding) pass.
 //
 // Folding runs one forward pass in topological order, interleaved with lenient shape inference, so that a Shape
-// node folds as soon as its input's shape is known even when the input itself is not constant.
+// node folds as soon as its input's shape is known even when the input itself is not constant. An If whose
+// condition is known splices the taken branch's nodes into the pass right where the If was (IfInlining.swift),
+// so they fold in the same pass. The evaluators live in ConstantFolding+Elementwise.swift (elementwise math,
+// comparisons, logic, Where) and ConstantFolding+Tensors.swift (Transpose, Expand, Tile, Range, Split).
 
 extension Graph {
     /// Replaces nodes whose result is known at compile time with initializers: Shape and Size of values with a
-    /// static shape, and Reshape, Flatten, Squeeze, Unsqueeze, Identity, Cast, Gather, Concat, Slice,
-    /// ConstantOfShape, Add, Sub, Mul, Div whose inputs are all initializers. Reshape-like ops on constants
-    /// share the bytes (any size); the others are folded only for results of at most
-    /// `ConstantFolder.elementLimit` elements, so that weights are never copied. Nodes producing a graph output
-    /// are kept. Also records, in `values`, every shape the lenient inference can find on the way.
-    public func foldConstants() throws {
+    /// static shape; Reshape, Flatten, Squeeze, Unsqueeze, Identity, Cast, Gather, Concat, Slice, Transpose,
+    /// Expand, Tile, Split, Range, ConstantOfShape, the elementwise math, comparison and logic ops and Where
+    /// whose inputs are all initializers; and If whose condition is an initializer (the taken branch is inlined).
+    /// Reshape-like ops on constants share the bytes (any size); the others are folded only for results of at
+    /// most `ConstantFolder.elementLimit` elements, so that weights are never copied. Nodes producing a graph
+    /// output are kept. Also records, in `values`, every shape the lenient inference can find on the way.
+    ///
+    /// A Cast to the dtype its input already has becomes an Identity.
+    ///
+    /// - Returns: whether aliases were introduced (an inlined If's branch outputs, no-op Casts), which
+    ///   `removeAliases` then removes.
+    /// - Throws: `CompileError` for an inlined branch's unusable Constant node.
+    @discardableResult
+    public func foldConstants() throws -> Bool {
         let inference = ShapeInference(graph: self, strict: false)
         let graphOutputs = Set(outputs.map(\.name))
+        var queue = nodes
         var kept: [Node] = []
         kept.reserveCapacity(nodes.count)
-        for node in nodes {
+        var aliasesAdded = false
+        var index = 0
+        while index < queue.count {
+            let node = queue[index]
+            index += 1
+            if node.opType == "If", let branch = takenBranch(of: node) {
+                let branchNodes = try inlineBranch(branch, of: node, pending: queue[index...], kept: kept)
+                queue.insert(contentsOf: branchNodes, at: index)
+                aliasesAdded = true
+                continue
+            }
             if !node.outputs.contains(where: graphOutputs.contains),
                let results = ConstantFolder(graph: self, node: node).fold(),
                results.count == node.outputs.count,
@@ -27,15 +51,44 @@ extension Graph {
                 }
                 continue
             }
+            if node.isNoOpCast(in: self), !node.outputs.contains(where: graphOutputs.contains) {
+                // Not constant, but a Cast to the dtype its input has already (exporters' `.to(float32)`): an alias.
+                let alias = Node(name: node.name, opType: "Identity", inputs: [node.inputs[0]], outputs: [node.outputs[0]])
+                try inference.inferAndRecord(alias)
+                kept.append(alias)
+                aliasesAdded = true
+                continue
+            }
             try inference.inferAndRecord(node)
             kept.append(node)
         }
         nodes = kept
+        return aliasesAdded
+    }
+
+    /// Nodes of this graph and, recursively, of its nested graphs (If branches, Loop bodies): the count that
+    /// `CompileReport.foldedNodes` compares before and after simplification.
+    public var nodeCountIncludingNested: Int {
+        nodes.reduce(nodes.count) { n, node in n + node.nestedGraphs.reduce(0) { $0 + $1.nodeCountIncludingNested } }
+    }
+}
+
+extension Node {
+    /// A one-input Cast whose target dtype is its input's (as far as `graph.values` knows it).
+    func isNoOpCast(in graph: Graph) -> Bool {
+        guard opType == "Cast", inputs.count == 1, outputs.count == 1, !inputs[0].isEmpty, !outputs[0].isEmpty,
+              let from = graph.values[inputs[0]]?.dtype else { return false }
+        return Int(from.rawValue) == int("to", default: -1)
     }
 }
 
 /// Evaluates one node on constant inputs. `fold()` returns nil (and the node stays) for anything it does not
 /// handle or that would be an error: shape inference reports errors later with their context.
+///
+/// Arithmetic: integers (and bool) in Int64 with wrap-around, as onnxruntime computes them; floats in Double,
+/// rounded to the dtype after every node. For +, −, ×, ÷ and √ that equals computing in float32 (Double holds more
+/// than twice float32's precision, so the double rounding is innocuous); Pow, Exp and Log may differ from a
+/// float32 library in the last ulp.
 struct ConstantFolder {
     /// Largest result, in elements, that folding materializes (copies). Reshape-like views are not limited.
     static let elementLimit = 1 << 16
@@ -69,7 +122,8 @@ struct ConstantFolder {
 
     private func foldOp(_ x: ConstantTensor, _ inputs: [ConstantTensor?]) throws -> [ConstantTensor]? {
         func input(_ i: Int) -> ConstantTensor? { i < inputs.count ? inputs[i] : nil }
-        switch node.opType {
+        let op = node.opType
+        switch op {
         case "Identity":
             return [x]
         case "Reshape":
@@ -100,9 +154,26 @@ struct ConstantFolder {
             return slice(x, inputs).map { [$0] }
         case "ConstantOfShape":
             return constantOfShape(x).map { [$0] }
-        case "Add", "Sub", "Mul", "Div":
-            guard let y = input(1) else { return nil }
-            return arithmetic(x, y).map { [$0] }
+        case "Transpose":
+            return transpose(x).map { [$0] }
+        case "Expand":
+            guard let shape = input(1) else { return nil }
+            return expand(x, to: shape.ints()).map { [$0] }
+        case "Tile":
+            guard let repeats = input(1) else { return nil }
+            return tile(x, repeats: repeats.ints()).map { [$0] }
+        case "Range":
+            guard let limit = input(1), let delta = input(2) else { return nil }
+            return range(start: x, limit: limit, delta: delta).map { [$0] }
+        case "Split":
+            return split(x, inputs)
+        case "Where":
+            guard let a = input(1), let b = input(2) else { return nil }
+            return select(x, a, b).map { [$0] }
+        case _ where Self.elementwiseOps.contains(op):
+            let operands = inputs.compactMap { $0 }
+            guard operands.count == inputs.count else { return nil }
+            return elementwise(operands).map { [$0] }
         default:
             return nil
         }
@@ -123,7 +194,7 @@ struct ConstantFolder {
     }
 
     /// Copies elements: output element o comes from input element `source(o)`.
-    private func gatherElements(_ x: ConstantTensor, shape: [Int], source: (Int) -> Int) -> ConstantTensor? {
+    func gatherElements(_ x: ConstantTensor, shape: [Int], source: (Int) -> Int) -> ConstantTensor? {
         guard let count = try? ShapeRules.product(shape), count <= Self.elementLimit else { return nil }
         let size = x.dtype.byteSize
         var out = [UInt8](repeating: 0, count: count * size)
@@ -225,47 +296,8 @@ struct ConstantFolder {
         return gatherElements(value, shape: shape) { _ in 0 }
     }
 
-    /// Elementwise Add/Sub/Mul/Div with broadcasting: integers with wrap-around and truncating division
-    /// (as onnxruntime computes them), floats in Double rounded to the dtype.
-    private func arithmetic(_ a: ConstantTensor, _ b: ConstantTensor) -> ConstantTensor? {
-        guard a.dtype == b.dtype, a.dtype != .bool,
-              let shape = try? ShapeRules.broadcast([a.shape, b.shape]) else { return nil }
-        guard let count = try? ShapeRules.product(shape), count <= Self.elementLimit else { return nil }
-        let ia = broadcastIndex(from: a.shape, to: shape), ib = broadcastIndex(from: b.shape, to: shape)
-        let op = node.opType
-        if a.dtype.isFloat {
-            let x = a.reals(), y = b.reals()
-            let values = (0..<count).map { o -> Double in
-                let u = x[ia(o)], v = y[ib(o)]
-                switch op {
-                case "Add": return u + v
-                case "Sub": return u - v
-                case "Mul": return u * v
-                default: return u / v
-                }
-            }
-            return .make(dtype: a.dtype, shape: shape, reals: values)
-        }
-        let x = a.ints(), y = b.ints()
-        var values: [Int] = []
-        values.reserveCapacity(count)
-        for o in 0..<count {
-            let u = x[ia(o)], v = y[ib(o)]
-            switch op {
-            case "Add": values.append(u &+ v)
-            case "Sub": values.append(u &- v)
-            case "Mul": values.append(u &* v)
-            default:
-                let (q, overflow) = u.dividedReportingOverflow(by: v)
-                guard v != 0, !overflow else { return nil }
-                values.append(q)
-            }
-        }
-        return .make(dtype: a.dtype, shape: shape, integers: values)
-    }
-
     /// Maps a linear index of the broadcast result to the linear index of an operand of shape `from`.
-    private func broadcastIndex(from: [Int], to: [Int]) -> (Int) -> Int {
+    func broadcastIndex(from: [Int], to: [Int]) -> (Int) -> Int {
         let padded = [Int](repeating: 1, count: to.count - from.count) + from
         var strides = [Int](repeating: 0, count: to.count)
         var s = 1

@@ -1,15 +1,23 @@
 // Graph simplifications run between import and shape inference: Constant nodes become initializers, alias
-// nodes (Identity, inference-mode Dropout) disappear, constant shape arithmetic is folded
-// (ConstantFolding.swift) and nodes that reach no output are removed. Owned by the importer / simplification
-// passes.
+// nodes (Identity, inference-mode Dropout) disappear, everything computable at compile time is folded and If
+// nodes on a constant condition are inlined (ConstantFolding.swift, IfInlining.swift), and nodes that reach no
+// output are removed. Owned by the compile-time evaluation (simplification) pass.
 
 extension Graph {
-    /// Runs, in order: `inlineConstantNodes`, `removeAliases`, `foldConstants`, `removeDeadNodes`; then the same
-    /// on every nested graph (If branches, Loop bodies).
+    /// Runs, in order: `inlineConstantNodes`, `removeAliases`, `foldConstants` (which also inlines If nodes on a
+    /// constant condition and turns no-op Casts into Identity nodes; those go in another `removeAliases`, and
+    /// folding repeats while it adds aliases),
+    /// `removeDeadNodes`; then the same on every nested graph left (If branches, Loop bodies).
     public func simplify() throws {
         try inlineConstantNodes()
         removeAliases()
-        try foldConstants()
+        // Removing those aliases can let more fold (a Reshape of a weight behind a no-op Cast); every round removes
+        // nodes, and a few rounds reach the fixed point on real models.
+        var rounds = 0
+        while try foldConstants(), rounds < 8 {
+            removeAliases()
+            rounds += 1
+        }
         removeDeadNodes()
         for node in nodes {
             for nested in node.nestedGraphs { try nested.simplify() }

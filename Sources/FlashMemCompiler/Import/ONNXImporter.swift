@@ -57,11 +57,24 @@ public enum ONNXImporter {
     /// `load`, then the simplifications (`Graph.simplify`: Constant nodes to initializers, aliases removed,
     /// constant folding, dead nodes removed), then `inferShapes`: a graph with every value's static shape and
     /// dtype known, ready for lowering.
-    public static func loadAndPrepare(path: String, inputShapes: [String: [Int]] = [:]) throws -> Graph {
+    ///
+    /// - Parameter pinnedInputs: graph inputs fixed to values at compile time (the CLI's `--pin-input`); they
+    ///   become initializers before simplification, so that what depends on them folds (PinnedInputs.swift).
+    public static func loadAndPrepare(path: String, inputShapes: [String: [Int]] = [:],
+                                      pinnedInputs: [String: [Double]] = [:]) throws -> Graph {
+        try prepare(path: path, inputShapes: inputShapes, pinnedInputs: pinnedInputs).graph
+    }
+
+    /// `loadAndPrepare`, also counting the nodes simplification removed (folded, inlined, dead), nested graphs
+    /// included.
+    public static func prepare(path: String, inputShapes: [String: [Int]] = [:],
+                               pinnedInputs: [String: [Double]] = [:]) throws -> (graph: Graph, foldedNodes: Int) {
         let graph = try load(path: path, inputShapes: inputShapes)
+        try graph.pinInputs(pinnedInputs)
+        let imported = graph.nodeCountIncludingNested
         try graph.simplify()
         try inferShapes(graph)
-        return graph
+        return (graph, imported - graph.nodeCountIncludingNested)
     }
 
     // MARK: - Model-level fields

@@ -66,6 +66,7 @@ enum KernelCatalog {
                                       globalAvgPool, softmax, batchnorm]
         + reductionFamilies  // Lowering+Reduce.swift
         + elementwiseFamilies  // Lowering+Elementwise.swift
+        + movementFamilies  // Lowering+Movement.swift
 
     /// Every (file, defines) combination the lowering can request, including WEIGHT_FORMAT for both image
     /// formats where the kernel reads a weight image.

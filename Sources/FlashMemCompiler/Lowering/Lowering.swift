@@ -33,6 +33,8 @@ public enum Lowering {
     public static func lower(_ graph: Graph, precision: Precision, compiler: ShaderCompiler) throws -> LoweredProgram {
         let context = LoweringContext(graph: graph, precision: precision, compiler: compiler)
         try context.run()
+        // Copies folded into later copies leave kernels without steps; each would cost a pipeline.
+        context.program.removeUnusedKernels()
         return context.program
     }
 

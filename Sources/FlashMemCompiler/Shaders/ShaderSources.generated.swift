@@ -769,6 +769,65 @@ void main() {
 }
 
 """#,
+        "copy_strided.comp": #"""
+#version 450
+// copy_strided.comp — the data-movement kernel: Y[outOffset + Σ c_d·outStride[d]] = X[inOffset + Σ c_d·inStride[d]]
+// for every coordinate c of `shape`. One kernel covers Transpose, Slice (negative steps: negative strides),
+// Expand (stride 0), Tile (each tiled dim split in two: repeats with stride 0, then the input dim), Split (one
+// dispatch per output, an input offset), Concat (one dispatch per input into a region of the output: out
+// offset + the output's strides) and Gather with constant, evenly spaced indices.
+// Lowering: Lowering+Movement.swift (CopyPlan decides the strides; coalescing leaves at most MAX_RANK dims).
+//
+//   i ──► c = (c0 … c[rank-1]) of `shape` (innermost last)
+//     ──► src = inOffset + Σ c_d·inStride[d],   dst = outOffset + Σ c_d·outStride[d]
+//
+// Words are copied as raw 32-bit patterns, so one variant serves fp32 and int32 (int64 / bool) tensors.
+// One invocation per element; groups = Lowering.groups1D(count, WG) (x, y grid).
+//
+// Spec constants: 0 = WG.
+// Bindings: 0 = X, 1 = Y.
+// Push: count rank inOffset outOffset shape[6] inStride[6] outStride[6] (strides and offsets signed).
+// The COPY_ROLE define (transpose, slice, concat, …) does not change the code: it names the kernel after the
+// op it serves, so `fmc inspect` can count the copies that remain by their kernel name.
+
+layout(local_size_x_id = 0) in;
+#include "common.glsl"
+
+#define MAX_RANK 6
+
+layout(std430, set = 0, binding = 0) readonly buffer InputBuffer { uint X[]; };
+layout(std430, set = 0, binding = 1) writeonly buffer OutputBuffer { uint Y[]; };
+
+layout(push_constant) uniform PushConstants {
+    uint count;
+    uint rank;                 // ≤ MAX_RANK
+    int inOffset;
+    int outOffset;
+    uint shape[MAX_RANK];      // innermost at rank-1
+    int inStride[MAX_RANK];
+    int outStride[MAX_RANK];
+} pc;                          // 88 bytes
+
+void main() {
+    const uint i = flatInvocation();
+    if (i >= pc.count) {
+        return;
+    }
+    uint rest = i;
+    int src = pc.inOffset;
+    int dst = pc.outOffset;
+    for (int d = int(pc.rank) - 1; d >= 0; --d) {
+        uint extent = pc.shape[d];
+        uint q = rest / extent;
+        int c = int(rest - q * extent);
+        rest = q;
+        src += c * pc.inStride[d];
+        dst += c * pc.outStride[d];
+    }
+    Y[dst] = X[src];
+}
+
+"""#,
         "cumsum.comp": #"""
 #version 450
 // cumsum.comp — ONNX CumSum along one axis (exclusive, reverse). Lowering: Lowering+Reduce.swift.
@@ -858,6 +917,101 @@ void main() {
         carry += scan[gl_WorkGroupSize.x - 1u];
         barrier();  // everyone has read the chunk total before the next chunk overwrites scan
     }
+}
+
+"""#,
+        "gather.comp": #"""
+#version 450
+// gather.comp — ONNX Gather with indices computed at run time: Y[o, j, k] = X[o, idx(j), k], where o runs over
+// the dims before `axis`, j over the indices, k over the dims after `axis`, and idx(j) = I[j] (+ axisDim when
+// negative; out-of-range indices, which ONNX leaves undefined, are clamped so that no read leaves X).
+// Lowering: Lowering+MovementKernels.swift. Constant indices never get here (they fold or become a strided copy).
+//
+// Words are copied as raw 32-bit patterns (fp32 or int32 data); I is int32 (int64 indices are int32 in the arena).
+// One invocation per element; groups = Lowering.groups1D(count, WG).
+//
+// Spec constants: 0 = WG.
+// Bindings: 0 = X, 1 = I, 2 = Y.
+// Push: count indexCount inner axisDim.
+
+layout(local_size_x_id = 0) in;
+#include "common.glsl"
+
+layout(std430, set = 0, binding = 0) readonly buffer InputBuffer { uint X[]; };
+layout(std430, set = 0, binding = 1) readonly buffer IndexBuffer { int I[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { uint Y[]; };
+
+layout(push_constant) uniform PushConstants {
+    uint count;
+    uint indexCount;
+    uint inner;
+    uint axisDim;
+} pc;
+
+void main() {
+    const uint i = flatInvocation();
+    if (i >= pc.count) {
+        return;
+    }
+    uint k = i % pc.inner;
+    uint rest = i / pc.inner;
+    uint j = rest % pc.indexCount;
+    uint o = rest / pc.indexCount;
+    int index = I[j];
+    if (index < 0) {
+        index += int(pc.axisDim);
+    }
+    uint row = uint(clamp(index, 0, int(pc.axisDim) - 1));
+    Y[i] = X[(o * pc.axisDim + row) * pc.inner + k];
+}
+
+"""#,
+        "gather_image.comp": #"""
+#version 450
+// gather_image.comp — ONNX Gather from a constant float table held in a weight image (embedding tables: they
+// stream like any weight and take half the bytes in fp16): Y[o, j, k] = W[o, idx(j), k] with the indexing of
+// gather.comp. The table's elements are the image's components in row-major order (texel e / 4, lane e % 4).
+// Lowering: Lowering+MovementKernels.swift.
+//
+// One invocation per element; groups = Lowering.groups1D(count, WG).
+//
+// Spec constants: 0 = WG.
+// Bindings: 0 = W (weight image, WEIGHT_FORMAT), 1 = I (int32), 2 = Y (fp32).
+// Push: count indexCount inner axisDim log2W log2H.
+
+layout(local_size_x_id = 0) in;
+#include "common.glsl"
+
+layout(set = 0, binding = 0, WEIGHT_FORMAT) readonly uniform image2DArray W;
+layout(std430, set = 0, binding = 1) readonly buffer IndexBuffer { int I[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { float Y[]; };
+
+layout(push_constant) uniform PushConstants {
+    uint count;
+    uint indexCount;
+    uint inner;
+    uint axisDim;
+    uint log2W;
+    uint log2H;
+} pc;
+
+void main() {
+    const uint i = flatInvocation();
+    if (i >= pc.count) {
+        return;
+    }
+    uint k = i % pc.inner;
+    uint rest = i / pc.inner;
+    uint j = rest % pc.indexCount;
+    uint o = rest / pc.indexCount;
+    int index = I[j];
+    if (index < 0) {
+        index += int(pc.axisDim);
+    }
+    uint row = uint(clamp(index, 0, int(pc.axisDim) - 1));
+    uint e = (o * pc.axisDim + row) * pc.inner + k;
+    vec4 texel = WEIGHT_AT(W, e >> 2u, pc.log2W, pc.log2H);
+    Y[i] = texel[e & 3u];
 }
 
 """#,
@@ -1385,6 +1539,98 @@ void main() {
 }
 
 """#,
+        "pad.comp": #"""
+#version 450
+// pad.comp — ONNX Pad: Y[c] = X[c - padBegin] where that lies inside X; elsewhere, by MODE, the constant value
+// (0), the mirror image without repeating the edge (1, reflect), the edge element (2, edge) or the opposite
+// side (3, wrap). Negative pads crop (padBegin < 0 reads further in). Lowering: Lowering+MovementKernels.swift,
+// which merges neighbouring unpadded dims so that at most MAX_RANK remain.
+//
+// Words are copied as raw 32-bit patterns (fp32 or int32 data); the constant is given as its 32-bit pattern in
+// the tensor's arena type, or read from V[0] when it is computed at run time (VALUE_FROM_BUFFER).
+// One invocation per output element; groups = Lowering.groups1D(count, WG).
+//
+// Spec constants: 0 = WG, 1 = MODE, 2 = VALUE_FROM_BUFFER.
+// Bindings: 0 = X, 1 = V (the constant_value tensor; any buffer when unused), 2 = Y.
+// Push: count rank value outShape[6] inShape[6] padBegin[6] (padBegin signed).
+
+layout(local_size_x_id = 0) in;
+#include "common.glsl"
+
+#define MAX_RANK 6
+#define MODE_CONSTANT 0u
+#define MODE_REFLECT 1u
+#define MODE_EDGE 2u
+#define MODE_WRAP 3u
+
+layout(constant_id = 1) const uint MODE = MODE_CONSTANT;
+layout(constant_id = 2) const uint VALUE_FROM_BUFFER = 0u;
+
+layout(std430, set = 0, binding = 0) readonly buffer InputBuffer { uint X[]; };
+layout(std430, set = 0, binding = 1) readonly buffer ValueBuffer { uint V[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { uint Y[]; };
+
+layout(push_constant) uniform PushConstants {
+    uint count;
+    uint rank;
+    uint value;
+    uint outShape[MAX_RANK];
+    uint inShape[MAX_RANK];
+    int padBegin[MAX_RANK];
+} pc;                          // 84 bytes
+
+// Maps a coordinate outside [0, n) back inside it, by MODE (not MODE_CONSTANT). GLSL leaves % of negative
+// operands undefined (NVIDIA and llvmpipe differ), so only non-negative values meet a %.
+int fold(int c, int n) {
+    if (MODE == MODE_EDGE) {
+        return clamp(c, 0, n - 1);
+    }
+    if (MODE == MODE_WRAP) {
+        return c >= 0 ? c % n : (n - 1) - (-c - 1) % n;
+    }
+    // Reflect: numpy's "reflect" (edge not repeated), also for pads wider than the input: even in c, with
+    // period 2(n - 1).
+    if (n == 1) {
+        return 0;
+    }
+    int period = 2 * (n - 1);
+    int m = abs(c) % period;
+    return m < n ? m : period - m;
+}
+
+void main() {
+    const uint i = flatInvocation();
+    if (i >= pc.count) {
+        return;
+    }
+    uint rest = i;
+    uint src = 0u;
+    uint run = 1u;
+    bool inside = true;
+    for (int d = int(pc.rank) - 1; d >= 0; --d) {
+        uint extent = pc.outShape[d];
+        uint q = rest / extent;
+        int c = int(rest - q * extent) - pc.padBegin[d];
+        rest = q;
+        int n = int(pc.inShape[d]);
+        if (c < 0 || c >= n) {
+            if (MODE == MODE_CONSTANT) {
+                inside = false;
+            } else {
+                c = fold(c, n);
+            }
+        }
+        src += uint(c) * run;
+        run *= uint(n);
+    }
+    if (inside) {
+        Y[i] = X[src];
+    } else {
+        Y[i] = VALUE_FROM_BUFFER != 0u ? V[0] : pc.value;
+    }
+}
+
+"""#,
         "pool2d.comp": #"""
 #version 450
 // pool2d.comp — 2-D max / average pooling over NCHW (ONNX MaxPool, AveragePool).
@@ -1672,6 +1918,113 @@ void main() {
 }
 
 """#,
+        "resize.comp": #"""
+#version 450
+#extension GL_EXT_control_flow_attributes : require
+// resize.comp — ONNX Resize (nearest, linear, cubic; every coordinate_transformation_mode, antialias) and
+// Upsample as a separable N-D resampling driven by tap tables the compiler computes in double precision, exactly
+// as the ONNX reference does (Lowering+Resize.swift). For each resized dim d and output coordinate x, the table T
+// holds taps[d] (index, weight) pairs at tableOffset[d] + 2·(x·taps[d] + t); the index is an exact float, -1 when
+// the coordinate falls outside the input (tf_crop_and_resize: the output is then `extrapolation`). Dims that are
+// not resized have taps[d] = 0 and pass their coordinate through. At most three dims are resized.
+//
+//   Y[c] = Σ_(ta, tb, tc) w_a(ta) · w_b(tb) · w_c(tc) · X[base + idx_a(ta)·sa + idx_b(tb)·sb + idx_c(tc)·sc]
+//
+// NEAREST = 1 (one tap per dim, weight 1) copies the raw 32-bit word, so it also serves int32 tensors.
+// The resized dims live in named variables, not arrays: a dynamically indexed local array would be spilled to
+// memory.
+// One invocation per output element; groups = Lowering.groups1D(count, WG).
+//
+// Spec constants: 0 = WG, 1 = NEAREST.
+// Bindings: 0 = X, 1 = T (fp32 table), 2 = Y.
+// Push: count rank extrapolation outShape[6] inStride[6] tableOffset[6] taps[6] (dims past `rank`: extent 1,
+// taps 0).
+
+layout(local_size_x_id = 0) in;
+#include "common.glsl"
+
+#define MAX_RANK 6
+
+layout(constant_id = 1) const uint NEAREST = 0u;
+
+layout(std430, set = 0, binding = 0) readonly buffer InputBuffer { uint X[]; };
+layout(std430, set = 0, binding = 1) readonly buffer TableBuffer { float T[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { uint Y[]; };
+
+layout(push_constant) uniform PushConstants {
+    uint count;
+    uint rank;
+    float extrapolation;
+    uint outShape[MAX_RANK];
+    uint inStride[MAX_RANK];
+    uint tableOffset[MAX_RANK];
+    uint taps[MAX_RANK];
+} pc;                          // 108 bytes
+
+void main() {
+    const uint i = flatInvocation();
+    if (i >= pc.count) {
+        return;
+    }
+    // Split the output coordinate: pass-through dims go straight into the base offset; the resized ones (a is
+    // the innermost) remember where their row of taps starts, how many taps it has and their input stride.
+    uint rest = i;
+    uint base = 0u;
+    uint resized = 0u;
+    uint rowA = 0u, rowB = 0u, rowC = 0u;
+    uint nA = 1u, nB = 1u, nC = 1u;
+    uint sA = 0u, sB = 0u, sC = 0u;
+    [[unroll]] for (int d = MAX_RANK - 1; d >= 0; --d) {
+        if (d >= int(pc.rank)) {
+            continue;  // uniform: no division for the padding dims
+        }
+        uint extent = pc.outShape[d];
+        uint q = rest / extent;
+        uint c = rest - q * extent;
+        rest = q;
+        uint taps = pc.taps[d];
+        if (taps == 0u) {
+            base += c * pc.inStride[d];
+        } else {
+            uint row = pc.tableOffset[d] + 2u * c * taps;
+            if (resized == 0u) {
+                rowA = row; nA = taps; sA = pc.inStride[d];
+            } else if (resized == 1u) {
+                rowB = row; nB = taps; sB = pc.inStride[d];
+            } else {
+                rowC = row; nC = taps; sC = pc.inStride[d];
+            }
+            ++resized;
+        }
+    }
+    // Fewer than three resized dims: the missing ones take one tap of index 0 and weight 1.
+    float sum = 0.0;
+    for (uint c = 0u; c < nC; ++c) {
+        float ic = resized > 2u ? T[rowC + 2u * c] : 0.0;
+        float wc = resized > 2u ? T[rowC + 2u * c + 1u] : 1.0;
+        for (uint b = 0u; b < nB; ++b) {
+            float ib = resized > 1u ? T[rowB + 2u * b] : 0.0;
+            float wb = resized > 1u ? T[rowB + 2u * b + 1u] : 1.0;
+            for (uint a = 0u; a < nA; ++a) {
+                float ia = resized > 0u ? T[rowA + 2u * a] : 0.0;
+                float wa = resized > 0u ? T[rowA + 2u * a + 1u] : 1.0;
+                if (min(ia, min(ib, ic)) < 0.0) {
+                    Y[i] = floatBitsToUint(pc.extrapolation);
+                    return;
+                }
+                uint src = base + uint(ia) * sA + uint(ib) * sB + uint(ic) * sC;
+                if (NEAREST != 0u) {
+                    Y[i] = X[src];
+                    return;
+                }
+                sum += wa * wb * wc * uintBitsToFloat(X[src]);
+            }
+        }
+    }
+    Y[i] = floatBitsToUint(sum);
+}
+
+"""#,
         "softmax.comp": #"""
 #version 450
 // softmax.comp — Y = exp(X − max) / Σ exp(X − max) along one axis (ONNX Softmax, any axis; opset < 13
@@ -1796,6 +2149,46 @@ void main() {
         s.x += partial[z * pc.count + i];
     }
     Y[i] = activate((s.x + s.y) + (s.z + s.w), ACTIVATION);
+}
+
+"""#,
+        "trilu.comp": #"""
+#version 450
+// trilu.comp — ONNX Trilu: keeps the upper (UPPER = 1: col - row ≥ k) or lower (col - row ≤ k) triangle of
+// each matrix formed by the last two dims and zeroes the rest. Lowering: Lowering+MovementKernels.swift.
+//
+// Words are raw 32-bit patterns: 0 is zero in both fp32 and int32.
+// One invocation per element; groups = Lowering.groups1D(count, WG).
+//
+// Spec constants: 0 = WG, 1 = UPPER.
+// Bindings: 0 = X, 1 = Y.
+// Push: count rows cols k (signed).
+
+layout(local_size_x_id = 0) in;
+#include "common.glsl"
+
+layout(constant_id = 1) const uint UPPER = 1u;
+
+layout(std430, set = 0, binding = 0) readonly buffer InputBuffer { uint X[]; };
+layout(std430, set = 0, binding = 1) writeonly buffer OutputBuffer { uint Y[]; };
+
+layout(push_constant) uniform PushConstants {
+    uint count;
+    uint rows;
+    uint cols;
+    int k;
+} pc;
+
+void main() {
+    const uint i = flatInvocation();
+    if (i >= pc.count) {
+        return;
+    }
+    int col = int(i % pc.cols);
+    int row = int((i / pc.cols) % pc.rows);
+    int diagonal = col - row;
+    bool keep = UPPER != 0u ? diagonal >= pc.k : diagonal <= pc.k;
+    Y[i] = keep ? X[i] : 0u;
 }
 
 """#,

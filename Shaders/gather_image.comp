@@ -1,0 +1,46 @@
+#version 450
+// gather_image.comp — ONNX Gather from a constant float table held in a weight image (embedding tables: they
+// stream like any weight and take half the bytes in fp16): Y[o, j, k] = W[o, idx(j), k] with the indexing of
+// gather.comp. The table's elements are the image's components in row-major order (texel e / 4, lane e % 4).
+// Lowering: Lowering+MovementKernels.swift.
+//
+// One invocation per element; groups = Lowering.groups1D(count, WG).
+//
+// Spec constants: 0 = WG.
+// Bindings: 0 = W (weight image, WEIGHT_FORMAT), 1 = I (int32), 2 = Y (fp32).
+// Push: count indexCount inner axisDim log2W log2H.
+
+layout(local_size_x_id = 0) in;
+#include "common.glsl"
+
+layout(set = 0, binding = 0, WEIGHT_FORMAT) readonly uniform image2DArray W;
+layout(std430, set = 0, binding = 1) readonly buffer IndexBuffer { int I[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { float Y[]; };
+
+layout(push_constant) uniform PushConstants {
+    uint count;
+    uint indexCount;
+    uint inner;
+    uint axisDim;
+    uint log2W;
+    uint log2H;
+} pc;
+
+void main() {
+    const uint i = flatInvocation();
+    if (i >= pc.count) {
+        return;
+    }
+    uint k = i % pc.inner;
+    uint rest = i / pc.inner;
+    uint j = rest % pc.indexCount;
+    uint o = rest / pc.indexCount;
+    int index = I[j];
+    if (index < 0) {
+        index += int(pc.axisDim);
+    }
+    uint row = uint(clamp(index, 0, int(pc.axisDim) - 1));
+    uint e = (o * pc.axisDim + row) * pc.inner + k;
+    vec4 texel = WEIGHT_AT(W, e >> 2u, pc.log2W, pc.log2H);
+    Y[i] = texel[e & 3u];
+}
