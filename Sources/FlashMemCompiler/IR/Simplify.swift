@@ -69,14 +69,22 @@ extension Graph {
 
     // MARK: - Aliases
 
-    /// Removes Identity nodes and Dropout nodes (inference: Dropout is the identity; ratio and training_mode
-    /// are ignored) by renaming: consumers of the alias read its input instead.
+    /// Removes Identity nodes and inference Dropout nodes (Dropout is the identity unless its training_mode input
+    /// may be true; ratio is ignored) by renaming: consumers of the alias read its input instead.
     ///
     /// When the alias's output is a graph output the output name must survive: if the input is produced by a
     /// node of this graph (and is not itself a graph output), that node is renamed to write the output name
     /// directly; otherwise (input is a graph input, an initializer, another graph output or an outer-scope value)
     /// the node is kept as an Identity, which lowering must implement as a copy. A Dropout whose mask output is
     /// used is kept unchanged.
+    /// A Dropout whose training_mode input is present and not a constant false: it drops values at random, which
+    /// an inference compiler does not do (lowering refuses it).
+    func isTrainingDropout(_ node: Node) -> Bool {
+        guard node.opType == "Dropout", node.inputs.count > 2, !node.inputs[2].isEmpty else { return false }
+        guard let mode = initializers[node.inputs[2]] else { return true }
+        return mode.ints().contains { $0 != 0 }
+    }
+
     public func removeAliases() {
         let graphOutputs = Set(outputs.map(\.name))
         var used = graphOutputs
@@ -90,6 +98,7 @@ extension Graph {
             let isIdentity = node.opType == "Identity" && node.inputs.count == 1 && node.outputs.count == 1
             let isDropout = node.opType == "Dropout" && !node.inputs.isEmpty && !node.outputs.isEmpty
                 && (node.outputs.count == 1 || node.outputs[1].isEmpty || !used.contains(node.outputs[1]))
+                && !isTrainingDropout(node)
             guard isIdentity || isDropout, !node.inputs[0].isEmpty, !node.outputs[0].isEmpty else {
                 index += 1
                 continue

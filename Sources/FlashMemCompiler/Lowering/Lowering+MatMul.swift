@@ -55,7 +55,7 @@ extension LoweringContext {
                          aBytes: elementCount(aShape) * 4, y: product)
         } else {
             guard !transA, !transB, alpha == 1 else {
-                throw error(n, "Gemm with an activation B needs transA = transB = 0 and alpha = 1")
+                throw error(n, "Gemm with an activation B and transA, transB or alpha ≠ 1 is not supported yet")
             }
             try emitMatMul(productNode, a: a, aShape: aShape, b: b, bShape: bShape, y: product, yShape: [m, nCols])
         }

@@ -11,6 +11,9 @@ extension LoweringContext {
         if n.op == "Dropout", n.node.outputs.count > 1, !n.node.outputs[1].isEmpty {
             throw error(n, "the mask output of Dropout is not supported")
         }
+        if n.op == "Dropout", graph.isTrainingDropout(n.node) {
+            throw error(n, "Dropout with training_mode = true is not supported (FlashMem compiles inference graphs)")
+        }
         let yShape = try shape(y, of: n)
         if let constant = initializers[x] {
             guard constant.elementCount == elementCount(yShape) else {
