@@ -77,10 +77,11 @@ extension Graph {
     /// directly; otherwise (input is a graph input, an initializer, another graph output or an outer-scope value)
     /// the node is kept as an Identity, which lowering must implement as a copy. A Dropout whose mask output is
     /// used is kept unchanged.
-    /// A Dropout whose training_mode input is present and not a constant false: it drops values at random, which
-    /// an inference compiler does not do (lowering refuses it).
+    /// A Dropout whose training_mode input is present and not a constant false, with a ratio that is not a
+    /// constant 0: it drops values at random, which an inference compiler does not do (lowering refuses it).
     func isTrainingDropout(_ node: Node) -> Bool {
         guard node.opType == "Dropout", node.inputs.count > 2, !node.inputs[2].isEmpty else { return false }
+        if let ratio = initializers[node.inputs[1]], ratio.floats().allSatisfy({ $0 == 0 }) { return false }
         guard let mode = initializers[node.inputs[2]] else { return true }
         return mode.ints().contains { $0 != 0 }
     }
