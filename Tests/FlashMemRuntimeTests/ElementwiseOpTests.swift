@@ -9,15 +9,6 @@ import XCTest
 /// rtol 1e-4 / atol 1e-5 (fp16 outputs to fp16 precision), int64 / int32 / bool outputs exactly; streaming
 /// must equal preload byte for byte.
 final class ElementwiseOpTests: XCTestCase {
-    nonisolated(unsafe) static var device: Device?
-
-    func device() throws -> Device {
-        if let device = ElementwiseOpTests.device { return device }
-        let device = try Device()
-        ElementwiseOpTests.device = device
-        return device
-    }
-
     /// A graph input or constant: values as Double whatever the dtype (int64 / bool hold integers).
     struct Operand {
         var name: String

@@ -8,17 +8,8 @@ import XCTest
 /// references): ONNX file → fmc's compiler → a .fmb file on disk → BundleReader → Session, streaming and
 /// preloaded, in fp32 and fp16.
 final class FixtureModelTests: XCTestCase {
-    nonisolated(unsafe) static var device: Device?
-
     static let models = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/models")
-
-    func device() throws -> Device {
-        if let device = FixtureModelTests.device { return device }
-        let device = try Device()
-        FixtureModelTests.device = device
-        return device
-    }
 
     /// Relative L2 error ‖out − ref‖ / ‖ref‖.
     func relativeError(_ out: [Float], _ ref: [Float]) -> Double {

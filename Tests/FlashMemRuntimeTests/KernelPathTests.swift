@@ -15,15 +15,7 @@ import XCTest
 private typealias R = ReferenceOps
 
 final class KernelPathTests: XCTestCase {
-    nonisolated(unsafe) static var device: Device?
     nonisolated(unsafe) static var compiler: ShaderCompiler?
-
-    func device() throws -> Device {
-        if let d = Self.device { return d }
-        let d = try Device()
-        Self.device = d
-        return d
-    }
 
     /// Lowers, assembles and runs `b` with `inputs` and compares its outputs with `expected`; each of `kernels`
     /// must begin the name of a kernel the lowering chose (so each case keeps covering the path it is for).

@@ -9,15 +9,6 @@ import XCTest
 /// movement copies words, so results must be exact (Resize's interpolation: 1e-5 relative). Also checks how many
 /// copy steps the layout rules leave.
 final class MovementOpTests: XCTestCase {
-    nonisolated(unsafe) static var device: Device?
-
-    func device() throws -> Device {
-        if let device = MovementOpTests.device { return device }
-        let device = try Device()
-        MovementOpTests.device = device
-        return device
-    }
-
     /// A graph input: float32 or int64 values (held as Double).
     struct Input {
         var name: String

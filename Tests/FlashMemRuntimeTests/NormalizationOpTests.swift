@@ -12,13 +12,6 @@ import XCTest
 final class NormalizationOpTests: XCTestCase {
     typealias Operand = OpTests.Operand
 
-    func device() throws -> Device {
-        if let device = OpTests.device { return device }
-        let device = try Device()
-        OpTests.device = device
-        return device
-    }
-
     /// A graph input: float32 values, or int32 ones when `integer`.
     struct Input {
         var name: String

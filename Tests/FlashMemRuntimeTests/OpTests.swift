@@ -7,15 +7,6 @@ import XCTest
 /// seed go through the whole compiler and the runtime on the default device (lavapipe in CI), in both
 /// weight precisions and both load modes, and are compared with the CPU reference in ReferenceOps.
 final class OpTests: XCTestCase {
-    nonisolated(unsafe) static var device: Device?
-
-    func device() throws -> Device {
-        if let device = OpTests.device { return device }
-        let device = try Device()
-        OpTests.device = device
-        return device
-    }
-
     /// A graph input or weight: name, shape and seeded values.
     struct Operand {
         var name: String

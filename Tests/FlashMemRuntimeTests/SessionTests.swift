@@ -3,15 +3,6 @@ import XCTest
 
 /// End-to-end runs of a hand-built bundle on the default device (lavapipe in CI).
 final class SessionTests: XCTestCase {
-    static var device: Device?
-
-    func device() throws -> Device {
-        if let device = SessionTests.device { return device }
-        let device = try Device()
-        SessionTests.device = device
-        return device
-    }
-
     func input(seed: UInt64 = 7) -> [Float] {
         var rng = SplitMix(seed: seed)
         return (0..<TinyModel.n).map { _ in rng.float(in: -4...4) }
