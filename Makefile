@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= .venv/bin/python
 CORPUS ?= corpus
 BIN := .build/release
-MODELS ?= resnet50
+MODELS ?= resnet50 mobilenet_v3_large minilm_l6_v2
 
 .PHONY: setup build example test unit-tests conformance model-tests corpus shaders clean
 
