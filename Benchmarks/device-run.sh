@@ -3,6 +3,8 @@
 # compiles them there with the carried release fmc, runs fmrun streaming, preloaded and with a small staging
 # ring, and compares every output with onnxruntime. Expects .gl/ (Vulkan loader debs) and .device/ holding
 # bin/fmc.gz, bin/fmrun.gz, lib/ (none needed today), make_corpus.py and ort_runner.py.
+# MODELS (default resnet50), RUNS (warm runs, default 20) and BUDGET (e.g. 16MiB: also run a budgeted fp16
+# schedule) may be set.
 set -uo pipefail
 for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
 cd .device
@@ -39,7 +41,9 @@ PY
   done
   cmp out.$m.$p.streaming/*.npy out.$m.$p.preload/*.npy && echo "  streaming == preload (bit-identical)"
 done
-echo "== $m fp16, schedule solved for a 16 MiB weight budget, 16 MiB staging"
-./bin/fmc compile corpus/$m.onnx -o $m.budget.fmb --precision fp16 --budget 16MiB 2>&1 | grep -v "^fmc:"
-./bin/fmrun $m.budget.fmb $inputs --output-dir out.$m.budget --runs ${RUNS:-20} --staging-mib 16 2>&1 | grep -v "^fmrun: "
+if [ -n "${BUDGET:-}" ]; then
+  echo "== $m fp16, schedule solved for a ${BUDGET} weight budget, 16 MiB staging"
+  ./bin/fmc compile corpus/$m.onnx -o $m.budget.fmb --precision fp16 --budget $BUDGET 2>&1 | grep -v "^fmc:"
+  ./bin/fmrun $m.budget.fmb $inputs --output-dir out.$m.budget --runs ${RUNS:-20} --staging-mib 16 2>&1 | grep -v "^fmrun: "
+fi
 done
