@@ -67,4 +67,14 @@ final class FixtureModelTests: XCTestCase {
             XCTAssertTrue(text.contains("bad_unsupported_op.onnx") && text.contains("my_det") && text.contains("Det"), text)
         }
     }
+
+    func testUntypedLoopBodyImportsAndLoopIsRefusedByName() throws {
+        let model = Self.models.appendingPathComponent("bad_untyped_loop_body.onnx").path
+        let graph = try ONNXImporter.load(path: model)
+        XCTAssertEqual(graph.nodes.map(\.opType), ["Loop"])
+        XCTAssertThrowsError(try Compiler.compile(path: model, options: CompileOptions())) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("my_loop") && text.contains("Loop"), text)
+        }
+    }
 }

@@ -24,8 +24,9 @@ final class ONNXGraphConverter {
     }
 
     /// Converts a graph and sorts its nodes topologically. `outerScope` holds the names a nested graph (an If
-    /// branch, a Loop body) may read from the graphs that enclose it.
-    func graph(_ proto: Onnx__GraphProto, outerScope: Set<String>) throws -> Graph {
+    /// branch, a Loop body) may read from the graphs that enclose it; `nested` is true for such graphs, whose
+    /// inputs may leave their type to the node that owns them (a Loop body's iteration count and state).
+    func graph(_ proto: Onnx__GraphProto, outerScope: Set<String>, nested: Bool = false) throws -> Graph {
         let graphName = ONNXImporter.string(proto.name)
         var values: [String: ValueInfo] = [:]
 
@@ -48,7 +49,9 @@ final class ONNXGraphConverter {
             guard let vi = proto.input[i]?.pointee else { continue }
             let declared = declaredType(vi)
             if initializers[declared.name] != nil { continue }
-            let info = try requiredTensorType(declared, role: "input")
+            let info = nested && declared.elemType == nil
+                ? ValueInfo(name: declared.name, dtype: .float32, shape: nil)  // typed by the owning node
+                : try requiredTensorType(declared, role: "input")
             inputs.append(info)
             values[info.name] = info
         }
@@ -145,7 +148,7 @@ final class ONNXGraphConverter {
             return .tensor(try tensor(t.pointee, label: "tensor attribute '\(name)'", node: node, op: op))
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH.rawValue:
             guard let g = a.g else { break }
-            return .graph(try graph(g.pointee, outerScope: scope))
+            return .graph(try graph(g.pointee, outerScope: scope, nested: true))
         default:
             throw CompileError(file: path, node: node, op: op,
                                "attribute '\(name)' is of kind \(Self.attributeKindName(type)), which is not supported")
