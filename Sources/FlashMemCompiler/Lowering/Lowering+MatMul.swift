@@ -107,6 +107,9 @@ extension LoweringContext {
         let log2W = ImageLayout.log2(extent.width), log2H = ImageLayout.log2(extent.height)
         let flops = 2.0 * Double(m) * Double(k) * Double(nCols)
         let bytes = Double(aBytes + imageBytes(image) + m * nCols * 4)
+        let kernel: Int
+        let groups: [Int]
+        let split: (slices: Int, kPerSlice: Int)
         if m >= 64 {
             // Many rows: shared-memory tiles, 128 × 128 where they still make a full wave of workgroups.
             let (tm, tn) = Lowering.tileShape(m: m, n: nCols)
@@ -114,42 +117,33 @@ extension LoweringContext {
             guard rowTiles <= Lowering.maxGroupsPerAxis else {
                 throw error(n, "M = \(m) rows exceed the dispatch grid of the matmul kernel")
             }
-            let split = Lowering.splitK(tiles: rowTiles * columnTiles, k: k, step: 16, minDepth: 64)
-            let kernel = try self.kernel(KernelRequest(
+            split = Lowering.splitK(tiles: rowTiles * columnTiles, k: k, step: 16, minDepth: 64)
+            kernel = try self.kernel(KernelRequest(
                 family: KernelCatalog.gemmTiled, defines: ["GT_TM": "\(tm)", "GT_TN": "\(tn)"],
                 specConstants: [split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue],
                 workgroupSize: [256, 1, 1], sharedMemoryBytes: 16 * 16 * (tm + tn) * 16))
-            var push = PushConstants()
-            push.append([m, nCols, k, geometry.blocks, aStrides.m, aStrides.k, split.kPerSlice, split.slices,
-                         log2W, log2H])
-            let target = split.slices > 1 ? temporary("\(y)#splitk", shape: [split.slices, m * nCols]) : y
-            try emit(n, kernel: kernel, groups: [columnTiles, rowTiles, split.slices].map { UInt32(clamping: $0) },
-                     bindings: [try read(a, for: n), image, try write(target, for: n)], push: push, flops: flops,
-                     bytes: bytes)
-            if split.slices > 1 {
-                try emitSplitKReduce(n, partial: target, y: y, count: m * nCols, slices: split.slices)
+            groups = [columnTiles, rowTiles, split.slices]
+        } else {
+            // Few rows: one texel of columns per invocation, TM rows, a split over K to fill the device.
+            let wg = 64
+            let tm = m >= 4 ? 4 : 1
+            let rowGroups = LoweringMath.ceilDiv(m, tm)
+            guard rowGroups <= Lowering.maxGroupsPerAxis else {
+                throw error(n, "M = \(m) rows exceed the dispatch grid of the matmul kernel")
             }
-            return
+            let columnGroups = LoweringMath.ceilDiv(geometry.blocks, wg)
+            split = Lowering.splitK(tiles: rowGroups * columnGroups, k: k, step: 1, minDepth: 16)
+            kernel = try self.kernel(KernelRequest(
+                family: KernelCatalog.gemm, defines: ["GEMM_TM": "\(tm)"],
+                specConstants: [UInt32(wg), split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue],
+                workgroupSize: [UInt32(wg), 1, 1]))
+            groups = [columnGroups, rowGroups, split.slices]
         }
-
-        // Few rows: one texel of columns per invocation, TM rows, a split over K to fill the device.
-        let wg = 64
-        let tm = m >= 4 ? 4 : 1
-        let rowGroups = LoweringMath.ceilDiv(m, tm)
-        guard rowGroups <= Lowering.maxGroupsPerAxis else {
-            throw error(n, "M = \(m) rows exceed the dispatch grid of the matmul kernel")
-        }
-        let columnGroups = LoweringMath.ceilDiv(geometry.blocks, wg)
-        let split = Lowering.splitK(tiles: rowGroups * columnGroups, k: k, step: 1, minDepth: 16)
-        let kernel = try self.kernel(KernelRequest(
-            family: KernelCatalog.gemm, defines: ["GEMM_TM": "\(tm)"],
-            specConstants: [UInt32(wg), split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue],
-            workgroupSize: [UInt32(wg), 1, 1]))
         var push = PushConstants()
         push.append([m, nCols, k, geometry.blocks, aStrides.m, aStrides.k, split.kPerSlice, split.slices,
                      log2W, log2H])
         let target = split.slices > 1 ? temporary("\(y)#splitk", shape: [split.slices, m * nCols]) : y
-        try emit(n, kernel: kernel, groups: [columnGroups, rowGroups, split.slices].map { UInt32(clamping: $0) },
+        try emit(n, kernel: kernel, groups: groups.map { UInt32(clamping: $0) },
                  bindings: [try read(a, for: n), image, try write(target, for: n)], push: push, flops: flops,
                  bytes: bytes)
         if split.slices > 1 {
