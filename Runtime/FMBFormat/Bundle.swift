@@ -157,14 +157,47 @@ public struct Step: Equatable, Sendable {
     public var pushConstants: [UInt8]
     /// The ONNX node(s) this step computes, for profiles and error messages.
     public var label: String
+    /// Set for the steps of an If branch whose condition is only known at run time: the dispatch runs only
+    /// when the condition holds (stored in the `predicates` section, format 1.1).
+    public var predicate: StepPredicate?
 
-    public init(kernel: UInt32, groups: [UInt32], bindings: [BindingRef], pushConstants: [UInt8], label: String) {
+    public init(kernel: UInt32, groups: [UInt32], bindings: [BindingRef], pushConstants: [UInt8], label: String,
+                predicate: StepPredicate? = nil) {
         self.kernel = kernel
         self.groups = groups
         self.bindings = bindings
         self.pushConstants = pushConstants
         self.label = label
+        self.predicate = predicate
     }
+}
+
+/// Which value of a predicate's condition lets its step run.
+public enum PredicateSense: UInt8, Sendable {
+    /// Run when the condition's 32-bit value is not 0 (an If's then_branch).
+    case nonZero = 1
+    /// Run when it is 0 (an If's else_branch).
+    case zero = 2
+}
+
+/// The run-time condition of a step: the first 32-bit word of an arena tensor (a bool or integer condition,
+/// stored as int32 0/1 like every bool in the arena), read by the device when the step is reached
+/// (VK_EXT_conditional_rendering), never by the host.
+public struct StepPredicate: Equatable, Sendable {
+    /// Index into `FMBundle.tensors`.
+    public var tensor: UInt32
+    public var sense: PredicateSense
+
+    public init(tensor: UInt32, sense: PredicateSense) {
+        self.tensor = tensor
+        self.sense = sense
+    }
+}
+
+extension FMBundle {
+    /// Whether any step is predicated: such a bundle is format 1.1 with the `predicatedSteps` header flag, and
+    /// needs VK_EXT_conditional_rendering.
+    public var hasPredicatedSteps: Bool { program.contains { $0.predicate != nil } }
 }
 
 // MARK: - Memory

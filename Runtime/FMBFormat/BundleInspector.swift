@@ -68,6 +68,7 @@ public enum BundleInspector {
         let imageBindings = b.program.reduce(0) { n, s in n + s.bindings.filter { if case .image = $0 { true } else { false } }.count }
         out.append("Program: \(b.program.count) steps, \(imageBindings) weight-image bindings")
         out.append("  " + copySummary(b))
+        out += predicateSummary(b)
 
         out.append("")
         let constants = b.tensors.compactMap(\.constant)
@@ -124,6 +125,33 @@ public enum BundleInspector {
         let total = perStem.values.reduce(0, +)
         let parts = perStem.keys.sorted().map { "\($0) \(perStem[$0]!)" }
         return "copies: \(total) step\(total == 1 ? "" : "s")" + (parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")")
+    }
+
+    /// The predicated steps (If branches decided at run time), one row per run of consecutive steps with the
+    /// same condition: "steps 4–9 run when 'cond' ≠ 0 (/If_0: then_branch)".
+    static func predicateSummary(_ b: FMBundle) -> [String] {
+        let predicated = b.program.indices.filter { b.program[$0].predicate != nil }
+        guard !predicated.isEmpty else { return [] }
+        var rows = [["steps", "runs when", "first step"]]
+        var start = predicated[0], previous = predicated[0]
+        func flush() {
+            let p = b.program[start].predicate!
+            let name = Int(p.tensor) < b.tensors.count ? "'\(b.tensors[Int(p.tensor)].name)'" : "tensor \(p.tensor)"
+            rows.append([start == previous ? "\(start)" : "\(start)–\(previous)",
+                         "\(name) \(p.sense == .nonZero ? "≠ 0" : "= 0")", b.program[start].label])
+        }
+        for k in predicated.dropFirst() {
+            if k == previous + 1, b.program[k].predicate == b.program[previous].predicate {
+                previous = k
+                continue
+            }
+            flush()
+            start = k
+            previous = k
+        }
+        flush()
+        return ["  predicated: \(predicated.count) step\(predicated.count == 1 ? "" : "s") run only when their "
+                + "condition holds (VK_EXT_conditional_rendering)"] + table(rows, indent: 4)
     }
 
     // MARK: - Parts

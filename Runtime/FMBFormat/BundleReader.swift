@@ -92,7 +92,13 @@ public enum BundleReader {
         r = reader(.schedule)
         let schedule = try decodeSchedule(&r)
         try r.finish()
-        return FMBundle(meta: meta, spirv: spirv, kernels: kernels, program: program, tensors: tensors,
+        var steps = program
+        if layout.section(.predicates) != nil {
+            r = reader(.predicates)
+            try decodePredicates(&r, into: &steps)
+            try r.finish()
+        }
+        return FMBundle(meta: meta, spirv: spirv, kernels: kernels, program: steps, tensors: tensors,
                         images: images, chunks: chunks, schedule: schedule)
     }
 
@@ -270,6 +276,31 @@ public enum BundleReader {
                                 checksum: checksum))
         }
         return chunks
+    }
+
+    /// Attaches each record to its step. Steps must be in range and strictly increasing (one predicate per step).
+    static func decodePredicates(_ r: inout ByteReader, into steps: inout [Step]) throws {
+        let n = try r.count("predicates", minElementSize: 12)
+        var previous: UInt32? = nil
+        for i in 0..<n {
+            let path = "predicates[\(i)]"
+            let step = try r.u32("\(path).step")
+            let tensor = try r.u32("\(path).tensor")
+            let rawSense = try r.u8("\(path).sense")
+            try r.skip(3, "\(path).reserved")
+            guard let sense = PredicateSense(rawValue: rawSense) else {
+                throw r.fail("\(path).sense", "unknown predicate sense \(rawSense)")
+            }
+            guard Int(step) < steps.count else {
+                throw r.fail("\(path).step", "step \(step) out of range (\(steps.count) steps)")
+            }
+            if let previous, step <= previous {
+                throw r.fail("\(path).step", "step \(step) after step \(previous): records must be in increasing step "
+                             + "order, one per step")
+            }
+            previous = step
+            steps[Int(step)].predicate = StepPredicate(tensor: tensor, sense: sense)
+        }
     }
 
     static func decodeSchedule(_ r: inout ByteReader) throws -> Schedule {

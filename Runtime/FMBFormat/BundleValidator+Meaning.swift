@@ -113,6 +113,7 @@ private struct MeaningCheck {
             } else if step.groups.contains(0) {
                 fail("\(path).groups", "\(step.groups) has a zero group count")
             }
+            if let predicate = step.predicate { checkPredicate(predicate, at: path) }
             guard inRange(step.kernel, b.kernels.count, "kernel", "\(path).kernel") else { continue }
             let k = Int(step.kernel)
             let kernel = b.kernels[k]
@@ -142,6 +143,17 @@ private struct MeaningCheck {
                     _ = inRange(img, b.images.count, "image", bpath)
                 }
             }
+        }
+    }
+
+    /// The condition is a whole 32-bit word of a tensor. (A step may bind its condition: a branch may read it.)
+    mutating func checkPredicate(_ predicate: StepPredicate, at path: String) {
+        let ppath = "\(path).predicate.tensor"
+        guard inRange(predicate.tensor, b.tensors.count, "tensor", ppath) else { return }
+        let tensor = b.tensors[Int(predicate.tensor)]
+        if tensor.size < 4 {
+            fail(ppath, "tensor \(predicate.tensor) ('\(tensor.name)') has \(tensor.size) bytes; a condition is a "
+                 + "32-bit value")
         }
     }
 

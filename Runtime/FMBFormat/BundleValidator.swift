@@ -47,9 +47,10 @@ public enum BundleValidator {
         }
         var issues: [FormatIssue] = []
         let flags = u32(8)
-        if flags & FileLayout.mustUnderstandFlags != 0 {
+        let unknownFlags = flags & FileLayout.mustUnderstandFlags & ~FileLayout.knownFlags
+        if unknownFlags != 0 {
             issues.append(FormatIssue(.structure, "header.flags", "unknown must-understand flags 0x"
-                                      + hex(UInt64(flags & FileLayout.mustUnderstandFlags)), fileOffset: 8))
+                                      + hex(UInt64(unknownFlags)), fileOffset: 8))
         }
         let headerSize = u32(12)
         let fileSize = u64(16)
@@ -148,6 +149,7 @@ public enum BundleValidator {
         for kind in SectionKind.v1 where seen[kind] == nil {
             issues.append(FormatIssue(.structure, "sections", "no \(kind) section"))
         }
+        issues += checkPredicatesSection(flags: flags, minor: minor, at: seen[.predicates])
         if !issues.isEmpty { return (nil, issues) }
         for (i, e) in entries.enumerated() where e.kind.isKnown && e.kind != .data {
             if Checksum.fm64(UnsafeRawBufferPointer(rebasing: bytes[e.range])) != e.checksum {
@@ -161,6 +163,25 @@ public enum BundleValidator {
                                 sectionTableOffset: tableOffset, sectionEntrySize: entrySize,
                                 sectionTableChecksum: tableChecksum, producerTag: producerTag, sections: entries)
         return (layout, [])
+    }
+
+    /// A `predicates` section (1.1) comes with the `predicatedSteps` flag and vice versa: a file whose steps are
+    /// predicated must say so in the header, so that a 1.0 reader refuses it rather than runs every step.
+    static func checkPredicatesSection(flags: UInt32, minor: UInt16, at index: Int?) -> [FormatIssue] {
+        let flagged = flags & FileLayout.predicatedStepsFlag != 0
+        if let index, minor < 1 {
+            return [FormatIssue(.structure, "sections[\(index)].kind", "a predicates section in a 1.\(minor) bundle "
+                                + "(predicated steps are format 1.1)")]
+        }
+        if let index, !flagged {
+            return [FormatIssue(.structure, "header.flags", "sections[\(index)] is a predicates section, but the "
+                                + "predicatedSteps flag (0x1) is not set", fileOffset: 8)]
+        }
+        if index == nil, flagged {
+            return [FormatIssue(.structure, "header.flags", "the predicatedSteps flag (0x1) is set, but there is no "
+                                + "predicates section", fileOffset: 8)]
+        }
+        return []
     }
 
     // MARK: - Structure: payload ranges

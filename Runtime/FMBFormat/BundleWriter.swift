@@ -65,6 +65,8 @@ public enum BundleWriter {
             let issues = BundleValidator.validate(bundle, dataSize: UInt64(payload.count))
             if !issues.isEmpty { throw FormatError(file: "<writer>", issues: issues) }
         }
+        // The lowest version that holds the file: predicated steps need 1.1 and its must-understand flag.
+        let predicated = bundle.hasPredicatedSteps
         let bodies: [(SectionKind, [UInt8])] = [
             (.meta, encodeMeta(bundle.meta)),
             (.kernels, encodeKernels(bundle)),
@@ -73,7 +75,7 @@ public enum BundleWriter {
             (.images, encodeImages(bundle.images)),
             (.chunks, encodeChunks(bundle.chunks)),
             (.schedule, encodeSchedule(bundle.schedule)),
-        ]
+        ] + (predicated ? [(.predicates, encodePredicates(bundle.program))] : [])
         let sectionCount = bodies.count + 1
         var w = ByteWriter()
         w.zeros(FileLayout.headerSize + sectionCount * FileLayout.sectionEntrySize)
@@ -99,8 +101,8 @@ public enum BundleWriter {
         var header = ByteWriter()
         header.raw(FileLayout.magic)  // magic "FMB\0"
         header.u16(FileLayout.currentMajor)  // major
-        header.u16(FileLayout.currentMinor)  // minor
-        header.u32(0)  // flags: none defined in v1.0
+        header.u16(predicated ? 1 : 0)  // minor
+        header.u32(predicated ? FileLayout.predicatedStepsFlag : 0)  // flags
         header.u32(UInt32(FileLayout.headerSize))  // headerSize
         header.u64(UInt64(w.count + payload.count))  // fileSize
         header.u64(UInt64(FileLayout.headerSize))  // sectionTableOffset: right after the header
@@ -242,6 +244,20 @@ public enum BundleWriter {
             w.u8(c.codec.rawValue)
             w.zeros(7)  // reserved
             w.u64(c.checksum)
+        }
+        return w.bytes
+    }
+
+    /// One 12-byte record per predicated step, in step order.
+    static func encodePredicates(_ program: [Step]) -> [UInt8] {
+        var w = ByteWriter()
+        let predicated = program.enumerated().compactMap { k, step in step.predicate.map { (k, $0) } }
+        w.count(predicated.count)
+        for (k, predicate) in predicated {
+            w.u32(UInt32(k))  // step
+            w.u32(predicate.tensor)
+            w.u8(predicate.sense.rawValue)
+            w.zeros(3)  // reserved
         }
         return w.bytes
     }

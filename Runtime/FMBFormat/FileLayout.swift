@@ -15,11 +15,13 @@ public struct SectionKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let chunks = SectionKind(rawValue: 6)
     public static let schedule = SectionKind(rawValue: 7)
     public static let data = SectionKind(rawValue: 8)
+    /// Since 1.1, optional: the run-time conditions of predicated steps.
+    public static let predicates = SectionKind(rawValue: 9)
 
     /// Every v1.0 section, in the order the writer lays them out. Each must appear exactly once.
     public static let v1: [SectionKind] = [.meta, .kernels, .program, .tensors, .images, .chunks, .schedule, .data]
 
-    public var isKnown: Bool { (1...8).contains(rawValue) }
+    public var isKnown: Bool { (1...9).contains(rawValue) }
 
     public var description: String {
         switch rawValue {
@@ -31,6 +33,7 @@ public struct SectionKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         case 6: "chunks"
         case 7: "schedule"
         case 8: "data"
+        case 9: "predicates"
         default: "unknown(\(rawValue))"
         }
     }
@@ -63,9 +66,10 @@ public struct SectionEntry: Equatable, Sendable {
 public struct FileLayout: Equatable, Sendable {
     /// "FMB\0".
     public static let magic: [UInt8] = [0x46, 0x4D, 0x42, 0x00]
-    /// The format version this code writes; it reads any 1.x.
+    /// The newest format version this code writes; it reads any 1.x. The writer stamps the lowest minor that
+    /// holds the file (1.0 unless it has predicated steps), so bundles without them stay readable by 1.0 readers.
     public static let currentMajor: UInt16 = 1
-    public static let currentMinor: UInt16 = 0
+    public static let currentMinor: UInt16 = 1
     /// Sizes of the v1.0 header and section entry; later minors may grow them (readers use the file's sizes).
     public static let headerSize = 64
     public static let sectionEntrySize = 32
@@ -76,6 +80,11 @@ public struct FileLayout: Equatable, Sendable {
     public static let dataAlignment = 4096
     /// Header flag bits 0–15 must be understood by a reader (it rejects unknown ones); 16–31 may be ignored.
     public static let mustUnderstandFlags: UInt32 = 0x0000_FFFF
+    /// Must-understand flag (1.1): some steps run only when a condition holds (`predicates` section). A 1.0
+    /// reader rejects the file instead of running every step unconditionally.
+    public static let predicatedStepsFlag: UInt32 = 0x0000_0001
+    /// The must-understand flags this reader knows.
+    public static let knownFlags: UInt32 = predicatedStepsFlag
 
     public var major: UInt16
     public var minor: UInt16

@@ -145,8 +145,14 @@ public enum Compiler {
                     return .image(UInt32(image))
                 }
             }
+            let predicate = try lowered.predicate.map { p -> StepPredicate in
+                guard let index = arena.index[p.tensor] else {
+                    throw CompileError(file: name, node: lowered.label, "runs on the condition '\(p.tensor)', which has no arena placement")
+                }
+                return StepPredicate(tensor: index, sense: p.sense)
+            }
             steps.append(Step(kernel: UInt32(lowered.kernel), groups: lowered.groups, bindings: bindings,
-                              pushConstants: lowered.pushConstants, label: lowered.label))
+                              pushConstants: lowered.pushConstants, label: lowered.label, predicate: predicate))
         }
         for (i, image) in images.enumerated() where lastUse[i] < 0 {
             throw CompileError(file: name, "weight image '\(image.name)' is never read")

@@ -48,6 +48,12 @@ extension Device {
                              + "\(limits.maxStorageBufferRange) bytes")
             }
         }
+        if bundle.hasPredicatedSteps, !hasConditionalRendering {
+            let count = bundle.program.filter { $0.predicate != nil }.count
+            unmet.append("predicated steps: \(count) steps run only when an If condition computed at run time holds, "
+                         + "which needs \(VK.ConditionalRendering.extensionName); the device "
+                         + (physical.supportsConditionalRendering ? "was opened without it" : "does not offer it"))
+        }
         for format in Set(bundle.images.map(\.format)).sorted(by: { $0.rawValue < $1.rawValue })
         where !supportsWeightFormat(format.vkFormat) {
             unmet.append("weight image format \(format): the device has no storage-image and transfer-destination "

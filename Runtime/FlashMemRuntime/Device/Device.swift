@@ -25,10 +25,15 @@ public struct DeviceOptions: Sendable {
     /// Index in `Device.list()` order; nil picks discrete, then integrated, virtual, CPU.
     public var deviceIndex: Int?
     public var applicationName: String
+    /// Enable VK_EXT_conditional_rendering where the device offers it, for bundles with predicated steps (If
+    /// decided at run time). A device is made before any bundle is known, so it is enabled up front; sessions
+    /// of such bundles fail on a device without it. False only to test that path.
+    public var conditionalRendering: Bool
 
-    public init(deviceIndex: Int? = nil, applicationName: String = "FlashMem") {
+    public init(deviceIndex: Int? = nil, applicationName: String = "FlashMem", conditionalRendering: Bool = true) {
         self.deviceIndex = deviceIndex
         self.applicationName = applicationName
+        self.conditionalRendering = conditionalRendering
     }
 }
 
@@ -40,6 +45,10 @@ public final class Device {
     public let transferQueueKind: TransferQueueKind
     /// VK_EXT_memory_budget was found and enabled.
     public let hasMemoryBudget: Bool
+    /// VK_EXT_conditional_rendering's commands, when it was found and enabled: bundles with predicated steps
+    /// need it.
+    let conditionalRendering: VK.ConditionalRendering?
+    public var hasConditionalRendering: Bool { conditionalRendering != nil }
 
     let instance: VK.Instance
     let vk: VK.Device
@@ -96,9 +105,18 @@ public final class Device {
             ? [(compute, transfer.index + 1)] : [(compute, UInt32(1)), (transfer.family, UInt32(1))]
 
         hasMemoryBudget = chosen.extensions.contains("VK_EXT_memory_budget")
-        let extensions = hasMemoryBudget ? ["VK_EXT_memory_budget"] : []
+        let conditional = options.conditionalRendering && chosen.supportsConditionalRendering
+        var extensions = hasMemoryBudget ? ["VK_EXT_memory_budget"] : []
+        var features = Device.enabledFeatures(supported: chosen.features)
+        if conditional {
+            extensions.append(VK.ConditionalRendering.extensionName)
+            var feature = VkPhysicalDeviceConditionalRenderingFeaturesEXT()
+            feature.conditionalRendering = 1
+            features.conditionalRendering = feature
+        }
         vk = try VK.Device(instance: instance, physical: chosen.handle, queues: queues, extensions: extensions,
-                           features: Device.enabledFeatures(supported: chosen.features))
+                           features: features)
+        conditionalRendering = conditional ? try VK.ConditionalRendering(device: vk) : nil
         computeQueue = vk.queue(family: compute, index: 0)!
         transferQueue = vk.queue(family: transfer.family, index: transfer.index)!
     }

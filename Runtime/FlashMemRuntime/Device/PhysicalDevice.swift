@@ -12,6 +12,8 @@ struct PhysicalDevice {
     let memory: VkPhysicalDeviceMemoryProperties
     let queueFamilies: [VkQueueFamilyProperties]
     let extensions: Set<String>
+    /// VK_EXT_conditional_rendering is offered with its `conditionalRendering` feature (predicated steps).
+    let supportsConditionalRendering: Bool
 
     init(handle: VkPhysicalDevice, index: Int) {
         self.handle = handle
@@ -43,6 +45,22 @@ struct PhysicalDevice {
         var extensionList = [VkExtensionProperties](repeating: VkExtensionProperties(), count: Int(extensionCount))
         vkEnumerateDeviceExtensionProperties(handle, nil, &extensionCount, &extensionList)
         extensions = Set(extensionList.prefix(Int(extensionCount)).map { string(fromCTuple: $0.extensionName) })
+        supportsConditionalRendering = extensions.contains(VK.ConditionalRendering.extensionName)
+            && PhysicalDevice.conditionalRenderingFeature(handle)
+    }
+
+    /// The `conditionalRendering` feature (vkGetPhysicalDeviceFeatures2); only asked of a device that offers
+    /// the extension.
+    private static func conditionalRenderingFeature(_ handle: VkPhysicalDevice) -> Bool {
+        var conditional = VkPhysicalDeviceConditionalRenderingFeaturesEXT()
+        conditional.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_CONDITIONAL_RENDERING_FEATURES_EXT
+        var features2 = VkPhysicalDeviceFeatures2()
+        features2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2
+        withUnsafeMutablePointer(to: &conditional) { pointer in
+            features2.pNext = UnsafeMutableRawPointer(pointer)
+            vkGetPhysicalDeviceFeatures2(handle, &features2)
+        }
+        return conditional.conditionalRendering != 0
     }
 
     var name: String { string(fromCTuple: properties.deviceName) }

@@ -18,8 +18,14 @@ extension Session {
 
     /// Dispatches of `steps`, with a compute→compute memory barrier before every step but the first of the
     /// program (the barrier also orders a batch after the previous batch: both are on the compute queue).
+    /// A predicated step's dispatch is wrapped in conditional rendering over its condition in the arena; in a
+    /// bundle with predicated steps the barriers also make earlier writes (kernels, and the input upload
+    /// before step 0) visible to the conditional-rendering read.
     private func recordSteps(_ cb: VkCommandBuffer, _ steps: Range<Int>) {
         let bundle = self.bundle.bundle
+        let predicated = bundle.hasPredicatedSteps
+        let conditionStage = predicated ? VK_PIPELINE_STAGE_CONDITIONAL_RENDERING_BIT_EXT.rawValue : 0
+        let conditionAccess = predicated ? VK_ACCESS_CONDITIONAL_RENDERING_READ_BIT_EXT.rawValue : 0
         var bound: Int? = nil
         for k in steps {
             let step = bundle.program[k]
@@ -27,9 +33,14 @@ extension Session {
             let pipeline = pipelines[Int(step.kernel)]
             if k > 0 {
                 memoryBarrier(cb, srcAccess: VK_ACCESS_SHADER_WRITE_BIT.rawValue,
-                              dstAccess: VK_ACCESS_SHADER_READ_BIT.rawValue | VK_ACCESS_SHADER_WRITE_BIT.rawValue,
+                              dstAccess: VK_ACCESS_SHADER_READ_BIT.rawValue | VK_ACCESS_SHADER_WRITE_BIT.rawValue
+                                  | conditionAccess,
                               srcStage: VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue,
-                              dstStage: VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue)
+                              dstStage: VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue | conditionStage)
+            } else if predicated {
+                // A condition may be a model input, written by the upload's copy.
+                memoryBarrier(cb, srcAccess: VK_ACCESS_TRANSFER_WRITE_BIT.rawValue, dstAccess: conditionAccess,
+                              srcStage: VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue, dstStage: conditionStage)
             }
             if let queryPool {
                 vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queryPool.handle, UInt32(2 * k))
@@ -46,7 +57,14 @@ extension Session {
                 vkCmdPushConstants(cb, pipeline.layout.handle, VK_SHADER_STAGE_COMPUTE_BIT.rawValue, 0,
                                    kernel.pushConstantSize, data)
             }
-            vkCmdDispatch(cb, step.groups[0], step.groups[1], step.groups[2])
+            if let predicate = step.predicate, let conditional = device.conditionalRendering {
+                conditional.begin(cb, buffer: arena, offset: bundle.tensors[Int(predicate.tensor)].offset,
+                                  inverted: predicate.sense == .zero)
+                vkCmdDispatch(cb, step.groups[0], step.groups[1], step.groups[2])
+                conditional.end(cb)
+            } else {
+                vkCmdDispatch(cb, step.groups[0], step.groups[1], step.groups[2])
+            }
             if let queryPool {
                 vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queryPool.handle, UInt32(2 * k + 1))
             }

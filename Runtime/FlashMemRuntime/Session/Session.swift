@@ -68,8 +68,10 @@ public final class Session {
                                    specConstants: kernel.specConstants, label: "kernels[\(i)] \(kernel.name)")
         }
 
+        // Predicated steps read their conditions from the arena (VK_EXT_conditional_rendering).
         let arenaUsage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue | VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue
             | VK_BUFFER_USAGE_TRANSFER_DST_BIT.rawValue
+            | (bundle.hasPredicatedSteps ? VK_BUFFER_USAGE_CONDITIONAL_RENDERING_BIT_EXT.rawValue : 0)
         arena = try VK.Buffer(device: device.vk, size: max(bundle.meta.arenaSize, 256), usage: arenaUsage,
                               label: "arena")
         let arenaRequirements = arena.requirements

@@ -7,6 +7,9 @@ extension VK {
         var core = VkPhysicalDeviceFeatures()
         var v11 = VkPhysicalDeviceVulkan11Features()
         var v12 = VkPhysicalDeviceVulkan12Features()
+        /// VK_EXT_conditional_rendering's features, chained after the 1.2 block when set (only on a device
+        /// created with that extension).
+        var conditionalRendering: VkPhysicalDeviceConditionalRenderingFeaturesEXT?
 
         /// What `physical` supports (vkGetPhysicalDeviceFeatures2).
         static func supported(by physical: VkPhysicalDevice) -> FeatureSet {
@@ -59,21 +62,28 @@ extension VK {
                 var features2 = VkPhysicalDeviceFeatures2()
                 features2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2
                 features2.features = features.core
-                return withUnsafeMutablePointer(to: &features.v12) { v12 in
-                    features.v11.pNext = UnsafeMutableRawPointer(v12)
-                    return withUnsafeMutablePointer(to: &features.v11) { v11 in
-                        features2.pNext = UnsafeMutableRawPointer(v11)
-                        return withUnsafeMutablePointer(to: &features2) { f2 in
-                            queueInfos.withUnsafeBufferPointer { queuePointer in
-                                extensionNames.pointers.withUnsafeBufferPointer { extPointer in
-                                    var info = VkDeviceCreateInfo()
-                                    info.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO
-                                    info.pNext = UnsafeRawPointer(f2)
-                                    info.queueCreateInfoCount = UInt32(queuePointer.count)
-                                    info.pQueueCreateInfos = queuePointer.baseAddress
-                                    info.enabledExtensionCount = UInt32(extPointer.count)
-                                    info.ppEnabledExtensionNames = extPointer.baseAddress
-                                    return vkCreateDevice(physical, &info, nil, &raw)
+                var conditional = features.conditionalRendering ?? VkPhysicalDeviceConditionalRenderingFeaturesEXT()
+                conditional.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_CONDITIONAL_RENDERING_FEATURES_EXT
+                conditional.pNext = nil
+                let chainsConditional = features.conditionalRendering != nil
+                return withUnsafeMutablePointer(to: &conditional) { conditionalPointer in
+                    features.v12.pNext = chainsConditional ? UnsafeMutableRawPointer(conditionalPointer) : nil
+                    return withUnsafeMutablePointer(to: &features.v12) { v12 in
+                        features.v11.pNext = UnsafeMutableRawPointer(v12)
+                        return withUnsafeMutablePointer(to: &features.v11) { v11 in
+                            features2.pNext = UnsafeMutableRawPointer(v11)
+                            return withUnsafeMutablePointer(to: &features2) { f2 in
+                                queueInfos.withUnsafeBufferPointer { queuePointer in
+                                    extensionNames.pointers.withUnsafeBufferPointer { extPointer in
+                                        var info = VkDeviceCreateInfo()
+                                        info.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO
+                                        info.pNext = UnsafeRawPointer(f2)
+                                        info.queueCreateInfoCount = UInt32(queuePointer.count)
+                                        info.pQueueCreateInfos = queuePointer.baseAddress
+                                        info.enabledExtensionCount = UInt32(extPointer.count)
+                                        info.ppEnabledExtensionNames = extPointer.baseAddress
+                                        return vkCreateDevice(physical, &info, nil, &raw)
+                                    }
                                 }
                             }
                         }

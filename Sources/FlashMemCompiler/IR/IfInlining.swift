@@ -1,6 +1,7 @@
 // If on a condition known at compile time: the taken branch's nodes replace the If, the other branch is dropped.
-// Called by `foldConstants` (ConstantFolding.swift), which then folds the inlined nodes in the same pass. Owned by
-// the compile-time evaluation pass.
+// Called by `foldConstants` (ConstantFolding.swift), which then folds the inlined nodes in the same pass. An If
+// whose condition stays dynamic keeps both branches; lowering splices them with `isolatedBranch` and predicates
+// their steps (Lowering+ControlFlow.swift).
 //
 // A branch is a graph without inputs whose nodes may read values of the enclosing graphs (outer scope). ONNX
 // names are SSA across scopes, but the sibling branch and careless exporters may reuse names, so every name the
@@ -28,27 +29,10 @@ extension Graph {
     ///     with inputs, initializers and known values, are the names the branch must not redefine.
     /// - Throws: `CompileError` for an unusable Constant node of the branch.
     func inlineBranch(_ original: Graph, of node: Node, pending: ArraySlice<Node>, kept: [Node]) throws -> [Node] {
-        // A copy: the branch object may be shared (hand-built graphs) and must stay intact for other users.
-        let branch = Graph(name: original.name, nodes: original.nodes, inputs: original.inputs,
-                           outputs: original.outputs, initializers: original.initializers, values: original.values,
-                           opset: original.opset, sourcePath: original.sourcePath)
-        try branch.inlineConstantNodes()
-
         var existing = Set(initializers.keys).union(values.keys).union(inputs.map(\.name)).union(node.outputs)
         for other in kept { existing.formUnion(other.outputs) }
         for other in pending { existing.formUnion(other.outputs) }
-        var defined = Array(branch.initializers.keys).sorted()
-        for inner in branch.nodes { defined += inner.outputs.filter { !$0.isEmpty } }
-        for name in defined where existing.contains(name) {
-            var fresh = "\(name)__\(node.name.isEmpty ? "if" : node.name)"
-            var n = 1
-            while existing.contains(fresh) || branch.defines(fresh) {
-                n += 1
-                fresh = "\(name)__\(node.name.isEmpty ? "if" : node.name)_\(n)"
-            }
-            branch.renameDefinition(of: name, to: fresh)
-            existing.insert(fresh)
-        }
+        let branch = try Graph.isolatedBranch(original, of: node, avoiding: existing)
 
         // Write the If's outputs.
         var extra: [Node] = []
@@ -72,6 +56,42 @@ extension Graph {
             values[name] = info
         }
         return branch.nodes + extra
+    }
+
+    /// A copy of `original` (an If branch of `node`) with its Constant nodes made initializers and every name it
+    /// defines (initializers, node outputs) that is in `taken` renamed to a fresh one, reads included; the names
+    /// it reads from the enclosing graphs are kept. The copy's nodes can then be spliced into the enclosing graph
+    /// (compile-time If: `inlineBranch`; run-time If: Lowering+ControlFlow.swift). `original` is not modified: it
+    /// may be shared (hand-built graphs).
+    ///
+    /// - Throws: `CompileError` for an unusable Constant node of the branch.
+    static func isolatedBranch(_ original: Graph, of node: Node, avoiding taken: Set<String>) throws -> Graph {
+        let branch = Graph(name: original.name, nodes: original.nodes, inputs: original.inputs,
+                           outputs: original.outputs, initializers: original.initializers, values: original.values,
+                           opset: original.opset, sourcePath: original.sourcePath)
+        try branch.inlineConstantNodes()
+
+        var existing = taken
+        var defined = Array(branch.initializers.keys).sorted()
+        for inner in branch.nodes { defined += inner.outputs.filter { !$0.isEmpty } }
+        for name in defined where existing.contains(name) {
+            var fresh = "\(name)__\(node.name.isEmpty ? "if" : node.name)"
+            var n = 1
+            while existing.contains(fresh) || branch.defines(fresh) {
+                n += 1
+                fresh = "\(name)__\(node.name.isEmpty ? "if" : node.name)_\(n)"
+            }
+            branch.renameDefinition(of: name, to: fresh)
+            existing.insert(fresh)
+        }
+        return branch
+    }
+
+    /// Names this graph defines: initializers and node outputs.
+    var definedNames: Set<String> {
+        var names = Set(initializers.keys)
+        for node in nodes { names.formUnion(node.outputs.filter { !$0.isEmpty }) }
+        return names
     }
 
     /// Whether a node output or initializer of this graph is called `name`.

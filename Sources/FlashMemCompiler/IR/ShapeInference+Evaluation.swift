@@ -39,6 +39,12 @@ extension ShapeInference {
             }
             var types: [TensorType] = []
             for (k, name) in c.node.outputs.enumerated() {
+                if k < thenBranch.outputs.count, k < elseBranch.outputs.count,
+                   let a = thenBranch.outputs[k].staticShape, let b = elseBranch.outputs[k].staticShape, a != b {
+                    throw c.fail("If branches with different output shapes are not supported: output '\(name)' is "
+                        + "\(IRText.shape(a)) in then_branch and \(IRText.shape(b)) in else_branch; pin the inputs the "
+                        + "condition depends on with --pin-input")
+                }
                 guard k < thenBranch.outputs.count, k < elseBranch.outputs.count,
                       let a = thenBranch.outputs[k].staticShape, let b = elseBranch.outputs[k].staticShape,
                       a == b, thenBranch.outputs[k].dtype == elseBranch.outputs[k].dtype else {

@@ -43,9 +43,11 @@ public struct LoweredStep: Sendable {
     /// Estimated work, for the cost model.
     public var flops: Double
     public var bytesRead: Double
+    /// Set for the steps of an If branch decided at run time (Lowering+ControlFlow.swift).
+    public var predicate: LoweredPredicate?
 
     public init(kernel: Int, groups: [UInt32], bindings: [LoweredBinding], pushConstants: [UInt8], label: String,
-                flops: Double = 0, bytesRead: Double = 0) {
+                flops: Double = 0, bytesRead: Double = 0, predicate: LoweredPredicate? = nil) {
         self.kernel = kernel
         self.groups = groups
         self.bindings = bindings
@@ -53,6 +55,19 @@ public struct LoweredStep: Sendable {
         self.label = label
         self.flops = flops
         self.bytesRead = bytesRead
+        self.predicate = predicate
+    }
+}
+
+/// A step's run-time condition: the arena tensor (by value name) holding an If's condition, and which value
+/// lets the step run. The tensor must stay live until the step (ArenaPlanner counts it as read there).
+public struct LoweredPredicate: Sendable, Equatable {
+    public var tensor: String
+    public var sense: PredicateSense
+
+    public init(tensor: String, sense: PredicateSense) {
+        self.tensor = tensor
+        self.sense = sense
     }
 }
 

@@ -88,6 +88,8 @@ struct LoweringNode {
     var activation: FusedActivation = .none
     /// For step labels and errors: node name(s), e.g. "conv1+bn1+relu1".
     var label: String
+    /// Set for the nodes of an If branch decided at run time: their steps run only when it holds.
+    var predicate: LoweredPredicate?
 
     init(_ node: Node) {
         self.node = node
@@ -114,6 +116,8 @@ final class LoweringContext {
     let graph: Graph
     var program = LoweredProgram()
     private var kernelIndex: [String: Int] = [:]
+    /// The predicate of the node being lowered; `emit` gives it to every step.
+    private var stepPredicate: LoweredPredicate?
     private var imageNames: Set<String> = []
 
     init(graph: Graph, precision: Precision, compiler: ShaderCompiler) {
@@ -128,6 +132,7 @@ final class LoweringContext {
 
     func run() throws {
         let outputs = Set(graph.outputs.map(\.name))
+        try expandRuntimeIfs()  // Lowering+ControlFlow.swift
         LoweringPasses.foldBatchNorm(&nodes, initializers: &initializers, graphOutputs: outputs)
         LoweringPasses.fuseRelu(&nodes, graphOutputs: outputs)
 
@@ -155,6 +160,8 @@ final class LoweringContext {
         guard n.node.domain.isEmpty || n.node.domain == "ai.onnx" else {
             throw error(n, "operator domain '\(n.node.domain)' is not supported")
         }
+        stepPredicate = n.predicate
+        defer { stepPredicate = nil }
         switch n.op {
         case "Conv": try lowerConv(n)
         case "Gemm": try lowerGemm(n)
@@ -167,6 +174,7 @@ final class LoweringContext {
         case "BatchNormalization": try lowerBatchNorm(n)
         case "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout": try lowerView(n)
         case "Constant": try lowerConstantNode(n)
+        case LoweringContext.branchResultOp: try lowerBranchResult(n)
         default:
             guard let rule = LoweringContext.familyRules[n.op] else {
                 throw error(n, "operator '\(n.op)' is not supported by the lowering")
@@ -356,7 +364,8 @@ final class LoweringContext {
             throw error(n, "the dispatch grid \(groups) exceeds 65535 workgroups per axis")
         }
         program.steps.append(LoweredStep(kernel: kernel, groups: groups, bindings: bindings,
-                                         pushConstants: push.bytes, label: n.label, flops: flops, bytesRead: bytes))
+                                         pushConstants: push.bytes, label: n.label, flops: flops, bytesRead: bytes,
+                                         predicate: stepPredicate))
     }
 
     /// groups1D or a CompileError naming the node.

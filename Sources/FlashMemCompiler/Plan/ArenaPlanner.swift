@@ -40,7 +40,9 @@ public enum ArenaPlanner {
         let whole = (first: -1, last: program.steps.count)
         var life: [String: (first: Int, last: Int)] = [:]
         for (k, step) in program.steps.enumerated() {
-            for case .tensor(let name) in step.bindings {
+            // A predicated step reads its condition when it is reached, like a binding.
+            let condition = step.predicate.map { [LoweredBinding.tensor($0.tensor)] } ?? []
+            for case .tensor(let name) in step.bindings + condition {
                 let base = try root(name)
                 let current = life[base] ?? (k, k)
                 life[base] = (min(current.first, k), max(current.last, k))
