@@ -67,6 +67,7 @@ enum KernelCatalog {
         + reductionFamilies  // Lowering+Reduce.swift
         + elementwiseFamilies  // Lowering+Elementwise.swift
         + movementFamilies  // Lowering+Movement.swift
+        + LoweringContext.recurrentFamilies  // Lowering+Recurrent.swift
 
     /// Every (file, defines) combination the lowering can request, including WEIGHT_FORMAT for both image
     /// formats where the kernel reads a weight image.
