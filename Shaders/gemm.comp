@@ -1,7 +1,7 @@
 #version 450
-// gemm.comp — Y[M, N] = act(A[M, K] × B[K, N] + bias[N]) with a constant B in a weight image, for few rows
-// (M < 64: GEMV-like, e.g. a CNN's classifier; gemm_tiled.comp serves more). ONNX Gemm with constant B, and
-// MatMul with a constant 2-D B (leading dims of A flattened into M). Lowering: Lowering+MatMul.swift.
+// gemm.comp — Y[M, N] = act(A[M, K] × B[K, N] + bias[N] + beta·C) with a constant B in a weight image, for
+// few rows (M < 64: GEMV-like, e.g. a CNN's classifier; gemm_tiled.comp serves more). ONNX Gemm with constant
+// B, and MatMul with a constant 2-D B (leading dims of A flattened into M). Lowering: Lowering+MatMul.swift.
 //
 // Weight image (WEIGHT_FORMAT), in the order this kernel reads it, NB = ceil(N / 4):
 //
@@ -25,12 +25,16 @@
 // groups = (ceil(NB / WG), ceil(M / TM), SLICES). A is read with strides (strideM, strideK), so transA needs
 // no copy. Few output texels (a GEMV: M = 1, the classifier of a CNN) would leave most of the GPU idle and
 // each invocation walking all of K, so the lowering splits K: slice z covers [z·kPerSlice, (z+1)·kPerSlice)
-// and writes raw partial sums (slice 0 adds the bias) to P[z][M][N]; splitk_reduce.comp adds them and
+// and writes raw partial sums (slice 0 adds the bias and C) to P[z][M][N]; splitk_reduce.comp adds them and
 // applies the activation (ACTIVATION is then none here).
 //
+// C (HAS_C): a Gemm's C that is not a constant per-column vector (an activation, or a constant varying along
+// M) is read in the epilogue as C[m · cStrideM + n · cStrideN], strides 0 along broadcast dims.
+//
 // Defines: WEIGHT_FORMAT, GEMM_TM (rows per invocation).
-// Spec constants: 0 = WG, 1 = ACTIVATION.
-// Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums).
+// Spec constants: 0 = WG, 1 = ACTIVATION, 2 = HAS_C (0 or 1).
+// Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums), 3 = C (read only when HAS_C; the
+// lowering binds A there otherwise).
 
 layout(local_size_x_id = 0) in;
 #include "common.glsl"
@@ -40,17 +44,21 @@ layout(local_size_x_id = 0) in;
 #endif
 
 layout(constant_id = 1) const uint ACTIVATION = ACT_NONE;
+layout(constant_id = 2) const uint HAS_C = 0;
 
 layout(std430, set = 0, binding = 0) readonly buffer ABuffer { float A[]; };
 layout(set = 0, binding = 1, WEIGHT_FORMAT) readonly uniform image2DArray weights;
 layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { float Y[]; };
+layout(std430, set = 0, binding = 3) readonly buffer CBuffer { float C[]; };
 
 layout(push_constant) uniform PushConstants {
     uint M, N, K, NB;
     uint strideM, strideK;  // element (m, k) of A is A[m · strideM + k · strideK]
     uint kPerSlice, slices;
     uint log2W, log2H;      // weight image extent
-} pc;                       // 40 bytes
+    float beta;
+    uint cStrideM, cStrideN;  // element (m, n) of C is C[m · cStrideM + n · cStrideN]
+} pc;                         // 52 bytes
 
 void main() {
     const uint nb = gl_GlobalInvocationID.x;
@@ -87,16 +95,20 @@ void main() {
         return;
     }
     const uint outBase = pc.slices > 1u ? slice * pc.M * pc.N : 0u;
+    const bool addC = HAS_C != 0u && slice == 0u;
     for (uint r = 0; r < GEMM_TM; ++r) {
         uint m = m0 + r;
         if (m >= pc.M) {
             break;
         }
-        vec4 y = activate(acc[r], ACTIVATION);
         for (uint lane = 0; lane < 4; ++lane) {
             uint col = 4u * nb + lane;
             if (col < pc.N) {
-                Y[outBase + m * pc.N + col] = y[lane];
+                float y = acc[r][lane];
+                if (addC) {
+                    y += pc.beta * C[m * pc.cStrideM + col * pc.cStrideN];
+                }
+                Y[outBase + m * pc.N + col] = activate(y, ACTIVATION);
             }
         }
     }

@@ -1,6 +1,6 @@
 #version 450
-// gemm_tiled.comp — Y[M, N] = act(A[M, K] × B[K, N] + bias[N]) with a constant B in a weight image, for
-// many rows (M ≥ 64): shared-memory tiles and a register tile per invocation. gemm.comp serves few rows.
+// gemm_tiled.comp — Y[M, N] = act(A[M, K] × B[K, N] + bias[N] + beta·C) with a constant B in a weight image,
+// for many rows (M ≥ 64): shared-memory tiles and a register tile per invocation. gemm.comp serves few rows.
 // Lowering: Lowering+MatMul.swift.
 //
 // Weight image: the same texels as gemm.comp — texel k · NB + nb holds alpha · B'[k, 4nb + 0..3], then the
@@ -17,11 +17,12 @@
 //          └────────────────────────────────┘
 //
 // groups = (ceil(NB / (16·TN)), ceil(M / BM), SLICES); split over K as gemm.comp (slice z writes raw partial
-// sums to P[z][M][N], slice 0 adds the bias; splitk_reduce.comp finishes).
+// sums to P[z][M][N], slice 0 adds the bias and C; splitk_reduce.comp finishes). C as in gemm.comp.
 //
 // Defines: WEIGHT_FORMAT, GT_TM (row quads per invocation: 1, 2), GT_TN (texel blocks per invocation: 1, 2).
-// Spec constants: 0 = ACTIVATION.
-// Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums).
+// Spec constants: 0 = ACTIVATION, 1 = HAS_C (0 or 1).
+// Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums), 3 = C (read only when HAS_C; the
+// lowering binds A there otherwise).
 
 layout(local_size_x = 256) in;
 #include "common.glsl"
@@ -38,17 +39,21 @@ layout(local_size_x = 256) in;
 #define BM (4 * QUADS)
 
 layout(constant_id = 0) const uint ACTIVATION = ACT_NONE;
+layout(constant_id = 1) const uint HAS_C = 0;
 
 layout(std430, set = 0, binding = 0) readonly buffer ABuffer { float A[]; };
 layout(set = 0, binding = 1, WEIGHT_FORMAT) readonly uniform image2DArray weights;
 layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { float Y[]; };
+layout(std430, set = 0, binding = 3) readonly buffer CBuffer { float C[]; };
 
 layout(push_constant) uniform PushConstants {
     uint M, N, K, NB;
     uint strideM, strideK;  // element (m, k) of A is A[m · strideM + k · strideK]
     uint kPerSlice, slices;
     uint log2W, log2H;      // weight image extent
-} pc;                       // 40 bytes (the same block as gemm.comp)
+    float beta;
+    uint cStrideM, cStrideN;  // element (m, n) of C is C[m · cStrideM + n · cStrideN]
+} pc;                         // 52 bytes (the same block as gemm.comp)
 
 shared vec4 As[BK][QUADS];
 shared vec4 Bs[BK][BLOCKS];
@@ -109,6 +114,7 @@ void main() {
     }
 
     const uint outBase = pc.slices > 1u ? slice * pc.M * pc.N : 0u;
+    const bool addC = HAS_C != 0u && slice == 0u;
     for (uint j = 0; j < GT_TN; ++j) {
         uint nb = nb0 + tx + 16u * j;
         if (nb >= pc.NB) {
@@ -121,11 +127,15 @@ void main() {
                 if (m >= pc.M) {
                     break;
                 }
-                vec4 y = activate(acc[i][r][j] + bias, ACTIVATION);
+                vec4 y = acc[i][r][j] + bias;
                 for (uint lane = 0; lane < 4u; ++lane) {
                     uint col = 4u * nb + lane;
                     if (col < pc.N) {
-                        Y[outBase + m * pc.N + col] = y[lane];
+                        float v = y[lane];
+                        if (addC) {
+                            v += pc.beta * C[m * pc.cStrideM + col * pc.cStrideN];
+                        }
+                        Y[outBase + m * pc.N + col] = activate(v, ACTIVATION);
                     }
                 }
             }

@@ -1,6 +1,7 @@
 #version 450
-// matmul.comp — batched Y[b, M, N] = act(A[b, M, K] × B[b, K, N]) with both operands in the arena
-// (ONNX MatMul of two activations, numpy broadcasting of the batch dims). Lowering: Lowering+MatMul.swift.
+// matmul.comp — batched Y[b, M, N] = act(alpha · A[b, M, K] × B[b, K, N] + beta · C) with both operands in the
+// arena (ONNX MatMul of two activations with numpy broadcasting of the batch dims; Gemm whose B is not a
+// constant). Lowering: Lowering+MatMul.swift.
 //
 // Shared-memory tiles with a register tile per invocation: a workgroup of 256 invocations (16 × 16) owns a
 // BM × BN tile of Y, BM = 64·TM rows, BN = 64·TN columns, and walks K in steps of BK = 16:
@@ -13,11 +14,16 @@
 //
 // groups = (ceil(N / BN), ceil(M / BM), batch). Batch index z is split over up to 4 output batch dims
 // (innermost last); each operand has its own element stride per batch dim (0 where it is broadcast).
-// A 1-D operand is handled by the lowering as M = 1 / N = 1 with contiguous rows.
+// A 1-D operand is handled by the lowering as M = 1 / N = 1 with contiguous rows. Within a batch, element
+// (m, k) of A is at m · aStrideM + k · aStrideK and (k, n) of B at k · bStrideK + n · bStrideN, so Gemm's
+// transA / transB are strided reads, not copies.
+//
+// C (HAS_C, Gemm only, so one batch): element (m, n) is C[m · cStrideM + n · cStrideN], strides 0 along
+// broadcast dims.
 //
 // Defines: MM_TM, MM_TN (row / column quads per invocation: 1 or 2).
-// Spec constants: 0 = ACTIVATION.
-// Bindings: 0 = A, 1 = B, 2 = Y.
+// Spec constants: 0 = ACTIVATION, 1 = HAS_C (0 or 1).
+// Bindings: 0 = A, 1 = B, 2 = Y, 3 = C (read only when HAS_C; the lowering binds A there otherwise).
 
 layout(local_size_x = 256) in;
 #include "common.glsl"
@@ -33,17 +39,23 @@ layout(local_size_x = 256) in;
 #define BN (64 * MM_TN)
 
 layout(constant_id = 0) const uint ACTIVATION = ACT_NONE;
+layout(constant_id = 1) const uint HAS_C = 0;
 
 layout(std430, set = 0, binding = 0) readonly buffer ABuffer { float A[]; };
 layout(std430, set = 0, binding = 1) readonly buffer BBuffer { float B[]; };
 layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { float Y[]; };
+layout(std430, set = 0, binding = 3) readonly buffer CBuffer { float C[]; };
 
 layout(push_constant) uniform PushConstants {
     uint M, N, K;
     uint batchShape[4];   // output batch dims, innermost last; unused dims are 1
     uint aBatchStride[4]; // element strides of A per batch dim (0: broadcast)
     uint bBatchStride[4];
-} pc;
+    uint aStrideM, aStrideK;  // matrix strides of A and B (transposes)
+    uint bStrideK, bStrideN;
+    float alpha, beta;
+    uint cStrideM, cStrideN;
+} pc;                         // 92 bytes
 
 shared vec4 As[BK][BM / 4];
 shared vec4 Bs[BK][BN / 4];
@@ -80,7 +92,7 @@ void main() {
             uint r = idx / BK;
             uint kk = idx % BK;
             bool aIn = row0 + r < pc.M && k0 + kk < pc.K;
-            float a = A[aIn ? aBase + (row0 + r) * pc.K + k0 + kk : 0u];  // clamped index + select
+            float a = A[aIn ? aBase + (row0 + r) * pc.aStrideM + (k0 + kk) * pc.aStrideK : 0u];  // clamped + select
             As[kk][r / 4u][r % 4u] = aIn ? a : 0.0;
         }
         for (uint j = 0; j < 4u * MM_TN; ++j) {
@@ -89,7 +101,7 @@ void main() {
             uint kb = idx / BN;
             uint c = idx % BN;
             bool bIn = k0 + kb < pc.K && col0 + c < pc.N;
-            float b = B[bIn ? bBase + (k0 + kb) * pc.N + col0 + c : 0u];
+            float b = B[bIn ? bBase + (k0 + kb) * pc.bStrideK + (col0 + c) * pc.bStrideN : 0u];
             Bs[kb][c / 4u][c % 4u] = bIn ? b : 0.0;
         }
         barrier();
@@ -118,11 +130,15 @@ void main() {
                 break;
             }
             for (uint j = 0; j < MM_TN; ++j) {
-                vec4 y = activate(acc[i][r][j], ACTIVATION);
+                vec4 y = pc.alpha * acc[i][r][j];
                 for (uint lane = 0; lane < 4u; ++lane) {
                     uint col = col0 + 4u * (tx + 16u * j) + lane;
                     if (col < pc.N) {
-                        Y[(gl_WorkGroupID.z * pc.M + row) * pc.N + col] = y[lane];
+                        float v = y[lane];
+                        if (HAS_C != 0u) {
+                            v += pc.beta * C[row * pc.cStrideM + col * pc.cStrideN];
+                        }
+                        Y[(gl_WorkGroupID.z * pc.M + row) * pc.N + col] = activate(v, ACTIVATION);
                     }
                 }
             }

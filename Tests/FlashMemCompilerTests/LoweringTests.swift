@@ -250,8 +250,10 @@ final class LoweringTests: XCTestCase {
         let p = try lower(b)
         XCTAssertEqual(p.steps.count, 1)
         XCTAssertTrue(kernel(p, 0).name.hasPrefix("gemm<GEMM_TM=1"), kernel(p, 0).name)
-        // M N K NB strideM strideK kPerSlice slices log2W log2H; 5 × 2 + 2 texels → 16 × 1.
-        XCTAssertEqual(push(p, 0), [3, 7, 5, 2, 5, 1, 5, 1, 4, 0])
+        // M N K NB strideM strideK kPerSlice slices log2W log2H; 5 × 2 + 2 texels → 16 × 1; no epilogue C
+        // (beta cStrideM cStrideN = 0), it is in the bias texels.
+        XCTAssertEqual(push(p, 0), [3, 7, 5, 2, 5, 1, 5, 1, 4, 0, 0, 0, 0])
+        XCTAssertEqual(kernel(p, 0).specConstants[2], 0, "no HAS_C")
         XCTAssertEqual(p.steps[0].groups, [1, 3, 1])
         let w = b.initializers["w"]!.floats(), c = b.initializers["c"]!.floats()
         let g = WeightPacking.GemmGeometry(k: 5, n: 7)
@@ -261,22 +263,19 @@ final class LoweringTests: XCTestCase {
         XCTAssertEqual(ImageLayout.component(4 * bt + bl, of: p.images[0]), 0.5 * c[6])
     }
 
-    func testGemmWithFullCAddsSeparatelyAndCarriesTheRelu() throws {
+    func testGemmWithFullCReadsItInTheEpilogueBeforeTheRelu() throws {
         var b = GraphBuilder()
         b.input("x", [4, 5])
         b.input("c", [4, 3])
         b.constant("w", [5, 3])
-        b.node("Gemm", ["x", "w", "c"], "g", [4, 3], name: "gemm")
+        b.node("Gemm", ["x", "w", "c"], "g", [4, 3], name: "gemm", ["beta": .float(0.5)])
         b.node("Relu", ["g"], "y", [4, 3], name: "relu")
         b.outputs = ["y"]
         let p = try lower(b)
-        XCTAssertEqual(p.steps.count, 2)
-        XCTAssertEqual(kernel(p, 0).specConstants, [64, 0], "no relu before the add")
-        XCTAssertTrue(kernel(p, 1).name.hasPrefix("binary"))
-        XCTAssertEqual(kernel(p, 1).specConstants, [256, 0, 1], "add with relu")
-        guard case .tensor(let product) = p.steps[0].bindings[2] else { return XCTFail() }
-        XCTAssertEqual(p.steps[1].bindings, [.tensor(product), .tensor("c"), .tensor("y")])
-        XCTAssertEqual(p.tensors[product]?.byteSize, 4 * 3 * 4)
+        XCTAssertEqual(p.steps.count, 1)
+        XCTAssertEqual(kernel(p, 0).specConstants, [64, 1, 1], "relu and HAS_C")
+        XCTAssertEqual(p.steps[0].bindings[3], .tensor("c"))
+        XCTAssertEqual(Array(push(p, 0)[10...]), [Float(0.5).bitPattern, 3, 1], "beta cStrideM cStrideN")
     }
 
     func testMatMulWithConstantBFlattensBatch() throws {
@@ -286,7 +285,7 @@ final class LoweringTests: XCTestCase {
         b.node("MatMul", ["x", "w"], "y", [2, 3, 9])
         b.outputs = ["y"]
         let p = try lower(b, .fp16)
-        XCTAssertEqual(push(p, 0), [6, 9, 6, 3, 6, 1, 6, 1, 5, 0])  // 6 × 3 + 3 = 21 texels → 32 wide
+        XCTAssertEqual(push(p, 0), [6, 9, 6, 3, 6, 1, 6, 1, 5, 0, 0, 0, 0])  // 6 × 3 + 3 = 21 texels → 32 wide
         XCTAssertEqual(p.steps[0].groups, [1, 2, 1])          // TM 4 → 2 row groups
         XCTAssertEqual(p.images[0].format, .rgba16f)
         XCTAssertTrue(kernel(p, 0).name.contains("WEIGHT_FORMAT=rgba16f"))
@@ -305,10 +304,12 @@ final class LoweringTests: XCTestCase {
         XCTAssertEqual(p.steps.count, 2)
         XCTAssertTrue(kernel(p, 0).name.hasPrefix("matmul"))
         XCTAssertEqual(kernel(p, 0).workgroupSize, [256, 1, 1])
-        // M N K | batch shape | A strides (broadcast along 5) | B strides (broadcast along 2).
-        XCTAssertEqual(push(p, 0), [3, 6, 4, 1, 1, 2, 5, 0, 0, 12, 0, 0, 0, 0, 24])
+        // M N K | batch shape | A strides (broadcast along 5) | B strides (broadcast along 2) | matrix strides
+        // of A and B | alpha beta cStrideM cStrideN (no C).
+        let one = Float(1).bitPattern
+        XCTAssertEqual(push(p, 0), [3, 6, 4, 1, 1, 2, 5, 0, 0, 12, 0, 0, 0, 0, 24, 4, 1, 6, 1, one, 0, 0, 0])
         XCTAssertEqual(p.steps[0].groups, [1, 1, 10])
-        XCTAssertEqual(push(p, 1), [1, 6, 4, 1, 1, 1, 5, 0, 0, 0, 0, 0, 0, 0, 24])
+        XCTAssertEqual(push(p, 1), [1, 6, 4, 1, 1, 1, 5, 0, 0, 0, 0, 0, 0, 0, 24, 4, 1, 6, 1, one, 0, 0, 0])
     }
 
     // MARK: - Element-wise, pooling, softmax, views
@@ -356,10 +357,11 @@ final class LoweringTests: XCTestCase {
         b.outputs = ["y"]
         let p = try lower(b)
         XCTAssertEqual(p.steps.indices.map { String(kernel(p, $0).name.prefix(while: { $0 != "<" })) },
-                       ["pool2d", "pool2d", "global_avgpool", "softmax"])
-        XCTAssertEqual(push(p, 0), [4, 9, 9, 5, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1])
-        XCTAssertEqual(kernel(p, 0).specConstants, [128, 0, 0])
-        XCTAssertEqual(kernel(p, 1).specConstants, [128, 1, 1])
+                       ["pool", "pool", "global_avgpool", "softmax"])
+        // NC | in, out, kernel, strides, dilations, pads begin, pads end: a leading spatial dim of 1 makes it 3-D.
+        XCTAssertEqual(push(p, 0), [4, 1, 9, 9, 1, 5, 5, 1, 3, 3, 1, 2, 2, 1, 1, 1, 0, 1, 1, 0, 1, 1])
+        XCTAssertEqual(kernel(p, 0).specConstants, [128, 0, 0, 0])
+        XCTAssertEqual(kernel(p, 1).specConstants, [128, 1, 1, 0])
         XCTAssertEqual(push(p, 2), [4, 4])
         XCTAssertEqual(p.steps[2].groups, [4, 1, 1])
         XCTAssertEqual(push(p, 3), [1, 4, 1])
@@ -469,21 +471,26 @@ final class LoweringTests: XCTestCase {
         assertLoweringError(b, node: "c", op: "Conv", mentions: "must be a constant")
     }
 
-    func testGemmWithConstantAIsRefused() {
+    func testGemmWithConstantAReadsItTransposedInTheMatMulKernel() throws {
         var b = GraphBuilder()
         b.constant("a", [5, 3])
         b.input("w", [5, 4])
-        b.node("Gemm", ["a", "w"], "y", [3, 4], name: "g", ["transA": .int(1)])
+        b.node("Gemm", ["a", "w"], "y", [3, 4], name: "g", ["transA": .int(1), "transB": .int(0)])
         b.outputs = ["y"]
-        assertLoweringError(b, node: "g", op: "Gemm", mentions: "constant A")
+        let p = try lower(b)
+        XCTAssertEqual(p.steps.count, 1)
+        XCTAssertTrue(kernel(p, 0).name.hasPrefix("matmul"), kernel(p, 0).name)
+        XCTAssertEqual(Array(push(p, 0)[15..<19]), [1, 3, 4, 1], "A' read with strides (1, M), B with (N, 1)")
+        XCTAssertNotNil(p.tensors["a"]?.constant, "the constant A is a resident arena tensor")
     }
 
-    func testMaxPoolIndicesAreRefused() {
+    func testMaxPoolIndicesMustBeAnIntegerTensor() {
         var b = GraphBuilder()
         b.input("x", [1, 1, 4, 4])
         b.nodes.append(Node(name: "mp", opType: "MaxPool", inputs: ["x"], outputs: ["y", "idx"],
                             attributes: ["kernel_shape": .ints([2, 2])]))
         b.values["y"] = ValueInfo(name: "y", dtype: .float32, shape: [1, 1, 3, 3])
+        b.values["idx"] = ValueInfo(name: "idx", dtype: .float32, shape: [1, 1, 3, 3])
         b.outputs = ["y"]
         assertLoweringError(b, node: "mp", op: "MaxPool", mentions: "Indices")
     }

@@ -32,26 +32,28 @@ enum KernelCatalog {
     static let conv2dIGemm = KernelFamily(file: "conv2d_igemm.comp", bindings: [buffer, image, buffer],
                                           pushConstantSize: 21 * 4,
                                           axes: [("IG_TM", ["1"]), ("IG_TN", ["4"])])
-    /// A, B+bias, Y or partial sums. Push: M N K NB strideM strideK kPerSlice slices log2W log2H.
-    static let gemm = KernelFamily(file: "gemm.comp", bindings: [buffer, image, buffer], pushConstantSize: 10 * 4,
-                                   axes: [("GEMM_TM", ["4", "1"])])
-    /// Many rows (M ≥ 64). A, B+bias, Y or partial sums. Push: the same block as gemm.
-    static let gemmTiled = KernelFamily(file: "gemm_tiled.comp", bindings: [buffer, image, buffer],
-                                        pushConstantSize: 10 * 4, axes: [("GT_TM", ["1", "2"]), ("GT_TN", ["1", "2"])])
+    /// A, B+bias, Y or partial sums, C. Push: M N K NB strideM strideK kPerSlice slices log2W log2H beta cStrideM
+    /// cStrideN.
+    static let gemm = KernelFamily(file: "gemm.comp", bindings: [buffer, image, buffer, buffer],
+                                   pushConstantSize: 13 * 4, axes: [("GEMM_TM", ["4", "1"])])
+    /// Many rows (M ≥ 64). A, B+bias, Y or partial sums, C. Push: the same block as gemm.
+    static let gemmTiled = KernelFamily(file: "gemm_tiled.comp", bindings: [buffer, image, buffer, buffer],
+                                        pushConstantSize: 13 * 4, axes: [("GT_TM", ["1", "2"]), ("GT_TN", ["1", "2"])])
     /// Partial sums, Y. Push: count slices.
     static let splitKReduce = KernelFamily(file: "splitk_reduce.comp", bindings: [buffer, buffer],
                                            pushConstantSize: 2 * 4, axes: [])
-    /// A, B, Y. Push: M N K batchShape[4] aBatchStride[4] bBatchStride[4].
-    static let matmul = KernelFamily(file: "matmul.comp", bindings: [buffer, buffer, buffer], pushConstantSize: 15 * 4,
-                                     axes: [("MM_TM", ["1", "2"]), ("MM_TN", ["1", "2"])])
+    /// A, B, Y, C. Push: M N K batchShape[4] aBatchStride[4] bBatchStride[4] aStrideM aStrideK bStrideK bStrideN
+    /// alpha beta cStrideM cStrideN.
+    static let matmul = KernelFamily(file: "matmul.comp", bindings: [buffer, buffer, buffer, buffer],
+                                     pushConstantSize: 23 * 4, axes: [("MM_TM", ["1", "2"]), ("MM_TN", ["1", "2"])])
     /// A, B, Y. Push: count rank shape[6] aStride[6] bStride[6].
     static let binary = KernelFamily(file: "binary.comp", bindings: [buffer, buffer, buffer], pushConstantSize: 20 * 4,
                                      axes: [])
     /// X, Y. Push: count alpha beta.
     static let unary = KernelFamily(file: "unary.comp", bindings: [buffer, buffer], pushConstantSize: 3 * 4, axes: [])
-    /// X, Y. Push: NC H W OH OW KH KW SH SW PT PL PB PR DH DW.
-    static let pool2d = KernelFamily(file: "pool2d.comp", bindings: [buffer, buffer], pushConstantSize: 15 * 4,
-                                     axes: [])
+    /// X, Y, Indices. Push: NC inSize[3] outSize[3] kernelSize[3] stride[3] dilation[3] padBegin[3] padEnd[3].
+    static let pool = KernelFamily(file: "pool.comp", bindings: [buffer, buffer, buffer], pushConstantSize: 22 * 4,
+                                   axes: [])
     /// X, Y. Push: NC HW.
     static let globalAvgPool = KernelFamily(file: "global_avgpool.comp", bindings: [buffer, buffer],
                                             pushConstantSize: 2 * 4, axes: [])
@@ -62,7 +64,7 @@ enum KernelCatalog {
     static let batchnorm = KernelFamily(file: "batchnorm.comp", bindings: [buffer, buffer, buffer],
                                         pushConstantSize: 3 * 4, axes: [])
 
-    static let all: [KernelFamily] = [conv2d, conv2dIGemm, gemm, gemmTiled, splitKReduce, matmul, binary, unary, pool2d,
+    static let all: [KernelFamily] = [conv2d, conv2dIGemm, gemm, gemmTiled, splitKReduce, matmul, binary, unary, pool,
                                       globalAvgPool, softmax, batchnorm]
         + reductionFamilies  // Lowering+Reduce.swift
         + elementwiseFamilies  // Lowering+Elementwise.swift

@@ -1,13 +1,40 @@
 // Gemm and MatMul.
 //   constant B (Gemm; MatMul with a 2-D B, or one whose leading dims are 1) → gemm_tiled.comp for M ≥ 64,
 //     gemm.comp for fewer rows, either split over K (+ splitk_reduce.comp) when its tiles would not fill the
-//     device; B packed by WeightPacking.gemm with alpha folded in and a per-column C (times beta) as the
-//     bias texels;
-//     any other C → gemm into a temporary, then binary.comp adds beta·C (the relu goes on the add);
-//   two activations (MatMul; Gemm without transposes and alpha = 1) → matmul.comp with numpy batch
-//     broadcasting (a constant operand is then a resident arena tensor).
+//     device; B packed by WeightPacking.gemm with transB and alpha folded in and a constant per-column C
+//     (times beta) as the bias texels; transA is a strided read of A;
+//   two activations (MatMul; Gemm whose B is not a constant, its A an activation or a constant) → matmul.comp
+//     with numpy batch broadcasting, transA / transB as strided reads and alpha in the epilogue (a constant
+//     operand is then a resident arena tensor);
+//   any other C of a Gemm (an activation, or a constant that varies along M) is read by either kernel's
+//     epilogue with broadcast strides, Y = act(product + beta · C), so no step is added for it.
 
 import FMBFormat
+
+/// A Gemm's C term read from the arena by the matmul kernels' epilogue: Y[m, n] += beta · C[m · rowStride +
+/// n · columnStride] (strides 0 along the dims C is broadcast over).
+struct GemmAddend {
+    var name: String
+    var beta: Float
+    var rowStride: Int
+    var columnStride: Int
+}
+
+/// How matmul.comp walks one product: the output batch dims (up to 4, innermost last) with each operand's
+/// element stride per batch dim (0 where broadcast), and the strides of each operand's two matrix dims.
+struct MatMulLayout {
+    var m: Int, k: Int, n: Int
+    var batchShape = [1, 1, 1, 1]
+    var aBatchStrides = [0, 0, 0, 0]
+    var bBatchStrides = [0, 0, 0, 0]
+    /// Element (m, k) of A within a batch is at m · aStrides.m + k · aStrides.k.
+    var aStrides: (m: Int, k: Int)
+    /// Element (k, n) of B within a batch is at k · bStrides.k + n · bStrides.n.
+    var bStrides: (k: Int, n: Int)
+    var alpha: Float = 1
+
+    var batches: Int { batchShape.reduce(1, *) }
+}
 
 extension LoweringContext {
     func lowerGemm(_ n: LoweringNode) throws {
@@ -25,43 +52,43 @@ extension LoweringContext {
         guard k == kb, yShape == [m, nCols] else {
             throw error(n, "shapes A \(aShape) B \(bShape) → Y \(yShape) do not agree (transA \(transA), transB \(transB))")
         }
-        if initializers[a] != nil && initializers[b] == nil {
-            throw error(n, "a constant A with an activation B is not supported (only constant B)")
-        }
-        // Where C goes: into the bias texels when it is a constant per-column vector, else a separate add.
-        var biasColumns: [Float]?
-        var separateC: String?
+        // Where C goes: into the bias texels when B and C are constant and C is the same for every row, else
+        // into the kernel's epilogue; beta = 0 drops C.
+        var bias: [Float]?
+        var addend: GemmAddend?
         if let c, beta != 0 {
-            let cShape = try shape(c, of: n)
-            if let constant = initializers[c], constant.elementCount == nCols || constant.elementCount == 1,
-               cShape.count <= 1 || (cShape.count == 2 && cShape[0] == 1) {
+            let strides = try gemmCStrides(n, c: c, m: m, n: nCols)
+            if initializers[b] != nil, let constant = initializers[c], strides.row == 0 {
                 let values = constant.floats()
-                biasColumns = values.count == nCols ? values : [Float](repeating: values[0], count: nCols)
+                bias = strides.column == 0 ? [Float](repeating: values[0], count: nCols) : values
             } else {
-                separateC = c
-            }
-            if initializers[b] == nil, biasColumns != nil {
-                // matmul.comp has no bias: the add step takes C.
-                biasColumns = nil
-                separateC = c
+                addend = GemmAddend(name: c, beta: beta, rowStride: strides.row, columnStride: strides.column)
             }
         }
-        let product = separateC == nil ? y : temporary("\(y)#gemm", shape: [m, nCols])
-        let productNode = separateC == nil ? n : withoutActivation(n)
-
         if let constantB = initializers[b] {
-            try emitGemm(productNode, a: a, aStrides: transA ? (1, m) : (k, 1), m: m, k: k, n: nCols,
-                         b: constantB, bName: b, transB: transB, alpha: alpha, bias: biasColumns, beta: beta,
-                         aBytes: elementCount(aShape) * 4, y: product)
+            try emitGemm(n, a: a, aStrides: transA ? (1, m) : (k, 1), m: m, k: k, n: nCols, b: constantB, bName: b,
+                         transB: transB, alpha: alpha, bias: bias, beta: beta, addend: addend,
+                         aBytes: elementCount(aShape) * 4, y: y)
         } else {
-            guard !transA, !transB, alpha == 1 else {
-                throw error(n, "Gemm with an activation B and transA, transB or alpha ≠ 1 is not supported yet")
-            }
-            try emitMatMul(productNode, a: a, aShape: aShape, b: b, bShape: bShape, y: product, yShape: [m, nCols])
+            let layout = MatMulLayout(m: m, k: k, n: nCols, aStrides: transA ? (1, m) : (k, 1),
+                                      bStrides: transB ? (1, k) : (nCols, 1), alpha: alpha)
+            try emitMatMul(n, layout: layout, a: a, b: b, addend: addend, y: y,
+                           bytes: elementCount(aShape) + elementCount(bShape) + m * nCols)
         }
-        if let separateC {
-            try addScaledC(n, product: product, c: separateC, beta: beta, y: y)
+    }
+
+    /// C's element strides along the rows and columns of Y [M, N] (unidirectional broadcast: C is a scalar,
+    /// [N], [1, N], [M, 1], [M, N] or another shape whose dims are 1 or match).
+    private func gemmCStrides(_ n: LoweringNode, c: String, m: Int, n nCols: Int) throws -> (row: Int, column: Int) {
+        let cShape = try shape(c, of: n)
+        guard cShape.count <= 2 else {
+            throw error(n, "C \(cShape) has more than 2 dims and does not broadcast to Y [\(m), \(nCols)]")
         }
+        let full = [Int](repeating: 1, count: 2 - cShape.count) + cShape
+        guard full[0] == 1 || full[0] == m, full[1] == 1 || full[1] == nCols else {
+            throw error(n, "C \(cShape) does not broadcast to Y [\(m), \(nCols)]")
+        }
+        return (full[0] == 1 ? 0 : full[1], full[1] == 1 ? 0 : 1)
     }
 
     func lowerMatMul(_ n: LoweringNode) throws {
@@ -84,16 +111,18 @@ extension LoweringContext {
                 throw error(n, "the output shape \(yShape) does not fit A \(aShape) × B \(bShape)")
             }
             try emitGemm(n, a: a, aStrides: (k, 1), m: m, k: k, n: nCols, b: constantB, bName: b, transB: false,
-                         alpha: 1, bias: nil, beta: 1, aBytes: elementCount(aShape) * 4, y: y)
+                         alpha: 1, bias: nil, beta: 1, addend: nil, aBytes: elementCount(aShape) * 4, y: y)
             return
         }
-        try emitMatMul(n, a: a, aShape: aShape, b: b, bShape: bShape, y: y, yShape: yShape)
+        let layout = try matMulLayout(n, aShape: aShape, bShape: bShape, yShape: yShape)
+        try emitMatMul(n, layout: layout, a: a, b: b, addend: nil, y: y,
+                       bytes: elementCount(aShape) + elementCount(bShape) + elementCount(yShape))
     }
 
-    /// gemm.comp: Y[M, N] = act(A × alpha·B' + beta·bias).
+    /// gemm.comp / gemm_tiled.comp: Y[M, N] = act(A × alpha·B' + beta·bias + beta·C).
     private func emitGemm(_ n: LoweringNode, a: String, aStrides: (m: Int, k: Int), m: Int, k: Int, n nCols: Int,
                           b: ConstantTensor, bName: String, transB: Bool, alpha: Float, bias: [Float]?, beta: Float,
-                          aBytes: Int, y: String) throws {
+                          addend: GemmAddend?, aBytes: Int, y: String) throws {
         guard b.dtype.isFloat else {
             throw error(n, "the constant B '\(bName)' must be a float tensor")
         }
@@ -106,7 +135,9 @@ extension LoweringContext {
 
         let log2W = ImageLayout.log2(extent.width), log2H = ImageLayout.log2(extent.height)
         let flops = 2.0 * Double(m) * Double(k) * Double(nCols)
-        let bytes = Double(aBytes + imageBytes(image) + m * nCols * 4)
+        let cBytes = try addend.map { elementCount(try shape($0.name, of: n)) * 4 } ?? 0
+        let bytes = Double(aBytes + imageBytes(image) + cBytes + m * nCols * 4)
+        let hasC: UInt32 = addend == nil ? 0 : 1
         let kernel: Int
         let groups: [Int]
         let split: (slices: Int, kPerSlice: Int)
@@ -120,7 +151,7 @@ extension LoweringContext {
             split = Lowering.splitK(tiles: rowTiles * columnTiles, k: k, step: 16, minDepth: 64)
             kernel = try self.kernel(KernelRequest(
                 family: KernelCatalog.gemmTiled, defines: ["GT_TM": "\(tm)", "GT_TN": "\(tn)"],
-                specConstants: [split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue],
+                specConstants: [split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue, hasC],
                 workgroupSize: [256, 1, 1], sharedMemoryBytes: 16 * 16 * (tm + tn) * 16))
             groups = [columnTiles, rowTiles, split.slices]
         } else {
@@ -135,16 +166,21 @@ extension LoweringContext {
             split = Lowering.splitK(tiles: rowGroups * columnGroups, k: k, step: 1, minDepth: 16)
             kernel = try self.kernel(KernelRequest(
                 family: KernelCatalog.gemm, defines: ["GEMM_TM": "\(tm)"],
-                specConstants: [UInt32(wg), split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue],
+                specConstants: [UInt32(wg), split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue,
+                                hasC],
                 workgroupSize: [UInt32(wg), 1, 1]))
             groups = [columnGroups, rowGroups, split.slices]
         }
         var push = PushConstants()
         push.append([m, nCols, k, geometry.blocks, aStrides.m, aStrides.k, split.kPerSlice, split.slices,
                      log2W, log2H])
+        push.append(addend?.beta ?? 0)
+        push.append([addend?.rowStride ?? 0, addend?.columnStride ?? 0])
         let target = split.slices > 1 ? temporary("\(y)#splitk", shape: [split.slices, m * nCols]) : y
+        let aBinding = try read(a, for: n)
+        let cBinding = try addend.map { try read($0.name, for: n) } ?? aBinding
         try emit(n, kernel: kernel, groups: groups.map { UInt32(clamping: $0) },
-                 bindings: [try read(a, for: n), image, try write(target, for: n)], push: push, flops: flops,
+                 bindings: [aBinding, image, try write(target, for: n), cBinding], push: push, flops: flops,
                  bytes: bytes)
         if split.slices > 1 {
             try emitSplitKReduce(n, partial: target, y: y, count: m * nCols, slices: split.slices)
@@ -164,10 +200,9 @@ extension LoweringContext {
                  flops: Double(count * slices), bytes: Double(count * (slices + 1) * 4))
     }
 
-    /// matmul.comp: batched Y = act(A × B), numpy broadcasting over batch dims, 1-D operands promoted.
-    private func emitMatMul(_ n: LoweringNode, a: String, aShape: [Int], b: String, bShape: [Int], y: String,
-                            yShape: [Int]) throws {
-        // numpy: a 1-D A is [1, K] (M dropped from the output), a 1-D B is [K, 1] (N dropped).
+    /// The layout of numpy matmul A × B: a 1-D A is [1, K] (M dropped from the output), a 1-D B is [K, 1] (N
+    /// dropped), batch dims broadcast; both operands contiguous.
+    private func matMulLayout(_ n: LoweringNode, aShape: [Int], bShape: [Int], yShape: [Int]) throws -> MatMulLayout {
         let a2 = aShape.count == 1 ? [1, aShape[0]] : aShape
         let b2 = bShape.count == 1 ? [bShape[0], 1] : bShape
         let m = a2[a2.count - 2], k = a2[a2.count - 1]
@@ -186,8 +221,7 @@ extension LoweringContext {
             }
             outBatch.append(max(aB[d], bB[d]))
         }
-        let batches = elementCount(outBatch)
-        guard elementCount(yShape) == batches * m * nCols else {
+        guard elementCount(yShape) == elementCount(outBatch) * m * nCols else {
             throw error(n, "the output shape \(yShape) does not fit A \(aShape) × B \(bShape)")
         }
         // Element strides per batch dim (0 where broadcast), then drop size-1 dims and merge contiguous ones.
@@ -204,44 +238,39 @@ extension LoweringContext {
             throw error(n, "more than 4 distinct broadcast batch dims are not supported (\(outBatch))")
         }
         let pad = 4 - dims.shape.count
-        let batchShape = [Int](repeating: 1, count: pad) + dims.shape
-        let aStrides = [Int](repeating: 0, count: pad) + dims.strides[0]
-        let bStrides = [Int](repeating: 0, count: pad) + dims.strides[1]
+        var layout = MatMulLayout(m: m, k: k, n: nCols, aStrides: (k, 1), bStrides: (nCols, 1))
+        layout.batchShape = [Int](repeating: 1, count: pad) + dims.shape
+        layout.aBatchStrides = [Int](repeating: 0, count: pad) + dims.strides[0]
+        layout.bBatchStrides = [Int](repeating: 0, count: pad) + dims.strides[1]
+        return layout
+    }
 
+    /// matmul.comp: batched Y = act(alpha · A × B + beta · C) as `layout` describes; `bytes` counts the
+    /// elements of A, B and Y.
+    private func emitMatMul(_ n: LoweringNode, layout: MatMulLayout, a: String, b: String, addend: GemmAddend?,
+                            y: String, bytes: Int) throws {
+        let (m, k, nCols, batches) = (layout.m, layout.k, layout.n, layout.batches)
         let (tm, tn) = Lowering.tileShape(m: m, n: nCols, batches: batches)
         let kernel = try self.kernel(KernelRequest(
             family: KernelCatalog.matmul, defines: ["MM_TM": "\(tm)", "MM_TN": "\(tn)"],
-            specConstants: [n.activation.rawValue], workgroupSize: [256, 1, 1],
+            specConstants: [n.activation.rawValue, addend == nil ? 0 : 1], workgroupSize: [256, 1, 1],
             sharedMemoryBytes: 16 * 64 * (tm + tn) * 4))
         var push = PushConstants()
         push.append([m, nCols, k])
-        push.append(batchShape)
-        push.append(aStrides)
-        push.append(bStrides)
+        push.append(layout.batchShape)
+        push.append(layout.aBatchStrides)
+        push.append(layout.bBatchStrides)
+        push.append([layout.aStrides.m, layout.aStrides.k, layout.bStrides.k, layout.bStrides.n])
+        push.append(layout.alpha)
+        push.append(addend?.beta ?? 0)
+        push.append([addend?.rowStride ?? 0, addend?.columnStride ?? 0])
+        let cElements = try addend.map { elementCount(try shape($0.name, of: n)) } ?? 0
         let groups = [LoweringMath.ceilDiv(nCols, 64 * tn), LoweringMath.ceilDiv(m, 64 * tm), batches]
+        let aBinding = try read(a, for: n)
+        let cBinding = try addend.map { try read($0.name, for: n) } ?? aBinding
         try emit(n, kernel: kernel, groups: groups.map { UInt32(clamping: $0) },
-                 bindings: [try read(a, for: n), try read(b, for: n), try write(y, for: n)], push: push,
+                 bindings: [aBinding, try read(b, for: n), try write(y, for: n), cBinding], push: push,
                  flops: 2.0 * Double(batches) * Double(m) * Double(k) * Double(nCols),
-                 bytes: Double((elementCount(aShape) + elementCount(bShape) + batches * m * nCols) * 4))
-    }
-
-    /// Y = act(product + beta · C) for a Gemm whose C is not a constant per-column vector.
-    private func addScaledC(_ n: LoweringNode, product: String, c: String, beta: Float, y: String) throws {
-        var cName = c
-        if beta != 1 {
-            guard let constant = initializers[c] else {
-                throw error(n, "beta = \(beta) with a non-constant C is not supported")
-            }
-            cName = temporary("\(c)#beta", shape: constant.shape)
-            initializers[cName] = LoweringPasses.constant(constant.floats().map { $0 * beta }, shape: constant.shape)
-        }
-        try emitBinary(n, op: .add, a: product, b: cName, y: y)
-    }
-
-    /// `n` with its fused activation removed (the activation moves to a later step of the same node).
-    private func withoutActivation(_ n: LoweringNode) -> LoweringNode {
-        var copy = n
-        copy.activation = .none
-        return copy
+                 bytes: Double((bytes + cElements) * 4))
     }
 }

@@ -1017,9 +1017,9 @@ void main() {
 """#,
         "gemm.comp": #"""
 #version 450
-// gemm.comp — Y[M, N] = act(A[M, K] × B[K, N] + bias[N]) with a constant B in a weight image, for few rows
-// (M < 64: GEMV-like, e.g. a CNN's classifier; gemm_tiled.comp serves more). ONNX Gemm with constant B, and
-// MatMul with a constant 2-D B (leading dims of A flattened into M). Lowering: Lowering+MatMul.swift.
+// gemm.comp — Y[M, N] = act(A[M, K] × B[K, N] + bias[N] + beta·C) with a constant B in a weight image, for
+// few rows (M < 64: GEMV-like, e.g. a CNN's classifier; gemm_tiled.comp serves more). ONNX Gemm with constant
+// B, and MatMul with a constant 2-D B (leading dims of A flattened into M). Lowering: Lowering+MatMul.swift.
 //
 // Weight image (WEIGHT_FORMAT), in the order this kernel reads it, NB = ceil(N / 4):
 //
@@ -1043,12 +1043,16 @@ void main() {
 // groups = (ceil(NB / WG), ceil(M / TM), SLICES). A is read with strides (strideM, strideK), so transA needs
 // no copy. Few output texels (a GEMV: M = 1, the classifier of a CNN) would leave most of the GPU idle and
 // each invocation walking all of K, so the lowering splits K: slice z covers [z·kPerSlice, (z+1)·kPerSlice)
-// and writes raw partial sums (slice 0 adds the bias) to P[z][M][N]; splitk_reduce.comp adds them and
+// and writes raw partial sums (slice 0 adds the bias and C) to P[z][M][N]; splitk_reduce.comp adds them and
 // applies the activation (ACTIVATION is then none here).
 //
+// C (HAS_C): a Gemm's C that is not a constant per-column vector (an activation, or a constant varying along
+// M) is read in the epilogue as C[m · cStrideM + n · cStrideN], strides 0 along broadcast dims.
+//
 // Defines: WEIGHT_FORMAT, GEMM_TM (rows per invocation).
-// Spec constants: 0 = WG, 1 = ACTIVATION.
-// Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums).
+// Spec constants: 0 = WG, 1 = ACTIVATION, 2 = HAS_C (0 or 1).
+// Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums), 3 = C (read only when HAS_C; the
+// lowering binds A there otherwise).
 
 layout(local_size_x_id = 0) in;
 #include "common.glsl"
@@ -1058,17 +1062,21 @@ layout(local_size_x_id = 0) in;
 #endif
 
 layout(constant_id = 1) const uint ACTIVATION = ACT_NONE;
+layout(constant_id = 2) const uint HAS_C = 0;
 
 layout(std430, set = 0, binding = 0) readonly buffer ABuffer { float A[]; };
 layout(set = 0, binding = 1, WEIGHT_FORMAT) readonly uniform image2DArray weights;
 layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { float Y[]; };
+layout(std430, set = 0, binding = 3) readonly buffer CBuffer { float C[]; };
 
 layout(push_constant) uniform PushConstants {
     uint M, N, K, NB;
     uint strideM, strideK;  // element (m, k) of A is A[m · strideM + k · strideK]
     uint kPerSlice, slices;
     uint log2W, log2H;      // weight image extent
-} pc;                       // 40 bytes
+    float beta;
+    uint cStrideM, cStrideN;  // element (m, n) of C is C[m · cStrideM + n · cStrideN]
+} pc;                         // 52 bytes
 
 void main() {
     const uint nb = gl_GlobalInvocationID.x;
@@ -1105,16 +1113,20 @@ void main() {
         return;
     }
     const uint outBase = pc.slices > 1u ? slice * pc.M * pc.N : 0u;
+    const bool addC = HAS_C != 0u && slice == 0u;
     for (uint r = 0; r < GEMM_TM; ++r) {
         uint m = m0 + r;
         if (m >= pc.M) {
             break;
         }
-        vec4 y = activate(acc[r], ACTIVATION);
         for (uint lane = 0; lane < 4; ++lane) {
             uint col = 4u * nb + lane;
             if (col < pc.N) {
-                Y[outBase + m * pc.N + col] = y[lane];
+                float y = acc[r][lane];
+                if (addC) {
+                    y += pc.beta * C[m * pc.cStrideM + col * pc.cStrideN];
+                }
+                Y[outBase + m * pc.N + col] = activate(y, ACTIVATION);
             }
         }
     }
@@ -1123,8 +1135,8 @@ void main() {
 """#,
         "gemm_tiled.comp": #"""
 #version 450
-// gemm_tiled.comp — Y[M, N] = act(A[M, K] × B[K, N] + bias[N]) with a constant B in a weight image, for
-// many rows (M ≥ 64): shared-memory tiles and a register tile per invocation. gemm.comp serves few rows.
+// gemm_tiled.comp — Y[M, N] = act(A[M, K] × B[K, N] + bias[N] + beta·C) with a constant B in a weight image,
+// for many rows (M ≥ 64): shared-memory tiles and a register tile per invocation. gemm.comp serves few rows.
 // Lowering: Lowering+MatMul.swift.
 //
 // Weight image: the same texels as gemm.comp — texel k · NB + nb holds alpha · B'[k, 4nb + 0..3], then the
@@ -1141,11 +1153,12 @@ void main() {
 //          └────────────────────────────────┘
 //
 // groups = (ceil(NB / (16·TN)), ceil(M / BM), SLICES); split over K as gemm.comp (slice z writes raw partial
-// sums to P[z][M][N], slice 0 adds the bias; splitk_reduce.comp finishes).
+// sums to P[z][M][N], slice 0 adds the bias and C; splitk_reduce.comp finishes). C as in gemm.comp.
 //
 // Defines: WEIGHT_FORMAT, GT_TM (row quads per invocation: 1, 2), GT_TN (texel blocks per invocation: 1, 2).
-// Spec constants: 0 = ACTIVATION.
-// Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums).
+// Spec constants: 0 = ACTIVATION, 1 = HAS_C (0 or 1).
+// Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums), 3 = C (read only when HAS_C; the
+// lowering binds A there otherwise).
 
 layout(local_size_x = 256) in;
 #include "common.glsl"
@@ -1162,17 +1175,21 @@ layout(local_size_x = 256) in;
 #define BM (4 * QUADS)
 
 layout(constant_id = 0) const uint ACTIVATION = ACT_NONE;
+layout(constant_id = 1) const uint HAS_C = 0;
 
 layout(std430, set = 0, binding = 0) readonly buffer ABuffer { float A[]; };
 layout(set = 0, binding = 1, WEIGHT_FORMAT) readonly uniform image2DArray weights;
 layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { float Y[]; };
+layout(std430, set = 0, binding = 3) readonly buffer CBuffer { float C[]; };
 
 layout(push_constant) uniform PushConstants {
     uint M, N, K, NB;
     uint strideM, strideK;  // element (m, k) of A is A[m · strideM + k · strideK]
     uint kPerSlice, slices;
     uint log2W, log2H;      // weight image extent
-} pc;                       // 40 bytes (the same block as gemm.comp)
+    float beta;
+    uint cStrideM, cStrideN;  // element (m, n) of C is C[m · cStrideM + n · cStrideN]
+} pc;                         // 52 bytes (the same block as gemm.comp)
 
 shared vec4 As[BK][QUADS];
 shared vec4 Bs[BK][BLOCKS];
@@ -1233,6 +1250,7 @@ void main() {
     }
 
     const uint outBase = pc.slices > 1u ? slice * pc.M * pc.N : 0u;
+    const bool addC = HAS_C != 0u && slice == 0u;
     for (uint j = 0; j < GT_TN; ++j) {
         uint nb = nb0 + tx + 16u * j;
         if (nb >= pc.NB) {
@@ -1245,11 +1263,15 @@ void main() {
                 if (m >= pc.M) {
                     break;
                 }
-                vec4 y = activate(acc[i][r][j] + bias, ACTIVATION);
+                vec4 y = acc[i][r][j] + bias;
                 for (uint lane = 0; lane < 4u; ++lane) {
                     uint col = 4u * nb + lane;
                     if (col < pc.N) {
-                        Y[outBase + m * pc.N + col] = y[lane];
+                        float v = y[lane];
+                        if (addC) {
+                            v += pc.beta * C[m * pc.cStrideM + col * pc.cStrideN];
+                        }
+                        Y[outBase + m * pc.N + col] = activate(v, ACTIVATION);
                     }
                 }
             }
@@ -1460,8 +1482,9 @@ void main() {
 """#,
         "matmul.comp": #"""
 #version 450
-// matmul.comp — batched Y[b, M, N] = act(A[b, M, K] × B[b, K, N]) with both operands in the arena
-// (ONNX MatMul of two activations, numpy broadcasting of the batch dims). Lowering: Lowering+MatMul.swift.
+// matmul.comp — batched Y[b, M, N] = act(alpha · A[b, M, K] × B[b, K, N] + beta · C) with both operands in the
+// arena (ONNX MatMul of two activations with numpy broadcasting of the batch dims; Gemm whose B is not a
+// constant). Lowering: Lowering+MatMul.swift.
 //
 // Shared-memory tiles with a register tile per invocation: a workgroup of 256 invocations (16 × 16) owns a
 // BM × BN tile of Y, BM = 64·TM rows, BN = 64·TN columns, and walks K in steps of BK = 16:
@@ -1474,11 +1497,16 @@ void main() {
 //
 // groups = (ceil(N / BN), ceil(M / BM), batch). Batch index z is split over up to 4 output batch dims
 // (innermost last); each operand has its own element stride per batch dim (0 where it is broadcast).
-// A 1-D operand is handled by the lowering as M = 1 / N = 1 with contiguous rows.
+// A 1-D operand is handled by the lowering as M = 1 / N = 1 with contiguous rows. Within a batch, element
+// (m, k) of A is at m · aStrideM + k · aStrideK and (k, n) of B at k · bStrideK + n · bStrideN, so Gemm's
+// transA / transB are strided reads, not copies.
+//
+// C (HAS_C, Gemm only, so one batch): element (m, n) is C[m · cStrideM + n · cStrideN], strides 0 along
+// broadcast dims.
 //
 // Defines: MM_TM, MM_TN (row / column quads per invocation: 1 or 2).
-// Spec constants: 0 = ACTIVATION.
-// Bindings: 0 = A, 1 = B, 2 = Y.
+// Spec constants: 0 = ACTIVATION, 1 = HAS_C (0 or 1).
+// Bindings: 0 = A, 1 = B, 2 = Y, 3 = C (read only when HAS_C; the lowering binds A there otherwise).
 
 layout(local_size_x = 256) in;
 #include "common.glsl"
@@ -1494,17 +1522,23 @@ layout(local_size_x = 256) in;
 #define BN (64 * MM_TN)
 
 layout(constant_id = 0) const uint ACTIVATION = ACT_NONE;
+layout(constant_id = 1) const uint HAS_C = 0;
 
 layout(std430, set = 0, binding = 0) readonly buffer ABuffer { float A[]; };
 layout(std430, set = 0, binding = 1) readonly buffer BBuffer { float B[]; };
 layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { float Y[]; };
+layout(std430, set = 0, binding = 3) readonly buffer CBuffer { float C[]; };
 
 layout(push_constant) uniform PushConstants {
     uint M, N, K;
     uint batchShape[4];   // output batch dims, innermost last; unused dims are 1
     uint aBatchStride[4]; // element strides of A per batch dim (0: broadcast)
     uint bBatchStride[4];
-} pc;
+    uint aStrideM, aStrideK;  // matrix strides of A and B (transposes)
+    uint bStrideK, bStrideN;
+    float alpha, beta;
+    uint cStrideM, cStrideN;
+} pc;                         // 92 bytes
 
 shared vec4 As[BK][BM / 4];
 shared vec4 Bs[BK][BN / 4];
@@ -1541,7 +1575,7 @@ void main() {
             uint r = idx / BK;
             uint kk = idx % BK;
             bool aIn = row0 + r < pc.M && k0 + kk < pc.K;
-            float a = A[aIn ? aBase + (row0 + r) * pc.K + k0 + kk : 0u];  // clamped index + select
+            float a = A[aIn ? aBase + (row0 + r) * pc.aStrideM + (k0 + kk) * pc.aStrideK : 0u];  // clamped + select
             As[kk][r / 4u][r % 4u] = aIn ? a : 0.0;
         }
         for (uint j = 0; j < 4u * MM_TN; ++j) {
@@ -1550,7 +1584,7 @@ void main() {
             uint kb = idx / BN;
             uint c = idx % BN;
             bool bIn = k0 + kb < pc.K && col0 + c < pc.N;
-            float b = B[bIn ? bBase + (k0 + kb) * pc.N + col0 + c : 0u];
+            float b = B[bIn ? bBase + (k0 + kb) * pc.bStrideK + (col0 + c) * pc.bStrideN : 0u];
             Bs[kb][c / 4u][c % 4u] = bIn ? b : 0.0;
         }
         barrier();
@@ -1579,11 +1613,15 @@ void main() {
                 break;
             }
             for (uint j = 0; j < MM_TN; ++j) {
-                vec4 y = activate(acc[i][r][j], ACTIVATION);
+                vec4 y = pc.alpha * acc[i][r][j];
                 for (uint lane = 0; lane < 4u; ++lane) {
                     uint col = col0 + 4u * (tx + 16u * j) + lane;
                     if (col < pc.N) {
-                        Y[(gl_WorkGroupID.z * pc.M + row) * pc.N + col] = y[lane];
+                        float v = y[lane];
+                        if (HAS_C != 0u) {
+                            v += pc.beta * C[row * pc.cStrideM + col * pc.cStrideN];
+                        }
+                        Y[(gl_WorkGroupID.z * pc.M + row) * pc.N + col] = activate(v, ACTIVATION);
                     }
                 }
             }
@@ -1780,89 +1818,129 @@ void main() {
 }
 
 """#,
-        "pool2d.comp": #"""
+        "pool.comp": #"""
 #version 450
-// pool2d.comp — 2-D max / average pooling over NCHW (ONNX MaxPool, AveragePool).
-// Lowering: Lowering+Pool.swift.
+// pool.comp — max / average pooling over N, C and up to three spatial dims (ONNX MaxPool with its optional
+// Indices output, AveragePool). Lowering: Lowering+Pool.swift, which gives 1-D and 2-D inputs leading
+// spatial dims of size 1 (kernel 1, stride 1, no pads), so one kernel serves every rank.
 //
-// One invocation per output element (nc, oy, ox); the window of (oy, ox) starts at
-// (oy·SH − PT, ox·SW − PL) and its taps are DH / DW apart:
+// One invocation per output element (nc, o0, o1, o2); along spatial axis a the window starts at
+// o_a·S_a − PB_a and its taps are D_a apart:
 //
-//        −PL   0                  W    W+PR
-//   −PT   ┌───┬──────────────────┬───┐      taps outside [0, H) × [0, W) are skipped;
-//     0   │pad│      input       │pad│      average divides by the taps inside the input
-//         │   │                  │   │      (COUNT_PAD = 0) or inside the padded extent
-//     H   └───┴──────────────────┴───┘      [−PT, H+PB) × [−PL, W+PR) (COUNT_PAD = 1; ceil_mode windows
-//                                           may reach past it, those taps never count).
+//        −PB   0                  X    X+PE
+//          ┌───┬──────────────────┬───┐      taps outside [0, X) are skipped;
+//          │pad│      input       │pad│      average divides by the taps inside the input (COUNT_PAD = 0)
+//          └───┴──────────────────┴───┘      or by Π over axes of the taps inside [−PB, X+PE) (COUNT_PAD = 1;
+//                                            ceil_mode windows may reach past it, those taps never count).
 //
-// groups = Lowering.groups1D(NC · OH · OW, WG).
-// Spec constants: 0 = WG, 1 = MODE (0 max, 1 average), 2 = COUNT_PAD.
-// Bindings: 0 = X, 1 = Y.
+// MaxPool keeps the first largest tap in row-major window order (a later tap must be strictly greater, as
+// onnxruntime does) and, with INDICES, writes its flat index into X: nc · Π X_a plus the spatial offset,
+// row-major (INDICES = 1, storage_order 0) or column-major (INDICES = 2, storage_order 1).
+//
+// groups = Lowering.groups1D(NC · O0 · O1 · O2, WG).
+// Spec constants: 0 = WG, 1 = MODE (0 max, 1 average), 2 = COUNT_PAD, 3 = INDICES (0 none, 1, 2).
+// Bindings: 0 = X, 1 = Y, 2 = Indices (int32; written only when INDICES ≠ 0, the lowering binds Y otherwise).
 
 layout(local_size_x_id = 0) in;
 #include "common.glsl"
 
 layout(constant_id = 1) const uint MODE = 0;
 layout(constant_id = 2) const uint COUNT_PAD = 0;
+layout(constant_id = 3) const uint INDICES = 0;
 
 layout(std430, set = 0, binding = 0) readonly buffer InputBuffer { float X[]; };
 layout(std430, set = 0, binding = 1) writeonly buffer OutputBuffer { float Y[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer IndicesBuffer { int I[]; };
 
 layout(push_constant) uniform PushConstants {
-    uint NC, H, W, OH, OW;
-    uint KH, KW, SH, SW;
-    uint PT, PL, PB, PR;
-    uint DH, DW;
-} pc;
+    uint NC;
+    uint inSize[3];      // spatial dims of X, outermost first
+    uint outSize[3];
+    uint kernelSize[3];
+    uint stride[3];
+    uint dilation[3];
+    uint padBegin[3];
+    uint padEnd[3];
+} pc;                    // 88 bytes
+
+// Taps of a window starting at `start` along `axis` that lie inside the padded extent [−PB, X + PE).
+uint paddedTaps(int start, uint axis) {
+    uint taps = 0;
+    for (uint k = 0; k < pc.kernelSize[axis]; ++k) {
+        int at = start + int(k * pc.dilation[axis]);
+        if (at >= -int(pc.padBegin[axis]) && at < int(pc.inSize[axis] + pc.padEnd[axis])) {
+            ++taps;
+        }
+    }
+    return taps;
+}
 
 void main() {
     const uint i = flatInvocation();
-    const uint P = pc.OH * pc.OW;
+    const uint P = pc.outSize[0] * pc.outSize[1] * pc.outSize[2];
     if (i >= pc.NC * P) {
         return;
     }
     const uint nc = i / P;
-    const uint p = i - nc * P;
-    const uint oy = p / pc.OW;
-    const uint ox = p - oy * pc.OW;
-    const int iy0 = int(oy * pc.SH) - int(pc.PT);
-    const int ix0 = int(ox * pc.SW) - int(pc.PL);
-    const uint base = nc * pc.H * pc.W;
+    uint p = i - nc * P;
+    const uint o2 = p % pc.outSize[2];
+    p /= pc.outSize[2];
+    const uint o1 = p % pc.outSize[1];
+    const uint o0 = p / pc.outSize[1];
+    const int start0 = int(o0 * pc.stride[0]) - int(pc.padBegin[0]);
+    const int start1 = int(o1 * pc.stride[1]) - int(pc.padBegin[1]);
+    const int start2 = int(o2 * pc.stride[2]) - int(pc.padBegin[2]);
+    const uint plane = pc.inSize[0] * pc.inSize[1] * pc.inSize[2];
+    const uint base = nc * plane;
 
     float best = uintBitsToFloat(0xff800000u);  // -inf
+    uint bestAt = 0;                            // (x0, x1, x2) of the best tap, row-major
     float sum = 0.0;
     uint inside = 0;
-    uint rowsPadded = 0;
-    uint colsPadded = 0;
-    for (uint kh = 0; kh < pc.KH; ++kh) {
-        int iy = iy0 + int(kh * pc.DH);
-        if (iy >= -int(pc.PT) && iy < int(pc.H + pc.PB)) {
-            ++rowsPadded;
-        }
-        if (iy < 0 || iy >= int(pc.H)) {
+    for (uint k0 = 0; k0 < pc.kernelSize[0]; ++k0) {
+        int x0 = start0 + int(k0 * pc.dilation[0]);
+        if (x0 < 0 || x0 >= int(pc.inSize[0])) {
             continue;
         }
-        for (uint kw = 0; kw < pc.KW; ++kw) {
-            int ix = ix0 + int(kw * pc.DW);
-            if (ix < 0 || ix >= int(pc.W)) {
+        for (uint k1 = 0; k1 < pc.kernelSize[1]; ++k1) {
+            int x1 = start1 + int(k1 * pc.dilation[1]);
+            if (x1 < 0 || x1 >= int(pc.inSize[1])) {
                 continue;
             }
-            float v = X[base + uint(iy) * pc.W + uint(ix)];
-            best = max(best, v);
-            sum += v;
-            ++inside;
+            const uint row = (uint(x0) * pc.inSize[1] + uint(x1)) * pc.inSize[2];
+            for (uint k2 = 0; k2 < pc.kernelSize[2]; ++k2) {
+                int x2 = start2 + int(k2 * pc.dilation[2]);
+                if (x2 < 0 || x2 >= int(pc.inSize[2])) {
+                    continue;
+                }
+                float v = X[base + row + uint(x2)];
+                if (v > best) {
+                    best = v;
+                    bestAt = row + uint(x2);
+                }
+                sum += v;
+                ++inside;
+            }
         }
     }
     if (MODE == 0u) {
         Y[i] = best;
-    } else {
-        for (uint kw = 0; kw < pc.KW; ++kw) {
-            int ix = ix0 + int(kw * pc.DW);
-            if (ix >= -int(pc.PL) && ix < int(pc.W + pc.PR)) {
-                ++colsPadded;
+        if (INDICES != 0u) {
+            uint at = bestAt;
+            if (INDICES == 2u) {
+                // Row-major (x0, x1, x2) → column-major x0 + x1·X0 + x2·X0·X1.
+                uint x2 = at % pc.inSize[2];
+                uint x1 = (at / pc.inSize[2]) % pc.inSize[1];
+                uint x0 = at / (pc.inSize[2] * pc.inSize[1]);
+                at = x0 + (x1 + x2 * pc.inSize[1]) * pc.inSize[0];
             }
+            I[i] = int(base + at);
         }
-        uint divisor = COUNT_PAD != 0u ? rowsPadded * colsPadded : inside;
+    } else {
+        uint divisor = inside;
+        if (COUNT_PAD != 0u) {
+            divisor = paddedTaps(start0, 0u) * paddedTaps(start1, 1u) * paddedTaps(start2, 2u);
+        }
         Y[i] = sum / float(max(divisor, 1u));
     }
 }
