@@ -39,6 +39,7 @@ final class ShaderTests: XCTestCase {
             "pool.comp": 4, "global_avgpool.comp": 1, "softmax.comp": 2, "batchnorm.comp": 2,
             "reduce.comp": 3, "argmax.comp": 4, "cumsum.comp": 4, "normalize.comp": 3,  // normalization / reduction
             "copy_strided.comp": 1, "gather.comp": 1, "gather_image.comp": 1, "pad.comp": 3, "trilu.comp": 2, "resize.comp": 2,  // movement
+            "conv_transpose.comp": 2,
             "lstm_step.comp": 1,  // recurrent
         ]
         for family in KernelCatalog.all {

@@ -70,6 +70,7 @@ enum KernelCatalog {
         + elementwiseFamilies  // Lowering+Elementwise.swift
         + movementFamilies  // Lowering+Movement.swift
         + LoweringContext.recurrentFamilies  // Lowering+Recurrent.swift
+        + convTransposeFamilies  // Lowering+ConvTranspose.swift
 
     /// Every (file, defines) combination the lowering can request, including WEIGHT_FORMAT for both image
     /// formats where the kernel reads a weight image.

@@ -3,9 +3,10 @@
 //   foldBatchNorm   Conv → BatchNormalization, where the Conv output feeds only the BN and is not a model
 //                   output and every BN parameter is constant, becomes one Conv with
 //                   W'[oc] = W[oc] · s[oc],  b'[oc] = (b[oc] − mean[oc]) · s[oc] + β[oc],  s = γ / √(var + ε).
-//   fuseRelu        X → Relu, where X is Conv / Gemm / MatMul / Add / Sub / Mul / Div / BatchNormalization,
-//                   its only output feeds only the Relu and is not a model output, becomes X with a fused
-//                   relu epilogue (spec constant ACTIVATION of its kernel) writing the Relu's output.
+//   fuseRelu        X → Relu, where X is Conv / ConvTranspose / Gemm / MatMul / Add / Sub / Mul / Div /
+//                   BatchNormalization, its only output feeds only the Relu and is not a model output,
+//                   becomes X with a fused relu epilogue (spec constant ACTIVATION of its kernel) writing the
+//                   Relu's output.
 //
 // Both keep topological order: the surviving node takes the place of the first, whose consumers all come
 // after the removed node.
@@ -87,7 +88,8 @@ enum LoweringPasses {
     }
 
     /// Ops whose kernels take a fused relu epilogue.
-    static let reluFusable: Set<String> = ["Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "BatchNormalization"]
+    static let reluFusable: Set<String> = ["Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "BatchNormalization",
+                                           "ConvTranspose"]
 
     static func fuseRelu(_ nodes: inout [LoweringNode], graphOutputs: Set<String>) {
         let uses = useCounts(nodes, graphOutputs: graphOutputs)
