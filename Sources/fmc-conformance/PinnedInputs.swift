@@ -39,7 +39,7 @@ enum PinnedInputs {
         "Col2Im": [1, 2],               // image_shape, block_shape
         "AffineGrid": [1],              // size
         "HannWindow": [0], "HammingWindow": [0], "BlackmanWindow": [0],  // size
-        "Dropout": [2],                 // training_mode (a mode switch; ratio stays an input)
+        "Dropout": [1, 2],              // ratio, training_mode (a hyperparameter and a mode switch)
     ]
 
     /// Operator → the input positions that are learned parameters, which models hold as initializers and the

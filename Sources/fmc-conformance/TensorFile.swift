@@ -1,10 +1,12 @@
 // A serialized ONNX TensorProto (the node tests' input_<i>.pb / output_<i>.pb) decoded into a HostTensor.
-// Owned by fmc-conformance. The decoding is done here, with protobuf-c, rather than through the compiler's importer:
-// the harness must be able to read test data the compiler refuses (to report "dtype double" instead of an
-// import error), and it must not depend on compiler internals.
+// Owned by fmc-conformance. The message is unpacked here, with protobuf-c, so that the harness knows the dtype and
+// shape of test data the compiler refuses (to report "dtype double" instead of an import error); the values of the
+// dtypes the runtime exchanges are decoded by the importer's public `ONNXImporter.tensor`, the same code that
+// reads a model's initializers.
 
 import COnnx
 import CProtobufC
+import FlashMemCompiler
 import FlashMemRuntime
 import Foundation
 
@@ -88,52 +90,15 @@ struct TensorFile {
         if t.has_data_location != 0 && t.data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL {
             throw TestDataError(path: path, reason: "external data is not expected in a node test")
         }
-        let count = shape.reduce(1, *)
-        let byteCount = count * elementType.byteSize
-        var bytes: [UInt8]
-        if t.has_raw_data != 0 {
-            guard t.raw_data.len == byteCount else {
-                throw TestDataError(path: path, reason: "raw_data holds \(t.raw_data.len) bytes; \(file.dtypeName) "
-                    + "\(shape) needs \(byteCount)")
-            }
-            bytes = byteCount == 0 ? [] : Array(UnsafeRawBufferPointer(start: t.raw_data.data, count: byteCount))
-            if elementType == .bool { bytes = bytes.map { $0 != 0 ? 1 : 0 } }
-        } else {
-            bytes = try typedFieldBytes(t, elementType: elementType, count: count, path: path)
+        let constant: ConstantTensor
+        do {
+            constant = try ONNXImporter.tensor(t, path: path, label: name.isEmpty ? "tensor" : "tensor '\(name)'")
+        } catch let error as CompileError {
+            throw TestDataError(path: path, reason: error.message)
         }
+        var bytes = Array(constant.bytes.pointer)
+        if elementType == .bool { bytes = bytes.map { $0 != 0 ? 1 : 0 } }  // raw_data may hold any non-zero byte
         file.tensor = HostTensor(name: name, elementType: elementType, shape: shape, bytes: bytes)
         return file
-    }
-
-    /// The typed repeated fields as little-endian bytes. ONNX keeps float16 and bool in int32_data, one element
-    /// per int32 (float16 as its bit pattern).
-    private static func typedFieldBytes(_ t: Onnx__TensorProto, elementType: ElementType, count: Int,
-                                        path: String) throws -> [UInt8] {
-        func check(_ n: Int, _ field: String) throws {
-            guard n == count else {
-                throw TestDataError(path: path, reason: "\(field) holds \(n) values; the shape needs \(count)")
-            }
-        }
-        var out = [UInt8]()
-        out.reserveCapacity(count * elementType.byteSize)
-        func append<T>(_ value: T) { withUnsafeBytes(of: value) { out.append(contentsOf: $0) } }
-        switch elementType {
-        case .float32:
-            try check(t.n_float_data, "float_data")
-            for i in 0..<count { append(t.float_data[i].bitPattern.littleEndian) }
-        case .int64:
-            try check(t.n_int64_data, "int64_data")
-            for i in 0..<count { append(t.int64_data[i].littleEndian) }
-        case .int32:
-            try check(t.n_int32_data, "int32_data")
-            for i in 0..<count { append(t.int32_data[i].littleEndian) }
-        case .float16:
-            try check(t.n_int32_data, "int32_data")
-            for i in 0..<count { append(UInt16(truncatingIfNeeded: t.int32_data[i]).littleEndian) }
-        case .bool:
-            try check(t.n_int32_data, "int32_data")
-            for i in 0..<count { out.append(t.int32_data[i] != 0 ? 1 : 0) }
-        }
-        return out
     }
 }

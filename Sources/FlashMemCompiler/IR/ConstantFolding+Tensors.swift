@@ -1,21 +1,13 @@
 // Compile-time evaluation of the data-movement and generator operators on constants: Transpose, Expand, Tile,
 // Split and Range. Owned by the compile-time evaluation pass; every result is capped at
-// `ConstantFolder.elementLimit` elements (gatherElements checks it).
+// `ConstantFolder.elementLimit` elements (gatherElements checks it; gatherByAxis unravels output indices).
 
 extension ConstantFolder {
     func transpose(_ x: ConstantTensor) -> ConstantTensor? {
         guard let shape = try? ShapeRules.transpose(x.shape, perm: node.ints("perm")) else { return nil }
         let perm = node.ints("perm") ?? Array((0..<x.shape.count).reversed())
         let strides = Self.strides(x.shape)
-        return gatherElements(x, shape: shape) { o in
-            var rest = o, source = 0
-            for i in stride(from: shape.count - 1, through: 0, by: -1) {
-                let (q, r) = rest.quotientAndRemainder(dividingBy: shape[i])
-                rest = q
-                source += r * strides[perm[i]]
-            }
-            return source
-        }
+        return gatherByAxis(x, shape: shape) { axis, i in i * strides[perm[axis]] }
     }
 
     func expand(_ x: ConstantTensor, to target: [Int]) -> ConstantTensor? {
@@ -28,15 +20,7 @@ extension ConstantFolder {
         guard repeats.count == x.shape.count, repeats.allSatisfy({ $0 >= 0 }) else { return nil }
         let shape = zip(x.shape, repeats).map { $0 * $1 }
         let strides = Self.strides(x.shape)
-        return gatherElements(x, shape: shape) { o in
-            var rest = o, source = 0
-            for i in stride(from: shape.count - 1, through: 0, by: -1) {
-                let (q, r) = rest.quotientAndRemainder(dividingBy: shape[i])
-                rest = q
-                source += (r % x.shape[i]) * strides[i]
-            }
-            return source
-        }
+        return gatherByAxis(x, shape: shape) { axis, i in (i % x.shape[axis]) * strides[axis] }
     }
 
     /// Split into the outputs MovementOperands.split decides (the same parsing as shape inference and lowering).
@@ -50,15 +34,8 @@ extension ConstantFolder {
             var shape = x.shape
             shape[axis] = size
             let start = offset
-            guard let part = gatherElements(x, shape: shape, source: { o in
-                var rest = o, source = 0
-                for i in stride(from: shape.count - 1, through: 0, by: -1) {
-                    let (q, r) = rest.quotientAndRemainder(dividingBy: shape[i])
-                    rest = q
-                    source += (i == axis ? r + start : r) * strides[i]
-                }
-                return source
-            }) else { return nil }
+            guard let part = gatherByAxis(x, shape: shape, source: { a, i in (a == axis ? i + start : i) * strides[a] })
+            else { return nil }
             parts.append(part)
             offset += size
         }
@@ -96,6 +73,21 @@ extension ConstantFolder {
             values = (0..<Int(count)).map { Double(fs + Float($0) * fd) }
         }
         return .make(dtype: dtype, shape: [values.count], reals: values)
+    }
+
+    /// Copies elements where each output axis contributes to the source index on its own: the output element at
+    /// index (i₀, …, iₙ) comes from input element Σₐ `source(a, iₐ)` (a linear index). Transpose, Tile, Split and
+    /// Slice are all of this form.
+    func gatherByAxis(_ x: ConstantTensor, shape: [Int], source: (_ axis: Int, _ index: Int) -> Int) -> ConstantTensor? {
+        gatherElements(x, shape: shape) { o in
+            var rest = o, linear = 0
+            for axis in stride(from: shape.count - 1, through: 0, by: -1) {
+                let (q, r) = rest.quotientAndRemainder(dividingBy: shape[axis])
+                rest = q
+                linear += source(axis, r)
+            }
+            return linear
+        }
     }
 
     /// Row-major strides, in elements.

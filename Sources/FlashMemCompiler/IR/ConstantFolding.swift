@@ -15,8 +15,14 @@ extension Graph {
     /// Expand, Tile, Split, Range, ConstantOfShape, the elementwise math, comparison and logic ops and Where
     /// whose inputs are all initializers; and If whose condition is an initializer (the taken branch is inlined).
     /// Reshape-like ops on constants share the bytes (any size); the others are folded only for results of at
-    /// most `ConstantFolder.elementLimit` elements, so that weights are never copied. Nodes producing a graph
-    /// output are kept. Also records, in `values`, every shape the lenient inference can find on the way.
+    /// most `ConstantFolder.elementLimit` elements, so that weights are never copied. A folded graph output
+    /// becomes an initializer, which lowering makes a resident constant of the bundle.
+    ///
+    /// Zero-size tensors never reach a kernel: a value without elements is a constant (the empty tensor), so
+    /// every node output without elements becomes an empty initializer (the node keeps its other outputs, blanked
+    /// ones are ""), a reduction over an empty set folds to its identity (ReduceSum 0, ReduceMax −∞, ReduceMean
+    /// NaN…) and Concat drops empty inputs. The mask of a Dropout that drops nothing is a constant all-true.
+    /// Also records, in `values`, every shape the lenient inference can find on the way.
     ///
     /// A Cast to the dtype its input already has becomes an Identity.
     ///
@@ -33,7 +39,7 @@ extension Graph {
         var aliasesAdded = false
         var index = 0
         while index < queue.count {
-            let node = queue[index]
+            var node = queue[index]
             index += 1
             if node.opType == "If", let branch = takenBranch(of: node) {
                 let branchNodes = try inlineBranch(branch, of: node, pending: queue[index...], kept: kept)
@@ -41,16 +47,22 @@ extension Graph {
                 aliasesAdded = true
                 continue
             }
-            if !node.outputs.contains(where: graphOutputs.contains),
-               let results = ConstantFolder(graph: self, node: node).fold(),
+            node = withoutEmptyConcatInputs(node)
+            if node.opType == "Identity" { aliasesAdded = true }  // a Concat left with one input
+            if let results = ConstantFolder(graph: self, node: node).fold(),
                results.count == node.outputs.count,
                results.allSatisfy({ (try? ShapeRules.checkDimensions($0.shape)) != nil }) {
                 for (name, tensor) in zip(node.outputs, results) where !name.isEmpty {
-                    initializers[name] = tensor
-                    values[name] = ValueInfo(name: name, dtype: tensor.dtype, shape: tensor.shape)
+                    record(tensor, as: name)
                 }
                 continue
             }
+            // Outputs known without running the node (no elements; Dropout's mask) become constants; the node
+            // stays for the others, or goes when none is left.
+            let before = node
+            node = foldKnownOutputs(of: node, inference: inference)
+            if node.outputs.allSatisfy(\.isEmpty) { continue }
+            if node.opType == "Dropout", node.outputs != before.outputs { aliasesAdded = true }  // now an alias
             if node.isNoOpCast(in: self), !node.outputs.contains(where: graphOutputs.contains) {
                 // Not constant, but a Cast to the dtype its input has already (exporters' `.to(float32)`): an alias.
                 let alias = Node(name: node.name, opType: "Identity", inputs: [node.inputs[0]], outputs: [node.outputs[0]])
@@ -64,6 +76,49 @@ extension Graph {
         }
         nodes = kept
         return aliasesAdded
+    }
+
+    /// Records a folded value as an initializer (with its type in `values`).
+    private func record(_ tensor: ConstantTensor, as name: String) {
+        initializers[name] = tensor
+        values[name] = ValueInfo(name: name, dtype: tensor.dtype, shape: tensor.shape)
+    }
+
+    /// Concat ignores inputs without elements (ONNX allows them along the axis); dropping them keeps zero-size
+    /// tensors away from kernels. A Concat left with one input is an Identity (an alias `removeAliases` removes).
+    private func withoutEmptyConcatInputs(_ node: Node) -> Node {
+        guard node.opType == "Concat", node.outputs.count == 1 else { return node }
+        let kept = node.inputs.filter { name in
+            name.isEmpty || (initializers[name]?.shape ?? values[name]?.staticShape)?.contains(0) != true
+        }
+        guard !kept.isEmpty, kept.count < node.inputs.count else { return node }
+        if kept.count == 1 {
+            return Node(name: node.name, opType: "Identity", inputs: kept, outputs: node.outputs)
+        }
+        var node = node
+        node.inputs = kept
+        return node
+    }
+
+    /// Turns the outputs of `node` whose value is known without running it into initializers and blanks them in
+    /// the node (an omitted output, ""): outputs without elements (a dimension 0), which no kernel may write, and
+    /// the mask of a Dropout that drops nothing (inference mode, or training with ratio 0), which is all true.
+    private func foldKnownOutputs(of node: Node, inference: ShapeInference) -> Node {
+        guard let types = try? inference.infer(node), types.count >= node.outputs.count else { return node }
+        var node = node
+        for (i, name) in node.outputs.enumerated() where !name.isEmpty {
+            let type = types[i]
+            if type.shape.contains(0) {
+                record(ConstantTensor(dtype: type.dtype, shape: type.shape, bytes: TensorBytes([])), as: name)
+                node.outputs[i] = ""
+            } else if node.opType == "Dropout", i == 1, !isTrainingDropout(node),
+                      let count = try? ShapeRules.product(type.shape), count <= ConstantFolder.elementLimit {
+                let dtype = values[name]?.dtype ?? type.dtype
+                record(.make(dtype: dtype, shape: type.shape, integers: [Int](repeating: 1, count: count)), as: name)
+                node.outputs[i] = ""
+            }
+        }
+        return node
     }
 
     /// Nodes of this graph and, recursively, of its nested graphs (If branches, Loop bodies): the count that
@@ -109,15 +164,43 @@ struct ConstantFolder {
         default:
             break
         }
-        // Every present input must be an initializer.
+        // Every present input must be an initializer or a value without elements (whose content is known).
         var inputs: [ConstantTensor?] = []
         for name in node.inputs {
             if name.isEmpty { inputs.append(nil); continue }
-            guard let t = graph.initializers[name] else { return nil }
+            guard let t = graph.initializers[name] ?? emptyValue(name) else { return nil }
             inputs.append(t)
         }
         guard let x = inputs.first ?? nil else { return nil }
+        if x.elementCount == 0, let identity = Self.emptyReductions[node.opType] {
+            return emptyReduction(x, identity: identity)
+        }
         return try? foldOp(x, inputs)
+    }
+
+    /// The empty tensor, for a value whose static shape has a dimension 0.
+    private func emptyValue(_ name: String) -> ConstantTensor? {
+        guard let info = graph.values[name], let shape = info.staticShape, shape.contains(0) else { return nil }
+        return ConstantTensor(dtype: info.dtype, shape: shape, bytes: TensorBytes([]))
+    }
+
+    /// What each reduction yields over an empty set (numpy's and the ONNX reference's identities).
+    static let emptyReductions: [String: Double] = [
+        "ReduceSum": 0, "ReduceL1": 0, "ReduceL2": 0, "ReduceSumSquare": 0, "ReduceProd": 1,
+        "ReduceMax": -.infinity, "ReduceMin": .infinity, "ReduceMean": .nan,
+        "ReduceLogSum": -.infinity, "ReduceLogSumExp": -.infinity,
+    ]
+
+    /// A reduction of an input without elements: every output element is `identity` (the output shape comes
+    /// from shape inference: a reduced axis of size 0 gives 1 with keepdims, or goes). Integer results are
+    /// folded only where the identity is an integer.
+    private func emptyReduction(_ x: ConstantTensor, identity: Double) -> [ConstantTensor]? {
+        guard let types = try? ShapeInference(graph: graph, strict: false).infer(node), let type = types.first,
+              let count = try? ShapeRules.product(type.shape), count <= Self.elementLimit else { return nil }
+        if !type.dtype.isFloat {
+            guard identity.isFinite, type.dtype != .bool else { return nil }
+        }
+        return [.make(dtype: type.dtype, shape: type.shape, reals: [Double](repeating: identity, count: count))]
     }
 
     private func foldOp(_ x: ConstantTensor, _ inputs: [ConstantTensor?]) throws -> [ConstantTensor]? {
@@ -270,18 +353,8 @@ struct ConstantFolder {
             else { return nil }
             axes = a
         }
-        let shape = axes.map(\.count)
-        var strides = [Int](repeating: 1, count: x.shape.count)
-        for i in stride(from: x.shape.count - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * x.shape[i + 1] }
-        return gatherElements(x, shape: shape) { o in
-            var rest = o, source = 0
-            for i in stride(from: shape.count - 1, through: 0, by: -1) {
-                let (q, r) = rest.quotientAndRemainder(dividingBy: shape[i])
-                rest = q
-                source += (axes[i].start + r * axes[i].step) * strides[i]
-            }
-            return source
-        }
+        let strides = Self.strides(x.shape)
+        return gatherByAxis(x, shape: axes.map(\.count)) { a, i in (axes[a].start + i * axes[a].step) * strides[a] }
     }
 
     private func constantOfShape(_ shapeTensor: ConstantTensor) -> ConstantTensor? {

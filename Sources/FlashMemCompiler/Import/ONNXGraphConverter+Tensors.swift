@@ -136,3 +136,17 @@ extension ONNXGraphConverter {
         return TensorBytes(mapped: file, offset: offset, count: byteCount)
     }
 }
+
+extension ONNXImporter {
+    /// Converts one TensorProto exactly as the importer converts initializers (raw_data, the typed fields, external
+    /// data resolved beside `path`), for tools that read ONNX tensors outside a model: fmc-conformance decodes the
+    /// node tests' input_*.pb / output_*.pb files with it.
+    ///
+    /// - Parameters:
+    ///   - path: the file the tensor comes from; errors name it.
+    ///   - label: what the tensor is, for errors ("output 0").
+    /// - Throws: `CompileError` for a dtype the compiler does not hold or data that does not match dtype and shape.
+    public static func tensor(_ proto: Onnx__TensorProto, path: String, label: String) throws -> ConstantTensor {
+        try ONNXGraphConverter(path: path, opset: 0).tensor(proto, label: label)
+    }
+}

@@ -107,8 +107,8 @@ public enum ONNXImporter {
                                    "--input-shape names '\(name)', which is not an input of the model (inputs: \(real))")
             }
             let spelled = "--input-shape \(name)=\(dims.map(String.init).joined(separator: ","))"
-            if let bad = dims.first(where: { $0 < 1 }) {
-                throw CompileError(file: graph.sourcePath, "\(spelled): dimension \(bad) is not positive")
+            if let bad = dims.first(where: { $0 < 0 }) {
+                throw CompileError(file: graph.sourcePath, "\(spelled): dimension \(bad) is negative")
             }
             do {
                 try ShapeRules.checkDimensions(dims)

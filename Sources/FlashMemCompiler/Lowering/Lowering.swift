@@ -275,6 +275,14 @@ final class LoweringContext {
     /// Registers a constant as a resident arena tensor: fp32 for float dtypes, int32 for integer ones.
     func registerConstant(_ value: String, for n: LoweringNode?) throws {
         guard let constant = initializers[value] else { return }
+        if constant.elementCount == 0 {
+            program.tensors[value] = ArenaTensor(name: value, byteSize: 0)  // no bytes to upload
+            return
+        }
+        if n == nil, constant.dtype == .int64, let wide = constant.ints().first(where: { Int32(exactly: $0) == nil }) {
+            throw CompileError(file: file, "model output '\(value)' is a constant int64 holding \(wide), beyond int32, the "
+                               + "runtime's integer type: int64 outputs beyond int32 are not supported")
+        }
         let bytes: [UInt8]
         if constant.dtype.isFloat {
             bytes = ImageLayout.encode(constant.floats(), format: .rgba32f, paddedTo: 0)
@@ -362,6 +370,11 @@ final class LoweringContext {
         }
         guard groups.count == 3, groups.allSatisfy({ $0 >= 1 && $0 <= UInt32(Lowering.maxGroupsPerAxis) }) else {
             throw error(n, "the dispatch grid \(groups) exceeds 65535 workgroups per axis")
+        }
+        // Vulkan has no empty buffer ranges; constant folding removes every empty tensor it can (Graph.foldConstants).
+        for case .tensor(let name) in bindings where program.tensors[name]?.byteSize == 0 {
+            throw error(n, "zero-size tensor '\(name)' (a dimension is 0) is not supported as an operand of this "
+                        + "operator's kernel")
         }
         program.steps.append(LoweredStep(kernel: kernel, groups: groups, bindings: bindings,
                                          pushConstants: push.bytes, label: n.label, flops: flops, bytesRead: bytes,
