@@ -37,7 +37,7 @@ final class ConvTransposeShapeTests: XCTestCase {
         XCTAssertEqual(try infer(x: [2, 3, 11], w: [3, 4, 5], ["strides": .ints([3]), "dilations": .ints([2]),
                                                                "output_padding": .ints([1]), "pads": .ints([2, 1])]),
                        [2, 4, 37])
-        // Shape inference takes any rank (the lowering rejects 3-D).
+        // Shape inference takes any rank (the lowering takes up to 3-D).
         XCTAssertEqual(try infer(x: [1, 1, 3, 4, 5], w: [1, 2, 3, 3, 3]), [1, 2, 5, 6, 7])
     }
 
@@ -146,6 +146,48 @@ final class ConvTransposeShapeTests: XCTestCase {
             XCTAssertEqual(packed[texel * 4 + (m % 5) % 4], bias[m], "bias[\(m)]")
         }
         // Each weight once and zero padding elsewhere: the packed values sum to the weights' and bias' sums.
+        XCTAssertEqual(packed.reduce(0, +), weight.reduce(0, +) + bias.reduce(0, +))
+    }
+
+    /// 3-D: phases row-major over (depth, rows, columns), each a block [OCB, ICG, nTz, nTy, nTx], as
+    /// conv_transpose.comp's header draws it; a depth phase with no taps (stride 2, dilation 2) takes no texels.
+    func testPacking3DFollowsTheKernelLayout() {
+        let (c, ocg, icg, groups) = (4, 5, 2, 2)
+        let kernel = [3, 2, 3]
+        let geometry = WeightPacking.ConvTransposeGeometry(outChannels: ocg * groups, inChannelsPerGroup: icg,
+                                                           groups: groups, kernel: kernel, strides: [2, 1, 3],
+                                                           dilations: [2, 1, 1], padsBegin: [1, 0, 1])
+        let conv = geometry.conv
+        XCTAssertEqual(conv.kernelH, 3 * 2)
+        XCTAssertEqual(geometry.depthTaps.map(\.count), [0, 3])  // k·2 ≡ r + 1 (mod 2): only r = 1
+        let taps = kernel.reduce(1, *)
+        let weight = (0..<(c * ocg * taps)).map { Float($0 + 1) }
+        let bias = (0..<10).map { Float(-$0 - 1) }
+        let packed = WeightPacking.convTranspose(weight: weight, bias: bias, geometry: geometry)
+        XCTAssertEqual(packed.count, conv.texels * 4)
+        func before(_ phases: [WeightPacking.TransposedTaps], _ r: Int) -> Int { phases[..<r].map(\.count).reduce(0, +) }
+        func phase(_ phases: [WeightPacking.TransposedTaps], _ k: Int) -> (r: Int, t: Int) {
+            let r = phases.firstIndex { $0.count > 0 && k >= $0.first && (k - $0.first) % $0.step == 0 }!
+            return (r, (k - phases[r].first) / phases[r].step)
+        }
+        for ci in 0..<c {
+            for o in 0..<ocg {
+                for k in 0..<taps {
+                    let (kd, kh, kw) = (k / 6, k / 3 % 2, k % 3)
+                    let (rd, tz) = phase(geometry.depthTaps, kd)
+                    let (ry, ty) = phase(geometry.rowTaps, kh)
+                    let (rx, tx) = phase(geometry.columnTaps, kw)
+                    let (nz, ny, nx) = (geometry.depthTaps[rd].count, geometry.rowTaps[ry].count,
+                                        geometry.columnTaps[rx].count)
+                    let phaseBase = conv.blocks * icg * (before(geometry.depthTaps, rd) * 2 * 3
+                        + nz * (before(geometry.rowTaps, ry) * 3 + ny * before(geometry.columnTaps, rx)))
+                    let ocb = (ci / icg) * conv.blocksPerGroup + o / 4
+                    let texel = phaseBase + (((ocb * icg + ci % icg) * nz + tz) * ny + ty) * nx + tx
+                    XCTAssertEqual(packed[texel * 4 + o % 4], weight[(ci * ocg + o) * taps + k],
+                                   "W[\(ci), \(o), \(kd), \(kh), \(kw)]")
+                }
+            }
+        }
         XCTAssertEqual(packed.reduce(0, +), weight.reduce(0, +) + bias.reduce(0, +))
     }
 }

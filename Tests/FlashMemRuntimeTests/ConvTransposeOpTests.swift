@@ -5,7 +5,7 @@ import XCTest
 
 private typealias R = ReferenceOps
 
-/// Differential tests of ConvTranspose (conv_transpose.comp): 1-D and 2-D, strides, pads, dilations, groups,
+/// Differential tests of ConvTranspose (conv_transpose.comp): 1-D, 2-D and 3-D, strides, pads, dilations, groups,
 /// output_padding, output_shape and auto_pad, with and without bias and a fused Relu, on odd shapes with a fixed
 /// seed, compiled and run on the default device in both weight precisions and both load modes against the
 /// scatter reference in ReferenceOps+ConvTranspose. Relative L2 error ≤ 1e-4 (fp32) / 1e-2 (fp16), streaming ==
@@ -30,7 +30,7 @@ final class ConvTransposeOpTests: XCTestCase {
                                     R.ConvTransposeAttributes(strides: [2, 2]))
         let attributes: [String: Attribute] = ["strides": .ints([2, 2]), "kernel_shape": .ints([2, 2])]
         try check([node(["x", "w", "b"], attributes)], inputs: [x], weights: [w, b], expected: ref,
-                  kernel: "conv_transpose<CT_OCT=2,CT_PIX=1")
+                  kernel: "conv_transpose<CT_DIMS=2,CT_OCT=2,CT_PIX=1")
     }
 
     /// Stride 2 with dilation 2 along H: taps reach only the rows of one parity (the other phase holds only
@@ -79,7 +79,7 @@ final class ConvTransposeOpTests: XCTestCase {
         let ref = R.convTranspose2d(x: x.values, xShape: x.shape, w: w.values, wShape: w.shape, a)
         let attributes: [String: Attribute] = ["strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])]
         try check([node(["x", "w"], attributes)], inputs: [x], weights: [w], expected: ref,
-                  kernel: "conv_transpose<CT_OCT=1,CT_PIX=2")
+                  kernel: "conv_transpose<CT_DIMS=2,CT_OCT=1,CT_PIX=2")
     }
 
     // MARK: - output_shape and auto_pad
@@ -148,16 +148,65 @@ final class ConvTransposeOpTests: XCTestCase {
         XCTAssertEqual(steps, 1, "the Relu must fuse into the ConvTranspose kernel")
     }
 
-    func test3DIsUnsupported() {
+    // MARK: - 3-D
+
+    /// The ONNX node test's shapes (test_convtranspose_3d): one channel in, two out, 3×3×3 kernel, stride 1.
+    func testConvTranspose3DNodeTestShapes() throws {
         let x = Operand("x", [1, 1, 3, 4, 5], seed: 125)
         let w = Operand("w", [1, 2, 3, 3, 3], seed: 126)
+        let ref = R.convTranspose3d(x: x.values, xShape: x.shape, w: w.values, wShape: w.shape,
+                                    R.ConvTransposeAttributes3D())
+        XCTAssertEqual(ref.shape, [1, 2, 5, 6, 7])
+        try check([node(["x", "w"], [:])], inputs: [x], weights: [w], expected: ref,
+                  kernel: "conv_transpose<CT_DIMS=3,CT_OCT=1,CT_PIX=1")
+    }
+
+    /// Every axis different: depth stride 2 with dilation 2 (one depth phase holds only the bias), W stride 3,
+    /// asymmetric pads, output_padding on depth and W, group 2 with 3 output channels per group, batch 2, bias.
+    func testConvTranspose3DStridedDilatedGrouped() throws {
+        let x = Operand("x", [2, 4, 3, 5, 4], seed: 129)
+        let w = Operand("w", [4, 3, 3, 2, 3], seed: 130)
+        let b = Operand("b", [6], seed: 131)
+        let a = R.ConvTransposeAttributes3D(strides: [2, 1, 3], dilations: [2, 1, 1], outputPadding: [1, 0, 2],
+                                            pads: [1, 0, 1, 0, 1, 2], groups: 2)
+        let ref = R.convTranspose3d(x: x.values, xShape: x.shape, w: w.values, wShape: w.shape, bias: b.values, a)
+        XCTAssertEqual(ref.shape, [2, 6, 9, 5, 11])
+        let attributes: [String: Attribute] = [
+            "group": .int(2), "strides": .ints([2, 1, 3]), "dilations": .ints([2, 1, 1]),
+            "output_padding": .ints([1, 0, 2]), "pads": .ints([1, 0, 1, 0, 1, 2]),
+        ]
+        try check([node(["x", "w", "b"], attributes)], inputs: [x], weights: [w, b], expected: ref,
+                  kernel: "conv_transpose<CT_DIMS=3,")
+    }
+
+    /// A 2×2×2 stride-2 upsampler (eight 1×1×1 phases) with phases large enough for 2 pixels and 2 texel
+    /// blocks per invocation, and a fused Relu.
+    func testConvTranspose3DUpsamplerWithRelu() throws {
+        let x = Operand("x", [1, 3, 6, 9, 10], seed: 132)
+        let w = Operand("w", [3, 8, 2, 2, 2], seed: 133)
+        let b = Operand("b", [8], seed: 134)
+        let ref = R.convTranspose3d(x: x.values, xShape: x.shape, w: w.values, wShape: w.shape, bias: b.values,
+                                    R.ConvTransposeAttributes3D(strides: [2, 2, 2]))
+        XCTAssertEqual(ref.shape, [1, 8, 12, 18, 20])
+        let nodes = [
+            node(["x", "w", "b"], ["strides": .ints([2, 2, 2])], output: "t"),
+            Node(name: "relu", opType: "Relu", inputs: ["t"], outputs: ["y"]),
+        ]
+        let steps = try check(nodes, inputs: [x], weights: [w, b], expected: (R.relu(ref.y), ref.shape),
+                              kernel: "conv_transpose<CT_DIMS=3,CT_OCT=2,CT_PIX=2")
+        XCTAssertEqual(steps, 1, "the Relu must fuse into the ConvTranspose kernel")
+    }
+
+    func test4DIsUnsupported() {
+        let x = Operand("x", [1, 1, 2, 2, 2, 2], seed: 135)
+        let w = Operand("w", [1, 1, 2, 2, 2, 2], seed: 136)
         let error = Self.compileError {
             _ = try self.lower([self.node(["x", "w"], [:])], inputs: [x], weights: [w], precision: .fp32)
         }
         XCTAssertEqual(error?.node, "deconv")
         XCTAssertEqual(error?.op, "ConvTranspose")
-        XCTAssertTrue(error?.message.contains("3-D ConvTranspose is not supported") ?? false, "\(String(describing: error))")
-        XCTAssertTrue(error?.message.contains("only 1-D and 2-D") ?? false, "\(String(describing: error))")
+        XCTAssertTrue(error?.message.contains("4-D ConvTranspose is not supported") ?? false, "\(String(describing: error))")
+        XCTAssertTrue(error?.message.contains("only 1-D, 2-D and 3-D") ?? false, "\(String(describing: error))")
     }
 
     func testRuntimeWeightIsUnsupported() {

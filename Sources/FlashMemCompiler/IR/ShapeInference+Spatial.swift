@@ -244,7 +244,7 @@ extension ShapeInference {
     static let spatialShapes: [String: ShapeRule] = ["ConvTranspose": convTransposeShape]
 
     /// X [N, C, D1…], W [C, M/group, k1…], optional B [M] → [N, M, O1…] (TransposedWindowGeometry). Any spatial
-    /// rank here; the lowering takes 1-D and 2-D.
+    /// rank here; the lowering takes 1-D to 3-D.
     private static func convTransposeShape(_ c: NodeContext) throws -> [TensorType] {
         let x = try c.input(0), w = try c.input(1)
         try c.requireSameDType([x, w])

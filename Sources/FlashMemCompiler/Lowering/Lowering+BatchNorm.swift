@@ -1,6 +1,7 @@
-// BatchNormalization that LoweringPasses.foldBatchNorm could not fold into a Conv → batchnorm.comp with
-// its four parameters folded into one resident constant (scale[C] then shift[C]). Any input rank ≥ 2
-// ([N, C], [N, C, L], [N, C, D, H, W]…): the kernel sees [N, C, inner]. Owned by the normalization family.
+// BatchNormalization (inference mode) that LoweringPasses.foldBatchNorm could not fold into a Conv →
+// batchnorm.comp with its four parameters folded into one resident constant (scale[C] then shift[C]). Any input
+// rank ≥ 2 ([N, C], [N, C, L], [N, C, D, H, W]…): the kernel sees [N, C, inner]. Training mode is rewritten into
+// other ops before this (Lowering+BatchNormTraining.swift). Owned by the normalization family.
 
 import FMBFormat
 
@@ -9,7 +10,8 @@ extension LoweringContext {
         let x = try input(n, 0), y = try output(n)
         try requireFloat(n, [x, y])
         if n.node.int("training_mode", default: 0) != 0 {
-            throw error(n, "training_mode = 1 is not supported (inference only)")
+            throw error(n, "internal: training_mode = 1 reached the inference kernel (expandTrainingBatchNorms in "
+                        + "Lowering+BatchNormTraining.swift rewrites it)")
         }
         if n.node.int("spatial", default: 1) != 1 {
             throw error(n, "spatial = 0 is not supported")

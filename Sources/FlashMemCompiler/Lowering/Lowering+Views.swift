@@ -8,11 +8,12 @@ import FMBFormat
 extension LoweringContext {
     func lowerView(_ n: LoweringNode) throws {
         let x = try input(n, 0), y = try output(n)
-        if n.op == "Dropout", n.node.outputs.count > 1, !n.node.outputs[1].isEmpty {
-            throw error(n, "the mask output of Dropout is not supported")
-        }
+        // Training first: random dropping is why its mask cannot be computed, so that is what to name.
         if n.op == "Dropout", graph.isTrainingDropout(n.node) {
             throw error(n, "Dropout with training_mode = true is not supported (FlashMem compiles inference graphs)")
+        }
+        if n.op == "Dropout", n.node.outputs.count > 1, !n.node.outputs[1].isEmpty {
+            throw error(n, "the mask output of Dropout is not supported")
         }
         let yShape = try shape(y, of: n)
         if let constant = initializers[x] {

@@ -113,7 +113,10 @@ final class LoweringContext {
     var values: [String: ValueInfo]
     var initializers: [String: ConstantTensor]
     var nodes: [LoweringNode]
-    let graph: Graph
+    /// The graph being lowered; once run-time Ifs are expanded, a copy whose nodes, constants and values include
+    /// their branches' (so rules that parse operands through a NodeContext see them). The graph object given to
+    /// `Lowering.lower` is never modified.
+    var graph: Graph
     var program = LoweredProgram()
     private var kernelIndex: [String: Int] = [:]
     /// The predicate of the node being lowered; `emit` gives it to every step.
@@ -133,6 +136,7 @@ final class LoweringContext {
     func run() throws {
         let outputs = Set(graph.outputs.map(\.name))
         try expandRuntimeIfs()  // Lowering+ControlFlow.swift
+        try expandTrainingBatchNorms()  // Lowering+BatchNormTraining.swift
         LoweringPasses.foldBatchNorm(&nodes, initializers: &initializers, graphOutputs: outputs)
         LoweringPasses.fuseRelu(&nodes, graphOutputs: outputs)
 
