@@ -14,7 +14,17 @@ Models:
                     runtime_if.then.x.npy takes the then branch, runtime_if.else.x.npy the else branch;
                     runtime_if.<branch>.z.npy / .w.npy are onnxruntime's outputs.
   bad_if_shapes.onnx   an If on a run-time condition whose branches return float[2] and float[3].
-  bad_if_nested.onnx   an If on a run-time condition whose then branch holds another such If.
+  nested_if.onnx   inputs x float[5,7], k int64 scalar; h = Tanh(x); cond = ReduceSum(x) > 0 (run time);
+                   If(cond):
+                     then: t = h * x; c2 = (k == 16000), computed in the branch;
+                           If(c2): then: a = MatMul(t, W) (W an outer initializer);
+                                         If(cond) (the outer condition again, three levels deep):
+                                           then: Neg(a)  else: Abs(a)
+                                   else: Sigmoid(t)
+                           out = inner + 1 (a node after the nested If)
+                     else: If(k < 10000) (an int64 condition's comparison): then: Relu(x)  else: x * 2
+                   y = out * 3. nested_if.<c><k>.x.npy / .k.npy / .y.npy for the four combinations of cond
+                   (c = t / f) and k (16000 / 8000), with onnxruntime's y.
 """
 
 import os
@@ -115,27 +125,67 @@ def bad_if_shapes():
     save(helper.make_model(graph, opset_imports=OPSET, producer_name="make_if_fixture"), "bad_if_shapes.onnx")
 
 
-def bad_if_nested():
-    inner_then = helper.make_graph([helper.make_node("Neg", ["x"], ["inner_neg"], name="inner_neg")], "inner_then", [],
-                                   [helper.make_tensor_value_info("inner_neg", TensorProto.FLOAT, [4])])
-    inner_else = helper.make_graph([helper.make_node("Abs", ["x"], ["inner_abs"], name="inner_abs")], "inner_else", [],
-                                   [helper.make_tensor_value_info("inner_abs", TensorProto.FLOAT, [4])])
-    outer_then = helper.make_graph(
-        [helper.make_node("If", ["cond"], ["inner_y"], name="inner_if", then_branch=inner_then,
-                          else_branch=inner_else)],
-        "outer_then", [], [helper.make_tensor_value_info("inner_y", TensorProto.FLOAT, [4])])
-    outer_else = helper.make_graph([helper.make_node("Relu", ["x"], ["outer_relu"], name="outer_relu")], "outer_else",
-                                   [], [helper.make_tensor_value_info("outer_relu", TensorProto.FLOAT, [4])])
-    nodes = condition_nodes() + [
-        helper.make_node("If", ["cond"], ["y"], name="outer_if", then_branch=outer_then, else_branch=outer_else),
+def nested_if():
+    rng = np.random.default_rng(11)
+    w = (rng.standard_normal((7, 7)) * 0.3).astype(np.float32)
+
+    def graph(name, nodes, output, initializers=()):
+        return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)],
+                                 initializer=list(initializers))
+
+    def scalar(name, dtype, value):
+        return numpy_helper.from_array(np.array(value, dtype=dtype), name)
+
+    innermost = helper.make_node(
+        "If", ["cond"], ["deep_y"], name="deep_if",
+        then_branch=graph("deep_then", [helper.make_node("Neg", ["a"], ["deep_neg"], name="deep_neg")], "deep_neg"),
+        else_branch=graph("deep_else", [helper.make_node("Abs", ["a"], ["deep_abs"], name="deep_abs")], "deep_abs"))
+    inner_then = graph("inner_then", [helper.make_node("MatMul", ["t", "W"], ["a"], name="inner_matmul"), innermost],
+                       "deep_y")
+    inner_else = graph("inner_else", [helper.make_node("Sigmoid", ["t"], ["inner_sigmoid"], name="inner_sigmoid")],
+                       "inner_sigmoid")
+    outer_then = graph("outer_then", [
+        helper.make_node("Mul", ["h", "x"], ["t"], name="then_mul"),
+        helper.make_node("Equal", ["k", "k16000"], ["c2"], name="then_is_16k"),
+        helper.make_node("If", ["c2"], ["inner_y"], name="inner_if", then_branch=inner_then, else_branch=inner_else),
+        helper.make_node("Add", ["inner_y", "one"], ["then_out"], name="then_add"),
+    ], "then_out", [scalar("k16000", np.int64, 16000), scalar("one", np.float32, 1.0)])
+    outer_else = graph("outer_else", [
+        helper.make_node("Less", ["k", "k10000"], ["c3"], name="else_is_low"),
+        helper.make_node("If", ["c3"], ["else_out"], name="else_if",
+                         then_branch=graph("low", [helper.make_node("Relu", ["x"], ["low_relu"], name="low_relu")],
+                                           "low_relu"),
+                         else_branch=graph("high", [helper.make_node("Mul", ["x", "two"], ["high_mul"],
+                                                                     name="high_mul")], "high_mul",
+                                           [scalar("two", np.float32, 2.0)])),
+    ], "else_out", [scalar("k10000", np.int64, 10000)])
+    nodes = [helper.make_node("Tanh", ["x"], ["h"], name="tanh")] + condition_nodes() + [
+        helper.make_node("If", ["cond"], ["out"], name="outer_if", then_branch=outer_then, else_branch=outer_else),
+        helper.make_node("Mul", ["out", "three"], ["y"], name="scale"),
     ]
-    graph = helper.make_graph(nodes, "bad_if_nested", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])])
-    save(helper.make_model(graph, opset_imports=OPSET, producer_name="make_if_fixture"), "bad_if_nested.onnx")
+    model_graph = helper.make_graph(
+        nodes, "nested_if",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, 7]),
+         helper.make_tensor_value_info("k", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [5, 7])],
+        initializer=[numpy_helper.from_array(w, "W"), scalar("three", np.float32, 3.0)])
+    path = save(helper.make_model(model_graph, opset_imports=OPSET, producer_name="make_if_fixture"), "nested_if.onnx")
+
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    x = rng.standard_normal((5, 7)).astype(np.float32)
+    for c, sign in (("t", 1.0), ("f", -1.0)):
+        xc = (x + sign * 0.5).astype(np.float32)
+        assert (xc.sum() > 0) == (c == "t")
+        for k in (16000, 8000):
+            kv = np.array(k, dtype=np.int64)
+            (y,) = session.run(None, {"x": xc, "k": kv})
+            np.save(os.path.join(OUT, f"nested_if.{c}{k}.x.npy"), xc)
+            np.save(os.path.join(OUT, f"nested_if.{c}{k}.k.npy"), kv)
+            np.save(os.path.join(OUT, f"nested_if.{c}{k}.y.npy"), y)
 
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     runtime_if()
     bad_if_shapes()
-    bad_if_nested()
+    nested_if()

@@ -5,8 +5,9 @@ import XCTest
 @testable import FlashMemRuntime
 
 /// If whose condition is computed at run time (Tests/Fixtures/make_if_fixture.py, onnxruntime references): both
-/// branches compile into predicated steps and the device runs only the taken one (VK_EXT_conditional_rendering).
-/// Checked for inputs that take each branch, fp32 and fp16, streaming and preload.
+/// branches compile into predicated steps and the device runs only the taken one (VK_EXT_conditional_rendering);
+/// nested Ifs run on the conjunction of their conditions. Checked for inputs that take each branch, fp32 and fp16,
+/// streaming and preload.
 final class RuntimeIfTests: XCTestCase {
     static let models = FixtureModelTests.models
 
@@ -95,10 +96,29 @@ final class RuntimeIfTests: XCTestCase {
         }
     }
 
-    func testNestedRuntimeIfIsRefusedByName() throws {
-        XCTAssertThrowsError(try compile("bad_if_nested")) { error in
-            let text = "\(error)"
-            XCTAssertTrue(text.contains("inner_if") && text.contains("outer_if") && text.contains("not supported"), text)
+    /// nested_if.onnx: an If in each branch of a run-time If, one three levels deep, their conditions computed at
+    /// run time (one inside the outer branch). Every combination of the two inputs' conditions, fp32 and fp16,
+    /// streaming and preload; one session per mode runs all four, so the conditions change between runs.
+    func testNestedIfsMatchOnnxRuntimeForEveryCombination() throws {
+        let cases = ["t16000", "t8000", "f16000", "f8000"]
+        for precision in Precision.allCases {
+            let loaded = try compile("nested_if", precision: precision)
+            var outputs: [LoadMode: [[UInt8]]] = [:]
+            for mode in LoadMode.allCases {
+                let session = try Session(bundle: loaded, device: device(), options: SessionOptions(loadMode: mode))
+                for name in cases {
+                    var x = try npy("nested_if.\(name).x.npy"), k = try npy("nested_if.\(name).k.npy")
+                    x.name = "x"
+                    k.name = "k"
+                    let y = try session.run(inputs: [x, k])[0]
+                    let reference = try npy("nested_if.\(name).y.npy")
+                    XCTAssertEqual(y.shape, reference.shape)
+                    XCTAssertLessThanOrEqual(relativeError(y.floats(), reference.floats()),
+                                             precision == .fp32 ? 1e-4 : 1e-2, "\(name) \(precision) \(mode)")
+                    outputs[mode, default: []].append(y.bytes)
+                }
+            }
+            XCTAssertEqual(outputs[.streaming], outputs[.preload], "\(precision): streaming != preload")
         }
     }
 

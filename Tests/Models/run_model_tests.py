@@ -16,6 +16,11 @@ float initializer rounded to fp16, which is what `--precision fp16` stores (e.g.
 Some models need compile flags, as a user would give them (COMPILE_FLAGS): Silero VAD takes its sample rate
 as an input that selects branches; pinning it to 16000 specializes the model. A pinned input is not fed to
 fmrun.
+
+Some cases run a corpus model on inputs of their own (VARIANTS), against onnxruntime run here on those inputs:
+silero_vad_dynamic_sr compiles Silero VAD without the pin, so its sample-rate If is decided at run time, and
+feeds sr = 16000 and sr = 8000 to one bundle. Its input is 1×256 samples: the 8 kHz branch cannot run on 512
+(onnxruntime fails in its LSTM, and fmc refuses to compile that shape), while both branches accept 256.
 """
 
 import argparse
@@ -32,6 +37,14 @@ TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2}
 COMPILE_FLAGS = {
     "silero_vad": ["--pin-input", "sr=16000", "--input-shape", "input=1,512", "--input-shape", "state=2,1,128"],
     "ppocrv4_det": ["--input-shape", "x=1,3,640,640"],  # dynamic N, H, W in the file
+    "silero_vad_dynamic_sr": ["--input-shape", "input=1,256", "--input-shape", "state=2,1,128"],
+}
+
+# name → (corpus model, function of the model's reference inputs giving [(label, inputs)]).
+VARIANTS = {
+    "silero_vad_dynamic_sr": ("silero_vad", lambda ref: [
+        (f"sr{sr}", {"input": ref["input"][:, :256], "state": ref["state"], "sr": np.array(sr, dtype=np.int64)})
+        for sr in (16000, 8000)]),
 }
 
 
@@ -45,29 +58,41 @@ def rel_error(out, ref):
     return float(np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-30))
 
 
+# The operators whose constant float inputs fmc stores in weight images, fp16 under --precision fp16. Other
+# constants (Clip bounds, scales, shapes) stay fp32 in the arena.
+WEIGHT_IMAGE_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "LSTM", "Gather"}
+
+
 def ort_fp16_weight_error(onnx_path, inputs, refs):
-    """Relative error of onnxruntime on the model with its float initializers rounded to fp16."""
+    """Relative error of onnxruntime on the model with the weights fmc stores in fp16 rounded to fp16."""
     import onnx
     import onnxruntime
     from onnx import numpy_helper
     model = onnx.load(onnx_path)
 
-    def round_tensor(tensor):
-        values = numpy_helper.to_array(tensor)
-        if values.dtype == np.float32:
-            tensor.CopyFrom(numpy_helper.from_array(values.astype(np.float16).astype(np.float32), tensor.name))
-
-    def round_graph(graph):  # initializers, Constant nodes and If branches: every weight fmc stores
-        for init in graph.initializer:
-            round_tensor(init)
+    def graphs(graph):
+        yield graph
         for node in graph.node:
             for attribute in node.attribute:
-                if attribute.type == onnx.AttributeProto.TENSOR:
-                    round_tensor(attribute.t)
-                elif attribute.type == onnx.AttributeProto.GRAPH:
-                    round_graph(attribute.g)
+                if attribute.type == onnx.AttributeProto.GRAPH:
+                    yield from graphs(attribute.g)
 
-    round_graph(model.graph)
+    weights = {name for g in graphs(model.graph) for node in g.node if node.op_type in WEIGHT_IMAGE_OPS
+               for name in node.input}
+
+    def round_tensor(tensor, name):
+        values = numpy_helper.to_array(tensor)
+        if name in weights and values.dtype == np.float32:
+            tensor.CopyFrom(numpy_helper.from_array(values.astype(np.float16).astype(np.float32), tensor.name))
+
+    for g in graphs(model.graph):  # initializers and Constant nodes, If branches included
+        for init in g.initializer:
+            round_tensor(init, init.name)
+        for node in g.node:
+            if node.op_type == "Constant":
+                for attribute in node.attribute:
+                    if attribute.type == onnx.AttributeProto.TENSOR:
+                        round_tensor(attribute.t, node.output[0])
     session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     outs = session.run(list(refs), inputs)
     return max(rel_error(out, ref) for out, ref in zip(outs, refs.values()))
@@ -100,65 +125,91 @@ def load_reference(path):
     return inputs, outputs
 
 
+def ort_reference(onnx_path, inputs, names):
+    """onnxruntime's outputs `names` on `inputs`."""
+    import onnxruntime
+    session = onnxruntime.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    return dict(zip(names, session.run(list(names), inputs)))
+
+
+def input_sets(name, onnx_path, ref_path):
+    """[(label, inputs, reference outputs)]: the corpus reference, or a variant's inputs with onnxruntime's outputs."""
+    inputs, refs = load_reference(ref_path)
+    if name not in VARIANTS:
+        return [("", inputs, refs)]
+    return [(label, ins, ort_reference(onnx_path, ins, list(refs))) for label, ins in VARIANTS[name][1](inputs)]
+
+
 def check_model(name, args, work, log):
-    """Yields (case, ok, message) for each precision × mode."""
-    onnx_path = os.path.join(args.corpus, f"{name}.onnx")
-    ref_path = os.path.join(args.corpus, f"{name}.ref.npz")
+    """Yields (case, ok, message) for each precision × input set × mode."""
+    model = VARIANTS[name][0] if name in VARIANTS else name
+    onnx_path = os.path.join(args.corpus, f"{model}.onnx")
+    ref_path = os.path.join(args.corpus, f"{model}.ref.npz")
     if not (os.path.exists(onnx_path) and os.path.exists(ref_path)):
         yield name, None, f"not in corpus {args.corpus} (generate it with make corpus)"
         return
-    inputs, refs = load_reference(ref_path)
     flags = COMPILE_FLAGS.get(name, [])
-    input_args = []
-    for n, value in inputs.items():
-        if n in pinned_inputs(flags):
-            continue
-        p = os.path.join(work, f"{name}.in.{n}.npy")
-        np.save(p, value)
-        input_args += ["--input", f"{n}={p}"]
-    tolerance = dict(TOLERANCE)
-    if "fp16" in args.precisions:
-        ort_error, source = ort_fp16_error(name, onnx_path, inputs, refs, args.corpus)
-        tolerance["fp16"] = max(TOLERANCE["fp16"], 2 * ort_error)
-        print(f"     {name}: onnxruntime in fp16 ({source}): rel error {ort_error:.2e}; "
-              f"fp16 tolerance {tolerance['fp16']:.2e}", flush=True)
+    sets = []
+    for label, inputs, refs in input_sets(name, onnx_path, ref_path):
+        input_args = []
+        for n, value in inputs.items():
+            if n in pinned_inputs(flags):
+                continue
+            p = os.path.join(work, f"{name}{label}.in.{n}.npy")
+            np.save(p, value)
+            input_args += ["--input", f"{n}={p}"]
+        tolerance = dict(TOLERANCE)
+        if "fp16" in args.precisions:
+            ort_error, source = ort_fp16_error(name, onnx_path, inputs, refs, args.corpus)
+            tolerance["fp16"] = max(TOLERANCE["fp16"], 2 * ort_error)
+            print(f"     {name}{'/' + label if label else ''}: onnxruntime in fp16 ({source}): rel error "
+                  f"{ort_error:.2e}; fp16 tolerance {tolerance['fp16']:.2e}", flush=True)
+        sets.append((label, input_args, refs, tolerance))
     for precision in args.precisions:
         bundle = os.path.join(work, f"{name}.{precision}.fmb")
-        case = f"{name}/{precision}"
         try:
             _, seconds = run([os.path.join(args.bin, "fmc"), "compile", onnx_path, "-o", bundle,
                               "--precision", precision] + flags, log)
         except RuntimeError as e:
-            for mode in ("streaming", "preload"):
-                yield f"{case}/{mode}", False, f"compile failed: {e}"
+            for label, *_ in sets:
+                for mode in ("streaming", "preload"):
+                    yield f"{name}/{precision}{'/' + label if label else ''}/{mode}", False, f"compile failed: {e}"
             continue
-        results = {}
-        for mode in ("streaming", "preload"):
-            out_dir = os.path.join(work, f"{name}.{precision}.{mode}")
-            cmd = [os.path.join(args.bin, "fmrun"), bundle, "--output-dir", out_dir, "--runs", "0"] + input_args
-            if mode == "preload":
-                cmd.append("--preload")
-            try:
-                stdout, seconds = run(cmd, log)
-            except RuntimeError as e:
-                yield f"{case}/{mode}", False, f"run failed: {e}"
+        for label, input_args, refs, tolerance in sets:
+            yield from check_bundle(bundle, f"{name}/{precision}{'/' + label if label else ''}", input_args, refs,
+                                    tolerance[precision], args, work, log)
+
+
+def check_bundle(bundle, case, input_args, refs, tolerance, args, work, log):
+    """Runs `bundle` streaming and preloaded on one input set; yields (case, ok, message) per mode and for
+    streaming == preload."""
+    results = {}
+    for mode in ("streaming", "preload"):
+        out_dir = os.path.join(work, f"{case.replace('/', '.')}.{mode}")
+        cmd = [os.path.join(args.bin, "fmrun"), bundle, "--output-dir", out_dir, "--runs", "0"] + input_args
+        if mode == "preload":
+            cmd.append("--preload")
+        try:
+            stdout, seconds = run(cmd, log)
+        except RuntimeError as e:
+            yield f"{case}/{mode}", False, f"run failed: {e}"
+            continue
+        outs = {n: np.load(os.path.join(out_dir, f"{n}.npy")) for n in refs}
+        results[mode] = outs
+        worst = 0.0
+        problems = []
+        for n, ref in refs.items():
+            out = outs[n]
+            if out.shape != ref.shape or out.dtype != ref.dtype:
+                problems.append(f"{n}: got {out.dtype}{list(out.shape)}, expected {ref.dtype}{list(ref.shape)}")
                 continue
-            outs = {n: np.load(os.path.join(out_dir, f"{n}.npy")) for n in refs}
-            results[mode] = outs
-            worst = 0.0
-            problems = []
-            for n, ref in refs.items():
-                out = outs[n]
-                if out.shape != ref.shape or out.dtype != ref.dtype:
-                    problems.append(f"{n}: got {out.dtype}{list(out.shape)}, expected {ref.dtype}{list(ref.shape)}")
-                    continue
-                worst = max(worst, rel_error(out, ref))
-            ok = not problems and worst <= tolerance[precision]
-            message = "; ".join(problems) or f"rel error {worst:.2e} (tolerance {tolerance[precision]:.1e}), {seconds:.1f} s"
-            yield f"{case}/{mode}", ok, message
-        if len(results) == 2:
-            same = all(np.array_equal(results["streaming"][n], results["preload"][n]) for n in refs)
-            yield f"{case}/streaming==preload", same, "bit-identical" if same else "outputs differ"
+            worst = max(worst, rel_error(out, ref))
+        ok = not problems and worst <= tolerance
+        message = "; ".join(problems) or f"rel error {worst:.2e} (tolerance {tolerance:.1e}), {seconds:.1f} s"
+        yield f"{case}/{mode}", ok, message
+    if len(results) == 2:
+        same = all(np.array_equal(results["streaming"][n], results["preload"][n]) for n in refs)
+        yield f"{case}/streaming==preload", same, "bit-identical" if same else "outputs differ"
 
 
 def main():

@@ -47,6 +47,9 @@ extension Graph {
                 aliasesAdded = true
                 continue
             }
+            if node.opType == "If" {  // decided at run time: fold its branches with this scope in sight
+                node = try specializingBranches(of: node)
+            }
             node = withoutEmptyConcatInputs(node)
             if node.opType == "Identity" { aliasesAdded = true }  // a Concat left with one input
             if let results = ConstantFolder(graph: self, node: node).fold(),

@@ -1,7 +1,8 @@
 // If on a condition known at compile time: the taken branch's nodes replace the If, the other branch is dropped.
 // Called by `foldConstants` (ConstantFolding.swift), which then folds the inlined nodes in the same pass. An If
-// whose condition stays dynamic keeps both branches; lowering splices them with `isolatedBranch` and predicates
-// their steps (Lowering+ControlFlow.swift).
+// whose condition stays dynamic keeps both branches, simplified with the enclosing scope's shapes and constants
+// in sight (`specializingBranches`, which also types the If's outputs through `branchOutputTypes`); lowering
+// splices them with `isolatedBranch` and predicates their steps (Lowering+ControlFlow.swift).
 //
 // A branch is a graph without inputs whose nodes may read values of the enclosing graphs (outer scope). ONNX
 // names are SSA across scopes, but the sibling branch and careless exporters may reuse names, so every name the
@@ -61,14 +62,12 @@ extension Graph {
     /// A copy of `original` (an If branch of `node`) with its Constant nodes made initializers and every name it
     /// defines (initializers, node outputs) that is in `taken` renamed to a fresh one, reads included; the names
     /// it reads from the enclosing graphs are kept. The copy's nodes can then be spliced into the enclosing graph
-    /// (compile-time If: `inlineBranch`; run-time If: Lowering+ControlFlow.swift). `original` is not modified: it
-    /// may be shared (hand-built graphs).
+    /// (compile-time If: `inlineBranch`; run-time If: Lowering+ControlFlow.swift). `original` and its nested graphs
+    /// are not modified: they may be shared (hand-built graphs, a lowering that runs twice).
     ///
     /// - Throws: `CompileError` for an unusable Constant node of the branch.
     static func isolatedBranch(_ original: Graph, of node: Node, avoiding taken: Set<String>) throws -> Graph {
-        let branch = Graph(name: original.name, nodes: original.nodes, inputs: original.inputs,
-                           outputs: original.outputs, initializers: original.initializers, values: original.values,
-                           opset: original.opset, sourcePath: original.sourcePath)
+        let branch = original.deepCopy()
         try branch.inlineConstantNodes()
 
         var existing = taken
@@ -85,6 +84,18 @@ extension Graph {
             existing.insert(fresh)
         }
         return branch
+    }
+
+    /// A copy of this graph whose nested graphs are copies too, so that renaming in it never reaches `self`.
+    func deepCopy() -> Graph {
+        var copied = nodes
+        for i in copied.indices {
+            for (key, attribute) in copied[i].attributes {
+                if case .graph(let nested) = attribute { copied[i].attributes[key] = .graph(nested.deepCopy()) }
+            }
+        }
+        return Graph(name: name, nodes: copied, inputs: inputs, outputs: outputs, initializers: initializers,
+                     values: values, opset: opset, sourcePath: sourcePath)
     }
 
     /// Names this graph defines: initializers and node outputs.
@@ -111,5 +122,91 @@ extension Graph {
             for j in nodes[i].outputs.indices where nodes[i].outputs[j] == old { nodes[i].outputs[j] = new }
         }
         renameUses(of: old, to: new)
+    }
+}
+
+// MARK: - If decided at run time
+
+extension Graph {
+    /// `node`, an If whose condition is not a constant, with both branches simplified in this graph's scope: the
+    /// values and constants this graph knows so far are visible to the branches' constant folding and shape
+    /// inference, as the top-level graph's own are to it, so what depends only on them folds (a Shape of an outer
+    /// value, a nested If on a shape test) and branch outputs get static shapes where they are static. Called by
+    /// `foldConstants` before it infers the If. The branches are replaced, not modified (they may be shared).
+    ///
+    /// - Throws: `CompileError` for an unusable Constant node of a branch.
+    func specializingBranches(of node: Node) throws -> Node {
+        var node = node
+        for key in ["then_branch", "else_branch"] {
+            guard case .graph(let branch)? = node.attributes[key] else { continue }
+            node.attributes[key] = .graph(try specialized(branch, of: node))
+        }
+        return node
+    }
+
+    /// The dtype and shape of each output of `branch` (an If branch of `node`), inferred in this graph's scope
+    /// (see `branchScope`); where inference cannot tell, the branch's declared type stands in. `failure` is the
+    /// first node of the branch that inference rejects (the branch cannot run on these shapes), if any. The If
+    /// shape rule reads both branches through this.
+    ///
+    /// - Throws: `CompileError` for an unusable Constant node of the branch.
+    func branchOutputTypes(_ branch: Graph, of node: Node) throws -> (types: [ValueInfo], failure: CompileError?) {
+        let scope = try branchScope(branch, of: node)
+        let inference = ShapeInference(graph: scope, strict: false)
+        var failure: CompileError?
+        for inner in scope.nodes {
+            if failure == nil {
+                do { _ = try inference.infer(inner) } catch let error as CompileError { failure = error }
+            }
+            try inference.inferAndRecord(inner)
+        }
+        let types = scope.outputs.map { declared in
+            guard let inferred = scope.values[declared.name], inferred.staticShape != nil else { return declared }
+            return inferred
+        }
+        return (types, failure)
+    }
+
+    /// A graph that evaluates `original` (an If branch of `node`) in this graph's scope: the branch's nodes and
+    /// outputs, with every name it defines that this graph also knows renamed (`isolatedBranch`), over this
+    /// graph's constants and known values plus the branch's own.
+    private func branchScope(_ original: Graph, of node: Node) throws -> Graph {
+        let outer = Set(initializers.keys).union(values.keys).union(inputs.map(\.name))
+        let branch = try Graph.isolatedBranch(original, of: node, avoiding: outer)
+        var known = values
+        for name in branch.definedNames {
+            if let tensor = branch.initializers[name] {
+                known[name] = ValueInfo(name: name, dtype: tensor.dtype, shape: tensor.shape)
+            } else if let declared = branch.values[name] {
+                known[name] = declared
+            }
+        }
+        return Graph(name: branch.name, nodes: branch.nodes, inputs: [], outputs: branch.outputs,
+                     initializers: initializers.merging(branch.initializers) { $1 }, values: known, opset: opset,
+                     sourcePath: sourcePath)
+    }
+
+    /// `original` simplified in this graph's scope as `simplify` does a graph (aliases, constant folding with
+    /// nested Ifs inlined or specialized in turn, dead nodes), keeping only what the branch defines; its
+    /// declared outputs take the static types inferred for them.
+    private func specialized(_ original: Graph, of node: Node) throws -> Graph {
+        let scope = try branchScope(original, of: node)
+        scope.removeAliases()
+        var rounds = 0
+        while try scope.foldConstants(), rounds < 8 {
+            scope.removeAliases()
+            rounds += 1
+        }
+        scope.removeDeadNodes()
+        let outerConstants = initializers
+        let branch = Graph(name: original.name, nodes: scope.nodes, inputs: [], outputs: scope.outputs,
+                           initializers: scope.initializers.filter { outerConstants[$0.key] == nil }, values: [:],
+                           opset: original.opset, sourcePath: original.sourcePath)
+        let defined = branch.definedNames
+        branch.values = scope.values.filter { defined.contains($0.key) }
+        for (k, output) in branch.outputs.enumerated() {
+            if let inferred = scope.values[output.name], inferred.staticShape != nil { branch.outputs[k] = inferred }
+        }
+        return branch
     }
 }

@@ -1,6 +1,6 @@
 // Shape rules of the ops that only compile-time evaluation can make static: Range and ConstantOfShape (their
-// output shape is a value, so their shape operands must be constants) and If (its branches declare their output
-// types). Constant folding normally removes all three; these rules give the nodes that stay (results above the
+// output shape is a value, so their shape operands must be constants) and If (its branches are inferred with the
+// enclosing scope's values and constants in sight, IfInlining.swift). Constant folding normally removes all three; these rules give the nodes that stay (results above the
 // folding element limit, an If whose condition is computed at run time) a type, or a clear error. Owned by the
 // compile-time evaluation pass.
 
@@ -37,23 +37,44 @@ extension ShapeInference {
                   case .graph(let elseBranch)? = c.node.attributes["else_branch"] else {
                 throw c.fail("If needs then_branch and else_branch")
             }
-            var types: [TensorType] = []
-            for (k, name) in c.node.outputs.enumerated() {
-                if k < thenBranch.outputs.count, k < elseBranch.outputs.count,
-                   let a = thenBranch.outputs[k].staticShape, let b = elseBranch.outputs[k].staticShape, a != b {
-                    throw c.fail("If branches with different output shapes are not supported: output '\(name)' is "
-                        + "\(IRText.shape(a)) in then_branch and \(IRText.shape(b)) in else_branch; pin the inputs the "
-                        + "condition depends on with --pin-input")
-                }
-                guard k < thenBranch.outputs.count, k < elseBranch.outputs.count,
-                      let a = thenBranch.outputs[k].staticShape, let b = elseBranch.outputs[k].staticShape,
-                      a == b, thenBranch.outputs[k].dtype == elseBranch.outputs[k].dtype else {
-                    throw c.fail("If with a condition computed at run time: the shape of output '\(name)' is not "
-                        + "known at compile time; pin the inputs the condition depends on with --pin-input")
-                }
-                types.append(TensorType(dtype: thenBranch.outputs[k].dtype, shape: a))
+            for (key, branch) in [("then_branch", thenBranch), ("else_branch", elseBranch)]
+            where branch.outputs.count != c.node.outputs.count {
+                throw c.fail("\(key) has \(branch.outputs.count) outputs, the If has \(c.node.outputs.count)")
             }
-            return types
+            let thenTypes = try c.graph.branchOutputTypes(thenBranch, of: c.node)
+            let elseTypes = try c.graph.branchOutputTypes(elseBranch, of: c.node)
+            return try c.node.outputs.indices.map { k in
+                try ShapeInference.ifOutputType(c.node.outputs[k], then: thenTypes.types[k], else: elseTypes.types[k],
+                                                failures: (thenTypes.failure, elseTypes.failure), c)
+            }
         },
     ]
+}
+
+extension ShapeInference {
+    /// The type of one If output from its branches' (inferred in the enclosing scope): both must have the same
+    /// static shape and dtype. `failures`: the first node each branch's inference rejected, named in the error.
+    static func ifOutputType(_ name: String, then a: ValueInfo, else b: ValueInfo,
+                             failures: (CompileError?, CompileError?), _ c: NodeContext) throws -> TensorType {
+        let thenShape = a.staticShape, elseShape = b.staticShape
+        if let thenShape, let elseShape, thenShape != elseShape {
+            throw c.fail("If branches with different output shapes are not supported: output '\(name)' is "
+                + "\(IRText.shape(thenShape)) in then_branch and \(IRText.shape(elseShape)) in else_branch; pin the "
+                + "inputs the condition depends on with --pin-input")
+        }
+        guard let thenShape, let elseShape else {
+            let (branch, failure) = thenShape == nil ? ("then_branch", failures.0) : ("else_branch", failures.1)
+            let reason = failure.map { error in
+                "; \(branch) cannot run on these shapes: node '\(error.node ?? "?")' (\(error.op ?? "?")): "
+                    + error.message + " (choose input shapes both branches accept)"
+            } ?? " (not inferable in \(branch))"
+            throw c.fail("If with a condition computed at run time: the shape of output '\(name)' is not known at "
+                + "compile time\(reason); or pin the inputs the condition depends on with --pin-input")
+        }
+        guard a.dtype == b.dtype else {
+            throw c.fail("If branches with different output dtypes are not supported: output '\(name)' is "
+                + "\(a.dtype) in then_branch and \(b.dtype) in else_branch")
+        }
+        return TensorType(dtype: a.dtype, shape: thenShape)
+    }
 }

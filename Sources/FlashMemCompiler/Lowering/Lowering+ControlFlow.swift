@@ -12,6 +12,10 @@
 // writing step to their last reader, which spans the else_branch, and keeps the condition live up to the last
 // predicated step (ArenaPlanner.swift).
 //
+// An If nested in a branch whose condition is still dynamic (constant folding, which sees the enclosing scope,
+// decides most of them) is expanded in place; its steps run on outer ∧ own, a bool tensor computed by small
+// unpredicated And / Not / Cast steps where the nested If was (`nestedPredicate`), since a step has one predicate.
+//
 // Expanding before the passes (BatchNorm folding, Relu fusion, copy composition) lets them see the branch
 // nodes' reads of outer values as explicit inputs. Owned by the control-flow lowering.
 
@@ -22,31 +26,37 @@ extension LoweringContext {
     /// If's; attribute `retarget` 1 when the branch computes the value itself (see `lowerBranchResult`).
     static let branchResultOp = "FlashMem.BranchResult"
 
-    /// Replaces every If in `nodes` by the predicated nodes of both branches and their result nodes.
+    /// Replaces every If in `nodes` by the predicated nodes of both branches and their result nodes; an If nested
+    /// in a branch is expanded in turn, its steps predicated on the conjunction of the conditions (see
+    /// `nestedPredicate`). Afterwards `graph` is a copy holding the branches' nodes, constants and values.
     ///
-    /// - Throws: `CompileError` naming the If for a condition that is not one bool or integer element, branches
-    ///   whose outputs differ in shape or dtype from the If's, or an If nested in a branch of another.
+    /// - Throws: `CompileError` naming the If for a condition that is not one bool or integer element, or branches
+    ///   whose outputs differ in shape or dtype from the If's.
     func expandRuntimeIfs() throws {
-        guard nodes.contains(where: { isRuntimeIf($0) }) else { return }
+        guard nodes.contains(where: { isRuntimeIf($0.node) }) else { return }
         var taken = Set(values.keys).union(initializers.keys).union(graph.inputs.map(\.name))
         for n in nodes { taken.formUnion(n.node.outputs.filter { !$0.isEmpty }) }
         var expanded: [LoweringNode] = []
         for n in nodes {
-            if isRuntimeIf(n) {
-                expanded += try expandIf(n, taken: &taken)
+            if isRuntimeIf(n.node) {
+                expanded += try expandIf(n, within: nil, taken: &taken)
             } else {
                 expanded.append(n)
             }
         }
         nodes = expanded
+        graph = Graph(name: graph.name, nodes: nodes.map(\.node), inputs: graph.inputs, outputs: graph.outputs,
+                      initializers: initializers, values: values, opset: graph.opset, sourcePath: graph.sourcePath)
     }
 
-    private func isRuntimeIf(_ n: LoweringNode) -> Bool {
-        n.op == "If" && (n.node.domain.isEmpty || n.node.domain == "ai.onnx")
+    private func isRuntimeIf(_ node: Node) -> Bool {
+        node.opType == "If" && (node.domain.isEmpty || node.domain == "ai.onnx")
     }
 
-    /// Both branches of `n`, each followed by its result nodes.
-    private func expandIf(_ n: LoweringNode, taken: inout Set<String>) throws -> [LoweringNode] {
+    /// Both branches of `n`, each followed by its result nodes. `outer`: the predicate of the branch `n` sits in
+    /// (nil at the top level).
+    private func expandIf(_ n: LoweringNode, within outer: LoweredPredicate?,
+                          taken: inout Set<String>) throws -> [LoweringNode] {
         let condition = try checkedCondition(n)
         var expanded: [LoweringNode] = []
         for (attribute, sense) in [("then_branch", PredicateSense.nonZero), ("else_branch", .zero)] {
@@ -59,12 +69,17 @@ extension LoweringContext {
             let branch = try Graph.isolatedBranch(original, of: n.node, avoiding: taken)
             taken.formUnion(branch.definedNames)
             try inferBranch(branch, of: n)
-            let predicate = LoweredPredicate(tensor: condition, sense: sense)
+            let own = LoweredPredicate(tensor: condition, sense: sense)
+            var predicate = own
+            if let outer {
+                let (nodes, combined) = try nestedPredicate(outer, and: own, for: n, branch: attribute, taken: &taken)
+                expanded += nodes
+                predicate = combined
+            }
             for inner in branch.nodes {
-                if inner.opType == "If" {
-                    throw CompileError(file: file, node: inner.name, op: inner.opType, "an If nested in a branch of an "
-                        + "If decided at run time ('\(n.label)') is not supported; pin the inputs of one of the "
-                        + "conditions with --pin-input")
+                if isRuntimeIf(inner) {
+                    expanded += try expandIf(LoweringNode(inner), within: predicate, taken: &taken)
+                    continue
                 }
                 var lowered = LoweringNode(inner)
                 lowered.predicate = predicate
@@ -73,6 +88,43 @@ extension LoweringContext {
             expanded += try resultNodes(of: branch, named: attribute, for: n, predicate: predicate)
         }
         return expanded
+    }
+
+    /// The predicate of a branch of an If nested in another's branch: a new bool tensor, outer ∧ own, computed by
+    /// unpredicated nodes (Cast to bool where a condition is an integer, Not for a zero sense, And) placed where
+    /// the nested If was. They run whichever branch is taken: when the outer predicate fails, the nested If's
+    /// condition was never computed and its arena words are stale, which the And then ignores (the kernels test
+    /// words against 0, so any stale word is a valid operand).
+    private func nestedPredicate(_ outer: LoweredPredicate, and own: LoweredPredicate, for n: LoweringNode,
+                                 branch: String, taken: inout Set<String>) throws -> ([LoweringNode], LoweredPredicate) {
+        var nodes: [LoweringNode] = []
+        func fresh(_ base: String) -> String {
+            var name = "\(n.label)/\(branch)/\(base)", k = 1
+            while taken.contains(name) {
+                k += 1
+                name = "\(n.label)/\(branch)/\(base)_\(k)"
+            }
+            taken.insert(name)
+            return name
+        }
+        func add(_ op: String, _ inputs: [String], _ base: String, attributes: [String: Attribute] = [:]) throws -> String {
+            let output = fresh(base)
+            let shapes = try inputs.map { try self.shape($0, of: n) }
+            values[output] = ValueInfo(name: output, dtype: .bool, shape: try ShapeRules.broadcast(shapes))
+            nodes.append(LoweringNode(Node(name: output, opType: op, inputs: inputs, outputs: [output],
+                                           attributes: attributes)))
+            return output
+        }
+        /// A bool tensor that is true exactly when `predicate` lets a step run.
+        func truth(_ predicate: LoweredPredicate, _ base: String) throws -> String {
+            var name = predicate.tensor
+            if dtype(name) != .bool {
+                name = try add("Cast", [name], "\(base)_bool", attributes: ["to": .int(Int(DType.bool.rawValue))])
+            }
+            return predicate.sense == .zero ? try add("Not", [name], "\(base)_not") : name
+        }
+        let both = try add("And", [try truth(outer, "outer_condition"), try truth(own, "condition")], "condition_and")
+        return (nodes, LoweredPredicate(tensor: both, sense: .nonZero))
     }
 
     /// The If's condition: one bool or integer element (the arena holds it as a 32-bit integer, which the
