@@ -3,7 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= .venv/bin/python
 CORPUS ?= corpus
 BIN := .build/release
-MODELS ?= resnet50 mobilenet_v3_large minilm_l6_v2
+# Model-test cases: corpus model names, or a variant of one (Tests/Models/run_model_tests.py's VARIANTS).
+MODELS ?= resnet50 mobilenet_v3_large minilm_l6_v2 ppocrv4_det silero_vad silero_vad_dynamic_sr
+CORPUS_MODELS = $(sort $(patsubst %_dynamic_sr,%,$(MODELS)))
 
 .PHONY: setup build example test unit-tests conformance model-tests corpus shaders clean
 
@@ -32,7 +34,7 @@ conformance:
 	PYTHON=$(PYTHON) FMC_CONFORMANCE=.build/debug/fmc-conformance bash Tests/Conformance/run_subset.sh $(CORPUS)/node-tests-subset
 
 corpus:
-	@for m in $(MODELS); do \
+	@for m in $(CORPUS_MODELS); do \
 	  [ -f $(CORPUS)/$$m.onnx ] || $(PYTHON) ../shared/corpus/make_corpus.py --out $(CORPUS) --only $$m --no-bench; \
 	done
 
