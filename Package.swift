@@ -61,11 +61,14 @@ let package = Package(
         .executableTarget(name: "classify-image", dependencies: ["FlashMemRuntime"], path: "Examples/classify-image"),
 
         // MARK: Tests
+        // Helpers both the compiler and the runtime test targets use (hand-built graphs, expected errors);
+        // only test targets depend on it.
+        .target(name: "TestSupport", dependencies: ["FlashMemCompiler"], path: "Tests/TestSupport"),
         .testTarget(name: "FMBFormatTests", dependencies: ["FMBFormat"], path: "Tests/FMBFormatTests",
                     resources: [.copy("golden")]),
-        .testTarget(name: "FlashMemCompilerTests", dependencies: ["FlashMemCompiler"],
+        .testTarget(name: "FlashMemCompilerTests", dependencies: ["FlashMemCompiler", "TestSupport"],
                     path: "Tests/FlashMemCompilerTests"),
-        .testTarget(name: "FlashMemRuntimeTests", dependencies: ["FlashMemRuntime", "FlashMemCompiler"],
+        .testTarget(name: "FlashMemRuntimeTests", dependencies: ["FlashMemRuntime", "FlashMemCompiler", "TestSupport"],
                     path: "Tests/FlashMemRuntimeTests"),
     ],
     swiftLanguageModes: [.v5]

@@ -5,6 +5,7 @@
 @testable import FlashMemCompiler
 import FMBFormat
 import XCTest
+import TestSupport
 
 final class ConstantFoldingTests: XCTestCase {
     typealias G = TestGraphs
@@ -373,22 +374,22 @@ final class ConstantFoldingTests: XCTestCase {
         XCTAssertEqual(graph.initializers["s"]?.floats(), [0.5])
         XCTAssertEqual(graph.inputs.map(\.name), ["x"])
 
-        let unknown = ImportFixtures.compileError { try graph.pinInputs(["rate": [1]]) }
+        let unknown = compileError { try graph.pinInputs(["rate": [1]]) }
         XCTAssertTrue(unknown?.message.contains("'rate', which is not an input of the model (inputs: x)") ?? false,
                       "\(String(describing: unknown))")
-        let count = ImportFixtures.compileError { try graph.pinInputs(["x": [1, 2, 3]]) }
+        let count = compileError { try graph.pinInputs(["x": [1, 2, 3]]) }
         XCTAssertTrue(count?.message.contains("gives 3 values, but input 'x' has shape [2] (2 elements)") ?? false,
                       "\(String(describing: count))")
 
         let ints = G.make(inputs: [("sr", [])], nodes: [], outputs: [], dtype: .int64)
-        let fraction = ImportFixtures.compileError { try ints.pinInputs(["sr": [16000.5]]) }
+        let fraction = compileError { try ints.pinInputs(["sr": [16000.5]]) }
         XCTAssertTrue(fraction?.message.contains("--pin-input sr=16000.5: 16000.5 is not an integer (input 'sr' is int64)")
                       ?? false, "\(String(describing: fraction))")
         let int32s = G.make(inputs: [("n", [])], nodes: [], outputs: [], dtype: .int32)
-        let range = ImportFixtures.compileError { try int32s.pinInputs(["n": [3e9]]) }
+        let range = compileError { try int32s.pinInputs(["n": [3e9]]) }
         XCTAssertTrue(range?.message.contains("is out of int32's range") ?? false, "\(String(describing: range))")
         let bools = G.make(inputs: [("b", [])], nodes: [], outputs: [], dtype: .bool)
-        XCTAssertNotNil(ImportFixtures.compileError { try bools.pinInputs(["b": [2]]) })
+        XCTAssertNotNil(compileError { try bools.pinInputs(["b": [2]]) })
         try bools.pinInputs(["b": [1]])
         XCTAssertEqual(bools.initializers["b"]?.ints(), [1])
         XCTAssertEqual(bools.initializers["b"]?.dtype, .bool)

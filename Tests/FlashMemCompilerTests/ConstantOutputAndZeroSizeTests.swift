@@ -5,6 +5,7 @@
 @testable import FlashMemCompiler
 import FMBFormat
 import XCTest
+import TestSupport
 
 final class ConstantOutputAndZeroSizeTests: XCTestCase {
     typealias G = TestGraphs
@@ -77,7 +78,7 @@ final class ConstantOutputAndZeroSizeTests: XCTestCase {
                            initializers: ["big": G.int64([1, 1 << 40])], outputs: ["y", "big"])
         try graph.simplify()
         try inferShapes(graph)
-        let error = ImportFixtures.compileError { _ = try Lowering.lower(graph, precision: .fp32) }
+        let error = compileError { _ = try Lowering.lower(graph, precision: .fp32) }
         XCTAssertTrue(error?.message.contains("model output 'big'") ?? false, "\(String(describing: error))")
         XCTAssertTrue(error?.message.contains("not supported") ?? false, "\(String(describing: error))")
     }
@@ -110,14 +111,14 @@ final class ConstantOutputAndZeroSizeTests: XCTestCase {
         try withMask.simplify()
         try inferShapes(withMask)
         XCTAssertNil(withMask.initializers["mask"], "a mask that drops at random is not a constant")
-        let maskError = ImportFixtures.compileError { _ = try Lowering.lower(withMask, precision: .fp32) }
+        let maskError = compileError { _ = try Lowering.lower(withMask, precision: .fp32) }
         XCTAssertTrue(maskError?.message.contains("not supported") ?? false, "\(String(describing: maskError))")
 
         let plain = G.make(inputs: [("x", [2, 3])], nodes: [node("drop", "Dropout", ["x", "ratio", "train"], ["y"])],
                            initializers: ["ratio": G.float32([0.5], shape: []), "train": boolScalar(true)], outputs: ["y"])
         try plain.simplify()
         try inferShapes(plain)
-        let error = ImportFixtures.compileError { _ = try Lowering.lower(plain, precision: .fp32) }
+        let error = compileError { _ = try Lowering.lower(plain, precision: .fp32) }
         XCTAssertTrue(error?.message.contains("training_mode") ?? false, "\(String(describing: error))")
     }
 
@@ -190,7 +191,7 @@ final class ConstantOutputAndZeroSizeTests: XCTestCase {
                            outputs: ["y"])
         try graph.simplify()
         try inferShapes(graph)
-        let error = ImportFixtures.compileError { _ = try Lowering.lower(graph, precision: .fp32) }
+        let error = compileError { _ = try Lowering.lower(graph, precision: .fp32) }
         XCTAssertEqual(error?.node, "mm")
         XCTAssertTrue(error?.message.contains("zero-size tensor 'a'") ?? false, "\(String(describing: error))")
         XCTAssertTrue(error?.message.contains("not supported") ?? false, "\(String(describing: error))")
@@ -216,7 +217,7 @@ final class ConstantOutputAndZeroSizeTests: XCTestCase {
         XCTAssertTrue(graph.nodes.isEmpty, "every value is empty: nothing to run (\(graph.nodes.map(\.opType)))")
         XCTAssertEqual(graph.initializers["y"]?.shape, [0, 2, 4])
 
-        let negative = ImportFixtures.compileError { _ = try ONNXImporter.load(path: dynamic, inputShapes: ["x": [-1, 16]]) }
+        let negative = compileError { _ = try ONNXImporter.load(path: dynamic, inputShapes: ["x": [-1, 16]]) }
         XCTAssertTrue(negative?.message.contains("dimension -1 is negative") ?? false, "\(String(describing: negative))")
     }
 

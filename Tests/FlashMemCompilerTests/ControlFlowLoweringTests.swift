@@ -5,6 +5,7 @@
 import FMBFormat
 import XCTest
 @testable import FlashMemCompiler
+import TestSupport
 
 final class ControlFlowLoweringTests: XCTestCase {
     func lowerFixture() throws -> LoweredProgram {
@@ -133,7 +134,7 @@ final class ControlFlowLoweringTests: XCTestCase {
         // else: Reshape of 12 elements to [5], which no input of this shape allows.
         let graph = scopedIfGraph(elseNodes: [node("bad_reshape", "Reshape", ["x", "shape5"], ["else_out"])])
         try graph.simplify()
-        let error = ImportFixtures.compileError { try inferShapes(graph) }
+        let error = compileError { try inferShapes(graph) }
         XCTAssertEqual(error?.node, "if")
         let message = error?.message ?? ""
         XCTAssertTrue(message.contains("else_branch cannot run on these shapes") && message.contains("'bad_reshape'")

@@ -3,6 +3,7 @@
 
 @testable import FlashMemCompiler
 import XCTest
+import TestSupport
 
 final class ConvTransposeShapeTests: XCTestCase {
     typealias G = TestGraphs
@@ -77,7 +78,7 @@ final class ConvTransposeShapeTests: XCTestCase {
 
     func testErrorsNameTheProblem() {
         func message(x: [Int], w: [Int], _ attributes: [String: Attribute], bias: [Int]? = nil) -> String {
-            let error = ImportFixtures.compileError { _ = try self.infer(x: x, w: w, attributes, bias: bias) }
+            let error = compileError { _ = try self.infer(x: x, w: w, attributes, bias: bias) }
             XCTAssertEqual(error?.node, "n_ct")
             XCTAssertEqual(error?.op, "ConvTranspose")
             return error?.message ?? ""

@@ -3,6 +3,7 @@
 
 @testable import FlashMemCompiler
 import XCTest
+import TestSupport
 
 final class GraphSimplifyTests: XCTestCase {
     typealias G = TestGraphs
@@ -38,7 +39,7 @@ final class GraphSimplifyTests: XCTestCase {
 
         let strings = G.make(inputs: [], nodes: [node("s", "Constant", [], ["s"], ["value_string": .string("a")])],
                              outputs: ["s"])
-        let error = ImportFixtures.compileError { try strings.inlineConstantNodes() }
+        let error = compileError { try strings.inlineConstantNodes() }
         XCTAssertEqual(error?.node, "s")
     }
 
@@ -225,7 +226,7 @@ final class GraphSimplifyTests: XCTestCase {
         let unresolved = G.make(inputs: [("cond", [])], nodes: [
             node("if", "If", ["cond"], ["y"], ["then_branch": .graph(thenBranch)]),
         ], outputs: ["y"])
-        let error = ImportFixtures.compileError { try unresolved.sortTopologically() }
+        let error = compileError { try unresolved.sortTopologically() }
         XCTAssertEqual(error?.node, "if")
         XCTAssertTrue(error?.message.contains("'r'") ?? false)
     }
@@ -235,7 +236,7 @@ final class GraphSimplifyTests: XCTestCase {
             node("a", "Relu", ["x"], ["y"]),
             node("b", "Neg", ["x"], ["y"]),
         ], outputs: ["y"])
-        let error = ImportFixtures.compileError { try graph.sortTopologically() }
+        let error = compileError { try graph.sortTopologically() }
         XCTAssertEqual(error?.node, "b")
     }
 }

@@ -29,20 +29,6 @@ enum ImportFixtures {
         }
         return shapes
     }
-
-    /// Runs `body`, which must throw a `CompileError`, and returns it.
-    static func compileError(_ body: () throws -> Void, file: StaticString = #filePath,
-                             line: UInt = #line) -> CompileError? {
-        do {
-            try body()
-            XCTFail("expected a CompileError", file: file, line: line)
-        } catch let error as CompileError {
-            return error
-        } catch {
-            XCTFail("expected a CompileError, got \(error)", file: file, line: line)
-        }
-        return nil
-    }
 }
 
 /// Every value of `graph` (node outputs, inputs, initializers) has the static shape and dtype onnx infers, and

@@ -4,48 +4,7 @@
 import FMBFormat
 import XCTest
 @testable import FlashMemCompiler
-
-/// Builds a Graph with every value's shape given (as shape inference would leave it).
-struct GraphBuilder {
-    var nodes: [Node] = []
-    var inputs: [ValueInfo] = []
-    var outputs: [String] = []
-    var initializers: [String: ConstantTensor] = [:]
-    var values: [String: ValueInfo] = [:]
-    var opset = 17
-
-    mutating func input(_ name: String, _ shape: [Int], dtype: DType = .float32) {
-        let info = ValueInfo(name: name, dtype: dtype, shape: shape)
-        inputs.append(info)
-        values[name] = info
-    }
-
-    mutating func constant(_ name: String, _ shape: [Int], _ values: [Float]? = nil) {
-        let count = shape.reduce(1, *)
-        let data = values ?? (0..<count).map { Float(($0 * 7) % 11) - 5 }
-        precondition(data.count == count)
-        initializers[name] = ConstantTensor(dtype: .float32, shape: shape,
-                                            bytes: TensorBytes(data.withUnsafeBytes { [UInt8]($0) }))
-        self.values[name] = ValueInfo(name: name, dtype: .float32, shape: shape)
-    }
-
-    mutating func intConstant(_ name: String, _ values: [Int64]) {
-        initializers[name] = ConstantTensor(dtype: .int64, shape: [values.count],
-                                            bytes: TensorBytes(values.withUnsafeBytes { [UInt8]($0) }))
-    }
-
-    mutating func node(_ op: String, _ inputs: [String], _ output: String, _ shape: [Int], name: String? = nil,
-                       _ attributes: [String: Attribute] = [:]) {
-        nodes.append(Node(name: name ?? output, opType: op, inputs: inputs, outputs: [output], attributes: attributes))
-        values[output] = ValueInfo(name: output, dtype: .float32, shape: shape)
-    }
-
-    func graph() -> Graph {
-        Graph(name: "test", nodes: nodes, inputs: inputs,
-              outputs: outputs.map { values[$0] ?? ValueInfo(name: $0, dtype: .float32, shape: nil) },
-              initializers: initializers, values: values, opset: opset, sourcePath: "test.onnx")
-    }
-}
+import TestSupport
 
 final class LoweringTests: XCTestCase {
     nonisolated(unsafe) static var sharedCompiler: ShaderCompiler?

@@ -5,6 +5,7 @@
 @testable import FlashMemCompiler
 import Foundation
 import XCTest
+import TestSupport
 
 final class ONNXImportTests: XCTestCase {
     // MARK: - Good models
@@ -121,7 +122,7 @@ final class ONNXImportTests: XCTestCase {
         XCTAssertEqual(raw.inputs.first?.shape?.count, 2)
         XCTAssertNil(raw.inputs.first?.shape?[0] ?? nil)
         XCTAssertEqual(raw.inputs.first?.shape?[1], 16)
-        let error = ImportFixtures.compileError { _ = try ONNXImporter.loadAndPrepare(path: path) }
+        let error = compileError { _ = try ONNXImporter.loadAndPrepare(path: path) }
         XCTAssertEqual(error?.file, path)
         XCTAssertTrue(error?.description.contains("input 'x'") ?? false, "\(String(describing: error))")
         XCTAssertTrue(error?.description.contains("--input-shape x=?,16") ?? false, "\(String(describing: error))")
@@ -143,20 +144,20 @@ final class ONNXImportTests: XCTestCase {
 
     func testOverridesAreChecked() throws {
         let mlp = ImportFixtures.path("mlp.onnx")
-        let unknown = ImportFixtures.compileError { _ = try ONNXImporter.load(path: mlp, inputShapes: ["nope": [1, 2]]) }
+        let unknown = compileError { _ = try ONNXImporter.load(path: mlp, inputShapes: ["nope": [1, 2]]) }
         XCTAssertTrue(unknown?.message.contains("'nope'") ?? false)
         XCTAssertTrue(unknown?.message.contains("inputs: x") ?? false, "\(String(describing: unknown))")
 
-        let rank = ImportFixtures.compileError { _ = try ONNXImporter.load(path: mlp, inputShapes: ["x": [111]]) }
+        let rank = compileError { _ = try ONNXImporter.load(path: mlp, inputShapes: ["x": [111]]) }
         XCTAssertTrue(rank?.message.contains("input 'x'") ?? false, "\(String(describing: rank))")
         XCTAssertTrue(rank?.message.contains("rank") ?? false)
 
-        let fixed = ImportFixtures.compileError { _ = try ONNXImporter.load(path: mlp, inputShapes: ["x": [5, 37]]) }
+        let fixed = compileError { _ = try ONNXImporter.load(path: mlp, inputShapes: ["x": [5, 37]]) }
         XCTAssertTrue(fixed?.message.contains("dimension 0 of input 'x' is declared as 3") ?? false,
                       "\(String(describing: fixed))")
 
         let dynamic = ImportFixtures.path("dynamic.onnx")
-        let wrongTail = ImportFixtures.compileError { _ = try ONNXImporter.load(path: dynamic, inputShapes: ["x": [2, 17]]) }
+        let wrongTail = compileError { _ = try ONNXImporter.load(path: dynamic, inputShapes: ["x": [2, 17]]) }
         XCTAssertTrue(wrongTail?.message.contains("declared as 16") ?? false, "\(String(describing: wrongTail))")
 
         let graph = try ONNXImporter.load(path: dynamic, inputShapes: ["x": [7, 16]])
@@ -170,7 +171,7 @@ final class ONNXImportTests: XCTestCase {
 
     func testTruncatedModel() {
         let path = ImportFixtures.path("bad_truncated.onnx")
-        let error = ImportFixtures.compileError { _ = try ONNXImporter.load(path: path) }
+        let error = compileError { _ = try ONNXImporter.load(path: path) }
         XCTAssertEqual(error?.file, path)
         XCTAssertTrue(error?.description.contains("bad_truncated.onnx") ?? false)
         XCTAssertTrue(error?.message.contains("not an ONNX model: protobuf parse failed") ?? false)
@@ -178,13 +179,13 @@ final class ONNXImportTests: XCTestCase {
 
     func testMissingAndEmptyFiles() throws {
         let missing = ImportFixtures.path("no_such_model.onnx")
-        let error = ImportFixtures.compileError { _ = try ONNXImporter.load(path: missing) }
+        let error = compileError { _ = try ONNXImporter.load(path: missing) }
         XCTAssertTrue(error?.description.contains("no_such_model.onnx") ?? false)
 
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("fm-empty-\(getpid()).onnx").path
         XCTAssertTrue(FileManager.default.createFile(atPath: empty, contents: Data()))
         defer { try? FileManager.default.removeItem(atPath: empty) }
-        let emptyError = ImportFixtures.compileError { _ = try ONNXImporter.load(path: empty) }
+        let emptyError = compileError { _ = try ONNXImporter.load(path: empty) }
         XCTAssertTrue(emptyError?.message.contains("not an ONNX model") ?? false, "\(String(describing: emptyError))")
     }
 
@@ -196,7 +197,7 @@ final class ONNXImportTests: XCTestCase {
         let handle = try XCTUnwrap(FileHandle(forWritingAtPath: path))
         try handle.truncate(atOffset: 1 << 31)
         try handle.close()
-        let error = ImportFixtures.compileError { _ = try ONNXImporter.load(path: path) }
+        let error = compileError { _ = try ONNXImporter.load(path: path) }
         XCTAssertEqual(error?.file, path)
         XCTAssertTrue(error?.message.contains("2 GiB") ?? false, "\(String(describing: error))")
         XCTAssertTrue(error?.message.contains("external data") ?? false)
@@ -206,7 +207,7 @@ final class ONNXImportTests: XCTestCase {
         let path = ImportFixtures.path("bad_unsupported_op.onnx")
         // Import itself is fine: the op is only refused by shape inference, after the simplifications.
         _ = try ONNXImporter.load(path: path)
-        let error = ImportFixtures.compileError { _ = try ONNXImporter.loadAndPrepare(path: path) }
+        let error = compileError { _ = try ONNXImporter.loadAndPrepare(path: path) }
         XCTAssertEqual(error?.node, "my_det")
         XCTAssertEqual(error?.op, "Det")
         XCTAssertEqual(error?.message, "unsupported operator")
@@ -215,7 +216,7 @@ final class ONNXImportTests: XCTestCase {
 
     func testUndefinedInput() {
         let path = ImportFixtures.path("bad_missing_input.onnx")
-        let error = ImportFixtures.compileError { _ = try ONNXImporter.load(path: path) }
+        let error = compileError { _ = try ONNXImporter.load(path: path) }
         XCTAssertEqual(error?.node, "my_add")
         XCTAssertEqual(error?.op, "Add")
         XCTAssertTrue(error?.message.contains("'undefined_value'") ?? false)
@@ -224,7 +225,7 @@ final class ONNXImportTests: XCTestCase {
 
     func testCycle() {
         let path = ImportFixtures.path("bad_cycle.onnx")
-        let error = ImportFixtures.compileError { _ = try ONNXImporter.load(path: path) }
+        let error = compileError { _ = try ONNXImporter.load(path: path) }
         XCTAssertTrue(["cyc_a", "cyc_b"].contains(error?.node ?? ""), "\(String(describing: error))")
         XCTAssertTrue(error?.message.contains("cycle") ?? false)
         XCTAssertTrue(error?.description.hasPrefix(path) ?? false)
@@ -232,7 +233,7 @@ final class ONNXImportTests: XCTestCase {
 
     func testCustomDomain() {
         let path = ImportFixtures.path("bad_custom_domain.onnx")
-        let error = ImportFixtures.compileError { _ = try ONNXImporter.load(path: path) }
+        let error = compileError { _ = try ONNXImporter.load(path: path) }
         XCTAssertEqual(error?.node, "my_foo")
         XCTAssertEqual(error?.op, "Foo")
         XCTAssertTrue(error?.message.contains("com.example") ?? false)
@@ -240,20 +241,20 @@ final class ONNXImportTests: XCTestCase {
 
     func testUnsupportedDType() {
         let path = ImportFixtures.path("bad_dtype.onnx")
-        let error = ImportFixtures.compileError { _ = try ONNXImporter.load(path: path) }
+        let error = compileError { _ = try ONNXImporter.load(path: path) }
         XCTAssertTrue(error?.description.hasPrefix(path) ?? false)
         XCTAssertTrue(error?.message.contains("'w_u16'") ?? false)
         XCTAssertTrue(error?.message.contains("UINT16") ?? false)
     }
 
     func testExternalDataErrors() {
-        let missing = ImportFixtures.compileError {
+        let missing = compileError {
             _ = try ONNXImporter.load(path: ImportFixtures.path("bad_external_missing.onnx"))
         }
         XCTAssertTrue(missing?.message.contains("'w_ext'") ?? false)
         XCTAssertTrue(missing?.message.contains("missing.onnx.data") ?? false, "\(String(describing: missing))")
 
-        let range = ImportFixtures.compileError {
+        let range = compileError {
             _ = try ONNXImporter.load(path: ImportFixtures.path("bad_external_range.onnx"))
         }
         XCTAssertTrue(range?.message.contains("'w_ext'") ?? false)

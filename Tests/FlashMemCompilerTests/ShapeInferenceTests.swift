@@ -4,6 +4,7 @@
 
 @testable import FlashMemCompiler
 import XCTest
+import TestSupport
 
 final class ShapeInferenceTests: XCTestCase {
     typealias G = TestGraphs
@@ -49,18 +50,18 @@ final class ShapeInferenceTests: XCTestCase {
     }
 
     func testConvErrorsNameTheNode() {
-        let error = ImportFixtures.compileError {
+        let error = compileError {
             _ = try self.conv(x: [1, 3, 8, 8], w: [4, 2, 3, 3], [:])  // W expects 2 channels, X has 3
         }
         XCTAssertEqual(error?.node, "n_Conv")
         XCTAssertEqual(error?.op, "Conv")
         XCTAssertTrue(error?.message.contains("channels") ?? false, "\(String(describing: error))")
 
-        let kernel = ImportFixtures.compileError {
+        let kernel = compileError {
             _ = try self.conv(x: [1, 1, 8, 8], w: [1, 1, 3, 3], ["kernel_shape": .ints([5, 5])])
         }
         XCTAssertTrue(kernel?.message.contains("kernel_shape") ?? false)
-        let tooBig = ImportFixtures.compileError { _ = try self.conv(x: [1, 1, 2, 8], w: [1, 1, 3, 3], [:]) }
+        let tooBig = compileError { _ = try self.conv(x: [1, 1, 2, 8], w: [1, 1, 3, 3], [:]) }
         XCTAssertTrue(tooBig?.message.contains("larger") ?? false, "\(String(describing: tooBig))")
     }
 
@@ -83,7 +84,7 @@ final class ShapeInferenceTests: XCTestCase {
                        [1, 2, 5, 3])
         XCTAssertEqual(try pool("GlobalAveragePool", [1, 12, 9, 8], [:]), [1, 12, 1, 1])
         XCTAssertEqual(try pool("GlobalAveragePool", [2, 5, 7], [:]), [2, 5, 1])
-        let noKernel = ImportFixtures.compileError { _ = try pool("MaxPool", [1, 1, 4, 4], [:]) }
+        let noKernel = compileError { _ = try pool("MaxPool", [1, 1, 4, 4], [:]) }
         XCTAssertTrue(noKernel?.message.contains("kernel_shape") ?? false)
     }
 
@@ -94,10 +95,10 @@ final class ShapeInferenceTests: XCTestCase {
         XCTAssertEqual(try G.inferOne(gemm, inputs: [("a", [5, 3]), ("b", [4, 5]), ("c", [4])])[0], [3, 4])
         let plain = node("Gemm", ["a", "b"])
         XCTAssertEqual(try G.inferOne(plain, inputs: [("a", [3, 5]), ("b", [5, 4])])[0], [3, 4])
-        let mismatch = ImportFixtures.compileError { _ = try G.inferOne(plain, inputs: [("a", [3, 5]), ("b", [4, 5])]) }
+        let mismatch = compileError { _ = try G.inferOne(plain, inputs: [("a", [3, 5]), ("b", [4, 5])]) }
         XCTAssertEqual(mismatch?.op, "Gemm")
         XCTAssertTrue(mismatch?.message.contains("inner dimensions") ?? false)
-        let badBias = ImportFixtures.compileError {
+        let badBias = compileError {
             _ = try G.inferOne(self.node("Gemm", ["a", "b", "c"]), inputs: [("a", [3, 5]), ("b", [5, 4]), ("c", [3])])
         }
         XCTAssertTrue(badBias?.message.contains("does not broadcast") ?? false)
@@ -113,19 +114,19 @@ final class ShapeInferenceTests: XCTestCase {
         XCTAssertEqual(try matmul([7], [7]), [])
         XCTAssertEqual(try matmul([2, 1, 4, 7], [5, 7, 6]), [2, 5, 4, 6])
         XCTAssertEqual(try matmul([9, 4, 7], [7]), [9, 4])
-        XCTAssertNotNil(ImportFixtures.compileError { _ = try matmul([3, 7], [6, 5]) })
-        XCTAssertNotNil(ImportFixtures.compileError { _ = try matmul([2, 3, 7], [4, 7, 5]) })
+        XCTAssertNotNil(compileError { _ = try matmul([3, 7], [6, 5]) })
+        XCTAssertNotNil(compileError { _ = try matmul([2, 3, 7], [4, 7, 5]) })
     }
 
     func testBroadcastingAndDTypes() throws {
         XCTAssertEqual(try G.inferOne(node("Add", ["a", "b"]), inputs: [("a", [2, 1, 5]), ("b", [3, 1])])[0], [2, 3, 5])
         XCTAssertEqual(try G.inferOne(node("Mul", ["a", "b"]), inputs: [("a", []), ("b", [4])])[0], [4])
-        let bad = ImportFixtures.compileError { _ = try G.inferOne(self.node("Sub", ["a", "b"]), inputs: [("a", [2, 3]), ("b", [4])]) }
+        let bad = compileError { _ = try G.inferOne(self.node("Sub", ["a", "b"]), inputs: [("a", [2, 3]), ("b", [4])]) }
         XCTAssertTrue(bad?.message.contains("broadcast") ?? false)
 
         let mixed = G.make(inputs: [("a", [2])], nodes: [node("Div", ["a", "k"])], initializers: ["k": G.int64([2])],
                            outputs: ["y"])
-        let error = ImportFixtures.compileError { try inferShapes(mixed) }
+        let error = compileError { try inferShapes(mixed) }
         XCTAssertTrue(error?.message.contains("dtypes differ") ?? false, "\(String(describing: error))")
 
         let cmp = G.make(inputs: [("a", [2, 3]), ("b", [3])], nodes: [node("Less", ["a", "b"])], outputs: ["y"])
@@ -144,11 +145,11 @@ final class ShapeInferenceTests: XCTestCase {
         XCTAssertEqual(try reshape([2, 3, 4], [-1, 0]), [8, 3])
         XCTAssertEqual(try reshape([2, 3, 4], [4, 0, 2], allowZero: 0), [4, 3, 2])
         XCTAssertEqual(try reshape([2, 0, 4], [0, 4], allowZero: 1), [0, 4])
-        XCTAssertNotNil(ImportFixtures.compileError { _ = try reshape([2, 3, 4], [5, -1]) })
-        XCTAssertNotNil(ImportFixtures.compileError { _ = try reshape([2, 3, 4], [-1, -1]) })
+        XCTAssertNotNil(compileError { _ = try reshape([2, 3, 4], [5, -1]) })
+        XCTAssertNotNil(compileError { _ = try reshape([2, 3, 4], [-1, -1]) })
 
         let dynamic = G.make(inputs: [("x", [2, 3]), ("s", [2])], nodes: [node("Reshape", ["x", "s"])], outputs: ["y"])
-        let error = ImportFixtures.compileError { try inferShapes(dynamic) }
+        let error = compileError { try inferShapes(dynamic) }
         XCTAssertEqual(error?.message, "Reshape shape is not a compile-time constant")
         XCTAssertEqual(error?.node, "n_Reshape")
     }
@@ -156,7 +157,7 @@ final class ShapeInferenceTests: XCTestCase {
     func testSoftmaxAxisDependsOnOpset() throws {
         XCTAssertEqual(try G.inferOne(node("Softmax", ["x"]), inputs: [("x", [5])], opset: 13)[0], [5])
         // Before opset 13 the default axis is 1: a rank-1 input has none.
-        let old = ImportFixtures.compileError { _ = try G.inferOne(self.node("Softmax", ["x"]), inputs: [("x", [5])], opset: 11) }
+        let old = compileError { _ = try G.inferOne(self.node("Softmax", ["x"]), inputs: [("x", [5])], opset: 11) }
         XCTAssertTrue(old?.message.contains("axis 1") ?? false, "\(String(describing: old))")
         XCTAssertEqual(try G.inferOne(node("Softmax", ["x"]), inputs: [("x", [2, 5, 3])], opset: 11)[0], [2, 5, 3])
     }
@@ -170,7 +171,7 @@ final class ShapeInferenceTests: XCTestCase {
                        [2, 4, 3])
         XCTAssertEqual(try G.inferOne(node("Concat", ["a", "b"], ["y"], ["axis": .int(-1)]),
                                       inputs: [("a", [2, 3]), ("b", [2, 5])])[0], [2, 8])
-        XCTAssertNotNil(ImportFixtures.compileError {
+        XCTAssertNotNil(compileError {
             _ = try G.inferOne(self.node("Concat", ["a", "b"], ["y"], ["axis": .int(0)]), inputs: [("a", [2, 3]), ("b", [2, 5])])
         })
     }
@@ -185,7 +186,7 @@ final class ShapeInferenceTests: XCTestCase {
                                       initializers: ["a": G.int64([2])])[0], [1, 3, 2])
         XCTAssertEqual(try G.inferOne(node("Squeeze", ["x"], ["y"], ["axes": .ints([0])]), inputs: [("x", [1, 3, 1])],
                                       opset: 11)[0], [3, 1])
-        let bad = ImportFixtures.compileError {
+        let bad = compileError {
             _ = try G.inferOne(self.node("Squeeze", ["x", "a"]), inputs: [("x", [1, 3])], initializers: ["a": G.int64([1])])
         }
         XCTAssertTrue(bad?.message.contains("size is 3") ?? false)
@@ -195,7 +196,7 @@ final class ShapeInferenceTests: XCTestCase {
         let bn = node("BatchNormalization", ["x", "s", "b", "m", "v"])
         let params = ["s": G.zeros([4]), "b": G.zeros([4]), "m": G.zeros([4]), "v": G.zeros([4])]
         XCTAssertEqual(try G.inferOne(bn, inputs: [("x", [2, 4, 5, 5])], initializers: params)[0], [2, 4, 5, 5])
-        XCTAssertNotNil(ImportFixtures.compileError {
+        XCTAssertNotNil(compileError {
             _ = try G.inferOne(bn, inputs: [("x", [2, 3, 5, 5])], initializers: params)
         })
         XCTAssertEqual(try G.inferOne(node("Identity", ["x"]), inputs: [("x", [7, 1])])[0], [7, 1])
@@ -216,10 +217,10 @@ final class ShapeInferenceTests: XCTestCase {
     // MARK: - Errors
 
     func testUnsupportedOperatorAndDynamicInput() {
-        let det = ImportFixtures.compileError { _ = try G.inferOne(self.node("Det", ["x"]), inputs: [("x", [3, 3])]) }
+        let det = compileError { _ = try G.inferOne(self.node("Det", ["x"]), inputs: [("x", [3, 3])]) }
         XCTAssertEqual(det?.description, "test.onnx: node 'n_Det' (Det): unsupported operator")
 
-        let dynamic = ImportFixtures.compileError {
+        let dynamic = compileError {
             _ = try G.inferOne(self.node("Relu", ["tokens"]), inputs: [("tokens", [nil, 128])])
         }
         XCTAssertTrue(dynamic?.message.contains("input 'tokens'") ?? false)
@@ -229,7 +230,7 @@ final class ShapeInferenceTests: XCTestCase {
     func testDeclaredOutputShapeIsChecked() {
         let graph = G.make(inputs: [("x", [2, 3])], nodes: [node("Relu", ["x"])], outputs: ["y"])
         graph.outputs[0].shape = [2, 4]
-        let error = ImportFixtures.compileError { try inferShapes(graph) }
+        let error = compileError { try inferShapes(graph) }
         XCTAssertTrue(error?.message.contains("graph output 'y'") ?? false, "\(String(describing: error))")
     }
 }

@@ -115,7 +115,7 @@ final class BatchNormTrainingOpTests: XCTestCase {
                        file: StaticString = #filePath, line: UInt = #line) throws -> LoweredProgram {
         var fp32Program: LoweredProgram?
         for precision in Precision.allCases {
-            let initializers = Dictionary(uniqueKeysWithValues: constants.map { ($0.name, Self.constant($0)) })
+            let initializers = Dictionary(uniqueKeysWithValues: constants.map { ($0.name, $0.constant) })
             let infos = (inputs + constants).map { ValueInfo(name: $0.name, dtype: .float32, shape: $0.shape) }
             let graph = Graph(name: "BatchNormTraining", nodes: nodes, inputs: Array(infos.prefix(inputs.count)),
                               outputs: expected.map { ValueInfo(name: $0.name, dtype: .float32, shape: nil) },
@@ -126,43 +126,19 @@ final class BatchNormTrainingOpTests: XCTestCase {
             try inferShapes(graph)
             let program = try Lowering.lower(graph, precision: precision)
             if precision == .fp32 { fp32Program = program }
-            var options = CompileOptions()
-            options.precision = precision
-            options.chunkBytes = 4096
-            let compiled = try Compiler.assemble(program, name: "BatchNormTraining", options: options)
-            let loaded = LoadedBundle(bundle: compiled.bundle, payload: compiled.payload)
             let feeds = inputs.map { HostTensor(name: $0.name, shape: $0.shape, floats: $0.values) }
-            var results: [LoadMode: [HostTensor]] = [:]
-            for mode in LoadMode.allCases {
-                let session = try Session(bundle: loaded, device: device(), options: SessionOptions(loadMode: mode))
-                results[mode] = try session.run(inputs: feeds)
-            }
+            let results = try runInEveryLoadMode(program, name: "BatchNormTraining", feeds: feeds)
             let streamed = try XCTUnwrap(results[.streaming])
             XCTAssertEqual(streamed.count, expected.count, "\(precision): output count", file: file, line: line)
             for (i, want) in expected.enumerated() where i < streamed.count {
                 let what = "BatchNormalization \(precision) output \(want.name)"
                 XCTAssertEqual(streamed[i].shape, want.shape, "\(what): shape", file: file, line: line)
                 XCTAssertEqual(streamed[i], results[.preload]?[i], "\(what): streaming != preload", file: file, line: line)
-                XCTAssertLessThanOrEqual(Self.relativeError(streamed[i].floats(), want.values), 1e-4,
+                XCTAssertLessThanOrEqual(relativeError(streamed[i].floats(), want.values), 1e-4,
                                          "\(what): relative error", file: file, line: line)
             }
         }
         return try XCTUnwrap(fp32Program)
-    }
-
-    private static func constant(_ operand: Operand) -> ConstantTensor {
-        ConstantTensor(dtype: .float32, shape: operand.shape, bytes: TensorBytes(operand.values.withUnsafeBytes { Array($0) }))
-    }
-
-    /// ‖a − b‖ / ‖b‖ (infinite when the sizes differ).
-    private static func relativeError(_ a: [Float], _ b: [Float]) -> Float {
-        guard a.count == b.count, !b.isEmpty else { return .infinity }
-        var diff: Double = 0, norm: Double = 0
-        for (x, y) in zip(a, b) {
-            diff += Double(x - y) * Double(x - y)
-            norm += Double(y) * Double(y)
-        }
-        return Float((diff / max(norm, 1e-30)).squareRoot())
     }
 }
 

@@ -2,6 +2,7 @@ import FMBFormat
 import XCTest
 @testable import FlashMemCompiler
 @testable import FlashMemRuntime
+import TestSupport
 
 private typealias R = ReferenceOps
 
@@ -200,7 +201,7 @@ final class ConvTransposeOpTests: XCTestCase {
     func test4DIsUnsupported() {
         let x = Operand("x", [1, 1, 2, 2, 2, 2], seed: 135)
         let w = Operand("w", [1, 1, 2, 2, 2, 2], seed: 136)
-        let error = Self.compileError {
+        let error = compileError {
             _ = try self.lower([self.node(["x", "w"], [:])], inputs: [x], weights: [w], precision: .fp32)
         }
         XCTAssertEqual(error?.node, "deconv")
@@ -212,7 +213,7 @@ final class ConvTransposeOpTests: XCTestCase {
     func testRuntimeWeightIsUnsupported() {
         let x = Operand("x", [1, 2, 3, 3], seed: 127)
         let w = Operand("w", [2, 2, 2, 2], seed: 128)
-        let error = Self.compileError {
+        let error = compileError {
             _ = try self.lower([self.node(["x", "w"], [:])], inputs: [x, w], weights: [], precision: .fp32)
         }
         XCTAssertTrue(error?.message.contains("'w' must be a constant float tensor") ?? false, "\(String(describing: error))")
@@ -223,7 +224,7 @@ final class ConvTransposeOpTests: XCTestCase {
 
     /// Shape-inferred and lowered `nodes` (the last node's first output is the graph output).
     private func lower(_ nodes: [Node], inputs: [Operand], weights: [Operand], precision: Precision) throws -> LoweredProgram {
-        let initializers = Dictionary(uniqueKeysWithValues: weights.map { ($0.name, Self.constant($0)) })
+        let initializers = Dictionary(uniqueKeysWithValues: weights.map { ($0.name, $0.constant) })
         let infos = (inputs + weights).map { ValueInfo(name: $0.name, dtype: .float32, shape: $0.shape) }
         let graph = Graph(name: "ConvTranspose", nodes: nodes, inputs: Array(infos.prefix(inputs.count)),
                           outputs: [ValueInfo(name: nodes.last!.outputs[0], dtype: .float32, shape: nil)],
@@ -246,55 +247,20 @@ final class ConvTransposeOpTests: XCTestCase {
             if precision == .fp32 { steps = program.steps.count }
             XCTAssertTrue(program.kernels.contains { $0.name.hasPrefix(kernel) },
                           "no kernel \(kernel)… among \(program.kernels.map(\.name))", file: file, line: line)
-            var options = CompileOptions()
-            options.precision = precision
-            options.chunkBytes = 4096
-            let compiled = try Compiler.assemble(program, name: "ConvTranspose", options: options)
-            let loaded = LoadedBundle(bundle: compiled.bundle, payload: compiled.payload)
             let feeds = inputs.map { HostTensor(name: $0.name, shape: $0.shape, floats: $0.values) }
             var results: [LoadMode: HostTensor] = [:]
-            for mode in LoadMode.allCases {
-                let session = try Session(bundle: loaded, device: device(), options: SessionOptions(loadMode: mode))
-                results[mode] = try XCTUnwrap(session.run(inputs: feeds).first)
+            for (mode, outputs) in try runInEveryLoadMode(program, name: "ConvTranspose", feeds: feeds) {
+                results[mode] = try XCTUnwrap(outputs.first)
             }
             let streamed = try XCTUnwrap(results[.streaming])
             let what = "ConvTranspose \(precision)"
             XCTAssertEqual(streamed.shape, expected.shape, "\(what): shape", file: file, line: line)
             XCTAssertEqual(streamed, results[.preload], "\(what): streaming != preload", file: file, line: line)
             let tolerance: Float = precision == .fp32 ? 1e-4 : 1e-2
-            XCTAssertLessThanOrEqual(Self.relativeError(streamed.floats(), expected.y), tolerance,
+            XCTAssertLessThanOrEqual(relativeError(streamed.floats(), expected.y), tolerance,
                                      "\(what): relative error", file: file, line: line)
         }
         return steps
-    }
-
-    private static func constant(_ operand: Operand) -> ConstantTensor {
-        ConstantTensor(dtype: .float32, shape: operand.shape, bytes: TensorBytes(operand.values.withUnsafeBytes { Array($0) }))
-    }
-
-    /// ‖a − b‖ / ‖b‖ (infinite when the sizes differ).
-    private static func relativeError(_ a: [Float], _ b: [Float]) -> Float {
-        guard a.count == b.count, !b.isEmpty else { return .infinity }
-        var diff: Double = 0, norm: Double = 0
-        for (x, y) in zip(a, b) {
-            diff += Double(x - y) * Double(x - y)
-            norm += Double(y) * Double(y)
-        }
-        return Float((diff / max(norm, 1e-30)).squareRoot())
-    }
-
-    /// The CompileError `body` throws (a test failure when it throws nothing or something else).
-    private static func compileError(_ body: () throws -> Void, file: StaticString = #filePath,
-                                     line: UInt = #line) -> CompileError? {
-        do {
-            try body()
-            XCTFail("expected a CompileError", file: file, line: line)
-        } catch let error as CompileError {
-            return error
-        } catch {
-            XCTFail("expected a CompileError, got \(error)", file: file, line: line)
-        }
-        return nil
     }
 }
 

@@ -56,6 +56,11 @@ final class ElementwiseOpTests: XCTestCase {
             }
             self.init(name, dtype, shape, values)
         }
+
+        /// The operand as an initializer of its dtype.
+        var constant: ConstantTensor {
+            .make(dtype: dtype, shape: shape, reals: values)
+        }
     }
 
     /// An expected graph output.
@@ -396,21 +401,8 @@ final class ElementwiseOpTests: XCTestCase {
 
     // MARK: - Harness
 
-    func constant(_ operand: Operand) -> ConstantTensor {
-        let bytes: [UInt8]
-        switch operand.dtype {
-        case .float32: bytes = operand.values.map { Float($0) }.withUnsafeBytes { Array($0) }
-        case .float16: bytes = operand.values.map { Float16(Float($0)) }.withUnsafeBytes { Array($0) }
-        case .int64: bytes = operand.values.map { Int64($0) }.withUnsafeBytes { Array($0) }
-        case .int32: bytes = operand.values.map { Int32($0) }.withUnsafeBytes { Array($0) }
-        case .bool: bytes = operand.values.map { $0 != 0 ? UInt8(1) : 0 }
-        default: preconditionFailure("no test constants of \(operand.dtype)")
-        }
-        return ConstantTensor(dtype: operand.dtype, shape: operand.shape, bytes: TensorBytes(bytes))
-    }
-
     func hostTensor(_ operand: Operand) -> HostTensor {
-        let tensor = constant(operand)
+        let tensor = operand.constant
         let bytes = Array(tensor.bytes.pointer)
         return HostTensor(name: operand.name, elementType: operand.dtype.elementType!, shape: operand.shape, bytes: bytes)
     }
@@ -437,7 +429,7 @@ final class ElementwiseOpTests: XCTestCase {
         let label = Set(nodes.map(\.opType)).sorted().joined(separator: "+")
         var lowered: LoweredProgram?
         for precision in Precision.allCases {
-            let initializers = Dictionary(uniqueKeysWithValues: constants.map { ($0.name, constant($0)) })
+            let initializers = Dictionary(uniqueKeysWithValues: constants.map { ($0.name, $0.constant) })
             let inputInfo = inputs.map { ValueInfo(name: $0.name, dtype: $0.dtype, shape: $0.shape) }
             let constantInfo = constants.map { ValueInfo(name: $0.name, dtype: $0.dtype, shape: $0.shape) }
             let graph = Graph(
@@ -450,15 +442,8 @@ final class ElementwiseOpTests: XCTestCase {
             try inferShapes(graph)
             let program = try Lowering.lower(graph, precision: precision)
             if precision == .fp32 { lowered = program }
-            let compiled = try Compiler.assemble(program, name: label, options: CompileOptions())
-            let loaded = LoadedBundle(bundle: compiled.bundle, payload: compiled.payload)
-            let feeds = inputs.map(hostTensor)
-
-            var results: [LoadMode: [HostTensor]] = [:]
-            for mode in LoadMode.allCases {
-                let session = try Session(bundle: loaded, device: device(), options: SessionOptions(loadMode: mode))
-                results[mode] = try session.run(inputs: feeds)
-            }
+            let results = try runInEveryLoadMode(program, name: label, options: CompileOptions(),
+                                                 feeds: inputs.map(hostTensor))
             let outputs = results[.streaming]!
             XCTAssertEqual(outputs.count, expect.count, "\(label): output count", file: file, line: line)
             for (e, got) in zip(expect, outputs) {

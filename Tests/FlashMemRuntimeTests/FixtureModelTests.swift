@@ -11,13 +11,6 @@ final class FixtureModelTests: XCTestCase {
     static let models = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/models")
 
-    /// Relative L2 error ‖out − ref‖ / ‖ref‖.
-    func relativeError(_ out: [Float], _ ref: [Float]) -> Double {
-        let diff = zip(out, ref).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
-        let norm = ref.reduce(0.0) { $0 + Double($1) * Double($1) }
-        return (diff / max(norm, 1e-30)).squareRoot()
-    }
-
     func check(_ name: String, inputShapes: [String: [Int]] = [:]) throws {
         let model = Self.models.appendingPathComponent("\(name).onnx").path
         var input = try NPY.read(path: Self.models.appendingPathComponent("\(name).input.npy").path)

@@ -11,6 +11,7 @@ import FMBFormat
 import XCTest
 @testable import FlashMemCompiler
 @testable import FlashMemRuntime
+import TestSupport
 
 private typealias R = ReferenceOps
 
@@ -19,7 +20,7 @@ final class KernelPathTests: XCTestCase {
 
     /// Lowers, assembles and runs `b` with `inputs` and compares its outputs with `expected`; each of `kernels`
     /// must begin the name of a kernel the lowering chose (so each case keeps covering the path it is for).
-    func check(_ b: PathGraph, _ inputs: [String: [Float]], _ expected: [String: [Float]], kernels: [String] = [],
+    func check(_ b: GraphBuilder, _ inputs: [String: [Float]], _ expected: [String: [Float]], kernels: [String] = [],
                precisions: [Precision] = [.fp32, .fp16], file: StaticString = #filePath, line: UInt = #line) throws {
         if Self.compiler == nil { Self.compiler = try ShaderCompiler() }
         for precision in precisions {
@@ -55,7 +56,7 @@ final class KernelPathTests: XCTestCase {
 
     func convCase(x xs: [Int], w ws: [Int], bias: Bool, strides: [Int], pads: [Int], dil: [Int], group: Int,
                   relu: Bool, seed: UInt64, kernels: [String], file: StaticString = #filePath, line: UInt = #line) throws {
-        var b = PathGraph()
+        var b = GraphBuilder()
         b.input("x", xs)
         let w = rand(ws.reduce(1, *), seed)
         let bv = rand(ws[0], seed + 1)
@@ -101,7 +102,7 @@ final class KernelPathTests: XCTestCase {
                                                  (64, 2048, 64, false, true, [small, reduce]),
                                                  (130, 33, 257, false, false, [small]),
                                                  (2100, 8, 1100, false, true, [large])] {
-            var b = PathGraph()
+            var b = GraphBuilder()
             let aShape = transA ? [k, m] : [m, k]
             b.input("a", aShape)
             let a = rand(m * k, 80), w = rand(k * n, 81), c = rand(n, 82)
@@ -116,7 +117,7 @@ final class KernelPathTests: XCTestCase {
     }
 
     func testGemv() throws {
-        var b = PathGraph()
+        var b = GraphBuilder()
         b.input("x", [2, 600])
         let x = rand(1200, 90), w = rand(600 * 130, 91)
         b.constant("w", [600, 130], w)
@@ -128,7 +129,7 @@ final class KernelPathTests: XCTestCase {
     }
 
     func testConv1d() throws {
-        var b = PathGraph()
+        var b = GraphBuilder()
         b.input("s", [2, 4, 50])
         let w = rand(8 * 4 * 5, 10), x = rand(2 * 4 * 50, 11)
         b.constant("w", [8, 4, 5], w)
@@ -139,7 +140,7 @@ final class KernelPathTests: XCTestCase {
     }
 
     func testConvBatchNormRelu() throws {
-        var b = PathGraph()
+        var b = GraphBuilder()
         b.input("x", [1, 3, 8, 8])
         let w = rand(5 * 3 * 9, 20), x = rand(3 * 64, 21)
         let g = rand(5, 22), be = rand(5, 23), m = rand(5, 24), v = rand(5, 25).map { abs($0) + 0.1 }
@@ -153,7 +154,7 @@ final class KernelPathTests: XCTestCase {
         let ref = R.relu(R.batchNorm(x: c.y, shape: c.shape, scale: g, bias: be, mean: m, variance: v))
         try check(b, ["x": x], ["y": ref])
         // Standalone BN.
-        var s = PathGraph()
+        var s = GraphBuilder()
         s.input("x", [2, 5, 3])
         for (n, vals) in [("g", g), ("be", be), ("m", m), ("v", v)] { s.constant(n, [5], vals) }
         s.node("BatchNormalization", ["x", "g", "be", "m", "v"], "y", [2, 5, 3], ["epsilon": .float(1e-3)])
@@ -168,7 +169,7 @@ final class KernelPathTests: XCTestCase {
     func testGemm() throws {
         for (m, k, n, transA, transB, fullC) in [(3, 5, 7, false, true, false), (10, 33, 9, true, false, false),
                                                  (1, 64, 13, false, false, false), (6, 4, 3, false, true, true)] {
-            var b = PathGraph()
+            var b = GraphBuilder()
             let aShape = transA ? [k, m] : [m, k], bShape = transB ? [n, k] : [k, n]
             b.input("a", aShape)
             let a = rand(m * k, 30), w = rand(k * n, 31)
@@ -188,7 +189,7 @@ final class KernelPathTests: XCTestCase {
 
     func testMatMul() throws {
         // Constant B, batched A: few rows.
-        var b = PathGraph()
+        var b = GraphBuilder()
         b.input("x", [2, 7, 6])
         let x = rand(84, 40), w = rand(6 * 9, 41)
         b.constant("w", [6, 9], w)
@@ -198,7 +199,7 @@ final class KernelPathTests: XCTestCase {
         try check(b, ["x": x], ["y": ref.y], kernels: ["gemm<GEMM_TM=4,"])
 
         // Two activations: broadcast batches, a 1-D operand, tile boundaries, both register tiles.
-        var c = PathGraph()
+        var c = GraphBuilder()
         c.input("a", [2, 1, 3, 4]); c.input("b", [5, 4, 6]); c.input("v", [4])
         c.input("p", [3, 37, 45]); c.input("q", [3, 45, 29])
         let a = rand(24, 42), bb = rand(120, 43), v = rand(4, 44), p = rand(3 * 37 * 45, 45), q = rand(3 * 45 * 29, 46)
@@ -221,7 +222,7 @@ final class KernelPathTests: XCTestCase {
     // MARK: elementwise
 
     func testBinary() throws {
-        var b = PathGraph()
+        var b = GraphBuilder()
         b.input("x", [2, 3, 4, 5]); b.input("z", [4, 1])
         let x = rand(120, 50), z = rand(4, 51).map { $0 + 2 }, k = rand(3, 52)
         b.constant("k", [3, 1, 1], k)
@@ -244,7 +245,7 @@ final class KernelPathTests: XCTestCase {
     // MARK: pool / softmax
 
     func testPooling() throws {
-        var b = PathGraph()
+        var b = GraphBuilder()
         b.input("x", [2, 3, 11, 9])
         let x = rand(2 * 3 * 99, 60)
         let mp = R.pool2d(x: x, xShape: [2, 3, 11, 9], isMax: true, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1],
@@ -272,7 +273,7 @@ final class KernelPathTests: XCTestCase {
     }
 
     func testSoftmax() throws {
-        var b = PathGraph()
+        var b = GraphBuilder()
         b.input("a", [3, 7]); b.input("l", [2, 2000]); b.input("m", [2, 3, 5])
         let a = rand(21, 70).map { $0 * 5 }, l = rand(4000, 71).map { $0 * 8 }, m = rand(30, 72)
         b.node("Softmax", ["a"], "ya", [3, 7])
@@ -282,47 +283,5 @@ final class KernelPathTests: XCTestCase {
         try check(b, ["a": a, "l": l, "m": m],
                   ["ya": R.softmax(x: a, shape: [3, 7]), "yl": R.softmax(x: l, shape: [2, 2000]),
                    "ym": R.softmax(x: m, shape: [2, 3, 5], axis: 1)], precisions: [.fp32])
-    }
-}
-
-/// A graph with every value's shape given, as shape inference would leave it.
-struct PathGraph {
-    var nodes: [Node] = []
-    var inputs: [ValueInfo] = []
-    var outputs: [String] = []
-    var initializers: [String: ConstantTensor] = [:]
-    var values: [String: ValueInfo] = [:]
-    var opset = 17
-
-    mutating func input(_ name: String, _ shape: [Int], dtype: DType = .float32) {
-        let info = ValueInfo(name: name, dtype: dtype, shape: shape)
-        inputs.append(info)
-        values[name] = info
-    }
-
-    mutating func constant(_ name: String, _ shape: [Int], _ values: [Float]? = nil) {
-        let count = shape.reduce(1, *)
-        let data = values ?? (0..<count).map { Float(($0 * 7) % 11) - 5 }
-        precondition(data.count == count)
-        initializers[name] = ConstantTensor(dtype: .float32, shape: shape,
-                                            bytes: TensorBytes(data.withUnsafeBytes { [UInt8]($0) }))
-        self.values[name] = ValueInfo(name: name, dtype: .float32, shape: shape)
-    }
-
-    mutating func intConstant(_ name: String, _ values: [Int64]) {
-        initializers[name] = ConstantTensor(dtype: .int64, shape: [values.count],
-                                            bytes: TensorBytes(values.withUnsafeBytes { [UInt8]($0) }))
-    }
-
-    mutating func node(_ op: String, _ inputs: [String], _ output: String, _ shape: [Int], name: String? = nil,
-                       _ attributes: [String: Attribute] = [:]) {
-        nodes.append(Node(name: name ?? output, opType: op, inputs: inputs, outputs: [output], attributes: attributes))
-        values[output] = ValueInfo(name: output, dtype: .float32, shape: shape)
-    }
-
-    func graph() -> Graph {
-        Graph(name: "test", nodes: nodes, inputs: inputs,
-              outputs: outputs.map { values[$0] ?? ValueInfo(name: $0, dtype: .float32, shape: nil) },
-              initializers: initializers, values: values, opset: opset, sourcePath: "test.onnx")
     }
 }

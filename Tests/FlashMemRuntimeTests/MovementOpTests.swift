@@ -81,16 +81,7 @@ final class MovementOpTests: XCTestCase {
             let dispatched = Set(program.steps.map(\.kernel))
             XCTAssertEqual(dispatched.count, program.kernels.count, "\(label): a kernel without steps", file: file, line: line)
             if precision == .fp32 { fp32Program = program }
-            var options = CompileOptions()
-            options.chunkBytes = 4096
-            let compiled = try Compiler.assemble(program, name: label, options: options)
-            let loaded = LoadedBundle(bundle: compiled.bundle, payload: compiled.payload)
-
-            var results: [LoadMode: [HostTensor]] = [:]
-            for mode in LoadMode.allCases {
-                let session = try Session(bundle: loaded, device: device(), options: SessionOptions(loadMode: mode))
-                results[mode] = try session.run(inputs: inputs.map(\.host))
-            }
+            let results = try runInEveryLoadMode(program, name: label, feeds: inputs.map(\.host))
             let streamed = results[.streaming]!
             XCTAssertEqual(streamed.count, expected.count, "\(label): output count", file: file, line: line)
             for (output, want) in zip(streamed, expected) {
@@ -110,16 +101,6 @@ final class MovementOpTests: XCTestCase {
                            file: file, line: line)
         }
         return fp32Program!
-    }
-
-    func relativeError(_ a: [Double], _ b: [Double]) -> Double {
-        guard a.count == b.count else { return .infinity }
-        var diff = 0.0, norm = 0.0
-        for (x, y) in zip(a, b) {
-            diff += (x - y) * (x - y)
-            norm += y * y
-        }
-        return (diff / max(norm, 1e-30)).squareRoot()
     }
 
     /// Steps of `program` whose kernel is the strided copy (the copies `fmc inspect` counts).

@@ -67,23 +67,6 @@ final class NormalizationOpTests: XCTestCase {
         ConstantTensor(dtype: .float32, shape: shape, bytes: TensorBytes(values.withUnsafeBytes { Array($0) }))
     }
 
-    /// ‖a − b‖ / ‖b‖ over the finite entries of `b`; a non-finite entry of `b` must be matched exactly (NaN by
-    /// NaN). Infinite when the sizes differ or a NaN appears where none is expected.
-    static func relativeError(_ a: [Float], _ b: [Float]) -> Float {
-        guard a.count == b.count, !b.isEmpty else { return .infinity }
-        var diff: Double = 0, norm: Double = 0
-        for (x, y) in zip(a, b) {
-            guard y.isFinite else {
-                if x == y || (x.isNaN && y.isNaN) { continue }
-                return .infinity
-            }
-            diff += Double(x - y) * Double(x - y)
-            norm += Double(y) * Double(y)
-        }
-        let error = Float((diff / max(norm, 1e-30)).squareRoot())
-        return error.isNaN ? .infinity : error
-    }
-
     static func int64s(_ values: [Int], _ shape: [Int]? = nil) -> ConstantTensor {
         ConstantTensor.make(dtype: .int64, shape: shape ?? [values.count], integers: values)
     }
@@ -105,14 +88,8 @@ final class NormalizationOpTests: XCTestCase {
             try graph.simplify()
             try inferShapes(graph)
             let program = try Lowering.lower(graph, precision: precision)
-            let compiled = try Compiler.assemble(program, name: label, options: CompileOptions())
-            let loaded = LoadedBundle(bundle: compiled.bundle, payload: compiled.payload)
-
-            var results: [LoadMode: [HostTensor]] = [:]
-            for mode in LoadMode.allCases {
-                let session = try Session(bundle: loaded, device: device(), options: SessionOptions(loadMode: mode))
-                results[mode] = try session.run(inputs: inputs.map(\.hostTensor))
-            }
+            let results = try runInEveryLoadMode(program, name: label, options: CompileOptions(),
+                                                 feeds: inputs.map(\.hostTensor))
             let streamed = try XCTUnwrap(results[.streaming]), preloaded = try XCTUnwrap(results[.preload])
             XCTAssertEqual(streamed.count, outputs.count, "\(label) \(precision): output count", file: file, line: line)
             for (i, expected) in outputs.enumerated() where i < streamed.count {
@@ -120,7 +97,7 @@ final class NormalizationOpTests: XCTestCase {
                 XCTAssertEqual(streamed[i].shape, expected.shape, "\(what): shape", file: file, line: line)
                 XCTAssertEqual(streamed[i], preloaded[i], "\(what): streaming != preload", file: file, line: line)
                 if expected.dtype.isFloat {
-                    let error = Self.relativeError(streamed[i].floats(), expected.values)
+                    let error = relativeError(streamed[i].floats(), expected.values, nonFinite: .mustMatch)
                     XCTAssertLessThanOrEqual(error, 1e-4, "\(what): relative error", file: file, line: line)
                 } else {
                     XCTAssertEqual(streamed[i].int64s(), expected.values.map { Int64($0) }, "\(what): values",

@@ -19,27 +19,17 @@ final class OpTests: XCTestCase {
             self.shape = shape
             self.values = rng.floats(ReferenceOps.count(shape))
         }
+
+        /// The operand as a float32 initializer.
+        var constant: ConstantTensor {
+            .make(dtype: .float32, shape: shape, reals: values.map(Double.init))
+        }
     }
 
     /// `checkGraph` for one node.
     func check(_ node: Node, inputs: [Operand], weights: [Operand] = [], expected: [Float], shape: [Int],
                file: StaticString = #filePath, line: UInt = #line) throws {
         try checkGraph([node], inputs: inputs, weights: weights, expected: expected, shape: shape, file: file, line: line)
-    }
-
-    func constant(_ operand: Operand) -> ConstantTensor {
-        let bytes = operand.values.withUnsafeBytes { Array($0) }
-        return ConstantTensor(dtype: .float32, shape: operand.shape, bytes: TensorBytes(bytes))
-    }
-
-    func relativeError(_ a: [Float], _ b: [Float]) -> Float {
-        guard a.count == b.count, !b.isEmpty else { return .infinity }
-        var diff: Double = 0, norm: Double = 0
-        for (x, y) in zip(a, b) {
-            diff += Double(x - y) * Double(x - y)
-            norm += Double(y) * Double(y)
-        }
-        return Float((diff / max(norm, 1e-30)).squareRoot())
     }
 
     // MARK: - Ops
@@ -173,7 +163,7 @@ final class OpTests: XCTestCase {
                     expected: [Float], shape: [Int], file: StaticString = #filePath, line: UInt = #line) throws {
         let label = nodes.map(\.opType).joined(separator: "+")
         for precision in Precision.allCases {
-            var initializers = Dictionary(uniqueKeysWithValues: weights.map { ($0.name, constant($0)) })
+            var initializers = Dictionary(uniqueKeysWithValues: weights.map { ($0.name, $0.constant) })
             initializers.merge(constants) { a, _ in a }
             let inputInfo = inputs.map { ValueInfo(name: $0.name, dtype: .float32, shape: $0.shape) }
                 + initializers.map { ValueInfo(name: $0.key, dtype: $0.value.dtype, shape: $0.value.shape) }
@@ -185,16 +175,9 @@ final class OpTests: XCTestCase {
             try graph.simplify()
             try inferShapes(graph)
             let program = try Lowering.lower(graph, precision: precision)
-            var options = CompileOptions()
-            options.chunkBytes = 4096  // several chunks per weight, so streaming really streams pieces
-            let compiled = try Compiler.assemble(program, name: label, options: options)
-            let loaded = LoadedBundle(bundle: compiled.bundle, payload: compiled.payload)
             let feeds = inputs.map { HostTensor(name: $0.name, shape: $0.shape, floats: $0.values) }
-
             var results: [LoadMode: [Float]] = [:]
-            for mode in LoadMode.allCases {
-                let session = try Session(bundle: loaded, device: device(), options: SessionOptions(loadMode: mode))
-                let output = try session.run(inputs: feeds)
+            for (mode, output) in try runInEveryLoadMode(program, name: label, feeds: feeds) {
                 XCTAssertEqual(output.first?.shape, shape, "\(label) \(precision) \(mode): shape", file: file, line: line)
                 results[mode] = output.first?.floats() ?? []
             }

@@ -42,7 +42,7 @@ final class PoolGemmOpTests: XCTestCase {
                file: StaticString = #filePath, line: UInt = #line) throws {
         let label = nodes.map(\.opType).joined(separator: "+")
         for precision in Precision.allCases {
-            let initializers = Dictionary(uniqueKeysWithValues: weights.map { ($0.name, Self.constant($0)) })
+            let initializers = Dictionary(uniqueKeysWithValues: weights.map { ($0.name, $0.constant) })
             let inputInfo = inputs.map { ValueInfo(name: $0.name, dtype: .float32, shape: $0.shape) }
             let values = Dictionary(uniqueKeysWithValues: (inputInfo + weights.map {
                 ValueInfo(name: $0.name, dtype: .float32, shape: $0.shape)
@@ -59,18 +59,8 @@ final class PoolGemmOpTests: XCTestCase {
             for prefix in kernels where !program.kernels.contains(where: { $0.name.hasPrefix(prefix) }) {
                 XCTFail("\(label): no kernel \(prefix)… among \(program.kernels.map(\.name))", file: file, line: line)
             }
-            var options = CompileOptions()
-            options.precision = precision
-            options.chunkBytes = 4096
-            let compiled = try Compiler.assemble(program, name: label, options: options)
-            let loaded = LoadedBundle(bundle: compiled.bundle, payload: compiled.payload)
             let feeds = inputs.map { HostTensor(name: $0.name, shape: $0.shape, floats: $0.values) }
-
-            var results: [LoadMode: [HostTensor]] = [:]
-            for mode in LoadMode.allCases {
-                let session = try Session(bundle: loaded, device: device(), options: SessionOptions(loadMode: mode))
-                results[mode] = try session.run(inputs: feeds)
-            }
+            let results = try runInEveryLoadMode(program, name: label, feeds: feeds)
             let streamed = try XCTUnwrap(results[.streaming]), preloaded = try XCTUnwrap(results[.preload])
             XCTAssertEqual(streamed.count, outputs.count, "\(label) \(precision): output count", file: file, line: line)
             let tolerance: Float = precision == .fp32 ? 1e-4 : 1e-2
@@ -81,27 +71,11 @@ final class PoolGemmOpTests: XCTestCase {
                 if let indices = expected.indices {
                     XCTAssertEqual(streamed[i].int64s(), indices, "\(what): indices", file: file, line: line)
                 } else {
-                    let error = Self.relativeError(streamed[i].floats(), expected.values)
+                    let error = relativeError(streamed[i].floats(), expected.values)
                     XCTAssertLessThanOrEqual(error, tolerance, "\(what): relative error", file: file, line: line)
                 }
             }
         }
-    }
-
-    static func constant(_ operand: Operand) -> ConstantTensor {
-        ConstantTensor(dtype: .float32, shape: operand.shape,
-                       bytes: TensorBytes(operand.values.withUnsafeBytes { Array($0) }))
-    }
-
-    /// ‖a − b‖ / ‖b‖ (infinite when the sizes differ).
-    static func relativeError(_ a: [Float], _ b: [Float]) -> Float {
-        guard a.count == b.count, !b.isEmpty else { return .infinity }
-        var diff: Double = 0, norm: Double = 0
-        for (x, y) in zip(a, b) {
-            diff += Double(x - y) * Double(x - y)
-            norm += Double(y) * Double(y)
-        }
-        return Float((diff / max(norm, 1e-30)).squareRoot())
     }
 
     private func gemmNode(_ inputs: [String], _ output: String = "y", transA: Bool = false, transB: Bool = false,

@@ -160,16 +160,7 @@ final class RecurrentOpTests: XCTestCase {
             try graph.simplify()
             try inferShapes(graph)
             let program = try Lowering.lower(graph, precision: precision)
-            var options = CompileOptions()
-            options.chunkBytes = 4096  // several chunks per weight, so streaming really streams pieces
-            let compiled = try Compiler.assemble(program, name: name, options: options)
-            let loaded = LoadedBundle(bundle: compiled.bundle, payload: compiled.payload)
-
-            var results: [LoadMode: [HostTensor]] = [:]
-            for mode in LoadMode.allCases {
-                let session = try Session(bundle: loaded, device: device(), options: SessionOptions(loadMode: mode))
-                results[mode] = try session.run(inputs: feeds.map(\.hostTensor))
-            }
+            let results = try runInEveryLoadMode(program, name: name, feeds: feeds.map(\.hostTensor))
             let streamed = try XCTUnwrap(results[.streaming]), preloaded = try XCTUnwrap(results[.preload])
             XCTAssertEqual(streamed.count, expected.count, "\(name) \(precision): output count", file: file, line: line)
             let tolerance: Float = precision == .fp32 ? 1e-4 : 1e-2
@@ -177,7 +168,7 @@ final class RecurrentOpTests: XCTestCase {
                 let what = "\(name) \(precision) \(want.name)"
                 XCTAssertEqual(streamed[i].shape, want.shape, "\(what): shape", file: file, line: line)
                 XCTAssertEqual(streamed[i], preloaded[i], "\(what): streaming != preload", file: file, line: line)
-                let error = NormalizationOpTests.relativeError(streamed[i].floats(), want.values)
+                let error = relativeError(streamed[i].floats(), want.values, nonFinite: .mustMatch)
                 XCTAssertLessThanOrEqual(error, tolerance, "\(what): relative error", file: file, line: line)
             }
         }

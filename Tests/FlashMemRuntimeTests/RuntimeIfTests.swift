@@ -121,10 +121,4 @@ final class RuntimeIfTests: XCTestCase {
             XCTAssertEqual(outputs[.streaming], outputs[.preload], "\(precision): streaming != preload")
         }
     }
-
-    func relativeError(_ out: [Float], _ ref: [Float]) -> Double {
-        let diff = zip(out, ref).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
-        let norm = ref.reduce(0.0) { $0 + Double($1) * Double($1) }
-        return (diff / max(norm, 1e-30)).squareRoot()
-    }
 }
