@@ -62,7 +62,7 @@ extension ShapeInference {
                 + "\(IRText.shape(thenShape)) in then_branch and \(IRText.shape(elseShape)) in else_branch; pin the "
                 + "inputs the condition depends on with --pin-input")
         }
-        guard let thenShape, let elseShape else {
+        guard let thenShape, elseShape != nil else {
             let (branch, failure) = thenShape == nil ? ("then_branch", failures.0) : ("else_branch", failures.1)
             let reason = failure.map { error in
                 "; \(branch) cannot run on these shapes: node '\(error.node ?? "?")' (\(error.op ?? "?")): "

@@ -74,9 +74,9 @@ extension Graph {
             case .int32: Double(Int32.min)...Double(Int32.max)
             case .int8: Double(Int8.min)...Double(Int8.max)
             case .uint8: 0...255
-            default: -9_223_372_036_854_775_808 ... 9_223_372_036_854_775_807
+            default: -0x1p63 ... 0x1p63  // int64: [-2⁶³, 2⁶³), the upper end excluded below
             }
-            return range.contains(value) && value < 9_223_372_036_854_775_807 ? nil : "is out of \(dtype)'s range"
+            return range.contains(value) && value < 0x1p63 ? nil : "is out of \(dtype)'s range"
         }
     }
 

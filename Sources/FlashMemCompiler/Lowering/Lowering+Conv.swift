@@ -29,18 +29,6 @@ struct Window2D: Equatable {
         }
         return out
     }
-
-    /// The output extents shape inference may have chosen: with ceil_mode, with and without dropping a last
-    /// window that starts in the end padding.
-    static func outputExtents(input: Int, kernel: Int, stride: Int, dilation: Int, padBegin: Int, padEnd: Int,
-                              ceilMode: Bool) -> Set<Int> {
-        let dropped = outputExtent(input: input, kernel: kernel, stride: stride, dilation: dilation,
-                                   padBegin: padBegin, padEnd: padEnd, ceilMode: ceilMode)
-        guard ceilMode else { return [dropped] }
-        let span = (kernel - 1) * dilation + 1
-        let numerator = input + padBegin + padEnd - span
-        return numerator < 0 ? [dropped] : [dropped, LoweringMath.ceilDiv(numerator, stride) + 1]
-    }
 }
 
 extension LoweringContext {

@@ -357,7 +357,7 @@ enum MovementCopy {
     /// rather than embeddings) stay exact fp32 resident constants.
     static let imageTableMinElements = 4096
     /// COPY_ROLE values (the op a copy serves), for the catalog and `fmc inspect`.
-    static let roles = ["transpose", "slice", "expand", "tile", "split", "concat", "gather"]
+    static let roles = ["transpose", "slice", "expand", "tile", "split", "concat", "gather", "if_result"]
 
     static func push(count: Int, shape: [Int], inStrides: [Int], outStrides: [Int], inOffset: Int, outOffset: Int) -> PushConstants {
         let pad = maxRank - shape.count
