@@ -53,6 +53,12 @@ final class FMRunTests: XCTestCase {
             for (g, e) in zip(y.floats(), model.reference(x)) { XCTAssertEqual(g, e, accuracy: 1e-5 * max(1, abs(e))) }
         }
 
+        // The cold line says how much of the bundle the page cache held, and whether it was evicted first.
+        let evicted = try run([bundlePath, "--input", "x=\(inputPath)", "--evict-cache"])
+        XCTAssertEqual(evicted.status, 0, evicted.stderr)
+        XCTAssertTrue(evicted.stdout.contains("% of the bundle in the page cache at open, evicted first)"),
+                      evicted.stdout)
+
         let missing = try run([bundlePath])
         XCTAssertNotEqual(missing.status, 0)
         XCTAssertTrue(missing.stderr.contains("missing inputs: x"), missing.stderr)

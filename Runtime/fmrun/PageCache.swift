@@ -1,0 +1,35 @@
+// The bundle's pages in the OS page cache, for cold-latency figures that say what "cold" meant: how much of
+// the file was resident when fmrun opened it, and a way to drop it first (`--evict-cache`).
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum PageCache {
+    /// Asks the kernel to drop the file's clean cached pages (posix_fadvise DONTNEED; needs no privileges, and
+    /// pages another process has mapped stay). Returns false when the file cannot be opened or advised.
+    @discardableResult
+    static func evict(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED)) == 0
+    }
+
+    /// The fraction of the file's pages in the page cache (mincore over a read-only mapping), or nil when it
+    /// cannot be measured (empty file, mapping refused). Mapping does not fault pages in.
+    static func residentFraction(_ path: String) -> Double? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_size > 0 else { return nil }
+        let size = Int(info.st_size)
+        guard let base = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), base != MAP_FAILED else { return nil }
+        defer { munmap(base, size) }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        var vector = [UInt8](repeating: 0, count: (size + page - 1) / page)
+        guard mincore(base, size, &vector) == 0 else { return nil }
+        return Double(vector.reduce(0) { $0 + Int($1 & 1) }) / Double(vector.count)
+    }
+}
