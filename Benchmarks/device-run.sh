@@ -4,8 +4,10 @@
 # ring, and compares every output with onnxruntime. Expects .gl/ (Vulkan loader debs) and .device/ holding
 # bin/fmc.gz, bin/fmrun.gz, lib/ (none needed today), make_corpus.py and ort_runner.py.
 # MODELS (default resnet50), RUNS (warm runs, default 20) and BUDGET (e.g. 16MiB: also run a budgeted fp16
-# schedule) may be set.
+# schedule) may be set. Each fmrun first evicts its bundle from the page cache (--evict-cache), so cold latency
+# includes reading the file from storage; EVICT=0 keeps the cache (the bundle was just written: all resident).
 set -uo pipefail
+evict=--evict-cache; [ "${EVICT:-1}" = 0 ] && evict=""
 for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
 cd .device
 export LD_LIBRARY_PATH=$PWD/lib
@@ -40,7 +42,7 @@ for p in fp32 fp16; do
   for mode in streaming preload streaming-16mib; do
     flag=""; [ $mode = preload ] && flag=--preload; [ $mode = streaming-16mib ] && flag="--staging-mib 16"
     echo "== $m $p $mode"
-    ./bin/fmrun $m.$p.fmb $inputs --output-dir out.$m.$p.$mode --runs ${RUNS:-20} $flag 2>&1 | grep -v "^fmrun: warm run"
+    ./bin/fmrun $m.$p.fmb $inputs --output-dir out.$m.$p.$mode --runs ${RUNS:-20} $flag $evict 2>&1 | grep -v "^fmrun: warm run"
     python3 - $m $p $mode <<'PY'
 import numpy as np, sys, glob
 m, p, mode = sys.argv[1:]
@@ -56,6 +58,6 @@ done
 if [ -n "${BUDGET:-}" ]; then
   echo "== $m fp16, schedule solved for a ${BUDGET} weight budget, 16 MiB staging"
   ./bin/fmc compile corpus/$m.onnx -o $m.budget.fmb --precision fp16 --budget $BUDGET $flags 2>&1 | grep -v "^fmc:"
-  ./bin/fmrun $m.budget.fmb $inputs --output-dir out.$m.budget --runs ${RUNS:-20} --staging-mib 16 2>&1 | grep -v "^fmrun: "
+  ./bin/fmrun $m.budget.fmb $inputs --output-dir out.$m.budget --runs ${RUNS:-20} --staging-mib 16 $evict 2>&1 | grep -v "^fmrun: "
 fi
 done
