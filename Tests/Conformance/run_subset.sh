@@ -4,7 +4,7 @@
 # Materializes the node tests of a representative set of operators (the issue-2 slice plus the ops that pass
 # today), runs fmc-conformance on the ones onnxruntime passes, and fails when a test fails that is not listed in
 # expected_failures.txt. Unsupported tests (dtype, attribute, dynamic shape, op not implemented) do not fail it.
-# About 20 s of tests on 2 cores with lavapipe, plus the build.
+# About 90 s of tests on 2 cores with lavapipe, plus the build.
 #
 # Usage: Tests/Conformance/run_subset.sh [OUT_DIR]
 # Environment:
