@@ -20,32 +20,18 @@ public struct WindowGeometry: Sendable, Equatable {
     /// onnxruntime follows; onnx's own shape inference keeps it).
     public init(node: Node, input: [Int], kernel: [Int]) throws {
         let n = input.count
-        func perAxis(_ key: String, default value: Int) throws -> [Int] {
-            guard let v = node.ints(key) else { return [Int](repeating: value, count: n) }
-            guard v.count == n else { throw ShapeRuleError("\(key) \(v) must have \(n) entries") }
-            return v
-        }
-        guard kernel.count == n else { throw ShapeRuleError("kernel_shape \(kernel) must have \(n) entries") }
+        let window = try WindowAttributes(node: node, kernel: kernel, axes: n)
         self.kernel = kernel
-        strides = try perAxis("strides", default: 1)
-        dilations = try perAxis("dilations", default: 1)
+        strides = window.strides
+        dilations = window.dilations
         let ceilMode = node.int("ceil_mode", default: 0) != 0
-        guard kernel.allSatisfy({ $0 >= 1 }), strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }) else {
-            throw ShapeRuleError("kernel \(kernel), strides \(strides) and dilations \(dilations) must be positive")
-        }
         let autoPad = node.string("auto_pad") ?? "NOTSET"
         padsBegin = [Int](repeating: 0, count: n)
         padsEnd = [Int](repeating: 0, count: n)
         output = [Int](repeating: 0, count: n)
         switch autoPad {
         case "NOTSET", "":
-            if let pads = node.ints("pads") {
-                guard pads.count == 2 * n, pads.allSatisfy({ $0 >= 0 }) else {
-                    throw ShapeRuleError("pads \(pads) must be \(2 * n) non-negative values")
-                }
-                padsBegin = Array(pads[..<n])
-                padsEnd = Array(pads[n...])
-            }
+            if let pads = try window.explicitPads() { (padsBegin, padsEnd) = pads }
         case "VALID":
             break
         case "SAME_UPPER", "SAME_LOWER":
@@ -141,6 +127,42 @@ extension ShapeInference {
     }
 }
 
+/// The attributes every windowed node (Conv, the pools, ConvTranspose) reads the same way, checked: strides and
+/// dilations with one positive entry per spatial axis (default 1), the kernel likewise, explicit `pads`.
+private struct WindowAttributes {
+    let node: Node
+    let axes: Int
+    let strides: [Int]
+    let dilations: [Int]
+
+    init(node: Node, kernel: [Int], axes: Int) throws {
+        self.node = node
+        self.axes = axes
+        guard kernel.count == axes else { throw ShapeRuleError("kernel_shape \(kernel) must have \(axes) entries") }
+        strides = try Self.perAxis(node, "strides", axes: axes, default: 1)
+        dilations = try Self.perAxis(node, "dilations", axes: axes, default: 1)
+        guard kernel.allSatisfy({ $0 >= 1 }), strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }) else {
+            throw ShapeRuleError("kernel \(kernel), strides \(strides) and dilations \(dilations) must be positive")
+        }
+    }
+
+    /// Attribute `key` of `node` with one entry per spatial axis, or `value` on every axis when absent.
+    static func perAxis(_ node: Node, _ key: String, axes: Int, default value: Int) throws -> [Int] {
+        guard let v = node.ints(key) else { return [Int](repeating: value, count: axes) }
+        guard v.count == axes else { throw ShapeRuleError("\(key) \(v) must have \(axes) entries") }
+        return v
+    }
+
+    /// `pads` as (begin, end) per axis, or nil when the node has none.
+    func explicitPads() throws -> (begin: [Int], end: [Int])? {
+        guard let pads = node.ints("pads") else { return nil }
+        guard pads.count == 2 * axes, pads.allSatisfy({ $0 >= 0 }) else {
+            throw ShapeRuleError("pads \(pads) must be \(2 * axes) non-negative values")
+        }
+        return (Array(pads[..<axes]), Array(pads[axes...]))
+    }
+}
+
 // MARK: - ConvTranspose
 
 /// The geometry of a ConvTranspose node over one input, one entry per spatial axis: kernel, strides, dilations,
@@ -167,19 +189,11 @@ public struct TransposedWindowGeometry: Sendable, Equatable {
     /// input whose spatial sizes are `input`.
     public init(node: Node, input: [Int], kernel: [Int]) throws {
         let n = input.count
-        func perAxis(_ key: String, default value: Int) throws -> [Int] {
-            guard let v = node.ints(key) else { return [Int](repeating: value, count: n) }
-            guard v.count == n else { throw ShapeRuleError("\(key) \(v) must have \(n) entries") }
-            return v
-        }
-        guard kernel.count == n else { throw ShapeRuleError("kernel_shape \(kernel) must have \(n) entries") }
+        let window = try WindowAttributes(node: node, kernel: kernel, axes: n)
         self.kernel = kernel
-        strides = try perAxis("strides", default: 1)
-        dilations = try perAxis("dilations", default: 1)
-        outputPadding = try perAxis("output_padding", default: 0)
-        guard kernel.allSatisfy({ $0 >= 1 }), strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }) else {
-            throw ShapeRuleError("kernel \(kernel), strides \(strides) and dilations \(dilations) must be positive")
-        }
+        strides = window.strides
+        dilations = window.dilations
+        outputPadding = try WindowAttributes.perAxis(node, "output_padding", axes: n, default: 0)
         for i in 0..<n where outputPadding[i] < 0 || outputPadding[i] >= max(strides[i], dilations[i]) {
             throw ShapeRuleError("output_padding \(outputPadding) must be non-negative and less than "
                 + "max(stride, dilation) on every axis (strides \(strides), dilations \(dilations))")
@@ -203,12 +217,8 @@ public struct TransposedWindowGeometry: Sendable, Equatable {
                 split(axis: i, total: max(0, full[i] - input[i] * strides[i]), sameUpper: autoPad == "SAME_UPPER")
                 output[i] = full[i] - padsBegin[i] - padsEnd[i]
             }
-        } else if autoPad != "VALID", let pads = node.ints("pads") {
-            guard pads.count == 2 * n, pads.allSatisfy({ $0 >= 0 }) else {
-                throw ShapeRuleError("pads \(pads) must be \(2 * n) non-negative values")
-            }
-            padsBegin = Array(pads[..<n])
-            padsEnd = Array(pads[n...])
+        } else if autoPad != "VALID", let pads = try window.explicitPads() {
+            (padsBegin, padsEnd) = pads
             output = (0..<n).map { full[$0] - padsBegin[$0] - padsEnd[$0] }
         }
         guard output.allSatisfy({ $0 >= 1 }) else {
