@@ -20,9 +20,12 @@ public struct FMBundle: Equatable, Sendable {
     public var images: [Image]
     public var chunks: [Chunk]
     public var schedule: Schedule
+    /// Where every weight image lives on the device and which stay resident (format 1.2, `placement`); nil in
+    /// older bundles, which the runtime refuses (it executes the plan as written).
+    public var placement: Placement?
 
     public init(meta: Meta, spirv: [[UInt32]], kernels: [Kernel], program: [Step], tensors: [Tensor],
-                images: [Image], chunks: [Chunk], schedule: Schedule) {
+                images: [Image], chunks: [Chunk], schedule: Schedule, placement: Placement? = nil) {
         self.meta = meta
         self.spirv = spirv
         self.kernels = kernels
@@ -31,6 +34,7 @@ public struct FMBundle: Equatable, Sendable {
         self.images = images
         self.chunks = chunks
         self.schedule = schedule
+        self.placement = placement
     }
 }
 
@@ -320,4 +324,96 @@ public struct Schedule: Equatable, Sendable {
         self.predictedSeconds = predictedSeconds
         self.lowerBoundSeconds = lowerBoundSeconds
     }
+}
+
+// MARK: - Placement
+
+/// The device half of the load plan (format 1.2): one budget covers the arena and one *weight space*, an address
+/// range that the runtime backs with one allocation per segment. Every image has a slot in it. Resident slots
+/// are loaded once (by the first run) and kept; streamed slots are loaded by every run and may share bytes
+/// with other streamed slots whose windows (`FMBundle.imageWindows`) do not overlap. The `schedule` section
+/// keeps the time half (issue order and steps, uses, the cost model), so each fact has one home.
+public struct Placement: Equatable, Sendable {
+    /// Which planner produced the plan (reported by `fmc inspect`).
+    public enum Method: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+        case heuristic = 1
+        /// A MIP solved to optimality for the whole program.
+        case exact = 2
+        /// A MIP solved per window of steps.
+        case windowedExact = 3
+        /// Everything resident, nothing streamed (`--preload`-like plans and unbounded budgets).
+        case allResident = 4
+
+        public var description: String {
+            switch self {
+            case .heuristic: "heuristic"
+            case .exact: "exact"
+            case .windowedExact: "windowed exact"
+            case .allResident: "all resident"
+            }
+        }
+    }
+
+    public struct Slot: Equatable, Sendable {
+        /// Loaded once and kept across runs; otherwise streamed by every run.
+        public var resident: Bool
+        /// From the start of the weight space; a multiple of `slotAlignment`; never straddles a segment boundary.
+        public var offset: UInt64
+        /// Bytes reserved (≥ the image's `byteSize`; devices may pad images, the runtime checks).
+        public var size: UInt64
+
+        public init(resident: Bool, offset: UInt64, size: UInt64) {
+            self.resident = resident
+            self.offset = offset
+            self.size = size
+        }
+
+        public var end: UInt64 { offset + size }
+    }
+
+    /// Bytes of the weight space: the highest slot end.
+    public var weightSpaceBytes: UInt64
+    /// No slot crosses a multiple of this; the runtime allocates one block per segment.
+    public var segmentBytes: UInt64
+    public var slotAlignment: UInt64
+    public var method: Method
+    /// One per image.
+    public var slots: [Slot]
+
+    public init(weightSpaceBytes: UInt64, segmentBytes: UInt64, slotAlignment: UInt64, method: Method, slots: [Slot]) {
+        self.weightSpaceBytes = weightSpaceBytes
+        self.segmentBytes = segmentBytes
+        self.slotAlignment = slotAlignment
+        self.method = method
+        self.slots = slots
+    }
+
+    public var residentBytes: UInt64 { slots.filter(\.resident).reduce(0) { $0 + $1.size } }
+}
+
+extension FMBundle {
+    /// Per image, the steps over which its slot is taken in a run: from the issue step of its earliest chunk
+    /// (its copies may start once the steps before it completed) through its last use. The one definition of an
+    /// image's lifetime that the validator, the inspector and the runtime use.
+    public func imageWindows() -> [ClosedRange<Int>] {
+        var start = schedule.firstUse.map { Int($0) }
+        for (c, chunk) in chunks.enumerated() where Int(chunk.image) < start.count && c < schedule.issueStep.count {
+            start[Int(chunk.image)] = min(start[Int(chunk.image)], Int(schedule.issueStep[c]))
+        }
+        return start.indices.map { i in
+            let end = i < schedule.lastUse.count ? Int(schedule.lastUse[i]) : start[i]
+            return start[i]...max(start[i], end)
+        }
+    }
+
+    /// Bytes of weights a warm run copies: the chunks of streamed images (all of them without a placement).
+    public var streamedBytes: UInt64 {
+        chunks.reduce(0) { sum, chunk in
+            let resident = placement.map { Int(chunk.image) < $0.slots.count && $0.slots[Int(chunk.image)].resident } ?? false
+            return resident ? sum : sum + chunk.rawSize
+        }
+    }
+
+    /// The planned device bytes: arena + weight space (nil without a placement).
+    public var plannedDeviceBytes: UInt64? { placement.map { meta.arenaSize + $0.weightSpaceBytes } }
 }

@@ -176,48 +176,38 @@ public enum BundleInspector {
     static func scheduleSummary(_ b: FMBundle) -> [String] {
         let s = b.schedule
         let compute = s.stepSeconds.reduce(0, +)
-        let streamed = b.chunks.reduce(UInt64(0)) { $0 &+ $1.rawSize }
+        let streamed = b.streamedBytes
         let transfer = s.bandwidth > 0 ? Double(streamed) / s.bandwidth : 0
         let gap = s.lowerBoundSeconds > 0 ? (s.predictedSeconds - s.lowerBoundSeconds) / s.lowerBoundSeconds * 100 : 0
         var rows: [[String]] = [
             ["budget", s.budgetBytes == 0 ? "unbounded" : bytes(s.budgetBytes)],
             ["bandwidth", s.bandwidth > 0 ? "\(format1(s.bandwidth / 1e9)) GB/s" : "unknown"],
             ["compute", "\(seconds(compute)) (Σ step times)"],
-            ["transfer", "\(seconds(transfer)) (\(bytes(streamed)) at the bandwidth)"],
+            ["transfer", "\(seconds(transfer)) (\(bytes(streamed)) streamed per run at the bandwidth)"],
             ["predicted", seconds(s.predictedSeconds)],
             ["lower bound", "\(seconds(s.lowerBoundSeconds))  gap \(format1(gap))%"],
         ]
-        if let peak = peakWeightBytes(b) {
-            let total = b.meta.arenaSize + peak
+        if let p = b.placement {
+            let resident = p.slots.filter(\.resident).count
+            let total = b.meta.arenaSize + p.weightSpaceBytes
             let fits = s.budgetBytes == 0 ? "" : (total <= s.budgetBytes ? " (within budget)" : " (OVER budget)")
-            rows.append(["peak weights", "\(bytes(peak)) est.; arena + weights \(bytes(total))\(fits)"])
+            rows.append(["plan", "\(p.method); \(resident) of \(p.slots.count) images resident (\(bytes(p.residentBytes)))"])
+            rows.append(["weight space", "\(bytes(p.weightSpaceBytes)) in segments of \(bytes(p.segmentBytes)); "
+                         + "arena + weights \(bytes(total))\(fits)"])
+        } else if let peak = peakWeightBytes(b) {
+            rows.append(["peak weights", "\(bytes(peak)) est. (no placement: format 1.\(b.hasPredicatedSteps ? 1 : 0))"])
         }
         return ["Schedule"] + table(rows, indent: 2)
     }
 
-    /// An estimate of the most image memory live at once: image i occupies its bytes from the earliest issue
-    /// step of its chunks (or its first use) through its last use. Nil when the schedule arrays do not fit.
+    /// The most image bytes live at once by the images' windows (`FMBundle.imageWindows`), before fragmentation.
+    /// Nil when the schedule arrays do not fit.
     static func peakWeightBytes(_ b: FMBundle) -> UInt64? {
-        let s = b.schedule, steps = b.program.count
+        let s = b.schedule
         guard s.firstUse.count == b.images.count, s.lastUse.count == b.images.count,
-              s.issueStep.count == b.chunks.count, steps > 0 else { return nil }
-        var start = s.firstUse.map(Int.init)
-        for (c, chunk) in b.chunks.enumerated() where Int(chunk.image) < start.count {
-            start[Int(chunk.image)] = min(start[Int(chunk.image)], Int(s.issueStep[c]))
-        }
-        var delta = [Int64](repeating: 0, count: steps + 1)
-        for (i, image) in b.images.enumerated() {
-            let from = min(start[i], steps), to = min(Int(s.lastUse[i]) + 1, steps)
-            guard from < to else { continue }
-            delta[from] += Int64(clamping: image.byteSize)
-            delta[to] -= Int64(clamping: image.byteSize)
-        }
-        var live: Int64 = 0, peak: Int64 = 0
-        for d in delta {
-            live += d
-            peak = max(peak, live)
-        }
-        return UInt64(peak)
+              s.issueStep.count == b.chunks.count, !b.program.isEmpty else { return nil }
+        return SlotPlacement.peakLiveBytes(sizes: b.images.map(\.byteSize), resident: b.images.map { _ in false },
+                                           windows: b.imageWindows(), stepCount: b.program.count)
     }
 
     static func requirementsLine(_ r: DeviceRequirements) -> String {

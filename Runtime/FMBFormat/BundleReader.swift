@@ -98,8 +98,14 @@ public enum BundleReader {
             try decodePredicates(&r, into: &steps)
             try r.finish()
         }
+        var placement: Placement? = nil
+        if layout.section(.placement) != nil {
+            r = reader(.placement)
+            placement = try decodePlacement(&r)
+            try r.finish()
+        }
         return FMBundle(meta: meta, spirv: spirv, kernels: kernels, program: steps, tensors: tensors,
-                        images: images, chunks: chunks, schedule: schedule)
+                        images: images, chunks: chunks, schedule: schedule, placement: placement)
     }
 
     static func decodeMeta(_ r: inout ByteReader) throws -> Meta {
@@ -320,5 +326,32 @@ public enum BundleReader {
         return Schedule(order: lists[0], issueStep: lists[1], firstUse: lists[2], lastUse: lists[3],
                         budgetBytes: budget, bandwidth: bandwidth, stepSeconds: seconds,
                         predictedSeconds: predicted, lowerBoundSeconds: lowerBound)
+    }
+
+    static func decodePlacement(_ r: inout ByteReader) throws -> Placement {
+        let space = try r.u64("placement.weightSpaceBytes")
+        let segment = try r.u64("placement.segmentBytes")
+        let alignment = try r.u64("placement.slotAlignment")
+        let rawMethod = try r.u8("placement.method")
+        guard let method = Placement.Method(rawValue: rawMethod) else {
+            throw r.fail("placement.method", "unknown method \(rawMethod)")
+        }
+        try r.skip(7, "placement.reserved")
+        let n = try r.count("placement.slots", minElementSize: 24)
+        try r.skip(4, "placement.reserved")
+        var slots: [Placement.Slot] = []
+        slots.reserveCapacity(n)
+        for i in 0..<n {
+            let offset = try r.u64("placement.slots[\(i)].offset")
+            let size = try r.u64("placement.slots[\(i)].size")
+            let flags = try r.u8("placement.slots[\(i)].flags")
+            guard flags & ~1 == 0 else {
+                throw r.fail("placement.slots[\(i)].flags", "unknown flag bits 0x\(String(flags & ~1, radix: 16))")
+            }
+            try r.skip(7, "placement.slots[\(i)].reserved")
+            slots.append(Placement.Slot(resident: flags & 1 != 0, offset: offset, size: size))
+        }
+        return Placement(weightSpaceBytes: space, segmentBytes: segment, slotAlignment: alignment, method: method,
+                         slots: slots)
     }
 }

@@ -20,6 +20,7 @@ extension BundleValidator {
         m.checkTensorsAndImages()
         m.checkChunks()
         m.checkSchedule()
+        m.checkPlacement()
         m.checkRequirements()
         return m.issues
     }
@@ -415,5 +416,67 @@ extension FMBundle {
             }
         }
         return t
+    }
+}
+
+extension MeaningCheck {
+    // MARK: Placement
+
+    /// Slots inside the weight space, aligned, inside one segment, large enough for their images; resident slots
+    /// share bytes with nothing; streamed slots share bytes only with streamed slots whose windows are disjoint
+    /// (the later image's copies wait for the step after the earlier one's last reader); arena + weight space
+    /// within the budget the plan was made for.
+    mutating func checkPlacement() {
+        guard let p = b.placement else { return }
+        if p.slots.count != b.images.count {
+            fail("placement.slots", "\(p.slots.count) entries, expected \(b.images.count) (one per image)")
+            return
+        }
+        if p.segmentBytes == 0 { fail("placement.segmentBytes", "is 0") }
+        if p.slotAlignment == 0 || p.slotAlignment & (p.slotAlignment - 1) != 0 {
+            fail("placement.slotAlignment", "\(p.slotAlignment) is not a power of two")
+        }
+        guard issues.isEmpty else { return }
+        var placed: [Int] = []
+        for (i, slot) in p.slots.enumerated() {
+            let path = "placement.slots[\(i)]"
+            let (end, overflow) = slot.offset.addingReportingOverflow(slot.size)
+            if overflow || end > p.weightSpaceBytes {
+                fail(path, "\(slot.offset)+\(slot.size) ends past the weight space (\(p.weightSpaceBytes) bytes)")
+                continue
+            }
+            if slot.size < b.images[i].byteSize {
+                fail("\(path).size", "\(slot.size) bytes for images[\(i)] ('\(b.images[i].name)') of \(b.images[i].byteSize)")
+            }
+            if slot.offset % p.slotAlignment != 0 {
+                fail("\(path).offset", "\(slot.offset) is not a multiple of slotAlignment \(p.slotAlignment)")
+            }
+            if slot.size > 0, slot.offset / p.segmentBytes != (end - 1) / p.segmentBytes {
+                fail(path, "\(slot.offset)..<\(end) crosses a segment boundary (segments of \(p.segmentBytes) bytes)")
+            }
+            placed.append(i)
+        }
+        let budget = b.schedule.budgetBytes
+        if budget > 0, b.meta.arenaSize + p.weightSpaceBytes > budget {
+            fail("placement.weightSpaceBytes", "arena \(b.meta.arenaSize) + weights \(p.weightSpaceBytes) bytes exceed the "
+                 + "budget of \(budget) bytes (schedule.budgetBytes)")
+        }
+        // Byte overlaps, by a sweep over slots sorted by offset.
+        let windows = b.imageWindows()
+        let sorted = placed.filter { p.slots[$0].size > 0 }.sorted { (p.slots[$0].offset, $0) < (p.slots[$1].offset, $1) }
+        var open: [Int] = []
+        for i in sorted {
+            open.removeAll { p.slots[$0].end <= p.slots[i].offset }
+            for j in open {
+                let a = p.slots[j], c = p.slots[i]
+                if a.resident || c.resident {
+                    fail("placement.slots[\(i)]", "shares bytes with placement.slots[\(j)], and one of them is resident")
+                } else if windows[i].overlaps(windows[j]) {
+                    fail("placement.slots[\(i)]", "shares bytes with placement.slots[\(j)] while both are live (steps "
+                         + "\(windows[i].lowerBound)...\(windows[i].upperBound) and \(windows[j].lowerBound)...\(windows[j].upperBound))")
+                }
+            }
+            open.append(i)
+        }
     }
 }

@@ -150,6 +150,7 @@ public enum BundleValidator {
             issues.append(FormatIssue(.structure, "sections", "no \(kind) section"))
         }
         issues += checkPredicatesSection(flags: flags, minor: minor, at: seen[.predicates])
+        issues += checkPlacementSection(flags: flags, minor: minor, at: seen[.placement])
         if !issues.isEmpty { return (nil, issues) }
         for (i, e) in entries.enumerated() where e.kind.isKnown && e.kind != .data {
             if Checksum.fm64(UnsafeRawBufferPointer(rebasing: bytes[e.range])) != e.checksum {
@@ -165,23 +166,37 @@ public enum BundleValidator {
         return (layout, [])
     }
 
-    /// A `predicates` section (1.1) comes with the `predicatedSteps` flag and vice versa: a file whose steps are
-    /// predicated must say so in the header, so that a 1.0 reader refuses it rather than runs every step.
-    static func checkPredicatesSection(flags: UInt32, minor: UInt16, at index: Int?) -> [FormatIssue] {
-        let flagged = flags & FileLayout.predicatedStepsFlag != 0
-        if let index, minor < 1 {
-            return [FormatIssue(.structure, "sections[\(index)].kind", "a predicates section in a 1.\(minor) bundle "
-                                + "(predicated steps are format 1.1)")]
+    /// An optional section comes with its must-understand flag and vice versa, and only in a file whose minor
+    /// version has it: a reader that does not know the section then refuses the file instead of misreading it.
+    /// `predicates` (1.1, flag 0x1): steps that run only on a condition. `placement` (1.2, flag 0x2): the device
+    /// placement of the weights.
+    static func checkFlaggedSection(_ kind: SectionKind, flag: UInt32, flagName: String, sinceMinor: UInt16,
+                                    what: String, flags: UInt32, minor: UInt16, at index: Int?) -> [FormatIssue] {
+        let flagged = flags & flag != 0
+        let hex = "0x" + String(flag, radix: 16)
+        if let index, minor < sinceMinor {
+            return [FormatIssue(.structure, "sections[\(index)].kind", "a \(kind) section in a 1.\(minor) bundle "
+                                + "(\(what) are format 1.\(sinceMinor))")]
         }
         if let index, !flagged {
-            return [FormatIssue(.structure, "header.flags", "sections[\(index)] is a predicates section, but the "
-                                + "predicatedSteps flag (0x1) is not set", fileOffset: 8)]
+            return [FormatIssue(.structure, "header.flags", "sections[\(index)] is a \(kind) section, but the "
+                                + "\(flagName) flag (\(hex)) is not set", fileOffset: 8)]
         }
         if index == nil, flagged {
-            return [FormatIssue(.structure, "header.flags", "the predicatedSteps flag (0x1) is set, but there is no "
-                                + "predicates section", fileOffset: 8)]
+            return [FormatIssue(.structure, "header.flags", "the \(flagName) flag (\(hex)) is set, but there is no "
+                                + "\(kind) section", fileOffset: 8)]
         }
         return []
+    }
+
+    static func checkPredicatesSection(flags: UInt32, minor: UInt16, at index: Int?) -> [FormatIssue] {
+        checkFlaggedSection(.predicates, flag: FileLayout.predicatedStepsFlag, flagName: "predicatedSteps",
+                            sinceMinor: 1, what: "predicated steps", flags: flags, minor: minor, at: index)
+    }
+
+    static func checkPlacementSection(flags: UInt32, minor: UInt16, at index: Int?) -> [FormatIssue] {
+        checkFlaggedSection(.placement, flag: FileLayout.placementFlag, flagName: "placement",
+                            sinceMinor: 2, what: "weight placements", flags: flags, minor: minor, at: index)
     }
 
     // MARK: - Structure: payload ranges

@@ -65,8 +65,12 @@ public enum BundleWriter {
             let issues = BundleValidator.validate(bundle, dataSize: UInt64(payload.count))
             if !issues.isEmpty { throw FormatError(file: "<writer>", issues: issues) }
         }
-        // The lowest version that holds the file: predicated steps need 1.1 and its must-understand flag.
+        // The lowest version that holds the file: predicated steps need 1.1, a placement 1.2, each with its
+        // must-understand flag.
         let predicated = bundle.hasPredicatedSteps
+        let minor: UInt16 = bundle.placement != nil ? 2 : predicated ? 1 : 0
+        let flags = (predicated ? FileLayout.predicatedStepsFlag : 0)
+            | (bundle.placement != nil ? FileLayout.placementFlag : 0)
         let bodies: [(SectionKind, [UInt8])] = [
             (.meta, encodeMeta(bundle.meta)),
             (.kernels, encodeKernels(bundle)),
@@ -76,6 +80,7 @@ public enum BundleWriter {
             (.chunks, encodeChunks(bundle.chunks)),
             (.schedule, encodeSchedule(bundle.schedule)),
         ] + (predicated ? [(.predicates, encodePredicates(bundle.program))] : [])
+          + (bundle.placement.map { [(.placement, encodePlacement($0))] } ?? [])
         let sectionCount = bodies.count + 1
         var w = ByteWriter()
         w.zeros(FileLayout.headerSize + sectionCount * FileLayout.sectionEntrySize)
@@ -101,8 +106,8 @@ public enum BundleWriter {
         var header = ByteWriter()
         header.raw(FileLayout.magic)  // magic "FMB\0"
         header.u16(FileLayout.currentMajor)  // major
-        header.u16(predicated ? 1 : 0)  // minor
-        header.u32(predicated ? FileLayout.predicatedStepsFlag : 0)  // flags
+        header.u16(minor)  // minor
+        header.u32(flags)  // flags
         header.u32(UInt32(FileLayout.headerSize))  // headerSize
         header.u64(UInt64(w.count + payload.count))  // fileSize
         header.u64(UInt64(FileLayout.headerSize))  // sectionTableOffset: right after the header
@@ -274,6 +279,24 @@ public enum BundleWriter {
         }
         w.count(s.stepSeconds.count)
         for t in s.stepSeconds { w.f64(t) }
+        return w.bytes
+    }
+
+    static func encodePlacement(_ p: Placement) -> [UInt8] {
+        var w = ByteWriter()
+        w.u64(p.weightSpaceBytes)
+        w.u64(p.segmentBytes)
+        w.u64(p.slotAlignment)
+        w.u8(p.method.rawValue)
+        w.zeros(7)  // reserved
+        w.count(p.slots.count)
+        w.u32(0)  // reserved: keeps the records 8-aligned
+        for slot in p.slots {
+            w.u64(slot.offset)
+            w.u64(slot.size)
+            w.u8(slot.resident ? 1 : 0)  // flags, bit 0: resident
+            w.zeros(7)  // reserved
+        }
         return w.bytes
     }
 }

@@ -17,11 +17,13 @@ public struct SectionKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let data = SectionKind(rawValue: 8)
     /// Since 1.1, optional: the run-time conditions of predicated steps.
     public static let predicates = SectionKind(rawValue: 9)
+    /// Since 1.2, optional: the device placement of every weight image (the load plan's memory half).
+    public static let placement = SectionKind(rawValue: 10)
 
     /// Every v1.0 section, in the order the writer lays them out. Each must appear exactly once.
     public static let v1: [SectionKind] = [.meta, .kernels, .program, .tensors, .images, .chunks, .schedule, .data]
 
-    public var isKnown: Bool { (1...9).contains(rawValue) }
+    public var isKnown: Bool { (1...10).contains(rawValue) }
 
     public var description: String {
         switch rawValue {
@@ -34,6 +36,7 @@ public struct SectionKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         case 7: "schedule"
         case 8: "data"
         case 9: "predicates"
+        case 10: "placement"
         default: "unknown(\(rawValue))"
         }
     }
@@ -69,7 +72,7 @@ public struct FileLayout: Equatable, Sendable {
     /// The newest format version this code writes; it reads any 1.x. The writer stamps the lowest minor that
     /// holds the file (1.0 unless it has predicated steps), so bundles without them stay readable by 1.0 readers.
     public static let currentMajor: UInt16 = 1
-    public static let currentMinor: UInt16 = 1
+    public static let currentMinor: UInt16 = 2
     /// Sizes of the v1.0 header and section entry; later minors may grow them (readers use the file's sizes).
     public static let headerSize = 64
     public static let sectionEntrySize = 32
@@ -83,8 +86,11 @@ public struct FileLayout: Equatable, Sendable {
     /// Must-understand flag (1.1): some steps run only when a condition holds (`predicates` section). A 1.0
     /// reader rejects the file instead of running every step unconditionally.
     public static let predicatedStepsFlag: UInt32 = 0x0000_0001
+    /// Must-understand flag (1.2): weight images live where the `placement` section says, some resident across
+    /// runs. A 1.1 reader rejects the file instead of streaming every image into a pool of its own design.
+    public static let placementFlag: UInt32 = 0x0000_0002
     /// The must-understand flags this reader knows.
-    public static let knownFlags: UInt32 = predicatedStepsFlag
+    public static let knownFlags: UInt32 = predicatedStepsFlag | placementFlag
 
     public var major: UInt16
     public var minor: UInt16

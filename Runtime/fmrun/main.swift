@@ -74,6 +74,7 @@ struct FMRun: ParsableCommand {
                  + "transfer queue: \(device.transferQueueKind.rawValue)")
         let options = SessionOptions(loadMode: preload ? .preload : .streaming, stagingBytes: stagingMiB << 20,
                                      profile: profile)
+        let baseline = device.memoryBudget()
         let session = try Session(bundle: loaded, device: device, options: options)
 
         progress("cold run")
@@ -91,7 +92,7 @@ struct FMRun: ParsableCommand {
             warmStats.append(session.lastStats!)
         }
         report(session: session, cold: cold, coldStats: coldStats, warm: warm, warmStats: warmStats,
-               resident: resident)
+               resident: resident, baseline: baseline)
     }
 
     // MARK: Inputs and outputs
@@ -139,7 +140,7 @@ struct FMRun: ParsableCommand {
     // MARK: Report
 
     private func report(session: Session, cold: Double, coldStats: RunStats, warm: [Double], warmStats: [RunStats],
-                        resident: Double?) {
+                        resident: Double?, baseline: [HeapBudget]) {
         let memory = session.memory
         print("model:            \(session.bundle.bundle.meta.modelName) (\(session.bundle.path))")
         print("device:           [\(session.device.info.index)] \(session.device.info.name)")
@@ -167,15 +168,19 @@ struct FMRun: ParsableCommand {
               + "final compute \(ms(steady.computeWaitSeconds)); \(steady.submissions) submissions")
         print("host I/O / run:   inputs \(ms(steady.inputSeconds)), outputs \(ms(steady.outputSeconds)) "
               + "(checking, converting and copying through staging)")
-        print("weight pool:      \(bytes(memory.weightPoolBytes))"
-              + (session.options.loadMode == .streaming ? " (unaliased \(bytes(memory.unaliasedWeightBytes)))" : ""))
-        print("peak device mem:  \(bytes(memory.peakBytes)) own allocations (arena \(bytes(memory.arenaBytes)), "
-              + "weights \(bytes(memory.weightPoolBytes)), staging \(bytes(memory.stagingBytes)), "
-              + "I/O \(bytes(memory.ioStagingBytes)))")
+        let budget = memory.budgetBytes > 0 ? "budget \(bytes(memory.budgetBytes))" : "no budget"
+        print("device memory:    \(bytes(memory.deviceBytes)) own allocations, \(budget) (arena \(bytes(memory.arenaBytes)), "
+              + "weights \(bytes(memory.weightBytes)) in \(memory.weightAllocations) allocation(s), "
+              + "\(memory.residentImages) resident images\(memory.weightsAsPlanned ? "" : ", slots re-placed for this device"))")
+        if session.options.loadMode == .streaming {
+            print("weights unaliased: \(bytes(memory.unaliasedWeightBytes)) (every image with bytes of its own)")
+        }
+        print("host staging:     \(bytes(memory.stagingBytes)) ring, \(bytes(memory.ioStagingBytes)) I/O")
         let heaps = (warmStats + [coldStats]).flatMap(\.heaps).filter(\.deviceLocal)
         if let peak = heaps.max(by: { $0.usage < $1.usage }) {
-            print("budget-reported:  \(bytes(peak.usage)) used of \(bytes(peak.budget)) budget on heap \(peak.heap) "
-                  + "(VK_EXT_memory_budget, whole process)")
+            let before = baseline.first { $0.heap == peak.heap }?.usage ?? 0
+            print("budget-reported:  \(bytes(peak.usage)) used of \(bytes(peak.budget)) budget on heap \(peak.heap), "
+                  + "+\(bytes(peak.usage &- before)) since before the session (VK_EXT_memory_budget, whole process)")
         } else {
             print("budget-reported:  n/a (no VK_EXT_memory_budget)")
         }

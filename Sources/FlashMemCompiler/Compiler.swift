@@ -9,8 +9,8 @@ public struct CompileOptions: Sendable {
     /// Target size of one weight chunk; chunks are whole rows of one image layer.
     public var chunkBytes: Int = 1 << 20
     public var codec: Codec = .none
-    /// Bytes the weights in flight may take (the pool); nil = unbounded.
-    public var budget: UInt64?
+    /// Device bytes the run may use at any moment: arena + weights (resident and streamed).
+    public var memoryBudget: MemoryBudget = .unbounded
     public var costModel: CostModel = .h100
     public var modelName: String?
     /// Inputs fixed to values at compile time (`--pin-input NAME=v,...`), by input name: they become constants,
@@ -37,9 +37,8 @@ public struct CompileReport: Sendable {
     public var weightBytes: UInt64 = 0
     public var storedBytes: UInt64 = 0
     public var chunks = 0
-    public var peakPoolBytes: UInt64 = 0
-    public var predictedSeconds = 0.0
-    public var lowerBoundSeconds = 0.0
+    /// The load plan: budget, resident and streamed bytes, predicted and bound times, which method won.
+    public var plan = LoadPlanReport()
 }
 
 public struct CompiledModel {
@@ -158,13 +157,14 @@ public enum Compiler {
             throw CompileError(file: name, "weight image '\(image.name)' is never read")
         }
 
-        // Schedule.
+        // The load plan under one budget: resident set, issue steps, slots.
+        progress("planning weight loads (budget: \(options.memoryBudget))")
         let stepSeconds = program.steps.map { options.costModel.seconds(flops: $0.flops, bytes: $0.bytesRead) }
-        let scheduled = images.indices.map {
-            ScheduledImage(bytes: images[$0].byteSize, firstUse: firstUse[$0], lastUse: lastUse[$0], chunks: chunksOf[$0])
-        }
-        let schedule = try Scheduler.solve(stepSeconds: stepSeconds, images: scheduled, chunkCount: chunks.count,
-                                           model: options.costModel, budget: options.budget)
+        let (schedule, placement, planReport) = try LoadPlanning.plan(
+            LoadPlanning.Input(stepSeconds: stepSeconds, images: images, firstUse: firstUse, lastUse: lastUse,
+                               chunksOf: chunksOf.map { $0.map(\.index) }, chunkCount: chunks.count,
+                               arenaBytes: arena.arenaSize, model: options.costModel),
+            budget: options.memoryBudget, name: name)
 
         func io(_ binding: IOBinding) throws -> IOBinding {
             var binding = binding
@@ -184,7 +184,7 @@ public enum Compiler {
         let meta = Meta(modelName: name, producer: "fmc \(version)", inputs: try program.inputs.map(io),
                         outputs: try program.outputs.map(io), requirements: requirements, arenaSize: arena.arenaSize)
         let bundle = FMBundle(meta: meta, spirv: spirv, kernels: kernels, program: steps, tensors: arena.tensors,
-                              images: images, chunks: chunks, schedule: schedule)
+                              images: images, chunks: chunks, schedule: schedule, placement: placement)
 
         report.steps = steps.count
         report.copySteps = steps.filter { BundleInspector.isCopyKernel(kernels[Int($0.kernel)].name) }.count
@@ -193,10 +193,7 @@ public enum Compiler {
         report.arenaBytes = arena.arenaSize
         report.arenaUnsharedBytes = arena.unsharedSize
         report.chunks = chunks.count
-        let issue = images.indices.map { i in chunksOf[i].map { Int(schedule.issueStep[$0.index]) }.min() ?? 0 }
-        report.peakPoolBytes = Scheduler.peakPool(images: scheduled, issue: issue, stepCount: steps.count)
-        report.predictedSeconds = schedule.predictedSeconds
-        report.lowerBoundSeconds = schedule.lowerBoundSeconds
+        report.plan = planReport
         return CompiledModel(bundle: bundle, payload: payload.bytes, report: report)
     }
 

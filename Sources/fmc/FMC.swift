@@ -38,8 +38,13 @@ struct Compile: ParsableCommand {
     @Option(help: "Target weight chunk size, e.g. 1MiB, 256KiB.")
     var chunkSize: String = "1MiB"
 
-    @Option(help: "Memory budget for weights in flight, e.g. 512MiB (default: unbounded).")
-    var budget: String?
+    @Option(name: .customLong("memory-budget"),
+            help: ArgumentHelp("Device memory for the whole run: BYTES (e.g. 256MiB), N% of the weights (plus the "
+                               + "arena), or auto (default: unbounded, every weight resident).",
+                               discussion: "The plan never exceeds it: arena + resident weights + streamed weights in "
+                                   + "flight. auto picks the smallest budget whose predicted warm latency is within 5% "
+                                   + "of all-resident. A budget too small is an error stating the smallest feasible one."))
+    var memoryBudget: String?
 
     @Option(help: "Chunk codec: none or zstd.")
     var codec: String = "none"
@@ -51,7 +56,7 @@ struct Compile: ParsableCommand {
         var options = CompileOptions()
         options.precision = precision
         options.chunkBytes = Int(try parseBytes(chunkSize, option: "--chunk-size"))
-        options.budget = try budget.map { try parseBytes($0, option: "--budget") }
+        options.memoryBudget = try memoryBudget.map(parseBudget) ?? .unbounded
         switch codec {
         case "none": options.codec = .none
         case "zstd": options.codec = .zstd
@@ -91,13 +96,16 @@ struct Compile: ParsableCommand {
               nodes \(r.nodes) (\(r.foldedNodes) folded) → steps \(r.steps) (\(r.copySteps) copies), kernels \(r.kernels) (\(r.spirvModules) SPIR-V modules)
               arena \(formatBytes(r.arenaBytes)) (without reuse \(formatBytes(r.arenaUnsharedBytes)))
               weights \(formatBytes(r.weightBytes)) in \(r.chunks) chunks, stored \(formatBytes(r.storedBytes))
-              schedule (\(model.name)): peak pool \(formatBytes(r.peakPoolBytes)), predicted \(formatSeconds(r.predictedSeconds)), \
-            lower bound \(formatSeconds(r.lowerBoundSeconds)), gap \(String(format: "%.1f", gap(r)))%
-            """)
+              plan (\(model.name), \(r.plan.method)): budget \(r.plan.budgetBytes == 0 ? "unbounded" : formatBytes(r.plan.budgetBytes)) = \
+            arena \(formatBytes(r.plan.arenaBytes)) + weight space \(formatBytes(r.plan.weightSpaceBytes)) \
+            (resident \(formatBytes(r.plan.residentBytes)), streamed per run \(formatBytes(r.plan.streamedBytes)))
+              predicted warm \(formatSeconds(r.plan.predictedSeconds)), lower bound \(formatSeconds(r.plan.lowerBoundSeconds)) \
+            (Σ kernels \(formatSeconds(r.plan.computeSeconds))), gap \(String(format: "%.1f", gap(r)))%
+            """ + (r.plan.autoChoice.map { "\n  " + $0 } ?? ""))
     }
 
     func gap(_ r: CompileReport) -> Double {
-        r.lowerBoundSeconds > 0 ? (r.predictedSeconds / r.lowerBoundSeconds - 1) * 100 : 0
+        r.plan.lowerBoundSeconds > 0 ? (r.plan.predictedSeconds / r.plan.lowerBoundSeconds - 1) * 100 : 0
     }
 }
 
@@ -127,6 +135,18 @@ func parseBytes(_ text: String, option: String) throws -> UInt64 {
     }
     if let value = UInt64(text), value > 0 { return value }
     throw ValidationError("\(option) expects a size such as 1MiB or 512KiB, got '\(text)'")
+}
+
+/// "256MiB", "25%", "auto" → a budget.
+func parseBudget(_ text: String) throws -> MemoryBudget {
+    if text == "auto" { return .auto }
+    if text.hasSuffix("%") {
+        guard let percent = Double(text.dropLast()), percent > 0, percent <= 100 else {
+            throw ValidationError("--memory-budget expects BYTES, N% with 0 < N ≤ 100, or auto; got '\(text)'")
+        }
+        return .fractionOfWeights(percent / 100)
+    }
+    return .bytes(try parseBytes(text, option: "--memory-budget"))
 }
 
 func formatBytes(_ bytes: UInt64) -> String {

@@ -217,7 +217,7 @@ final class RoundTripTests: XCTestCase {
         for fragment in ["format    1.0", "producer  fmc-tests 1.0", "model     tiny-mlp", "Inputs (1)", "[1, 16]",
                          "Sections (8)", "Kernels (2; 2 SPIR-V modules", "matmul_rgba32f", "BIB", "8×8×1",
                          "Program: 3 steps", "Images (2", "fc2.weight", "rgba16f", "8×4×1", "Chunks (4)",
-                         "none 3, zstd 1", "50.0 GB/s", "gap 4.5%", "peak weights", "within budget"] {
+                         "none 3, zstd 1", "50.0 GB/s", "gap 4.5%", "peak weights", "no placement"] {
             XCTAssertTrue(text.contains(fragment), "missing '\(fragment)' in:\n\(text)")
         }
         // Dispatch counts: matmul twice, add once.

@@ -46,7 +46,7 @@ final class FMRunTests: XCTestCase {
             XCTAssertTrue(result.stdout.contains("load mode:        \(extra.isEmpty ? "streaming" : "preload")"), result.stdout)
             XCTAssertTrue(result.stdout.contains("warm latency:     median"), result.stdout)
             XCTAssertTrue(result.stdout.contains("cold latency:"), result.stdout)
-            XCTAssertTrue(result.stdout.contains("peak device mem:"), result.stdout)
+            XCTAssertTrue(result.stdout.contains("device memory:"), result.stdout)
             XCTAssertTrue(result.stdout.contains("step 4"), "profile lists steps: \(result.stdout)")
             let y = try NPY.read(path: outDir + "/y.npy")
             XCTAssertEqual(y.shape, [2, 64])

@@ -1,65 +1,8 @@
 import XCTest
 @testable import FlashMemRuntime
 
-/// The Vulkan-free parts of a session: weight placement, the staging ring and the streaming plan.
+/// The Vulkan-free parts of a session: the staging ring and the streaming plan (slot placement: FMBFormatTests).
 final class PlanningTests: XCTestCase {
-    typealias Window = WeightPlacement.Window
-
-    func testSeparatePlacementRespectsAlignment() {
-        let p = WeightPlacement.separate(sizes: [100, 50, 300], alignments: [64, 256, 16])
-        XCTAssertEqual(p.offsets, [0, 256, 320])
-        XCTAssertEqual(p.poolSize, 620)
-    }
-
-    func testDisjointLifetimesShareBytes() {
-        let p = WeightPlacement.aliased(sizes: [1000, 600, 1000], alignments: [256, 256, 256],
-                                        windows: [Window(start: 0, end: 2), Window(start: 3, end: 5),
-                                                  Window(start: 6, end: 6)])
-        XCTAssertEqual(p.offsets, [0, 0, 0])
-        XCTAssertEqual(p.poolSize, 1000)
-    }
-
-    func testTouchingLifetimesDoNotShare() {
-        // lastUse 3 == windowStart 3: the copy may run while step 3 still reads the other image.
-        let p = WeightPlacement.aliased(sizes: [512, 512], alignments: [256, 256],
-                                        windows: [Window(start: 0, end: 3), Window(start: 3, end: 4)])
-        XCTAssertEqual(Set(p.offsets), [0, 512])
-        XCTAssertEqual(p.poolSize, 1024)
-    }
-
-    func testFirstFitFillsGaps() {
-        // A (0…9) and C (0…9) are live throughout; B (0…1) and D (5…9) can reuse the same gap.
-        let p = WeightPlacement.aliased(sizes: [400, 200, 400, 200], alignments: [1, 1, 1, 1],
-                                        windows: [Window(start: 0, end: 9), Window(start: 0, end: 1),
-                                                  Window(start: 0, end: 9), Window(start: 5, end: 9)])
-        XCTAssertEqual(p.offsets[1], p.offsets[3])
-        XCTAssertEqual(p.poolSize, 1000)
-    }
-
-    func testRandomPlacementsNeverOverlapLiveImages() {
-        var rng = SplitMix(seed: 3)
-        for _ in 0..<200 {
-            let count = 1 + rng.int(12)
-            let sizes = (0..<count).map { _ in UInt64(1 + rng.int(5000)) }
-            let alignments = (0..<count).map { _ in UInt64(1) << UInt64(rng.int(10)) }
-            let windows = (0..<count).map { _ -> Window in
-                let start = rng.int(20)
-                return Window(start: start, end: start + rng.int(6))
-            }
-            let p = WeightPlacement.aliased(sizes: sizes, alignments: alignments, windows: windows)
-            let separate = WeightPlacement.separate(sizes: sizes, alignments: alignments)
-            for i in 0..<count {
-                XCTAssertEqual(p.offsets[i] % alignments[i], 0)
-                XCTAssertLessThanOrEqual(p.offsets[i] + sizes[i], p.poolSize)
-                for j in 0..<i where windows[i].overlaps(windows[j]) {
-                    let disjoint = p.offsets[i] + sizes[i] <= p.offsets[j] || p.offsets[j] + sizes[j] <= p.offsets[i]
-                    XCTAssertTrue(disjoint, "images \(i) and \(j) are live together and overlap")
-                }
-            }
-            XCTAssertLessThanOrEqual(p.poolSize, separate.poolSize + alignments.reduce(0, +))
-        }
-    }
-
     func testStagingRingWaitsOnlyForOverwrittenSlots() {
         let ring = StagingRing(sizes: [100, 100, 100, 100, 300], alignment: 128, capacity: 384)
         XCTAssertEqual(ring.offsets, [0, 128, 256, 0, 0])
@@ -105,11 +48,15 @@ final class PlanningTests: XCTestCase {
         XCTAssertEqual(plan.imageFirstOrdinal, [0, 4, 8])
         XCTAssertEqual(plan.imageLastOrdinal, [3, 7, 11])
         XCTAssertEqual(plan.stepNeed, [4, 0, 8, 0, 12])
-        XCTAssertEqual(plan.windows, [Window(start: 0, end: 0), Window(start: 1, end: 2), Window(start: 3, end: 4)])
+        XCTAssertEqual(model.bundle.imageWindows(), [0...0, 1...2, 3...4])
         XCTAssertEqual(plan.streamingBatches(stepCount: 5), [
             .init(steps: 0..<1, waitLoaded: 4), .init(steps: 1..<2, waitLoaded: 4), .init(steps: 2..<3, waitLoaded: 8),
             .init(steps: 3..<4, waitLoaded: 8), .init(steps: 4..<5, waitLoaded: 12),
         ])
+        // A later run with image 1 resident copies only images 0 and 2; step 2 then waits for nothing new.
+        let warm = try ExecutionPlan(model.loaded(), copies: [true, false, true])
+        XCTAssertEqual(warm.order, [2, 0, 3, 1, 9, 8, 11, 10])
+        XCTAssertEqual(warm.stepNeed, [4, 0, 0, 0, 8])
     }
 
     func testChunksAreIssuedInOrderEvenWhenIssueStepsDecrease() throws {

@@ -52,13 +52,14 @@ final class SessionTests: XCTestCase {
         }
 
         // Lifetimes [0,0], [1,2], [3,4] do not overlap: streaming overlays all three images.
-        XCTAssertLessThan(streaming.memory.weightPoolBytes, preload.memory.weightPoolBytes)
-        XCTAssertEqual(streaming.memory.unaliasedWeightBytes, preload.memory.weightPoolBytes)
-        XCTAssertEqual(streaming.weights.placement.offsets, [0, 0, 0])
-        XCTAssertEqual(Set(preload.weights.placement.offsets).count, 3)
+        XCTAssertLessThan(streaming.memory.weightBytes, preload.memory.weightBytes)
+        XCTAssertEqual(streaming.memory.unaliasedWeightBytes, preload.memory.weightBytes)
+        XCTAssertEqual(streaming.weights.offsets, [0, 0, 0])
+        XCTAssertEqual(Set(preload.weights.offsets).count, 3)
         XCTAssertEqual(streaming.memory.stagingBytes, 512, "two 128-byte chunks in 256-byte slots")
-        XCTAssertTrue(streaming.streamer!.ring.reuseWait.contains { $0 != nil }, "ring slots must be reused")
-        XCTAssertNil(preload.streamer, "preload frees its staging ring after loading")
+        XCTAssertTrue(streaming.warm.streamer!.ring.reuseWait.contains { $0 != nil }, "ring slots must be reused")
+        XCTAssertNil(preload.warm.streamer, "preload streams nothing after loading")
+        XCTAssertNil(preload.first, "preload frees its loading program after loading")
     }
 
     func testDifferentInputsGiveDifferentOutputsAcrossRuns() throws {
@@ -78,6 +79,87 @@ final class SessionTests: XCTestCase {
             let x = input(seed: seed)
             assertClose(try session.run(inputs: [HostTensor(name: "x", shape: [2, 64], floats: x)])[0].floats(),
                         model.reference(x))
+        }
+    }
+
+    /// Residency outlives runs: the first run loads every image, later runs copy only the streamed ones (none when
+    /// all are resident), and outputs stay bit-identical to preload.
+    func testResidentImagesAreLoadedOnceAndKept() throws {
+        let model = try TinyModel()
+        let x = input()
+        let inputs = [HostTensor(name: "x", shape: [2, 64], floats: x)]
+        let preload = try Session(bundle: model.loaded(), device: device(), options: SessionOptions(loadMode: .preload))
+        let reference = try preload.run(inputs: inputs)[0].bytes
+        let chunkBytes = model.bundle.chunks.map(\.rawSize)
+        let imageBytes = model.bundle.images.indices.map { i in
+            zip(model.bundle.chunks, chunkBytes).filter { $0.0.image == UInt32(i) }.reduce(UInt64(0)) { $0 + $1.1 }
+        }
+        for resident in [[false, true, false], [true, true, true], [true, false, false]] {
+            var bundle = model.bundle
+            bundle.placement = try TinyModel.streamedPlacement(bundle, resident: resident)
+            let session = try Session(bundle: LoadedBundle(bundle: bundle, payload: model.payload, path: "tiny.fmb"),
+                                      device: device())
+            XCTAssertEqual(session.memory.residentImages, resident.filter { $0 }.count)
+            for run in 0..<3 {
+                let y = try session.run(inputs: inputs)
+                XCTAssertEqual(y[0].bytes, reference, "resident \(resident), run \(run) differs from preload")
+                let streamed = session.lastStats!.bytesStreamed
+                let expected = run == 0 ? imageBytes.reduce(0, +)
+                    : imageBytes.indices.filter { !resident[$0] }.reduce(UInt64(0)) { $0 + imageBytes[$1] }
+                XCTAssertEqual(streamed, expected, "resident \(resident), run \(run)")
+            }
+            XCTAssertTrue(session.weightsResident)
+        }
+    }
+
+    /// A weight space larger than one segment becomes several allocations, each image inside one.
+    func testWeightSpaceSpansSeveralAllocations() throws {
+        let model = try TinyModel()
+        var bundle = model.bundle
+        let sizes = bundle.images.map { alignUp($0.byteSize, 256) }
+        let segment = sizes.max()!
+        let placed = try SlotPlacement.place(sizes: sizes, alignments: sizes.map { _ in 256 }, resident: [true, true, true],
+                                             windows: bundle.imageWindows(), segmentBytes: segment)
+        bundle.placement = Placement(weightSpaceBytes: placed.end, segmentBytes: segment, slotAlignment: 256,
+                                     method: .allResident, slots: sizes.indices.map {
+                                         Placement.Slot(resident: true, offset: placed.offsets[$0], size: sizes[$0]) })
+        let session = try Session(bundle: LoadedBundle(bundle: bundle, payload: model.payload, path: "tiny.fmb"),
+                                  device: device())
+        XCTAssertEqual(session.memory.weightAllocations, 3)
+        let x = input()
+        for _ in 0..<2 {
+            assertClose(try session.run(inputs: [HostTensor(name: "x", shape: [2, 64], floats: x)])[0].floats(),
+                        model.reference(x))
+        }
+        XCTAssertEqual(session.lastStats!.bytesStreamed, 0)
+    }
+
+    /// The runtime refuses to go past the plan's budget, e.g. when the device pads images past their slots.
+    func testBudgetIsEnforcedAtSessionCreation() throws {
+        let model = try TinyModel()
+        var bundle = model.bundle
+        bundle.placement = try TinyModel.streamedPlacement(bundle)
+        bundle.schedule.budgetBytes = bundle.meta.arenaSize + bundle.placement!.weightSpaceBytes
+        XCTAssertNoThrow(try Session(bundle: LoadedBundle(bundle: bundle, payload: model.payload, path: "tiny.fmb"),
+                                     device: device()))
+        // Slots smaller than the images force a re-placement with the device's sizes, past the budget.
+        for i in bundle.placement!.slots.indices { bundle.placement!.slots[i] = Placement.Slot(resident: false, offset: 0, size: 16) }
+        bundle.placement!.weightSpaceBytes = 16
+        bundle.schedule.budgetBytes = bundle.meta.arenaSize + 16
+        XCTAssertThrowsError(try Session(bundle: LoadedBundle(bundle: bundle, payload: model.payload, path: "tiny.fmb"),
+                                         device: device())) { error in
+            XCTAssertTrue("\(error)".contains("exceed it by"), "\(error)")
+        }
+    }
+
+    /// A bundle without a placement (format 1.0/1.1) is refused with a message saying what to do.
+    func testBundlesWithoutAPlacementAreRefused() throws {
+        let model = try TinyModel()
+        var bundle = model.bundle
+        bundle.placement = nil
+        XCTAssertThrowsError(try Session(bundle: LoadedBundle(bundle: bundle, payload: model.payload, path: "tiny.fmb"),
+                                         device: device())) { error in
+            XCTAssertTrue("\(error)".contains("compile the model again"), "\(error)")
         }
     }
 

@@ -141,9 +141,20 @@ struct TinyModel {
                         requirements: requirements, arenaSize: 7 * 512)
         bundle = FMBundle(meta: meta, spirv: spirv, kernels: kernels, program: program, tensors: tensors,
                           images: images, chunks: chunks, schedule: schedule)
+        bundle.placement = try TinyModel.streamedPlacement(bundle)
         payload = data.bytes
         weights = [w0, w1, w2]
         self.constant = constant
+    }
+
+    /// Every image streamed, slots shared by images whose windows do not overlap (what fmc plans under a budget).
+    static func streamedPlacement(_ bundle: FMBundle, resident: [Bool]? = nil) throws -> Placement {
+        let sizes = bundle.images.map { alignUp($0.byteSize, 256) }
+        let resident = resident ?? bundle.images.map { _ in false }
+        let placed = try SlotPlacement.place(sizes: sizes, alignments: sizes.map { _ in 256 }, resident: resident,
+                                             windows: bundle.imageWindows(), segmentBytes: 1 << 30)
+        return Placement(weightSpaceBytes: placed.end, segmentBytes: 1 << 30, slotAlignment: 256, method: .heuristic,
+                         slots: sizes.indices.map { Placement.Slot(resident: resident[$0], offset: placed.offsets[$0], size: sizes[$0]) })
     }
 
     func loaded() -> LoadedBundle { LoadedBundle(bundle: bundle, payload: payload, path: "tiny.fmb") }

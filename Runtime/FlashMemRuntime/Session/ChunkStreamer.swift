@@ -51,7 +51,7 @@ final class ChunkStreamer {
     /// The highest `loaded` value any submitted copy signals (what to wait for when draining after an error).
     private(set) var submittedLoaded: UInt64 = 0
 
-    init(device: Device, loaded: LoadedBundle, plan: ExecutionPlan, weights: WeightImages, requestedStaging: UInt64,
+    init(device: Device, loaded: LoadedBundle, plan: ExecutionPlan, weights: WeightMemory, requestedStaging: UInt64,
          loadedSemaphore: VK.TimelineSemaphore, computedSemaphore: VK.TimelineSemaphore,
          timeoutNanoseconds: UInt64) throws {
         self.loaded = loaded

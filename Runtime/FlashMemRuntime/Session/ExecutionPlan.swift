@@ -3,8 +3,10 @@
 /// streaming plan (chunk ordinals, when each is issued, which `loaded` value each step waits for, how
 /// steps are batched into submissions). Pure values; errors name the field.
 ///
-/// Vocabulary: a chunk's *ordinal* is its position in `Schedule.order`; the `loaded` timeline counts
-/// finished copies in that order, so `loaded >= o + 1` means chunks 0…o have landed.
+/// Vocabulary: a chunk's *ordinal* is its position among the chunks this plan copies, in `Schedule.order`;
+/// the `loaded` timeline counts finished copies in that order, so `loaded >= o + 1` means chunks 0…o have
+/// landed. A session has two plans: the first run copies every chunk; later runs only those of streamed images
+/// (resident ones stay loaded).
 struct ExecutionPlan {
     /// Per ordinal: the chunk index.
     let order: [Int]
@@ -18,8 +20,6 @@ struct ExecutionPlan {
     let imageLastOrdinal: [Int?]
     /// Per step: the `loaded` value it needs (all chunks of every image it binds), 0 for none.
     let stepNeed: [Int]
-    /// Per image: [window start, lastUse] for aliasing (see `WeightPlacement`).
-    let windows: [WeightPlacement.Window]
 
     /// A run of consecutive steps submitted together.
     struct Batch: Equatable {
@@ -28,7 +28,8 @@ struct ExecutionPlan {
         var waitLoaded: Int
     }
 
-    init(_ loaded: LoadedBundle) throws {
+    /// - Parameter copies: per image, whether this plan copies its chunks (nil: all of them).
+    init(_ loaded: LoadedBundle, copies: [Bool]? = nil) throws {
         let bundle = loaded.bundle
         let path = loaded.path
         func fail(_ field: String, _ reason: String) -> RuntimeError {
@@ -56,19 +57,17 @@ struct ExecutionPlan {
             }
             seen[Int(chunk)] = true
         }
-        order = schedule.order.map(Int.init)
+        order = schedule.order.map(Int.init).filter { copies?[Int(bundle.chunks[$0].image)] ?? true }
         issueStep = order.map { Int(schedule.issueStep[$0]) }
         var running = 0
         issueBefore = issueStep.map { running = max(running, $0); return running }
 
         var first = [Int?](repeating: nil, count: bundle.images.count)
         var last = [Int?](repeating: nil, count: bundle.images.count)
-        var windowStart = [Int?](repeating: nil, count: bundle.images.count)
         for (ordinal, chunk) in order.enumerated() {
             let image = Int(bundle.chunks[chunk].image)
             first[image] = first[image] ?? ordinal
             last[image] = ordinal
-            windowStart[image] = min(windowStart[image] ?? Int.max, Int(schedule.issueStep[chunk]))
         }
         imageFirstOrdinal = first
         imageLastOrdinal = last
@@ -81,6 +80,7 @@ struct ExecutionPlan {
             for (b, binding) in step.bindings.enumerated() {
                 guard case let .image(i) = binding else { continue }
                 let image = Int(i)
+                if copies?[image] == false { continue }  // resident: loaded by an earlier run
                 guard let lastOrdinal = last[image] else {
                     throw fail("program[\(k)].bindings[\(b)]", "reads image \(image) (\(bundle.images[image].name)), "
                                + "which has no chunks")
@@ -105,16 +105,12 @@ struct ExecutionPlan {
                            + "(\(bundle.program.count) steps)")
             }
         }
-        var imageWindows: [WeightPlacement.Window] = []
         for image in bundle.images.indices {
             let declared = Int(schedule.lastUse[image])
             if let reader = actualLast[image], declared < reader {
                 throw fail("schedule.lastUse[\(image)]", "is \(declared), but step \(reader) reads image \(image)")
             }
-            let start = windowStart[image] ?? 0
-            imageWindows.append(.init(start: start, end: max(declared, start)))
         }
-        windows = imageWindows
     }
 
     /// Streaming batches: a new batch starts where chunks must be issued first, or where a step needs more

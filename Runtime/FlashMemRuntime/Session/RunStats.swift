@@ -2,17 +2,25 @@
 public struct MemoryReport: Sendable, Equatable {
     /// The one activation arena (meta.arenaSize, rounded by the driver).
     public var arenaBytes: UInt64
-    /// The one weight-pool allocation (images alias inside it in streaming mode).
-    public var weightPoolBytes: UInt64
-    /// What the pool would need if no images shared memory (preload layout), for comparison.
+    /// The weight space: every weight allocation (one per segment; streamed images share bytes in it).
+    public var weightBytes: UInt64
+    public var weightAllocations: Int
+    /// Images loaded once and kept across runs.
+    public var residentImages: Int
+    /// What the weights would need if no images shared memory (preload layout), for comparison.
     public var unaliasedWeightBytes: UInt64
-    /// The pinned staging ring (streaming: for the session's life; preload: only while loading).
+    /// The pinned host staging ring chunks are decoded into (host memory, not device memory).
     public var stagingBytes: UInt64
-    /// Host-visible staging for inputs and outputs.
+    /// Host-visible staging for inputs and outputs (host memory).
     public var ioStagingBytes: UInt64
+    /// The device budget the bundle's plan was made for (0: unbounded); `deviceBytes` never exceeds it in
+    /// streaming mode (session creation fails instead).
+    public var budgetBytes: UInt64
+    /// Whether the images sit in the plan's own slots (false: re-placed for this device's image sizes).
+    public var weightsAsPlanned: Bool
 
-    /// The most this session ever held at once.
-    public var peakBytes: UInt64 { arenaBytes + weightPoolBytes + stagingBytes + ioStagingBytes }
+    /// Device memory the session holds for its whole life: the arena and the weights.
+    public var deviceBytes: UInt64 { arenaBytes + weightBytes }
 }
 
 /// What one `Session.run` did and how long it took.

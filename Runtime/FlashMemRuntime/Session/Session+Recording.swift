@@ -11,8 +11,12 @@ extension Session {
         try computePool.record(readbackCommand) { cb in
             io.recordReadback(cb, arena: arena, tensors: bundle.tensors)
         }
-        for (batch, cb) in zip(batches, batchCommands) {
-            try computePool.record(cb) { cb in recordSteps(cb, batch.steps) }
+        var programs = [warm]
+        if let first, first !== warm { programs.append(first) }
+        for program in programs {
+            for (batch, cb) in zip(program.batches, program.commands) {
+                try computePool.record(cb) { cb in recordSteps(cb, batch.steps) }
+            }
         }
     }
 

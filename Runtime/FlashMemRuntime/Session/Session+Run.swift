@@ -1,32 +1,39 @@
 import CVulkan
+import Dispatch
 
 extension Session {
     /// Runs the model once. `inputs` must match `inputs` (names, element types, shapes) exactly; the
     /// outputs come back in the declared element types and shapes, in `outputs` order.
     ///
-    /// Streaming: one host loop walks the steps; before submitting step k it decodes and submits every
-    /// chunk whose issue step is ≤ k, then submits the steps up to the next issue point waiting on `loaded`
-    /// for the chunks they read. Every wait refers to a value signalled by an earlier submission, so the
-    /// loop also works where copies and kernels share one queue. Preload: the first run loads every chunk,
-    /// then each run is one submission.
+    /// The first run executes `first` (every chunk: resident images are loaded then and stay), later runs `warm`
+    /// (only streamed images' chunks). Streaming: compute batches wait on `loaded` for the chunks their steps read;
+    /// copies wait on `computed` for the steps that must finish before their slot is reused. With a dedicated
+    /// transfer queue a streamer task decodes and submits copies in plan order while this thread submits every
+    /// compute batch at once, so host copies never hold back a kernel; on a device with one queue (lavapipe) the
+    /// two are interleaved so every wait refers to an earlier submission. Preload: the first run loads every
+    /// chunk, then each run is one submission.
     public func run(inputs given: [HostTensor]) throws -> [HostTensor] {
         let start = monotonicSeconds()
         try io.write(given)
         let inputSeconds = monotonicSeconds() - start
         var loadSeconds: Double? = nil
         var counters = ChunkStreamer.Counters()
-        if options.loadMode == .preload && !weightsResident {
-            let loadStart = monotonicSeconds()
-            counters = try loadAllChunks()
-            loadSeconds = monotonicSeconds() - loadStart
-        }
+        let program = first ?? warm
         let computeWait: Double
-        switch options.loadMode {
-        case .streaming:
-            (counters, computeWait) = try runStreaming()
-        case .preload:
-            computeWait = try runResident()
+        if program.streaming {
+            (counters, computeWait) = try runStreaming(program)
+        } else {
+            if let first, first.streamer != nil {
+                let loadStart = monotonicSeconds()
+                counters = try load(first)
+                loadSeconds = monotonicSeconds() - loadStart
+            }
+            computeWait = try runResident(program)
             counters.submissions += 1
+        }
+        if first != nil {
+            weights.residentLoaded = true
+            first = nil  // frees its staging ring and transfer command buffers when `warm` is another program
         }
         let outputStart = monotonicSeconds()
         let outputs = io.read(reusing: &outputStorage)
@@ -41,31 +48,32 @@ extension Session {
         return outputs
     }
 
-    /// Preload mode: copies every weight chunk into its image and waits for all of them; afterwards the
-    /// staging ring is released (the weights stay resident). `run` calls it on first use; calling it
-    /// earlier moves the load out of the first run. Does nothing in streaming mode or when loaded.
+    /// Preload mode: copies every weight chunk into its image and waits for all of them, so the first run only
+    /// computes. `run` calls it on first use; calling it earlier moves the load out of the first run. Does
+    /// nothing in streaming mode or once loaded.
     @discardableResult
     public func loadWeights() throws -> (seconds: Double, bytes: UInt64) {
-        guard options.loadMode == .preload, !weightsResident else { return (0, 0) }
+        guard options.loadMode == .preload, let first, first.streamer != nil else { return (0, 0) }
         let start = monotonicSeconds()
-        let counters = try loadAllChunks()
+        let counters = try load(first)
+        self.first = nil
+        weights.residentLoaded = true
         return (monotonicSeconds() - start, counters.bytesStreamed)
     }
 
-    private func loadAllChunks() throws -> ChunkStreamer.Counters {
-        guard let streamer else { return ChunkStreamer.Counters() }
+    /// Copies every chunk of `program` and waits for them, with no step running.
+    private func load(_ program: RunProgram) throws -> ChunkStreamer.Counters {
+        guard let streamer = program.streamer else { return ChunkStreamer.Counters() }
         let base = loadedValue
         streamer.begin(loadedBase: base, computedBase: computedValue, waitForCompute: false)
         do {
-            try streamer.stage(plan.order.indices)
+            try streamer.stage(program.plan.order.indices)
             try streamer.flush()
             let waitStart = monotonicSeconds()
-            try loadedSemaphore.wait(for: base + UInt64(plan.order.count), timeout: timeoutNanoseconds)
+            try loadedSemaphore.wait(for: base + UInt64(program.plan.order.count), timeout: timeoutNanoseconds)
             var counters = streamer.counters
             counters.transferWaitSeconds += monotonicSeconds() - waitStart
-            loadedValue = base + UInt64(plan.order.count)
-            weightsResident = true
-            self.streamer = nil  // frees the staging ring and the transfer command buffers
+            loadedValue = base + UInt64(program.plan.order.count)
             return counters
         } catch {
             drain(loaded: streamer.submittedLoaded, computed: computedValue)
@@ -76,50 +84,77 @@ extension Session {
     /// Steps a run advances `computed` by (an empty program still signals once, for its I/O copies).
     private var computedSpan: UInt64 { UInt64(max(bundle.bundle.program.count, 1)) }
 
-    private func computeSubmission(batch index: Int, computedBase: UInt64) -> VK.Submission {
-        var buffers = [batchCommands[index]]
+    private func computeSubmission(_ program: RunProgram, batch index: Int, computedBase: UInt64) -> VK.Submission {
+        var buffers = [program.commands[index]]
         if index == 0 { buffers.insert(uploadCommand, at: 0) }
-        if index == batches.count - 1 { buffers.append(readbackCommand) }
-        let end = index == batches.count - 1 ? computedSpan : UInt64(batches[index].steps.upperBound)
+        if index == program.batches.count - 1 { buffers.append(readbackCommand) }
+        let end = index == program.batches.count - 1 ? computedSpan : UInt64(program.batches[index].steps.upperBound)
         return VK.Submission(commandBuffers: buffers, signals: [(computedSemaphore, computedBase + end)])
     }
 
-    private func runResident() throws -> Double {
+    private func runResident(_ program: RunProgram) throws -> Double {
         let base = computedValue
-        try VK.submit([computeSubmission(batch: 0, computedBase: base)], to: device.computeQueue)
+        try VK.submit([computeSubmission(program, batch: 0, computedBase: base)], to: device.computeQueue)
         computedValue = base + computedSpan
         let waitStart = monotonicSeconds()
         try computedSemaphore.wait(for: computedValue, timeout: timeoutNanoseconds)
         return monotonicSeconds() - waitStart
     }
 
-    private func runStreaming() throws -> (ChunkStreamer.Counters, Double) {
-        guard let streamer else { preconditionFailure("streaming session without a streamer") }
+    private func runStreaming(_ program: RunProgram) throws -> (ChunkStreamer.Counters, Double) {
+        guard let streamer = program.streamer else { preconditionFailure("streaming program without a streamer") }
+        let plan = program.plan
         let loadedBase = loadedValue, computedBase = computedValue
         let chunkCount = plan.order.count
         streamer.begin(loadedBase: loadedBase, computedBase: computedBase, waitForCompute: true)
-        var next = 0
         var submittedComputed = computedBase
         var submissions = 0
-        do {
-            for (index, batch) in batches.enumerated() {
-                var end = next
-                while end < chunkCount && plan.issueBefore[end] <= batch.steps.lowerBound { end += 1 }
-                try streamer.stage(next..<end)
-                next = end
-                try streamer.flush()
-                var submission = computeSubmission(batch: index, computedBase: computedBase)
-                if batch.waitLoaded > 0 {
-                    submission.waits.append((loadedSemaphore, loadedBase + UInt64(batch.waitLoaded),
-                                             VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue))
-                }
-                try VK.submit([submission], to: device.computeQueue)
-                submittedComputed = submission.signals[0].value
-                submissions += 1
+        func submitBatch(_ index: Int) throws {
+            var submission = computeSubmission(program, batch: index, computedBase: computedBase)
+            let batch = program.batches[index]
+            if batch.waitLoaded > 0 {
+                submission.waits.append((loadedSemaphore, loadedBase + UInt64(batch.waitLoaded),
+                                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue))
             }
-            // Chunks of images no step reads (issued after the last step, if the schedule says so).
-            try streamer.stage(next..<chunkCount)
-            try streamer.flush()
+            try VK.submit([submission], to: device.computeQueue)
+            submittedComputed = submission.signals[0].value
+            submissions += 1
+        }
+        do {
+            if device.transferQueue != device.computeQueue {
+                // Copies on their own task: waits before signals are fine across queues with timeline semaphores.
+                let group = DispatchGroup()
+                let streamError = ErrorBox()
+                DispatchQueue.global(qos: .userInitiated).async(group: group) {
+                    do {
+                        try streamer.stage(0..<chunkCount)
+                        try streamer.flush()
+                    } catch {
+                        streamError.error = error
+                    }
+                }
+                var computeError: Error? = nil
+                do {
+                    for index in program.batches.indices { try submitBatch(index) }
+                } catch {
+                    computeError = error
+                }
+                group.wait()
+                if let error = streamError.error ?? computeError { throw error }
+            } else {
+                var next = 0
+                for (index, batch) in program.batches.enumerated() {
+                    var end = next
+                    while end < chunkCount && plan.issueBefore[end] <= batch.steps.lowerBound { end += 1 }
+                    try streamer.stage(next..<end)
+                    next = end
+                    try streamer.flush()
+                    try submitBatch(index)
+                }
+                // Chunks of images no step reads (issued after the last step, if the schedule says so).
+                try streamer.stage(next..<chunkCount)
+                try streamer.flush()
+            }
             let waitStart = monotonicSeconds()
             try computedSemaphore.wait(for: computedBase + computedSpan, timeout: timeoutNanoseconds)
             try loadedSemaphore.wait(for: loadedBase + UInt64(chunkCount), timeout: timeoutNanoseconds)
@@ -130,7 +165,7 @@ extension Session {
             counters.submissions += submissions
             return (counters, computeWait)
         } catch {
-            drain(loaded: streamer.submittedLoaded, computed: submittedComputed)
+            drain(loaded: max(streamer.submittedLoaded, loadedBase), computed: submittedComputed)
             throw error
         }
     }
@@ -155,4 +190,9 @@ extension Session {
         let period = Double(device.limits.timestampPeriod) * 1e-9
         return (0..<count).map { k in Double((values[2 * k + 1] &- values[2 * k]) & mask) * period }
     }
+}
+
+/// The error of a task whose completion the owner waits for (DispatchGroup.wait orders the write before the read).
+private final class ErrorBox: @unchecked Sendable {
+    var error: Error?
 }

@@ -4,10 +4,13 @@ import CVulkan
 ///
 /// Creating a session checks the bundle against the device, then creates everything once: a pipeline
 /// per kernel (with its specialization constants), ONE arena buffer with ONE allocation, the weight
-/// images in ONE weight-pool allocation, a descriptor set per distinct (kernel, bindings) written once,
-/// and the command buffers of every run, recorded once and replayed. Resident constants are copied into
-/// the arena here. `run` then only converts inputs, decodes and copies weight chunks (streaming), submits
-/// and converts outputs.
+/// images where the bundle's load plan places them (`WeightMemory`: one allocation per segment), a descriptor
+/// set per distinct (kernel, bindings) written once, and the command buffers of the first and of later runs,
+/// recorded once and replayed. Resident constants are copied into the arena here. `run` then only converts
+/// inputs, decodes and copies weight chunks, submits and converts outputs.
+///
+/// Lifetimes: the first streamed run copies every chunk (resident images then stay loaded); later runs copy
+/// only the chunks of streamed images, so with everything resident they copy nothing.
 ///
 /// Not thread-safe: call `run` from one thread at a time. Keeps its `Device` and `LoadedBundle` alive.
 public final class Session {
@@ -18,22 +21,24 @@ public final class Session {
     public internal(set) var memory: MemoryReport
     /// Statistics of the latest successful `run`.
     public internal(set) var lastStats: RunStats?
-    /// Preload mode: whether the weights have been loaded (by the first run, or `loadWeights()`).
-    public internal(set) var weightsResident = false
+    /// Whether the resident weights are loaded (by the first run, or `loadWeights()` in preload mode); later
+    /// runs then copy only the streamed images' chunks.
+    public var weightsResident: Bool { weights.residentLoaded }
 
     public var inputs: [IOBinding] { bundle.bundle.meta.inputs }
     public var outputs: [IOBinding] { bundle.bundle.meta.outputs }
 
-    let plan: ExecutionPlan
     let pipelines: [VK.Pipeline]
     let arena: VK.Buffer
-    let weights: WeightImages
+    let weights: WeightMemory
     let descriptorPool: VK.DescriptorPool
     /// Per step: its descriptor set (shared by steps with the same kernel and bindings).
     let stepSets: [VkDescriptorSet]
     let io: IOStaging
-    /// Streaming: for the session's life. Preload: until the weights are resident.
-    var streamer: ChunkStreamer?
+    /// What the first run executes (every chunk), and what later runs do (streamed images' chunks only; the same
+    /// object when nothing is resident). Preload: the first copies everything before any step, later runs nothing.
+    var first: RunProgram?
+    let warm: RunProgram
     let loadedSemaphore: VK.TimelineSemaphore
     let computedSemaphore: VK.TimelineSemaphore
     /// The values every submitted signal has reached on the two timelines (the next run's bases).
@@ -42,8 +47,6 @@ public final class Session {
     let computePool: VK.CommandPool
     let uploadCommand: VkCommandBuffer
     let readbackCommand: VkCommandBuffer
-    let batches: [ExecutionPlan.Batch]
-    let batchCommands: [VkCommandBuffer]
     let queryPool: VK.QueryPool?
     /// The latest outputs' byte arrays, reused by the next run when the caller has let go of them.
     var outputStorage: [[UInt8]] = []
@@ -56,7 +59,6 @@ public final class Session {
         self.options = options
         let bundle = loaded.bundle
         try device.checkRequirements(of: loaded)
-        plan = try ExecutionPlan(loaded)
 
         let modules = try bundle.spirv.enumerated().map {
             try VK.ShaderModule(device: device.vk, code: $1, label: "spirv[\($0)]")
@@ -78,20 +80,18 @@ public final class Session {
         try arena.bind(device.allocate(size: arenaRequirements.size, typeBits: arenaRequirements.memoryTypeBits,
                                        required: 0, preferred: VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT.rawValue,
                                        label: "arena (\(bundle.meta.arenaSize) bytes)"))
-        weights = try WeightImages(device: device, bundle: bundle, plan: plan, mode: options.loadMode)
+        weights = try WeightMemory(device: device, loaded: loaded, mode: options.loadMode)
         (descriptorPool, stepSets) = try Session.writeDescriptorSets(bundle: bundle, device: device,
                                                                      pipelines: pipelines, arena: arena, weights: weights)
         io = try IOStaging(device: device, meta: bundle.meta)
-        loadedSemaphore = try VK.TimelineSemaphore(device: device.vk)
-        computedSemaphore = try VK.TimelineSemaphore(device: device.vk)
-        streamer = try ChunkStreamer(device: device, loaded: loaded, plan: plan, weights: weights,
-                                     requestedStaging: options.stagingBytes, loadedSemaphore: loadedSemaphore,
-                                     computedSemaphore: computedSemaphore,
-                                     timeoutNanoseconds: UInt64(max(options.waitTimeoutSeconds, 0.001) * 1e9))
-        memory = MemoryReport(arenaBytes: arena.memory?.size ?? 0, weightPoolBytes: weights.poolBytes,
-                              unaliasedWeightBytes: weights.unaliasedBytes, stagingBytes: streamer?.staging.size ?? 0,
-                              ioStagingBytes: io.host.size)
-
+        let loadedSemaphore = try VK.TimelineSemaphore(device: device.vk)
+        let computedSemaphore = try VK.TimelineSemaphore(device: device.vk)
+        let computePool = try VK.CommandPool(device: device.vk, family: device.computeFamily)
+        let weights = self.weights
+        (self.loadedSemaphore, self.computedSemaphore, self.computePool) = (loadedSemaphore, computedSemaphore, computePool)
+        let commands = try computePool.allocate(2)
+        uploadCommand = commands[0]
+        readbackCommand = commands[1]
         if options.profile {
             guard device.physical.queueFamilies[Int(device.computeFamily)].timestampValidBits > 0 else {
                 throw RuntimeError.requirementsUnmet(device: device.info.name, bundle: loaded.path,
@@ -101,14 +101,31 @@ public final class Session {
         } else {
             queryPool = nil
         }
-        computePool = try VK.CommandPool(device: device.vk, family: device.computeFamily)
-        batches = options.loadMode == .streaming && !bundle.program.isEmpty
-            ? plan.streamingBatches(stepCount: bundle.program.count)
-            : [ExecutionPlan.Batch(steps: 0..<bundle.program.count, waitLoaded: 0)]
-        let commands = try computePool.allocate(batches.count + 2)
-        uploadCommand = commands[0]
-        readbackCommand = commands[1]
-        batchCommands = Array(commands[2...])
+
+        // The first run copies every chunk; later runs the streamed images' chunks (none in preload mode).
+        let streamed = weights.resident.map { !$0 }
+        let timeout = UInt64(max(options.waitTimeoutSeconds, 0.001) * 1e9)
+        func program(copies: [Bool]?, streaming: Bool) throws -> RunProgram {
+            try RunProgram(loaded: loaded, device: device, copies: copies, streaming: streaming, weights: weights,
+                           stagingBytes: options.stagingBytes, commandPool: computePool,
+                           loadedSemaphore: loadedSemaphore, computedSemaphore: computedSemaphore,
+                           timeoutNanoseconds: timeout)
+        }
+        switch options.loadMode {
+        case .streaming:
+            let all = try program(copies: nil, streaming: true)
+            warm = streamed.contains(false) ? try program(copies: streamed, streaming: streamed.contains(true)) : all
+            first = all
+        case .preload:
+            first = try program(copies: nil, streaming: false)
+            warm = try program(copies: streamed, streaming: false)
+        }
+        memory = MemoryReport(arenaBytes: arena.memory?.size ?? 0, weightBytes: weights.allocatedBytes,
+                              weightAllocations: weights.allocations.count, residentImages: weights.resident.filter { $0 }.count,
+                              unaliasedWeightBytes: weights.unaliasedBytes,
+                              stagingBytes: max(first?.streamer?.staging.size ?? 0, warm.streamer?.staging.size ?? 0),
+                              ioStagingBytes: io.host.size, budgetBytes: bundle.schedule.budgetBytes,
+                              weightsAsPlanned: weights.asPlanned)
 
         try recordCommands()
         try uploadResidentConstants()
@@ -122,7 +139,7 @@ public final class Session {
     /// One descriptor set per distinct (kernel, bindings): tensors as STORAGE_BUFFER ranges of the arena,
     /// images as STORAGE_IMAGE views in GENERAL layout. Written once; never updated.
     private static func writeDescriptorSets(bundle: FMBundle, device: Device, pipelines: [VK.Pipeline],
-                                            arena: VK.Buffer, weights: WeightImages)
+                                            arena: VK.Buffer, weights: WeightMemory)
         throws -> (VK.DescriptorPool, [VkDescriptorSet]) {
         var keys: [[UInt32]: Int] = [:]
         var unique: [Int] = []  // first step of each distinct set

@@ -1,0 +1,33 @@
+import CVulkan
+
+/// What one kind of run executes: which chunks it copies (`plan`), how its steps are cut into submissions
+/// (`batches`), their command buffers (recorded once by the session) and the streamer that copies the chunks.
+/// A session has one for its first run and one for later runs (`Session.first`, `Session.warm`).
+final class RunProgram {
+    let plan: ExecutionPlan
+    let batches: [ExecutionPlan.Batch]
+    let commands: [VkCommandBuffer]
+    /// Nil when the program copies nothing.
+    let streamer: ChunkStreamer?
+    /// Whether copies overlap the steps (streaming) or all land before the first step (preload).
+    let streaming: Bool
+
+    /// - Parameters:
+    ///   - copies: per image, whether this program copies its chunks (nil: every chunk).
+    ///   - streaming: batches wait for their chunks; otherwise one batch after every copy landed.
+    init(loaded: LoadedBundle, device: Device, copies: [Bool]?, streaming: Bool, weights: WeightMemory,
+         stagingBytes: UInt64, commandPool: VK.CommandPool, loadedSemaphore: VK.TimelineSemaphore,
+         computedSemaphore: VK.TimelineSemaphore, timeoutNanoseconds: UInt64) throws {
+        let stepCount = loaded.bundle.program.count
+        plan = try ExecutionPlan(loaded, copies: copies)
+        self.streaming = streaming && !plan.order.isEmpty
+        batches = self.streaming && stepCount > 0
+            ? plan.streamingBatches(stepCount: stepCount)
+            : [ExecutionPlan.Batch(steps: 0..<stepCount, waitLoaded: 0)]
+        commands = try commandPool.allocate(batches.count)
+        streamer = plan.order.isEmpty ? nil : try ChunkStreamer(
+            device: device, loaded: loaded, plan: plan, weights: weights, requestedStaging: stagingBytes,
+            loadedSemaphore: loadedSemaphore, computedSemaphore: computedSemaphore,
+            timeoutNanoseconds: timeoutNanoseconds)
+    }
+}

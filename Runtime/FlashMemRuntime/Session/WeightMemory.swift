@@ -1,0 +1,116 @@
+import CVulkan
+
+/// The weight images of a session and the device memory behind them: the bundle's weight space (FORMAT.md,
+/// `placement`) backed by one allocation per segment, so a plan larger than maxMemoryAllocationSize still runs.
+/// Outlives runs: resident images are loaded once (by the first run, or `Session.loadWeights`) and stay.
+///
+/// Streaming mode binds every image at its planned slot when the device's real image sizes fit the slots, and
+/// otherwise re-places the slots with the device's sizes by the same rules (`SlotPlacement`, same residency and
+/// windows); either way arena + weight space must stay within the plan's budget. Preload mode gives every image
+/// its own bytes, all resident. Images are shared CONCURRENT between the compute and transfer families when
+/// those differ, so no queue-ownership transfers are needed.
+final class WeightMemory {
+    let images: [VK.Image]
+    let views: [VK.ImageView]
+    /// One per segment of the weight space (none when the bundle has no images).
+    let allocations: [VK.DeviceMemory]
+    /// Offsets in the weight space, per image.
+    let offsets: [UInt64]
+    /// Whether each image is loaded once and kept.
+    let resident: [Bool]
+    /// Whether the slots are the plan's own (false: re-placed for this device's image sizes).
+    let asPlanned: Bool
+    /// Bytes the weight space spans on this device.
+    let spaceBytes: UInt64
+    /// What every image would need with bytes of its own (the preload layout), for comparison.
+    let unaliasedBytes: UInt64
+    /// Whether the resident images hold their weights (set once a run loaded them).
+    var residentLoaded = false
+
+    init(device: Device, loaded: LoadedBundle, mode: LoadMode) throws {
+        let bundle = loaded.bundle
+        guard let placement = bundle.placement else {
+            throw RuntimeError.invalidBundle(
+                path: loaded.path, field: "placement",
+                reason: "this bundle has no load plan placement (format 1.\(bundle.hasPredicatedSteps ? 1 : 0), written by "
+                    + "'\(bundle.meta.producer)'); compile the model again with this version of fmc")
+        }
+        let usage = VK_IMAGE_USAGE_STORAGE_BIT.rawValue | VK_IMAGE_USAGE_TRANSFER_DST_BIT.rawValue
+        images = try bundle.images.enumerated().map { i, image in
+            try VK.Image(device: device.vk, format: image.format.vkFormat, width: image.width, height: image.height,
+                         layers: image.layers, usage: usage, families: device.families,
+                         label: "images[\(i)] \(image.name)")
+        }
+        let requirements = images.map(\.requirements)
+        let sizes = requirements.map(\.size)
+        let alignments = requirements.map(\.alignment)
+        let windows = bundle.imageWindows()
+        let segment = min(placement.segmentBytes, device.physical.maxMemoryAllocationSize)
+        let everything = [Bool](repeating: true, count: images.count)
+        func place(resident: [Bool]) throws -> SlotPlacement.Result {
+            do {
+                return try SlotPlacement.place(sizes: sizes, alignments: alignments, resident: resident, windows: windows,
+                                               segmentBytes: segment)
+            } catch let e as SlotPlacement.TooLarge {
+                throw RuntimeError.memory(what: "images[\(e.index)] \(bundle.images[e.index].name)",
+                                          reason: "\(e.size) bytes on \(device.info.name) exceed one allocation "
+                                              + "(\(e.segmentBytes) bytes); compile with a smaller image limit")
+            }
+        }
+        unaliasedBytes = try place(resident: everything).end
+
+        switch mode {
+        case .preload:
+            resident = everything
+            let placed = try place(resident: everything)
+            (offsets, spaceBytes, asPlanned) = (placed.offsets, placed.end, false)
+        case .streaming:
+            resident = placement.slots.map(\.resident)
+            let fits = placement.slots.indices.allSatisfy { i in
+                sizes[i] <= placement.slots[i].size && placement.slots[i].offset % max(alignments[i], 1) == 0
+            } && placement.segmentBytes <= device.physical.maxMemoryAllocationSize
+            if fits {
+                (offsets, spaceBytes, asPlanned) = (placement.slots.map(\.offset), placement.weightSpaceBytes, true)
+            } else {
+                let placed = try place(resident: resident)
+                (offsets, spaceBytes, asPlanned) = (placed.offsets, placed.end, false)
+            }
+            let budget = bundle.schedule.budgetBytes
+            if budget > 0, bundle.meta.arenaSize + spaceBytes > budget {
+                throw RuntimeError.memory(
+                    what: "weights", reason: "the plan's budget is \(budget) bytes, but arena \(bundle.meta.arenaSize) + "
+                        + "weights \(spaceBytes) bytes on \(device.info.name) (images padded past their planned slots) "
+                        + "exceed it by \(bundle.meta.arenaSize + spaceBytes - budget) bytes; compile with a budget that "
+                        + "leaves room, or for this device")
+            }
+        }
+
+        if images.isEmpty {
+            allocations = []
+        } else {
+            let typeBits = requirements.reduce(UInt32.max) { $0 & $1.memoryTypeBits }
+            guard typeBits != 0 else {
+                throw RuntimeError.memory(what: "weights", reason: "no memory type suits every weight image on "
+                                          + "\(device.info.name), so they cannot share allocations")
+            }
+            let segmentSize = mode == .streaming && asPlanned ? placement.segmentBytes : segment
+            var blocks: [VK.DeviceMemory] = []
+            var start: UInt64 = 0
+            while start < spaceBytes {
+                let size = min(segmentSize, spaceBytes - start)
+                blocks.append(try device.allocate(size: size, typeBits: typeBits, required: 0,
+                                                  preferred: VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT.rawValue,
+                                                  label: "weights segment \(blocks.count) (\(size) bytes, \(mode.rawValue))"))
+                start += size
+            }
+            for (image, offset) in zip(images, offsets) {
+                try image.bind(blocks[Int(offset / segmentSize)], offset: offset % segmentSize)
+            }
+            allocations = blocks
+        }
+        views = try images.map { try VK.ImageView(image: $0) }
+    }
+
+    /// Device bytes of all weight allocations.
+    var allocatedBytes: UInt64 { allocations.reduce(0) { $0 + $1.size } }
+}

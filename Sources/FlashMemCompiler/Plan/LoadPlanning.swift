@@ -1,0 +1,208 @@
+// The load plan: from the lowered program's steps and weight images to the bundle's `schedule` (time: issue
+// order and steps, the cost model, predictions) and `placement` (memory: which images stay resident, where every
+// slot lives in the weight space) under ONE device budget covering the arena and the weights.
+
+import FMBFormat
+
+/// What `fmc compile --memory-budget` asks for.
+public enum MemoryBudget: Equatable, Sendable, CustomStringConvertible {
+    /// Everything resident, nothing streamed by warm runs.
+    case unbounded
+    /// Device bytes for everything the run needs at any moment: arena + weight space.
+    case bytes(UInt64)
+    /// The arena plus this fraction of the weights' bytes (0 < f ≤ 1), e.g. 0.25 for "25%".
+    case fractionOfWeights(Double)
+    /// The smallest budget whose predicted warm latency is within `LoadPlanning.autoTolerance` of all-resident.
+    case auto
+
+    public var description: String {
+        switch self {
+        case .unbounded: "unbounded"
+        case .bytes(let b): "\(b) bytes"
+        case .fractionOfWeights(let f): "\(f * 100)% of the weights"
+        case .auto: "auto"
+        }
+    }
+}
+
+/// Figures of the plan for the compile report.
+public struct LoadPlanReport: Sendable {
+    public var budgetBytes: UInt64 = 0
+    public var arenaBytes: UInt64 = 0
+    public var weightSpaceBytes: UInt64 = 0
+    public var residentBytes: UInt64 = 0
+    public var streamedBytes: UInt64 = 0
+    public var predictedSeconds = 0.0
+    public var lowerBoundSeconds = 0.0
+    /// Σ step times: the warm latency with every weight resident.
+    public var computeSeconds = 0.0
+    public var method: Placement.Method = .allResident
+    /// What `auto` chose, and why; nil otherwise.
+    public var autoChoice: String?
+}
+
+enum LoadPlanning {
+    /// Each segment of the weight space becomes one allocation; 1 GiB is below every maxMemoryAllocationSize
+    /// we target (lavapipe 2 GiB, NVIDIA 4 GiB).
+    static let segmentBytes: UInt64 = 1 << 30
+    /// Slot offsets are multiples of this (the H200 asks 1 KiB for images, lavapipe 16 B).
+    static let slotAlignment: UInt64 = 4 << 10
+    /// `auto` accepts a predicted warm latency this much above all-resident.
+    static let autoTolerance = 0.05
+
+    /// The slot an image needs on a device, by a conservative model of tiled image layouts: NVIDIA rounds each
+    /// layer's rows up to 8 and, for taller images, to blocks of up to 128 rows (a 4096×1000 image takes 1024
+    /// rows; measured with vkGetImageMemoryRequirements on the H200); lavapipe rounds rows up to 4. The runtime
+    /// checks the real size and re-places slots when a device pads more.
+    static func slotBytes(_ image: Image) -> UInt64 {
+        let h = UInt64(image.height)
+        let block = min(128, max(8, UInt64(1) << UInt64(64 - (max(h, 1) - 1).leadingZeroBitCount)))
+        let rows = (h + block - 1) / block * block
+        let bytes = UInt64(image.width) * rows * UInt64(image.layers) * UInt64(image.format.texelBytes)
+        return alignUp(bytes, slotAlignment)
+    }
+
+    struct Input {
+        var stepSeconds: [Double]
+        var images: [Image]
+        var firstUse: [Int]
+        var lastUse: [Int]
+        /// Per image, its chunk indices in copy order.
+        var chunksOf: [[Int]]
+        var chunkCount: Int
+        var arenaBytes: UInt64
+        var model: CostModel
+    }
+
+    static func plan(_ input: Input, budget: MemoryBudget, name: String) throws
+        -> (schedule: Schedule, placement: Placement, report: LoadPlanReport) {
+        let slots = input.images.map(slotBytes)
+        let weightBytes = slots.reduce(0, +)
+        var report = LoadPlanReport()
+        report.arenaBytes = input.arenaBytes
+        report.computeSeconds = input.stepSeconds.reduce(0, +)
+        let budgetBytes: UInt64?
+        switch budget {
+        case .unbounded: budgetBytes = nil
+        case .bytes(let b): budgetBytes = b
+        case .fractionOfWeights(let f): budgetBytes = input.arenaBytes + UInt64((Double(weightBytes) * f).rounded(.up))
+        case .auto: budgetBytes = try autoBudget(input, slots: slots, name: name, report: &report)
+        }
+        if let budgetBytes, budgetBytes < input.arenaBytes {
+            throw CompileError(file: name, "memory budget of \(budgetBytes) bytes is too small: the activation arena "
+                               + "alone takes \(input.arenaBytes) bytes; the smallest feasible budget is "
+                               + "\(try minimumBudget(input, slots: slots, name: name)) bytes")
+        }
+        let solved = try solve(input, slots: slots, capacity: budgetBytes.map { $0 - input.arenaBytes }, name: name)
+
+        // Chunks in issue order: by their image's issue step, then first use, then image.
+        let imageOrder = input.images.indices.sorted {
+            (solved.issueStep[$0], input.firstUse[$0], $0) < (solved.issueStep[$1], input.firstUse[$1], $1)
+        }
+        var order: [UInt32] = []
+        var issueStep = [UInt32](repeating: 0, count: input.chunkCount)
+        for i in imageOrder {
+            for c in input.chunksOf[i] {
+                order.append(UInt32(c))
+                issueStep[c] = UInt32(solved.issueStep[i])
+            }
+        }
+        let streamed = input.images.indices.filter { !solved.resident[$0] }.reduce(UInt64(0)) { $0 + input.images[$1].byteSize }
+        let schedule = Schedule(order: order, issueStep: issueStep, firstUse: input.firstUse.map { UInt32($0) },
+                                lastUse: input.lastUse.map { UInt32($0) }, budgetBytes: budgetBytes ?? 0,
+                                bandwidth: input.model.transferBandwidth, stepSeconds: input.stepSeconds,
+                                predictedSeconds: solved.predicted, lowerBoundSeconds: solved.lowerBound)
+        let placement = Placement(
+            weightSpaceBytes: solved.end, segmentBytes: segmentBytes, slotAlignment: slotAlignment,
+            method: solved.method,
+            slots: slots.indices.map { Placement.Slot(resident: solved.resident[$0], offset: solved.offsets[$0], size: slots[$0]) })
+        report.budgetBytes = budgetBytes ?? 0
+        report.weightSpaceBytes = solved.end
+        report.residentBytes = placement.residentBytes
+        report.streamedBytes = streamed
+        report.predictedSeconds = solved.predicted
+        report.lowerBoundSeconds = solved.lowerBound
+        report.method = solved.method
+        return (schedule, placement, report)
+    }
+
+    struct Solved {
+        var resident: [Bool]
+        var issueStep: [Int]
+        var offsets: [UInt64]
+        var end: UInt64
+        var predicted: Double
+        var lowerBound: Double
+        var method: Placement.Method
+    }
+
+    /// Resident set, issue steps and slots for a weight capacity (nil: unbounded, everything resident).
+    static func solve(_ input: Input, slots: [UInt64], capacity: UInt64?, name: String) throws -> Solved {
+        let stepCount = input.stepSeconds.count
+        let scheduled = input.images.indices.map { i in
+            ScheduledImage(bytes: slots[i], firstUse: input.firstUse[i], lastUse: input.lastUse[i],
+                           chunks: input.chunksOf[i].map { ($0, 0) })
+        }
+        let prefetch = try Scheduler.solve(stepSeconds: input.stepSeconds, images: scheduled,
+                                           chunkCount: input.chunkCount, model: input.model, budget: capacity)
+        let issue = input.images.indices.map { i in
+            input.chunksOf[i].map { Int(prefetch.issueStep[$0]) }.min() ?? input.firstUse[i]
+        }
+        let resident = [Bool](repeating: capacity == nil, count: input.images.count)
+        let windows = input.images.indices.map { issue[$0]...max(issue[$0], input.lastUse[$0]) }
+        let placed = try place(slots, resident: resident, windows: windows, name: name, images: input.images)
+        if let capacity, placed.end > capacity {
+            throw CompileError(file: name, "memory budget too small: the weights need \(placed.end) bytes at once "
+                               + "beside the arena, \(capacity) are left")
+        }
+        let compute = input.stepSeconds.reduce(0, +)
+        if capacity == nil {
+            return Solved(resident: resident, issueStep: issue, offsets: placed.offsets, end: placed.end,
+                          predicted: compute, lowerBound: compute, method: .allResident)
+        }
+        _ = stepCount
+        return Solved(resident: resident, issueStep: issue, offsets: placed.offsets, end: placed.end,
+                      predicted: prefetch.predictedSeconds, lowerBound: prefetch.lowerBoundSeconds, method: .heuristic)
+    }
+
+    static func place(_ slots: [UInt64], resident: [Bool], windows: [ClosedRange<Int>], name: String,
+                      images: [Image]) throws -> SlotPlacement.Result {
+        do {
+            return try SlotPlacement.place(sizes: slots, alignments: slots.map { _ in slotAlignment }, resident: resident,
+                                           windows: windows, segmentBytes: segmentBytes)
+        } catch let e as SlotPlacement.TooLarge {
+            throw CompileError(file: name, "weight image '\(images[e.index].name)' needs \(e.size) bytes, more than one "
+                               + "allocation segment (\(e.segmentBytes) bytes); limit image sizes so it is split")
+        }
+    }
+
+    /// The smallest budget (arena + weights) for which a plan exists.
+    static func minimumBudget(_ input: Input, slots: [UInt64], name: String) throws -> UInt64 {
+        var low: UInt64 = 0, high = slots.reduce(0, +) + segmentBytes
+        while low < high {
+            let mid = low + (high - low) / 2
+            if (try? solve(input, slots: slots, capacity: mid, name: name)) != nil { high = mid } else { low = mid + 1 }
+        }
+        return input.arenaBytes + low
+    }
+
+    /// `auto`: bisects the weight capacity for the smallest whose predicted warm latency is within
+    /// `autoTolerance` of all-resident (Σ step times).
+    static func autoBudget(_ input: Input, slots: [UInt64], name: String, report: inout LoadPlanReport) throws -> UInt64 {
+        let target = input.stepSeconds.reduce(0, +) * (1 + autoTolerance)
+        let all = slots.reduce(0, +) + segmentBytes
+        var low: UInt64 = 0, high = all
+        while high - low > max(all / 512, slotAlignment) {
+            let mid = low + (high - low) / 2
+            if let solved = try? solve(input, slots: slots, capacity: mid, name: name), solved.predicted <= target {
+                high = mid
+            } else {
+                low = mid
+            }
+        }
+        let budget = input.arenaBytes + high
+        report.autoChoice = "auto: \(budget) bytes, the smallest budget found whose predicted warm latency is within "
+            + "\(Int(autoTolerance * 100))% of all-resident (\(String(format: "%.3f", target / (1 + autoTolerance) * 1000)) ms)"
+        return budget
+    }
+}
