@@ -16,6 +16,8 @@ public struct CompileOptions: Sendable {
     /// Inputs fixed to values at compile time (`--pin-input NAME=v,...`), by input name: they become constants,
     /// and what depends on them is folded.
     public var pinnedInputs: [String: [Double]] = [:]
+    /// The most bytes one weight image may take; larger weights are cut into pieces (Lowering.lower). nil = no limit.
+    public var maxImageBytes: Int?
 
     public init() {}
 }
@@ -40,6 +42,8 @@ public struct CompileReport: Sendable {
     public var peakPoolBytes: UInt64 = 0
     public var predictedSeconds = 0.0
     public var lowerBoundSeconds = 0.0
+    /// Weights cut into several images under `CompileOptions.maxImageBytes`.
+    public var splits: [WeightSplit] = []
 }
 
 public struct CompiledModel {
@@ -58,7 +62,7 @@ public enum Compiler {
         let (graph, folded) = try ONNXImporter.prepare(path: path, inputShapes: options.inputShapes,
                                                        pinnedInputs: options.pinnedInputs)
         progress("lowering \(graph.nodes.count) nodes (\(options.precision.rawValue))")
-        let program = try Lowering.lower(graph, precision: options.precision)
+        let program = try Lowering.lower(graph, precision: options.precision, maxImageBytes: options.maxImageBytes)
         let name = options.modelName ?? baseName(path)
         var compiled = try assemble(program, name: name, options: options, progress: progress)
         compiled.report.nodes = graph.nodes.count
@@ -70,6 +74,7 @@ public enum Compiler {
     public static func assemble(_ program: LoweredProgram, name: String, options: CompileOptions,
                                 progress: (String) -> Void = { _ in }) throws -> CompiledModel {
         var report = CompileReport()
+        report.splits = program.splits
         var payload = PayloadBuilder()
 
         // Kernels, with SPIR-V modules deduplicated.

@@ -94,6 +94,9 @@ struct Compile: ParsableCommand {
               schedule (\(model.name)): peak pool \(formatBytes(r.peakPoolBytes)), predicted \(formatSeconds(r.predictedSeconds)), \
             lower bound \(formatSeconds(r.lowerBoundSeconds)), gap \(String(format: "%.1f", gap(r)))%
             """)
+        for split in r.splits {
+            print("  split \(split.summary)")
+        }
     }
 
     func gap(_ r: CompileReport) -> Double {
