@@ -132,16 +132,22 @@ final class WeightSplitLoweringTests: XCTestCase {
         XCTAssertTrue(error?.message.contains("maxImageBytes") ?? false, "\(String(describing: error))")
     }
 
-    func testGroupedConvIsNotCutAndSaysSoWhenTooLarge() throws {
+    func testGroupedConvIsCutIntoWholeGroups() throws {
         var b = GraphBuilder()
         b.input("x", [1, 64, 8, 8])
         b.constant("w", [64, 8, 3, 3])
         b.node("Conv", ["x", "w"], "y", [1, 64, 6, 6], name: "grouped", ["group": .int(8)])
         b.outputs = ["y"]
-        let error = compileError { _ = try self.lower(b, limit: 4 << 10) }
+        // One group: 2 blocks × (8 × 9 + 1) texels = 146 → a 256-texel image, 4 KiB in fp32.
+        let p = try lower(b, limit: 8 << 10)
+        let split = try XCTUnwrap(p.splits.first)
+        XCTAssertEqual(split.axis, .groups)
+        XCTAssertEqual(split.pieces, 4)
+        XCTAssertEqual(p.steps.indices.map { push(p, $0)[20] }, [0, 2, 4, 6], "groupOffset")
+        XCTAssertTrue(p.steps.indices.allSatisfy { push(p, $0)[3] == 64 && push(p, $0)[9] == 4 }, "OC whole, OCB the piece's")
+        let error = compileError { _ = try self.lower(b, limit: 2 << 10) }
         XCTAssertEqual(error?.node, "grouped")
-        XCTAssertTrue(error?.message.contains("grouped") ?? false, "\(String(describing: error))")
-        XCTAssertEqual(try lower(b, limit: 1 << 20).splits, [])
+        XCTAssertTrue(error?.message.contains("'w'") ?? false, "\(String(describing: error))")
     }
 
     func testColumnPiecePackingIsASliceOfTheWholePacking() {

@@ -1,7 +1,8 @@
 // Kernel rewriting under maxImageBytes (Lowering+Pieces.swift): a Gemm / MatMul weight cut into column pieces
 // (few rows and many rows, with a split over K, N not a multiple of 4, an activation C in the epilogue), a
-// Gather table cut into row pieces (negative indices, a gathered axis that is not the outermost), and a Conv
-// weight cut into output-channel pieces (with a split over K). Each case runs on the default device (lavapipe
+// Gather table cut into row pieces (negative indices, a gathered axis that is not the outermost), a Conv
+// weight cut into output-channel pieces (with a split over K), and grouped / depthwise Conv weights cut into
+// pieces of whole groups. Each case runs on the default device (lavapipe
 // in CI) in fp32 and fp16, streaming and preloaded, and checks: the CPU reference, the unsplit bundle's
 // outputs, streaming == preload bit for bit, every image within the limit, and the split's record.
 
@@ -182,5 +183,25 @@ final class WeightSplitTests: XCTestCase {
         try checkSplit(b, feeds: [HostTensor(name: "x", shape: xs, floats: x)], expected: R.relu(ref.y), weight: "w",
                        axis: .outputChannels, minPieces: 2, limit: { $0 == .fp32 ? 20 << 10 : 10 << 10 },
                        kernels: ["conv2d_igemm<", "splitk_reduce<"])
+    }
+
+    /// A grouped convolution (6 groups of 5 → 7 channels, strided, padded) cut into pieces of whole groups, and a
+    /// depthwise one cut into one piece per few channels.
+    func testGroupedAndDepthwiseConvCutIntoGroupPieces() throws {
+        for (xs, ws, group, strides, limit, seed) in [([2, 30, 11, 9], [42, 5, 3, 3], 6, [2, 1], 4096, UInt64(14)),
+                                                      ([1, 24, 12, 12], [24, 1, 5, 5], 24, [1, 1], 1024, UInt64(15))] {
+            var b = GraphBuilder()
+            b.input("x", xs)
+            let x = rand(xs.reduce(1, *), seed), w = rand(ws.reduce(1, *), seed + 1), bias = rand(ws[0], seed + 2)
+            b.constant("w", ws, w)
+            b.constant("b", [ws[0]], bias)
+            let ref = R.conv2d(x: x, xShape: xs, w: w, wShape: ws, bias: bias, strides: strides, pads: [1, 2, 1, 0],
+                               dilations: [1, 1], groups: group)
+            b.node("Conv", ["x", "w", "b"], "y", ref.shape,
+                   ["strides": .ints(strides), "pads": .ints([1, 2, 1, 0]), "group": .int(group)])
+            b.outputs = ["y"]
+            try checkSplit(b, feeds: [HostTensor(name: "x", shape: xs, floats: x)], expected: ref.y, weight: "w",
+                           axis: .groups, minPieces: 3, limit: { $0 == .fp32 ? limit : limit / 2 }, kernels: ["conv2d<"])
+        }
     }
 }

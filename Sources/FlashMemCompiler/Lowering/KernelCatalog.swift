@@ -24,8 +24,8 @@ enum KernelCatalog {
     private static let image = BindingKind.storageImage
 
     /// Grouped convolutions. X, weights+bias, Y. Push: C H W OC OH OW ICG OCG OCBG OCB KH KW SH SW PT PL DH DW
-    /// log2W log2H. (CONV_OCT > 1 needs tiles that never straddle groups; the lowering uses 1.)
-    static let conv2d = KernelFamily(file: "conv2d.comp", bindings: [buffer, image, buffer], pushConstantSize: 20 * 4,
+    /// log2W log2H groupOffset. (CONV_OCT > 1 needs tiles that never straddle groups; the lowering uses 1.)
+    static let conv2d = KernelFamily(file: "conv2d.comp", bindings: [buffer, image, buffer], pushConstantSize: 21 * 4,
                                      axes: [("CONV_PIX", ["4", "2", "1"]), ("CONV_OCT", ["1"])])
     /// X, weights+bias, Y or partial sums. Push: N C H W OC OH OW OCB KH KW SH SW PT PL DH DW K kPerSlice slices
     /// log2W log2H ocOffset OCtotal. (IG_TM 2 / IG_TN 8, 128 × 128 tiles, measured 1.3–2× slower than 64 × 64 on

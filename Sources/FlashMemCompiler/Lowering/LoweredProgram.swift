@@ -135,6 +135,8 @@ public struct WeightSplit: Sendable, Equatable {
         case rows
         /// Output channels of a Conv weight (whole texel blocks of 4 channels).
         case outputChannels = "output channels"
+        /// Whole groups of a grouped (depthwise…) Conv weight.
+        case groups
     }
 
     /// The step label of the node whose weight was cut.

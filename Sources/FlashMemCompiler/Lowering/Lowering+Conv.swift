@@ -142,38 +142,47 @@ extension LoweringContext {
                               input: inShape, oh: oh, ow: ow, window: window)
             return
         }
-        // Grouped convolutions are not cut: a piece of output channels would need its own input channel range.
-        if let limit = maxImageBytes, imageBytes(texels: geometry.texels) > limit {
-            throw error(n, "the weight '\(wName)' of this grouped convolution (group = \(groups)) needs a "
-                        + "\(imageBytes(texels: geometry.texels))-byte image; grouped convolutions are not cut into "
-                        + "pieces, and maxImageBytes is \(limit)")
-        }
-        let packed = WeightPacking.conv2d(weight: weight.floats(), bias: bias, geometry: geometry)
-        let image = self.image(named: wName, values: packed)
-        guard case .image(let imageIndex) = image else { return }
-        let extent = program.images[imageIndex]
-
-        let flops = 2.0 * Double(inShape.n * oc * oh * ow) * Double(icPerGroup * window.kernel.h * window.kernel.w)
-        let bytes = Double(elementCount(xShape) * 4 + imageBytes(image) + elementCount(yShape) * 4)
-        let log2W = ImageLayout.log2(extent.width), log2H = ImageLayout.log2(extent.height)
-
-        // Grouped (depthwise…): the direct kernel. Register tile: 4 pixels per invocation on large planes,
-        // fewer on small ones so workgroups stay busy.
+        // Grouped (depthwise…): the direct kernel, under maxImageBytes one dispatch per piece of whole groups.
+        // Register tile: 4 pixels per invocation on large planes, fewer on small ones so workgroups stay busy.
         let pixels = oh * ow
         let wg = 64
         let pix = pixels >= 4 * wg * 8 ? 4 : (pixels >= 2 * wg * 4 ? 2 : 1)
         let kernel = try self.kernel(KernelRequest(
             family: KernelCatalog.conv2d, defines: ["CONV_PIX": "\(pix)", "CONV_OCT": "1"],
             specConstants: [UInt32(wg), n.activation.rawValue], workgroupSize: [UInt32(wg), 1, 1]))
-
-        var push = PushConstants()
-        push.append([inShape.c, inShape.h, inShape.w, oc, oh, ow,
-                     icPerGroup, oc / groups, geometry.blocksPerGroup, geometry.blocks,
-                     window.kernel.h, window.kernel.w, window.strides.h, window.strides.w,
-                     window.padTop, window.padLeft, window.dilations.h, window.dilations.w, log2W, log2H])
-        let groupsGrid = [LoweringMath.ceilDiv(pixels, wg * pix), geometry.blocks, inShape.n]
-        try emit(n, kernel: kernel, groups: groupsGrid.map { UInt32(clamping: $0) },
-                 bindings: [try read(x, for: n), image, try write(y, for: n)], push: push, flops: flops, bytes: bytes)
+        let taps = window.kernel.h * window.kernel.w
+        let pieces = try pieceRanges(n, weight: wName, units: groups, granules: [1], axis: .groups) { r in
+            r.count * geometry.blocksPerGroup * (icPerGroup * taps + 1)
+        }
+        let values = weight.floats()
+        let ocPerGroup = oc / groups
+        let xBinding = try read(x, for: n)
+        for (p, range) in pieces.enumerated() {
+            // A group range is a contiguous run of output channels, the weight's outermost dim.
+            let oc0 = range.lowerBound * ocPerGroup, channels = range.count * ocPerGroup
+            let pieceGeometry = WeightPacking.ConvGeometry(outChannels: channels, inChannelsPerGroup: icPerGroup,
+                                                           kernelH: window.kernel.h, kernelW: window.kernel.w,
+                                                           groups: range.count)
+            let packed = pieces.count == 1
+                ? WeightPacking.conv2d(weight: values, bias: bias, geometry: geometry)
+                : WeightPacking.conv2d(weight: Array(values[(oc0 * icPerGroup * taps)..<((oc0 + channels) * icPerGroup * taps)]),
+                                       bias: bias.map { Array($0[oc0..<(oc0 + channels)]) }, geometry: pieceGeometry)
+            let image = self.image(named: pieceName(wName, p, of: pieces.count), values: packed)
+            guard case .image(let imageIndex) = image else { return }
+            let extent = program.images[imageIndex]
+            let flops = 2.0 * Double(inShape.n * channels * oh * ow) * Double(icPerGroup * taps)
+            let share = Double(range.count) / Double(groups)
+            let bytes = Double(imageBytes(image)) + share * Double(elementCount(xShape) * 4 + elementCount(yShape) * 4)
+            var push = PushConstants()
+            push.append([inShape.c, inShape.h, inShape.w, oc, oh, ow,
+                         icPerGroup, ocPerGroup, pieceGeometry.blocksPerGroup, pieceGeometry.blocks,
+                         window.kernel.h, window.kernel.w, window.strides.h, window.strides.w,
+                         window.padTop, window.padLeft, window.dilations.h, window.dilations.w,
+                         ImageLayout.log2(extent.width), ImageLayout.log2(extent.height), range.lowerBound])
+            let groupsGrid = [LoweringMath.ceilDiv(pixels, wg * pix), pieceGeometry.blocks, inShape.n]
+            try emit(n, kernel: kernel, groups: groupsGrid.map { UInt32(clamping: $0) },
+                     bindings: [xBinding, image, try write(y, for: n)], push: push, flops: flops, bytes: bytes)
+        }
     }
 
     /// conv2d_igemm.comp (groups = 1): 64 × 64 tiles (128 × 128 ones measured slower on an H100, even on
