@@ -11,7 +11,8 @@ final class FixtureModelTests: XCTestCase {
     static let models = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/models")
 
-    /// `maxImageBytes`: also checks that some weight was cut into pieces and no image exceeds it.
+    /// `maxImageBytes` (for fp32; half of it for fp16, whose texels are half as large): also checks that some
+    /// weight was cut into pieces and no image exceeds it.
     func check(_ name: String, inputShapes: [String: [Int]] = [:], maxImageBytes: Int? = nil) throws {
         let model = Self.models.appendingPathComponent("\(name).onnx").path
         var input = try NPY.read(path: Self.models.appendingPathComponent("\(name).input.npy").path)
@@ -25,9 +26,9 @@ final class FixtureModelTests: XCTestCase {
             options.precision = precision
             options.inputShapes = inputShapes
             options.chunkBytes = 1024
-            options.maxImageBytes = maxImageBytes
+            options.maxImageBytes = maxImageBytes.map { precision == .fp16 ? $0 / 2 : $0 }
             let compiled = try Compiler.compile(path: model, options: options)
-            if let maxImageBytes {
+            if let maxImageBytes = options.maxImageBytes {
                 XCTAssertFalse(compiled.report.splits.isEmpty, "\(name) \(precision): nothing was cut")
                 for image in compiled.bundle.images {
                     let bytes = image.width * image.height * image.layers * (image.format == .rgba16f ? 8 : 16)
