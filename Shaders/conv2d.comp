@@ -27,6 +27,13 @@
 // 4 · PIX FMAs. groups = (ceil(OH·OW / (WG·PIX)), ceil(OCB / OCT), N). With groups > 1 the lowering
 // uses OCT = 1 so a tile never straddles two groups.
 //
+// Group pieces (Lowering maxImageBytes): a weight too large for one image is cut into ranges of whole groups
+// [groupOffset, groupOffset + OCB / OCBG), each its own image laid out as above for its groups only (so OCB is
+// the piece's) and its own dispatch; group g of the piece reads input channels (groupOffset + g) · ICG … and
+// writes output channels (groupOffset + g) · OCG … of the full OC. Unsplit: groupOffset = 0.
+//
+//   groups    │◄─ piece 0: groups 0 … ─►│◄─ piece 1: groupOffset … ─►│ …
+//
 // Defines: WEIGHT_FORMAT, CONV_PIX (pixels per invocation), CONV_OCT (texel blocks per invocation).
 // Spec constants: 0 = WG (workgroup size x), 1 = ACTIVATION (ACT_NONE / ACT_RELU).
 // Bindings: 0 = X (input), 1 = weights, 2 = Y (output).
@@ -57,7 +64,8 @@ layout(push_constant) uniform PushConstants {
     uint PT, PL;           // pads at the top / left (bottom / right only shape the output)
     uint DH, DW;           // dilations
     uint log2W, log2H;     // weight image extent
-} pc;
+    uint groupOffset;      // this piece's first group (OC, C are the whole convolution's; OCB the piece's)
+} pc;                      // 84 bytes
 
 void main() {
     const uint lx = gl_LocalInvocationID.x;
@@ -95,7 +103,7 @@ void main() {
     }
 
     const uint plane = pc.H * pc.W;
-    uint channel = (n * pc.C + g * pc.ICG) * plane;
+    uint channel = (n * pc.C + (pc.groupOffset + g) * pc.ICG) * plane;
     for (uint ic = 0; ic < pc.ICG; ++ic, channel += plane) {
         for (uint kh = 0; kh < pc.KH; ++kh) {
             for (uint kw = 0; kw < pc.KW; ++kw) {
@@ -131,7 +139,7 @@ void main() {
             if (ocInGroup >= pc.OCG) {
                 break;
             }
-            uint oc = g * pc.OCG + ocInGroup;
+            uint oc = (pc.groupOffset + g) * pc.OCG + ocInGroup;
             for (uint j = 0; j < CONV_PIX; ++j) {
                 uint p = pBase + j * gl_WorkGroupSize.x;
                 if (p < P) {

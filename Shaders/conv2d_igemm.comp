@@ -23,6 +23,13 @@
 // writes raw partial sums (slice 0 adds the bias) to P[z][n][oc][p] and splitk_reduce.comp adds them up
 // and applies the activation (the lowering then sets ACTIVATION = none here).
 //
+// Output-channel pieces (Lowering maxImageBytes): a weight too large for one image is cut into ranges of whole
+// texel blocks [ocOffset, ocOffset + OC), each its own image laid out as above for its OC channels and its own
+// dispatch; piece p writes channels ocOffset + oc of the full OCtotal-channel output (and of the partial sums
+// P[z][n][OCtotal][p], reduced once after the last piece). Unsplit: ocOffset = 0, OCtotal = OC.
+//
+//   Y[n, :, p]   │◄─ piece 0: OC channels ─►│◄─ piece 1 (ocOffset) ─►│ … │   (OCtotal channels)
+//
 // Defines: WEIGHT_FORMAT, IG_TM (texel blocks per invocation: 1, 2), IG_TN (pixels per invocation: 4, 8).
 // Spec constants: 0 = ACTIVATION.
 // Bindings: 0 = X, 1 = weights, 2 = Y (or the partial sums).
@@ -60,7 +67,9 @@ layout(push_constant) uniform PushConstants {
     uint kPerSlice;        // a multiple of BK
     uint slices;
     uint log2W, log2H;     // weight image extent
-} pc;                      // 84 bytes
+    uint ocOffset;         // this piece's first output channel (a multiple of 4)
+    uint OCtotal;          // channels of Y (OC is this piece's)
+} pc;                      // 92 bytes
 
 shared vec4 Ws[BK][BLOCKS];
 shared vec4 Xs[BK][BN / 4];  // pixel p of the tile is Xs[k][p / 4][p % 4]
@@ -145,7 +154,7 @@ void main() {
         barrier();
     }
 
-    const uint count = NP * pc.OC;
+    const uint count = NP * pc.OCtotal;
     const uint outBase = pc.slices > 1u ? slice * count : 0u;
     for (uint i = 0; i < IG_TM; ++i) {
         uint ocb = ocbTile + ty + 16u * i;
@@ -164,7 +173,7 @@ void main() {
             for (uint lane = 0; lane < 4; ++lane) {
                 uint oc = 4u * ocb + lane;
                 if (oc < pc.OC) {
-                    Y[outBase + (n * pc.OC + oc) * P + pix] = y[lane];
+                    Y[outBase + (n * pc.OCtotal + pc.ocOffset + oc) * P + pix] = y[lane];
                 }
             }
         }

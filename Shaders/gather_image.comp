@@ -4,11 +4,20 @@
 // gather.comp. The table's elements are the image's components in row-major order (texel e / 4, lane e % 4).
 // Lowering: Lowering+MovementKernels.swift.
 //
+// Row pieces (Lowering maxImageBytes): a table too large for one image is cut along the gathered axis into
+// row ranges [rowBase, rowBase + rowCount), each its own image W_p[o, r, k] = W[o, rowBase + r, k] and its
+// own dispatch over every output element; a dispatch stores only the elements whose (normalized) index falls
+// in its range, so the pieces together write each element exactly once:
+//
+//   table rows  0 ─────────── r1 ─────────── r2 ─────────── axisDim
+//               │  piece 0    │   piece 1    │   piece 2    │
+//   Y[o, j, :]  written by the piece holding row idx(j)       (unsplit: rowBase = 0, rowCount = axisDim)
+//
 // One invocation per element; groups = Lowering.groups1D(count, WG).
 //
 // Spec constants: 0 = WG.
 // Bindings: 0 = W (weight image, WEIGHT_FORMAT), 1 = I (int32), 2 = Y (fp32).
-// Push: count indexCount inner axisDim log2W log2H.
+// Push: count indexCount inner axisDim log2W log2H rowBase rowCount.
 
 layout(local_size_x_id = 0) in;
 #include "common.glsl"
@@ -24,6 +33,8 @@ layout(push_constant) uniform PushConstants {
     uint axisDim;
     uint log2W;
     uint log2H;
+    uint rowBase;   // this piece's first row of the gathered axis
+    uint rowCount;  // rows of the gathered axis in this piece's image
 } pc;
 
 void main() {
@@ -40,7 +51,10 @@ void main() {
         index += int(pc.axisDim);
     }
     uint row = uint(clamp(index, 0, int(pc.axisDim) - 1));
-    uint e = (o * pc.axisDim + row) * pc.inner + k;
+    if (row < pc.rowBase || row - pc.rowBase >= pc.rowCount) {
+        return;  // another piece's row
+    }
+    uint e = (o * pc.rowCount + (row - pc.rowBase)) * pc.inner + k;
     vec4 texel = WEIGHT_AT(W, e >> 2u, pc.log2W, pc.log2H);
     Y[i] = texel[e & 3u];
 }

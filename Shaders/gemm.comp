@@ -14,6 +14,15 @@
 // consecutive texels at every k (coalesced), and so that a row range of the image is a K range
 // (a matmul split along K can start on the first rows that landed).
 //
+// Column pieces (Lowering maxImageBytes): a B' too large for one image is cut along N into pieces of whole
+// texel blocks, each its own image laid out as above for its own N (= Np) and its own dispatch:
+//
+//        Y [M, ldY]  columns ──────────────────────────────────────────►
+//        │◄── piece 0: n0 = 0, Np ──►│◄── piece 1: n0, Np ──►│◄── piece 2 ──►│
+//        image B'[:, 0..Np) + bias    image B'[:, n0..n0+Np)   …
+//
+// piece p writes Y[m · ldY + n0 + col] for col < Np and reads C at column n0 + col. Unsplit: n0 = 0, ldY = N.
+//
 // Work split — invocation (gx·WG + lx, row group r) owns columns 4nb..4nb+3 of rows r·TM .. r·TM+TM-1:
 //
 //            nb ─────────────────────────────►
@@ -25,8 +34,9 @@
 // groups = (ceil(NB / WG), ceil(M / TM), SLICES). A is read with strides (strideM, strideK), so transA needs
 // no copy. Few output texels (a GEMV: M = 1, the classifier of a CNN) would leave most of the GPU idle and
 // each invocation walking all of K, so the lowering splits K: slice z covers [z·kPerSlice, (z+1)·kPerSlice)
-// and writes raw partial sums (slice 0 adds the bias and C) to P[z][M][N]; splitk_reduce.comp adds them and
-// applies the activation (ACTIVATION is then none here).
+// and writes raw partial sums (slice 0 adds the bias and C) to P[z][M][ldY] (every piece into the same
+// buffer, at its columns); splitk_reduce.comp adds them once after the last piece and applies the activation
+// (ACTIVATION is then none here).
 //
 // C (HAS_C): a Gemm's C that is not a constant per-column vector (an activation, or a constant varying along
 // M) is read in the epilogue as C[m · cStrideM + n · cStrideN], strides 0 along broadcast dims.
@@ -58,7 +68,8 @@ layout(push_constant) uniform PushConstants {
     uint log2W, log2H;      // weight image extent
     float beta;
     uint cStrideM, cStrideN;  // element (m, n) of C is C[m · cStrideM + n · cStrideN]
-} pc;                         // 52 bytes
+    uint n0, ldY;             // this piece's first output column, the row stride of Y (the full N)
+} pc;                         // 60 bytes
 
 void main() {
     const uint nb = gl_GlobalInvocationID.x;
@@ -94,7 +105,7 @@ void main() {
     if (nb >= pc.NB) {
         return;
     }
-    const uint outBase = pc.slices > 1u ? slice * pc.M * pc.N : 0u;
+    const uint outBase = pc.slices > 1u ? slice * pc.M * pc.ldY : 0u;
     const bool addC = HAS_C != 0u && slice == 0u;
     for (uint r = 0; r < GEMM_TM; ++r) {
         uint m = m0 + r;
@@ -106,9 +117,9 @@ void main() {
             if (col < pc.N) {
                 float y = acc[r][lane];
                 if (addC) {
-                    y += pc.beta * C[m * pc.cStrideM + col * pc.cStrideN];
+                    y += pc.beta * C[m * pc.cStrideM + (pc.n0 + col) * pc.cStrideN];
                 }
-                Y[outBase + m * pc.N + col] = activate(y, ACTIVATION);
+                Y[outBase + m * pc.ldY + pc.n0 + col] = activate(y, ACTIVATION);
             }
         }
     }

@@ -4,7 +4,10 @@
 // Lowering: Lowering+MatMul.swift.
 //
 // Weight image: the same texels as gemm.comp — texel k · NB + nb holds alpha · B'[k, 4nb + 0..3], then the
-// bias texels at K · NB + nb — so the B tile of one k step is BK runs of consecutive texels.
+// bias texels at K · NB + nb — so the B tile of one k step is BK runs of consecutive texels. A B' cut into
+// column pieces (see gemm.comp) has one image and one dispatch per piece; N and NB are then the piece's,
+// n0 its first output column and ldY the full N (the lowering cuts at multiples of BN where it can, so
+// pieces keep whole tiles).
 //
 // Work split — a workgroup of 256 invocations (16 × 16) owns a BM × BN tile of Y, BM = 64·TM rows,
 // BN = 64·TN columns (16·TN texel blocks), and walks K in steps of BK = 16:
@@ -17,7 +20,7 @@
 //          └────────────────────────────────┘
 //
 // groups = (ceil(NB / (16·TN)), ceil(M / BM), SLICES); split over K as gemm.comp (slice z writes raw partial
-// sums to P[z][M][N], slice 0 adds the bias and C; splitk_reduce.comp finishes). C as in gemm.comp.
+// sums to P[z][M][ldY], slice 0 adds the bias and C; splitk_reduce.comp finishes). C as in gemm.comp.
 //
 // Defines: WEIGHT_FORMAT, GT_TM (row quads per invocation: 1, 2), GT_TN (texel blocks per invocation: 1, 2).
 // Spec constants: 0 = ACTIVATION, 1 = HAS_C (0 or 1).
@@ -53,7 +56,8 @@ layout(push_constant) uniform PushConstants {
     uint log2W, log2H;      // weight image extent
     float beta;
     uint cStrideM, cStrideN;  // element (m, n) of C is C[m · cStrideM + n · cStrideN]
-} pc;                         // 52 bytes (the same block as gemm.comp)
+    uint n0, ldY;             // this piece's first output column, the row stride of Y (the full N)
+} pc;                         // 60 bytes (the same block as gemm.comp)
 
 shared vec4 As[BK][QUADS];
 shared vec4 Bs[BK][BLOCKS];
@@ -113,7 +117,7 @@ void main() {
         barrier();
     }
 
-    const uint outBase = pc.slices > 1u ? slice * pc.M * pc.N : 0u;
+    const uint outBase = pc.slices > 1u ? slice * pc.M * pc.ldY : 0u;
     const bool addC = HAS_C != 0u && slice == 0u;
     for (uint j = 0; j < GT_TN; ++j) {
         uint nb = nb0 + tx + 16u * j;
@@ -133,9 +137,9 @@ void main() {
                     if (col < pc.N) {
                         float v = y[lane];
                         if (addC) {
-                            v += pc.beta * C[m * pc.cStrideM + col * pc.cStrideN];
+                            v += pc.beta * C[m * pc.cStrideM + (pc.n0 + col) * pc.cStrideN];
                         }
-                        Y[outBase + m * pc.N + col] = activate(v, ACTIVATION);
+                        Y[outBase + m * pc.ldY + pc.n0 + col] = activate(v, ACTIVATION);
                     }
                 }
             }

@@ -16,6 +16,8 @@ public struct CompileOptions: Sendable {
     /// Inputs fixed to values at compile time (`--pin-input NAME=v,...`), by input name: they become constants,
     /// and what depends on them is folded.
     public var pinnedInputs: [String: [Double]] = [:]
+    /// The most bytes one weight image may take; larger weights are cut into pieces (Lowering.lower). nil = no limit.
+    public var maxImageBytes: Int?
 
     public init() {}
 }
@@ -39,6 +41,8 @@ public struct CompileReport: Sendable {
     public var chunks = 0
     /// The load plan: budget, resident and streamed bytes, predicted and bound times, which method won.
     public var plan = LoadPlanReport()
+    /// Weights cut into several images under `CompileOptions.maxImageBytes`.
+    public var splits: [WeightSplit] = []
 }
 
 public struct CompiledModel {
@@ -57,7 +61,8 @@ public enum Compiler {
         let (graph, folded) = try ONNXImporter.prepare(path: path, inputShapes: options.inputShapes,
                                                        pinnedInputs: options.pinnedInputs)
         progress("lowering \(graph.nodes.count) nodes (\(options.precision.rawValue))")
-        let program = try Lowering.lower(graph, precision: options.precision)
+        let limit = options.maxImageBytes ?? defaultImageLimit(graph, options: options)
+        let program = try Lowering.lower(graph, precision: options.precision, maxImageBytes: limit)
         let name = options.modelName ?? baseName(path)
         var compiled = try assemble(program, name: name, options: options, progress: progress)
         compiled.report.nodes = graph.nodes.count
@@ -65,10 +70,28 @@ public enum Compiler {
         return compiled
     }
 
+    /// The largest weight image when the user sets none: an eighth of the weights' share of the budget, so a
+    /// step's images and the next ones' prefetches fit together (between 1 MiB and 64 MiB); with no budget or
+    /// `auto`, 64 MiB. Never more than one allocation segment. The weights' share is estimated from the float
+    /// initializers at the bundle's precision before lowering (packing pads a little).
+    static func defaultImageLimit(_ graph: Graph, options: CompileOptions) -> Int {
+        let cap = 64 << 20
+        let scale = options.precision == .fp16 ? 2 : 4
+        let weights = graph.initializers.values.filter { $0.dtype.isFloat }.reduce(0) { $0 + $1.elementCount * scale }
+        let share: Int
+        switch options.memoryBudget {
+        case .unbounded, .auto: return cap
+        case .bytes(let bytes): share = Int(min(bytes, UInt64(Int.max / 2)))
+        case .fractionOfWeights(let f): share = Int(Double(weights) * f)
+        }
+        return min(cap, max(1 << 20, share / 8))
+    }
+
     /// Turns a lowered program into a bundle: plans the arena, cuts and packs chunks, solves the schedule.
     public static func assemble(_ program: LoweredProgram, name: String, options: CompileOptions,
                                 progress: (String) -> Void = { _ in }) throws -> CompiledModel {
         var report = CompileReport()
+        report.splits = program.splits
         var payload = PayloadBuilder()
 
         // Kernels, with SPIR-V modules deduplicated.

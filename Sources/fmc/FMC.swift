@@ -46,6 +46,11 @@ struct Compile: ParsableCommand {
                                    + "of all-resident. A budget too small is an error stating the smallest feasible one."))
     var memoryBudget: String?
 
+    @Option(name: .customLong("max-image-size"),
+            help: ArgumentHelp("Largest weight image, e.g. 16MiB: bigger weights are cut into pieces, each read by its "
+                               + "own step (default: an eighth of the weights' share of the budget, 1–64 MiB)."))
+    var maxImageSize: String?
+
     @Option(help: "Chunk codec: none or zstd.")
     var codec: String = "none"
 
@@ -57,6 +62,7 @@ struct Compile: ParsableCommand {
         options.precision = precision
         options.chunkBytes = Int(try parseBytes(chunkSize, option: "--chunk-size"))
         options.memoryBudget = try memoryBudget.map(parseBudget) ?? .unbounded
+        options.maxImageBytes = try maxImageSize.map { Int(try parseBytes($0, option: "--max-image-size")) }
         switch codec {
         case "none": options.codec = .none
         case "zstd": options.codec = .zstd
@@ -102,6 +108,9 @@ struct Compile: ParsableCommand {
               predicted warm \(formatSeconds(r.plan.predictedSeconds)), lower bound \(formatSeconds(r.plan.lowerBoundSeconds)) \
             (Σ kernels \(formatSeconds(r.plan.computeSeconds))), gap \(String(format: "%.1f", gap(r)))%
             """ + (r.plan.autoChoice.map { "\n  " + $0 } ?? ""))
+        for split in r.splits {
+            print("  split \(split.summary)")
+        }
     }
 
     func gap(_ r: CompileReport) -> Double {

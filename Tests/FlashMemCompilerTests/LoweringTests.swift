@@ -49,7 +49,7 @@ final class LoweringTests: XCTestCase {
         XCTAssertEqual(k.bindings, [.storageBuffer, .storageImage, .storageBuffer])
         // 2 × 20 pixels and 2 blocks of 4 channels fit one 64 × 64 tile; K = 45 is too shallow to split.
         XCTAssertEqual(step.groups, [1, 1, 1])
-        XCTAssertEqual(push(p, 0), [2, 5, 9, 7, 6, 5, 4, 2, 3, 3, 2, 2, 1, 1, 1, 1, 45, 48, 1, 7, 0])
+        XCTAssertEqual(push(p, 0), [2, 5, 9, 7, 6, 5, 4, 2, 3, 3, 2, 2, 1, 1, 1, 1, 45, 48, 1, 7, 0, 0, 6])  // ocOffset OCtotal
         // Image: 2 blocks × 5 × 9 weight texels + 2 bias texels = 92 → 128 × 1 × 1.
         XCTAssertEqual([p.images[0].width, p.images[0].height, p.images[0].layers], [128, 1, 1])
         XCTAssertEqual(p.images[0].name, "w")
@@ -210,8 +210,8 @@ final class LoweringTests: XCTestCase {
         XCTAssertEqual(p.steps.count, 1)
         XCTAssertTrue(kernel(p, 0).name.hasPrefix("gemm<GEMM_TM=1"), kernel(p, 0).name)
         // M N K NB strideM strideK kPerSlice slices log2W log2H; 5 × 2 + 2 texels → 16 × 1; no epilogue C
-        // (beta cStrideM cStrideN = 0), it is in the bias texels.
-        XCTAssertEqual(push(p, 0), [3, 7, 5, 2, 5, 1, 5, 1, 4, 0, 0, 0, 0])
+        // (beta cStrideM cStrideN = 0), it is in the bias texels; n0 = 0, ldY = N (one piece).
+        XCTAssertEqual(push(p, 0), [3, 7, 5, 2, 5, 1, 5, 1, 4, 0, 0, 0, 0, 0, 7])
         XCTAssertEqual(kernel(p, 0).specConstants[2], 0, "no HAS_C")
         XCTAssertEqual(p.steps[0].groups, [1, 3, 1])
         let w = b.initializers["w"]!.floats(), c = b.initializers["c"]!.floats()
@@ -234,7 +234,7 @@ final class LoweringTests: XCTestCase {
         XCTAssertEqual(p.steps.count, 1)
         XCTAssertEqual(kernel(p, 0).specConstants, [64, 1, 1], "relu and HAS_C")
         XCTAssertEqual(p.steps[0].bindings[3], .tensor("c"))
-        XCTAssertEqual(Array(push(p, 0)[10...]), [Float(0.5).bitPattern, 3, 1], "beta cStrideM cStrideN")
+        XCTAssertEqual(Array(push(p, 0)[10...]), [Float(0.5).bitPattern, 3, 1, 0, 3], "beta cStrideM cStrideN n0 ldY")
     }
 
     func testMatMulWithConstantBFlattensBatch() throws {
@@ -244,7 +244,7 @@ final class LoweringTests: XCTestCase {
         b.node("MatMul", ["x", "w"], "y", [2, 3, 9])
         b.outputs = ["y"]
         let p = try lower(b, .fp16)
-        XCTAssertEqual(push(p, 0), [6, 9, 6, 3, 6, 1, 6, 1, 5, 0, 0, 0, 0])  // 6 × 3 + 3 = 21 texels → 32 wide
+        XCTAssertEqual(push(p, 0), [6, 9, 6, 3, 6, 1, 6, 1, 5, 0, 0, 0, 0, 0, 9])  // 6 × 3 + 3 = 21 texels → 32 wide
         XCTAssertEqual(p.steps[0].groups, [1, 2, 1])          // TM 4 → 2 row groups
         XCTAssertEqual(p.images[0].format, .rgba16f)
         XCTAssertTrue(kernel(p, 0).name.contains("WEIGHT_FORMAT=rgba16f"))

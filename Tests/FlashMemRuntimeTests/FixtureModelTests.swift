@@ -11,7 +11,9 @@ final class FixtureModelTests: XCTestCase {
     static let models = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/models")
 
-    func check(_ name: String, inputShapes: [String: [Int]] = [:]) throws {
+    /// `maxImageBytes` (for fp32; half of it for fp16, whose texels are half as large): also checks that some
+    /// weight was cut into pieces and no image exceeds it.
+    func check(_ name: String, inputShapes: [String: [Int]] = [:], maxImageBytes: Int? = nil) throws {
         let model = Self.models.appendingPathComponent("\(name).onnx").path
         var input = try NPY.read(path: Self.models.appendingPathComponent("\(name).input.npy").path)
         let reference = try NPY.read(path: Self.models.appendingPathComponent("\(name).ref.npy").path)
@@ -24,7 +26,15 @@ final class FixtureModelTests: XCTestCase {
             options.precision = precision
             options.inputShapes = inputShapes
             options.chunkBytes = 1024
+            options.maxImageBytes = maxImageBytes.map { precision == .fp16 ? $0 / 2 : $0 }
             let compiled = try Compiler.compile(path: model, options: options)
+            if let maxImageBytes = options.maxImageBytes {
+                XCTAssertFalse(compiled.report.splits.isEmpty, "\(name) \(precision): nothing was cut")
+                for image in compiled.bundle.images {
+                    let bytes = image.width * image.height * image.layers * (image.format == .rgba16f ? 8 : 16)
+                    XCTAssertLessThanOrEqual(Int(bytes), maxImageBytes, "\(name) \(precision): image '\(image.name)'")
+                }
+            }
             let path = scratch.appendingPathComponent("\(name).\(precision).fmb").path
             try BundleWriter.write(compiled.bundle, payload: compiled.payload, to: path)
             let loaded = try BundleReader.open(path: path, verifyChecksums: true)
@@ -48,6 +58,12 @@ final class FixtureModelTests: XCTestCase {
     func testMLP() throws { try check("mlp") }
 
     func testCNN() throws { try check("cnn") }
+
+    /// Kernel rewriting end to end: weights cut into pieces under a small image limit give the same outputs.
+    func testMLPAndCNNWithWeightsCutIntoPieces() throws {
+        try check("mlp", maxImageBytes: 4096)
+        try check("cnn", maxImageBytes: 1024)
+    }
 
     func testCNNWithExternalData() throws { try check("cnn_external") }
 

@@ -24,21 +24,22 @@ enum KernelCatalog {
     private static let image = BindingKind.storageImage
 
     /// Grouped convolutions. X, weights+bias, Y. Push: C H W OC OH OW ICG OCG OCBG OCB KH KW SH SW PT PL DH DW
-    /// log2W log2H. (CONV_OCT > 1 needs tiles that never straddle groups; the lowering uses 1.)
-    static let conv2d = KernelFamily(file: "conv2d.comp", bindings: [buffer, image, buffer], pushConstantSize: 20 * 4,
+    /// log2W log2H groupOffset. (CONV_OCT > 1 needs tiles that never straddle groups; the lowering uses 1.)
+    static let conv2d = KernelFamily(file: "conv2d.comp", bindings: [buffer, image, buffer], pushConstantSize: 21 * 4,
                                      axes: [("CONV_PIX", ["4", "2", "1"]), ("CONV_OCT", ["1"])])
     /// X, weights+bias, Y or partial sums. Push: N C H W OC OH OW OCB KH KW SH SW PT PL DH DW K kPerSlice slices
-    /// log2W log2H. (IG_TM 2 / IG_TN 8, 128 × 128 tiles, measured 1.3–2× slower than 64 × 64 on an H100.)
+    /// log2W log2H ocOffset OCtotal. (IG_TM 2 / IG_TN 8, 128 × 128 tiles, measured 1.3–2× slower than 64 × 64 on
+    /// an H100.)
     static let conv2dIGemm = KernelFamily(file: "conv2d_igemm.comp", bindings: [buffer, image, buffer],
-                                          pushConstantSize: 21 * 4,
+                                          pushConstantSize: 23 * 4,
                                           axes: [("IG_TM", ["1"]), ("IG_TN", ["4"])])
     /// A, B+bias, Y or partial sums, C. Push: M N K NB strideM strideK kPerSlice slices log2W log2H beta cStrideM
-    /// cStrideN.
+    /// cStrideN n0 ldY (n0 / ldY: a column piece's first output column and Y's row stride).
     static let gemm = KernelFamily(file: "gemm.comp", bindings: [buffer, image, buffer, buffer],
-                                   pushConstantSize: 13 * 4, axes: [("GEMM_TM", ["4", "1"])])
+                                   pushConstantSize: 15 * 4, axes: [("GEMM_TM", ["4", "1"])])
     /// Many rows (M ≥ 64). A, B+bias, Y or partial sums, C. Push: the same block as gemm.
     static let gemmTiled = KernelFamily(file: "gemm_tiled.comp", bindings: [buffer, image, buffer, buffer],
-                                        pushConstantSize: 13 * 4, axes: [("GT_TM", ["1", "2"]), ("GT_TN", ["1", "2"])])
+                                        pushConstantSize: 15 * 4, axes: [("GT_TM", ["1", "2"]), ("GT_TN", ["1", "2"])])
     /// Partial sums, Y. Push: count slices.
     static let splitKReduce = KernelFamily(file: "splitk_reduce.comp", bindings: [buffer, buffer],
                                            pushConstantSize: 2 * 4, axes: [])

@@ -2,6 +2,7 @@
 // planning (arena offsets), chunking and scheduling turn it into an `FMBundle`.
 
 import FMBFormat
+import Foundation
 
 /// A compiled kernel variant: one SPIR-V module plus the interface the runtime needs.
 public struct KernelSpec: Sendable, Equatable {
@@ -117,6 +118,54 @@ public struct LoweredProgram: Sendable {
     /// Graph inputs and outputs in graph order, with the arena tensor that holds each (same name).
     public var inputs: [IOBinding] = []
     public var outputs: [IOBinding] = []
+    /// Weights the lowering cut into several images because one would exceed `maxImageBytes`, in node order.
+    public var splits: [WeightSplit] = []
 
     public init() {}
+}
+
+/// A weight cut into pieces (kernel rewriting under `maxImageBytes`): its images are named
+/// "<weight>[p/P]" (p from 1) and each is read by its own step of `node`.
+public struct WeightSplit: Sendable, Equatable {
+    /// What the pieces are ranges of.
+    public enum Axis: String, Sendable {
+        /// Output columns of a Gemm / MatMul B' [K, N] (whole texel blocks of 4 columns).
+        case columns
+        /// Rows of a Gather table along its gathered axis.
+        case rows
+        /// Output channels of a Conv weight (whole texel blocks of 4 channels).
+        case outputChannels = "output channels"
+        /// Whole groups of a grouped (depthwise…) Conv weight.
+        case groups
+    }
+
+    /// The step label of the node whose weight was cut.
+    public var node: String
+    public var weight: String
+    /// Bytes the weight's single image would have taken (its padded extent).
+    public var originalBytes: Int
+    public var pieces: Int
+    public var axis: Axis
+    /// Bytes of the largest piece's image, ≤ the limit.
+    public var largestPieceBytes: Int
+    /// The limit it was cut for.
+    public var maxImageBytes: Int
+
+    public init(node: String, weight: String, originalBytes: Int, pieces: Int, axis: Axis, largestPieceBytes: Int,
+                maxImageBytes: Int) {
+        self.node = node
+        self.weight = weight
+        self.originalBytes = originalBytes
+        self.pieces = pieces
+        self.axis = axis
+        self.largestPieceBytes = largestPieceBytes
+        self.maxImageBytes = maxImageBytes
+    }
+
+    /// One line for reports: "lm_head: weight 'W' (257.0 MiB) cut into 3 pieces along columns (≤ 96.0 MiB each)".
+    public var summary: String {
+        func mib(_ b: Int) -> String { String(format: "%.1f MiB", Double(b) / 1_048_576) }
+        return "\(node): weight '\(weight)' (\(mib(originalBytes))) cut into \(pieces) pieces along \(axis.rawValue) "
+            + "(largest \(mib(largestPieceBytes)), limit \(mib(maxImageBytes)))"
+    }
 }

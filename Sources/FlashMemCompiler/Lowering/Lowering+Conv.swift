@@ -1,5 +1,6 @@
-// Conv (2-D, and 1-D as 2-D with H = 1) → conv2d.comp with its weight and bias packed into one image
-// (WeightPacking.conv2d). Also the spatial-attribute helper that pooling shares.
+// Conv (2-D, and 1-D as 2-D with H = 1) → conv2d_igemm.comp (groups = 1) or conv2d.comp with its weight and
+// bias packed into one image (WeightPacking.conv2d); under maxImageBytes a groups = 1 weight is cut into
+// output-channel pieces, one image and one dispatch each (Lowering+Pieces.swift). Also the spatial-attribute helper that pooling shares.
 
 import FMBFormat
 
@@ -136,44 +137,62 @@ extension LoweringContext {
 
         let geometry = WeightPacking.ConvGeometry(outChannels: oc, inChannelsPerGroup: icPerGroup,
                                                   kernelH: window.kernel.h, kernelW: window.kernel.w, groups: groups)
-        let packed = WeightPacking.conv2d(weight: weight.floats(), bias: bias, geometry: geometry)
-        let image = self.image(named: wName, values: packed)
-        guard case .image(let imageIndex) = image else { return }
-        let extent = program.images[imageIndex]
-
-        let flops = 2.0 * Double(inShape.n * oc * oh * ow) * Double(icPerGroup * window.kernel.h * window.kernel.w)
-        let bytes = Double(elementCount(xShape) * 4 + imageBytes(image) + elementCount(yShape) * 4)
-        let log2W = ImageLayout.log2(extent.width), log2H = ImageLayout.log2(extent.height)
         if groups == 1 {
-            try emitConvIGemm(n, x: x, y: y, image: image, input: inShape, oc: oc, oh: oh, ow: ow, window: window,
-                              blocks: geometry.blocks, log2W: log2W, log2H: log2H, flops: flops, bytes: bytes)
+            try emitConvIGemm(n, x: x, y: y, weight: weight, weightName: wName, bias: bias, geometry: geometry,
+                              input: inShape, oh: oh, ow: ow, window: window)
             return
         }
-
-        // Grouped (depthwise…): the direct kernel. Register tile: 4 pixels per invocation on large planes,
-        // fewer on small ones so workgroups stay busy.
+        // Grouped (depthwise…): the direct kernel, under maxImageBytes one dispatch per piece of whole groups.
+        // Register tile: 4 pixels per invocation on large planes, fewer on small ones so workgroups stay busy.
         let pixels = oh * ow
         let wg = 64
         let pix = pixels >= 4 * wg * 8 ? 4 : (pixels >= 2 * wg * 4 ? 2 : 1)
         let kernel = try self.kernel(KernelRequest(
             family: KernelCatalog.conv2d, defines: ["CONV_PIX": "\(pix)", "CONV_OCT": "1"],
             specConstants: [UInt32(wg), n.activation.rawValue], workgroupSize: [UInt32(wg), 1, 1]))
-
-        var push = PushConstants()
-        push.append([inShape.c, inShape.h, inShape.w, oc, oh, ow,
-                     icPerGroup, oc / groups, geometry.blocksPerGroup, geometry.blocks,
-                     window.kernel.h, window.kernel.w, window.strides.h, window.strides.w,
-                     window.padTop, window.padLeft, window.dilations.h, window.dilations.w, log2W, log2H])
-        let groupsGrid = [LoweringMath.ceilDiv(pixels, wg * pix), geometry.blocks, inShape.n]
-        try emit(n, kernel: kernel, groups: groupsGrid.map { UInt32(clamping: $0) },
-                 bindings: [try read(x, for: n), image, try write(y, for: n)], push: push, flops: flops, bytes: bytes)
+        let taps = window.kernel.h * window.kernel.w
+        let pieces = try pieceRanges(n, weight: wName, units: groups, granules: [1], axis: .groups) { r in
+            r.count * geometry.blocksPerGroup * (icPerGroup * taps + 1)
+        }
+        let values = weight.floats()
+        let ocPerGroup = oc / groups
+        let xBinding = try read(x, for: n)
+        for (p, range) in pieces.enumerated() {
+            // A group range is a contiguous run of output channels, the weight's outermost dim.
+            let oc0 = range.lowerBound * ocPerGroup, channels = range.count * ocPerGroup
+            let pieceGeometry = WeightPacking.ConvGeometry(outChannels: channels, inChannelsPerGroup: icPerGroup,
+                                                           kernelH: window.kernel.h, kernelW: window.kernel.w,
+                                                           groups: range.count)
+            let packed = pieces.count == 1
+                ? WeightPacking.conv2d(weight: values, bias: bias, geometry: geometry)
+                : WeightPacking.conv2d(weight: Array(values[(oc0 * icPerGroup * taps)..<((oc0 + channels) * icPerGroup * taps)]),
+                                       bias: bias.map { Array($0[oc0..<(oc0 + channels)]) }, geometry: pieceGeometry)
+            let image = self.image(named: pieceName(wName, p, of: pieces.count), values: packed)
+            guard case .image(let imageIndex) = image else { return }
+            let extent = program.images[imageIndex]
+            let flops = 2.0 * Double(inShape.n * channels * oh * ow) * Double(icPerGroup * taps)
+            let share = Double(range.count) / Double(groups)
+            let bytes = Double(imageBytes(image)) + share * Double(elementCount(xShape) * 4 + elementCount(yShape) * 4)
+            var push = PushConstants()
+            push.append([inShape.c, inShape.h, inShape.w, oc, oh, ow,
+                         icPerGroup, ocPerGroup, pieceGeometry.blocksPerGroup, pieceGeometry.blocks,
+                         window.kernel.h, window.kernel.w, window.strides.h, window.strides.w,
+                         window.padTop, window.padLeft, window.dilations.h, window.dilations.w,
+                         ImageLayout.log2(extent.width), ImageLayout.log2(extent.height), range.lowerBound])
+            let groupsGrid = [LoweringMath.ceilDiv(pixels, wg * pix), pieceGeometry.blocks, inShape.n]
+            try emit(n, kernel: kernel, groups: groupsGrid.map { UInt32(clamping: $0) },
+                     bindings: [xBinding, image, try write(y, for: n)], push: push, flops: flops, bytes: bytes)
+        }
     }
 
     /// conv2d_igemm.comp (groups = 1): 64 × 64 tiles (128 × 128 ones measured slower on an H100, even on
-    /// ResNet-50's batch-8 layers), and a split over K when the tiles alone would not fill the device.
-    private func emitConvIGemm(_ n: LoweringNode, x: String, y: String, image: LoweredBinding,
-                               input: (n: Int, c: Int, h: Int, w: Int), oc: Int, oh: Int, ow: Int, window: Window2D,
-                               blocks: Int, log2W: Int, log2H: Int, flops: Double, bytes: Double) throws {
+    /// ResNet-50's batch-8 layers), and a split over K when the tiles alone would not fill the device. Under
+    /// maxImageBytes the weight is cut into output-channel pieces (whole tiles of 16 blocks where that fits),
+    /// one image and dispatch each, sharing the split over K and its one reduction.
+    private func emitConvIGemm(_ n: LoweringNode, x: String, y: String, weight: ConstantTensor, weightName: String,
+                               bias: [Float]?, geometry: WeightPacking.ConvGeometry,
+                               input: (n: Int, c: Int, h: Int, w: Int), oh: Int, ow: Int, window: Window2D) throws {
+        let oc = geometry.outChannels, blocks = geometry.blocks
         let pixels = input.n * oh * ow
         let k = input.c * window.kernel.h * window.kernel.w
         let (tm, tn) = (1, 4)
@@ -184,17 +203,38 @@ extension LoweringContext {
             family: KernelCatalog.conv2dIGemm, defines: ["IG_TM": "\(tm)", "IG_TN": "\(tn)"],
             specConstants: [split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue],
             workgroupSize: [256, 1, 1], sharedMemoryBytes: 16 * tileBlocks * 16 + 16 * tilePixels * 4))
-        var push = PushConstants()
-        push.append([input.n, input.c, input.h, input.w, oc, oh, ow, blocks,
-                     window.kernel.h, window.kernel.w, window.strides.h, window.strides.w,
-                     window.padTop, window.padLeft, window.dilations.h, window.dilations.w,
-                     k, split.kPerSlice, split.slices, log2W, log2H])
-        let groups = [LoweringMath.ceilDiv(pixels, tilePixels), LoweringMath.ceilDiv(blocks, tileBlocks), split.slices]
+        let pieces = try pieceRanges(n, weight: weightName, units: blocks, granules: [tileBlocks, 1],
+                                     axis: .outputChannels) { r in r.count * k + r.count }
         let count = pixels * oc
         let target = split.slices > 1 ? temporary("\(y)#splitk", shape: [split.slices, count]) : y
-        try emit(n, kernel: kernel, groups: groups.map { UInt32(clamping: $0) },
-                 bindings: [try read(x, for: n), image, try write(target, for: n)], push: push, flops: flops,
-                 bytes: bytes)
+        let xBinding = try read(x, for: n)
+        let values = weight.floats()
+        let xBytes = input.n * input.c * input.h * input.w * 4
+        for (p, range) in pieces.enumerated() {
+            let oc0 = range.lowerBound * 4, channels = min(oc, range.upperBound * 4) - oc0
+            let pieceGeometry = WeightPacking.ConvGeometry(outChannels: channels, inChannelsPerGroup: geometry.inChannelsPerGroup,
+                                                           kernelH: geometry.kernelH, kernelW: geometry.kernelW, groups: 1)
+            // Output channels are the weight's outermost dim, so a channel range is a contiguous run.
+            let packed = pieces.count == 1
+                ? WeightPacking.conv2d(weight: values, bias: bias, geometry: geometry)
+                : WeightPacking.conv2d(weight: Array(values[(oc0 * k)..<((oc0 + channels) * k)]),
+                                       bias: bias.map { Array($0[oc0..<(oc0 + channels)]) }, geometry: pieceGeometry)
+            let image = self.image(named: pieceName(weightName, p, of: pieces.count), values: packed)
+            guard case .image(let imageIndex) = image else { return }
+            let extent = program.images[imageIndex]
+            let flops = 2.0 * Double(pixels * channels) * Double(k)
+            let bytes = Double(xBytes + imageBytes(image) + pixels * channels * 4)
+            var push = PushConstants()
+            push.append([input.n, input.c, input.h, input.w, channels, oh, ow, pieceGeometry.blocks,
+                         window.kernel.h, window.kernel.w, window.strides.h, window.strides.w,
+                         window.padTop, window.padLeft, window.dilations.h, window.dilations.w,
+                         k, split.kPerSlice, split.slices,
+                         ImageLayout.log2(extent.width), ImageLayout.log2(extent.height), oc0, oc])
+            let groups = [LoweringMath.ceilDiv(pixels, tilePixels), LoweringMath.ceilDiv(pieceGeometry.blocks, tileBlocks),
+                          split.slices]
+            try emit(n, kernel: kernel, groups: groups.map { UInt32(clamping: $0) },
+                     bindings: [xBinding, image, try write(target, for: n)], push: push, flops: flops, bytes: bytes)
+        }
         if split.slices > 1 {
             try emitSplitKReduce(n, partial: target, y: y, count: count, slices: split.slices)
         }

@@ -119,7 +119,9 @@ extension LoweringContext {
                        bytes: elementCount(aShape) + elementCount(bShape) + elementCount(yShape))
     }
 
-    /// gemm.comp / gemm_tiled.comp: Y[M, N] = act(A × alpha·B' + beta·bias + beta·C).
+    /// gemm.comp / gemm_tiled.comp: Y[M, N] = act(A × alpha·B' + beta·bias + beta·C). Under maxImageBytes, B'
+    /// is cut along N into column pieces (whole texel blocks; whole column tiles of the tiled kernel where that
+    /// fits), one image and one dispatch each, all sharing one split over K and its single reduction.
     private func emitGemm(_ n: LoweringNode, a: String, aStrides: (m: Int, k: Int), m: Int, k: Int, n nCols: Int,
                           b: ConstantTensor, bName: String, transB: Bool, alpha: Float, bias: [Float]?, beta: Float,
                           addend: GemmAddend?, aBytes: Int, y: String) throws {
@@ -127,38 +129,33 @@ extension LoweringContext {
             throw error(n, "the constant B '\(bName)' must be a float tensor")
         }
         let geometry = WeightPacking.GemmGeometry(k: k, n: nCols)
-        let packed = WeightPacking.gemm(b: b.floats(), transB: transB, geometry: geometry, alpha: alpha,
-                                        bias: bias, beta: beta)
-        let image = self.image(named: bName, values: packed)
-        guard case .image(let imageIndex) = image else { return }
-        let extent = program.images[imageIndex]
-
-        let log2W = ImageLayout.log2(extent.width), log2H = ImageLayout.log2(extent.height)
-        let flops = 2.0 * Double(m) * Double(k) * Double(nCols)
         let cBytes = try addend.map { elementCount(try shape($0.name, of: n)) * 4 } ?? 0
-        let bytes = Double(aBytes + imageBytes(image) + cBytes + m * nCols * 4)
         let hasC: UInt32 = addend == nil ? 0 : 1
+        // The kernel and the split over K are chosen for the whole product, so every piece shares them.
         let kernel: Int
-        let groups: [Int]
         let split: (slices: Int, kPerSlice: Int)
+        let rowGroups: Int
+        let blocksPerGroup: Int
         if m >= 64 {
             // Many rows: shared-memory tiles, 128 × 128 where they still make a full wave of workgroups.
             let (tm, tn) = Lowering.tileShape(m: m, n: nCols)
-            let rowTiles = LoweringMath.ceilDiv(m, 64 * tm), columnTiles = LoweringMath.ceilDiv(geometry.blocks, 16 * tn)
-            guard rowTiles <= Lowering.maxGroupsPerAxis else {
+            blocksPerGroup = 16 * tn
+            rowGroups = LoweringMath.ceilDiv(m, 64 * tm)
+            guard rowGroups <= Lowering.maxGroupsPerAxis else {
                 throw error(n, "M = \(m) rows exceed the dispatch grid of the matmul kernel")
             }
-            split = Lowering.splitK(tiles: rowTiles * columnTiles, k: k, step: 16, minDepth: 64)
+            let columnTiles = LoweringMath.ceilDiv(geometry.blocks, blocksPerGroup)
+            split = Lowering.splitK(tiles: rowGroups * columnTiles, k: k, step: 16, minDepth: 64)
             kernel = try self.kernel(KernelRequest(
                 family: KernelCatalog.gemmTiled, defines: ["GT_TM": "\(tm)", "GT_TN": "\(tn)"],
                 specConstants: [split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue, hasC],
                 workgroupSize: [256, 1, 1], sharedMemoryBytes: 16 * 16 * (tm + tn) * 16))
-            groups = [columnTiles, rowTiles, split.slices]
         } else {
             // Few rows: one texel of columns per invocation, TM rows, a split over K to fill the device.
             let wg = 64
             let tm = m >= 4 ? 4 : 1
-            let rowGroups = LoweringMath.ceilDiv(m, tm)
+            blocksPerGroup = wg
+            rowGroups = LoweringMath.ceilDiv(m, tm)
             guard rowGroups <= Lowering.maxGroupsPerAxis else {
                 throw error(n, "M = \(m) rows exceed the dispatch grid of the matmul kernel")
             }
@@ -169,19 +166,38 @@ extension LoweringContext {
                 specConstants: [UInt32(wg), split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue,
                                 hasC],
                 workgroupSize: [UInt32(wg), 1, 1]))
-            groups = [columnGroups, rowGroups, split.slices]
         }
-        var push = PushConstants()
-        push.append([m, nCols, k, geometry.blocks, aStrides.m, aStrides.k, split.kPerSlice, split.slices,
-                     log2W, log2H])
-        push.append(addend?.beta ?? 0)
-        push.append([addend?.rowStride ?? 0, addend?.columnStride ?? 0])
+        let pieces = try pieceRanges(n, weight: bName, units: geometry.blocks,
+                                     granules: m >= 64 ? [blocksPerGroup, 1] : [1], axis: .columns) { r in
+            k * r.count + r.count
+        }
         let target = split.slices > 1 ? temporary("\(y)#splitk", shape: [split.slices, m * nCols]) : y
         let aBinding = try read(a, for: n)
         let cBinding = try addend.map { try read($0.name, for: n) } ?? aBinding
-        try emit(n, kernel: kernel, groups: groups.map { UInt32(clamping: $0) },
-                 bindings: [aBinding, image, try write(target, for: n), cBinding], push: push, flops: flops,
-                 bytes: bytes)
+        let values = b.floats()
+        for (p, blocks) in pieces.enumerated() {
+            let n0 = blocks.lowerBound * 4, columns = min(nCols, blocks.upperBound * 4) - n0
+            let pieceGeometry = WeightPacking.GemmGeometry(k: k, n: columns)
+            let packed = WeightPacking.gemm(b: values, transB: transB, geometry: pieceGeometry, alpha: alpha,
+                                            bias: bias, beta: beta, columnOffset: n0, totalColumns: nCols)
+            let image = self.image(named: pieceName(bName, p, of: pieces.count), values: packed)
+            guard case .image(let imageIndex) = image else { return }
+            let extent = program.images[imageIndex]
+            let log2W = ImageLayout.log2(extent.width), log2H = ImageLayout.log2(extent.height)
+            let share = Double(columns) / Double(max(nCols, 1))
+            let flops = 2.0 * Double(m) * Double(k) * Double(columns)
+            let bytes = Double(aBytes + imageBytes(image)) + share * Double(cBytes + m * nCols * 4)
+            var push = PushConstants()
+            push.append([m, columns, k, pieceGeometry.blocks, aStrides.m, aStrides.k, split.kPerSlice, split.slices,
+                         log2W, log2H])
+            push.append(addend?.beta ?? 0)
+            push.append([addend?.rowStride ?? 0, addend?.columnStride ?? 0])
+            push.append([n0, nCols])
+            let groups = [LoweringMath.ceilDiv(pieceGeometry.blocks, blocksPerGroup), rowGroups, split.slices]
+            try emit(n, kernel: kernel, groups: groups.map { UInt32(clamping: $0) },
+                     bindings: [aBinding, image, try write(target, for: n), cBinding], push: push, flops: flops,
+                     bytes: bytes)
+        }
         if split.slices > 1 {
             try emitSplitKReduce(n, partial: target, y: y, count: m * nCols, slices: split.slices)
         }

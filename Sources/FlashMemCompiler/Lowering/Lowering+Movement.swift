@@ -21,10 +21,11 @@ extension KernelCatalog {
     /// X, I, Y. Push: count indexCount inner axisDim.
     static let gather = KernelFamily(file: "gather.comp", bindings: [.storageBuffer, .storageBuffer, .storageBuffer],
                                      pushConstantSize: 4 * 4, axes: [])
-    /// W (weight image), I, Y. Push: count indexCount inner axisDim log2W log2H.
+    /// W (weight image, or one row piece of it), I, Y. Push: count indexCount inner axisDim log2W log2H rowBase
+    /// rowCount.
     static let gatherImage = KernelFamily(file: "gather_image.comp",
                                           bindings: [.storageImage, .storageBuffer, .storageBuffer],
-                                          pushConstantSize: 6 * 4, axes: [])
+                                          pushConstantSize: 8 * 4, axes: [])
     /// X, V, Y. Push: count rank value outShape[6] inShape[6] padBegin[6].
     static let pad = KernelFamily(file: "pad.comp", bindings: [.storageBuffer, .storageBuffer, .storageBuffer],
                                   pushConstantSize: 21 * 4, axes: [])

@@ -1,5 +1,6 @@
 // Data-movement ops with their own kernels: Gather (gather.comp; gather_image.comp when the table is a large
-// constant float tensor — an embedding — which then streams as a weight image like any other weight), Pad (pad.comp) and Trilu (trilu.comp).
+// constant float tensor — an embedding — which then streams as a weight image like any other weight, cut into
+// row pieces under maxImageBytes), Pad (pad.comp) and Trilu (trilu.comp).
 // Gather with constant indices folds on a constant table or, when the indices are evenly spaced, becomes a
 // strided view (Lowering+Movement.swift). Owned by the data-movement family.
 
@@ -51,15 +52,35 @@ extension LoweringContext {
         var push = PushConstants()
         push.append([count, max(indexCount, 1), max(inner, 1), axisDim])
         if let table = initializers[data], table.dtype.isFloat, table.elementCount >= MovementCopy.imageTableMinElements {
-            // An embedding table: a weight image (streamed, fp16 in --precision fp16) read in row-major order.
-            let image = self.image(named: data, values: table.floats())
-            let extent = ImageLayout.extent(texels: LoweringMath.ceilDiv(table.elementCount, 4))
-            push.append([ImageLayout.log2(extent.width), ImageLayout.log2(extent.height)])
+            // An embedding table: a weight image (streamed, fp16 in --precision fp16) read in row-major order; under
+            // maxImageBytes, row pieces along the gathered axis, each step storing only its rows' elements.
+            let pieces = try pieceRanges(n, weight: data, units: axisDim, granules: [1], axis: .rows) { r in
+                LoweringMath.ceilDiv(outer * r.count * inner, 4)
+            }
+            let values = table.floats()
             let kernel = try self.kernel(KernelRequest(family: KernelCatalog.gatherImage, specConstants: [UInt32(wg)],
                                                        workgroupSize: [UInt32(wg), 1, 1]))
-            try emit(n, kernel: kernel, groups: try groups1D(n, items: count, perGroup: wg),
-                     bindings: [image, try read(indices, for: n), destination], push: push,
-                     flops: 0, bytes: Double(count * 8 + indexCount * 4))
+            let indexBinding = try read(indices, for: n)
+            for (p, rows) in pieces.enumerated() {
+                var piece: [Float]
+                if pieces.count == 1 {
+                    piece = values
+                } else {
+                    piece = []
+                    piece.reserveCapacity(outer * rows.count * inner)
+                    for o in 0..<outer {
+                        piece += values[((o * axisDim + rows.lowerBound) * inner)..<((o * axisDim + rows.upperBound) * inner)]
+                    }
+                }
+                let image = self.image(named: pieceName(data, p, of: pieces.count), values: piece)
+                let extent = ImageLayout.extent(texels: LoweringMath.ceilDiv(piece.count, 4))
+                var piecePush = push
+                piecePush.append([ImageLayout.log2(extent.width), ImageLayout.log2(extent.height)])
+                piecePush.append([rows.lowerBound, rows.count])
+                try emit(n, kernel: kernel, groups: try groups1D(n, items: count, perGroup: wg),
+                         bindings: [image, indexBinding, destination], push: piecePush,
+                         flops: 0, bytes: Double(count * 8 + indexCount * 4))
+            }
             return
         }
         let kernel = try self.kernel(KernelRequest(family: KernelCatalog.gather, specConstants: [UInt32(wg)],

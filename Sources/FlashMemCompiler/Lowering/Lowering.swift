@@ -24,14 +24,18 @@ public enum Precision: String, Sendable, CaseIterable {
 
 public enum Lowering {
     /// Lowers a shape-inferred graph (`graph.values[v].staticShape` known for every value a kernel touches).
-    /// The graph is not modified.
-    public static func lower(_ graph: Graph, precision: Precision) throws -> LoweredProgram {
-        try lower(graph, precision: precision, compiler: ShaderCompiler())
+    /// The graph is not modified. `maxImageBytes` bounds the bytes of one weight image (its padded extent):
+    /// larger weights of Gemm / MatMul, Gather and Conv are cut into pieces, each its own image and step
+    /// (Lowering+Pieces.swift), and listed in `LoweredProgram.splits`; nil = no limit, one image per weight.
+    public static func lower(_ graph: Graph, precision: Precision, maxImageBytes: Int? = nil) throws -> LoweredProgram {
+        try lower(graph, precision: precision, maxImageBytes: maxImageBytes, compiler: ShaderCompiler())
     }
 
     /// As above with a caller-owned compiler (its cache is then shared across graphs).
-    public static func lower(_ graph: Graph, precision: Precision, compiler: ShaderCompiler) throws -> LoweredProgram {
-        let context = LoweringContext(graph: graph, precision: precision, compiler: compiler)
+    public static func lower(_ graph: Graph, precision: Precision, maxImageBytes: Int? = nil,
+                             compiler: ShaderCompiler) throws -> LoweredProgram {
+        let context = LoweringContext(graph: graph, precision: precision, maxImageBytes: maxImageBytes,
+                                      compiler: compiler)
         try context.run()
         // Copies folded into later copies leave kernels without steps; each would cost a pipeline.
         context.program.removeUnusedKernels()
@@ -109,6 +113,8 @@ enum FusedActivation: UInt32 {
 final class LoweringContext {
     let file: String
     let precision: Precision
+    /// The most bytes one weight image may take (nil: no limit); see Lowering+Pieces.swift.
+    let maxImageBytes: Int?
     let compiler: ShaderCompiler
     var values: [String: ValueInfo]
     var initializers: [String: ConstantTensor]
@@ -123,10 +129,11 @@ final class LoweringContext {
     private var stepPredicate: LoweredPredicate?
     private var imageNames: Set<String> = []
 
-    init(graph: Graph, precision: Precision, compiler: ShaderCompiler) {
+    init(graph: Graph, precision: Precision, maxImageBytes: Int? = nil, compiler: ShaderCompiler) {
         self.graph = graph
         self.file = graph.sourcePath
         self.precision = precision
+        self.maxImageBytes = maxImageBytes
         self.compiler = compiler
         self.values = graph.values
         self.initializers = graph.initializers

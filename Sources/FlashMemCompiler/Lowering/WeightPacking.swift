@@ -104,10 +104,13 @@ public enum WeightPacking {
     }
 
     /// B (row-major [K, N], or [N, K] when `transB`) scaled by `alpha`, then `bias` ([N] or nil) scaled by
-    /// `beta`, in gemm.comp's order.
+    /// `beta`, in gemm.comp's order. With `columnOffset` / `totalColumns`, the column piece B'[:, offset ..<
+    /// offset + g.n] of a B' with `totalColumns` columns (and the same range of `bias`), as its own image.
     public static func gemm(b: [Float], transB: Bool, geometry g: GemmGeometry, alpha: Float = 1,
-                            bias: [Float]? = nil, beta: Float = 1) -> [Float] {
-        precondition(b.count == g.k * g.n, "gemm weight size does not match its geometry")
+                            bias: [Float]? = nil, beta: Float = 1, columnOffset n0: Int = 0,
+                            totalColumns: Int? = nil) -> [Float] {
+        let total = totalColumns ?? g.n
+        precondition(b.count == g.k * total && n0 + g.n <= total, "gemm weight size does not match its geometry")
         var out = [Float](repeating: 0, count: g.texels * 4)
         let blocks = g.blocks
         out.withUnsafeMutableBufferPointer { out in
@@ -115,7 +118,7 @@ public enum WeightPacking {
                 for k in 0..<g.k {
                     let row = k * blocks * 4
                     for n in 0..<g.n {
-                        let value = transB ? b[n * g.k + k] : b[k * g.n + n]
+                        let value = transB ? b[(n0 + n) * g.k + k] : b[k * total + n0 + n]
                         // Texel k·NB + n/4, lane n%4 = component k·NB·4 + n.
                         out[row + n] = alpha * value
                     }
@@ -124,7 +127,7 @@ public enum WeightPacking {
             if let bias {
                 let base = g.weightTexels * 4
                 for n in 0..<g.n {
-                    out[base + n] = beta * bias[n]
+                    out[base + n] = beta * bias[n0 + n]
                 }
             }
         }

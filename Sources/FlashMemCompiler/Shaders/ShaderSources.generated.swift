@@ -478,6 +478,13 @@ uint flatWorkGroup() {
 // 4 · PIX FMAs. groups = (ceil(OH·OW / (WG·PIX)), ceil(OCB / OCT), N). With groups > 1 the lowering
 // uses OCT = 1 so a tile never straddles two groups.
 //
+// Group pieces (Lowering maxImageBytes): a weight too large for one image is cut into ranges of whole groups
+// [groupOffset, groupOffset + OCB / OCBG), each its own image laid out as above for its groups only (so OCB is
+// the piece's) and its own dispatch; group g of the piece reads input channels (groupOffset + g) · ICG … and
+// writes output channels (groupOffset + g) · OCG … of the full OC. Unsplit: groupOffset = 0.
+//
+//   groups    │◄─ piece 0: groups 0 … ─►│◄─ piece 1: groupOffset … ─►│ …
+//
 // Defines: WEIGHT_FORMAT, CONV_PIX (pixels per invocation), CONV_OCT (texel blocks per invocation).
 // Spec constants: 0 = WG (workgroup size x), 1 = ACTIVATION (ACT_NONE / ACT_RELU).
 // Bindings: 0 = X (input), 1 = weights, 2 = Y (output).
@@ -508,7 +515,8 @@ layout(push_constant) uniform PushConstants {
     uint PT, PL;           // pads at the top / left (bottom / right only shape the output)
     uint DH, DW;           // dilations
     uint log2W, log2H;     // weight image extent
-} pc;
+    uint groupOffset;      // this piece's first group (OC, C are the whole convolution's; OCB the piece's)
+} pc;                      // 84 bytes
 
 void main() {
     const uint lx = gl_LocalInvocationID.x;
@@ -546,7 +554,7 @@ void main() {
     }
 
     const uint plane = pc.H * pc.W;
-    uint channel = (n * pc.C + g * pc.ICG) * plane;
+    uint channel = (n * pc.C + (pc.groupOffset + g) * pc.ICG) * plane;
     for (uint ic = 0; ic < pc.ICG; ++ic, channel += plane) {
         for (uint kh = 0; kh < pc.KH; ++kh) {
             for (uint kw = 0; kw < pc.KW; ++kw) {
@@ -582,7 +590,7 @@ void main() {
             if (ocInGroup >= pc.OCG) {
                 break;
             }
-            uint oc = g * pc.OCG + ocInGroup;
+            uint oc = (pc.groupOffset + g) * pc.OCG + ocInGroup;
             for (uint j = 0; j < CONV_PIX; ++j) {
                 uint p = pBase + j * gl_WorkGroupSize.x;
                 if (p < P) {
@@ -619,6 +627,13 @@ void main() {
 // [z·kPerSlice, (z+1)·kPerSlice). With SLICES = 1 the kernel writes Y = act(acc + bias) in NCHW; with more it
 // writes raw partial sums (slice 0 adds the bias) to P[z][n][oc][p] and splitk_reduce.comp adds them up
 // and applies the activation (the lowering then sets ACTIVATION = none here).
+//
+// Output-channel pieces (Lowering maxImageBytes): a weight too large for one image is cut into ranges of whole
+// texel blocks [ocOffset, ocOffset + OC), each its own image laid out as above for its OC channels and its own
+// dispatch; piece p writes channels ocOffset + oc of the full OCtotal-channel output (and of the partial sums
+// P[z][n][OCtotal][p], reduced once after the last piece). Unsplit: ocOffset = 0, OCtotal = OC.
+//
+//   Y[n, :, p]   │◄─ piece 0: OC channels ─►│◄─ piece 1 (ocOffset) ─►│ … │   (OCtotal channels)
 //
 // Defines: WEIGHT_FORMAT, IG_TM (texel blocks per invocation: 1, 2), IG_TN (pixels per invocation: 4, 8).
 // Spec constants: 0 = ACTIVATION.
@@ -657,7 +672,9 @@ layout(push_constant) uniform PushConstants {
     uint kPerSlice;        // a multiple of BK
     uint slices;
     uint log2W, log2H;     // weight image extent
-} pc;                      // 84 bytes
+    uint ocOffset;         // this piece's first output channel (a multiple of 4)
+    uint OCtotal;          // channels of Y (OC is this piece's)
+} pc;                      // 92 bytes
 
 shared vec4 Ws[BK][BLOCKS];
 shared vec4 Xs[BK][BN / 4];  // pixel p of the tile is Xs[k][p / 4][p % 4]
@@ -742,7 +759,7 @@ void main() {
         barrier();
     }
 
-    const uint count = NP * pc.OC;
+    const uint count = NP * pc.OCtotal;
     const uint outBase = pc.slices > 1u ? slice * count : 0u;
     for (uint i = 0; i < IG_TM; ++i) {
         uint ocb = ocbTile + ty + 16u * i;
@@ -761,7 +778,7 @@ void main() {
             for (uint lane = 0; lane < 4; ++lane) {
                 uint oc = 4u * ocb + lane;
                 if (oc < pc.OC) {
-                    Y[outBase + (n * pc.OC + oc) * P + pix] = y[lane];
+                    Y[outBase + (n * pc.OCtotal + pc.ocOffset + oc) * P + pix] = y[lane];
                 }
             }
         }
@@ -1243,11 +1260,20 @@ void main() {
 // gather.comp. The table's elements are the image's components in row-major order (texel e / 4, lane e % 4).
 // Lowering: Lowering+MovementKernels.swift.
 //
+// Row pieces (Lowering maxImageBytes): a table too large for one image is cut along the gathered axis into
+// row ranges [rowBase, rowBase + rowCount), each its own image W_p[o, r, k] = W[o, rowBase + r, k] and its
+// own dispatch over every output element; a dispatch stores only the elements whose (normalized) index falls
+// in its range, so the pieces together write each element exactly once:
+//
+//   table rows  0 ─────────── r1 ─────────── r2 ─────────── axisDim
+//               │  piece 0    │   piece 1    │   piece 2    │
+//   Y[o, j, :]  written by the piece holding row idx(j)       (unsplit: rowBase = 0, rowCount = axisDim)
+//
 // One invocation per element; groups = Lowering.groups1D(count, WG).
 //
 // Spec constants: 0 = WG.
 // Bindings: 0 = W (weight image, WEIGHT_FORMAT), 1 = I (int32), 2 = Y (fp32).
-// Push: count indexCount inner axisDim log2W log2H.
+// Push: count indexCount inner axisDim log2W log2H rowBase rowCount.
 
 layout(local_size_x_id = 0) in;
 #include "common.glsl"
@@ -1263,6 +1289,8 @@ layout(push_constant) uniform PushConstants {
     uint axisDim;
     uint log2W;
     uint log2H;
+    uint rowBase;   // this piece's first row of the gathered axis
+    uint rowCount;  // rows of the gathered axis in this piece's image
 } pc;
 
 void main() {
@@ -1279,7 +1307,10 @@ void main() {
         index += int(pc.axisDim);
     }
     uint row = uint(clamp(index, 0, int(pc.axisDim) - 1));
-    uint e = (o * pc.axisDim + row) * pc.inner + k;
+    if (row < pc.rowBase || row - pc.rowBase >= pc.rowCount) {
+        return;  // another piece's row
+    }
+    uint e = (o * pc.rowCount + (row - pc.rowBase)) * pc.inner + k;
     vec4 texel = WEIGHT_AT(W, e >> 2u, pc.log2W, pc.log2H);
     Y[i] = texel[e & 3u];
 }
@@ -1302,6 +1333,15 @@ void main() {
 // consecutive texels at every k (coalesced), and so that a row range of the image is a K range
 // (a matmul split along K can start on the first rows that landed).
 //
+// Column pieces (Lowering maxImageBytes): a B' too large for one image is cut along N into pieces of whole
+// texel blocks, each its own image laid out as above for its own N (= Np) and its own dispatch:
+//
+//        Y [M, ldY]  columns ──────────────────────────────────────────►
+//        │◄── piece 0: n0 = 0, Np ──►│◄── piece 1: n0, Np ──►│◄── piece 2 ──►│
+//        image B'[:, 0..Np) + bias    image B'[:, n0..n0+Np)   …
+//
+// piece p writes Y[m · ldY + n0 + col] for col < Np and reads C at column n0 + col. Unsplit: n0 = 0, ldY = N.
+//
 // Work split — invocation (gx·WG + lx, row group r) owns columns 4nb..4nb+3 of rows r·TM .. r·TM+TM-1:
 //
 //            nb ─────────────────────────────►
@@ -1313,8 +1353,9 @@ void main() {
 // groups = (ceil(NB / WG), ceil(M / TM), SLICES). A is read with strides (strideM, strideK), so transA needs
 // no copy. Few output texels (a GEMV: M = 1, the classifier of a CNN) would leave most of the GPU idle and
 // each invocation walking all of K, so the lowering splits K: slice z covers [z·kPerSlice, (z+1)·kPerSlice)
-// and writes raw partial sums (slice 0 adds the bias and C) to P[z][M][N]; splitk_reduce.comp adds them and
-// applies the activation (ACTIVATION is then none here).
+// and writes raw partial sums (slice 0 adds the bias and C) to P[z][M][ldY] (every piece into the same
+// buffer, at its columns); splitk_reduce.comp adds them once after the last piece and applies the activation
+// (ACTIVATION is then none here).
 //
 // C (HAS_C): a Gemm's C that is not a constant per-column vector (an activation, or a constant varying along
 // M) is read in the epilogue as C[m · cStrideM + n · cStrideN], strides 0 along broadcast dims.
@@ -1346,7 +1387,8 @@ layout(push_constant) uniform PushConstants {
     uint log2W, log2H;      // weight image extent
     float beta;
     uint cStrideM, cStrideN;  // element (m, n) of C is C[m · cStrideM + n · cStrideN]
-} pc;                         // 52 bytes
+    uint n0, ldY;             // this piece's first output column, the row stride of Y (the full N)
+} pc;                         // 60 bytes
 
 void main() {
     const uint nb = gl_GlobalInvocationID.x;
@@ -1382,7 +1424,7 @@ void main() {
     if (nb >= pc.NB) {
         return;
     }
-    const uint outBase = pc.slices > 1u ? slice * pc.M * pc.N : 0u;
+    const uint outBase = pc.slices > 1u ? slice * pc.M * pc.ldY : 0u;
     const bool addC = HAS_C != 0u && slice == 0u;
     for (uint r = 0; r < GEMM_TM; ++r) {
         uint m = m0 + r;
@@ -1394,9 +1436,9 @@ void main() {
             if (col < pc.N) {
                 float y = acc[r][lane];
                 if (addC) {
-                    y += pc.beta * C[m * pc.cStrideM + col * pc.cStrideN];
+                    y += pc.beta * C[m * pc.cStrideM + (pc.n0 + col) * pc.cStrideN];
                 }
-                Y[outBase + m * pc.N + col] = activate(y, ACTIVATION);
+                Y[outBase + m * pc.ldY + pc.n0 + col] = activate(y, ACTIVATION);
             }
         }
     }
@@ -1410,7 +1452,10 @@ void main() {
 // Lowering: Lowering+MatMul.swift.
 //
 // Weight image: the same texels as gemm.comp — texel k · NB + nb holds alpha · B'[k, 4nb + 0..3], then the
-// bias texels at K · NB + nb — so the B tile of one k step is BK runs of consecutive texels.
+// bias texels at K · NB + nb — so the B tile of one k step is BK runs of consecutive texels. A B' cut into
+// column pieces (see gemm.comp) has one image and one dispatch per piece; N and NB are then the piece's,
+// n0 its first output column and ldY the full N (the lowering cuts at multiples of BN where it can, so
+// pieces keep whole tiles).
 //
 // Work split — a workgroup of 256 invocations (16 × 16) owns a BM × BN tile of Y, BM = 64·TM rows,
 // BN = 64·TN columns (16·TN texel blocks), and walks K in steps of BK = 16:
@@ -1423,7 +1468,7 @@ void main() {
 //          └────────────────────────────────┘
 //
 // groups = (ceil(NB / (16·TN)), ceil(M / BM), SLICES); split over K as gemm.comp (slice z writes raw partial
-// sums to P[z][M][N], slice 0 adds the bias and C; splitk_reduce.comp finishes). C as in gemm.comp.
+// sums to P[z][M][ldY], slice 0 adds the bias and C; splitk_reduce.comp finishes). C as in gemm.comp.
 //
 // Defines: WEIGHT_FORMAT, GT_TM (row quads per invocation: 1, 2), GT_TN (texel blocks per invocation: 1, 2).
 // Spec constants: 0 = ACTIVATION, 1 = HAS_C (0 or 1).
@@ -1459,7 +1504,8 @@ layout(push_constant) uniform PushConstants {
     uint log2W, log2H;      // weight image extent
     float beta;
     uint cStrideM, cStrideN;  // element (m, n) of C is C[m · cStrideM + n · cStrideN]
-} pc;                         // 52 bytes (the same block as gemm.comp)
+    uint n0, ldY;             // this piece's first output column, the row stride of Y (the full N)
+} pc;                         // 60 bytes (the same block as gemm.comp)
 
 shared vec4 As[BK][QUADS];
 shared vec4 Bs[BK][BLOCKS];
@@ -1519,7 +1565,7 @@ void main() {
         barrier();
     }
 
-    const uint outBase = pc.slices > 1u ? slice * pc.M * pc.N : 0u;
+    const uint outBase = pc.slices > 1u ? slice * pc.M * pc.ldY : 0u;
     const bool addC = HAS_C != 0u && slice == 0u;
     for (uint j = 0; j < GT_TN; ++j) {
         uint nb = nb0 + tx + 16u * j;
@@ -1539,9 +1585,9 @@ void main() {
                     if (col < pc.N) {
                         float v = y[lane];
                         if (addC) {
-                            v += pc.beta * C[m * pc.cStrideM + col * pc.cStrideN];
+                            v += pc.beta * C[m * pc.cStrideM + (pc.n0 + col) * pc.cStrideN];
                         }
-                        Y[outBase + m * pc.N + col] = activate(v, ACTIVATION);
+                        Y[outBase + m * pc.ldY + pc.n0 + col] = activate(v, ACTIVATION);
                     }
                 }
             }
