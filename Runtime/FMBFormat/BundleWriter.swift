@@ -25,6 +25,13 @@ public enum BundleWriter {
     /// `rename` over `path`. A failure (or a crash) never leaves a partial bundle at `path`; the temporary
     /// file is removed on failure. Throws `FormatError` for an invalid bundle, `FileError` for I/O.
     public static func write(_ bundle: FMBundle, payload: [UInt8], to path: String, validate: Bool = true) throws {
+        try payload.withUnsafeBytes { try write(bundle, payload: $0, to: path, validate: validate) }
+    }
+
+    /// `write(_:payload:to:validate:)` with the data section from any memory, e.g. another bundle's mapping
+    /// (`fmc replan` writes a new plan beside an existing payload without copying it into an array).
+    public static func write(_ bundle: FMBundle, payload: UnsafeRawBufferPointer, to path: String,
+                             validate: Bool = true) throws {
         let head = try prefix(bundle, payload: payload, validate: validate)
         let temp = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_TRUNC, 0o644)
@@ -45,7 +52,12 @@ public enum BundleWriter {
     }
 
     private static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
-        try bytes.withUnsafeBytes { buffer in
+        try bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) }
+    }
+
+    private static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws {
+        if buffer.isEmpty { return }
+        do {
             var done = 0
             while done < buffer.count {
                 let n = systemWrite(fd, buffer.baseAddress! + done, min(buffer.count - done, 1 << 30))
@@ -60,6 +72,10 @@ public enum BundleWriter {
 
     /// Everything before the data section, padded so the data section starts at a multiple of 4096.
     static func prefix(_ input: FMBundle, payload: [UInt8], validate: Bool) throws -> [UInt8] {
+        try payload.withUnsafeBytes { try prefix(input, payload: $0, validate: validate) }
+    }
+
+    static func prefix(_ input: FMBundle, payload: UnsafeRawBufferPointer, validate: Bool) throws -> [UInt8] {
         let bundle = input.deduplicatingSPIRV()
         if validate {
             let issues = BundleValidator.validate(bundle, dataSize: UInt64(payload.count))

@@ -9,7 +9,7 @@ struct FMC: ParsableCommand {
         commandName: "fmc",
         abstract: "FlashMem ahead-of-time compiler: ONNX model → .fmb bundle.",
         version: Compiler.version,
-        subcommands: [Compile.self, Inspect.self])
+        subcommands: [Compile.self, Replan.self, Inspect.self])
 }
 
 struct Compile: ParsableCommand {
@@ -102,20 +102,55 @@ struct Compile: ParsableCommand {
               nodes \(r.nodes) (\(r.foldedNodes) folded) → steps \(r.steps) (\(r.copySteps) copies), kernels \(r.kernels) (\(r.spirvModules) SPIR-V modules)
               arena \(formatBytes(r.arenaBytes)) (without reuse \(formatBytes(r.arenaUnsharedBytes)))
               weights \(formatBytes(r.weightBytes)) in \(r.chunks) chunks, stored \(formatBytes(r.storedBytes))
-              plan (\(model.name), \(r.plan.method)): budget \(r.plan.budgetBytes == 0 ? "unbounded" : formatBytes(r.plan.budgetBytes)) = \
-            arena \(formatBytes(r.plan.arenaBytes)) + weight space \(formatBytes(r.plan.weightSpaceBytes)) \
-            (resident \(formatBytes(r.plan.residentBytes)), streamed per run \(formatBytes(r.plan.streamedBytes)))
-              predicted warm \(formatSeconds(r.plan.predictedSeconds)), lower bound \(formatSeconds(r.plan.lowerBoundSeconds)) \
-            (Σ kernels \(formatSeconds(r.plan.computeSeconds))), gap \(String(format: "%.1f", gap(r)))%
-            """ + (r.plan.autoChoice.map { "\n  " + $0 } ?? ""))
+            """)
+        print(planSummary(r.plan, target: model.name))
         for split in r.splits {
             print("  split \(split.summary)")
         }
     }
 
-    func gap(_ r: CompileReport) -> Double {
-        r.plan.lowerBoundSeconds > 0 ? (r.plan.predictedSeconds / r.plan.lowerBoundSeconds - 1) * 100 : 0
+}
+
+struct Replan: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Plan a compiled bundle's weight loads again for another memory budget or bandwidth.",
+        discussion: "Kernels, images and chunks stay as compiled (weights keep the pieces they were cut into); "
+            + "the schedule and placement are solved again and written with the same payload to a new bundle.")
+
+    @Argument(help: "The compiled bundle.")
+    var bundle: String
+
+    @Option(name: .shortAndLong, help: "The bundle to write (may not be the input).")
+    var output: String
+
+    @Option(name: .customLong("memory-budget"), help: "BYTES, N% of the weights (plus the arena), or auto.")
+    var memoryBudget: String
+
+    @Option(help: "Host→device bandwidth to plan with, in GB/s (default: the bundle's).")
+    var bandwidth: Double?
+
+    mutating func run() throws {
+        guard output != bundle else { throw ValidationError("--output must differ from the input bundle") }
+        let start = Date()
+        let loaded = try BundleReader.open(path: bundle)
+        let (planned, r) = try Compiler.replan(loaded.bundle, budget: try parseBudget(memoryBudget),
+                                               bandwidth: bandwidth.map { $0 * 1e9 }, name: bundle)
+        try BundleWriter.write(planned, payload: loaded.data, to: output)
+        print("wrote \(output) in \(String(format: "%.2f", Date().timeIntervalSince(start))) s")
+        print(planSummary(r))
     }
+}
+
+/// The plan lines of `fmc compile` and `fmc replan`.
+func planSummary(_ r: LoadPlanReport, target: String? = nil) -> String {
+    let gap = r.lowerBoundSeconds > 0 ? (r.predictedSeconds / r.lowerBoundSeconds - 1) * 100 : 0
+    return """
+          plan (\(target.map { "\($0), " } ?? "")\(r.method)): budget \(r.budgetBytes == 0 ? "unbounded" : formatBytes(r.budgetBytes)) = \
+        arena \(formatBytes(r.arenaBytes)) + weight space \(formatBytes(r.weightSpaceBytes)) \
+        (resident \(formatBytes(r.residentBytes)), streamed per run \(formatBytes(r.streamedBytes)))
+          predicted warm \(formatSeconds(r.predictedSeconds)), lower bound \(formatSeconds(r.lowerBoundSeconds)) \
+        (Σ kernels \(formatSeconds(r.computeSeconds))), gap \(String(format: "%.1f", gap))%
+        """ + (r.autoChoice.map { "\n  " + $0 } ?? "")
 }
 
 struct Inspect: ParsableCommand {

@@ -206,3 +206,34 @@ enum LoadPlanning {
         return budget
     }
 }
+
+extension Compiler {
+    /// A new load plan for a compiled bundle: another budget, another cost model's bandwidth, or measured step
+    /// times, without compiling the model again. Kernels, images and chunks are unchanged (so is the image limit
+    /// the weights were cut with); only `schedule` and `placement` are recomputed.
+    ///
+    /// - Parameters:
+    ///   - stepSeconds: step times to plan with (e.g. a profile); nil keeps the bundle's.
+    ///   - bandwidth: host→device bytes/s to plan with; nil keeps the bundle's.
+    public static func replan(_ bundle: FMBundle, budget: MemoryBudget, stepSeconds: [Double]? = nil,
+                              bandwidth: Double? = nil, name: String) throws -> (bundle: FMBundle, report: LoadPlanReport) {
+        let steps = stepSeconds ?? bundle.schedule.stepSeconds
+        guard steps.count == bundle.program.count else {
+            throw CompileError(file: name, "\(steps.count) step times for a bundle of \(bundle.program.count) steps")
+        }
+        var chunksOf = [[Int]](repeating: [], count: bundle.images.count)
+        for c in bundle.schedule.order.map(Int.init) { chunksOf[Int(bundle.chunks[c].image)].append(c) }
+        // Only the bandwidth matters once step times are known.
+        let model = CostModel(name: "bundle", flopsPerSecond: 1, memoryBandwidth: 1,
+                              transferBandwidth: bandwidth ?? bundle.schedule.bandwidth, launchSeconds: 0)
+        let input = LoadPlanning.Input(stepSeconds: steps, images: bundle.images,
+                                       firstUse: bundle.schedule.firstUse.map(Int.init),
+                                       lastUse: bundle.schedule.lastUse.map(Int.init), chunksOf: chunksOf,
+                                       chunkCount: bundle.chunks.count, arenaBytes: bundle.meta.arenaSize, model: model)
+        let (schedule, placement, report) = try LoadPlanning.plan(input, budget: budget, name: name)
+        var out = bundle
+        out.schedule = schedule
+        out.placement = placement
+        return (out, report)
+    }
+}
