@@ -41,41 +41,42 @@ extension LoadPlanner {
                         windowLoads: max(1, options.windowLoads), deadline: deadline)
     }
 
-    /// Rolling windows over the loads in first-use order, starting from (and falling back to) `start`.
+    /// Rolling windows over the loads in first-use order, starting from `start`. A window's answer is kept
+    /// only when the whole plan then simulates faster (or as fast, streaming fewer bytes) and still places
+    /// within the capacity: the MIP does not see copies of later loads, so a window alone may mislead.
+    /// nil when no window improved on `start`.
     static func windowed(_ p: ScheduleProblem, capacity: UInt64, start: Plan, windowLoads: Int,
                          deadline: Date) -> LoadSchedule? {
         let order = p.loads.indices.sorted { (p.loads[$0].firstUse, $0) < (p.loads[$1].firstUse, $1) }
+        var current = schedule(p, start, method: .heuristic)
         var plan = start
-        var solvedAny = false
-        var begin = 0
+        var improved = false
         let windowCount = (order.count + windowLoads - 1) / windowLoads
-        var window = 0
-        while begin < order.count {
-            let free = Array(order[begin..<min(order.count, begin + windowLoads)])
-            begin += windowLoads
+        for window in 0..<windowCount {
+            let free = Array(order[(window * windowLoads)..<min(order.count, (window + 1) * windowLoads)])
             let first = p.loads[free[0]].firstUse
             let last = free.map { p.loads[$0].firstUse }.max()!
-            // Look back far enough for the window's copies to hide behind earlier steps.
+            // Look back far enough for the window's copies to hide behind earlier steps (at most 32 steps).
             let transfer = free.reduce(0.0) { $0 + p.transferSeconds($1) }
             var s0 = first
             var covered = 0.0
-            while s0 > 0, covered < transfer, first - s0 < 64 {
+            while s0 > 0, covered < transfer, first - s0 < 32 {
                 s0 -= 1
                 covered += p.stepSeconds[s0]
             }
             let remaining = deadline.timeIntervalSinceNow
             guard remaining > 0.002 else { break }
-            let share = remaining / Double(windowCount - window)
-            window += 1
-            if let result = solveModel(p, capacity: capacity, steps: s0..<(last + 1), free: free, fixed: plan,
-                                       timeLimit: share) {
+            guard let result = solveModel(p, capacity: capacity, steps: s0..<(last + 1), free: free, fixed: plan,
+                                          timeLimit: remaining / Double(windowCount - window)),
+                  result.plan != plan else { continue }
+            let candidate = schedule(p, result.plan, method: .windowedExact)
+            if candidate.weightSpaceBytes <= capacity, better(candidate, than: current, p) {
                 plan = result.plan
-                solvedAny = true
+                current = candidate
+                improved = true
             }
         }
-        guard solvedAny else { return nil }
-        let candidate = schedule(p, plan, method: .windowedExact)
-        return candidate.weightSpaceBytes <= capacity ? candidate : nil
+        return improved ? current : nil
     }
 
     // MARK: Model
@@ -114,8 +115,12 @@ extension LoadPlanner {
         var m = MIPBuilder()
         var r = [Int: Int](), x = [Int: [Int]](), y = [Int: [Int]]()  // load → column(s)
         var yFrom = [Int: Int]()                                        // load → first step with a y column
+        // Ties go to the plan streaming fewer bytes: a reward for resident bytes worth at most 1e-6 of the
+        // range's compute time in all (objectiveSeconds below is Σ T_j alone, without it).
+        let totalFreeBytes = free.reduce(0.0) { $0 + Double(p.loads[$1].bytes) }
+        let tieWeight = 1e-6 * steps.reduce(0.0) { $0 + p.stepSeconds[$1] } / tau / max(totalFreeBytes, 1)
         for i in free {
-            r[i] = m.addColumn(binary: true)
+            r[i] = m.addColumn(binary: true, objective: -tieWeight * Double(p.loads[i].bytes))
             x[i] = (lo[i]...hi[i]).map { _ in m.addColumn(binary: true) }
             yFrom[i] = lo[i]
             y[i] = (lo[i]...p.loads[i].firstUse).map { _ in m.addColumn(lower: 0) }
@@ -225,7 +230,8 @@ extension LoadPlanner {
             let chosen = (lo[i]...hi[i]).first(where: { solution.values[x[i]![$0 - lo[i]]] > 0.5 })
             plan.issueStep[i] = plan.resident[i] ? 0 : (chosen ?? hi[i])
         }
-        return ExactResult(plan: plan, objectiveSeconds: solution.objective * tau, optimal: solution.optimal)
+        let windows = windowColumns.reduce(0.0) { $0 + solution.values[$1] }
+        return ExactResult(plan: plan, objectiveSeconds: windows * tau, optimal: solution.optimal)
     }
 }
 

@@ -2,7 +2,8 @@
 // of the loads in first-use order is kept resident; the rest are streamed, each copy issued as late as the
 // transfer queue allows (a backward pass over an ideal, stall-free timeline), then the latest-issued
 // prefetches are delayed wherever memory would exceed the capacity. Every prefix length that fits is tried
-// (a grid and a refinement around its best point on large graphs) and the fastest simulated plan is kept.
+// (a grid and a refinement around its best point on large graphs), then a local search flips single loads
+// in or out of the resident set (and swaps pairs on small graphs) while the simulated makespan improves.
 
 import Foundation
 
@@ -53,6 +54,35 @@ extension LoadPlanner {
             let centre = bestPrefix(best.plan, order: order)
             for m in max(0, centre - stride)...min(maxPrefix, centre + stride) where Date() < deadline { tryPrefix(m) }
         }
+
+        // Local search over the resident set: flip one load (and, on small graphs, swap a resident one for
+        // a streamed one) while that simulates faster, until nothing improves or time runs out.
+        var improved = true
+        while improved, Date() < deadline {
+            improved = false
+            let current = best
+            for i in order where Date() < deadline {
+                var resident = current.plan.resident
+                resident[i].toggle()
+                if let plan = streamedPlan(p, order: order, resident: resident, starts: starts, capacity: capacity) {
+                    consider(plan)
+                }
+            }
+            if n <= 16 {
+                for i in order where current.plan.resident[i] {
+                    for j in order where !current.plan.resident[j] && Date() < deadline {
+                        var resident = current.plan.resident
+                        resident[i] = false
+                        resident[j] = true
+                        if let plan = streamedPlan(p, order: order, resident: resident, starts: starts,
+                                                   capacity: capacity) {
+                            consider(plan)
+                        }
+                    }
+                }
+            }
+            improved = best.plan != current.plan
+        }
         return best.plan
     }
 
@@ -65,10 +95,19 @@ extension LoadPlanner {
     /// delayed to fit; nil when no placement within `capacity` results.
     static func prefixPlan(_ p: ScheduleProblem, order: [Int], residentCount: Int, starts: [Double],
                            capacity: UInt64) -> Plan? {
-        var plan = Plan(resident: Array(repeating: false, count: p.loads.count),
-                        issueStep: Array(repeating: 0, count: p.loads.count))
-        for i in order.prefix(residentCount) { plan.resident[i] = true }
-        let streamed = Array(order.dropFirst(residentCount))
+        var resident = [Bool](repeating: false, count: p.loads.count)
+        for i in order.prefix(residentCount) { resident[i] = true }
+        return streamedPlan(p, order: order, resident: resident, starts: starts, capacity: capacity)
+    }
+
+    /// `resident` kept, the rest streamed as late as the queue allows, then delayed to fit; nil when no
+    /// placement within `capacity` results. `order` is the loads in first-use order.
+    static func streamedPlan(_ p: ScheduleProblem, order: [Int], resident: [Bool], starts: [Double],
+                             capacity: UInt64) -> Plan? {
+        var plan = Plan(resident: resident, issueStep: Array(repeating: 0, count: p.loads.count))
+        let streamed = order.filter { !resident[$0] }
+        let residentBytes = order.reduce(UInt64(0)) { resident[$1] ? $0 + p.loads[$1].bytes : $0 }
+        guard residentBytes <= capacity else { return nil }
 
         // Backward pass: each copy lands by the ideal start of its first reader and before the next copy
         // starts; it is issued at the last step boundary not after its latest start.

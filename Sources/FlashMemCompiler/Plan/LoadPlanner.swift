@@ -93,7 +93,9 @@ public enum LoadPlanner {
             throw capacityError(p, capacity: capacity, minimum: minimum)
         }
 
-        var best = schedule(p, heuristic(p, capacity: capacity, deadline: deadline), method: .heuristic)
+        // The heuristic gets at most 40% of the time when the exact method follows.
+        let heuristicDeadline = options.useExact ? Date().addingTimeInterval(0.4 * options.timeLimitSeconds) : deadline
+        var best = schedule(p, heuristic(p, capacity: capacity, deadline: heuristicDeadline), method: .heuristic)
         if options.useExact, !p.loads.isEmpty, best.predictedSeconds > best.lowerBoundSeconds * (1 + 1e-9),
            Date() < deadline, let exact = exactSchedule(p, capacity: capacity, start: best, options: options,
                                                        deadline: deadline),
@@ -210,12 +212,15 @@ public enum LoadPlanner {
         for i in bySize where !plan.resident[i] {
             let bytes = p.loads[i].bytes
             let (from, to) = (plan.issueStep[i], p.loads[i].lastUse)
+            // Slots live at the same time as this one, by offset; sweep upwards past each that collides
+            // (again when a segment jump moved the slot past one already swept).
+            let live = placed.filter { plan.issueStep[$0] <= to && from <= p.loads[$0].lastUse && p.loads[$0].bytes > 0 }
+                .sorted { (offsets[$0], $0) < (offsets[$1], $1) }
             var offset = fit(base, bytes)
-            var moved = true
+            var moved = bytes > 0
             while moved {
                 moved = false
-                for j in placed where offsets[j] < offset + bytes && offset < offsets[j] + p.loads[j].bytes
-                    && plan.issueStep[j] <= to && from <= p.loads[j].lastUse && bytes > 0 && p.loads[j].bytes > 0 {
+                for j in live where offsets[j] < offset + bytes && offset < offsets[j] + p.loads[j].bytes {
                     offset = fit(offsets[j] + p.loads[j].bytes, bytes)
                     moved = true
                 }
