@@ -260,6 +260,14 @@ final class LoadPlannerTests: XCTestCase {
         assertValid(s, p, "unbounded")
     }
 
+    func testEmptyProblemIsTrivial() throws {
+        let p = ScheduleProblem(stepSeconds: [1e-3, 2e-3], loads: [], bandwidth: 1e9, capacityBytes: 0)
+        let s = try LoadPlanner.solve(p)
+        XCTAssertEqual(s.weightSpaceBytes, 0)
+        XCTAssertEqual(s.predictedSeconds, 3e-3, accuracy: 1e-15)
+        assertValid(s, p, "empty")
+    }
+
     // MARK: (f) A GPT-sized instance
 
     /// 100 blocks of 10 kernels reading 3 weights each (attention, MLP up, MLP down) plus an embedding read

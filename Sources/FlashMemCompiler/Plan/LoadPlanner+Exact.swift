@@ -29,7 +29,7 @@ extension LoadPlanner {
                       let result = solveModel(p, capacity: limit, steps: 0..<p.stepSeconds.count,
                                               free: Array(p.loads.indices), fixed: nil, timeLimit: seconds)
                 else { return nil }
-                let candidate = schedule(p, result.plan, method: result.optimal ? .exact : .windowedExact)
+                let candidate = schedule(p, result.plan, method: .exact)
                 if candidate.weightSpaceBytes <= capacity { return candidate }
                 let overflow = candidate.weightSpaceBytes - capacity
                 guard limit > overflow else { return nil }

@@ -30,7 +30,7 @@
 // preemption, and the best split y of a fixed (r, x) gives Σ_j T_j = simulate(r, issue) exactly (the test
 // suite checks this equality, and that the MIP's optimum equals a brute-force minimum of simulate over all
 // monotone, memory-feasible assignments). Non-monotone assignments are outside the MIP's space; the
-// heuristic never produces them either.
+// heuristic never produces them either (and on the brute-forced test instances none was faster).
 //
 // Fragmentation: the MIP bounds bytes, not the placement. Its plan is placed; if the weight space
 // overflows the capacity by E bytes, the MIP is solved again with the capacity reduced by E (a few times).
@@ -43,8 +43,10 @@
 // the window). The result is `.windowedExact`.
 //
 // ## Fallback
-// The heuristic (LoadPlanner+Heuristic.swift) always runs; the exact method runs when there is time left
-// and GLPK returns a solution. `solve` keeps whichever plan simulates faster (ties: fewer streamed bytes,
+// The heuristic (LoadPlanner+Heuristic.swift) always runs (with at most 40% of the time limit); the exact
+// method runs when there is time left, the heuristic has not already reached the lower bound, and GLPK
+// returns a solution. `.exact` means one MIP over the whole instance: optimal for the MIP unless GLPK's
+// time limit stopped it with a feasible plan (a LoadSchedule does not say which). `solve` keeps whichever plan simulates faster (ties: fewer streamed bytes,
 // then the heuristic). A window whose MIP finds no solution in its share of the time keeps the heuristic.
 
 import Foundation
@@ -105,11 +107,13 @@ public enum LoadPlanner {
         return best
     }
 
-    /// The smallest weight capacity `solve` accepts: the weight space of the just-in-time plan (everything
-    /// streamed, each copy issued at its first use), which has the shortest live interval for every image
-    /// and so the least memory at every step of any plan. `solve` falls back to that plan, so every capacity
-    /// at least this large is feasible; below it `solve` throws. (It is exact for the byte count, up to the
-    /// first-fit placement's fragmentation, which the same placement gives every plan.)
+    /// The smallest weight capacity `solve` accepts, computed directly rather than by bisection: the weight
+    /// space of the just-in-time plan (everything streamed, each copy issued at its first use) under the
+    /// planner's placement. That plan gives every image its shortest live interval, so it holds the fewest
+    /// bytes at every step of any plan; its placement does not depend on the capacity, and `solve` always
+    /// keeps it as a fallback, so every capacity at least this large yields a schedule and `solve` throws
+    /// below it. (Another placement could in principle pack the same intervals tighter; first-fit's
+    /// fragmentation is the only slack between this and the peak live bytes the error message reports.)
     public static func minimumCapacity(_ p: ScheduleProblem) -> UInt64 {
         place(p, justInTime(p)).weightSpaceBytes
     }
