@@ -64,16 +64,34 @@ extension LoadPlanner {
                 s0 -= 1
                 covered += p.stepSeconds[s0]
             }
-            let remaining = deadline.timeIntervalSinceNow
-            guard remaining > 0.002 else { break }
-            guard let result = solveModel(p, capacity: capacity, steps: s0..<(last + 1), free: free, fixed: plan,
-                                          timeLimit: remaining / Double(windowCount - window)),
-                  result.plan != plan else { continue }
-            let candidate = schedule(p, result.plan, method: .windowedExact)
-            if candidate.weightSpaceBytes <= capacity, better(candidate, than: current, p) {
-                plan = result.plan
-                current = candidate
-                improved = true
+            // The MIP counts bytes, not placement: when the plan overflows in placement, solve the window
+            // again with the capacity inside its step range lowered by the overflow (twice at most).
+            var limit = capacity
+            for attempt in 0..<3 {
+                let remaining = deadline.timeIntervalSinceNow
+                guard remaining > 0.002,
+                      let result = solveModel(p, capacity: capacity, rangeCapacity: limit, steps: s0..<(last + 1),
+                                              free: free, fixed: plan, timeLimit: remaining / Double(windowCount - window) / Double(3 - attempt)),
+                      result.plan != plan else { break }
+                // Fragmentation first meets the heuristic's repair (delay prefetches under a lower limit).
+                guard let repaired = fitPlacement(p, result.plan, order: order, capacity: capacity) else {
+                    let overflow = schedule(p, result.plan, method: .windowedExact).weightSpaceBytes - capacity
+                    guard limit > overflow else { break }
+                    limit -= overflow
+                    continue
+                }
+                let candidate = schedule(p, repaired, method: .windowedExact)
+                if candidate.weightSpaceBytes <= capacity {
+                    if better(candidate, than: current, p) {
+                        plan = repaired
+                        current = candidate
+                        improved = true
+                    }
+                    break
+                }
+                let overflow = candidate.weightSpaceBytes - capacity
+                guard limit > overflow else { break }
+                limit -= overflow
             }
         }
         return improved ? current : nil
@@ -83,8 +101,9 @@ extension LoadPlanner {
 
     /// Builds and solves the MIP over `steps` with `free` loads decided and every other load as in `fixed`
     /// (nil: all loads are free). Returns the whole plan with the free loads' decisions filled in.
-    static func solveModel(_ p: ScheduleProblem, capacity: UInt64, steps: Range<Int>, free: [Int], fixed: Plan?,
-                           timeLimit: Double) -> ExactResult? {
+    /// `rangeCapacity` (≤ capacity) bounds the bytes at the steps of the range only.
+    static func solveModel(_ p: ScheduleProblem, capacity: UInt64, rangeCapacity: UInt64? = nil, steps: Range<Int>,
+                           free: [Int], fixed: Plan?, timeLimit: Double) -> ExactResult? {
         let stepCount = p.stepSeconds.count
         var plan = fixed ?? Plan(resident: Array(repeating: false, count: p.loads.count),
                                  issueStep: Array(repeating: 0, count: p.loads.count))
@@ -195,7 +214,8 @@ extension LoadPlanner {
                     key.append(i)
                 }
             }
-            let bound = (Double(capacity) - constant[k]) / beta
+            let limit = steps.contains(k) ? min(capacity, rangeCapacity ?? capacity) : capacity
+            let bound = (Double(limit) - constant[k]) / beta
             if steps.contains(k) || key != lastKey {
                 if let row = pending { m.addRow(row.terms, atMost: row.bound) }
                 pending = (terms, bound)

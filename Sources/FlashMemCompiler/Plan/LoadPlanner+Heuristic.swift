@@ -8,31 +8,45 @@
 import Foundation
 
 extension LoadPlanner {
-    static func heuristic(_ p: ScheduleProblem, capacity: UInt64, deadline: Date) -> Plan {
+    /// Loads in first-use order, and the ideal (stall-free) start time of every step plus the end.
+    private static func firstUseOrder(_ p: ScheduleProblem) -> (order: [Int], starts: [Double]) {
         let order = p.loads.indices.sorted { (p.loads[$0].firstUse, $0) < (p.loads[$1].firstUse, $1) }
-        let n = order.count
         var starts = [Double](repeating: 0, count: p.stepSeconds.count + 1)
         for k in p.stepSeconds.indices { starts[k + 1] = starts[k] + p.stepSeconds[k] }
+        return (order, starts)
+    }
 
-        var best = (plan: justInTime(p), seconds: Double.infinity, streamed: UInt64.max)
-        var tried = Set<Int>()
-        func consider(_ plan: Plan) {
-            let seconds = simulate(p, resident: plan.resident, issueStep: plan.issueStep)
-            let streamed = p.loads.indices.reduce(UInt64(0)) { plan.resident[$1] ? $0 : $0 + p.loads[$1].bytes }
-            let tolerance = 1e-9 * max(seconds, best.seconds == .infinity ? 0 : best.seconds)
-            if seconds < best.seconds - tolerance || (seconds <= best.seconds + tolerance && streamed < best.streamed) {
-                best = (plan, seconds, streamed)
+    /// The best plan seen so far: fastest simulated, then fewest streamed bytes, then first seen.
+    private struct Incumbent {
+        var plan: Plan
+        var seconds = Double.infinity
+        var streamed = UInt64.max
+
+        mutating func consider(_ candidate: Plan, _ p: ScheduleProblem) {
+            let seconds = simulate(p, resident: candidate.resident, issueStep: candidate.issueStep)
+            let streamed = p.loads.indices.reduce(UInt64(0)) { candidate.resident[$1] ? $0 : $0 + p.loads[$1].bytes }
+            let tolerance = 1e-9 * max(seconds, self.seconds == .infinity ? 0 : self.seconds)
+            if seconds < self.seconds - tolerance || (seconds <= self.seconds + tolerance && streamed < self.streamed) {
+                (plan, self.seconds, self.streamed) = (candidate, seconds, streamed)
             }
         }
-        func tryPrefix(_ m: Int) {
-            guard m >= 0, m <= n, tried.insert(m).inserted else { return }
-            if let plan = prefixPlan(p, order: order, residentCount: m, starts: starts, capacity: capacity) {
-                consider(plan)
-            }
-        }
+    }
+
+    /// The prefix scan (always completed unless `hardDeadline` passes), then local search until `deadline`.
+    static func heuristic(_ p: ScheduleProblem, capacity: UInt64, deadline: Date,
+                          hardDeadline: Date = .distantFuture) -> Plan {
+        let (order, starts) = firstUseOrder(p)
+        let n = order.count
         // The just-in-time plan fits whenever capacity ≥ minimumCapacity: the fallback.
-        consider(justInTime(p))
-
+        var best = Incumbent(plan: justInTime(p))
+        best.consider(justInTime(p), p)
+        var tried = Set<Int>()
+        func tryPrefix(_ m: Int) {
+            guard m >= 0, m <= n, Date() < hardDeadline, tried.insert(m).inserted else { return }
+            if let plan = prefixPlan(p, order: order, residentCount: m, starts: starts, capacity: capacity) {
+                best.consider(plan, p)
+            }
+        }
         // Resident bytes grow with the prefix: skip prefixes that cannot fit at all.
         var residentBytes: UInt64 = 0
         var maxPrefix = 0
@@ -42,46 +56,48 @@ extension LoadPlanner {
             maxPrefix += 1
         }
         if maxPrefix <= 48 {
-            for m in 0...maxPrefix where Date() < deadline { tryPrefix(m) }
+            for m in 0...maxPrefix { tryPrefix(m) }
         } else {
             let stride = max(1, maxPrefix / 32)
-            var m = maxPrefix
-            while m >= 0, Date() < deadline {
-                tryPrefix(m)
-                m -= stride
-            }
+            for m in Swift.stride(from: maxPrefix, through: 0, by: -stride) { tryPrefix(m) }
             tryPrefix(0)
             let centre = bestPrefix(best.plan, order: order)
-            for m in max(0, centre - stride)...min(maxPrefix, centre + stride) where Date() < deadline { tryPrefix(m) }
+            for m in max(0, centre - stride)...min(maxPrefix, centre + stride) { tryPrefix(m) }
         }
+        return localSearch(p, capacity: capacity, start: best.plan, deadline: min(deadline, hardDeadline))
+    }
 
-        // Local search over the resident set: flip one load (and, on small graphs, swap a resident one for
-        // a streamed one) while that simulates faster, until nothing improves or time runs out.
+    /// Local search over the resident set of `start`: flip one load (and, on small graphs, swap a resident
+    /// one for a streamed one), re-planning the streamed loads each time, while that simulates faster; until
+    /// nothing improves or `deadline` passes. Returns `start` itself unless something beat it.
+    static func localSearch(_ p: ScheduleProblem, capacity: UInt64, start: Plan, deadline: Date) -> Plan {
+        let (order, starts) = firstUseOrder(p)
+        var best = Incumbent(plan: start)
+        best.consider(start, p)
+        func tryResident(_ resident: [Bool]) {
+            if let plan = streamedPlan(p, order: order, resident: resident, starts: starts, capacity: capacity) {
+                best.consider(plan, p)
+            }
+        }
         var improved = true
         while improved, Date() < deadline {
-            improved = false
-            let current = best
+            let current = best.plan
             for i in order where Date() < deadline {
-                var resident = current.plan.resident
+                var resident = current.resident
                 resident[i].toggle()
-                if let plan = streamedPlan(p, order: order, resident: resident, starts: starts, capacity: capacity) {
-                    consider(plan)
-                }
+                tryResident(resident)
             }
-            if n <= 16 {
-                for i in order where current.plan.resident[i] {
-                    for j in order where !current.plan.resident[j] && Date() < deadline {
-                        var resident = current.plan.resident
+            if order.count <= 16 {
+                for i in order where current.resident[i] {
+                    for j in order where !current.resident[j] && Date() < deadline {
+                        var resident = current.resident
                         resident[i] = false
                         resident[j] = true
-                        if let plan = streamedPlan(p, order: order, resident: resident, starts: starts,
-                                                   capacity: capacity) {
-                            consider(plan)
-                        }
+                        tryResident(resident)
                     }
                 }
             }
-            improved = best.plan != current.plan
+            improved = best.plan != current
         }
         return best.plan
     }
@@ -125,6 +141,14 @@ extension LoadPlanner {
             plan.issueStep[i] = lo
         }
 
+        return fitPlacement(p, plan, order: order, capacity: capacity)
+    }
+
+    /// Delays prefetches until the plan's placement fits `capacity`: first to the byte limit `capacity`,
+    /// then, while fragmentation overflows it, to a limit lowered by the overflow (four tries); nil if none
+    /// fits.
+    static func fitPlacement(_ p: ScheduleProblem, _ plan: Plan, order: [Int], capacity: UInt64) -> Plan? {
+        let streamed = order.filter { !plan.resident[$0] }
         var limit = capacity
         for _ in 0..<4 {
             var attempt = plan

@@ -10,7 +10,8 @@
 //
 // Memory: a streamed image holds its slot over steps [issueStep, lastUse], a resident one always. Streamed
 // slots may share bytes when their step intervals are disjoint; resident slots share nothing. Resident
-// slots are packed from offset 0, then streamed slots are placed first-fit, largest first, above them; no
+// slots are packed from offset 0, then streamed slots are placed first-fit above them (largest first, or in
+// issue order when that gives a smaller weight space); no
 // slot straddles a multiple of `segmentBytes` (one device allocation each). The highest slot end (the
 // weight space) must not exceed the capacity.
 //
@@ -40,12 +41,15 @@
 // each window frees those loads (resident or issue step in [windowStart − lookback, firstUse]) over the
 // steps of the window plus a lookback that covers their transfer time. Decisions of earlier windows are
 // fixed; later loads keep the heuristic's plan (their memory counts; their copies are not modelled inside
-// the window). The result is `.windowedExact`.
+// the window). A window's plan goes through the heuristic's fragmentation repair (delay prefetches under a
+// lower limit) and is kept only when the whole plan then simulates faster and places within the capacity,
+// so windows never make the heuristic's plan worse. The result is `.windowedExact` when any window was kept.
 //
 // ## Fallback
-// The heuristic (LoadPlanner+Heuristic.swift) always runs (with at most 40% of the time limit); the exact
-// method runs when there is time left, the heuristic has not already reached the lower bound, and GLPK
-// returns a solution. `.exact` means one MIP over the whole instance: optimal for the MIP unless GLPK's
+// The heuristic (LoadPlanner+Heuristic.swift) always runs (its local search with at most 40% of the time
+// limit); the exact method runs when there is time left, the heuristic has not already reached the lower
+// bound, and GLPK returns a solution; time the exact method leaves goes to local search from the best plan
+// (a plan it improves is labelled `.heuristic`). `.exact` means one MIP over the whole instance: optimal for the MIP unless GLPK's
 // time limit stopped it with a feasible plan (a LoadSchedule does not say which). `solve` keeps whichever plan simulates faster (ties: fewer streamed bytes,
 // then the heuristic). A window whose MIP finds no solution in its share of the time keeps the heuristic.
 
@@ -95,14 +99,21 @@ public enum LoadPlanner {
             throw capacityError(p, capacity: capacity, minimum: minimum)
         }
 
-        // The heuristic gets at most 40% of the time when the exact method follows.
+        // The heuristic's local search gets 40% of the time when the exact method follows; what the exact
+        // method leaves goes to local search from the best plan (whose label stays unless it improves).
         let heuristicDeadline = options.useExact ? Date().addingTimeInterval(0.4 * options.timeLimitSeconds) : deadline
-        var best = schedule(p, heuristic(p, capacity: capacity, deadline: heuristicDeadline), method: .heuristic)
+        var best = schedule(p, heuristic(p, capacity: capacity, deadline: heuristicDeadline, hardDeadline: deadline),
+                            method: .heuristic)
         if options.useExact, !p.loads.isEmpty, best.predictedSeconds > best.lowerBoundSeconds * (1 + 1e-9),
-           Date() < deadline, let exact = exactSchedule(p, capacity: capacity, start: best, options: options,
-                                                       deadline: deadline),
-           better(exact, than: best, p) {
-            best = exact
+           Date() < deadline {
+            if let exact = exactSchedule(p, capacity: capacity, start: best, options: options, deadline: deadline),
+               better(exact, than: best, p) {
+                best = exact
+            }
+            let searched = localSearch(p, capacity: capacity,
+                                       start: Plan(resident: best.resident, issueStep: best.issueStep), deadline: deadline)
+            let candidate = schedule(p, searched, method: .heuristic)
+            if better(candidate, than: best, p) { best = candidate }
         }
         return best
     }
@@ -195,8 +206,21 @@ public enum LoadPlanner {
         }
     }
 
-    /// Slot offsets and the weight space of a plan (the placement rules above).
+    /// Slot offsets and the weight space of a plan (the placement rules above). Streamed slots are placed
+    /// first-fit in two orders, largest first and by issue step (as an allocator running with the copies
+    /// would); the lower weight space wins, largest first on a tie.
     static func place(_ p: ScheduleProblem, _ plan: Plan) -> (offsets: [UInt64], weightSpaceBytes: UInt64) {
+        let bySize = p.loads.indices.sorted { (p.loads[$1].bytes, $0) < (p.loads[$0].bytes, $1) }
+        let byIssue = p.loads.indices.sorted {
+            (plan.issueStep[$0], p.loads[$0].firstUse, $0) < (plan.issueStep[$1], p.loads[$1].firstUse, $1)
+        }
+        let a = place(p, plan, streamedOrder: bySize)
+        let b = place(p, plan, streamedOrder: byIssue)
+        return b.weightSpaceBytes < a.weightSpaceBytes ? b : a
+    }
+
+    static func place(_ p: ScheduleProblem, _ plan: Plan,
+                      streamedOrder: [Int]) -> (offsets: [UInt64], weightSpaceBytes: UInt64) {
         let align = max(p.slotAlignment, 1)
         let segment = max(p.segmentBytes, 1)
         func fit(_ offset: UInt64, _ bytes: UInt64) -> UInt64 {
@@ -212,26 +236,30 @@ public enum LoadPlanner {
             top = offsets[i] + p.loads[i].bytes
         }
         let base = top
+        // Placed streamed slots in offset order: a new slot sweeps upwards past each time-overlapping one it
+        // collides with (again when a segment jump moved it past one already swept).
         var placed: [Int] = []
-        for i in bySize where !plan.resident[i] {
+        for i in streamedOrder where !plan.resident[i] {
             let bytes = p.loads[i].bytes
             let (from, to) = (plan.issueStep[i], p.loads[i].lastUse)
-            // Slots live at the same time as this one, by offset; sweep upwards past each that collides
-            // (again when a segment jump moved the slot past one already swept).
-            let live = placed.filter { plan.issueStep[$0] <= to && from <= p.loads[$0].lastUse && p.loads[$0].bytes > 0 }
-                .sorted { (offsets[$0], $0) < (offsets[$1], $1) }
             var offset = fit(base, bytes)
             var moved = bytes > 0
             while moved {
                 moved = false
-                for j in live where offsets[j] < offset + bytes && offset < offsets[j] + p.loads[j].bytes {
-                    offset = fit(offsets[j] + p.loads[j].bytes, bytes)
-                    moved = true
+                for j in placed {
+                    let start = offsets[j], size = p.loads[j].bytes
+                    if start >= offset + bytes { break }
+                    if size > 0, offset < start + size, plan.issueStep[j] <= to, from <= p.loads[j].lastUse {
+                        offset = fit(start + size, bytes)
+                        moved = true
+                    }
                 }
             }
             offsets[i] = offset
             top = max(top, offset + bytes)
-            placed.append(i)
+            var at = placed.count
+            while at > 0, offsets[placed[at - 1]] > offset { at -= 1 }
+            placed.insert(i, at: at)
         }
         return (offsets, top)
     }
