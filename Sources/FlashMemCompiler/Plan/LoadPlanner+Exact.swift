@@ -69,9 +69,10 @@ extension LoadPlanner {
             var limit = capacity
             for attempt in 0..<3 {
                 let remaining = deadline.timeIntervalSinceNow
+                let share = remaining / Double(windowCount - window) / Double(3 - attempt)
                 guard remaining > 0.002,
                       let result = solveModel(p, capacity: capacity, rangeCapacity: limit, steps: s0..<(last + 1),
-                                              free: free, fixed: plan, timeLimit: remaining / Double(windowCount - window) / Double(3 - attempt)),
+                                              free: free, fixed: plan, timeLimit: share),
                       result.plan != plan else { break }
                 // Fragmentation first meets the heuristic's repair (delay prefetches under a lower limit).
                 guard let repaired = fitPlacement(p, result.plan, order: order, capacity: capacity) else {

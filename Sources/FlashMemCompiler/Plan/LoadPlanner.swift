@@ -11,9 +11,8 @@
 // Memory: a streamed image holds its slot over steps [issueStep, lastUse], a resident one always. Streamed
 // slots may share bytes when their step intervals are disjoint; resident slots share nothing. Resident
 // slots are packed from offset 0, then streamed slots are placed first-fit above them (largest first, or in
-// issue order when that gives a smaller weight space); no
-// slot straddles a multiple of `segmentBytes` (one device allocation each). The highest slot end (the
-// weight space) must not exceed the capacity.
+// issue order when that gives a smaller weight space); no slot straddles a multiple of `segmentBytes` (one
+// device allocation each). The highest slot end (the weight space) must not exceed the capacity.
 //
 // ## The exact formulation (LoadPlanner+Exact.swift, solved with GLPK's branch and cut)
 // Binary x[i,k] (image i streamed, its copy issued at step k ≤ firstUse_i) and r[i] (resident),
@@ -24,7 +23,8 @@
 // whole window). Memory per step: Σ resident bytes + Σ bytes of streamed images live at k ≤ capacity
 // (fragmentation ignored; see below). Issue steps are monotone in first use (firstUse_a < firstUse_b ⇒
 // issue_a ≤ issue_b for streamed a, b), through one "frontier" variable per first-use group.
-// Objective: minimize Σ_j T_j.
+// Objective: minimize Σ_j T_j, less a tie-break reward for resident bytes worth at most 1e-6 of Σ t_j in
+// all (so among equally fast plans the MIP streams the fewest bytes); ExactResult reports Σ_j T_j alone.
 //
 // Relation to simulate: with monotone issue steps the queue order (issueStep, firstUse, index) is
 // earliest-deadline-first with release times in the same order, so the copies are never better served by
@@ -39,19 +39,21 @@
 // ## Windows
 // Large instances are solved in rolling windows: the loads are taken in first-use order, a few at a time;
 // each window frees those loads (resident or issue step in [windowStart − lookback, firstUse]) over the
-// steps of the window plus a lookback that covers their transfer time. Decisions of earlier windows are
-// fixed; later loads keep the heuristic's plan (their memory counts; their copies are not modelled inside
-// the window). A window's plan goes through the heuristic's fragmentation repair (delay prefetches under a
+// steps of the window plus a lookback that covers their transfer time (at most 32 steps). Decisions of
+// earlier windows are fixed; later loads keep the heuristic's plan (their memory counts; their copies are
+// not modelled inside the window). A window's plan goes through the heuristic's fragmentation repair (delay prefetches under a
 // lower limit) and is kept only when the whole plan then simulates faster and places within the capacity,
 // so windows never make the heuristic's plan worse. The result is `.windowedExact` when any window was kept.
 //
 // ## Fallback
-// The heuristic (LoadPlanner+Heuristic.swift) always runs (its local search with at most 40% of the time
-// limit); the exact method runs when there is time left, the heuristic has not already reached the lower
-// bound, and GLPK returns a solution; time the exact method leaves goes to local search from the best plan
-// (a plan it improves is labelled `.heuristic`). `.exact` means one MIP over the whole instance: optimal for the MIP unless GLPK's
-// time limit stopped it with a feasible plan (a LoadSchedule does not say which). `solve` keeps whichever plan simulates faster (ties: fewer streamed bytes,
-// then the heuristic). A window whose MIP finds no solution in its share of the time keeps the heuristic.
+// The heuristic (LoadPlanner+Heuristic.swift) always runs: its prefix scan to the end, its local search for
+// at most 40% of the time limit. The exact method runs when there is time left, the heuristic has not
+// already reached the lower bound, and GLPK returns a solution; a window whose MIP finds nothing in its
+// share of the time keeps the heuristic's decisions. Time the exact method leaves goes to local search from
+// the best plan (a plan it improves is labelled `.heuristic`). `solve` keeps whichever plan simulates
+// faster (ties: fewer streamed bytes, then the earlier one). `.exact` means one MIP over the whole
+// instance: optimal for the MIP unless GLPK's time limit stopped it at a feasible plan (a LoadSchedule
+// does not say which). On large instances the result depends on how far the time limit let the search go.
 
 import Foundation
 
