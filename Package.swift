@@ -30,6 +30,8 @@ let package = Package(
         .systemLibrary(name: "CShaderc", path: "Sources/CShaderc"),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
         .systemLibrary(name: "CProtobufC", path: "Sources/CProtobufC"),
+        // GLPK's MIP solver, for the exact load planner; the compiler only (the runtime never links it).
+        .systemLibrary(name: "CGLPK", path: "Sources/CGLPK"),
         .target(name: "COnnx", dependencies: ["CProtobufC"], path: "Sources/COnnx",
                 exclude: ["proto", "regenerate.sh"]),
 
@@ -43,7 +45,7 @@ let package = Package(
         ], path: "Runtime/fmrun"),
 
         // MARK: Compiler side
-        .target(name: "FlashMemCompiler", dependencies: ["FMBFormat", "COnnx", "CShaderc"],
+        .target(name: "FlashMemCompiler", dependencies: ["FMBFormat", "COnnx", "CShaderc", "CGLPK"],
                 path: "Sources/FlashMemCompiler",
                 linkerSettings: [.unsafeFlags(shadercLinkFlags)]),
         .executableTarget(name: "fmc", dependencies: [

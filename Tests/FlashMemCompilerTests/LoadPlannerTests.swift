@@ -1,0 +1,316 @@
+// LoadPlanner: the MIP against brute force on tiny instances, the heuristic against the MIP, the memory
+// rules of every returned schedule (one checker), infeasible and unbounded capacities, and a GPT-sized
+// instance within the time limit. Random instances come from a fixed seed.
+
+import Foundation
+import XCTest
+@testable import FlashMemCompiler
+
+final class LoadPlannerTests: XCTestCase {
+    // MARK: Helpers
+
+    /// SplitMix64: the same instances on every run and platform.
+    struct Random {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func int(_ range: ClosedRange<Int>) -> Int {
+            range.lowerBound + Int(next() % UInt64(range.count))
+        }
+        mutating func double(_ range: ClosedRange<Double>) -> Double {
+            range.lowerBound + (range.upperBound - range.lowerBound) * Double(next() >> 11) / Double(1 << 53)
+        }
+    }
+
+    /// A random instance; its capacity lies between the smallest feasible one and everything resident.
+    func randomProblem(_ random: inout Random, maxLoads: Int, maxSteps: Int,
+                       alignment: UInt64 = 1, segment: UInt64 = 1 << 40) -> ScheduleProblem {
+        let steps = random.int(2...maxSteps)
+        let loads = (0..<random.int(1...maxLoads)).map { _ -> ScheduleProblem.Load in
+            let first = random.int(0...(steps - 1))
+            return .init(bytes: UInt64(random.int(1...100)) * 1000, firstUse: first,
+                         lastUse: random.int(first...min(steps - 1, first + 2)))
+        }
+        let stepSeconds = (0..<steps).map { _ in random.double(0.5...2) * 1e-3 }
+        // Copies take 0.3×–3× the compute in all.
+        let bytes = Double(loads.reduce(0) { $0 + $1.bytes })
+        let bandwidth = bytes / (stepSeconds.reduce(0, +) * random.double(0.3...3))
+        var p = ScheduleProblem(stepSeconds: stepSeconds, loads: loads, bandwidth: bandwidth, capacityBytes: nil,
+                                segmentBytes: segment, slotAlignment: alignment)
+        let minimum = LoadPlanner.minimumCapacity(p)
+        let total = loads.reduce(0) { $0 + $1.bytes }
+        p.capacityBytes = minimum + UInt64(random.double(0...1) * Double(max(total, minimum) - minimum))
+        return p
+    }
+
+    /// Every rule a schedule must keep; returns the violations (empty = valid).
+    func violations(_ s: LoadSchedule, _ p: ScheduleProblem) -> [String] {
+        var problems: [String] = []
+        let n = p.loads.count
+        guard s.resident.count == n, s.issueStep.count == n, s.offsets.count == n else {
+            return ["per-load arrays have the wrong length"]
+        }
+        var top: UInt64 = 0
+        for (i, load) in p.loads.enumerated() {
+            if !s.resident[i] && !(0...load.firstUse).contains(s.issueStep[i]) {
+                problems.append("load \(i) issued at \(s.issueStep[i]), after its first use \(load.firstUse)")
+            }
+            if s.offsets[i] % p.slotAlignment != 0 { problems.append("load \(i) offset \(s.offsets[i]) unaligned") }
+            let end = s.offsets[i] + load.bytes
+            if load.bytes > 0 && s.offsets[i] / p.segmentBytes != (end - 1) / p.segmentBytes {
+                problems.append("load \(i) straddles a segment boundary")
+            }
+            top = max(top, end)
+            for j in 0..<i where s.offsets[i] < s.offsets[j] + p.loads[j].bytes && s.offsets[j] < end
+                && load.bytes > 0 && p.loads[j].bytes > 0 {
+                let disjoint = !s.resident[i] && !s.resident[j]
+                    && (load.lastUse < s.issueStep[j] || p.loads[j].lastUse < s.issueStep[i])
+                if !disjoint { problems.append("loads \(j) and \(i) overlap while both live") }
+            }
+        }
+        if s.weightSpaceBytes < top { problems.append("weight space \(s.weightSpaceBytes) < highest slot end \(top)") }
+        if let capacity = p.capacityBytes, s.weightSpaceBytes > capacity {
+            problems.append("weight space \(s.weightSpaceBytes) exceeds capacity \(capacity)")
+        }
+        let simulated = LoadPlanner.simulate(p, resident: s.resident, issueStep: s.issueStep)
+        if abs(simulated - s.predictedSeconds) > 1e-12 + 1e-9 * simulated {
+            problems.append("predicted \(s.predictedSeconds) s, simulated \(simulated) s")
+        }
+        if s.predictedSeconds < s.lowerBoundSeconds * (1 - 1e-9) {
+            problems.append("predicted \(s.predictedSeconds) s below the lower bound \(s.lowerBoundSeconds) s")
+        }
+        return problems
+    }
+
+    func assertValid(_ s: LoadSchedule, _ p: ScheduleProblem, _ context: String,
+                     file: StaticString = #filePath, line: UInt = #line) {
+        for problem in violations(s, p) { XCTFail("\(context): \(problem)", file: file, line: line) }
+    }
+
+    /// Every assignment (resident, or issued at 0...firstUse) of every load.
+    func forEachAssignment(_ p: ScheduleProblem, _ body: (LoadPlanner.Plan) -> Void) {
+        let n = p.loads.count
+        var choice = [Int](repeating: -1, count: n)  // -1 = resident, else the issue step
+        func recurse(_ i: Int) {
+            if i == n {
+                body(LoadPlanner.Plan(resident: choice.map { $0 < 0 }, issueStep: choice.map { max($0, 0) }))
+                return
+            }
+            for c in -1...p.loads[i].firstUse {
+                choice[i] = c
+                recurse(i + 1)
+            }
+        }
+        recurse(0)
+    }
+
+    func isMonotone(_ plan: LoadPlanner.Plan, _ p: ScheduleProblem) -> Bool {
+        for a in p.loads.indices where !plan.resident[a] {
+            for b in p.loads.indices where !plan.resident[b] && p.loads[a].firstUse < p.loads[b].firstUse {
+                if plan.issueStep[a] > plan.issueStep[b] { return false }
+            }
+        }
+        return true
+    }
+
+    // MARK: (a) The MIP against brute force
+
+    /// The MIP minimizes Σ T_j over monotone, byte-feasible plans; for a fixed plan that objective is
+    /// simulate's makespan. Brute force evaluates simulate over every such plan; the optima must agree, and
+    /// the MIP's own plan must simulate to its objective.
+    func testExactMatchesBruteForceOnTinyInstances() throws {
+        var random = Random(state: 20261204)
+        var unrestrictedBetter = 0
+        for instance in 0..<60 {
+            let p = randomProblem(&random, maxLoads: 5, maxSteps: 6)
+            let capacity = p.capacityBytes!
+            var best = Double.infinity
+            var bestUnrestricted = Double.infinity
+            forEachAssignment(p) { plan in
+                guard LoadPlanner.liveBytes(p, plan).allSatisfy({ $0 <= capacity }) else { return }
+                let seconds = LoadPlanner.simulate(p, resident: plan.resident, issueStep: plan.issueStep)
+                bestUnrestricted = min(bestUnrestricted, seconds)
+                if isMonotone(plan, p) { best = min(best, seconds) }
+            }
+            let result = try XCTUnwrap(LoadPlanner.solveModel(p, capacity: capacity, steps: 0..<p.stepSeconds.count,
+                                                              free: Array(p.loads.indices), fixed: nil, timeLimit: 10),
+                                       "instance \(instance): the MIP found no plan")
+            XCTAssertTrue(result.optimal, "instance \(instance): not proved optimal")
+            XCTAssertEqual(result.objectiveSeconds, best, accuracy: 2e-6 * best, "instance \(instance): MIP vs brute force")
+            let simulated = LoadPlanner.simulate(p, resident: result.plan.resident, issueStep: result.plan.issueStep)
+            XCTAssertEqual(simulated, result.objectiveSeconds, accuracy: 1e-7 * best,
+                           "instance \(instance): MIP objective vs simulate of its plan")
+            XCTAssertTrue(LoadPlanner.liveBytes(p, result.plan).allSatisfy { $0 <= capacity },
+                          "instance \(instance): MIP plan exceeds capacity")
+            if bestUnrestricted < best * (1 - 1e-9) { unrestrictedBetter += 1 }
+        }
+        // Monotone issue steps lose nothing on these instances either.
+        XCTAssertEqual(unrestrictedBetter, 0, "instances where a non-monotone plan simulates faster")
+    }
+
+    // MARK: (b) The heuristic against the MIP, and solve against both
+
+    func testHeuristicIsWithinFactorOfExactAndSolveIsNeverWorse() throws {
+        var random = Random(state: 7)
+        let factor = 1.3  // the heuristic's simulated makespan is within 30% of the exact method's (worst seen: 1.20)
+        var worst = 1.0
+        var missing = 0
+        for instance in 0..<40 {
+            let p = randomProblem(&random, maxLoads: 8, maxSteps: 10, alignment: 256, segment: 1 << 20)
+            let capacity = p.capacityBytes!
+            let heuristic = LoadPlanner.schedule(p, LoadPlanner.heuristic(p, capacity: capacity, deadline: .distantFuture),
+                                                 method: .heuristic)
+            assertValid(heuristic, p, "instance \(instance) heuristic")
+            // nil when every MIP plan fragments past the capacity (solve then keeps the heuristic).
+            guard let exact = LoadPlanner.exactSchedule(p, capacity: capacity, start: heuristic,
+                                                        options: .init(timeLimitSeconds: 10),
+                                                        deadline: Date().addingTimeInterval(10)) else {
+                missing += 1
+                continue
+            }
+            assertValid(exact, p, "instance \(instance) exact")
+            XCTAssertEqual(exact.method, .exact)
+            let ratio = heuristic.predictedSeconds / exact.predictedSeconds
+            worst = max(worst, ratio)
+            XCTAssertLessThanOrEqual(ratio, factor, "instance \(instance)")
+
+            let solved = try LoadPlanner.solve(p, options: .init(timeLimitSeconds: 10))
+            assertValid(solved, p, "instance \(instance) solve")
+            let tolerance = 1e-9 * solved.predictedSeconds
+            XCTAssertLessThanOrEqual(solved.predictedSeconds, heuristic.predictedSeconds + tolerance, "instance \(instance)")
+            XCTAssertLessThanOrEqual(solved.predictedSeconds, exact.predictedSeconds + tolerance, "instance \(instance)")
+        }
+        print("LoadPlanner: worst heuristic / exact makespan on 40 instances: \(worst); exact placed no plan in \(missing)")
+        XCTAssertLessThanOrEqual(missing, 4, "the exact method should place a plan on most instances")
+    }
+
+    // MARK: (c) Memory rules with fragmentation: small segments, coarse alignment
+
+    func testEverySolvedScheduleKeepsMemoryRules() throws {
+        var random = Random(state: 99)
+        for instance in 0..<60 {
+            let p = randomProblem(&random, maxLoads: 10, maxSteps: 12, alignment: 4096, segment: 1 << 18)
+            let s = try LoadPlanner.solve(p, options: .init(timeLimitSeconds: 1))
+            assertValid(s, p, "instance \(instance) (\(s.method))")
+        }
+    }
+
+    func testCheckerCatchesBrokenSchedules() throws {
+        let p = ScheduleProblem(stepSeconds: [1e-3, 1e-3, 1e-3], loads: [.init(bytes: 1000, firstUse: 0, lastUse: 1),
+                                                                      .init(bytes: 1000, firstUse: 1, lastUse: 2)],
+                                bandwidth: 1e6, capacityBytes: 2000, segmentBytes: 1 << 20, slotAlignment: 1)
+        let good = try LoadPlanner.solve(p)
+        XCTAssertEqual(violations(good, p), [])
+        var overlapping = good
+        overlapping.resident = [false, false]
+        overlapping.issueStep = [0, 1]
+        overlapping.offsets = [0, 500]
+        overlapping.predictedSeconds = LoadPlanner.simulate(p, resident: overlapping.resident, issueStep: [0, 1])
+        XCTAssertTrue(violations(overlapping, p).contains { $0.contains("overlap") })
+        var late = good
+        late.resident = [false, false]
+        late.issueStep = [1, 1]
+        XCTAssertTrue(violations(late, p).contains { $0.contains("after its first use") })
+    }
+
+    // MARK: (d) Infeasible capacity
+
+    func testInfeasibleCapacityNamesTheSmallestFeasibleOne() throws {
+        var random = Random(state: 3)
+        for instance in 0..<20 {
+            var p = randomProblem(&random, maxLoads: 8, maxSteps: 10, alignment: 512, segment: 1 << 18)
+            let minimum = LoadPlanner.minimumCapacity(p)
+            XCTAssertGreaterThanOrEqual(minimum, LoadPlanner.liveBytes(p, LoadPlanner.justInTime(p)).max() ?? 0)
+            p.capacityBytes = minimum - 1
+            XCTAssertThrowsError(try LoadPlanner.solve(p), "instance \(instance)") { error in
+                let message = (error as? CompileError)?.message ?? ""
+                XCTAssertTrue(message.hasPrefix("memory budget too small"), message)
+                XCTAssertTrue(message.contains("the smallest feasible weight capacity is \(minimum) bytes"), message)
+            }
+            p.capacityBytes = minimum
+            let s = try LoadPlanner.solve(p, options: .init(timeLimitSeconds: 1))
+            assertValid(s, p, "instance \(instance) at the minimum capacity")
+        }
+    }
+
+    func testLoadLargerThanASegmentIsAnError() {
+        let p = ScheduleProblem(stepSeconds: [1], loads: [.init(bytes: 10, firstUse: 0, lastUse: 0),
+                                                         .init(bytes: 5000, firstUse: 0, lastUse: 0)],
+                                bandwidth: 1, capacityBytes: 1 << 20, segmentBytes: 4096, slotAlignment: 16)
+        XCTAssertThrowsError(try LoadPlanner.solve(p)) { error in
+            XCTAssertTrue("\(error)".contains("load 1 needs 5000 bytes"), "\(error)")
+        }
+    }
+
+    // MARK: (e) Unbounded capacity
+
+    func testUnboundedCapacityKeepsEverythingResident() throws {
+        var random = Random(state: 5)
+        var p = randomProblem(&random, maxLoads: 10, maxSteps: 12)
+        p.capacityBytes = nil
+        let s = try LoadPlanner.solve(p)
+        XCTAssertEqual(s.resident, Array(repeating: true, count: p.loads.count))
+        XCTAssertEqual(s.streamedBytes(p), 0)
+        XCTAssertEqual(s.predictedSeconds, p.stepSeconds.reduce(0, +), accuracy: 1e-12)
+        assertValid(s, p, "unbounded")
+    }
+
+    func testEmptyProblemIsTrivial() throws {
+        let p = ScheduleProblem(stepSeconds: [1e-3, 2e-3], loads: [], bandwidth: 1e9, capacityBytes: 0)
+        let s = try LoadPlanner.solve(p)
+        XCTAssertEqual(s.weightSpaceBytes, 0)
+        XCTAssertEqual(s.predictedSeconds, 3e-3, accuracy: 1e-15)
+        assertValid(s, p, "empty")
+    }
+
+    // MARK: (f) A GPT-sized instance
+
+    /// 100 blocks of 10 kernels reading 3 weights each (attention, MLP up, MLP down) plus an embedding read
+    /// by the first and last step: 1000 steps, 301 loads; copies need 1.5× the compute; `fraction` of the
+    /// weights fit.
+    func gptLike(fraction: Double = 1.0 / 3) -> ScheduleProblem {
+        var random = Random(state: 2)
+        var steps: [Double] = []
+        var loads: [ScheduleProblem.Load] = [.init(bytes: 48 << 20, firstUse: 0, lastUse: 999)]
+        for block in 0..<100 {
+            steps += (0..<10).map { _ in random.double(10...60) * 1e-6 }
+            let base = block * 10
+            loads.append(.init(bytes: 12 << 20, firstUse: base + 1, lastUse: base + 2))
+            loads.append(.init(bytes: 16 << 20, firstUse: base + 5, lastUse: base + 5))
+            loads.append(.init(bytes: 16 << 20, firstUse: base + 7, lastUse: base + 7))
+        }
+        let bytes = Double(loads.reduce(0) { $0 + $1.bytes })
+        return ScheduleProblem(stepSeconds: steps, loads: loads, bandwidth: bytes / (1.5 * steps.reduce(0, +)),
+                               capacityBytes: UInt64(bytes * fraction), segmentBytes: 1 << 30, slotAlignment: 4096)
+    }
+
+    func testGPTSizedInstanceSolvesWithinTheTimeLimit() throws {
+        for fraction in [1.0 / 3, 0.15] {
+            let p = gptLike(fraction: fraction)
+            let limit = 2.0
+            let clock = Date()
+            let s = try LoadPlanner.solve(p, options: .init(timeLimitSeconds: limit))
+            let elapsed = Date().timeIntervalSince(clock)
+            assertValid(s, p, "gpt-like \(fraction)")
+            let heuristicClock = Date()
+            let h = try LoadPlanner.solve(p, options: .init(timeLimitSeconds: limit, useExact: false))
+            let heuristicElapsed = Date().timeIntervalSince(heuristicClock)
+            assertValid(h, p, "gpt-like \(fraction), heuristic only")
+            print("LoadPlanner gpt-like, capacity \(fraction) of the weights: \(p.loads.count) loads, "
+                  + "\(p.stepSeconds.count) steps; solve \(elapsed) s (\(s.method), predicted "
+                  + "\(s.predictedSeconds * 1e3) ms, bound \(s.lowerBoundSeconds * 1e3) ms, streamed "
+                  + "\(s.streamedBytes(p) >> 20) MiB); heuristic only \(heuristicElapsed) s, predicted "
+                  + "\(h.predictedSeconds * 1e3) ms")
+            XCTAssertLessThan(elapsed, limit * 1.25, "solve overran its time limit")
+            XCTAssertLessThan(heuristicElapsed, limit * 1.25, "the heuristic overran its time limit")
+            XCTAssertGreaterThan(s.streamedBytes(p), 0)
+            // Within 5% of the lower bound on this instance (about 0.3–0.8% seen).
+            XCTAssertLessThan(s.predictedSeconds, s.lowerBoundSeconds * 1.05)
+        }
+    }
+}
