@@ -2,9 +2,9 @@
 // model when it plans; the runtime places them again with the device's real image sizes when a device pads an
 // image past its planned slot. Both call this one function, so a plan and its re-placement follow the same rules.
 
-/// Deterministic slot placement: resident slots packed from offset 0 in image order, then streamed slots first-fit,
-/// largest first (ties by index), each at the lowest aligned offset where it shares bytes with no placed slot whose
-/// window overlaps its own. No slot straddles a multiple of `segmentBytes`.
+/// Deterministic slot placement: resident slots packed from offset 0, largest first (ties by index), then streamed
+/// slots first-fit in `streamedOrder` (default: largest first), each at the lowest aligned offset where it shares
+/// bytes with no placed slot whose window overlaps its own. No slot straddles a multiple of `segmentBytes`.
 public enum SlotPlacement {
     public struct Result: Equatable, Sendable {
         public var offsets: [UInt64]
@@ -19,7 +19,7 @@ public enum SlotPlacement {
     }
 
     public static func place(sizes: [UInt64], alignments: [UInt64], resident: [Bool], windows: [ClosedRange<Int>],
-                             segmentBytes: UInt64) throws -> Result {
+                             segmentBytes: UInt64, streamedOrder: [Int]? = nil) throws -> Result {
         precondition(sizes.count == alignments.count && sizes.count == resident.count && sizes.count == windows.count)
         if let i = sizes.indices.first(where: { sizes[$0] > segmentBytes }) {
             throw TooLarge(index: i, size: sizes[i], segmentBytes: segmentBytes)
@@ -32,12 +32,13 @@ public enum SlotPlacement {
             if sizes[i] == 0 || offset / segmentBytes == (offset + sizes[i] - 1) / segmentBytes { return offset }
             return alignUp((offset / segmentBytes + 1) * segmentBytes, alignments[i])
         }
-        for i in sizes.indices where resident[i] {
+        let largestFirst = sizes.indices.sorted { (sizes[$0], $1) > (sizes[$1], $0) }
+        for i in largestFirst where resident[i] {
             offsets[i] = fit(end, i)
             end = offsets[i] + sizes[i]
         }
         let residentEnd = end
-        let order = sizes.indices.filter { !resident[$0] }.sorted { (sizes[$0], $1) > (sizes[$1], $0) }
+        let order = (streamedOrder ?? largestFirst).filter { !resident[$0] }
         var placed: [Int] = []
         for i in order {
             let live = placed.filter { windows[$0].overlaps(windows[i]) }.sorted { offsets[$0] < offsets[$1] }

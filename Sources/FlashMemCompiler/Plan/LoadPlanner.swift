@@ -55,6 +55,7 @@
 // instance: optimal for the MIP unless GLPK's time limit stopped it at a feasible plan (a LoadSchedule
 // does not say which). On large instances the result depends on how far the time limit let the search go.
 
+import FMBFormat
 import Foundation
 
 public enum LoadPlanner {
@@ -223,46 +224,14 @@ public enum LoadPlanner {
 
     static func place(_ p: ScheduleProblem, _ plan: Plan,
                       streamedOrder: [Int]) -> (offsets: [UInt64], weightSpaceBytes: UInt64) {
-        let align = max(p.slotAlignment, 1)
-        let segment = max(p.segmentBytes, 1)
-        func fit(_ offset: UInt64, _ bytes: UInt64) -> UInt64 {
-            var o = (offset + align - 1) / align * align
-            if bytes <= segment, o % segment + bytes > segment { o = (o / segment + 1) * segment }
-            return o
+        let sizes = p.loads.map(\.bytes)
+        let windows = p.loads.indices.map { i in
+            plan.resident[i] ? 0...max(p.stepSeconds.count, 1) : plan.issueStep[i]...max(plan.issueStep[i], p.loads[i].lastUse)
         }
-        var offsets = [UInt64](repeating: 0, count: p.loads.count)
-        var top: UInt64 = 0
-        let bySize = p.loads.indices.sorted { (p.loads[$1].bytes, $0) < (p.loads[$0].bytes, $1) }
-        for i in bySize where plan.resident[i] {
-            offsets[i] = fit(top, p.loads[i].bytes)
-            top = offsets[i] + p.loads[i].bytes
-        }
-        let base = top
-        // Placed streamed slots in offset order: a new slot sweeps upwards past each time-overlapping one it
-        // collides with (again when a segment jump moved it past one already swept).
-        var placed: [Int] = []
-        for i in streamedOrder where !plan.resident[i] {
-            let bytes = p.loads[i].bytes
-            let (from, to) = (plan.issueStep[i], p.loads[i].lastUse)
-            var offset = fit(base, bytes)
-            var moved = bytes > 0
-            while moved {
-                moved = false
-                for j in placed {
-                    let start = offsets[j], size = p.loads[j].bytes
-                    if start >= offset + bytes { break }
-                    if size > 0, offset < start + size, plan.issueStep[j] <= to, from <= p.loads[j].lastUse {
-                        offset = fit(start + size, bytes)
-                        moved = true
-                    }
-                }
-            }
-            offsets[i] = offset
-            top = max(top, offset + bytes)
-            var at = placed.count
-            while at > 0, offsets[placed[at - 1]] > offset { at -= 1 }
-            placed.insert(i, at: at)
-        }
-        return (offsets, top)
+        // `validate` rejected loads larger than a segment, so placement cannot fail.
+        let placed = try! SlotPlacement.place(sizes: sizes, alignments: sizes.map { _ in max(p.slotAlignment, 1) },
+                                              resident: plan.resident, windows: windows,
+                                              segmentBytes: max(p.segmentBytes, 1), streamedOrder: streamedOrder)
+        return (placed.offsets, placed.end)
     }
 }

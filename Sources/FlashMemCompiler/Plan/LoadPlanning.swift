@@ -88,10 +88,15 @@ enum LoadPlanning {
         case .fractionOfWeights(let f): budgetBytes = input.arenaBytes + UInt64((Double(weightBytes) * f).rounded(.up))
         case .auto: budgetBytes = try autoBudget(input, slots: slots, name: name, report: &report)
         }
-        if let budgetBytes, budgetBytes < input.arenaBytes {
-            throw CompileError(file: name, "memory budget of \(budgetBytes) bytes is too small: the activation arena "
-                               + "alone takes \(input.arenaBytes) bytes; the smallest feasible budget is "
-                               + "\(try minimumBudget(input, slots: slots, name: name)) bytes")
+        if let budgetBytes {
+            let minimum = minimumBudget(input, slots: slots)
+            if budgetBytes < minimum {
+                let why = budgetBytes < input.arenaBytes ? "the activation arena alone takes \(input.arenaBytes) bytes"
+                    : "the arena takes \(input.arenaBytes) bytes and the weights read by one step with their "
+                        + "neighbours need \(minimum - input.arenaBytes)"
+                throw CompileError(file: name, "memory budget of \(budgetBytes) bytes is too small: \(why); the smallest "
+                                   + "feasible budget is \(minimum) bytes")
+            }
         }
         let solved = try solve(input, slots: slots, capacity: budgetBytes.map { $0 - input.arenaBytes }, name: name)
 
@@ -136,65 +141,58 @@ enum LoadPlanning {
         var method: Placement.Method
     }
 
-    /// Resident set, issue steps and slots for a weight capacity (nil: unbounded, everything resident).
-    static func solve(_ input: Input, slots: [UInt64], capacity: UInt64?, name: String) throws -> Solved {
-        let stepCount = input.stepSeconds.count
-        let scheduled = input.images.indices.map { i in
-            ScheduledImage(bytes: slots[i], firstUse: input.firstUse[i], lastUse: input.lastUse[i],
-                           chunks: input.chunksOf[i].map { ($0, 0) })
-        }
-        let prefetch = try Scheduler.solve(stepSeconds: input.stepSeconds, images: scheduled,
-                                           chunkCount: input.chunkCount, model: input.model, budget: capacity)
-        let issue = input.images.indices.map { i in
-            input.chunksOf[i].map { Int(prefetch.issueStep[$0]) }.min() ?? input.firstUse[i]
-        }
-        let resident = [Bool](repeating: capacity == nil, count: input.images.count)
-        let windows = input.images.indices.map { issue[$0]...max(issue[$0], input.lastUse[$0]) }
-        let placed = try place(slots, resident: resident, windows: windows, name: name, images: input.images)
-        if let capacity, placed.end > capacity {
-            throw CompileError(file: name, "memory budget too small: the weights need \(placed.end) bytes at once "
-                               + "beside the arena, \(capacity) are left")
-        }
-        let compute = input.stepSeconds.reduce(0, +)
-        if capacity == nil {
-            return Solved(resident: resident, issueStep: issue, offsets: placed.offsets, end: placed.end,
-                          predicted: compute, lowerBound: compute, method: .allResident)
-        }
-        _ = stepCount
-        return Solved(resident: resident, issueStep: issue, offsets: placed.offsets, end: placed.end,
-                      predicted: prefetch.predictedSeconds, lowerBound: prefetch.lowerBoundSeconds, method: .heuristic)
+    static func problem(_ input: Input, slots: [UInt64], capacity: UInt64?) -> ScheduleProblem {
+        ScheduleProblem(stepSeconds: input.stepSeconds,
+                        loads: input.images.indices.map {
+                            ScheduleProblem.Load(bytes: slots[$0], firstUse: input.firstUse[$0], lastUse: input.lastUse[$0])
+                        },
+                        bandwidth: input.model.transferBandwidth, capacityBytes: capacity,
+                        segmentBytes: segmentBytes, slotAlignment: slotAlignment)
     }
 
-    static func place(_ slots: [UInt64], resident: [Bool], windows: [ClosedRange<Int>], name: String,
-                      images: [Image]) throws -> SlotPlacement.Result {
+    /// Resident set, issue steps and slots for a weight capacity (nil: unbounded, everything resident), by
+    /// `LoadPlanner` (heuristic, and GLPK's MIP where it has time).
+    static func solve(_ input: Input, slots: [UInt64], capacity: UInt64?, name: String,
+                      options: LoadPlanner.Options = .init()) throws -> Solved {
+        let p = problem(input, slots: slots, capacity: capacity)
+        let solved: LoadSchedule
         do {
-            return try SlotPlacement.place(sizes: slots, alignments: slots.map { _ in slotAlignment }, resident: resident,
-                                           windows: windows, segmentBytes: segmentBytes)
-        } catch let e as SlotPlacement.TooLarge {
-            throw CompileError(file: name, "weight image '\(images[e.index].name)' needs \(e.size) bytes, more than one "
-                               + "allocation segment (\(e.segmentBytes) bytes); limit image sizes so it is split")
+            solved = try LoadPlanner.solve(p, options: options)
+        } catch let error as CompileError {
+            throw CompileError(file: name, error.message)
         }
+        let method: Placement.Method
+        switch solved.method {
+        case _ where capacity == nil: method = .allResident
+        case .heuristic: method = .heuristic
+        case .exact: method = .exact
+        case .windowedExact: method = .windowedExact
+        }
+        return Solved(resident: solved.resident, issueStep: solved.issueStep, offsets: solved.offsets,
+                      end: solved.weightSpaceBytes, predicted: solved.predictedSeconds,
+                      lowerBound: solved.lowerBoundSeconds, method: method)
     }
 
-    /// The smallest budget (arena + weights) for which a plan exists.
-    static func minimumBudget(_ input: Input, slots: [UInt64], name: String) throws -> UInt64 {
-        var low: UInt64 = 0, high = slots.reduce(0, +) + segmentBytes
-        while low < high {
-            let mid = low + (high - low) / 2
-            if (try? solve(input, slots: slots, capacity: mid, name: name)) != nil { high = mid } else { low = mid + 1 }
-        }
-        return input.arenaBytes + low
+    /// The smallest budget (arena + weights) for which a plan exists (`LoadPlanner.minimumCapacity`).
+    static func minimumBudget(_ input: Input, slots: [UInt64]) -> UInt64 {
+        input.arenaBytes + LoadPlanner.minimumCapacity(problem(input, slots: slots, capacity: nil))
     }
 
     /// `auto`: bisects the weight capacity for the smallest whose predicted warm latency is within
-    /// `autoTolerance` of all-resident (Σ step times).
+    /// `autoTolerance` of all-resident (Σ step times); probes run the heuristic alone, briefly.
     static func autoBudget(_ input: Input, slots: [UInt64], name: String, report: inout LoadPlanReport) throws -> UInt64 {
-        let target = input.stepSeconds.reduce(0, +) * (1 + autoTolerance)
-        let all = slots.reduce(0, +) + segmentBytes
-        var low: UInt64 = 0, high = all
-        while high - low > max(all / 512, slotAlignment) {
+        let compute = input.stepSeconds.reduce(0, +)
+        let target = compute * (1 + autoTolerance)
+        let probe = LoadPlanner.Options(timeLimitSeconds: 0.25, useExact: false)
+        var low = LoadPlanner.minimumCapacity(problem(input, slots: slots, capacity: nil))
+        var high = slots.reduce(0, +) + segmentBytes
+        if let solved = try? solve(input, slots: slots, capacity: low, name: name, options: probe), solved.predicted <= target {
+            high = low
+        }
+        while high - low > max(high / 256, slotAlignment) {
             let mid = low + (high - low) / 2
-            if let solved = try? solve(input, slots: slots, capacity: mid, name: name), solved.predicted <= target {
+            if let solved = try? solve(input, slots: slots, capacity: mid, name: name, options: probe),
+               solved.predicted <= target {
                 high = mid
             } else {
                 low = mid
@@ -202,7 +200,7 @@ enum LoadPlanning {
         }
         let budget = input.arenaBytes + high
         report.autoChoice = "auto: \(budget) bytes, the smallest budget found whose predicted warm latency is within "
-            + "\(Int(autoTolerance * 100))% of all-resident (\(String(format: "%.3f", target / (1 + autoTolerance) * 1000)) ms)"
+            + "\(Int(autoTolerance * 100))% of all-resident (\(String(format: "%.3f", compute * 1000)) ms)"
         return budget
     }
 }

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Issue 8's benchmark, for the device machine (Benchmarks/README.md, "The FlashMem core"): for each model,
+# generate it with the corpus script, compile it once in fp16, then for every budget re-plan it (`fmc replan`,
+# same kernels and pieces) and run it; plus `--preload`. Each row: cold latency (process start → first output,
+# bundle in the page cache), first run, warm median, bytes streamed per warm run, device memory (own accounting
+# and the VK_EXT_memory_budget increase), predicted vs measured makespan, the bound, and the error against
+# onnxruntime; streamed outputs are compared with preload bit for bit.
+#
+# Expects .gl/ (Vulkan loader debs) and .device/ holding bin/fmc.gz, bin/fmrun.gz, make_corpus.py and
+# core_table.py. Settings: MODELS, BUDGETS, RUNS (warm runs), IMAGE (--max-image-size), EVICT_BUDGET (the
+# budget that also gets a run with the bundle evicted from the page cache). Results: $OUT/core-*.log and
+# $OUT/core-table.md.
+set -uo pipefail
+for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
+cd .device
+gunzip -f bin/*.gz; chmod +x bin/*
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+log=$OUT/core-$(date +%H%M%S).log
+exec > >(tee -a "$log") 2>&1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+./bin/fmrun --list-devices >/dev/null 2>&1 || export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+./bin/fmrun --list-devices
+[ -x vkprobe ] && ./vkprobe --threads 16 --no-matmul --json "$OUT/vkprobe.json" > "$OUT/vkprobe.txt" 2>&1
+
+MODELS=${MODELS:-"resnet50 vit_b_16 gpt_neo_125m gpt_neo_1_3b gpt_neo_2_7b"}
+BUDGETS=${BUDGETS:-"100% 50% 25% 12.5% auto"}
+RUNS=${RUNS:-10}
+IMAGE=${IMAGE:-32MiB}
+mkdir -p corpus
+for m in $MODELS; do
+  [ -f corpus/$m.onnx ] || python3 make_corpus.py --out corpus --only $m --no-bench 2>&1 | tail -1
+  python3 - $m <<'PY'
+import numpy as np, sys
+m = sys.argv[1]
+z = np.load(f"corpus/{m}.ref.npz")
+for i, n in enumerate(z["__input_names__"]): np.save(f"corpus/{m}.in.{n}.npy", z[f"in.{i}"])
+PY
+  inputs=$(python3 -c "import numpy as np; z=np.load('corpus/$m.ref.npz'); print(' '.join(f'--input {n}=corpus/$m.in.{n}.npy' for n in z['__input_names__']))")
+  echo "=== $m compile fp16"
+  /usr/bin/time -f "fmc %e s, peak RSS %M KiB" ./bin/fmc compile corpus/$m.onnx -o $m.fmb --precision fp16 \
+      --max-image-size $IMAGE 2>&1 | grep -v "^fmc:" | grep -v "^  split"
+  echo "=== $m preload"
+  ./bin/fmrun $m.fmb $inputs --preload --output-dir out.$m.preload --runs $RUNS --profile 2>&1 | grep -v "^fmrun:"
+  for b in $BUDGETS; do
+    tag=$(echo $b | tr -d '%')
+    echo "=== $m budget $b"
+    ./bin/fmc replan $m.fmb -o $m.$tag.fmb --memory-budget $b || continue
+    ./bin/fmrun $m.$tag.fmb $inputs --output-dir out.$m.$tag --runs $RUNS 2>&1 | grep -v "^fmrun:"
+    same=yes; for f in out.$m.preload/*.npy; do cmp -s $f out.$m.$tag/$(basename $f) || same=no; done
+    echo "bit-identical to preload: $same"
+    if [ "$b" = "${EVICT_BUDGET:-25%}" ]; then
+      echo "=== $m budget $b evicted"
+      ./bin/fmrun $m.$tag.fmb $inputs --runs 0 --evict-cache 2>&1 | grep -E "cold latency|first run"
+    fi
+    rm -f $m.$tag.fmb
+  done
+  python3 - $m <<'PY'
+import numpy as np, sys, glob, os
+m = sys.argv[1]
+z = np.load(f"corpus/{m}.ref.npz")
+for i, n in enumerate(z["__output_names__"]):
+    ref = z[f"out.{i}"].astype(np.float64)
+    out = np.load(f"out.{m}.preload/{n.replace('/', '_')}.npy").astype(np.float64)
+    print(f"=== {m} error {n}: rel {np.linalg.norm(out - ref) / np.linalg.norm(ref):.3e}")
+PY
+  rm -f $m.fmb corpus/$m.onnx* corpus/$m.*.npy; rm -rf out.$m.*
+done
+python3 core_table.py "$log" > "$OUT/core-table.md"
+cat "$OUT/core-table.md"
