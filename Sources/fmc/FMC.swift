@@ -50,10 +50,17 @@ struct Compile: ParsableCommand {
     var codec: String = "none"
 
     @Option(help: "Cost model the schedule is solved for: \(CostModel.all.map(\.name).joined(separator: ", ")).")
-    var target: String = CostModel.h100.name
+    var target: String = CostModel.h200.name
+
+    @Option(help: ArgumentHelp("A measured profile of this model (fmrun --profile-out): plan with its step times "
+                               + "and streaming bandwidth instead of the --target estimates.", valueName: "profile.json"))
+    var profile: String?
 
     mutating func run() throws {
         var options = CompileOptions()
+        if let profile {
+            options.profile = try readProfile(profile)
+        }
         options.precision = precision
         options.chunkBytes = Int(try parseBytes(chunkSize, option: "--chunk-size"))
         options.memoryBudget = try memoryBudget.map(parseBudget) ?? .unbounded
@@ -96,7 +103,7 @@ struct Compile: ParsableCommand {
               nodes \(r.nodes) (\(r.foldedNodes) folded) → steps \(r.steps) (\(r.copySteps) copies), kernels \(r.kernels) (\(r.spirvModules) SPIR-V modules)
               arena \(formatBytes(r.arenaBytes)) (without reuse \(formatBytes(r.arenaUnsharedBytes)))
               weights \(formatBytes(r.weightBytes)) in \(r.chunks) chunks, stored \(formatBytes(r.storedBytes))
-              plan (\(model.name), \(r.plan.method)): budget \(r.plan.budgetBytes == 0 ? "unbounded" : formatBytes(r.plan.budgetBytes)) = \
+              plan (\(options.profile.map { "profile of \($0.device)" } ?? model.name), \(r.plan.method)): budget \(r.plan.budgetBytes == 0 ? "unbounded" : formatBytes(r.plan.budgetBytes)) = \
             arena \(formatBytes(r.plan.arenaBytes)) + weight space \(formatBytes(r.plan.weightSpaceBytes)) \
             (resident \(formatBytes(r.plan.residentBytes)), streamed per run \(formatBytes(r.plan.streamedBytes)))
               predicted warm \(formatSeconds(r.plan.predictedSeconds)), lower bound \(formatSeconds(r.plan.lowerBoundSeconds)) \
@@ -118,13 +125,42 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Also verify every chunk's checksum.")
     var verifyChecksums = false
 
+    @Option(help: ArgumentHelp("Also draw the planned device memory over the steps (arena, resident and live "
+                               + "streamed weights, the budget) as an SVG chart.", valueName: "memory.svg"))
+    var timeline: String?
+
     mutating func run() throws {
         let loaded = try BundleReader.open(path: bundle, verifyChecksums: verifyChecksums)
         print(BundleInspector.describe(loaded))
+        if let timeline {
+            let chart = MemoryTimeline(bundle: loaded.bundle)
+                .svg(title: "\(loaded.bundle.meta.modelName): planned device memory")
+            do {
+                try Data(chart.utf8).write(to: URL(fileURLWithPath: timeline))
+            } catch {
+                throw ValidationError("--timeline \(timeline): cannot write: \(error.localizedDescription)")
+            }
+            print("wrote \(timeline)")
+        }
     }
 }
 
 extension Precision: ExpressibleByArgument {}
+
+/// Reads a cost profile written by `fmrun --profile-out`.
+func readProfile(_ path: String) throws -> CostProfile {
+    let data: Data
+    do {
+        data = try Data(contentsOf: URL(fileURLWithPath: path))
+    } catch {
+        throw ValidationError("--profile \(path): cannot read: \(error.localizedDescription)")
+    }
+    do {
+        return try JSONDecoder().decode(CostProfile.self, from: data)
+    } catch {
+        throw ValidationError("--profile \(path): not a FlashMem cost profile: \(error)")
+    }
+}
 
 /// "1MiB", "512KiB", "2GiB", "1000000" → bytes.
 func parseBytes(_ text: String, option: String) throws -> UInt64 {
