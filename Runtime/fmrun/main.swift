@@ -4,6 +4,11 @@
 
 import ArgumentParser
 import FlashMemRuntime
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // JSONEncoder without the rest of Foundation
+#else
+import Foundation
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -43,6 +48,16 @@ struct FMRun: ParsableCommand {
     @Flag(help: "Time every step with GPU timestamps and print the slowest steps.")
     var profile = false
 
+    @Option(name: .customLong("profile-out"),
+            help: ArgumentHelp("Also write the measured cost profile as JSON (implies --profile): per-step GPU times "
+                               + "(median of the warm runs), copy and decode bandwidth; fmc compile --profile reads it.",
+                               valueName: "profile.json"))
+    var profileOut: String?
+
+    @Option(help: ArgumentHelp("Write a Chrome / Perfetto trace (trace-event JSON) of the first and the last run: "
+                               + "kernels, copies, host decode and waits.", valueName: "trace.json"))
+    var trace: String?
+
     @Option(name: .customLong("staging-mib"), help: "Size of the pinned staging ring in MiB.")
     var stagingMiB: UInt64 = 64
 
@@ -73,7 +88,7 @@ struct FMRun: ParsableCommand {
         progress("device [\(device.info.index)] \(device.info.name) (\(device.info.type.rawValue)); "
                  + "transfer queue: \(device.transferQueueKind.rawValue)")
         let options = SessionOptions(loadMode: preload ? .preload : .streaming, stagingBytes: stagingMiB << 20,
-                                     profile: profile)
+                                     profile: profile || profileOut != nil, trace: trace != nil)
         let baseline = device.memoryBudget()
         let session = try Session(bundle: loaded, device: device, options: options)
 
@@ -93,6 +108,51 @@ struct FMRun: ParsableCommand {
         }
         report(session: session, cold: cold, coldStats: coldStats, warm: warm, warmStats: warmStats,
                resident: resident, baseline: baseline)
+        if let profileOut {
+            let profile = costProfile(session: session, coldStats: coldStats, warmStats: warmStats)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try writeFile(String(decoding: try encoder.encode(profile), as: UTF8.self) + "\n", to: profileOut)
+            progress("wrote \(profileOut) (\(profile.stepSeconds.count) steps, copies timed by \(profile.transferTiming.rawValue))")
+        }
+        if let trace {
+            var runs = [(name: "first run", trace: coldStats.trace ?? RunTrace())]
+            if let last = warmStats.last { runs.append((name: "warm run \(warmStats.count)", trace: last.trace ?? RunTrace())) }
+            try writeFile(RunTrace.chromeTraceJSON(runs: runs), to: trace)
+            progress("wrote \(trace) (\(runs.count) runs; GPU clock: \(runs[0].trace.clock))")
+        }
+    }
+
+    // MARK: Profile and trace
+
+    /// Step times: the per-step median of the warm runs (the first run's without warm runs). Copy and decode
+    /// rates: over the warm runs that copied anything (the first run's when none did, e.g. preload).
+    private func costProfile(session: Session, coldStats: RunStats, warmStats: [RunStats]) -> CostProfile {
+        let timed = warmStats.isEmpty ? [coldStats] : warmStats
+        let perRun = timed.compactMap(\.stepSeconds)
+        let steps = session.bundle.bundle.program
+        let stepSeconds = steps.indices.map { k in median(perRun.map { $0[k] }) }
+        let copying = warmStats.filter { $0.bytesStreamed > 0 && $0.transferSeconds != nil }
+        let measured = copying.isEmpty ? [coldStats] : copying
+        let bytes = measured.reduce(UInt64(0)) { $0 + $1.bytesStreamed }
+        let transfer = measured.allSatisfy({ $0.transferSeconds != nil })
+            ? measured.reduce(0.0) { $0 + $1.transferSeconds! } : nil
+        return CostProfile(model: session.bundle.bundle.meta.modelName, device: session.device.info.name,
+                           loadMode: session.options.loadMode.rawValue, warmRuns: warmStats.count,
+                           stepLabels: steps.map(\.label), stepSeconds: stepSeconds, bytesStreamed: bytes,
+                           transferSeconds: transfer, transferTiming: measured[0].transferTiming,
+                           decodeSeconds: measured.reduce(0.0) { $0 + $1.decodeSeconds })
+    }
+
+    private func writeFile(_ text: String, to path: String) throws {
+        guard let file = fopen(path, "w") else {
+            throw NPYError(path: path, reason: "cannot create: \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(file) }
+        let bytes = Array(text.utf8)
+        guard fwrite(bytes, 1, bytes.count, file) == bytes.count else {
+            throw NPYError(path: path, reason: "write failed: \(String(cString: strerror(errno)))")
+        }
     }
 
     // MARK: Inputs and outputs
@@ -156,9 +216,7 @@ struct FMRun: ParsableCommand {
             print("warm latency:     (no warm runs; use --runs N)")
         } else {
             let sorted = warm.sorted()
-            let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2]
-                : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-            print("warm latency:     median \(ms(median)), min \(ms(sorted.first!)), max \(ms(sorted.last!)) "
+            print("warm latency:     median \(ms(median(warm))), min \(ms(sorted.first!)), max \(ms(sorted.last!)) "
                   + "over \(warm.count) runs")
         }
         let steady = warmStats.last ?? coldStats
@@ -184,6 +242,11 @@ struct FMRun: ParsableCommand {
         } else {
             print("budget-reported:  n/a (no VK_EXT_memory_budget)")
         }
+        if let seconds = steady.transferSeconds, steady.bytesStreamed > 0, seconds > 0 {
+            let how = steady.transferTiming == .gpuTimestamps ? "transfer-queue timestamps" : "host wall time"
+            print("copy bandwidth:   \(gbps(Double(steady.bytesStreamed) / seconds)) (\(ms(seconds)) copying, \(how)); "
+                  + "decode \(steady.decodeSeconds > 0 ? gbps(Double(steady.bytesStreamed) / steady.decodeSeconds) : "n/a")")
+        }
         if let steps = steady.stepSeconds {
             let program = session.bundle.bundle.program
             print("profile:          \(ms(steps.reduce(0, +))) GPU time in \(steps.count) steps; slowest:")
@@ -194,6 +257,12 @@ struct FMRun: ParsableCommand {
     }
 }
 
+func median(_ values: [Double]) -> Double {
+    guard !values.isEmpty else { return 0 }
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
 func progress(_ message: String) {
     fputs("fmrun: \(message)\n", stderr)
 }
@@ -201,6 +270,10 @@ func progress(_ message: String) {
 func ms(_ seconds: Double) -> String {
     let value = seconds * 1000
     return value >= 100 ? "\(Int(value.rounded())) ms" : "\(Double(Int(value * 100)) / 100) ms"
+}
+
+func gbps(_ bytesPerSecond: Double) -> String {
+    "\(Double(Int(bytesPerSecond / 1e7)) / 100) GB/s"
 }
 
 func bytes(_ count: UInt64) -> String {

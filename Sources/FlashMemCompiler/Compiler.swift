@@ -11,7 +11,10 @@ public struct CompileOptions: Sendable {
     public var codec: Codec = .none
     /// Device bytes the run may use at any moment: arena + weights (resident and streamed).
     public var memoryBudget: MemoryBudget = .unbounded
-    public var costModel: CostModel = .h100
+    public var costModel: CostModel = .h200
+    /// A measured profile of this model (`fmrun --profile-out`): the plan uses its step times and streaming
+    /// bandwidth instead of `costModel`'s estimates. Compiling fails when it was measured on another program.
+    public var profile: CostProfile?
     public var modelName: String?
     /// Inputs fixed to values at compile time (`--pin-input NAME=v,...`), by input name: they become constants,
     /// and what depends on them is folded.
@@ -182,11 +185,19 @@ public enum Compiler {
 
         // The load plan under one budget: resident set, issue steps, slots.
         progress("planning weight loads (budget: \(options.memoryBudget))")
-        let stepSeconds = program.steps.map { options.costModel.seconds(flops: $0.flops, bytes: $0.bytesRead) }
+        var stepSeconds = program.steps.map { options.costModel.seconds(flops: $0.flops, bytes: $0.bytesRead) }
+        var model = options.costModel
+        if let profile = options.profile {
+            if let mismatch = profile.mismatch(stepLabels: steps.map(\.label)) {
+                throw CompileError(file: name, "the cost profile does not match this model: \(mismatch)")
+            }
+            stepSeconds = profile.stepSeconds
+            model.transferBandwidth = profile.streamingBandwidth ?? model.transferBandwidth
+        }
         let (schedule, placement, planReport) = try LoadPlanning.plan(
             LoadPlanning.Input(stepSeconds: stepSeconds, images: images, firstUse: firstUse, lastUse: lastUse,
                                chunksOf: chunksOf.map { $0.map(\.index) }, chunkCount: chunks.count,
-                               arenaBytes: arena.arenaSize, model: options.costModel),
+                               arenaBytes: arena.arenaSize, model: model),
             budget: options.memoryBudget, name: name)
 
         func io(_ binding: IOBinding) throws -> IOBinding {

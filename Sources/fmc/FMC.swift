@@ -55,10 +55,17 @@ struct Compile: ParsableCommand {
     var codec: String = "none"
 
     @Option(help: "Cost model the schedule is solved for: \(CostModel.all.map(\.name).joined(separator: ", ")).")
-    var target: String = CostModel.h100.name
+    var target: String = CostModel.h200.name
+
+    @Option(help: ArgumentHelp("A measured profile of this model (fmrun --profile-out): plan with its step times "
+                               + "and streaming bandwidth instead of the --target estimates.", valueName: "profile.json"))
+    var profile: String?
 
     mutating func run() throws {
         var options = CompileOptions()
+        if let profile {
+            options.profile = try readProfile(profile)
+        }
         options.precision = precision
         options.chunkBytes = Int(try parseBytes(chunkSize, option: "--chunk-size"))
         options.memoryBudget = try memoryBudget.map(parseBudget) ?? .unbounded
@@ -103,7 +110,7 @@ struct Compile: ParsableCommand {
               arena \(formatBytes(r.arenaBytes)) (without reuse \(formatBytes(r.arenaUnsharedBytes)))
               weights \(formatBytes(r.weightBytes)) in \(r.chunks) chunks, stored \(formatBytes(r.storedBytes))
             """)
-        print(planSummary(r.plan, target: model.name))
+        print(planSummary(r.plan, target: options.profile.map { "profile of \($0.device)" } ?? model.name))
         for split in r.splits {
             print("  split \(split.summary)")
         }
@@ -126,15 +133,25 @@ struct Replan: ParsableCommand {
     @Option(name: .customLong("memory-budget"), help: "BYTES, N% of the weights (plus the arena), or auto.")
     var memoryBudget: String
 
-    @Option(help: "Host→device bandwidth to plan with, in GB/s (default: the bundle's).")
+    @Option(help: "Host→device bandwidth to plan with, in GB/s (default: the profile's, else the bundle's).")
     var bandwidth: Double?
+
+    @Option(help: ArgumentHelp("A measured profile of this bundle (fmrun --profile-out): plan with its step times "
+                               + "and streaming bandwidth.", valueName: "profile.json"))
+    var profile: String?
 
     mutating func run() throws {
         guard output != bundle else { throw ValidationError("--output must differ from the input bundle") }
         let start = Date()
         let loaded = try BundleReader.open(path: bundle)
+        let measured = try profile.map(readProfile)
+        if let measured, let mismatch = measured.mismatch(stepLabels: loaded.bundle.program.map(\.label)) {
+            throw ValidationError("--profile \(profile!): does not match \(bundle): \(mismatch)")
+        }
         let (planned, r) = try Compiler.replan(loaded.bundle, budget: try parseBudget(memoryBudget),
-                                               bandwidth: bandwidth.map { $0 * 1e9 }, name: bundle)
+                                               stepSeconds: measured?.stepSeconds,
+                                               bandwidth: bandwidth.map { $0 * 1e9 } ?? measured?.streamingBandwidth,
+                                               name: bundle)
         try BundleWriter.write(planned, payload: loaded.data, to: output)
         print("wrote \(output) in \(String(format: "%.2f", Date().timeIntervalSince(start))) s")
         print(planSummary(r))
@@ -162,13 +179,42 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Also verify every chunk's checksum.")
     var verifyChecksums = false
 
+    @Option(help: ArgumentHelp("Also draw the planned device memory over the steps (arena, resident and live "
+                               + "streamed weights, the budget) as an SVG chart.", valueName: "memory.svg"))
+    var timeline: String?
+
     mutating func run() throws {
         let loaded = try BundleReader.open(path: bundle, verifyChecksums: verifyChecksums)
         print(BundleInspector.describe(loaded))
+        if let timeline {
+            let chart = MemoryTimeline(bundle: loaded.bundle)
+                .svg(title: "\(loaded.bundle.meta.modelName): planned device memory")
+            do {
+                try Data(chart.utf8).write(to: URL(fileURLWithPath: timeline))
+            } catch {
+                throw ValidationError("--timeline \(timeline): cannot write: \(error.localizedDescription)")
+            }
+            print("wrote \(timeline)")
+        }
     }
 }
 
 extension Precision: ExpressibleByArgument {}
+
+/// Reads a cost profile written by `fmrun --profile-out`.
+func readProfile(_ path: String) throws -> CostProfile {
+    let data: Data
+    do {
+        data = try Data(contentsOf: URL(fileURLWithPath: path))
+    } catch {
+        throw ValidationError("--profile \(path): cannot read: \(error.localizedDescription)")
+    }
+    do {
+        return try JSONDecoder().decode(CostProfile.self, from: data)
+    } catch {
+        throw ValidationError("--profile \(path): not a FlashMem cost profile: \(error)")
+    }
+}
 
 /// "1MiB", "512KiB", "2GiB", "1000000" → bytes.
 func parseBytes(_ text: String, option: String) throws -> UInt64 {

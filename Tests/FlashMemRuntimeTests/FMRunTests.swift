@@ -69,6 +69,64 @@ final class FMRunTests: XCTestCase {
         XCTAssertTrue(badDevice.stderr.contains("device index 42 is out of range"), badDevice.stderr)
     }
 
+    /// `--trace` and `--profile-out` on the TinyModel: a trace-event JSON with a kernel event for every step in both
+    /// runs and the named tracks; a cost profile the compiler side can decode, with the bundle's step labels.
+    func testTraceAndProfileFiles() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fmrun-trace-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try TinyModel()
+        let bundlePath = dir.appendingPathComponent("tiny.fmb").path
+        try BundleWriter.write(model.bundle, payload: model.payload, to: bundlePath)
+        let inputPath = dir.appendingPathComponent("x.npy").path
+        try NPY.write(HostTensor(name: "x", shape: [2, 64], floats: [Float](repeating: 0.5, count: TinyModel.n)),
+                      path: inputPath)
+        let tracePath = dir.appendingPathComponent("trace.json").path
+        let profilePath = dir.appendingPathComponent("profile.json").path
+        let result = try run([bundlePath, "--input", "x=\(inputPath)", "--runs", "3", "--trace", tracePath,
+                              "--profile-out", profilePath])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("profile:"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("copy bandwidth:"), result.stdout)
+
+        let traceData = try Data(contentsOf: URL(fileURLWithPath: tracePath))
+        let root = try XCTUnwrap(try JSONSerialization.jsonObject(with: traceData) as? [String: Any])
+        let events = try XCTUnwrap(root["traceEvents"] as? [[String: Any]])
+        let steps = model.bundle.program
+        for pid in [1, 2] {
+            let mine = events.filter { $0["pid"] as? Int == pid }
+            let threads = Set(mine.filter { $0["ph"] as? String == "M" && $0["name"] as? String == "thread_name" }
+                .compactMap { ($0["args"] as? [String: Any])?["name"] as? String })
+            XCTAssertEqual(threads, ["compute queue", "transfer queue", "host streamer", "host main"])
+            let complete = mine.filter { $0["ph"] as? String == "X" }
+            for event in complete {
+                XCTAssertNotNil(event["ts"] as? Double, "\(event)")
+                XCTAssertGreaterThanOrEqual(event["dur"] as? Double ?? -1, 0, "\(event)")
+            }
+            let kernels = complete.filter { $0["tid"] as? Int == RunTrace.Track.computeQueue.rawValue }
+            let stepIndices = kernels.compactMap { ($0["args"] as? [String: Any])?["step"] as? String }.compactMap(Int.init)
+            XCTAssertEqual(stepIndices.sorted(), Array(steps.indices), "pid \(pid): a kernel event per step")
+            XCTAssertEqual(kernels.map { $0["name"] as? String }, steps.map(\.label))
+            // Every chunk is streamed (nothing is resident in TinyModel): a copy per chunk on the transfer track
+            // (lavapipe's single queue has timestamps) and decode waves on the streamer's.
+            let copies = complete.filter { $0["tid"] as? Int == RunTrace.Track.transferQueue.rawValue }
+            XCTAssertEqual(copies.count, model.bundle.chunks.count)
+            XCTAssertTrue(complete.contains { $0["tid"] as? Int == RunTrace.Track.hostStreamer.rawValue
+                                              && $0["name"] as? String == "decode" })
+            XCTAssertTrue(complete.contains { $0["tid"] as? Int == RunTrace.Track.hostMain.rawValue
+                                              && ($0["name"] as? String ?? "").hasPrefix("wait for") })
+        }
+
+        let profile = try JSONDecoder().decode(CostProfile.self, from: Data(contentsOf: URL(fileURLWithPath: profilePath)))
+        XCTAssertNil(profile.mismatch(stepLabels: steps.map(\.label)))
+        XCTAssertEqual(profile.warmRuns, 3)
+        XCTAssertEqual(profile.stepSeconds.count, steps.count)
+        XCTAssertEqual(profile.bytesStreamed, 3 * model.bundle.chunks.reduce(0) { $0 + $1.rawSize })
+        XCTAssertNotEqual(profile.transferTiming, .none)
+        XCTAssertNotNil(profile.transferBandwidth)
+        XCTAssertNotNil(profile.decodeBandwidth)
+    }
+
     func testListsDevices() throws {
         let result = try run(["--list-devices"])
         XCTAssertEqual(result.status, 0, result.stderr)

@@ -49,6 +49,12 @@ public final class Device {
     /// need it.
     let conditionalRendering: VK.ConditionalRendering?
     public var hasConditionalRendering: Bool { conditionalRendering != nil }
+    /// VK_KHR/EXT_calibrated_timestamps, when found and enabled: traces put GPU timestamps on the host clock.
+    let calibratedTimestamps: VK.CalibratedTimestamps?
+    public var hasCalibratedTimestamps: Bool { calibratedTimestamps != nil }
+    /// hostQueryReset (Vulkan 1.2) is enabled: query pools can be reset from the host (transfer queues cannot
+    /// record vkCmdResetQueryPool).
+    var hasHostQueryReset: Bool { physical.features.v12.hostQueryReset != 0 }
 
     let instance: VK.Instance
     let vk: VK.Device
@@ -114,9 +120,14 @@ public final class Device {
             feature.conditionalRendering = 1
             features.conditionalRendering = feature
         }
+        // Calibration costs nothing until a trace asks for it.
+        let calibration = VK.CalibratedTimestamps.extensions.first { chosen.extensions.contains($0.0) }
+        if let calibration { extensions.append(calibration.0) }
         vk = try VK.Device(instance: instance, physical: chosen.handle, queues: queues, extensions: extensions,
                            features: features)
         conditionalRendering = conditional ? try VK.ConditionalRendering(device: vk) : nil
+        let logical = vk
+        calibratedTimestamps = calibration.flatMap { VK.CalibratedTimestamps(device: logical, suffix: $0.1) }
         computeQueue = vk.queue(family: compute, index: 0)!
         transferQueue = vk.queue(family: transfer.family, index: transfer.index)!
     }

@@ -31,9 +31,16 @@ final class ChunkStreamer {
     private let zstd = ZstdDecompressor()
     /// Most bytes decoded before submitting (see `stage`).
     private let waveBytes: UInt64
+    /// With profiling or tracing, where the transfer queue has timestamps and the host can reset queries: a
+    /// timestamp before and after every chunk's copy (queries 2·ordinal and 2·ordinal + 1).
+    let timestamps: VK.QueryPool?
+    /// Record host events (`events`) for a trace.
+    private let tracing: Bool
 
     /// Counters of the current run.
     struct Counters {
+        /// When the first copy of the run was submitted (host clock).
+        var firstSubmit: Double?
         var decodeSeconds = 0.0
         var transferWaitSeconds = 0.0
         var bytesStreamed: UInt64 = 0
@@ -50,11 +57,14 @@ final class ChunkStreamer {
     private var waitForCompute = true
     /// The highest `loaded` value any submitted copy signals (what to wait for when draining after an error).
     private(set) var submittedLoaded: UInt64 = 0
+    /// With tracing: this run's decode waves, slot waits and submissions (track `hostStreamer`).
+    private(set) var events: [RunTrace.Event] = []
 
     init(device: Device, loaded: LoadedBundle, plan: ExecutionPlan, weights: WeightMemory, requestedStaging: UInt64,
          loadedSemaphore: VK.TimelineSemaphore, computedSemaphore: VK.TimelineSemaphore,
-         timeoutNanoseconds: UInt64) throws {
+         timeoutNanoseconds: UInt64, timestamps: Bool = false, trace: Bool = false) throws {
         self.loaded = loaded
+        self.tracing = trace
         self.plan = plan
         self.queue = device.transferQueue
         self.loadedSemaphore = loadedSemaphore
@@ -71,12 +81,20 @@ final class ChunkStreamer {
                                  label: "staging ring")
         commandPool = try VK.CommandPool(device: device.vk, family: device.transferFamily)
         commands = try commandPool.allocate(plan.order.count)
+        // Transfer-only queues cannot record vkCmdResetQueryPool: the pool is reset from the host per run.
+        let timestampBits = device.physical.queueFamilies[Int(device.transferFamily)].timestampValidBits
+        self.timestamps = timestamps && timestampBits > 0 && device.hasHostQueryReset && !plan.order.isEmpty
+            ? try VK.QueryPool(device: device.vk, timestamps: UInt32(2 * plan.order.count)) : nil
+        let timestampPool = self.timestamps
         for (ordinal, chunkIndex) in plan.order.enumerated() {
             let chunk = bundle.chunks[chunkIndex]
             let image = weights.images[Int(chunk.image)]
             let first = plan.imageFirstOrdinal[Int(chunk.image)] == ordinal
             let last = plan.imageLastOrdinal[Int(chunk.image)] == ordinal
             try commandPool.record(commands[ordinal]) { cb in
+                if let timestampPool {
+                    vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, timestampPool.handle, UInt32(2 * ordinal))
+                }
                 if first {
                     imageBarrier(cb, image, from: VK_IMAGE_LAYOUT_UNDEFINED, to: VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
                                  srcAccess: 0, dstAccess: VK_ACCESS_TRANSFER_WRITE_BIT.rawValue,
@@ -98,6 +116,10 @@ final class ChunkStreamer {
                                  srcStage: VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue,
                                  dstStage: VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT.rawValue)
                 }
+                if let timestampPool {
+                    vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, timestampPool.handle,
+                                        UInt32(2 * ordinal + 1))
+                }
             }
         }
     }
@@ -110,6 +132,8 @@ final class ChunkStreamer {
         self.waitForCompute = waitForCompute
         submittedLoaded = loadedBase
         counters = Counters()
+        events = []
+        timestamps?.resetFromHost()  // the previous run's copies have all completed
         pending = []
         pendingOrdinals = 0..<0
     }
@@ -141,7 +165,12 @@ final class ChunkStreamer {
                 if pendingOrdinals.contains(reuse) { try flush() }
                 let waitStart = monotonicSeconds()
                 try loadedSemaphore.wait(for: loadedBase + UInt64(reuse) + 1, timeout: timeoutNanoseconds)
-                counters.transferWaitSeconds += monotonicSeconds() - waitStart
+                let waitEnd = monotonicSeconds()
+                counters.transferWaitSeconds += waitEnd - waitStart
+                if tracing {
+                    events.append(RunTrace.Event(track: .hostStreamer, name: "wait for staging slot", start: waitStart,
+                                                 duration: waitEnd - waitStart, args: ["copy": "\(reuse)"]))
+                }
             }
             try decode(start..<end)
             for ordinal in start..<end { enqueue(ordinal) }
@@ -197,7 +226,14 @@ final class ChunkStreamer {
             }
             if let error = failures.lazy.compactMap({ $0 }).first { throw error }
         }
-        counters.decodeSeconds += monotonicSeconds() - start
+        let end = monotonicSeconds()
+        counters.decodeSeconds += end - start
+        if tracing {
+            let bytes = ordinals.reduce(UInt64(0)) { $0 + loaded.bundle.chunks[plan.order[$1]].rawSize }
+            events.append(RunTrace.Event(track: .hostStreamer, name: "decode", start: start, duration: end - start,
+                                         args: ["copies": "\(ordinals.lowerBound)..<\(ordinals.upperBound)",
+                                                "bytes": "\(bytes)", "pieces": "\(pieces.count)"]))
+        }
     }
 
     /// One piece: a byte range of an uncompressed chunk, or a whole chunk of any codec. Thread-safe when
@@ -229,10 +265,37 @@ final class ChunkStreamer {
         guard !pending.isEmpty else { return }
         let batch = pending
         pending = []
+        let submitted = pendingOrdinals
         pendingOrdinals = 0..<0
+        let start = monotonicSeconds()
+        if counters.firstSubmit == nil { counters.firstSubmit = start }
         try VK.submit(batch, to: queue)
+        if tracing {
+            events.append(RunTrace.Event(track: .hostStreamer, name: "submit copies", start: start,
+                                         duration: monotonicSeconds() - start,
+                                         args: ["copies": "\(submitted.lowerBound)..<\(submitted.upperBound)"]))
+        }
         submittedLoaded = batch.last!.signals[0].value
         counters.submissions += batch.count
+    }
+}
+
+extension ChunkStreamer {
+    /// Per copy ordinal, its start and end on the transfer queue in device ticks (masked to the valid bits),
+    /// from the latest run; nil without timestamps.
+    func copyTicks() throws -> [(start: UInt64, end: UInt64)]? {
+        guard let timestamps else { return nil }
+        let values = try timestamps.results()
+        return plan.order.indices.map { (values[2 * $0], values[2 * $0 + 1]) }
+    }
+
+    /// The label of copy `ordinal` in traces: its chunk, image and bytes.
+    func copyLabel(_ ordinal: Int) -> (name: String, args: [String: String]) {
+        let index = plan.order[ordinal]
+        let chunk = loaded.bundle.chunks[index]
+        return ("copy \(loaded.bundle.images[Int(chunk.image)].name)",
+                ["chunk": "\(index)", "ordinal": "\(ordinal)", "bytes": "\(chunk.rawSize)", "layer": "\(chunk.layer)",
+                 "rows": "\(chunk.y)..<\(chunk.y + chunk.rows)"])
     }
 }
 

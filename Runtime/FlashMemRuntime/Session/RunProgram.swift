@@ -15,9 +15,12 @@ final class RunProgram {
     /// - Parameters:
     ///   - copies: per image, whether this program copies its chunks (nil: every chunk).
     ///   - streaming: batches wait for their chunks; otherwise one batch after every copy landed.
+    ///   - timestamps: time every copy on the transfer queue where it can (profiles, traces).
+    ///   - trace: record host events of the streamer.
     init(loaded: LoadedBundle, device: Device, copies: [Bool]?, streaming: Bool, weights: WeightMemory,
          stagingBytes: UInt64, commandPool: VK.CommandPool, loadedSemaphore: VK.TimelineSemaphore,
-         computedSemaphore: VK.TimelineSemaphore, timeoutNanoseconds: UInt64) throws {
+         computedSemaphore: VK.TimelineSemaphore, timeoutNanoseconds: UInt64,
+         timestamps: Bool = false, trace: Bool = false) throws {
         let stepCount = loaded.bundle.program.count
         plan = try ExecutionPlan(loaded, copies: copies)
         self.streaming = streaming && !plan.order.isEmpty
@@ -28,6 +31,6 @@ final class RunProgram {
         streamer = plan.order.isEmpty ? nil : try ChunkStreamer(
             device: device, loaded: loaded, plan: plan, weights: weights, requestedStaging: stagingBytes,
             loadedSemaphore: loadedSemaphore, computedSemaphore: computedSemaphore,
-            timeoutNanoseconds: timeoutNanoseconds)
+            timeoutNanoseconds: timeoutNanoseconds, timestamps: timestamps, trace: trace)
     }
 }

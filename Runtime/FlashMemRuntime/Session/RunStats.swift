@@ -52,6 +52,12 @@ public struct RunStats: Sendable {
     public var memory: MemoryReport
     /// VK_EXT_memory_budget heaps sampled at the end of the run (empty without the extension).
     public var heaps: [HeapBudget]
-    /// With `SessionOptions.profile`: GPU time of each step, in seconds.
+    /// With `SessionOptions.profile` (or `trace`): GPU time of each step, in seconds.
     public var stepSeconds: [Double]?
+    /// With `profile` or `trace`, when this run copied chunks: the time the transfer queue spent copying them,
+    /// measured as `transferTiming` says (bytesStreamed / transferSeconds is the copy bandwidth).
+    public var transferSeconds: Double? = nil
+    public var transferTiming: CostProfile.TransferTiming = .none
+    /// With `SessionOptions.trace`: the run's timeline.
+    public var trace: RunTrace? = nil
 }

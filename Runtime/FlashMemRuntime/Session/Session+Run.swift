@@ -14,16 +14,23 @@ extension Session {
     /// chunk, then each run is one submission.
     public func run(inputs given: [HostTensor]) throws -> [HostTensor] {
         let start = monotonicSeconds()
+        hostEvents = []
+        firstComputeSubmit = nil
+        copiesLanded = nil
         try io.write(given)
         let inputSeconds = monotonicSeconds() - start
+        traceHost("inputs", from: start)
         var loadSeconds: Double? = nil
         var counters = ChunkStreamer.Counters()
         let program = first ?? warm
         let computeWait: Double
+        var copier: ChunkStreamer? = nil
         if program.streaming {
             (counters, computeWait) = try runStreaming(program)
+            copier = program.streamer
         } else {
             if let first, first.streamer != nil {
+                copier = first.streamer
                 let loadStart = monotonicSeconds()
                 counters = try load(first)
                 loadSeconds = monotonicSeconds() - loadStart
@@ -38,13 +45,22 @@ extension Session {
         let outputStart = monotonicSeconds()
         let outputs = io.read(reusing: &outputStorage)
         let outputSeconds = monotonicSeconds() - outputStart
-        lastStats = RunStats(
+        traceHost("outputs", from: outputStart)
+        let ticks = try stepTicks()
+        var stats = RunStats(
             loadMode: options.loadMode, wallSeconds: monotonicSeconds() - start, loadSeconds: loadSeconds,
             transferWaitSeconds: counters.transferWaitSeconds, decodeSeconds: counters.decodeSeconds,
             computeWaitSeconds: computeWait, inputSeconds: inputSeconds, outputSeconds: outputSeconds,
             bytesStreamed: counters.bytesStreamed, bytesRead: counters.bytesRead,
             chunksStreamed: counters.chunks, submissions: counters.submissions, memory: memory,
-            heaps: device.memoryBudget(), stepSeconds: try stepTimes())
+            heaps: device.memoryBudget(), stepSeconds: ticks.map(stepSeconds))
+        if options.profile || options.trace {
+            (stats.transferSeconds, stats.transferTiming) = try transferTime(copier, counters)
+        }
+        if options.trace {
+            stats.trace = try trace(steps: ticks ?? [], copier: copier, counters: counters, start: start)
+        }
+        lastStats = stats
         return outputs
     }
 
@@ -71,6 +87,8 @@ extension Session {
             try streamer.flush()
             let waitStart = monotonicSeconds()
             try loadedSemaphore.wait(for: base + UInt64(program.plan.order.count), timeout: timeoutNanoseconds)
+            copiesLanded = monotonicSeconds()
+            traceHost("wait for the weight load", from: waitStart)
             var counters = streamer.counters
             counters.transferWaitSeconds += monotonicSeconds() - waitStart
             loadedValue = base + UInt64(program.plan.order.count)
@@ -94,10 +112,14 @@ extension Session {
 
     private func runResident(_ program: RunProgram) throws -> Double {
         let base = computedValue
+        let submitStart = monotonicSeconds()
+        firstComputeSubmit = submitStart
         try VK.submit([computeSubmission(program, batch: 0, computedBase: base)], to: device.computeQueue)
+        traceHost("submit compute", from: submitStart)
         computedValue = base + computedSpan
         let waitStart = monotonicSeconds()
         try computedSemaphore.wait(for: computedValue, timeout: timeoutNanoseconds)
+        traceHost("wait for the last step", from: waitStart)
         return monotonicSeconds() - waitStart
     }
 
@@ -116,7 +138,11 @@ extension Session {
                 submission.waits.append((loadedSemaphore, loadedBase + UInt64(batch.waitLoaded),
                                          VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue))
             }
+            let submitStart = monotonicSeconds()
+            if firstComputeSubmit == nil { firstComputeSubmit = submitStart }
             try VK.submit([submission], to: device.computeQueue)
+            traceHost("submit compute", from: submitStart,
+                      ["steps": "\(batch.steps.lowerBound)..<\(batch.steps.upperBound)", "waitLoaded": "\(batch.waitLoaded)"])
             submittedComputed = submission.signals[0].value
             submissions += 1
         }
@@ -157,7 +183,11 @@ extension Session {
             }
             let waitStart = monotonicSeconds()
             try computedSemaphore.wait(for: computedBase + computedSpan, timeout: timeoutNanoseconds)
+            traceHost("wait for the last step", from: waitStart)
+            let copiesWait = monotonicSeconds()
             try loadedSemaphore.wait(for: loadedBase + UInt64(chunkCount), timeout: timeoutNanoseconds)
+            copiesLanded = monotonicSeconds()
+            traceHost("wait for the last copy", from: copiesWait)
             let computeWait = monotonicSeconds() - waitStart
             loadedValue = loadedBase + UInt64(chunkCount)
             computedValue = computedBase + computedSpan
@@ -177,18 +207,6 @@ extension Session {
         _ = try? computedSemaphore.wait(for: computed, timeout: timeoutNanoseconds)
         loadedValue = max(loadedValue, loaded)
         computedValue = max(computedValue, computed)
-    }
-
-    /// Per-step GPU seconds from the timestamp queries, when profiling.
-    private func stepTimes() throws -> [Double]? {
-        guard let queryPool else { return nil }
-        let count = bundle.bundle.program.count
-        guard count > 0 else { return [] }
-        let values = try queryPool.results()
-        let bits = device.physical.queueFamilies[Int(device.computeFamily)].timestampValidBits
-        let mask: UInt64 = bits >= 64 ? .max : (UInt64(1) << bits) - 1
-        let period = Double(device.limits.timestampPeriod) * 1e-9
-        return (0..<count).map { k in Double((values[2 * k + 1] &- values[2 * k]) & mask) * period }
     }
 }
 

@@ -48,6 +48,11 @@ public final class Session {
     let uploadCommand: VkCommandBuffer
     let readbackCommand: VkCommandBuffer
     let queryPool: VK.QueryPool?
+    /// With `options.trace`: the current run's host-thread events, the first compute submission and when the host
+    /// saw the last copy land (host clock).
+    var hostEvents: [RunTrace.Event] = []
+    var firstComputeSubmit: Double?
+    var copiesLanded: Double?
     /// The latest outputs' byte arrays, reused by the next run when the caller has let go of them.
     var outputStorage: [[UInt8]] = []
 
@@ -92,7 +97,7 @@ public final class Session {
         let commands = try computePool.allocate(2)
         uploadCommand = commands[0]
         readbackCommand = commands[1]
-        if options.profile {
+        if options.profile || options.trace {
             guard device.physical.queueFamilies[Int(device.computeFamily)].timestampValidBits > 0 else {
                 throw RuntimeError.requirementsUnmet(device: device.info.name, bundle: loaded.path,
                                                      unmet: ["profiling: the compute queue has no timestamps"])
@@ -109,7 +114,8 @@ public final class Session {
             try RunProgram(loaded: loaded, device: device, copies: copies, streaming: streaming, weights: weights,
                            stagingBytes: options.stagingBytes, commandPool: computePool,
                            loadedSemaphore: loadedSemaphore, computedSemaphore: computedSemaphore,
-                           timeoutNanoseconds: timeout)
+                           timeoutNanoseconds: timeout, timestamps: options.profile || options.trace,
+                           trace: options.trace)
         }
         switch options.loadMode {
         case .streaming:

@@ -14,14 +14,18 @@ public struct SessionOptions: Sendable {
     public var stagingBytes: UInt64
     /// Record a timestamp around every step and report per-step GPU times (`RunStats.stepSeconds`).
     public var profile: Bool
+    /// Record a timeline of every run (`RunStats.trace`): kernels and copies from GPU timestamps, host decode
+    /// waves and waits. Cheap (a few clock reads per wave), but off unless asked.
+    public var trace: Bool
     /// Longest the host waits for any one GPU event before giving up with VK_TIMEOUT, in seconds.
     public var waitTimeoutSeconds: Double
 
     public init(loadMode: LoadMode = .streaming, stagingBytes: UInt64 = 64 << 20, profile: Bool = false,
-                waitTimeoutSeconds: Double = 600) {
+                waitTimeoutSeconds: Double = 600, trace: Bool = false) {
         self.loadMode = loadMode
         self.stagingBytes = stagingBytes
         self.profile = profile
         self.waitTimeoutSeconds = waitTimeoutSeconds
+        self.trace = trace
     }
 }

@@ -21,6 +21,11 @@ extension VK {
 
         deinit { vkDestroyQueryPool(device.handle, handle, nil) }
 
+        /// vkResetQueryPool (host reset; needs the hostQueryReset feature).
+        func resetFromHost() {
+            vkResetQueryPool(device.handle, handle, 0, count)
+        }
+
         /// vkGetQueryPoolResults for all queries as 64-bit values, waiting for them.
         func results() throws -> [UInt64] {
             var values = [UInt64](repeating: 0, count: Int(count))

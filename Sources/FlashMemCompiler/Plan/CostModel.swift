@@ -1,0 +1,40 @@
+// Per-device constants that turn a step's work into predicted seconds, and the host→device bandwidth the load
+// plan streams at (LoadPlanning). A measured profile (`fmc compile --profile`) replaces both.
+
+/// Per-device constants that turn work into estimated seconds.
+public struct CostModel: Sendable, Equatable {
+    public var name: String
+    /// Sustained throughput of our kernels, FLOP/s.
+    public var flopsPerSecond: Double
+    /// Device memory bandwidth, bytes/s.
+    public var memoryBandwidth: Double
+    /// Host→device copy bandwidth on the transfer queue, bytes/s.
+    public var transferBandwidth: Double
+    /// Fixed cost of one dispatch, seconds.
+    public var launchSeconds: Double
+
+    /// NVIDIA H100 over Vulkan (DESIGN.md: 49–50 GB/s host→device; staging memcpy is the tighter bound).
+    public static let h100 = CostModel(name: "h100", flopsPerSecond: 8e12, memoryBandwidth: 1.5e12,
+                                       transferBandwidth: 25e9, launchSeconds: 5e-6)
+    /// NVIDIA H200 over Vulkan 1.4 (driver 580), measured with vkprobe on the device machine (16 cores,
+    /// PCIe gen5 x16):
+    /// - `transferBandwidth` 34 GB/s: what streaming sustains, min(copy into images, host memcpy). A
+    ///   vkCmdCopyBufferToImage from pinned staging into RGBA16F 2D-array images ran at 44.8 GB/s on the
+    ///   dedicated transfer queue (49.6 GB/s buffer→buffer); memcpy from the bundle's mapping into mapped
+    ///   host-visible staging reached 34.4 GB/s on 16 threads (8.9 on one), so the host copy is the bound.
+    /// - `flopsPerSecond` 8.1 TFLOP/s: a 16×16-tiled fp32 SSBO matmul (2048³), the floor of our kernels.
+    /// - `memoryBandwidth` 851 GB/s: a device-to-device vkCmdCopyBuffer on the compute queue (bytes copied per
+    ///   second), the rate a kernel that reads its operands once can expect.
+    /// - `launchSeconds` 5 µs: not measured on the H200; the H100's figure (one dispatch in a recorded batch).
+    public static let h200 = CostModel(name: "h200", flopsPerSecond: 8.1e12, memoryBandwidth: 851e9,
+                                       transferBandwidth: 34e9, launchSeconds: 5e-6)
+    /// Mesa lavapipe on a small CPU.
+    public static let lavapipe = CostModel(name: "lavapipe", flopsPerSecond: 2e10, memoryBandwidth: 1e10,
+                                           transferBandwidth: 5e9, launchSeconds: 5e-5)
+    public static let all = [h200, h100, lavapipe]
+
+    public func seconds(flops: Double, bytes: Double) -> Double {
+        max(flops / flopsPerSecond, bytes / memoryBandwidth) + launchSeconds
+    }
+}
+
