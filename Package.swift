@@ -10,6 +10,9 @@ let shadercLinkFlags = ["-Xlinker", "--start-group"]
     + ["-Xlinker", "--end-group", "-lstdc++"]
     // protobuf-c statically too, so a release fmc runs where libprotobuf-c is not installed.
     + ["-Xlinker", "-l:libprotobuf-c.a"]
+// GLPK (the load plan's MIP; compiler only) and what it needs, statically for the same reason.
+let glpkArchives: [String] = ["glpk", "colamd", "amd", "suitesparseconfig", "gmp", "ltdl", "z"]
+let glpkLinkFlags: [String] = glpkArchives.flatMap { ["-Xlinker", "-l:lib\($0).a"] } + ["-ldl"]
 
 let package = Package(
     name: "FlashMem",
@@ -47,7 +50,7 @@ let package = Package(
         // MARK: Compiler side
         .target(name: "FlashMemCompiler", dependencies: ["FMBFormat", "COnnx", "CShaderc", "CGLPK"],
                 path: "Sources/FlashMemCompiler",
-                linkerSettings: [.unsafeFlags(shadercLinkFlags)]),
+                linkerSettings: [.unsafeFlags(shadercLinkFlags + glpkLinkFlags)]),
         .executableTarget(name: "fmc", dependencies: [
             "FlashMemCompiler",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -6,14 +6,13 @@
 # and the VK_EXT_memory_budget increase), predicted vs measured makespan, the bound, and the error against
 # onnxruntime; streamed outputs are compared with preload bit for bit.
 #
-# Expects .gl/ (Vulkan loader debs) and .device/ holding bin/fmc.gz, bin/fmrun.gz, make_corpus.py and
+# Run from the folder that holds .device/ (the Vulkan loader debs unpacked first, see README), which holds bin/fmc.gz, bin/fmrun.gz, make_corpus.py and
 # core_table.py. Settings: MODELS, BUDGETS, RUNS (warm runs), IMAGE (--max-image-size), EVICT_BUDGET (the
 # budget that also gets a run with the bundle evicted from the page cache). Results: $OUT/core-*.log and
 # $OUT/core-table.md.
 set -uo pipefail
-for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
 cd .device
-gunzip -f bin/*.gz; chmod +x bin/*
+for f in bin/*.gz; do [ -e "$f" ] && gunzip -f "$f"; done; chmod +x bin/*
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 log=$OUT/core-$(date +%H%M%S).log
 exec > >(tee -a "$log") 2>&1
@@ -40,12 +39,15 @@ PY
   /usr/bin/time -f "fmc %e s, peak RSS %M KiB" ./bin/fmc compile corpus/$m.onnx -o $m.fmb --precision fp16 \
       --max-image-size $IMAGE 2>&1 | grep -v "^fmc:" | grep -v "^  split"
   echo "=== $m preload"
-  ./bin/fmrun $m.fmb $inputs --preload --output-dir out.$m.preload --runs $RUNS --profile 2>&1 | grep -v "^fmrun:"
+  ./bin/fmrun $m.fmb $inputs --preload --output-dir out.$m.preload --runs $RUNS --profile-out $m.profile.json 2>&1 \
+      | grep -v "^fmrun:" | grep -v "^  step"
   for b in $BUDGETS; do
     tag=$(echo $b | tr -d '%')
     echo "=== $m budget $b"
-    ./bin/fmc replan $m.fmb -o $m.$tag.fmb --memory-budget $b || continue
-    ./bin/fmrun $m.$tag.fmb $inputs --output-dir out.$m.$tag --runs $RUNS 2>&1 | grep -v "^fmrun:"
+    # Planned with the kernel times measured by the preload run (a profile) and the cost model's bandwidth.
+    ./bin/fmc replan $m.fmb -o $m.$tag.fmb --memory-budget $b --profile $m.profile.json || continue
+    ./bin/fmrun $m.$tag.fmb $inputs --output-dir out.$m.$tag --runs $RUNS --profile 2>&1 | grep -v "^fmrun:" \
+      | grep -v "^  step"
     same=yes; for f in out.$m.preload/*.npy; do cmp -s $f out.$m.$tag/$(basename $f) || same=no; done
     echo "bit-identical to preload: $same"
     if [ "$b" = "${EVICT_BUDGET:-25%}" ]; then
@@ -63,7 +65,7 @@ for i, n in enumerate(z["__output_names__"]):
     out = np.load(f"out.{m}.preload/{n.replace('/', '_')}.npy").astype(np.float64)
     print(f"=== {m} error {n}: rel {np.linalg.norm(out - ref) / np.linalg.norm(ref):.3e}")
 PY
-  rm -f $m.fmb corpus/$m.onnx* corpus/$m.*.npy; rm -rf out.$m.*
+  [ "${KEEP:-0}" = 1 ] || { rm -f $m.fmb corpus/$m.onnx* corpus/$m.*.npy; rm -rf out.$m.*; }
 done
 python3 core_table.py "$log" > "$OUT/core-table.md"
 cat "$OUT/core-table.md"
