@@ -37,6 +37,9 @@ def parse(lines):
                 row = {"model": model, "mode": "preload" if m.group(2) == "preload" else m.group(3)}
             rows.append(row)
             continue
+        if re.match(r"=== \S+ compile", line):
+            row = None
+            continue
         m = re.match(r"=== (\S+) error (.*): rel (\S+)", line)
         if m:
             for r in rows:

@@ -80,17 +80,21 @@ struct FMRun: ParsableCommand {
         if evictCache && !PageCache.evict(path) { progress("could not evict \(path) from the page cache") }
         let resident = PageCache.residentFraction(path)
         progress("opening \(path)")
+        var startup: [(String, Double)] = [("process", ProcessClock.sinceStart())]
         let loaded = try openBundle(path: path, verifyChecksums: verifyChecksums)
         let meta = loaded.bundle.meta
         let given = try readInputs(expected: meta.inputs)
 
+        startup.append(("bundle and inputs", ProcessClock.sinceStart()))
         let device = try Device(options: DeviceOptions(deviceIndex: self.device, applicationName: "fmrun"))
+        startup.append(("device", ProcessClock.sinceStart()))
         progress("device [\(device.info.index)] \(device.info.name) (\(device.info.type.rawValue)); "
                  + "transfer queue: \(device.transferQueueKind.rawValue)")
         let options = SessionOptions(loadMode: preload ? .preload : .streaming, stagingBytes: stagingMiB << 20,
                                      profile: profile || profileOut != nil, trace: trace != nil)
         let baseline = device.memoryBudget()
         let session = try Session(bundle: loaded, device: device, options: options)
+        startup.append(("session", ProcessClock.sinceStart()))
 
         progress("cold run")
         let outputs = try session.run(inputs: given)
@@ -107,7 +111,7 @@ struct FMRun: ParsableCommand {
             warmStats.append(session.lastStats!)
         }
         report(session: session, cold: cold, coldStats: coldStats, warm: warm, warmStats: warmStats,
-               resident: resident, baseline: baseline)
+               resident: resident, baseline: baseline, startup: startup)
         if let profileOut {
             let profile = costProfile(session: session, coldStats: coldStats, warmStats: warmStats)
             let encoder = JSONEncoder()
@@ -200,7 +204,7 @@ struct FMRun: ParsableCommand {
     // MARK: Report
 
     private func report(session: Session, cold: Double, coldStats: RunStats, warm: [Double], warmStats: [RunStats],
-                        resident: Double?, baseline: [HeapBudget]) {
+                        resident: Double?, baseline: [HeapBudget], startup: [(String, Double)]) {
         let memory = session.memory
         print("model:            \(session.bundle.bundle.meta.modelName) (\(session.bundle.path))")
         print("device:           [\(session.device.info.index)] \(session.device.info.name)")
@@ -210,6 +214,9 @@ struct FMRun: ParsableCommand {
             ?? "page cache not measured"
         print("cold latency:     \(ms(cold)) (\(origin) → first output written; \(cache)"
               + (evictCache ? ", evicted first)" : ")"))
+        let phases = zip(startup, [("", 0.0)] + startup).map { "\($0.0.0) \(ms($0.0.1 - $0.1.1))" }
+        print("start-up:         \(phases.joined(separator: ", ")) (pipelines \(ms(session.startup.pipelineSeconds)), "
+              + "cache \(session.startup.pipelineCacheHit ? "hit" : "miss"))")
         print("first run:        \(ms(coldStats.wallSeconds))"
               + (coldStats.loadSeconds.map { ", of which weight load \(ms($0))" } ?? ""))
         if warm.isEmpty {

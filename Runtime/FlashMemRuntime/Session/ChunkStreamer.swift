@@ -51,6 +51,9 @@ final class ChunkStreamer {
 
     private var pending: [VK.Submission] = []
     private var pendingOrdinals: Range<Int> = 0..<0
+    /// The image and `computed` wait of the last pending submission (chunks of that image may join it).
+    private var pendingImage: Int? = nil
+    private var pendingWait: UInt64 = 0
     private(set) var counters = Counters()
     private var loadedBase: UInt64 = 0
     private var computedBase: UInt64 = 0
@@ -136,6 +139,7 @@ final class ChunkStreamer {
         timestamps?.resetFromHost()  // the previous run's copies have all completed
         pending = []
         pendingOrdinals = 0..<0
+        pendingImage = nil
     }
 
     /// Decodes chunks `ordinals` into their staging slots and queues their copies (submitted by `flush`).
@@ -185,16 +189,29 @@ final class ChunkStreamer {
         counters.bytesStreamed += chunk.rawSize
         counters.bytesRead += chunk.payload.size
         counters.chunks += 1
-        var submission = VK.Submission(commandBuffers: [commands[ordinal]])
         let issue = UInt64(plan.issueStep[ordinal])
-        if waitForCompute && issue > 0 {
-            // The copy and the first chunk's layout transition (both TRANSFER stage) wait for the readers.
-            submission.waits.append((computedSemaphore, computedBase + issue, VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue))
-        }
-        submission.signals.append((loadedSemaphore, loadedBase + UInt64(ordinal) + 1))
+        let wait = waitForCompute && issue > 0 ? computedBase + issue : 0
+        let signal = loadedBase + UInt64(ordinal) + 1
         if pending.isEmpty { pendingOrdinals = ordinal..<ordinal }
-        pending.append(submission)
         pendingOrdinals = pendingOrdinals.lowerBound..<(ordinal + 1)
+        // Consecutive chunks of one image with the same wait go in one VkSubmitInfo that signals once, for its
+        // last chunk: thousands of one-chunk submissions cost the transfer queue more than the copies of small
+        // chunks. Waiters see no difference: steps wait for an image's last chunk, ring slots for a chunk of
+        // a flushed wave, and every flushed group signals its last ordinal (timeline values only grow).
+        if let last = pending.indices.last, pendingImage == Int(chunk.image), pendingWait == wait {
+            pending[last].commandBuffers.append(commands[ordinal])
+            pending[last].signals[0].value = signal
+            return
+        }
+        var submission = VK.Submission(commandBuffers: [commands[ordinal]])
+        if wait > 0 {
+            // The copy and the first chunk's layout transition (both TRANSFER stage) wait for the readers.
+            submission.waits.append((computedSemaphore, wait, VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue))
+        }
+        submission.signals.append((loadedSemaphore, signal))
+        pending.append(submission)
+        pendingImage = Int(chunk.image)
+        pendingWait = wait
     }
 
     /// Decodes a wave of chunks. Work is cut into pieces (uncompressed chunks split, zstd frames whole) small
@@ -265,6 +282,7 @@ final class ChunkStreamer {
         guard !pending.isEmpty else { return }
         let batch = pending
         pending = []
+        pendingImage = nil
         let submitted = pendingOrdinals
         pendingOrdinals = 0..<0
         let start = monotonicSeconds()

@@ -1,4 +1,5 @@
 import CVulkan
+import Dispatch
 
 /// A compiled model ready to run on one device: the thing apps embed.
 ///
@@ -19,6 +20,8 @@ public final class Session {
     public let options: SessionOptions
     /// The session's own device allocations.
     public internal(set) var memory: MemoryReport
+    /// What creating the session cost, and whether its pipelines came from the cache.
+    public let startup: StartupReport
     /// Statistics of the latest successful `run`.
     public internal(set) var lastStats: RunStats?
     /// Whether the resident weights are loaded (by the first run, or `loadWeights()` in preload mode); later
@@ -65,15 +68,35 @@ public final class Session {
         let bundle = loaded.bundle
         try device.checkRequirements(of: loaded)
 
+        let pipelineStart = monotonicSeconds()
         let modules = try bundle.spirv.enumerated().map {
             try VK.ShaderModule(device: device.vk, code: $1, label: "spirv[\($0)]")
         }
-        pipelines = try bundle.kernels.enumerated().map { i, kernel in
+        let layouts = try bundle.kernels.map { kernel in
             let setLayout = try VK.DescriptorSetLayout(device: device.vk, types: kernel.bindings.map(\.vkDescriptorType))
-            let layout = try VK.PipelineLayout(setLayout: setLayout, pushConstantSize: kernel.pushConstantSize)
-            return try VK.Pipeline(module: modules[Int(kernel.spirv)], layout: layout,
-                                   specConstants: kernel.specConstants, label: "kernels[\(i)] \(kernel.name)")
+            return try VK.PipelineLayout(setLayout: setLayout, pushConstantSize: kernel.pushConstantSize)
         }
+        // Pipelines compile in parallel (drivers compile each on the calling thread), through a pipeline cache
+        // saved in a user cache folder, so the next process finds them compiled.
+        let cacheFile = options.pipelineCache ? PipelineCacheFile(bundle: bundle, device: device,
+                                                                  directory: options.pipelineCacheDirectory) : nil
+        let cached = cacheFile?.load()
+        let cache = try VK.PipelineCache(device: device.vk, initialData: cached)
+        var made = [Result<VK.Pipeline, Error>?](repeating: nil, count: bundle.kernels.count)
+        made.withUnsafeMutableBufferPointer { made in
+            DispatchQueue.concurrentPerform(iterations: bundle.kernels.count) { i in
+                let kernel = bundle.kernels[i]
+                made[i] = Result {
+                    try VK.Pipeline(module: modules[Int(kernel.spirv)], layout: layouts[i],
+                                    specConstants: kernel.specConstants, cache: cache,
+                                    label: "kernels[\(i)] \(kernel.name)")
+                }
+            }
+        }
+        pipelines = try made.map { try $0!.get() }
+        if let cacheFile, let data = try? cache.data(), data != cached { cacheFile.save(data) }
+        startup = StartupReport(pipelineSeconds: monotonicSeconds() - pipelineStart, pipelineCacheHit: cached != nil,
+                                pipelineCachePath: cacheFile?.path)
 
         // Predicated steps read their conditions from the arena (VK_EXT_conditional_rendering).
         let arenaUsage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue | VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue
@@ -218,4 +241,13 @@ extension BindingKind {
         case .storageImage: VK_DESCRIPTOR_TYPE_STORAGE_IMAGE
         }
     }
+}
+
+/// Start-up figures of a session.
+public struct StartupReport: Sendable {
+    /// Shader modules, layouts and pipelines.
+    public var pipelineSeconds: Double
+    /// Whether a saved pipeline cache was found (the driver may still reject foreign data).
+    public var pipelineCacheHit: Bool
+    public var pipelineCachePath: String?
 }

@@ -20,6 +20,11 @@ public struct SessionOptions: Sendable {
     /// Longest the host waits for any one GPU event before giving up with VK_TIMEOUT, in seconds.
     public var waitTimeoutSeconds: Double
 
+    /// Keep compiled pipelines in a cache file between processes (`PipelineCacheFile`).
+    public var pipelineCache = true
+    /// The cache folder; nil: $FLASHMEM_CACHE_DIR, else $XDG_CACHE_HOME/flashmem, else ~/.cache/flashmem.
+    public var pipelineCacheDirectory: String? = nil
+
     public init(loadMode: LoadMode = .streaming, stagingBytes: UInt64 = 64 << 20, profile: Bool = false,
                 waitTimeoutSeconds: Double = 600, trace: Bool = false) {
         self.loadMode = loadMode

@@ -60,7 +60,8 @@ extension VK {
         let layout: PipelineLayout
         let module: ShaderModule
 
-        init(module: ShaderModule, layout: PipelineLayout, specConstants: [UInt32], label: String) throws {
+        init(module: ShaderModule, layout: PipelineLayout, specConstants: [UInt32], cache: PipelineCache? = nil,
+             label: String) throws {
             self.module = module
             self.layout = layout
             let entries = specConstants.indices.map {
@@ -85,7 +86,7 @@ extension VK {
                         info.stage = stage
                         info.layout = layout.handle
                         info.basePipelineIndex = -1
-                        return vkCreateComputePipelines(module.device.handle, nil, 1, &info, nil, &raw)
+                        return vkCreateComputePipelines(module.device.handle, cache?.handle, 1, &info, nil, &raw)
                     }
                 }
             }
