@@ -41,11 +41,17 @@ PY
   echo "=== $m preload"
   ./bin/fmrun $m.fmb $inputs --preload --output-dir out.$m.preload --runs $RUNS --profile-out $m.profile.json 2>&1 \
       | grep -v "^fmrun:" | grep -v "^  step"
+  # The streaming bandwidth to plan with: measured by a short streamed run (copy engine and host decode).
+  ./bin/fmc replan $m.fmb -o $m.probe.fmb --memory-budget 25% --profile $m.profile.json > /dev/null
+  ./bin/fmrun $m.probe.fmb $inputs --runs 3 --profile-out $m.stream.json > /dev/null 2>&1
+  bw=$(python3 -c "import json; p=json.load(open('$m.stream.json')); r=[v for v in (p.get('transferBandwidth'), p.get('decodeBandwidth')) if v]; print(min(r)/1e9 if r else '')")
+  rm -f $m.probe.fmb
+  echo "=== $m measured streaming bandwidth: ${bw:-unknown} GB/s"
   for b in $BUDGETS; do
     tag=$(echo $b | tr -d '%')
     echo "=== $m budget $b"
-    # Planned with the kernel times measured by the preload run (a profile) and the cost model's bandwidth.
-    ./bin/fmc replan $m.fmb -o $m.$tag.fmb --memory-budget $b --profile $m.profile.json || continue
+    # Planned with the kernel times the preload run measured (a profile) and the measured streaming bandwidth.
+    ./bin/fmc replan $m.fmb -o $m.$tag.fmb --memory-budget $b --profile $m.profile.json ${bw:+--bandwidth $bw} || continue
     ./bin/fmrun $m.$tag.fmb $inputs --output-dir out.$m.$tag --runs $RUNS --profile 2>&1 | grep -v "^fmrun:" \
       | grep -v "^  step"
     same=yes; for f in out.$m.preload/*.npy; do cmp -s $f out.$m.$tag/$(basename $f) || same=no; done

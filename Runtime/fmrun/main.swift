@@ -58,6 +58,11 @@ struct FMRun: ParsableCommand {
                                + "kernels, copies, host decode and waits.", valueName: "trace.json"))
     var trace: String?
 
+    @Option(name: .customLong("host-read"),
+            help: ArgumentHelp("How uncompressed chunks reach the staging ring: pread (from the page cache) or mmap "
+                               + "(memcpy from the mapping)."))
+    var hostRead: String = "pread"
+
     @Option(name: .customLong("staging-mib"), help: "Size of the pinned staging ring in MiB.")
     var stagingMiB: UInt64 = 64
 
@@ -68,7 +73,9 @@ struct FMRun: ParsableCommand {
     func validate() throws {
         if !listDevices && model == nil { throw ValidationError("missing the bundle path (or --list-devices)") }
         if runs < 0 { throw ValidationError("--runs must be ≥ 0") }
+        if HostRead(rawValue: hostRead) == nil { throw ValidationError("--host-read must be pread or mmap") }
         if stagingMiB == 0 { throw ValidationError("--staging-mib must be ≥ 1") }
+        if HostRead(rawValue: hostRead) == nil { throw ValidationError("--host-read must be pread or mmap") }
     }
 
     func run() throws {
@@ -90,8 +97,9 @@ struct FMRun: ParsableCommand {
         startup.append(("device", ProcessClock.sinceStart()))
         progress("device [\(device.info.index)] \(device.info.name) (\(device.info.type.rawValue)); "
                  + "transfer queue: \(device.transferQueueKind.rawValue)")
-        let options = SessionOptions(loadMode: preload ? .preload : .streaming, stagingBytes: stagingMiB << 20,
+        var options = SessionOptions(loadMode: preload ? .preload : .streaming, stagingBytes: stagingMiB << 20,
                                      profile: profile || profileOut != nil, trace: trace != nil)
+        options.hostRead = HostRead(rawValue: hostRead)!
         let baseline = device.memoryBudget()
         let session = try Session(bundle: loaded, device: device, options: options)
         startup.append(("session", ProcessClock.sinceStart()))
@@ -215,8 +223,10 @@ struct FMRun: ParsableCommand {
         print("cold latency:     \(ms(cold)) (\(origin) → first output written; \(cache)"
               + (evictCache ? ", evicted first)" : ")"))
         let phases = zip(startup, [("", 0.0)] + startup).map { "\($0.0.0) \(ms($0.0.1 - $0.1.1))" }
-        print("start-up:         \(phases.joined(separator: ", ")) (pipelines \(ms(session.startup.pipelineSeconds)), "
-              + "cache \(session.startup.pipelineCacheHit ? "hit" : "miss"))")
+        let s = session.startup
+        print("start-up:         \(phases.joined(separator: ", ")) (session: pipelines \(ms(s.pipelineSeconds)), "
+              + "cache \(s.pipelineCacheHit ? "hit" : "miss"); weights \(ms(s.weightSeconds)); copy programs "
+              + "\(ms(s.programSeconds)); recording \(ms(s.recordSeconds)))")
         print("first run:        \(ms(coldStats.wallSeconds))"
               + (coldStats.loadSeconds.map { ", of which weight load \(ms($0))" } ?? ""))
         if warm.isEmpty {

@@ -29,6 +29,7 @@ final class ChunkStreamer {
     private let computedSemaphore: VK.TimelineSemaphore
     private let timeoutNanoseconds: UInt64
     private let zstd = ZstdDecompressor()
+    private let hostRead: HostRead
     /// Most bytes decoded before submitting (see `stage`).
     private let waveBytes: UInt64
     /// With profiling or tracing, where the transfer queue has timestamps and the host can reset queries: a
@@ -65,8 +66,9 @@ final class ChunkStreamer {
 
     init(device: Device, loaded: LoadedBundle, plan: ExecutionPlan, weights: WeightMemory, requestedStaging: UInt64,
          loadedSemaphore: VK.TimelineSemaphore, computedSemaphore: VK.TimelineSemaphore,
-         timeoutNanoseconds: UInt64, timestamps: Bool = false, trace: Bool = false) throws {
+         timeoutNanoseconds: UInt64, timestamps: Bool = false, trace: Bool = false, hostRead: HostRead = .pread) throws {
         self.loaded = loaded
+        self.hostRead = hostRead
         self.tracing = trace
         self.plan = plan
         self.queue = device.transferQueue
@@ -260,7 +262,10 @@ final class ChunkStreamer {
         let payload = loaded.bytes(chunk.payload)
         let slot = staging.bytes(at: ring.offsets[piece.ordinal], count: Int(chunk.rawSize))
         do {
-            if piece.count < Int(chunk.rawSize) {
+            if chunk.codec == .none, hostRead == .pread, let file = loaded.file {
+                try file.read(UnsafeRawBufferPointer(rebasing: payload[piece.offset..<(piece.offset + piece.count)]),
+                              into: slot.baseAddress! + piece.offset)
+            } else if piece.count < Int(chunk.rawSize) {
                 (slot.baseAddress! + piece.offset).copyMemory(from: payload.baseAddress! + piece.offset, byteCount: piece.count)
             } else if let zstd {
                 try zstd.decode(chunk: payload, codec: chunk.codec, rawSize: slot.count, into: slot)

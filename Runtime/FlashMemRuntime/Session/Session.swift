@@ -21,7 +21,7 @@ public final class Session {
     /// The session's own device allocations.
     public internal(set) var memory: MemoryReport
     /// What creating the session cost, and whether its pipelines came from the cache.
-    public let startup: StartupReport
+    public internal(set) var startup: StartupReport
     /// Statistics of the latest successful `run`.
     public internal(set) var lastStats: RunStats?
     /// Whether the resident weights are loaded (by the first run, or `loadWeights()` in preload mode); later
@@ -95,8 +95,9 @@ public final class Session {
         }
         pipelines = try made.map { try $0!.get() }
         if let cacheFile, let data = try? cache.data(), data != cached { cacheFile.save(data) }
-        startup = StartupReport(pipelineSeconds: monotonicSeconds() - pipelineStart, pipelineCacheHit: cached != nil,
-                                pipelineCachePath: cacheFile?.path)
+        var startup = StartupReport(pipelineSeconds: monotonicSeconds() - pipelineStart, pipelineCacheHit: cached != nil,
+                                    pipelineCachePath: cacheFile?.path)
+        var phaseStart = monotonicSeconds()
 
         // Predicated steps read their conditions from the arena (VK_EXT_conditional_rendering).
         let arenaUsage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue | VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue
@@ -109,6 +110,7 @@ public final class Session {
                                        required: 0, preferred: VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT.rawValue,
                                        label: "arena (\(bundle.meta.arenaSize) bytes)"))
         weights = try WeightMemory(device: device, loaded: loaded, mode: options.loadMode)
+        startup.weightSeconds = monotonicSeconds() - phaseStart
         (descriptorPool, stepSets) = try Session.writeDescriptorSets(bundle: bundle, device: device,
                                                                      pipelines: pipelines, arena: arena, weights: weights)
         io = try IOStaging(device: device, meta: bundle.meta)
@@ -138,8 +140,9 @@ public final class Session {
                            stagingBytes: options.stagingBytes, commandPool: computePool,
                            loadedSemaphore: loadedSemaphore, computedSemaphore: computedSemaphore,
                            timeoutNanoseconds: timeout, timestamps: options.profile || options.trace,
-                           trace: options.trace)
+                           trace: options.trace, hostRead: options.hostRead)
         }
+        phaseStart = monotonicSeconds()
         switch options.loadMode {
         case .streaming:
             let all = try program(copies: nil, streaming: true)
@@ -149,6 +152,7 @@ public final class Session {
             first = try program(copies: nil, streaming: false)
             warm = try program(copies: streamed, streaming: false)
         }
+        startup.programSeconds = monotonicSeconds() - phaseStart
         memory = MemoryReport(arenaBytes: arena.memory?.size ?? 0, weightBytes: weights.allocatedBytes,
                               weightAllocations: weights.allocations.count, residentImages: weights.resident.filter { $0 }.count,
                               unaliasedWeightBytes: weights.unaliasedBytes,
@@ -156,8 +160,11 @@ public final class Session {
                               ioStagingBytes: io.host.size, budgetBytes: bundle.schedule.budgetBytes,
                               weightsAsPlanned: weights.asPlanned)
 
+        self.startup = startup
+        phaseStart = monotonicSeconds()
         try recordCommands()
         try uploadResidentConstants()
+        self.startup.recordSeconds = monotonicSeconds() - phaseStart
     }
 
     deinit {
@@ -250,4 +257,10 @@ public struct StartupReport: Sendable {
     /// Whether a saved pipeline cache was found (the driver may still reject foreign data).
     public var pipelineCacheHit: Bool
     public var pipelineCachePath: String?
+    /// Weight images and their allocations.
+    public var weightSeconds = 0.0
+    /// Run plans, staging rings and the pre-recorded copy command buffers.
+    public var programSeconds = 0.0
+    /// Compute command buffers, and resident constants uploaded.
+    public var recordSeconds = 0.0
 }

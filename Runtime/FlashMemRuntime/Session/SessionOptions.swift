@@ -7,6 +7,14 @@ public enum LoadMode: String, Sendable, CaseIterable {
     case preload
 }
 
+/// How the streamer reads uncompressed chunk payloads of a bundle opened from a file.
+public enum HostRead: String, Sendable, CaseIterable {
+    /// pread(2) into the staging ring: the kernel copies from the page cache, no page faults on the mapping.
+    case pread
+    /// memcpy from the memory mapping (first touches fault every 4 KiB page in).
+    case mmap
+}
+
 public struct SessionOptions: Sendable {
     public var loadMode: LoadMode
     /// Requested size of the pinned staging ring chunks are decoded into. The session uses at least
@@ -20,6 +28,7 @@ public struct SessionOptions: Sendable {
     /// Longest the host waits for any one GPU event before giving up with VK_TIMEOUT, in seconds.
     public var waitTimeoutSeconds: Double
 
+    public var hostRead: HostRead = .pread
     /// Keep compiled pipelines in a cache file between processes (`PipelineCacheFile`).
     public var pipelineCache = true
     /// The cache folder; nil: $FLASHMEM_CACHE_DIR, else $XDG_CACHE_HOME/flashmem, else ~/.cache/flashmem.

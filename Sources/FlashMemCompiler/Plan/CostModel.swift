@@ -18,16 +18,18 @@ public struct CostModel: Sendable, Equatable {
                                        transferBandwidth: 25e9, launchSeconds: 5e-6)
     /// NVIDIA H200 over Vulkan 1.4 (driver 580), measured with vkprobe on the device machine (16 cores,
     /// PCIe gen5 x16):
-    /// - `transferBandwidth` 34 GB/s: what streaming sustains, min(copy into images, host memcpy). A
-    ///   vkCmdCopyBufferToImage from pinned staging into RGBA16F 2D-array images ran at 44.8 GB/s on the
-    ///   dedicated transfer queue (49.6 GB/s buffer→buffer); memcpy from the bundle's mapping into mapped
-    ///   host-visible staging reached 34.4 GB/s on 16 threads (8.9 on one), so the host copy is the bound.
+    /// - `transferBandwidth` 42 GB/s: what streaming sustains, min(copy into images, host decode). fmrun's
+    ///   transfer-queue timestamps measured 42.2–42.9 GB/s of vkCmdCopyBufferToImage into RGBA16F 2D-array
+    ///   images while GPT-Neo-1.3B/2.7B streamed (vkprobe: 44.8 GB/s alone, 49.6 GB/s buffer→buffer), and the
+    ///   streamer's memcpy from the bundle's mapping into pinned staging ran at 50–64 GB/s on 16 cores (vkprobe's
+    ///   plain memcpy test: 34.4 GB/s on 16 threads, 8.9 on one), so the copy engine is the bound
+    ///   (Benchmarks/README.md, "The FlashMem core").
     /// - `flopsPerSecond` 8.1 TFLOP/s: a 16×16-tiled fp32 SSBO matmul (2048³), the floor of our kernels.
     /// - `memoryBandwidth` 851 GB/s: a device-to-device vkCmdCopyBuffer on the compute queue (bytes copied per
     ///   second), the rate a kernel that reads its operands once can expect.
     /// - `launchSeconds` 5 µs: not measured on the H200; the H100's figure (one dispatch in a recorded batch).
     public static let h200 = CostModel(name: "h200", flopsPerSecond: 8.1e12, memoryBandwidth: 851e9,
-                                       transferBandwidth: 34e9, launchSeconds: 5e-6)
+                                       transferBandwidth: 42e9, launchSeconds: 5e-6)
     /// Mesa lavapipe on a small CPU.
     public static let lavapipe = CostModel(name: "lavapipe", flopsPerSecond: 2e10, memoryBandwidth: 1e10,
                                            transferBandwidth: 5e9, launchSeconds: 5e-5)
