@@ -28,11 +28,11 @@ def ms(text):
 def parse(lines):
     rows, row, model = [], None, None
     for line in lines:
-        m = re.match(r"=== (\S+) (preload|budget (\S+?))( evicted)?$", line)
+        m = re.match(r"=== (\S+) (preload|budget (\S+?))( evicted| host-read mmap)?$", line)
         if m:
             model = m.group(1)
             if m.group(4):
-                row = {"model": model, "mode": f"{m.group(3)} evicted", "evicted": True}
+                row = {"model": model, "mode": f"{m.group(3)}{m.group(4)}", "evicted": True}
             else:
                 row = {"model": model, "mode": "preload" if m.group(2) == "preload" else m.group(3)}
             rows.append(row)
@@ -108,8 +108,8 @@ def main():
         ratio = f"{r['warm'] / bound:.2f}" if bound and r.get("warm") else "–"
         budget = r.get("budget", "–") if r["mode"] != "preload" else "preload"
         if r.get("evicted"):
-            print(f"| {r['model']} | {r['mode']} | | {fmt_ms(r.get('cold'))} (evicted) | {fmt_ms(r.get('first'))} "
-                  "| | | | | | | | | | |")
+            print(f"| {r['model']} | {r['mode']} | | {fmt_ms(r.get('cold'))} | {fmt_ms(r.get('first'))} "
+                  f"| {fmt_ms(r.get('warm'))} | | | | | | | | | |")
             continue
         print(f"| {r['model']} | {r['mode']} ({budget}) | {r.get('method', '')}, resident {r.get('resident', '–')} "
               f"| {fmt_ms(r.get('cold'))} | {fmt_ms(r.get('first'))} | {fmt_ms(r.get('warm'))} | {fmt_mib(streamed)} "
