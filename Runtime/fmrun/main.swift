@@ -59,9 +59,9 @@ struct FMRun: ParsableCommand {
     var trace: String?
 
     @Option(name: .customLong("host-read"),
-            help: ArgumentHelp("How uncompressed chunks reach the staging ring: pread (from the page cache) or mmap "
-                               + "(memcpy from the mapping)."))
-    var hostRead: String = "pread"
+            help: ArgumentHelp("How uncompressed chunks reach the staging ring: mmap (memcpy from the mapping) or "
+                               + "pread (the kernel copies from the page cache)."))
+    var hostRead: String = "mmap"
 
     @Option(name: .customLong("staging-mib"), help: "Size of the pinned staging ring in MiB.")
     var stagingMiB: UInt64 = 64

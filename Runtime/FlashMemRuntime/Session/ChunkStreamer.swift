@@ -66,7 +66,7 @@ final class ChunkStreamer {
 
     init(device: Device, loaded: LoadedBundle, plan: ExecutionPlan, weights: WeightMemory, requestedStaging: UInt64,
          loadedSemaphore: VK.TimelineSemaphore, computedSemaphore: VK.TimelineSemaphore,
-         timeoutNanoseconds: UInt64, timestamps: Bool = false, trace: Bool = false, hostRead: HostRead = .pread) throws {
+         timeoutNanoseconds: UInt64, timestamps: Bool = false, trace: Bool = false, hostRead: HostRead = .mmap) throws {
         self.loaded = loaded
         self.hostRead = hostRead
         self.tracing = trace

@@ -20,7 +20,7 @@ final class RunProgram {
     init(loaded: LoadedBundle, device: Device, copies: [Bool]?, streaming: Bool, weights: WeightMemory,
          stagingBytes: UInt64, commandPool: VK.CommandPool, loadedSemaphore: VK.TimelineSemaphore,
          computedSemaphore: VK.TimelineSemaphore, timeoutNanoseconds: UInt64,
-         timestamps: Bool = false, trace: Bool = false, hostRead: HostRead = .pread) throws {
+         timestamps: Bool = false, trace: Bool = false, hostRead: HostRead = .mmap) throws {
         let stepCount = loaded.bundle.program.count
         plan = try ExecutionPlan(loaded, copies: copies)
         self.streaming = streaming && !plan.order.isEmpty

@@ -7,12 +7,14 @@ public enum LoadMode: String, Sendable, CaseIterable {
     case preload
 }
 
-/// How the streamer reads uncompressed chunk payloads of a bundle opened from a file.
+/// How the streamer reads uncompressed chunk payloads of a bundle opened from a file. On the H200 machine memcpy
+/// from the mapping was faster in both the first and warm runs (GPT-Neo-1.3B at 25%: first run 113 vs 119 ms, warm
+/// 84.4 vs 91.1 ms; Benchmarks/README.md), so it is the default.
 public enum HostRead: String, Sendable, CaseIterable {
-    /// pread(2) into the staging ring: the kernel copies from the page cache, no page faults on the mapping.
-    case pread
     /// memcpy from the memory mapping (first touches fault every 4 KiB page in).
     case mmap
+    /// pread(2) into the staging ring: the kernel copies from the page cache, no page faults on the mapping.
+    case pread
 }
 
 public struct SessionOptions: Sendable {
@@ -28,7 +30,7 @@ public struct SessionOptions: Sendable {
     /// Longest the host waits for any one GPU event before giving up with VK_TIMEOUT, in seconds.
     public var waitTimeoutSeconds: Double
 
-    public var hostRead: HostRead = .pread
+    public var hostRead: HostRead = .mmap
     /// Keep compiled pipelines in a cache file between processes (`PipelineCacheFile`).
     public var pipelineCache = true
     /// The cache folder; nil: $FLASHMEM_CACHE_DIR, else $XDG_CACHE_HOME/flashmem, else ~/.cache/flashmem.

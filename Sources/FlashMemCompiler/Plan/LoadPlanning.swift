@@ -77,7 +77,15 @@ enum LoadPlanning {
     static func plan(_ input: Input, budget: MemoryBudget, name: String) throws
         -> (schedule: Schedule, placement: Placement, report: LoadPlanReport) {
         let slots = input.images.map(slotBytes)
-        let weightBytes = slots.reduce(0, +)
+        // "100%" is every weight resident: the weight space of the all-resident placement (segment ends included).
+        let largest = slots.indices.max { slots[$0] < slots[$1] }
+        if let largest, slots[largest] > segmentBytes {
+            throw CompileError(file: name, "weight image '\(input.images[largest].name)' needs \(slots[largest]) bytes, "
+                               + "more than one allocation segment (\(segmentBytes) bytes); limit image sizes so it is split")
+        }
+        let weightBytes = try SlotPlacement.place(sizes: slots, alignments: slots.map { _ in slotAlignment },
+                                                  resident: slots.map { _ in true }, windows: slots.map { _ in 0...0 },
+                                                  segmentBytes: segmentBytes).end
         var report = LoadPlanReport()
         report.arenaBytes = input.arenaBytes
         report.computeSeconds = input.stepSeconds.reduce(0, +)
