@@ -57,8 +57,8 @@ PY
     same=yes; for f in out.$m.preload/*.npy; do cmp -s $f out.$m.$tag/$(basename $f) || same=no; done
     echo "bit-identical to preload: $same"
     if [ "$b" = "${EVICT_BUDGET:-25%}" ]; then
-      echo "=== $m budget $b host-read mmap"
-      ./bin/fmrun $m.$tag.fmb $inputs --runs $RUNS --host-read mmap 2>&1 | grep -E "first run|warm latency|decode"
+      echo "=== $m budget $b host-read pread"
+      ./bin/fmrun $m.$tag.fmb $inputs --runs $RUNS --host-read pread 2>&1 | grep -E "first run|warm latency|decode"
       echo "=== $m budget $b evicted"
       ./bin/fmrun $m.$tag.fmb $inputs --runs 0 --evict-cache 2>&1 | grep -E "cold latency|first run"
     fi

@@ -28,7 +28,7 @@ def ms(text):
 def parse(lines):
     rows, row, model = [], None, None
     for line in lines:
-        m = re.match(r"=== (\S+) (preload|budget (\S+?))( evicted| host-read mmap)?$", line)
+        m = re.match(r"=== (\S+) (preload|budget (\S+?))( evicted| host-read mmap| host-read pread)?$", line)
         if m:
             model = m.group(1)
             if m.group(4):
