@@ -39,6 +39,10 @@ struct FMRun: ParsableCommand {
     @Option(help: "Vulkan device index (see --list-devices); default: discrete GPU first, then integrated, virtual, CPU.")
     var device: Int?
 
+    @Flag(name: .customLong("outputs-from-last-run"),
+          help: "Write the outputs of the last warm run (which copies only the streamed weights) instead of the first.")
+    var outputsFromLastRun = false
+
     @Flag(help: "List Vulkan devices and exit.")
     var listDevices = false
 
@@ -73,6 +77,7 @@ struct FMRun: ParsableCommand {
     func validate() throws {
         if !listDevices && model == nil { throw ValidationError("missing the bundle path (or --list-devices)") }
         if runs < 0 { throw ValidationError("--runs must be ≥ 0") }
+        if outputsFromLastRun && runs == 0 { throw ValidationError("--outputs-from-last-run needs --runs ≥ 1") }
         if HostRead(rawValue: hostRead) == nil { throw ValidationError("--host-read must be pread or mmap") }
         if stagingMiB == 0 { throw ValidationError("--staging-mib must be ≥ 1") }
         if HostRead(rawValue: hostRead) == nil { throw ValidationError("--host-read must be pread or mmap") }
@@ -107,14 +112,15 @@ struct FMRun: ParsableCommand {
         progress("cold run")
         let outputs = try session.run(inputs: given)
         let coldStats = session.lastStats!
-        if let outputDir { try write(outputs, to: outputDir) }
+        if let outputDir, !outputsFromLastRun { try write(outputs, to: outputDir) }
         let cold = ProcessClock.sinceStart()
 
         var warm: [Double] = []
         var warmStats: [RunStats] = []
         for index in 0..<runs {
             progress("warm run \(index + 1)/\(runs)")
-            _ = try session.run(inputs: given)
+            let outputs = try session.run(inputs: given)
+            if let outputDir, outputsFromLastRun, index == runs - 1 { try write(outputs, to: outputDir) }
             warm.append(session.lastStats!.wallSeconds)
             warmStats.append(session.lastStats!)
         }

@@ -65,6 +65,48 @@ final class FixtureModelTests: XCTestCase {
         try check("cnn", maxImageBytes: 1024)
     }
 
+    /// One budget for arena + weights: too small is an error naming the smallest feasible budget; that budget and
+    /// larger ones compile, stay within it on the device, and every run (the first copies every weight, later ones
+    /// only the streamed) equals preload bit for bit.
+    func testMemoryBudgetsFromTheSmallestFeasibleUp() throws {
+        let model = Self.models.appendingPathComponent("cnn.onnx").path
+        var input = try NPY.read(path: Self.models.appendingPathComponent("cnn.input.npy").path)
+        var options = CompileOptions()
+        options.chunkBytes = 1024
+        options.maxImageBytes = 2048
+        let reference = try Compiler.compile(path: model, options: options)
+        input.name = reference.bundle.meta.inputs[0].name
+        let preload = try Session(bundle: LoadedBundle(bundle: reference.bundle, payload: reference.payload),
+                                  device: device(), options: SessionOptions(loadMode: .preload))
+        let expected = try preload.run(inputs: [input])[0].bytes
+
+        options.memoryBudget = .bytes(reference.bundle.meta.arenaSize + 1)
+        var smallest: UInt64 = 0
+        XCTAssertThrowsError(try Compiler.compile(path: model, options: options)) { error in
+            let text = "\(error)"
+            let match = text.range(of: #"smallest feasible budget is (\d+) bytes"#, options: .regularExpression)
+            XCTAssertNotNil(match, text)
+            smallest = match.flatMap { UInt64(text[$0].split(separator: " ")[4]) } ?? 0
+        }
+        XCTAssertGreaterThan(smallest, reference.bundle.meta.arenaSize)
+        let everything = reference.bundle.meta.arenaSize + reference.bundle.placement!.weightSpaceBytes
+        for budget in [MemoryBudget.bytes(smallest), .fractionOfWeights(0.5), .auto, .bytes(everything)] {
+            options.memoryBudget = budget
+            let compiled = try Compiler.compile(path: model, options: options)
+            let plan = try XCTUnwrap(compiled.bundle.placement)
+            XCTAssertLessThanOrEqual(compiled.bundle.meta.arenaSize + plan.weightSpaceBytes, compiled.bundle.schedule.budgetBytes)
+            let session = try Session(bundle: LoadedBundle(bundle: compiled.bundle, payload: compiled.payload),
+                                      device: device())
+            XCTAssertLessThanOrEqual(session.memory.deviceBytes, compiled.bundle.schedule.budgetBytes, "\(budget)")
+            for run in 0..<3 {
+                XCTAssertEqual(try session.run(inputs: [input])[0].bytes, expected, "\(budget), run \(run)")
+            }
+            if case .bytes(everything) = budget {
+                XCTAssertEqual(session.lastStats?.bytesStreamed, 0, "a budget for every weight streams nothing warm")
+            }
+        }
+    }
+
     func testCNNWithExternalData() throws { try check("cnn_external") }
 
     func testDynamicBatchFixedOnTheCommandLine() throws { try check("dynamic", inputShapes: ["x": [3, 16]]) }

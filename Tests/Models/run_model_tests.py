@@ -25,6 +25,7 @@ feeds sr = 16000 and sr = 8000 to one bundle. Its input is 1×256 samples: the 8
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -176,8 +177,11 @@ def check_model(name, args, work, log):
                     yield f"{name}/{precision}{'/' + label if label else ''}/{mode}", False, f"compile failed: {e}"
             continue
         for label, input_args, refs, tolerance in sets:
-            yield from check_bundle(bundle, f"{name}/{precision}{'/' + label if label else ''}", input_args, refs,
-                                    tolerance[precision], args, work, log)
+            case = f"{name}/{precision}{'/' + label if label else ''}"
+            preload = yield from check_bundle(bundle, case, input_args, refs, tolerance[precision], args, work, log)
+            for budget in args.budgets:
+                yield from check_budget(bundle, budget, f"{case}/budget-{budget}", input_args, refs, preload, args,
+                                        work, log)
 
 
 def check_bundle(bundle, case, input_args, refs, tolerance, args, work, log):
@@ -210,6 +214,43 @@ def check_bundle(bundle, case, input_args, refs, tolerance, args, work, log):
     if len(results) == 2:
         same = all(np.array_equal(results["streaming"][n], results["preload"][n]) for n in refs)
         yield f"{case}/streaming==preload", same, "bit-identical" if same else "outputs differ"
+    return results.get("preload")
+
+
+def size_bytes(text):
+    value, unit = text.split()
+    return float(value) * {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[unit]
+
+
+def check_budget(bundle, budget, case, input_args, refs, preload, args, work, log):
+    """Re-plans `bundle` for a memory budget (`fmc replan`), runs it twice (the first run copies every weight, the
+    second only the streamed ones) and yields whether both runs equal preload bit for bit and the device memory
+    stayed within the budget."""
+    planned = f"{bundle}.{budget.replace('%', 'pct')}.fmb"
+    try:
+        run([os.path.join(args.bin, "fmc"), "replan", bundle, "-o", planned, "--memory-budget", budget], log)
+    except RuntimeError as e:
+        yield case, False, f"replan failed: {e}"
+        return
+    if preload is None:
+        yield case, False, "no preload outputs to compare with"
+        return
+    for which, extra in (("first run", []), ("warm run", ["--runs", "1", "--outputs-from-last-run"])):
+        out_dir = os.path.join(work, f"{case.replace('/', '.').replace('%', 'pct')}.{which.split()[0]}")
+        cmd = [os.path.join(args.bin, "fmrun"), planned, "--output-dir", out_dir] + (extra or ["--runs", "0"]) + input_args
+        try:
+            stdout, seconds = run(cmd, log)
+        except RuntimeError as e:
+            yield f"{case}/{which}", False, f"run failed: {e}"
+            continue
+        memory = re.search(r"device memory:\s+([\d.]+ \w+) own allocations, budget ([\d.]+ \w+)", stdout)
+        same = all(np.array_equal(np.load(os.path.join(out_dir, f"{n}.npy")), preload[n]) for n in refs)
+        # fmrun prints sizes cut to 0.1 of their unit: allow that much.
+        within = memory is not None and size_bytes(memory.group(1)) <= size_bytes(memory.group(2)) * 1.001 + 0.1 * 1024
+        yield (f"{case}/{which}", same and within,
+               f"{'bit-identical to preload' if same else 'differs from preload'}; device memory "
+               f"{memory.group(1) + ' of ' + memory.group(2) if memory else '?'}"
+               f", {seconds:.1f} s")
 
 
 def main():
@@ -218,6 +259,8 @@ def main():
     parser.add_argument("--corpus", required=True, help="folder with NAME.onnx and NAME.ref.npz")
     parser.add_argument("--models", nargs="+", default=["resnet50"])
     parser.add_argument("--precisions", nargs="+", default=["fp32", "fp16"], choices=sorted(TOLERANCE))
+    parser.add_argument("--budgets", nargs="*", default=["25%"],
+                        help="memory budgets (fmc replan) whose runs must equal preload bit for bit")
     parser.add_argument("--log", default=None, help="write every command and its output here")
     args = parser.parse_args()
 
