@@ -91,6 +91,7 @@ public enum BundleInspector {
                           bytes(image.byteSize), "\(chunksPerImage[i])"])
         }
         out += table(irows, indent: 2, right: [0, 4, 5])
+        out += pieceSummary(b)
 
         out.append("")
         out += chunkSummary(b.chunks)
@@ -171,6 +172,38 @@ public enum BundleInspector {
              + "mean \(bytes(raw / UInt64(chunks.count)))"],
         ], indent: 2)
         return lines
+    }
+
+    /// Weights fmc cut into pieces (images named `weight[p/P]`), each read by its own step so no weight must be
+    /// resident whole: what kernel rewriting changed, and why.
+    static func pieceSummary(_ b: FMBundle) -> [String] {
+        var pieces: [String: (count: Int, bytes: UInt64, largest: UInt64, label: String)] = [:]
+        var order: [String] = []
+        var readers = [String](repeating: "", count: b.images.count)
+        for step in b.program {
+            for case .image(let i) in step.bindings where Int(i) < readers.count && readers[Int(i)].isEmpty {
+                readers[Int(i)] = step.label
+            }
+        }
+        for (i, image) in b.images.enumerated() {
+            guard image.name.hasSuffix("]"), let open = image.name.lastIndex(of: "["),
+                  image.name[open...].contains("/") else { continue }
+            let base = String(image.name[..<open])
+            if pieces[base] == nil { order.append(base) }
+            var entry = pieces[base] ?? (0, 0, 0, readers[i])
+            entry.count += 1
+            entry.bytes += image.byteSize
+            entry.largest = max(entry.largest, image.byteSize)
+            pieces[base] = entry
+        }
+        guard !order.isEmpty else { return [] }
+        var rows = [["weight", "pieces", "bytes", "largest", "read by"]]
+        for base in order {
+            let p = pieces[base]!
+            rows.append([base, "\(p.count)", bytes(p.bytes), bytes(p.largest), p.label])
+        }
+        return ["", "Weights cut into pieces (\(order.count)): each piece is its own image, read by its own step, so "
+                + "no weight must be resident whole (fmc compile --max-image-size)"] + table(rows, indent: 2, right: [1, 2, 3])
     }
 
     static func scheduleSummary(_ b: FMBundle) -> [String] {

@@ -119,3 +119,18 @@ final class PlacementTests: XCTestCase {
         assertIssue(parseIssues(s.bytes), path: "placement.slots[0].flags", contains: "unknown flag bits 0x80")
     }
 }
+
+final class PieceSummaryTests: XCTestCase {
+    /// Weights cut into pieces (`name[p/P]`) are listed by `fmc inspect` with their piece count and first reader.
+    func testInspectorListsWeightsCutIntoPieces() {
+        var (bundle, _) = Fixtures.tiny()
+        XCTAssertFalse(BundleInspector.describe(bundle, layout: nil, path: "t").contains("Weights cut into pieces"))
+        bundle.images[0].name = "fc.weight[1/2]"
+        bundle.images[1].name = "fc.weight[2/2]"
+        let text = BundleInspector.describe(bundle, layout: nil, path: "t")
+        XCTAssertTrue(text.contains("Weights cut into pieces (1)"), text)
+        let row = text.split(separator: "\n").first { $0.contains("fc.weight ") && $0.contains(" 2 ") }
+        XCTAssertNotNil(row, text)
+        XCTAssertTrue(row?.contains(bundle.program[0].label) ?? false, text)
+    }
+}
