@@ -4,28 +4,13 @@
 
 import Foundation
 import XCTest
+import TestSupport
 @testable import FlashMemCompiler
 
 final class LoadPlannerTests: XCTestCase {
     // MARK: Helpers
 
-    /// SplitMix64: the same instances on every run and platform.
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func int(_ range: ClosedRange<Int>) -> Int {
-            range.lowerBound + Int(next() % UInt64(range.count))
-        }
-        mutating func double(_ range: ClosedRange<Double>) -> Double {
-            range.lowerBound + (range.upperBound - range.lowerBound) * Double(next() >> 11) / Double(1 << 53)
-        }
-    }
+    typealias Random = SplitMix
 
     /// A random instance; its capacity lies between the smallest feasible one and everything resident.
     func randomProblem(_ random: inout Random, maxLoads: Int, maxSteps: Int,
@@ -124,7 +109,7 @@ final class LoadPlannerTests: XCTestCase {
     /// simulate's makespan. Brute force evaluates simulate over every such plan; the optima must agree, and
     /// the MIP's own plan must simulate to its objective.
     func testExactMatchesBruteForceOnTinyInstances() throws {
-        var random = Random(state: 20261204)
+        var random = Random(seed: 20261204)
         var unrestrictedBetter = 0
         for instance in 0..<60 {
             let p = randomProblem(&random, maxLoads: 5, maxSteps: 6)
@@ -156,7 +141,7 @@ final class LoadPlannerTests: XCTestCase {
     // MARK: (b) The heuristic against the MIP, and solve against both
 
     func testHeuristicIsWithinFactorOfExactAndSolveIsNeverWorse() throws {
-        var random = Random(state: 7)
+        var random = Random(seed: 7)
         let factor = 1.3  // the heuristic's simulated makespan is within 30% of the exact method's (worst seen: 1.20)
         var worst = 1.0
         var missing = 0
@@ -192,7 +177,7 @@ final class LoadPlannerTests: XCTestCase {
     // MARK: (c) Memory rules with fragmentation: small segments, coarse alignment
 
     func testEverySolvedScheduleKeepsMemoryRules() throws {
-        var random = Random(state: 99)
+        var random = Random(seed: 99)
         for instance in 0..<60 {
             let p = randomProblem(&random, maxLoads: 10, maxSteps: 12, alignment: 4096, segment: 1 << 18)
             let s = try LoadPlanner.solve(p, options: .init(timeLimitSeconds: 1))
@@ -221,7 +206,7 @@ final class LoadPlannerTests: XCTestCase {
     // MARK: (d) Infeasible capacity
 
     func testInfeasibleCapacityNamesTheSmallestFeasibleOne() throws {
-        var random = Random(state: 3)
+        var random = Random(seed: 3)
         for instance in 0..<20 {
             var p = randomProblem(&random, maxLoads: 8, maxSteps: 10, alignment: 512, segment: 1 << 18)
             let minimum = LoadPlanner.minimumCapacity(p)
@@ -250,7 +235,7 @@ final class LoadPlannerTests: XCTestCase {
     // MARK: (e) Unbounded capacity
 
     func testUnboundedCapacityKeepsEverythingResident() throws {
-        var random = Random(state: 5)
+        var random = Random(seed: 5)
         var p = randomProblem(&random, maxLoads: 10, maxSteps: 12)
         p.capacityBytes = nil
         let s = try LoadPlanner.solve(p)
@@ -274,7 +259,7 @@ final class LoadPlannerTests: XCTestCase {
     /// by the first and last step: 1000 steps, 301 loads; copies need 1.5× the compute; `fraction` of the
     /// weights fit.
     func gptLike(fraction: Double = 1.0 / 3) -> ScheduleProblem {
-        var random = Random(state: 2)
+        var random = Random(seed: 2)
         var steps: [Double] = []
         var loads: [ScheduleProblem.Load] = [.init(bytes: 48 << 20, firstUse: 0, lastUse: 999)]
         for block in 0..<100 {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import FlashMemRuntime
+import TestSupport
 
 /// The path `fmrun` takes: a bundle written to a file, mapped and validated by the reader, then run.
 final class BundleFileTests: XCTestCase {

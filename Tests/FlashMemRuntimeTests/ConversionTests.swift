@@ -1,5 +1,6 @@
 import XCTest
 @testable import FlashMemRuntime
+import TestSupport
 
 final class ConversionTests: XCTestCase {
     func testHalfConversionMatchesFloat16() {

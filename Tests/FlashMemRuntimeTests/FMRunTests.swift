@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import FlashMemRuntime
+import TestSupport
 
 /// Runs the `fmrun` executable built beside the tests (skipped when it has not been built).
 final class FMRunTests: XCTestCase {

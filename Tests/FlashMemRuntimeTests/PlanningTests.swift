@@ -1,5 +1,6 @@
 import XCTest
 @testable import FlashMemRuntime
+import TestSupport
 
 /// The Vulkan-free parts of a session: the staging ring and the streaming plan (slot placement: FMBFormatTests).
 final class PlanningTests: XCTestCase {

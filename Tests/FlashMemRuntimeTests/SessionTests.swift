@@ -1,5 +1,6 @@
 import XCTest
 @testable import FlashMemRuntime
+import TestSupport
 
 /// End-to-end runs of a hand-built bundle on the default device (lavapipe in CI).
 final class SessionTests: XCTestCase {

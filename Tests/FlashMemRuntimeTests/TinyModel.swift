@@ -1,5 +1,6 @@
 import Foundation
 @testable import FlashMemRuntime
+import TestSupport
 
 /// A five-step model built by hand, small enough to check on the CPU, shaped to exercise streaming:
 ///
@@ -170,19 +171,3 @@ struct TinyModel {
     }
 }
 
-/// A small deterministic generator (SplitMix64) so tests never depend on the platform's RNG.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func float(in range: ClosedRange<Float>) -> Float {
-        range.lowerBound + Float(next() >> 40) / Float(1 << 24) * (range.upperBound - range.lowerBound)
-    }
-    mutating func int(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-}
