@@ -7,21 +7,21 @@ import Darwin
 #endif
 
 /// Copies weight chunks from the bundle's data section into weight images: decode (memcpy or zstd) into
-/// a pinned host-visible staging ring, then a pre-recorded transfer command buffer per chunk copies the
-/// slot into its image rows. Every copy signals `loaded = base + ordinal + 1`; a copy with issue step s > 0
-/// first waits for `computed >= base + s`: steps before s are done, so no kernel still reads an image whose
-/// pool bytes this one may share.
+/// a pinned host-visible staging ring, then the copies of a wave are recorded (one command buffer per run of
+/// chunks of one image, recorded at run time: a few µs, instead of thousands of buffers recorded at session
+/// creation) and submitted. A submission signals `loaded = base + o + 1` for its last ordinal o; a copy with
+/// issue step s > 0 first waits for `computed >= base + s`: steps before s are done, so no kernel still reads
+/// an image whose pool bytes this one may share.
 ///
 /// Layouts: the first chunk of an image (in issue order) moves the whole image UNDEFINED →
 /// TRANSFER_DST_OPTIMAL (its old contents are dead), the last one moves it to GENERAL, where kernels
 /// read it. Transitioning per chunk from UNDEFINED would discard rows landed by earlier chunks.
 ///
-/// Used from one thread (the session's host loop); not thread-safe.
+/// Used from one thread at a time (the session's host loop, or its streamer task); not thread-safe.
 final class ChunkStreamer {
     let staging: HostBuffer
     let ring: StagingRing
     private let commandPool: VK.CommandPool
-    private let commands: [VkCommandBuffer]
     private let loaded: LoadedBundle
     private let plan: ExecutionPlan
     private let queue: VkQueue
@@ -54,6 +54,13 @@ final class ChunkStreamer {
     private var pendingOrdinals: Range<Int> = 0..<0
     /// The image and `computed` wait of the last pending submission (chunks of that image may join it).
     private var pendingImage: Int? = nil
+    /// The chunk ordinals of each pending submission, recorded into one command buffer by `flush`.
+    private var pendingGroups: [[Int]] = []
+    /// Command buffers of `commandPool`, recorded per submission group at run time (the pool is reset per run),
+    /// and how many this run used.
+    private var buffers: [VkCommandBuffer] = []
+    private var usedBuffers = 0
+    private let images: [VK.Image]
     private var pendingWait: UInt64 = 0
     private(set) var counters = Counters()
     private var loadedBase: UInt64 = 0
@@ -66,7 +73,8 @@ final class ChunkStreamer {
 
     init(device: Device, loaded: LoadedBundle, plan: ExecutionPlan, weights: WeightMemory, requestedStaging: UInt64,
          loadedSemaphore: VK.TimelineSemaphore, computedSemaphore: VK.TimelineSemaphore,
-         timeoutNanoseconds: UInt64, timestamps: Bool = false, trace: Bool = false, hostRead: HostRead = .mmap) throws {
+         timeoutNanoseconds: UInt64, timestamps: Bool = false, trace: Bool = false, hostRead: HostRead = .mmap,
+         sharedStaging: HostBuffer? = nil) throws {
         self.loaded = loaded
         self.hostRead = hostRead
         self.tracing = trace
@@ -82,51 +90,58 @@ final class ChunkStreamer {
         let capacity = StagingRing.capacity(sizes: sizes, alignment: alignment, requested: requestedStaging)
         ring = StagingRing(sizes: sizes, alignment: alignment, capacity: capacity)
         waveBytes = max(capacity / 4, 1)
-        staging = try HostBuffer(device: device, size: capacity, usage: VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue,
+        // A session's two streamers never run at once: the later one uses the first one's ring when it is big enough.
+        staging = try sharedStaging.flatMap { $0.size >= capacity ? $0 : nil }
+            ?? HostBuffer(device: device, size: capacity, usage: VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue,
                                  label: "staging ring")
         commandPool = try VK.CommandPool(device: device.vk, family: device.transferFamily)
-        commands = try commandPool.allocate(plan.order.count)
+        images = weights.images
         // Transfer-only queues cannot record vkCmdResetQueryPool: the pool is reset from the host per run.
         let timestampBits = device.physical.queueFamilies[Int(device.transferFamily)].timestampValidBits
         self.timestamps = timestamps && timestampBits > 0 && device.hasHostQueryReset && !plan.order.isEmpty
             ? try VK.QueryPool(device: device.vk, timestamps: UInt32(2 * plan.order.count)) : nil
-        let timestampPool = self.timestamps
-        for (ordinal, chunkIndex) in plan.order.enumerated() {
-            let chunk = bundle.chunks[chunkIndex]
-            let image = weights.images[Int(chunk.image)]
-            let first = plan.imageFirstOrdinal[Int(chunk.image)] == ordinal
-            let last = plan.imageLastOrdinal[Int(chunk.image)] == ordinal
-            try commandPool.record(commands[ordinal]) { cb in
-                if let timestampPool {
-                    vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, timestampPool.handle, UInt32(2 * ordinal))
-                }
-                if first {
-                    imageBarrier(cb, image, from: VK_IMAGE_LAYOUT_UNDEFINED, to: VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
-                                 srcAccess: 0, dstAccess: VK_ACCESS_TRANSFER_WRITE_BIT.rawValue,
-                                 srcStage: VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue,
-                                 dstStage: VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue)
-                }
-                var region = VkBufferImageCopy()
-                region.bufferOffset = ring.offsets[ordinal]
-                region.imageSubresource = VkImageSubresourceLayers(
-                    aspectMask: VK_IMAGE_ASPECT_COLOR_BIT.rawValue, mipLevel: 0, baseArrayLayer: chunk.layer, layerCount: 1)
-                region.imageOffset = VkOffset3D(x: 0, y: Int32(chunk.y), z: 0)
-                region.imageExtent = VkExtent3D(width: bundle.images[Int(chunk.image)].width, height: chunk.rows, depth: 1)
-                vkCmdCopyBufferToImage(cb, staging.buffer.handle, image.handle, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
-                                       1, &region)
-                if last {
-                    // The semaphore signal after this barrier makes the writes available to the compute queue.
-                    imageBarrier(cb, image, from: VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, to: VK_IMAGE_LAYOUT_GENERAL,
-                                 srcAccess: VK_ACCESS_TRANSFER_WRITE_BIT.rawValue, dstAccess: 0,
-                                 srcStage: VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue,
-                                 dstStage: VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT.rawValue)
-                }
-                if let timestampPool {
-                    vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, timestampPool.handle,
-                                        UInt32(2 * ordinal + 1))
-                }
-            }
+    }
+
+    /// Records the copy of chunk `ordinal` from its staging slot into its image rows: the first chunk of an image
+    /// (in copy order) moves the whole image to TRANSFER_DST_OPTIMAL (its old contents are dead), the last one to
+    /// GENERAL, where kernels read it; timestamps around the copy when profiling.
+    private func recordCopy(_ cb: VkCommandBuffer, _ ordinal: Int) {
+        let bundle = loaded.bundle
+        let chunk = bundle.chunks[plan.order[ordinal]]
+        let image = images[Int(chunk.image)]
+        if let timestamps {
+            vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, timestamps.handle, UInt32(2 * ordinal))
         }
+        if plan.imageFirstOrdinal[Int(chunk.image)] == ordinal {
+            imageBarrier(cb, image, from: VK_IMAGE_LAYOUT_UNDEFINED, to: VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
+                         srcAccess: 0, dstAccess: VK_ACCESS_TRANSFER_WRITE_BIT.rawValue,
+                         srcStage: VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue,
+                         dstStage: VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue)
+        }
+        var region = VkBufferImageCopy()
+        region.bufferOffset = ring.offsets[ordinal]
+        region.imageSubresource = VkImageSubresourceLayers(
+            aspectMask: VK_IMAGE_ASPECT_COLOR_BIT.rawValue, mipLevel: 0, baseArrayLayer: chunk.layer, layerCount: 1)
+        region.imageOffset = VkOffset3D(x: 0, y: Int32(chunk.y), z: 0)
+        region.imageExtent = VkExtent3D(width: bundle.images[Int(chunk.image)].width, height: chunk.rows, depth: 1)
+        vkCmdCopyBufferToImage(cb, staging.buffer.handle, image.handle, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &region)
+        if plan.imageLastOrdinal[Int(chunk.image)] == ordinal {
+            // The semaphore signal after this barrier makes the writes available to the compute queue.
+            imageBarrier(cb, image, from: VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, to: VK_IMAGE_LAYOUT_GENERAL,
+                         srcAccess: VK_ACCESS_TRANSFER_WRITE_BIT.rawValue, dstAccess: 0,
+                         srcStage: VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue,
+                         dstStage: VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT.rawValue)
+        }
+        if let timestamps {
+            vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, timestamps.handle, UInt32(2 * ordinal + 1))
+        }
+    }
+
+    /// A command buffer of the pool not yet recorded in this run (more are allocated as needed).
+    private func nextCommandBuffer() throws -> VkCommandBuffer {
+        if usedBuffers == buffers.count { buffers += try commandPool.allocate(max(buffers.count, 16)) }
+        usedBuffers += 1
+        return buffers[usedBuffers - 1]
     }
 
     /// Starts a run whose timeline values are offset by the given bases. `waitForCompute` false (preload)
@@ -140,8 +155,12 @@ final class ChunkStreamer {
         events = []
         timestamps?.resetFromHost()  // the previous run's copies have all completed
         pending = []
+        pendingGroups = []
         pendingOrdinals = 0..<0
         pendingImage = nil
+        // The previous run's copies have all completed: their command buffers can be recorded again.
+        try? commandPool.reset()
+        usedBuffers = 0
     }
 
     /// Decodes chunks `ordinals` into their staging slots and queues their copies (submitted by `flush`).
@@ -201,17 +220,18 @@ final class ChunkStreamer {
         // chunks. Waiters see no difference: steps wait for an image's last chunk, ring slots for a chunk of
         // a flushed wave, and every flushed group signals its last ordinal (timeline values only grow).
         if let last = pending.indices.last, pendingImage == Int(chunk.image), pendingWait == wait {
-            pending[last].commandBuffers.append(commands[ordinal])
+            pendingGroups[last].append(ordinal)
             pending[last].signals[0].value = signal
             return
         }
-        var submission = VK.Submission(commandBuffers: [commands[ordinal]])
+        var submission = VK.Submission()  // its command buffer is recorded by `flush`
         if wait > 0 {
             // The copy and the first chunk's layout transition (both TRANSFER stage) wait for the readers.
             submission.waits.append((computedSemaphore, wait, VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue))
         }
         submission.signals.append((loadedSemaphore, signal))
         pending.append(submission)
+        pendingGroups.append([ordinal])
         pendingImage = Int(chunk.image)
         pendingWait = wait
     }
@@ -285,8 +305,14 @@ final class ChunkStreamer {
     /// Submits every queued copy in one vkQueueSubmit.
     func flush() throws {
         guard !pending.isEmpty else { return }
-        let batch = pending
+        var batch = pending
+        for (index, group) in pendingGroups.enumerated() {
+            let cb = try nextCommandBuffer()
+            try commandPool.record(cb) { cb in group.forEach { recordCopy(cb, $0) } }
+            batch[index].commandBuffers = [cb]
+        }
         pending = []
+        pendingGroups = []
         pendingImage = nil
         let submitted = pendingOrdinals
         pendingOrdinals = 0..<0

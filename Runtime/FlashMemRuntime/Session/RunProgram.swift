@@ -20,7 +20,8 @@ final class RunProgram {
     init(loaded: LoadedBundle, device: Device, copies: [Bool]?, streaming: Bool, weights: WeightMemory,
          stagingBytes: UInt64, commandPool: VK.CommandPool, loadedSemaphore: VK.TimelineSemaphore,
          computedSemaphore: VK.TimelineSemaphore, timeoutNanoseconds: UInt64,
-         timestamps: Bool = false, trace: Bool = false, hostRead: HostRead = .mmap) throws {
+         timestamps: Bool = false, trace: Bool = false, hostRead: HostRead = .mmap,
+         sharedStaging: HostBuffer? = nil) throws {
         let stepCount = loaded.bundle.program.count
         plan = try ExecutionPlan(loaded, copies: copies)
         self.streaming = streaming && !plan.order.isEmpty
@@ -31,6 +32,7 @@ final class RunProgram {
         streamer = plan.order.isEmpty ? nil : try ChunkStreamer(
             device: device, loaded: loaded, plan: plan, weights: weights, requestedStaging: stagingBytes,
             loadedSemaphore: loadedSemaphore, computedSemaphore: computedSemaphore,
-            timeoutNanoseconds: timeoutNanoseconds, timestamps: timestamps, trace: trace, hostRead: hostRead)
+            timeoutNanoseconds: timeoutNanoseconds, timestamps: timestamps, trace: trace, hostRead: hostRead,
+            sharedStaging: sharedStaging)
     }
 }

@@ -135,22 +135,25 @@ public final class Session {
         // The first run copies every chunk; later runs the streamed images' chunks (none in preload mode).
         let streamed = weights.resident.map { !$0 }
         let timeout = UInt64(max(options.waitTimeoutSeconds, 0.001) * 1e9)
-        func program(copies: [Bool]?, streaming: Bool) throws -> RunProgram {
+        func program(copies: [Bool]?, streaming: Bool, sharing: RunProgram? = nil) throws -> RunProgram {
             try RunProgram(loaded: loaded, device: device, copies: copies, streaming: streaming, weights: weights,
                            stagingBytes: options.stagingBytes, commandPool: computePool,
                            loadedSemaphore: loadedSemaphore, computedSemaphore: computedSemaphore,
                            timeoutNanoseconds: timeout, timestamps: options.profile || options.trace,
-                           trace: options.trace, hostRead: options.hostRead)
+                           trace: options.trace, hostRead: options.hostRead,
+                           sharedStaging: sharing?.streamer?.staging)
         }
         phaseStart = monotonicSeconds()
         switch options.loadMode {
         case .streaming:
             let all = try program(copies: nil, streaming: true)
-            warm = streamed.contains(false) ? try program(copies: streamed, streaming: streamed.contains(true)) : all
+            warm = streamed.contains(false)
+                ? try program(copies: streamed, streaming: streamed.contains(true), sharing: all) : all
             first = all
         case .preload:
-            first = try program(copies: nil, streaming: false)
-            warm = try program(copies: streamed, streaming: false)
+            let all = try program(copies: nil, streaming: false)
+            first = all
+            warm = try program(copies: streamed, streaming: false, sharing: all)
         }
         startup.programSeconds = monotonicSeconds() - phaseStart
         memory = MemoryReport(arenaBytes: arena.memory?.size ?? 0, weightBytes: weights.allocatedBytes,

@@ -34,6 +34,12 @@ extension VK {
             return buffers.map { $0! }
         }
 
+        /// vkResetCommandPool: every buffer of the pool back to the initial state, ready to be recorded again.
+        /// None of them may be pending on a queue.
+        func reset() throws {
+            try check(vkResetCommandPool(device.handle, handle, 0), "vkResetCommandPool")
+        }
+
         /// Records `body` into `buffer` (vkBeginCommandBuffer … vkEndCommandBuffer). Buffers are recorded
         /// once and submitted many times, so no ONE_TIME_SUBMIT flag.
         func record(_ buffer: VkCommandBuffer, _ body: (VkCommandBuffer) throws -> Void) throws {
