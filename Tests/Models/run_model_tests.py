@@ -180,8 +180,9 @@ def check_model(name, args, work, log):
             case = f"{name}/{precision}{'/' + label if label else ''}"
             preload = yield from check_bundle(bundle, case, input_args, refs, tolerance[precision], args, work, log)
             for budget in args.budgets:
-                yield from check_budget(bundle, budget, f"{case}/budget-{budget}", input_args, refs, preload, args,
-                                        work, log)
+                compile_cmd = [os.path.join(args.bin, "fmc"), "compile", onnx_path, "--precision", precision] + flags
+                yield from check_budget(compile_cmd, bundle, budget, f"{case}/budget-{budget}", input_args, refs,
+                                        preload, args, work, log)
 
 
 def check_bundle(bundle, case, input_args, refs, tolerance, args, work, log):
@@ -222,15 +223,24 @@ def size_bytes(text):
     return float(value) * {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[unit]
 
 
-def check_budget(bundle, budget, case, input_args, refs, preload, args, work, log):
-    """Re-plans `bundle` for a memory budget (`fmc replan`), runs it twice (the first run copies every weight, the
-    second only the streamed ones) and yields whether both runs equal preload bit for bit and the device memory
-    stayed within the budget."""
+def check_budget(compile_cmd, bundle, budget, case, input_args, refs, preload, args, work, log):
+    """Compiles the model for a memory budget (weights cut to fit it, as a user would), or for the smallest feasible
+    budget fmc names when that one is too small (a weight that cannot be cut, e.g. an LSTM's), runs it twice (the
+    first run copies every weight, the second only the streamed ones) and yields whether both runs equal preload
+    bit for bit and the device memory stayed within the budget."""
     planned = f"{bundle}.{budget.replace('%', 'pct')}.fmb"
     try:
-        run([os.path.join(args.bin, "fmc"), "replan", bundle, "-o", planned, "--memory-budget", budget], log)
+        try:
+            run(compile_cmd + ["-o", planned, "--memory-budget", budget], log)
+        except RuntimeError as e:
+            smallest = re.search(r"smallest feasible budget is (\d+) bytes", str(e))
+            if not smallest:
+                raise
+            budget = smallest.group(1)
+            run(compile_cmd + ["-o", planned, "--memory-budget", budget], log)
+            case += f" (smallest feasible, {int(budget)} bytes)"
     except RuntimeError as e:
-        yield case, False, f"replan failed: {e}"
+        yield case, False, f"compile failed: {e}"
         return
     if preload is None:
         yield case, False, "no preload outputs to compare with"
@@ -260,7 +270,7 @@ def main():
     parser.add_argument("--models", nargs="+", default=["resnet50"])
     parser.add_argument("--precisions", nargs="+", default=["fp32", "fp16"], choices=sorted(TOLERANCE))
     parser.add_argument("--budgets", nargs="*", default=["25%"],
-                        help="memory budgets (fmc replan) whose runs must equal preload bit for bit")
+                        help="memory budgets (fmc compile --memory-budget) whose runs must equal preload bit for bit")
     parser.add_argument("--log", default=None, help="write every command and its output here")
     args = parser.parse_args()
 
