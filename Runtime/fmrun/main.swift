@@ -252,7 +252,7 @@ struct FMRun: ParsableCommand {
         let budget = memory.budgetBytes > 0 ? "budget \(bytes(memory.budgetBytes))" : "no budget"
         print("device memory:    \(bytes(memory.deviceBytes)) own allocations, \(budget) (arena \(bytes(memory.arenaBytes)), "
               + "weights \(bytes(memory.weightBytes)) in \(memory.weightAllocations) allocation(s), "
-              + "\(memory.residentImages) resident images\(memory.weightsAsPlanned ? "" : ", slots re-placed for this device"))")
+              + "\(memory.residentImages) resident images\(memory.weightsAsPlanned || session.options.loadMode == .preload ? "" : ", slots re-placed for this device"))")
         if session.options.loadMode == .streaming {
             print("weights unaliased: \(bytes(memory.unaliasedWeightBytes)) (every image with bytes of its own)")
         }
