@@ -227,6 +227,21 @@ final class ShapeInferenceTests: XCTestCase {
         XCTAssertTrue(dynamic?.message.contains("--input-shape tokens=?,128") ?? false, "\(String(describing: dynamic))")
     }
 
+    /// Every unsupported operator of a model is named at once, also those behind another one; supported ops that
+    /// only lack the outputs of an unsupported one are not reported.
+    func testEveryUnsupportedOperatorIsReportedAtOnce() {
+        let graph = G.make(inputs: [("x", [3, 3])],
+                           nodes: [node("Det", ["x"], ["d"]), node("Relu", ["d"], ["r"]), node("Frobnicate", ["r"], ["f"]),
+                                   node("Relu", ["x"], ["y"]), node("Einsum", ["y"], ["e"]), node("Det", ["y"], ["z"])],
+                           outputs: ["f", "e", "z"])
+        let error = compileError { try inferShapes(graph) }
+        let text = error?.description ?? ""
+        XCTAssertTrue(text.contains("the model has 4 nodes of 3 unsupported operator(s) (Det, Frobnicate, Einsum)"), text)
+        for name in ["n_Det", "n_Frobnicate", "n_Einsum"] { XCTAssertTrue(text.contains("node '\(name)'"), text) }
+        XCTAssertFalse(text.contains("(Relu)"), text)
+        XCTAssertEqual(error?.op, "Det", "the first one stays the error's op")
+    }
+
     func testDeclaredOutputShapeIsChecked() {
         let graph = G.make(inputs: [("x", [2, 3])], nodes: [node("Relu", ["x"])], outputs: ["y"])
         graph.outputs[0].shape = [2, 4]

@@ -35,10 +35,45 @@ struct ShapeInference {
     let strict: Bool
 
     func run() throws {
-        if strict { try checkInputsAreStatic() }
-        for node in graph.nodes { try inferAndRecord(node) }
-        if strict { try refreshOutputs() }
+        guard strict else {
+            for node in graph.nodes { try inferAndRecord(node) }
+            return
+        }
+        try checkInputsAreStatic()
+        // Every unsupported operator of the model at once: a node of an unknown op is recorded and its outputs
+        // become unknown; nodes reading unknown values are only checked for being supported themselves (an
+        // unknown op fails before it reads an input, a known one on its missing input, which is ignored here).
+        var unsupported: [CompileError] = []
+        var unknown = Set<String>()
+        for node in graph.nodes {
+            do {
+                if node.inputs.contains(where: unknown.contains) {
+                    unknown.formUnion(node.outputs)
+                    _ = try infer(node)
+                } else {
+                    try inferAndRecord(node)
+                }
+            } catch let error as CompileError where error.message == ShapeInference.unsupportedOperator {
+                unsupported.append(error)
+                unknown.formUnion(node.outputs)
+            } catch where !unknown.isDisjoint(with: node.inputs) {
+                continue  // a supported op whose inputs an unsupported node would have made
+            }
+        }
+        if let first = unsupported.first {
+            guard unsupported.count > 1 else { throw first }
+            let ops = unsupported.compactMap(\.op).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+            let nodes = unsupported.prefix(20).map { "node '\($0.node ?? "?")' (\($0.op ?? "?"))" }
+            throw CompileError(file: graph.sourcePath, node: first.node, op: first.op,
+                               "\(ShapeInference.unsupportedOperator); the model has \(unsupported.count) nodes of "
+                               + "\(ops.count) unsupported operator(s) (\(ops.joined(separator: ", "))): "
+                               + nodes.joined(separator: ", ") + (unsupported.count > 20 ? ", …" : ""))
+        }
+        try refreshOutputs()
     }
+
+    /// The message of a node whose operator fmc does not know.
+    static let unsupportedOperator = "unsupported operator"
 
     /// Infers one node and records its outputs in `graph.values`.
     func inferAndRecord(_ node: Node) throws {
@@ -218,7 +253,7 @@ struct ShapeInference {
             try ShapeRules.checkDimensions(targetShape)
             return [TensorType(dtype: x.dtype, shape: try ShapeRules.broadcast([x.shape, targetShape]))]
         default:
-            guard let rule = ShapeInference.familyRules[op] else { throw c.fail("unsupported operator") }
+            guard let rule = ShapeInference.familyRules[op] else { throw c.fail(ShapeInference.unsupportedOperator) }
             return try rule(c)
         }
     }
