@@ -3,7 +3,7 @@
 # compiles them there with the carried release fmc, runs fmrun streaming, preloaded and with a small staging
 # ring, and compares every output with onnxruntime. Expects .gl/ (Vulkan loader debs) and .device/ holding
 # bin/fmc.gz, bin/fmrun.gz, lib/ (none needed today), make_corpus.py and ort_runner.py.
-# MODELS (default resnet50), RUNS (warm runs, default 20) and BUDGET (e.g. 16MiB: also run a budgeted fp16
+# MODELS (default resnet50), RUNS (warm runs, default 20) and BUDGET (e.g. 64MiB or 25%: also run a budgeted fp16
 # schedule) may be set. Each fmrun first evicts its bundle from the page cache (--evict-cache), so cold latency
 # includes reading the file from storage; EVICT=0 keeps the cache (the bundle was just written: all resident).
 set -uo pipefail
@@ -56,8 +56,8 @@ PY
   [ $same = yes ] && echo "  streaming == preload (bit-identical)" || echo "  streaming != preload"
 done
 if [ -n "${BUDGET:-}" ]; then
-  echo "== $m fp16, schedule solved for a ${BUDGET} weight budget, 16 MiB staging"
-  ./bin/fmc compile corpus/$m.onnx -o $m.budget.fmb --precision fp16 --budget $BUDGET $flags 2>&1 | grep -v "^fmc:"
+  echo "== $m fp16, planned for a ${BUDGET} memory budget (arena + weights), 16 MiB staging"
+  ./bin/fmc compile corpus/$m.onnx -o $m.budget.fmb --precision fp16 --memory-budget $BUDGET $flags 2>&1 | grep -v "^fmc:"
   ./bin/fmrun $m.budget.fmb $inputs --output-dir out.$m.budget --runs ${RUNS:-20} --staging-mib 16 $evict 2>&1 | grep -v "^fmrun: "
 fi
 done
