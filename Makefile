@@ -7,7 +7,7 @@ BIN := .build/release
 MODELS ?= resnet50 mobilenet_v3_large minilm_l6_v2 ppocrv4_det silero_vad silero_vad_dynamic_sr
 CORPUS_MODELS = $(sort $(patsubst %_dynamic_sr,%,$(MODELS)))
 
-.PHONY: setup build example test unit-tests conformance model-tests corpus shaders clean
+.PHONY: setup build example c-api-examples test unit-tests conformance model-tests corpus shaders clean
 
 setup:
 	bash .ci/install.sh
@@ -20,6 +20,13 @@ build:
 # Compile the bundled CNN fixture, run it streaming and preloaded, check it against onnxruntime.
 example: setup build
 	bash Examples/run-example.sh $(BIN)
+
+# The C API (libflashmem.so, Runtime/FlashMemC/include/flashmem.h) from C and from Python ctypes, on the
+# same fixture, checked against onnxruntime. Not part of `make test` (yet).
+c-api-examples:
+	swift build -c release --product fmc
+	swift build -c release --product flashmem
+	PYTHON=$(PYTHON) bash Examples/c-api/run-examples.sh $(BIN)
 
 # Unit, golden, per-op and fixture-model tests on lavapipe, the ONNX node-test subset, then the corpus models.
 test: setup unit-tests conformance model-tests

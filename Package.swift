@@ -23,6 +23,8 @@ let package = Package(
         .executable(name: "fmc", targets: ["fmc"]),
         .executable(name: "fmrun", targets: ["fmrun"]),
         .executable(name: "fmc-conformance", targets: ["fmc-conformance"]),
+        // The C API (Runtime/FlashMemC/include/flashmem.h) as libflashmem.so.
+        .library(name: "flashmem", type: .dynamic, targets: ["FlashMemC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -46,6 +48,9 @@ let package = Package(
             "FlashMemRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Runtime/fmrun"),
+        // The C API: @_cdecl functions over FlashMemRuntime; flashmem.h is the header C callers include.
+        .target(name: "FlashMemC", dependencies: ["FlashMemRuntime"], path: "Runtime/FlashMemC",
+                exclude: ["include"]),
 
         // MARK: Compiler side
         .target(name: "FlashMemCompiler", dependencies: ["FMBFormat", "COnnx", "CShaderc", "CGLPK"],

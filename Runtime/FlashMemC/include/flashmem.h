@@ -1,0 +1,122 @@
+/*
+ * flashmem.h: the C API of the FlashMem runtime (libflashmem.so).
+ *
+ * Runs .fmb bundles compiled by `fmc` on a Vulkan device. The API is a thin layer over the Swift
+ * runtime (FlashMemRuntime): a bundle, a device and a session are opaque handles; every fallible call
+ * returns an fm_status and, on failure, leaves a message for fm_last_error().
+ *
+ * Ownership: each handle is created by one fm_*_open/create call and released by the matching
+ * close/destroy call. A session keeps its bundle and device alive, so they may be closed/destroyed
+ * before the session. Strings and arrays returned by query functions belong to the handle they came
+ * from and stay valid until it is released (fm_session_output: until the next fm_session_run).
+ *
+ * Thread safety: bundles and devices may be shared by threads (queries and session creation). A
+ * session must be used from one thread at a time (set_input, run and output are not synchronized);
+ * different sessions may run concurrently. fm_last_error() is per thread.
+ *
+ * Tensors are little-endian, C (row-major) order; FM_BOOL uses one byte per element (0 or 1).
+ */
+#ifndef FLASHMEM_H
+#define FLASHMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What a call returned. Each failure also sets fm_last_error() on the calling thread. */
+typedef enum fm_status {
+    FM_OK = 0,
+    /* A NULL pointer, an index out of range, a byte count that does not match dtype and shape. */
+    FM_ERROR_INVALID_ARGUMENT,
+    /* The .fmb file cannot be read, does not parse or is invalid (message names the file and field). */
+    FM_ERROR_BUNDLE,
+    /* No suitable Vulkan device, device index out of range, device too small for the bundle, or a
+       failed Vulkan call. */
+    FM_ERROR_DEVICE,
+    /* A device or host allocation failed. */
+    FM_ERROR_OUT_OF_MEMORY,
+    /* Inputs do not match the model: unknown or missing name, wrong dtype or shape. */
+    FM_ERROR_INPUT_MISMATCH,
+    /* Any other failure while running. */
+    FM_ERROR_RUNTIME
+} fm_status;
+
+/* Element types; the values are the bundle format's element-type codes. */
+typedef enum fm_dtype {
+    FM_DTYPE_INVALID = 0, /* returned by the dtype queries for an index out of range */
+    FM_FLOAT32 = 1,
+    FM_FLOAT16 = 2,
+    FM_INT32 = 3,
+    FM_INT64 = 4,
+    FM_BOOL = 5
+} fm_dtype;
+
+typedef struct fm_bundle fm_bundle;
+typedef struct fm_device fm_device;
+typedef struct fm_session fm_session;
+
+/* The message of the last failed call on this thread ("" if none). Valid until the next failing call
+   on this thread. */
+const char *fm_last_error(void);
+/* A static name for a status, e.g. "FM_ERROR_BUNDLE". */
+const char *fm_status_string(fm_status status);
+/* Bytes per element of a dtype (0 for an invalid one). */
+size_t fm_dtype_size(fm_dtype dtype);
+
+/* ---- Bundles ---------------------------------------------------------------------------------- */
+
+/* Maps and validates a .fmb file. On success *out is a new bundle for fm_bundle_close. */
+fm_status fm_bundle_open(const char *path, fm_bundle **out);
+/* Releases the caller's reference (NULL is ignored). Sessions made from it keep it alive. */
+void fm_bundle_close(fm_bundle *bundle);
+
+/* The model's signature. Counts are -1 for a NULL bundle; the per-index queries return NULL,
+   FM_DTYPE_INVALID or -1 for an index out of range. */
+int fm_bundle_input_count(const fm_bundle *bundle);
+int fm_bundle_output_count(const fm_bundle *bundle);
+const char *fm_bundle_input_name(const fm_bundle *bundle, int index);
+const char *fm_bundle_output_name(const fm_bundle *bundle, int index);
+fm_dtype fm_bundle_input_dtype(const fm_bundle *bundle, int index);
+fm_dtype fm_bundle_output_dtype(const fm_bundle *bundle, int index);
+/* Returns the rank and, if shape is not NULL, sets *shape to the dimensions (owned by the bundle). */
+int fm_bundle_input_shape(const fm_bundle *bundle, int index, const int64_t **shape);
+int fm_bundle_output_shape(const fm_bundle *bundle, int index, const int64_t **shape);
+
+/* ---- Devices ---------------------------------------------------------------------------------- */
+
+/* Opens a Vulkan device: device_index into the list `fmrun --list-devices` prints, or -1 for the
+   default choice. On success *out is a new device for fm_device_destroy. */
+fm_status fm_device_create(int device_index, fm_device **out);
+/* Releases the caller's reference (NULL is ignored). Sessions made on it keep it alive. */
+void fm_device_destroy(fm_device *device);
+
+/* ---- Sessions --------------------------------------------------------------------------------- */
+
+/* Creates a session running bundle on device: allocates its device memory and pipelines.
+   preload != 0 keeps every weight resident after the first run (fmrun --preload); 0 streams weights
+   as the bundle's plan says. On success *out is a new session for fm_session_destroy. */
+fm_status fm_session_create(fm_bundle *bundle, fm_device *device, int preload, fm_session **out);
+void fm_session_destroy(fm_session *session);
+
+/* Sets the input called name for the next runs: data is copied; bytes must equal the element count
+   of shape times fm_dtype_size(dtype). An input set once stays set until set again. */
+fm_status fm_session_set_input(fm_session *session, const char *name, fm_dtype dtype,
+                               const int64_t *shape, int rank, const void *data, size_t bytes);
+/* Runs the model on the inputs set; every input must have been set. */
+fm_status fm_session_run(fm_session *session);
+/* Output index of the latest run, in the bundle's output order (FM_ERROR_INVALID_ARGUMENT before
+   a successful run, and after a failed one). Any of the out pointers may be NULL. The data and shape
+   pointers stay valid until the next fm_session_run or fm_session_destroy. */
+fm_status fm_session_output(fm_session *session, int index, const void **data, size_t *bytes,
+                            const int64_t **shape, int *rank);
+/* The dtype of output index of the latest run (FM_DTYPE_INVALID if there is none). */
+fm_dtype fm_session_output_dtype(fm_session *session, int index);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FLASHMEM_H */
