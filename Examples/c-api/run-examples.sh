@@ -81,4 +81,37 @@ expect(lib.fm_session_run(s), MISMATCH, "run with a wrong shape")
 expect(lib.fm_session_output(s, 0, None, None, None, None), INVALID, "output before a successful run")
 lib.fm_session_destroy(s); lib.fm_device_destroy(d); lib.fm_bundle_close(b)
 PY
+
+echo "== threads: 4 sessions on one device, each run 10 times from its own thread"
+"$python" - "$lib" "$out/cnn.fmb" "$out/input.bin" "$out/ref.bin" <<'PY'
+import array, ctypes as C, sys, threading
+sys.path.insert(0, "Examples/c-api")
+from flashmem_ctypes import load
+lib = load(sys.argv[1])
+def floats(path):
+    a = array.array("f"); a.frombytes(open(path, "rb").read()); return a
+image, ref = floats(sys.argv[3]), floats(sys.argv[4])
+b, d = C.c_void_p(), C.c_void_p()
+assert lib.fm_bundle_open(sys.argv[2].encode(), C.byref(b)) == 0 and lib.fm_device_create(-1, C.byref(d)) == 0
+shape = C.POINTER(C.c_int64)(); rank = lib.fm_bundle_input_shape(b, 0, C.byref(shape))
+data = (C.c_float * len(image)).from_buffer(image)
+failures = []
+def worker(k):
+    s = C.c_void_p()
+    if lib.fm_session_create(b, d, k % 2, C.byref(s)) != 0: failures.append(lib.fm_last_error()); return
+    for _ in range(10):
+        ptr, n = C.c_void_p(), C.c_size_t()
+        if lib.fm_session_set_input(s, b"x", 1, shape, rank, C.cast(data, C.c_void_p), len(image) * 4) \
+                or lib.fm_session_run(s) or lib.fm_session_output(s, 0, C.byref(ptr), C.byref(n), None, None):
+            failures.append(lib.fm_last_error()); break
+        got = list((C.c_float * (n.value // 4)).from_address(ptr.value))
+        if max(abs(g - r) for g, r in zip(got, ref)) > 1e-4 * max(abs(r) for r in ref): failures.append(f"thread {k}: wrong output")
+    lib.fm_session_destroy(s)
+threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+lib.fm_device_destroy(d); lib.fm_bundle_close(b)
+assert not failures, failures
+print("  40 runs, all match the reference")
+PY
 echo "C API examples passed"

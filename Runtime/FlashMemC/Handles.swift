@@ -53,10 +53,29 @@ final class BundleHandle {
     }
 }
 
-/// `fm_device`.
+/// `fm_device`, with the lock that serializes what its sessions submit: the runtime's `Device` leaves queue
+/// submission (and the wait-idle of a session's teardown) to the caller to synchronize.
 final class DeviceHandle {
     let device: Device
-    init(_ device: Device) { self.device = device }
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+
+    init(_ device: Device) {
+        self.device = device
+        mutex = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    /// Runs `body` while no other session of this device creates, runs or is destroyed.
+    func exclusive<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body()
+    }
 }
 
 /// A tensor copied out of a run into memory whose address C may hold until the next run.

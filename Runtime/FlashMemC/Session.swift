@@ -12,15 +12,21 @@ public func fm_session_create(_ bundle: OpaquePointer?, _ device: OpaquePointer?
         out.pointee = nil
         let bundleHandle = borrowHandle(bundle, as: BundleHandle.self)
         let deviceHandle = borrowHandle(device, as: DeviceHandle.self)
-        let session = try Session(bundle: bundleHandle.loaded, device: deviceHandle.device,
-                                  options: SessionOptions(loadMode: preload != 0 ? .preload : .streaming))
+        let session = try deviceHandle.exclusive {
+            try Session(bundle: bundleHandle.loaded, device: deviceHandle.device,
+                        options: SessionOptions(loadMode: preload != 0 ? .preload : .streaming))
+        }
         out.pointee = retainHandle(SessionHandle(session: session, bundle: bundleHandle, device: deviceHandle))
     }
 }
 
 @_cdecl("fm_session_destroy")
 public func fm_session_destroy(_ session: OpaquePointer?) {
-    if let session { releaseHandle(session, as: SessionHandle.self) }
+    guard let session else { return }
+    // The session's teardown waits for the device to idle, which must not overlap another session's
+    // submission; the device handle is kept past the unlock, in case this session held its last reference.
+    let device = borrowHandle(session, as: SessionHandle.self).device
+    device.exclusive { releaseHandle(session, as: SessionHandle.self) }
 }
 
 @_cdecl("fm_session_set_input")
@@ -64,7 +70,8 @@ public func fm_session_run(_ session: OpaquePointer?) -> Int32 {
         // The previous outputs' pointers end here, as flashmem.h says.
         handle.outputs = []
         let inputs = handle.bundle.inputs.map { handle.inputs[$0.binding.name]! }
-        handle.outputs = try handle.session.run(inputs: inputs).map(COutput.init)
+        let results = try handle.device.exclusive { try handle.session.run(inputs: inputs) }
+        handle.outputs = results.map(COutput.init)
     }
 }
 

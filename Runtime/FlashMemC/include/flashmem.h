@@ -10,9 +10,11 @@
  * before the session. Strings and arrays returned by query functions belong to the handle they came
  * from and stay valid until it is released (fm_session_output: until the next fm_session_run).
  *
- * Thread safety: bundles and devices may be shared by threads (queries and session creation). A
- * session must be used from one thread at a time (set_input, run and output are not synchronized);
- * different sessions may run concurrently. fm_last_error() is per thread.
+ * Thread safety: a bundle is read-only once open and may be shared by threads. A device may be shared
+ * too: the library serializes the creation, runs and destruction of the sessions on one device (its
+ * queues are not synchronized otherwise), so sessions on one device take turns and sessions on
+ * different devices run in parallel. A session must be used from one thread at a time (set_input, run
+ * and output on one session are not synchronized). fm_last_error() is per thread.
  *
  * Tensors are little-endian, C (row-major) order; FM_BOOL uses one byte per element (0 or 1).
  */
