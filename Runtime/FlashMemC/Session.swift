@@ -39,10 +39,13 @@ public func fm_session_set_input(_ session: OpaquePointer?, _ name: UnsafePointe
         }
         guard let session, let name else { throw invalid("session and name must not be NULL") }
         guard let type = elementType(dtype) else { throw invalid("dtype \(dtype) is not an fm_dtype") }
-        guard rank >= 0, rank == 0 || shape != nil else { throw invalid("rank \(rank) needs a shape of that many dimensions") }
+        guard (0...maxRank).contains(rank), rank == 0 || shape != nil else {
+            throw invalid("rank \(rank): expected 0...\(maxRank), with a shape of that many dimensions")
+        }
         let dims = (0..<Int(rank)).map { Int(shape![$0]) }
         guard dims.allSatisfy({ $0 >= 0 }) else { throw invalid("shape \(dims) has a negative dimension") }
-        let expected = dims.reduce(1, *) * type.byteSize
+        // A caller's absurd shape must be an error, not an overflow trap that ends the host process.
+        guard let expected = byteCount(dims, type) else { throw invalid("shape \(dims) of \(type) overflows a size_t") }
         guard bytes == expected else {
             throw invalid("\(bytes) bytes given; shape \(dims) of \(type) is \(expected) bytes")
         }
@@ -56,6 +59,19 @@ public func fm_session_set_input(_ session: OpaquePointer?, _ name: UnsafePointe
         let copy = bytes == 0 ? [] : Array(UnsafeRawBufferPointer(start: data, count: bytes))
         handle.inputs[inputName] = HostTensor(name: inputName, elementType: type, shape: dims, bytes: copy)
     }
+}
+
+/// More dimensions than any bundle's tensor has; it bounds how far `shape` is read.
+private let maxRank: Int32 = 64
+
+private func byteCount(_ dims: [Int], _ type: ElementType) -> Int? {
+    var total = type.byteSize
+    for dim in dims {
+        let (product, overflow) = total.multipliedReportingOverflow(by: dim)
+        if overflow { return nil }
+        total = product
+    }
+    return total
 }
 
 @_cdecl("fm_session_run")
