@@ -28,8 +28,9 @@ c-api-examples:
 	swift build -c release --product flashmem
 	PYTHON=$(PYTHON) bash Examples/c-api/run-examples.sh $(BIN)
 
-# Unit, golden, per-op and fixture-model tests on lavapipe, the ONNX node-test subset, then the corpus models.
-test: setup unit-tests conformance model-tests
+# Unit, golden, per-op and fixture-model tests on lavapipe, the ONNX node-test subset, the corpus models, then the
+# C API's examples (C and Python ctypes).
+test: setup unit-tests conformance model-tests c-api-examples
 
 unit-tests:
 	swift build --build-tests
