@@ -7,7 +7,7 @@ BIN := .build/release
 MODELS ?= resnet50 mobilenet_v3_large minilm_l6_v2 ppocrv4_det silero_vad silero_vad_dynamic_sr
 CORPUS_MODELS = $(sort $(patsubst %_dynamic_sr,%,$(MODELS)))
 
-.PHONY: setup build example c-api-examples test unit-tests conformance model-tests corpus shaders clean
+.PHONY: setup build install example c-api-examples test unit-tests conformance model-tests corpus shaders clean
 
 setup:
 	bash .ci/install.sh
@@ -27,6 +27,19 @@ c-api-examples:
 	swift build -c release --product fmc
 	swift build -c release --product flashmem
 	PYTHON=$(PYTHON) bash Examples/c-api/run-examples.sh $(BIN)
+	PYTHON=$(PYTHON) bash Examples/c-api/check-install.sh
+
+# fmc and fmrun into PREFIX/bin, the C API's library, header and pkg-config file into PREFIX/lib, PREFIX/include
+# and PREFIX/lib/pkgconfig. The library finds the Swift runtime where this toolchain keeps it (its RUNPATH).
+PREFIX ?= /usr/local
+install: build
+	swift build -c release --product flashmem
+	install -d $(PREFIX)/bin $(PREFIX)/lib/pkgconfig $(PREFIX)/include
+	install -m 755 $(BIN)/fmc $(BIN)/fmrun $(PREFIX)/bin/
+	install -m 755 $(BIN)/libflashmem.so $(PREFIX)/lib/
+	install -m 644 Runtime/FlashMemC/include/flashmem.h $(PREFIX)/include/
+	sed -e "s|@PREFIX@|$(PREFIX)|" -e "s|@VERSION@|$$($(BIN)/fmc --version)|" Runtime/FlashMemC/flashmem.pc.in \
+	    > $(PREFIX)/lib/pkgconfig/flashmem.pc
 
 # Unit, golden, per-op and fixture-model tests on lavapipe, the ONNX node-test subset, the corpus models, then the
 # C API's examples (C and Python ctypes).

@@ -50,7 +50,7 @@ let package = Package(
         ], path: "Runtime/fmrun"),
         // The C API: @_cdecl functions over FlashMemRuntime; flashmem.h is the header C callers include.
         .target(name: "FlashMemC", dependencies: ["FlashMemRuntime"], path: "Runtime/FlashMemC",
-                exclude: ["include"]),
+                exclude: ["include", "flashmem.pc.in"]),
 
         // MARK: Compiler side
         .target(name: "FlashMemCompiler", dependencies: ["FMBFormat", "COnnx", "CShaderc", "CGLPK"],
