@@ -95,7 +95,7 @@ public enum LoadPlanner {
             // Unbounded: everything resident; warm runs stream nothing and run at Σ t_k, the lower bound.
             let plan = Plan(resident: Array(repeating: true, count: p.loads.count),
                             issueStep: Array(repeating: 0, count: p.loads.count))
-            return schedule(p, plan, method: .heuristic)
+            return schedule(p, plan, method: .allResident)
         }
         let minimum = minimumCapacity(p)
         if capacity < minimum {

@@ -124,29 +124,19 @@ enum LoadPlanning {
         let schedule = Schedule(order: order, issueStep: issueStep, firstUse: input.firstUse.map { UInt32($0) },
                                 lastUse: input.lastUse.map { UInt32($0) }, budgetBytes: budgetBytes ?? 0,
                                 bandwidth: input.model.transferBandwidth, stepSeconds: input.stepSeconds,
-                                predictedSeconds: solved.predicted, lowerBoundSeconds: solved.lowerBound)
+                                predictedSeconds: solved.predictedSeconds, lowerBoundSeconds: solved.lowerBoundSeconds)
         let placement = Placement(
-            weightSpaceBytes: solved.end, segmentBytes: segmentBytes, slotAlignment: slotAlignment,
+            weightSpaceBytes: solved.weightSpaceBytes, segmentBytes: segmentBytes, slotAlignment: slotAlignment,
             method: solved.method,
             slots: slots.indices.map { Placement.Slot(resident: solved.resident[$0], offset: solved.offsets[$0], size: slots[$0]) })
         report.budgetBytes = budgetBytes ?? 0
-        report.weightSpaceBytes = solved.end
+        report.weightSpaceBytes = solved.weightSpaceBytes
         report.residentBytes = placement.residentBytes
         report.streamedBytes = streamed
-        report.predictedSeconds = solved.predicted
-        report.lowerBoundSeconds = solved.lowerBound
+        report.predictedSeconds = solved.predictedSeconds
+        report.lowerBoundSeconds = solved.lowerBoundSeconds
         report.method = solved.method
         return (schedule, placement, report)
-    }
-
-    struct Solved {
-        var resident: [Bool]
-        var issueStep: [Int]
-        var offsets: [UInt64]
-        var end: UInt64
-        var predicted: Double
-        var lowerBound: Double
-        var method: Placement.Method
     }
 
     static func problem(_ input: Input, slots: [UInt64], capacity: UInt64?) -> ScheduleProblem {
@@ -161,24 +151,12 @@ enum LoadPlanning {
     /// Resident set, issue steps and slots for a weight capacity (nil: unbounded, everything resident), by
     /// `LoadPlanner` (heuristic, and GLPK's MIP where it has time).
     static func solve(_ input: Input, slots: [UInt64], capacity: UInt64?, name: String,
-                      options: LoadPlanner.Options = .init()) throws -> Solved {
-        let p = problem(input, slots: slots, capacity: capacity)
-        let solved: LoadSchedule
+                      options: LoadPlanner.Options = .init()) throws -> LoadSchedule {
         do {
-            solved = try LoadPlanner.solve(p, options: options)
+            return try LoadPlanner.solve(problem(input, slots: slots, capacity: capacity), options: options)
         } catch let error as CompileError {
             throw CompileError(file: name, error.message)
         }
-        let method: Placement.Method
-        switch solved.method {
-        case _ where capacity == nil: method = .allResident
-        case .heuristic: method = .heuristic
-        case .exact: method = .exact
-        case .windowedExact: method = .windowedExact
-        }
-        return Solved(resident: solved.resident, issueStep: solved.issueStep, offsets: solved.offsets,
-                      end: solved.weightSpaceBytes, predicted: solved.predictedSeconds,
-                      lowerBound: solved.lowerBoundSeconds, method: method)
     }
 
     /// The smallest budget (arena + weights) for which a plan exists (`LoadPlanner.minimumCapacity`).
@@ -194,13 +172,13 @@ enum LoadPlanning {
         let probe = LoadPlanner.Options(timeLimitSeconds: 0.25, useExact: false)
         var low = LoadPlanner.minimumCapacity(problem(input, slots: slots, capacity: nil))
         var high = slots.reduce(0, +) + segmentBytes
-        if let solved = try? solve(input, slots: slots, capacity: low, name: name, options: probe), solved.predicted <= target {
+        if let solved = try? solve(input, slots: slots, capacity: low, name: name, options: probe), solved.predictedSeconds <= target {
             high = low
         }
         while high - low > max(high / 256, slotAlignment) {
             let mid = low + (high - low) / 2
             if let solved = try? solve(input, slots: slots, capacity: mid, name: name, options: probe),
-               solved.predicted <= target {
+               solved.predictedSeconds <= target {
                 high = mid
             } else {
                 low = mid

@@ -1,6 +1,8 @@
 // The load plan as data: what the planner is given (ScheduleProblem) and what it returns (LoadSchedule).
 // LoadPlanner.swift explains the model; LoadPlanner.simulate is its one source of truth for time.
 
+import FMBFormat
+
 /// One instance of DESIGN.md's schedule problem: kernels in order with predicted times, the weight images
 /// they read, the host→device bandwidth and the device memory left to weights.
 public struct ScheduleProblem: Sendable {
@@ -75,9 +77,8 @@ public struct ScheduleProblem: Sendable {
 /// The solved plan: which images stay resident, when every streamed image's copy is issued, and where each
 /// image's slot lies in the one weight space.
 public struct LoadSchedule: Sendable, Equatable {
-    public enum Method: String, Sendable {
-        case heuristic, exact, windowedExact
-    }
+    /// The bundle's own record of which planner won (`Placement.Method`, stored in the placement section).
+    public typealias Method = Placement.Method
 
     /// Per load: loaded once and kept across runs (warm runs do not stream it).
     public var resident: [Bool]
