@@ -71,23 +71,24 @@ final class ChunkStreamer {
     /// With tracing: this run's decode waves, slot waits and submissions (track `hostStreamer`).
     private(set) var events: [RunTrace.Event] = []
 
-    init(device: Device, loaded: LoadedBundle, plan: ExecutionPlan, weights: WeightMemory, requestedStaging: UInt64,
+    /// Uses `options.stagingBytes` (ring size), `hostRead`, `timestamps` (time every copy on the transfer queue
+    /// where it can), `trace` (record host events) and the wait timeout.
+    init(device: Device, loaded: LoadedBundle, plan: ExecutionPlan, weights: WeightMemory, options: SessionOptions,
          loadedSemaphore: VK.TimelineSemaphore, computedSemaphore: VK.TimelineSemaphore,
-         timeoutNanoseconds: UInt64, timestamps: Bool = false, trace: Bool = false, hostRead: HostRead = .mmap,
          sharedStaging: HostBuffer? = nil) throws {
         self.loaded = loaded
-        self.hostRead = hostRead
-        self.tracing = trace
+        self.hostRead = options.hostRead
+        self.tracing = options.trace
         self.plan = plan
         self.queue = device.transferQueue
         self.loadedSemaphore = loadedSemaphore
         self.computedSemaphore = computedSemaphore
-        self.timeoutNanoseconds = timeoutNanoseconds
+        self.timeoutNanoseconds = options.waitTimeoutNanoseconds
         let bundle = loaded.bundle
         let sizes = plan.order.map { bundle.chunks[$0].rawSize }
         // Copy source offsets must be multiples of the texel size and of optimalBufferCopyOffsetAlignment.
         let alignment = max(UInt64(device.limits.optimalBufferCopyOffsetAlignment), 256)
-        let capacity = StagingRing.capacity(sizes: sizes, alignment: alignment, requested: requestedStaging)
+        let capacity = StagingRing.capacity(sizes: sizes, alignment: alignment, requested: options.stagingBytes)
         ring = StagingRing(sizes: sizes, alignment: alignment, capacity: capacity)
         waveBytes = max(capacity / 4, 1)
         // A session's two streamers never run at once: the later one uses the first one's ring when it is big enough.
@@ -98,7 +99,7 @@ final class ChunkStreamer {
         images = weights.images
         // Transfer-only queues cannot record vkCmdResetQueryPool: the pool is reset from the host per run.
         let timestampBits = device.physical.queueFamilies[Int(device.transferFamily)].timestampValidBits
-        self.timestamps = timestamps && timestampBits > 0 && device.hasHostQueryReset && !plan.order.isEmpty
+        self.timestamps = options.timestamps && timestampBits > 0 && device.hasHostQueryReset && !plan.order.isEmpty
             ? try VK.QueryPool(device: device.vk, timestamps: UInt32(2 * plan.order.count)) : nil
     }
 

@@ -15,13 +15,10 @@ final class RunProgram {
     /// - Parameters:
     ///   - copies: per image, whether this program copies its chunks (nil: every chunk).
     ///   - streaming: batches wait for their chunks; otherwise one batch after every copy landed.
-    ///   - timestamps: time every copy on the transfer queue where it can (profiles, traces).
-    ///   - trace: record host events of the streamer.
+    ///   - sharedStaging: another program's staging ring this one may use (the two never run at once).
     init(loaded: LoadedBundle, device: Device, copies: [Bool]?, streaming: Bool, weights: WeightMemory,
-         stagingBytes: UInt64, commandPool: VK.CommandPool, loadedSemaphore: VK.TimelineSemaphore,
-         computedSemaphore: VK.TimelineSemaphore, timeoutNanoseconds: UInt64,
-         timestamps: Bool = false, trace: Bool = false, hostRead: HostRead = .mmap,
-         sharedStaging: HostBuffer? = nil) throws {
+         options: SessionOptions, commandPool: VK.CommandPool, loadedSemaphore: VK.TimelineSemaphore,
+         computedSemaphore: VK.TimelineSemaphore, sharedStaging: HostBuffer? = nil) throws {
         let stepCount = loaded.bundle.program.count
         plan = try ExecutionPlan(loaded, copies: copies)
         self.streaming = streaming && !plan.order.isEmpty
@@ -30,9 +27,7 @@ final class RunProgram {
             : [ExecutionPlan.Batch(steps: 0..<stepCount, waitLoaded: 0)]
         commands = try commandPool.allocate(batches.count)
         streamer = plan.order.isEmpty ? nil : try ChunkStreamer(
-            device: device, loaded: loaded, plan: plan, weights: weights, requestedStaging: stagingBytes,
-            loadedSemaphore: loadedSemaphore, computedSemaphore: computedSemaphore,
-            timeoutNanoseconds: timeoutNanoseconds, timestamps: timestamps, trace: trace, hostRead: hostRead,
-            sharedStaging: sharedStaging)
+            device: device, loaded: loaded, plan: plan, weights: weights, options: options,
+            loadedSemaphore: loadedSemaphore, computedSemaphore: computedSemaphore, sharedStaging: sharedStaging)
     }
 }

@@ -54,7 +54,7 @@ extension Session {
             bytesStreamed: counters.bytesStreamed, bytesRead: counters.bytesRead,
             chunksStreamed: counters.chunks, submissions: counters.submissions, memory: memory,
             heaps: device.memoryBudget(), stepSeconds: ticks.map(stepSeconds))
-        if options.profile || options.trace {
+        if options.timestamps {
             (stats.transferSeconds, stats.transferTiming) = try transferTime(copier, counters)
         }
         if options.trace {

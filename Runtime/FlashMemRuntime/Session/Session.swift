@@ -59,7 +59,7 @@ public final class Session {
     /// The latest outputs' byte arrays, reused by the next run when the caller has let go of them.
     var outputStorage: [[UInt8]] = []
 
-    var timeoutNanoseconds: UInt64 { UInt64(max(options.waitTimeoutSeconds, 0.001) * 1e9) }
+    var timeoutNanoseconds: UInt64 { options.waitTimeoutNanoseconds }
 
     public init(bundle loaded: LoadedBundle, device: Device, options: SessionOptions = SessionOptions()) throws {
         self.bundle = loaded
@@ -122,7 +122,7 @@ public final class Session {
         let commands = try computePool.allocate(2)
         uploadCommand = commands[0]
         readbackCommand = commands[1]
-        if options.profile || options.trace {
+        if options.timestamps {
             guard device.physical.queueFamilies[Int(device.computeFamily)].timestampValidBits > 0 else {
                 throw RuntimeError.requirementsUnmet(device: device.info.name, bundle: loaded.path,
                                                      unmet: ["profiling: the compute queue has no timestamps"])
@@ -134,14 +134,10 @@ public final class Session {
 
         // The first run copies every chunk; later runs the streamed images' chunks (none in preload mode).
         let streamed = weights.resident.map { !$0 }
-        let timeout = UInt64(max(options.waitTimeoutSeconds, 0.001) * 1e9)
         func program(copies: [Bool]?, streaming: Bool, sharing: RunProgram? = nil) throws -> RunProgram {
             try RunProgram(loaded: loaded, device: device, copies: copies, streaming: streaming, weights: weights,
-                           stagingBytes: options.stagingBytes, commandPool: computePool,
-                           loadedSemaphore: loadedSemaphore, computedSemaphore: computedSemaphore,
-                           timeoutNanoseconds: timeout, timestamps: options.profile || options.trace,
-                           trace: options.trace, hostRead: options.hostRead,
-                           sharedStaging: sharing?.streamer?.staging)
+                           options: options, commandPool: computePool, loadedSemaphore: loadedSemaphore,
+                           computedSemaphore: computedSemaphore, sharedStaging: sharing?.streamer?.staging)
         }
         phaseStart = monotonicSeconds()
         switch options.loadMode {

@@ -31,6 +31,11 @@ public struct SessionOptions: Sendable {
     public var waitTimeoutSeconds: Double
 
     public var hostRead: HostRead = .mmap
+
+    /// `waitTimeoutSeconds` as Vulkan wants it (at least 1 ms).
+    var waitTimeoutNanoseconds: UInt64 { UInt64(max(waitTimeoutSeconds, 0.001) * 1e9) }
+    /// Whether GPU timestamps are recorded (profiles and traces both need them).
+    var timestamps: Bool { profile || trace }
     /// Keep compiled pipelines in a cache file between processes (`PipelineCacheFile`).
     public var pipelineCache = true
     /// The cache folder; nil: $FLASHMEM_CACHE_DIR, else $XDG_CACHE_HOME/flashmem, else ~/.cache/flashmem.
