@@ -57,13 +57,13 @@ final class WeightMemory {
                                               + "(\(e.segmentBytes) bytes); compile with a smaller image limit")
             }
         }
-        unaliasedBytes = try place(resident: everything).end
+        let separate = try place(resident: everything)
+        unaliasedBytes = separate.end
 
         switch mode {
         case .preload:
             resident = everything
-            let placed = try place(resident: everything)
-            (offsets, spaceBytes, asPlanned) = (placed.offsets, placed.end, false)
+            (offsets, spaceBytes, asPlanned) = (separate.offsets, separate.end, false)
         case .streaming:
             resident = placement.slots.map(\.resident)
             let fits = placement.slots.indices.allSatisfy { i in
