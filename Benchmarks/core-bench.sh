@@ -8,8 +8,8 @@
 #
 # Run from the folder that holds .device/ (the Vulkan loader debs unpacked first, see README), which holds bin/fmc.gz, bin/fmrun.gz, make_corpus.py and
 # core_table.py. Settings: MODELS, BUDGETS, RUNS (warm runs), IMAGE (--max-image-size), EVICT_BUDGET (the
-# budget that also gets a run with the bundle evicted from the page cache). Results: $OUT/core-*.log and
-# $OUT/core-table.md.
+# budget that also gets a run with the bundle evicted from the page cache), TRACE=1 (also trace every budget's
+# runs and print where their GPU time went, trace_gaps.py). Results: $OUT/core-*.log and $OUT/core-table.md.
 set -uo pipefail
 cd .device
 for f in bin/*.gz; do [ -e "$f" ] && gunzip -f "$f"; done; chmod +x bin/*
@@ -54,6 +54,10 @@ PY
     ./bin/fmc replan $m.fmb -o $m.$tag.fmb --memory-budget $b --profile $m.profile.json ${bw:+--bandwidth $bw} || continue
     ./bin/fmrun $m.$tag.fmb $inputs --output-dir out.$m.$tag --runs $RUNS --profile 2>&1 | grep -v "^fmrun:" \
       | grep -v "^  step"
+    if [ "${TRACE:-0}" = 1 ]; then
+      ./bin/fmrun $m.$tag.fmb $inputs --runs 3 --trace "$OUT/trace.$m.$tag.json" > /dev/null 2>&1
+      python3 trace_gaps.py "$OUT/trace.$m.$tag.json"
+    fi
     same=yes; for f in out.$m.preload/*.npy; do cmp -s $f out.$m.$tag/$(basename $f) || same=no; done
     echo "bit-identical to preload: $same"
     if [ "$b" = "${EVICT_BUDGET:-25%}" ]; then

@@ -55,6 +55,9 @@ public final class Device {
     /// hostQueryReset (Vulkan 1.2) is enabled: query pools can be reset from the host (transfer queues cannot
     /// record vkCmdResetQueryPool).
     var hasHostQueryReset: Bool { physical.features.v12.hostQueryReset != 0 }
+    /// How long making this device took, by phase: the Vulkan instance (loader and drivers), choosing the
+    /// physical device, and the logical device with its queues; in seconds.
+    public let creationPhases: [(phase: String, seconds: Double)]
 
     let instance: VK.Instance
     let vk: VK.Device
@@ -75,7 +78,15 @@ public final class Device {
     }
 
     public init(options: DeviceOptions = DeviceOptions()) throws {
+        var phaseStart = monotonicSeconds()
+        var phases: [(phase: String, seconds: Double)] = []
+        func endPhase(_ name: String) {
+            let now = monotonicSeconds()
+            phases.append((name, now - phaseStart))
+            phaseStart = now
+        }
         instance = try VK.Instance(applicationName: options.applicationName)
+        endPhase("instance")
         let all = try instance.physicalDevices().enumerated().map { PhysicalDevice(handle: $1, index: $0) }
         let chosen: PhysicalDevice
         if let index = options.deviceIndex {
@@ -94,6 +105,7 @@ public final class Device {
         }
         physical = chosen
         info = chosen.info
+        endPhase("physical device")
 
         let compute = chosen.computeFamily!
         let transfer: (family: UInt32, index: UInt32, kind: TransferQueueKind)
@@ -130,6 +142,8 @@ public final class Device {
         calibratedTimestamps = calibration.flatMap { VK.CalibratedTimestamps(device: logical, suffix: $0.1) }
         computeQueue = vk.queue(family: compute, index: 0)!
         transferQueue = vk.queue(family: transfer.family, index: transfer.index)!
+        endPhase("logical device")
+        creationPhases = phases
     }
 
     /// Timeline semaphores (required) plus the optional features kernels may use, where supported:
