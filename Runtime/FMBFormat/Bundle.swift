@@ -84,15 +84,49 @@ public struct DeviceRequirements: Equatable, Sendable {
     public var imageArrayLayers: UInt32
     public var workgroupInvocations: UInt32
     public var sharedMemoryBytes: UInt32
+    /// Optional device features some kernel needs (format 1.3; empty in older files).
+    public var features: DeviceFeatures
 
     public init(pushConstantBytes: UInt32 = 0, storageBufferRange: UInt64 = 0, imageDimension2D: UInt32 = 0,
-                imageArrayLayers: UInt32 = 0, workgroupInvocations: UInt32 = 0, sharedMemoryBytes: UInt32 = 0) {
+                imageArrayLayers: UInt32 = 0, workgroupInvocations: UInt32 = 0, sharedMemoryBytes: UInt32 = 0,
+                features: DeviceFeatures = []) {
         self.pushConstantBytes = pushConstantBytes
         self.storageBufferRange = storageBufferRange
         self.imageDimension2D = imageDimension2D
         self.imageArrayLayers = imageArrayLayers
         self.workgroupInvocations = workgroupInvocations
         self.sharedMemoryBytes = sharedMemoryBytes
+        self.features = features
+    }
+}
+
+/// Optional device features a bundle's kernels use beyond what every FlashMem device has (bits of
+/// `meta.requirements.features`, FORMAT.md). A runtime enables them at device creation where offered and refuses
+/// a bundle that needs one its device lacks.
+public struct DeviceFeatures: OptionSet, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// Tensor cores through VK_NV_cooperative_matrix: its `cooperativeMatrix` feature with fp16 × fp16 → fp32
+    /// 16 × 16 × 16 fragments at subgroup scope, subgroups of 32, and the Vulkan 1.2 features the SPIR-V of such
+    /// kernels also declares (`vulkanMemoryModel`, `shaderFloat16`). Kernels: gemm_cm.comp.
+    public static let cooperativeMatrixNV = DeviceFeatures(rawValue: 1 << 0)
+
+    /// Every bit this reader knows, with its name.
+    public static let named: [(DeviceFeatures, String)] = [(.cooperativeMatrixNV, "cooperativeMatrixNV")]
+    public static let known = DeviceFeatures(named.map(\.0))
+
+    /// SPIR-V capabilities that imply a feature (the validator checks that the bundle declares it).
+    static let implyingCapabilities: [(capability: UInt32, name: String, feature: DeviceFeatures)] = [
+        (5357, "CooperativeMatrixNV", .cooperativeMatrixNV),
+    ]
+
+    /// "cooperativeMatrixNV", names joined by ", ", "none" when empty, unknown bits in hex.
+    public var description: String {
+        var names = Self.named.filter { contains($0.0) }.map(\.1)
+        let unknown = rawValue & ~Self.known.rawValue
+        if unknown != 0 { names.append("unknown 0x" + String(unknown, radix: 16)) }
+        return names.isEmpty ? "none" : names.joined(separator: ", ")
     }
 }
 

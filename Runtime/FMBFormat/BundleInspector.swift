@@ -246,6 +246,7 @@ public enum BundleInspector {
     static func requirementsLine(_ r: DeviceRequirements) -> String {
         "push \(r.pushConstantBytes) B, buffer range \(bytes(r.storageBufferRange)), image 2D \(r.imageDimension2D), "
             + "layers \(r.imageArrayLayers), invocations \(r.workgroupInvocations), shared \(bytes(UInt64(r.sharedMemoryBytes)))"
+            + (r.features.isEmpty ? "" : ", features \(r.features)")
     }
 
     // MARK: - Formatting

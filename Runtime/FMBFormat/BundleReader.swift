@@ -34,6 +34,9 @@ public enum BundleReader {
         let (layout, layoutIssues) = BundleValidator.checkFile(bytes)
         guard let layout, layoutIssues.isEmpty else { throw FormatError(issues: layoutIssues) }
         let bundle = try decode(bytes, layout: layout)
+        let featureIssues = BundleValidator.checkDeviceFeatures(bundle.meta.requirements.features, flags: layout.flags,
+                                                                minor: layout.minor)
+        guard featureIssues.isEmpty else { throw FormatError(issues: featureIssues) }
         let data = layout.dataRange
         let issues = BundleValidator.validate(bundle, dataSize: UInt64(data.count))
         if !issues.isEmpty { throw FormatError(issues: issues) }
@@ -118,7 +121,7 @@ public enum BundleReader {
         req.imageArrayLayers = try r.u32("meta.requirements.imageArrayLayers")
         req.workgroupInvocations = try r.u32("meta.requirements.workgroupInvocations")
         req.sharedMemoryBytes = try r.u32("meta.requirements.sharedMemoryBytes")
-        try r.skip(4, "meta.requirements.reserved")
+        req.features = DeviceFeatures(rawValue: try r.u32("meta.requirements.features"))
         req.storageBufferRange = try r.u64("meta.requirements.storageBufferRange")
         var lists: [[IOBinding]] = []
         for list in ["meta.inputs", "meta.outputs"] {

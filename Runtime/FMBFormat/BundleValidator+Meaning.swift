@@ -359,6 +359,9 @@ private struct MeaningCheck {
         check("imageDimension2D", UInt64(have.imageDimension2D), need.imageDimension2D)
         check("imageArrayLayers", UInt64(have.imageArrayLayers), need.imageArrayLayers)
         check("workgroupInvocations", UInt64(have.workgroupInvocations), need.workgroupInvocations)
+        for (feature, by) in need.features where !have.features.contains(feature) {
+            fail("meta.requirements.features", "\(have.features), but \(by) needs \(feature)")
+        }
     }
 }
 
@@ -371,6 +374,9 @@ struct TableRequirements {
     var imageDimension2D: (value: UInt64, by: String) = (0, "")
     var imageArrayLayers: (value: UInt64, by: String) = (0, "")
     var workgroupInvocations: (value: UInt64, by: String) = (0, "")
+    /// Features the SPIR-V modules declare capabilities for (`DeviceFeatures.implyingCapabilities`), each with
+    /// the first kernel that needs it.
+    var features: [(DeviceFeatures, String)] = []
 }
 
 extension FMBundle {
@@ -386,7 +392,25 @@ extension FMBundle {
         r.imageDimension2D = max(r.imageDimension2D, UInt32(clamping: need.imageDimension2D.value))
         r.imageArrayLayers = max(r.imageArrayLayers, UInt32(clamping: need.imageArrayLayers.value))
         r.workgroupInvocations = max(r.workgroupInvocations, UInt32(clamping: need.workgroupInvocations.value))
+        for (feature, _) in need.features { r.features.insert(feature) }
         return r
+    }
+
+    /// The OpCapability operands of a SPIR-V module (they open its instruction stream, after the 5-word header).
+    static func capabilities(of words: [UInt32]) -> Set<UInt32> {
+        var result = Set<UInt32>()
+        var i = 5
+        while i < words.count {
+            let count = Int(words[i] >> 16), opcode = words[i] & 0xFFFF
+            guard count > 0 else { break }
+            if opcode == 17, i + 1 < words.count {  // OpCapability
+                result.insert(words[i + 1])
+            } else if opcode != 10 && opcode != 11 {  // past OpExtension / OpExtInstImport: no more capabilities
+                break
+            }
+            i += count
+        }
+        return result
     }
 
     func tableRequirements() -> TableRequirements {
@@ -398,6 +422,14 @@ extension FMBundle {
             let invocations = kernel.workgroupSize.reduce(UInt64(1)) { mul($0, UInt64($1)) ?? .max }
             if invocations > t.workgroupInvocations.value {
                 t.workgroupInvocations = (invocations, "kernels[\(k)] ('\(kernel.name)')")
+            }
+            if Int(kernel.spirv) < spirv.count {
+                let declared = Self.capabilities(of: spirv[Int(kernel.spirv)])
+                for implied in DeviceFeatures.implyingCapabilities where declared.contains(implied.capability)
+                    && !t.features.contains(where: { $0.0 == implied.feature }) {
+                    t.features.append((implied.feature, "kernels[\(k)] ('\(kernel.name)', SPIR-V capability "
+                                       + "\(implied.name))"))
+                }
             }
         }
         for (s, step) in program.enumerated() {

@@ -189,6 +189,29 @@ public enum BundleValidator {
         return []
     }
 
+    /// `meta.requirements.features` is non-zero exactly when the deviceFeatures flag (0x4) is set, only in a 1.3
+    /// or later file, and holds only bits this reader knows (a newer producer's feature could not be enabled).
+    public static func checkDeviceFeatures(_ features: DeviceFeatures, flags: UInt32, minor: UInt16) -> [FormatIssue] {
+        let flagged = flags & FileLayout.deviceFeaturesFlag != 0
+        let path = "meta.requirements.features"
+        if !features.isEmpty, minor < 3 {
+            return [FormatIssue(.structure, path, "\(features) in a 1.\(minor) bundle (device features are format 1.3)")]
+        }
+        if !features.isEmpty, !flagged {
+            return [FormatIssue(.structure, "header.flags", "\(path) is \(features), but the deviceFeatures flag (0x4) "
+                                + "is not set", fileOffset: 8)]
+        }
+        if features.isEmpty, flagged {
+            return [FormatIssue(.structure, "header.flags", "the deviceFeatures flag (0x4) is set, but \(path) is 0",
+                                fileOffset: 8)]
+        }
+        if !features.isSubset(of: .known) {
+            return [FormatIssue(.structure, path, "unknown device feature bits 0x"
+                                + String(features.rawValue & ~DeviceFeatures.known.rawValue, radix: 16))]
+        }
+        return []
+    }
+
     static func checkPredicatesSection(flags: UInt32, minor: UInt16, at index: Int?) -> [FormatIssue] {
         checkFlaggedSection(.predicates, flag: FileLayout.predicatedStepsFlag, flagName: "predicatedSteps",
                             sinceMinor: 1, what: "predicated steps", flags: flags, minor: minor, at: index)

@@ -81,12 +81,14 @@ public enum BundleWriter {
             let issues = BundleValidator.validate(bundle, dataSize: UInt64(payload.count))
             if !issues.isEmpty { throw FormatError(file: "<writer>", issues: issues) }
         }
-        // The lowest version that holds the file: predicated steps need 1.1, a placement 1.2, each with its
-        // must-understand flag.
+        // The lowest version that holds the file: predicated steps need 1.1, a placement 1.2, device features
+        // 1.3, each with its must-understand flag.
         let predicated = bundle.hasPredicatedSteps
-        let minor: UInt16 = bundle.placement != nil ? 2 : predicated ? 1 : 0
+        let featured = !bundle.meta.requirements.features.isEmpty
+        let minor: UInt16 = featured ? 3 : bundle.placement != nil ? 2 : predicated ? 1 : 0
         let flags = (predicated ? FileLayout.predicatedStepsFlag : 0)
             | (bundle.placement != nil ? FileLayout.placementFlag : 0)
+            | (featured ? FileLayout.deviceFeaturesFlag : 0)
         let bodies: [(SectionKind, [UInt8])] = [
             (.meta, encodeMeta(bundle.meta)),
             (.kernels, encodeKernels(bundle)),
@@ -152,7 +154,7 @@ public enum BundleWriter {
         w.u32(r.imageArrayLayers)
         w.u32(r.workgroupInvocations)
         w.u32(r.sharedMemoryBytes)
-        w.u32(0)  // reserved
+        w.u32(r.features.rawValue)  // features (1.3; reserved 0 before)
         w.u64(r.storageBufferRange)
         for list in [meta.inputs, meta.outputs] {
             w.count(list.count)

@@ -15,15 +15,19 @@ public struct DeviceLimits: Equatable, Sendable {
     public var workgroupInvocations: UInt32
     /// maxComputeSharedMemorySize.
     public var sharedMemoryBytes: UInt32
+    /// The optional features the device was created with (`DeviceFeatures`).
+    public var features: DeviceFeatures
 
     public init(pushConstantBytes: UInt32, storageBufferRange: UInt64, imageDimension2D: UInt32,
-                imageArrayLayers: UInt32, workgroupInvocations: UInt32, sharedMemoryBytes: UInt32) {
+                imageArrayLayers: UInt32, workgroupInvocations: UInt32, sharedMemoryBytes: UInt32,
+                features: DeviceFeatures = []) {
         self.pushConstantBytes = pushConstantBytes
         self.storageBufferRange = storageBufferRange
         self.imageDimension2D = imageDimension2D
         self.imageArrayLayers = imageArrayLayers
         self.workgroupInvocations = workgroupInvocations
         self.sharedMemoryBytes = sharedMemoryBytes
+        self.features = features
     }
 }
 
@@ -43,6 +47,10 @@ extension DeviceRequirements {
         check("image array layers", UInt64(imageArrayLayers), UInt64(limits.imageArrayLayers), "")
         check("workgroup invocations", UInt64(workgroupInvocations), UInt64(limits.workgroupInvocations), "")
         check("compute shared memory", UInt64(sharedMemoryBytes), UInt64(limits.sharedMemoryBytes), " bytes")
+        let missing = features.subtracting(limits.features)
+        if !missing.isEmpty {
+            problems.append("device features: the bundle needs \(missing), which the device does not offer")
+        }
         return problems
     }
 }

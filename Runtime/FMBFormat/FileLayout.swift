@@ -72,7 +72,7 @@ public struct FileLayout: Equatable, Sendable {
     /// The newest format version this code writes; it reads any 1.x. The writer stamps the lowest minor that
     /// holds the file (1.0 unless it has predicated steps), so bundles without them stay readable by 1.0 readers.
     public static let currentMajor: UInt16 = 1
-    public static let currentMinor: UInt16 = 2
+    public static let currentMinor: UInt16 = 3
     /// Sizes of the v1.0 header and section entry; later minors may grow them (readers use the file's sizes).
     public static let headerSize = 64
     public static let sectionEntrySize = 32
@@ -89,8 +89,12 @@ public struct FileLayout: Equatable, Sendable {
     /// Must-understand flag (1.2): weight images live where the `placement` section says, some resident across
     /// runs. A 1.1 reader rejects the file instead of streaming every image into a pool of its own design.
     public static let placementFlag: UInt32 = 0x0000_0002
+    /// Must-understand flag (1.3): `meta.requirements.features` (a reserved 0 before) names optional device
+    /// features some kernel needs (e.g. cooperative matrices). A 1.2 reader rejects the file instead of creating
+    /// pipelines its device may not run.
+    public static let deviceFeaturesFlag: UInt32 = 0x0000_0004
     /// The must-understand flags this reader knows.
-    public static let knownFlags: UInt32 = predicatedStepsFlag | placementFlag
+    public static let knownFlags: UInt32 = predicatedStepsFlag | placementFlag | deviceFeaturesFlag
 
     public var major: UInt16
     public var minor: UInt16

@@ -21,8 +21,34 @@ public struct CompileOptions: Sendable {
     public var pinnedInputs: [String: [Double]] = [:]
     /// The most bytes one weight image may take; larger weights are cut into pieces (Lowering.lower). nil = no limit.
     public var maxImageBytes: Int?
+    /// Whether Gemm / MatMul may run on tensor cores (cooperative matrices; `TensorCores`).
+    public var tensorCores: TensorCores = .auto
 
     public init() {}
+
+    /// Whether this compile lowers with cooperative-matrix kernels: `on` (fp16 only), `auto` where the target
+    /// has them (`CostModel.cooperativeMatrix`) and the weights are fp16, never for `off`.
+    /// `file` names the model in the error.
+    public func usesCooperativeMatrix(file: String) throws -> Bool {
+        switch tensorCores {
+        case .off: return false
+        case .auto: return costModel.cooperativeMatrix && precision == .fp16
+        case .on:
+            guard precision == .fp16 else {
+                throw CompileError(file: file, "tensor cores (--tensor-cores on) need --precision fp16: "
+                                   + "the cooperative-matrix kernels multiply fp16 weights")
+            }
+            return true
+        }
+    }
+}
+
+/// Tensor-core (cooperative-matrix) kernels for Gemm / MatMul with a constant B: `auto` uses them where the
+/// compile target's device has them (`CostModel.cooperativeMatrix`, e.g. `--target h200`) for fp16 bundles;
+/// `on` wherever the shape suits (the bundle then runs only on a device with VK_NV_cooperative_matrix); `off`
+/// never (what tests on lavapipe compile with). Shapes: `Lowering.coopmatTile`.
+public enum TensorCores: String, Sendable, CaseIterable {
+    case auto, on, off
 }
 
 /// Figures about a compile, for the CLI and tests.
@@ -35,6 +61,8 @@ public struct CompileReport: Sendable {
     /// Steps whose kernel only moves data (`BundleInspector.isCopyKernel`).
     public var copySteps = 0
     public var steps = 0
+    /// Steps whose kernel runs on tensor cores (cooperative matrices).
+    public var cooperativeMatrixSteps = 0
     public var kernels = 0
     public var spirvModules = 0
     public var arenaBytes: UInt64 = 0
@@ -65,7 +93,8 @@ public enum Compiler {
                                                        pinnedInputs: options.pinnedInputs)
         progress("lowering \(graph.nodes.count) nodes (\(options.precision.rawValue))")
         let limit = options.maxImageBytes ?? defaultImageLimit(graph, options: options)
-        let program = try Lowering.lower(graph, precision: options.precision, maxImageBytes: limit)
+        let program = try Lowering.lower(graph, precision: options.precision, maxImageBytes: limit,
+                                         cooperativeMatrix: try options.usesCooperativeMatrix(file: path))
         let name = options.modelName ?? baseName(path)
         var compiled = try assemble(program, name: name, options: options, progress: progress)
         compiled.report.nodes = graph.nodes.count
@@ -214,13 +243,15 @@ public enum Compiler {
             imageDimension2D: images.map { max($0.width, $0.height) }.max() ?? 0,
             imageArrayLayers: images.map(\.layers).max() ?? 0,
             workgroupInvocations: program.kernels.map { $0.workgroupSize.reduce(1, *) }.max() ?? 0,
-            sharedMemoryBytes: UInt32(program.kernels.map(\.sharedMemoryBytes).max() ?? 0))
+            sharedMemoryBytes: UInt32(program.kernels.map(\.sharedMemoryBytes).max() ?? 0),
+            features: program.kernels.reduce(DeviceFeatures()) { $0.union($1.features) })
         let meta = Meta(modelName: name, producer: "fmc \(version)", inputs: try program.inputs.map(io),
                         outputs: try program.outputs.map(io), requirements: requirements, arenaSize: arena.arenaSize)
         let bundle = FMBundle(meta: meta, spirv: spirv, kernels: kernels, program: steps, tensors: arena.tensors,
                               images: images, chunks: chunks, schedule: schedule, placement: placement)
 
         report.steps = steps.count
+        report.cooperativeMatrixSteps = program.steps.filter { !program.kernels[$0.kernel].features.isEmpty }.count
         report.copySteps = steps.filter { BundleInspector.isCopyKernel(kernels[Int($0.kernel)].name) }.count
         report.kernels = kernels.count
         report.spirvModules = spirv.count

@@ -87,6 +87,9 @@ final class TestRunner {
         var options = CompileOptions()
         options.precision = precision
         options.modelName = test.name
+        // The portable kernels on every device (lavapipe has no cooperative matrices); Benchmarks/coopmat-bench.sh
+        // checks the tensor-core ones.
+        options.tensorCores = .off
         for (name, file) in zip(inputNames, set.inputs) where !pinned.contains(name) {
             options.inputShapes[name] = file.shape
         }

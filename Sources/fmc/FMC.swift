@@ -61,8 +61,16 @@ struct Compile: ParsableCommand {
                                + "and streaming bandwidth instead of the --target estimates.", valueName: "profile.json"))
     var profile: String?
 
+    @Option(name: .customLong("tensor-cores"),
+            help: ArgumentHelp("Tensor-core (cooperative-matrix) kernels for Gemm / MatMul: auto, on or off.",
+                               discussion: "auto (default): for fp16 bundles of a target that has them (h200); on: "
+                                   + "wherever the shape suits, fp16 only (the bundle then needs "
+                                   + "VK_NV_cooperative_matrix); off: the plain kernels everywhere (lavapipe)."))
+    var tensorCores: TensorCores = .auto
+
     mutating func run() throws {
         var options = CompileOptions()
+        options.tensorCores = tensorCores
         if let profile {
             options.profile = try readProfile(profile)
         }
@@ -110,6 +118,9 @@ struct Compile: ParsableCommand {
               arena \(formatBytes(r.arenaBytes)) (without reuse \(formatBytes(r.arenaUnsharedBytes)))
               weights \(formatBytes(r.weightBytes)) in \(r.chunks) chunks, stored \(formatBytes(r.storedBytes))
             """)
+        if r.cooperativeMatrixSteps > 0 {
+            print("  tensor cores: \(r.cooperativeMatrixSteps) steps on cooperative matrices (VK_NV_cooperative_matrix)")
+        }
         print(planSummary(r.plan, target: options.profile.map { "profile of \($0.device)" } ?? model.name))
         for split in r.splits {
             print("  split \(split.summary)")
@@ -200,6 +211,7 @@ struct Inspect: ParsableCommand {
 }
 
 extension Precision: ExpressibleByArgument {}
+extension TensorCores: ExpressibleByArgument {}
 
 /// Reads a cost profile written by `fmrun --profile-out`.
 func readProfile(_ path: String) throws -> CostProfile {

@@ -50,10 +50,10 @@ final class StructureValidationTests: XCTestCase {
     func testNewerMinorWithUnknownSectionIsAccepted() throws {
         var s = FileSurgery(file)
         s.appendSection(kind: 42, body: Array("a section from the future".utf8))
-        s.set16(6, 3)  // minor 3
+        s.set16(6, FileLayout.currentMinor + 1)  // a minor this reader does not know
         let parsed = try s.bytes.withUnsafeBytes { try BundleReader.parse(bytes: $0, verifyChecksums: true) }
         XCTAssertEqual(parsed.bundle, Fixtures.tiny().bundle)
-        XCTAssertEqual(parsed.layout.minor, 3)
+        XCTAssertEqual(parsed.layout.minor, FileLayout.currentMinor + 1)
         XCTAssertEqual(parsed.layout.sections.last?.kind.rawValue, 42)
         XCTAssertEqual(parsed.layout.sections.last?.kind.description, "unknown(42)")
     }
@@ -68,7 +68,7 @@ final class StructureValidationTests: XCTestCase {
         var s = FileSurgery(file)
         s.set32(8, 0x0001_0000)  // ignorable bit: accepted
         XCTAssertNoThrow(try s.bytes.withUnsafeBytes { try BundleReader.parse(bytes: $0) })
-        s.set32(8, 0x0000_0004)  // must-understand bit: rejected
+        s.set32(8, 0x0000_0008)  // a must-understand bit this reader does not know: rejected
         assertIssue(parseIssues(s.bytes), path: "header.flags", contains: "unknown must-understand flags 0x")
     }
 

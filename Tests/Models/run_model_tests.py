@@ -170,7 +170,7 @@ def check_model(name, args, work, log):
         bundle = os.path.join(work, f"{name}.{precision}.fmb")
         try:
             _, seconds = run([os.path.join(args.bin, "fmc"), "compile", onnx_path, "-o", bundle,
-                              "--precision", precision] + flags, log)
+                              "--precision", precision, "--tensor-cores", args.tensor_cores] + flags, log)
         except RuntimeError as e:
             for label, *_ in sets:
                 for mode in ("streaming", "preload"):
@@ -180,7 +180,8 @@ def check_model(name, args, work, log):
             case = f"{name}/{precision}{'/' + label if label else ''}"
             preload = yield from check_bundle(bundle, case, input_args, refs, tolerance[precision], args, work, log)
             for budget in args.budgets:
-                compile_cmd = [os.path.join(args.bin, "fmc"), "compile", onnx_path, "--precision", precision] + flags
+                compile_cmd = [os.path.join(args.bin, "fmc"), "compile", onnx_path, "--precision", precision,
+                               "--tensor-cores", args.tensor_cores] + flags
                 yield from check_budget(compile_cmd, bundle, budget, f"{case}/budget-{budget}", input_args, refs,
                                         preload, args, work, log)
 
@@ -269,6 +270,9 @@ def main():
     parser.add_argument("--corpus", required=True, help="folder with NAME.onnx and NAME.ref.npz")
     parser.add_argument("--models", nargs="+", default=["resnet50"])
     parser.add_argument("--precisions", nargs="+", default=["fp32", "fp16"], choices=sorted(TOLERANCE))
+    # CI runs on lavapipe, which has no cooperative matrices; `auto` or `on` on a device with them.
+    parser.add_argument("--tensor-cores", default="off", choices=["auto", "on", "off"],
+                        help="fmc compile --tensor-cores (default off: the portable kernels)")
     parser.add_argument("--budgets", nargs="*", default=["25%"],
                         help="memory budgets (fmc compile --memory-budget) whose runs must equal preload bit for bit")
     parser.add_argument("--log", default=None, help="write every command and its output here")

@@ -54,6 +54,11 @@ extension Device {
                          + "which needs \(VK.ConditionalRendering.extensionName); the device "
                          + (physical.supportsConditionalRendering ? "was opened without it" : "does not offer it"))
         }
+        if bundle.meta.requirements.features.contains(.cooperativeMatrixNV), !hasCooperativeMatrix {
+            unmet.append("tensor cores: the bundle's cooperative-matrix kernels need \(VK.CooperativeMatrix.extensionName); "
+                         + (physical.cooperativeMatrixUnavailableReason ?? "the device was opened without it")
+                         + " (compile with --tensor-cores off for this device)")
+        }
         for format in Set(bundle.images.map(\.format)).sorted(by: { $0.rawValue < $1.rawValue })
         where !supportsWeightFormat(format.vkFormat) {
             unmet.append("weight image format \(format): the device has no storage-image and transfer-destination "
@@ -68,7 +73,8 @@ extension Device {
                      storageBufferRange: UInt64(limits.maxStorageBufferRange),
                      imageDimension2D: limits.maxImageDimension2D, imageArrayLayers: limits.maxImageArrayLayers,
                      workgroupInvocations: limits.maxComputeWorkGroupInvocations,
-                     sharedMemoryBytes: limits.maxComputeSharedMemorySize)
+                     sharedMemoryBytes: limits.maxComputeSharedMemorySize,
+                     features: hasCooperativeMatrix ? .cooperativeMatrixNV : [])
     }
 
     /// Throws `RuntimeError.requirementsUnmet` listing every unmet requirement of `loaded`.

@@ -29,11 +29,17 @@ public struct DeviceOptions: Sendable {
     /// decided at run time). A device is made before any bundle is known, so it is enabled up front; sessions
     /// of such bundles fail on a device without it. False only to test that path.
     public var conditionalRendering: Bool
+    /// Enable VK_NV_cooperative_matrix (with vulkanMemoryModel) where the device can run the tensor-core kernels,
+    /// for bundles that need `DeviceFeatures.cooperativeMatrixNV`; enabled up front for the same reason. False
+    /// only to test that path.
+    public var cooperativeMatrix: Bool
 
-    public init(deviceIndex: Int? = nil, applicationName: String = "FlashMem", conditionalRendering: Bool = true) {
+    public init(deviceIndex: Int? = nil, applicationName: String = "FlashMem", conditionalRendering: Bool = true,
+                cooperativeMatrix: Bool = true) {
         self.deviceIndex = deviceIndex
         self.applicationName = applicationName
         self.conditionalRendering = conditionalRendering
+        self.cooperativeMatrix = cooperativeMatrix
     }
 }
 
@@ -49,6 +55,8 @@ public final class Device {
     /// need it.
     let conditionalRendering: VK.ConditionalRendering?
     public var hasConditionalRendering: Bool { conditionalRendering != nil }
+    /// VK_NV_cooperative_matrix was found usable and enabled: bundles with tensor-core kernels need it.
+    public let hasCooperativeMatrix: Bool
     /// VK_KHR/EXT_calibrated_timestamps, when found and enabled: traces put GPU timestamps on the host clock.
     let calibratedTimestamps: VK.CalibratedTimestamps?
     public var hasCalibratedTimestamps: Bool { calibratedTimestamps != nil }
@@ -74,7 +82,7 @@ public final class Device {
     /// Every Vulkan device, in vkEnumeratePhysicalDevices order (the order `--device N` indexes).
     public static func list() throws -> [DeviceInfo] {
         let instance = try VK.Instance(applicationName: "FlashMem")
-        return try instance.physicalDevices().enumerated().map { PhysicalDevice(handle: $1, index: $0).info }
+        return try instance.physicalDevices().enumerated().map { PhysicalDevice(instance: instance.handle, handle: $1, index: $0).info }
     }
 
     public init(options: DeviceOptions = DeviceOptions()) throws {
@@ -85,9 +93,12 @@ public final class Device {
             phases.append((name, now - phaseStart))
             phaseStart = now
         }
-        instance = try VK.Instance(applicationName: options.applicationName)
+        let vkInstance = try VK.Instance(applicationName: options.applicationName)
+        instance = vkInstance
         endPhase("instance")
-        let all = try instance.physicalDevices().enumerated().map { PhysicalDevice(handle: $1, index: $0) }
+        let all = try vkInstance.physicalDevices().enumerated().map {
+            PhysicalDevice(instance: vkInstance.handle, handle: $1, index: $0)
+        }
         let chosen: PhysicalDevice
         if let index = options.deviceIndex {
             guard all.indices.contains(index) else {
@@ -131,6 +142,14 @@ public final class Device {
             var feature = VkPhysicalDeviceConditionalRenderingFeaturesEXT()
             feature.conditionalRendering = 1
             features.conditionalRendering = feature
+        }
+        hasCooperativeMatrix = options.cooperativeMatrix && chosen.supportsCooperativeMatrix
+        if hasCooperativeMatrix {
+            extensions.append(VK.CooperativeMatrix.extensionName)
+            var feature = VkPhysicalDeviceCooperativeMatrixFeaturesNV()
+            feature.cooperativeMatrix = 1
+            features.cooperativeMatrix = feature
+            features.v12.vulkanMemoryModel = 1
         }
         // Calibration costs nothing until a trace asks for it.
         let calibration = VK.CalibratedTimestamps.extensions.first { chosen.extensions.contains($0.0) }

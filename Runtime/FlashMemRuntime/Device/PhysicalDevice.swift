@@ -14,8 +14,11 @@ struct PhysicalDevice {
     let extensions: Set<String>
     /// VK_EXT_conditional_rendering is offered with its `conditionalRendering` feature (predicated steps).
     let supportsConditionalRendering: Bool
+    /// Why the tensor-core kernels (VK_NV_cooperative_matrix) cannot run here; nil when they can.
+    let cooperativeMatrixUnavailableReason: String?
+    var supportsCooperativeMatrix: Bool { cooperativeMatrixUnavailableReason == nil }
 
-    init(handle: VkPhysicalDevice, index: Int) {
+    init(instance: VkInstance, handle: VkPhysicalDevice, index: Int) {
         self.handle = handle
         self.index = index
         var maintenance3 = VkPhysicalDeviceMaintenance3Properties()
@@ -47,6 +50,8 @@ struct PhysicalDevice {
         extensions = Set(extensionList.prefix(Int(extensionCount)).map { string(fromCTuple: $0.extensionName) })
         supportsConditionalRendering = extensions.contains(VK.ConditionalRendering.extensionName)
             && PhysicalDevice.conditionalRenderingFeature(handle)
+        cooperativeMatrixUnavailableReason = VK.CooperativeMatrix.unavailableReason(
+            instance: instance, physical: handle, extensions: extensions, features: features)
     }
 
     /// The `conditionalRendering` feature (vkGetPhysicalDeviceFeatures2); only asked of a device that offers

@@ -10,6 +10,9 @@ extension VK {
         /// VK_EXT_conditional_rendering's features, chained after the 1.2 block when set (only on a device
         /// created with that extension).
         var conditionalRendering: VkPhysicalDeviceConditionalRenderingFeaturesEXT?
+        /// VK_NV_cooperative_matrix's features, chained after those when set (only on a device created with that
+        /// extension).
+        var cooperativeMatrix: VkPhysicalDeviceCooperativeMatrixFeaturesNV?
 
         /// What `physical` supports (vkGetPhysicalDeviceFeatures2).
         static func supported(by physical: VkPhysicalDevice) -> FeatureSet {
@@ -62,12 +65,22 @@ extension VK {
                 var features2 = VkPhysicalDeviceFeatures2()
                 features2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2
                 features2.features = features.core
+                // Optional extension features: v12 → conditional rendering → cooperative matrix, each only when set.
                 var conditional = features.conditionalRendering ?? VkPhysicalDeviceConditionalRenderingFeaturesEXT()
                 conditional.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_CONDITIONAL_RENDERING_FEATURES_EXT
                 conditional.pNext = nil
-                let chainsConditional = features.conditionalRendering != nil
-                return withUnsafeMutablePointer(to: &conditional) { conditionalPointer in
-                    features.v12.pNext = chainsConditional ? UnsafeMutableRawPointer(conditionalPointer) : nil
+                var cooperative = features.cooperativeMatrix ?? VkPhysicalDeviceCooperativeMatrixFeaturesNV()
+                cooperative.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV
+                cooperative.pNext = nil
+                return withUnsafeMutablePointer(to: &cooperative) { cooperativePointer in
+                withUnsafeMutablePointer(to: &conditional) { conditionalPointer in
+                    var tail: UnsafeMutableRawPointer? = nil
+                    if features.cooperativeMatrix != nil { tail = UnsafeMutableRawPointer(cooperativePointer) }
+                    if features.conditionalRendering != nil {
+                        conditionalPointer.pointee.pNext = tail
+                        tail = UnsafeMutableRawPointer(conditionalPointer)
+                    }
+                    features.v12.pNext = tail
                     return withUnsafeMutablePointer(to: &features.v12) { v12 in
                         features.v11.pNext = UnsafeMutableRawPointer(v12)
                         return withUnsafeMutablePointer(to: &features.v11) { v11 in
@@ -88,6 +101,7 @@ extension VK {
                             }
                         }
                     }
+                }
                 }
             }
             try check(result, "vkCreateDevice")

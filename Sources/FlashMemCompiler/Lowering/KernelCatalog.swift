@@ -40,6 +40,12 @@ enum KernelCatalog {
     /// Many rows (M ≥ 64). A, B+bias, Y or partial sums, C. Push: the same block as gemm.
     static let gemmTiled = KernelFamily(file: "gemm_tiled.comp", bindings: [buffer, image, buffer, buffer],
                                         pushConstantSize: 15 * 4, axes: [("GT_TM", ["1", "2"]), ("GT_TN", ["1", "2"])])
+    /// Tensor cores (VK_NV_cooperative_matrix), for a Lowering.coopmatTile shape. A, B+bias, Y or partial sums,
+    /// C. Push: the same block as gemm. Axes: the tile (CoopmatTile.large, .small; every combination compiles).
+    static let gemmCoopmat = KernelFamily(file: "gemm_cm.comp", bindings: [buffer, image, buffer, buffer],
+                                          pushConstantSize: 15 * 4,
+                                          axes: [("CM_BM", ["128", "64"]), ("CM_BN", ["128", "64"]),
+                                                 ("CM_WM", ["2"]), ("CM_WN", ["4", "2"])])
     /// Partial sums, Y. Push: count slices.
     static let splitKReduce = KernelFamily(file: "splitk_reduce.comp", bindings: [buffer, buffer],
                                            pushConstantSize: 2 * 4, axes: [])
@@ -65,7 +71,7 @@ enum KernelCatalog {
     static let batchnorm = KernelFamily(file: "batchnorm.comp", bindings: [buffer, buffer, buffer],
                                         pushConstantSize: 3 * 4, axes: [])
 
-    static let all: [KernelFamily] = [conv2d, conv2dIGemm, gemm, gemmTiled, splitKReduce, matmul, binary, unary, pool,
+    static let all: [KernelFamily] = [conv2d, conv2dIGemm, gemm, gemmTiled, gemmCoopmat, splitKReduce, matmul, binary, unary, pool,
                                       globalAvgPool, softmax, batchnorm]
         + reductionFamilies  // Lowering+Reduce.swift
         + elementwiseFamilies  // Lowering+Elementwise.swift
@@ -102,4 +108,6 @@ struct KernelRequest {
     var specConstants: [UInt32] = []
     var workgroupSize: [UInt32]
     var sharedMemoryBytes: Int = 0
+    /// Optional device features the kernel's SPIR-V needs (the bundle declares their union).
+    var features: DeviceFeatures = []
 }

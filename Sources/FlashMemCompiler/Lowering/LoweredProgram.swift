@@ -14,9 +14,12 @@ public struct KernelSpec: Sendable, Equatable {
     public var specConstants: [UInt32]
     /// Shared memory the kernel declares, for the device requirements.
     public var sharedMemoryBytes: Int
+    /// Optional device features the SPIR-V needs (e.g. cooperative matrices), for the device requirements.
+    public var features: DeviceFeatures
 
     public init(name: String, spirv: [UInt32], bindings: [BindingKind], pushConstantSize: Int,
-                workgroupSize: [UInt32], specConstants: [UInt32] = [], sharedMemoryBytes: Int = 0) {
+                workgroupSize: [UInt32], specConstants: [UInt32] = [], sharedMemoryBytes: Int = 0,
+                features: DeviceFeatures = []) {
         self.name = name
         self.spirv = spirv
         self.bindings = bindings
@@ -24,6 +27,7 @@ public struct KernelSpec: Sendable, Equatable {
         self.workgroupSize = workgroupSize
         self.specConstants = specConstants
         self.sharedMemoryBytes = sharedMemoryBytes
+        self.features = features
     }
 }
 

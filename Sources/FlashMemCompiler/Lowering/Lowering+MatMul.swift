@@ -1,8 +1,9 @@
 // Gemm and MatMul.
-//   constant B (Gemm; MatMul with a 2-D B, or one whose leading dims are 1) → gemm_tiled.comp for M ≥ 64,
-//     gemm.comp for fewer rows, either split over K (+ splitk_reduce.comp) when its tiles would not fill the
-//     device; B packed by WeightPacking.gemm with transB and alpha folded in and a constant per-column C
-//     (times beta) as the bias texels; transA is a strided read of A;
+//   constant B (Gemm; MatMul with a 2-D B, or one whose leading dims are 1) → gemm_cm.comp (tensor cores) when
+//     the lowering may use cooperative matrices and the shape suits them (`Lowering.coopmatTile`), else
+//     gemm_tiled.comp for M ≥ 64, gemm.comp for fewer rows; each split over K (+ splitk_reduce.comp) when its
+//     tiles would not fill the device; B packed by WeightPacking.gemm with transB and alpha folded in and a
+//     constant per-column C (times beta) as the bias texels; transA is a strided read of A;
 //   two activations (MatMul; Gemm whose B is not a constant, its A an activation or a constant) → matmul.comp
 //     with numpy batch broadcasting, transA / transB as strided reads and alpha in the epilogue (a constant
 //     operand is then a resident arena tensor);
@@ -136,7 +137,25 @@ extension LoweringContext {
         let split: (slices: Int, kPerSlice: Int)
         let rowGroups: Int
         let blocksPerGroup: Int
-        if m >= 64 {
+        let tiled: Bool
+        if cooperativeMatrix, let tile = Lowering.coopmatTile(m: m, k: k, n: nCols) {
+            // Tensor cores: BM × BN tiles of 16 × 16 fragments, K in slabs of 32.
+            tiled = true
+            blocksPerGroup = tile.bn / 4
+            rowGroups = LoweringMath.ceilDiv(m, tile.bm)
+            guard rowGroups <= Lowering.maxGroupsPerAxis else {
+                throw error(n, "M = \(m) rows exceed the dispatch grid of the matmul kernel")
+            }
+            let columnTiles = LoweringMath.ceilDiv(geometry.blocks, blocksPerGroup)
+            split = Lowering.splitK(tiles: rowGroups * columnTiles, k: k, step: CoopmatTile.depth,
+                                    minDepth: 4 * CoopmatTile.depth)
+            kernel = try self.kernel(KernelRequest(
+                family: KernelCatalog.gemmCoopmat, defines: tile.defines,
+                specConstants: [split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue, hasC],
+                workgroupSize: [UInt32(tile.invocations), 1, 1], sharedMemoryBytes: tile.sharedMemoryBytes,
+                features: .cooperativeMatrixNV))
+        } else if m >= 64 {
+            tiled = true
             // Many rows: shared-memory tiles, 128 × 128 where they still make a full wave of workgroups.
             let (tm, tn) = Lowering.tileShape(m: m, n: nCols)
             blocksPerGroup = 16 * tn
@@ -152,6 +171,7 @@ extension LoweringContext {
                 workgroupSize: [256, 1, 1], sharedMemoryBytes: 16 * 16 * (tm + tn) * 16))
         } else {
             // Few rows: one texel of columns per invocation, TM rows, a split over K to fill the device.
+            tiled = false
             let wg = 64
             let tm = m >= 4 ? 4 : 1
             blocksPerGroup = wg
@@ -168,7 +188,7 @@ extension LoweringContext {
                 workgroupSize: [UInt32(wg), 1, 1]))
         }
         let pieces = try pieceRanges(n, weight: bName, units: geometry.blocks,
-                                     granules: m >= 64 ? [blocksPerGroup, 1] : [1], axis: .columns) { r in
+                                     granules: tiled ? [blocksPerGroup, 1] : [1], axis: .columns) { r in
             k * r.count + r.count
         }
         let target = split.slices > 1 ? temporary("\(y)#splitk", shape: [split.slices, m * nCols]) : y
@@ -288,5 +308,45 @@ extension LoweringContext {
                  bindings: [aBinding, try read(b, for: n), try write(y, for: n), cBinding], push: push,
                  flops: 2.0 * Double(batches) * Double(m) * Double(k) * Double(nCols),
                  bytes: Double((bytes + cElements) * 4))
+    }
+}
+
+// MARK: - Tensor-core tiles
+
+/// A tile of gemm_cm.comp: a workgroup of `wm` × `wn` subgroups (32 invocations each) owns `bm` × `bn` outputs
+/// and walks K in slabs of `depth`; each subgroup holds (bm / wm / 16) × (bn / wn / 16) 16 × 16 accumulators.
+struct CoopmatTile: Equatable, CustomStringConvertible {
+    var bm: Int, bn: Int, wm: Int, wn: Int
+
+    /// K per shared-memory slab (BK in the shader): the split over K cuts at multiples of it.
+    static let depth = 32
+    /// 8 subgroups, 64 × 32 outputs (4 × 2 fragments) each.
+    static let large = CoopmatTile(bm: 128, bn: 128, wm: 2, wn: 4)
+    /// 4 subgroups, 32 × 32 outputs (2 × 2 fragments) each.
+    static let small = CoopmatTile(bm: 64, bn: 64, wm: 2, wn: 2)
+
+    var invocations: Int { 32 * wm * wn }
+    var defines: [String: String] { ["CM_BM": "\(bm)", "CM_BN": "\(bn)", "CM_WM": "\(wm)", "CM_WN": "\(wn)"] }
+    /// As, Bs (fp16, rows padded by 8) and one 16 × 16 fp32 staging area per subgroup, as the shader declares them.
+    var sharedMemoryBytes: Int { bm * (Self.depth + 8) * 2 + Self.depth * (bn + 8) * 2 + wm * wn * 256 * 4 }
+    var description: String { "\(bm)x\(bn)" }
+}
+
+extension Lowering {
+    /// The smallest product gemm_cm.comp takes: below 16 rows a 16-row fragment is mostly padding and the
+    /// product is memory-bound (a GEMV: gemm.comp reads B once at full bandwidth); below 32 columns or a depth
+    /// of 32 one tile is mostly padding.
+    static let coopmatMinimum = (m: 16, k: 32, n: 32)
+
+    /// The tensor-core tile for Y[M, N] = A[M, K] × B[K, N], or nil when the plain kernels should serve it
+    /// (`coopmatMinimum`). 128 × 128 tiles (8 subgroups) where they make a full wave of workgroups
+    /// (`targetWorkgroups / 2`) without a split over K, else 64 × 64 (4 subgroups); the caller still splits K
+    /// when even those would not fill the device. Edges (M, N, K not multiples of the tile) are handled by the
+    /// kernel, so no shape is refused for them.
+    static func coopmatTile(m: Int, k: Int, n: Int) -> CoopmatTile? {
+        guard m >= coopmatMinimum.m, k >= coopmatMinimum.k, n >= coopmatMinimum.n else { return nil }
+        let large = CoopmatTile.large
+        let largeTiles = LoweringMath.ceilDiv(m, large.bm) * LoweringMath.ceilDiv(n, large.bn)
+        return largeTiles >= targetWorkgroups / 2 ? large : .small
     }
 }

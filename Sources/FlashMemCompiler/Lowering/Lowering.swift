@@ -27,15 +27,19 @@ public enum Lowering {
     /// The graph is not modified. `maxImageBytes` bounds the bytes of one weight image (its padded extent):
     /// larger weights of Gemm / MatMul, Gather and Conv are cut into pieces, each its own image and step
     /// (Lowering+Pieces.swift), and listed in `LoweredProgram.splits`; nil = no limit, one image per weight.
-    public static func lower(_ graph: Graph, precision: Precision, maxImageBytes: Int? = nil) throws -> LoweredProgram {
-        try lower(graph, precision: precision, maxImageBytes: maxImageBytes, compiler: ShaderCompiler())
+    /// `cooperativeMatrix`: Gemm / MatMul with a constant B may run on tensor cores (gemm_cm.comp, which needs
+    /// VK_NV_cooperative_matrix: `DeviceFeatures.cooperativeMatrixNV`) where the shape suits them.
+    public static func lower(_ graph: Graph, precision: Precision, maxImageBytes: Int? = nil,
+                             cooperativeMatrix: Bool = false) throws -> LoweredProgram {
+        try lower(graph, precision: precision, maxImageBytes: maxImageBytes, cooperativeMatrix: cooperativeMatrix,
+                  compiler: ShaderCompiler())
     }
 
     /// As above with a caller-owned compiler (its cache is then shared across graphs).
     public static func lower(_ graph: Graph, precision: Precision, maxImageBytes: Int? = nil,
-                             compiler: ShaderCompiler) throws -> LoweredProgram {
+                             cooperativeMatrix: Bool = false, compiler: ShaderCompiler) throws -> LoweredProgram {
         let context = LoweringContext(graph: graph, precision: precision, maxImageBytes: maxImageBytes,
-                                      compiler: compiler)
+                                      cooperativeMatrix: cooperativeMatrix, compiler: compiler)
         try context.run()
         // Copies folded into later copies leave kernels without steps; each would cost a pipeline.
         context.program.removeUnusedKernels()
@@ -115,6 +119,8 @@ final class LoweringContext {
     let precision: Precision
     /// The most bytes one weight image may take (nil: no limit); see Lowering+Pieces.swift.
     let maxImageBytes: Int?
+    /// Kernels on tensor cores (cooperative matrices) are allowed; see Lowering.lower.
+    let cooperativeMatrix: Bool
     let compiler: ShaderCompiler
     var values: [String: ValueInfo]
     var initializers: [String: ConstantTensor]
@@ -129,11 +135,13 @@ final class LoweringContext {
     private var stepPredicate: LoweredPredicate?
     private var imageNames: Set<String> = []
 
-    init(graph: Graph, precision: Precision, maxImageBytes: Int? = nil, compiler: ShaderCompiler) {
+    init(graph: Graph, precision: Precision, maxImageBytes: Int? = nil, cooperativeMatrix: Bool = false,
+         compiler: ShaderCompiler) {
         self.graph = graph
         self.file = graph.sourcePath
         self.precision = precision
         self.maxImageBytes = maxImageBytes
+        self.cooperativeMatrix = cooperativeMatrix
         self.compiler = compiler
         self.values = graph.values
         self.initializers = graph.initializers
@@ -347,7 +355,7 @@ final class LoweringContext {
         program.kernels.append(KernelSpec(name: name, spirv: spirv, bindings: request.family.bindings,
                                           pushConstantSize: request.family.pushConstantSize,
                                           workgroupSize: request.workgroupSize, specConstants: request.specConstants,
-                                          sharedMemoryBytes: request.sharedMemoryBytes))
+                                          sharedMemoryBytes: request.sharedMemoryBytes, features: request.features))
         kernelIndex[name] = program.kernels.count - 1
         return program.kernels.count - 1
     }

@@ -12,8 +12,13 @@ public struct CostModel: Sendable, Equatable {
     public var transferBandwidth: Double
     /// Fixed cost of one dispatch, seconds.
     public var launchSeconds: Double
+    /// The device runs gemm_cm.comp: VK_NV_cooperative_matrix with fp16 × fp16 → fp32 16 × 16 × 16 fragments on
+    /// subgroups of 32 (`fmc compile --tensor-cores auto` uses them for fp16 bundles of this target).
+    public var cooperativeMatrix = false
 
-    /// NVIDIA H100 over Vulkan (DESIGN.md: 49–50 GB/s host→device; staging memcpy is the tighter bound).
+    /// NVIDIA H100 over Vulkan (DESIGN.md: 49–50 GB/s host→device; staging memcpy is the tighter bound). No
+    /// `cooperativeMatrix`: its probe listed VK_KHR_cooperative_matrix and VK_NV_cooperative_matrix2, not the NV
+    /// extension gemm_cm.comp uses (`--tensor-cores on` still asks for it).
     public static let h100 = CostModel(name: "h100", flopsPerSecond: 8e12, memoryBandwidth: 1.5e12,
                                        transferBandwidth: 25e9, launchSeconds: 5e-6)
     /// NVIDIA H200 over Vulkan 1.4 (driver 580), measured with vkprobe on the device machine (16 cores,
@@ -28,8 +33,10 @@ public struct CostModel: Sendable, Equatable {
     /// - `memoryBandwidth` 851 GB/s: a device-to-device vkCmdCopyBuffer on the compute queue (bytes copied per
     ///   second), the rate a kernel that reads its operands once can expect.
     /// - `launchSeconds` 5 µs: not measured on the H200; the H100's figure (one dispatch in a recorded batch).
+    /// - `cooperativeMatrix`: vkprobe lists VK_NV_cooperative_matrix with f16 × f16 → f32 at M16 N16 K16, subgroup
+    ///   size 32 (Benchmarks/results/h200-vkprobe-2026-12-04.txt).
     public static let h200 = CostModel(name: "h200", flopsPerSecond: 8.1e12, memoryBandwidth: 851e9,
-                                       transferBandwidth: 42e9, launchSeconds: 5e-6)
+                                       transferBandwidth: 42e9, launchSeconds: 5e-6, cooperativeMatrix: true)
     /// Mesa lavapipe on a small CPU.
     public static let lavapipe = CostModel(name: "lavapipe", flopsPerSecond: 2e10, memoryBandwidth: 1e10,
                                            transferBandwidth: 5e9, launchSeconds: 5e-5)

@@ -1,0 +1,214 @@
+// Tensor cores (gemm_cm.comp, VK_NV_cooperative_matrix): the selection rule per shape, what the lowering emits
+// with cooperative matrices allowed (kernel, tile, dispatch grid, split over K, column pieces, the declared
+// feature) and that nothing changes without them, how `--tensor-cores auto|on|off` resolves per target and
+// precision, and that every variant of the kernel passes spirv-val. The kernel's numbers can only be checked on
+// a device with the units (Benchmarks/coopmat-bench.sh); lavapipe has none.
+
+import FMBFormat
+import Foundation
+import XCTest
+@testable import FlashMemCompiler
+import TestSupport
+
+final class CoopmatLoweringTests: XCTestCase {
+    nonisolated(unsafe) static var sharedCompiler: ShaderCompiler?
+
+    private func lower(_ b: GraphBuilder, cooperativeMatrix: Bool, precision: Precision = .fp16,
+                       limit: Int? = nil) throws -> LoweredProgram {
+        if Self.sharedCompiler == nil { Self.sharedCompiler = try ShaderCompiler() }
+        return try Lowering.lower(b.graph(), precision: precision, maxImageBytes: limit,
+                                  cooperativeMatrix: cooperativeMatrix, compiler: Self.sharedCompiler!)
+    }
+
+    private func push(_ p: LoweredProgram, _ step: Int) -> [UInt32] {
+        let bytes = p.steps[step].pushConstants
+        return stride(from: 0, to: bytes.count, by: 4).map {
+            UInt32(bytes[$0]) | UInt32(bytes[$0 + 1]) << 8 | UInt32(bytes[$0 + 2]) << 16 | UInt32(bytes[$0 + 3]) << 24
+        }
+    }
+
+    private func gemmGraph(m: Int, k: Int, n: Int, relu: Bool = false) -> GraphBuilder {
+        var b = GraphBuilder()
+        b.input("a", [m, k])
+        b.constant("w", [k, n])
+        b.constant("c", [n])
+        b.node("Gemm", ["a", "w", "c"], relu ? "p" : "y", [m, n], name: "fc")
+        if relu {
+            b.node("Relu", ["p"], "y", [m, n], name: "relu")
+        }
+        b.outputs = ["y"]
+        return b
+    }
+
+    // MARK: - Selection rule
+
+    func testTheRulePicksLargeTilesForAFullWaveSmallOnesOtherwiseAndNoneForThinProducts() {
+        // 32 × 32 tiles of 128 × 128: a full wave.
+        XCTAssertEqual(Lowering.coopmatTile(m: 4096, k: 4096, n: 4096), .large)
+        // GPT-Neo-2.7B at 128 tokens: lm_head has 393 large tiles; the MLP's 20 or 80 would not fill the device.
+        XCTAssertEqual(Lowering.coopmatTile(m: 128, k: 2560, n: 50257), .large)
+        XCTAssertEqual(Lowering.coopmatTile(m: 128, k: 2560, n: 10240), .small)
+        XCTAssertEqual(Lowering.coopmatTile(m: 128, k: 10240, n: 2560), .small)
+        XCTAssertEqual(Lowering.coopmatTile(m: 197, k: 768, n: 3072), .small)
+        // Below the minimum in any dimension: the plain kernels.
+        XCTAssertNil(Lowering.coopmatTile(m: 1, k: 4096, n: 4096))
+        XCTAssertNil(Lowering.coopmatTile(m: 15, k: 4096, n: 4096))
+        XCTAssertNil(Lowering.coopmatTile(m: 4096, k: 31, n: 4096))
+        XCTAssertNil(Lowering.coopmatTile(m: 4096, k: 4096, n: 31))
+        XCTAssertEqual(Lowering.coopmatTile(m: 16, k: 32, n: 32), .small)
+    }
+
+    func testTileSharedMemoryFitsEveryTargetAndMatchesTheShaderLayout() {
+        for tile in [CoopmatTile.large, .small] {
+            // As[BM][BK + 8] + Bs[BK][BN + 8] halves, one 16 × 16 fp32 staging area per subgroup.
+            XCTAssertEqual(tile.sharedMemoryBytes, tile.bm * 40 * 2 + 32 * (tile.bn + 8) * 2 + tile.wm * tile.wn * 1024)
+            XCTAssertLessThanOrEqual(tile.sharedMemoryBytes, 32 << 10, "\(tile): lavapipe's 32 KiB")
+            XCTAssertEqual(tile.bm % (16 * tile.wm), 0)
+            XCTAssertEqual(tile.bn % (16 * tile.wn), 0)
+        }
+    }
+
+    // MARK: - Lowering
+
+    func testWithoutCooperativeMatricesTheProgramIsUnchanged() throws {
+        let b = gemmGraph(m: 256, k: 256, n: 512)
+        let plain = try lower(b, cooperativeMatrix: false)
+        XCTAssertTrue(plain.kernels.allSatisfy { $0.features.isEmpty }, "\(plain.kernels.map(\.name))")
+        XCTAssertTrue(plain.kernels[plain.steps[0].kernel].name.hasPrefix("gemm_tiled<"))
+        // Same images either way: the tensor-core kernel reads the plain kernels' weight layout.
+        let tensor = try lower(b, cooperativeMatrix: true)
+        XCTAssertEqual(plain.images.map(\.texels), tensor.images.map(\.texels))
+    }
+
+    func testALargeGemmRunsOnLargeTilesWithoutASplitAndDeclaresTheFeature() throws {
+        let p = try lower(gemmGraph(m: 2048, k: 256, n: 2048, relu: true), cooperativeMatrix: true)
+        XCTAssertEqual(p.steps.count, 1, "no split over K, no reduction")
+        let kernel = p.kernels[p.steps[0].kernel]
+        XCTAssertEqual(kernel.name, "gemm_cm<CM_BM=128,CM_BN=128,CM_WM=2,CM_WN=4,WEIGHT_FORMAT=rgba16f>[1,0]",
+                       "the fused relu is spec constant 0")
+        XCTAssertEqual(kernel.features, .cooperativeMatrixNV)
+        XCTAssertEqual(kernel.workgroupSize, [256, 1, 1])
+        XCTAssertEqual(kernel.sharedMemoryBytes, CoopmatTile.large.sharedMemoryBytes)
+        // 512 texel blocks / 32 per tile, 2048 rows / 128 per tile.
+        XCTAssertEqual(p.steps[0].groups, [16, 16, 1])
+        let pc = push(p, 0)
+        XCTAssertEqual(Array(pc[0..<4]), [2048, 2048, 256, 512], "M N K NB")
+        XCTAssertEqual(Array(pc[6..<8]), [256, 1], "kPerSlice slices")
+    }
+
+    func testFewTilesSplitKInSlabMultiplesAndReduceOnce() throws {
+        // 64 × 256 output → 1 × 4 small tiles: far below a wave, so K is split.
+        let p = try lower(gemmGraph(m: 64, k: 4096, n: 256, relu: true), cooperativeMatrix: true)
+        XCTAssertEqual(p.steps.count, 2)
+        let product = p.kernels[p.steps[0].kernel]
+        XCTAssertTrue(product.name.hasPrefix("gemm_cm<CM_BM=64,CM_BN=64,CM_WM=2,CM_WN=2,"), product.name)
+        XCTAssertTrue(product.name.hasSuffix("[0,0]"), "partial sums carry no activation: \(product.name)")
+        XCTAssertTrue(p.kernels[p.steps[1].kernel].name.hasPrefix("splitk_reduce<>[256,1]"),
+                      "the reduction applies the relu")
+        let pc = push(p, 0)
+        let kPerSlice = Int(pc[6]), slices = Int(pc[7])
+        XCTAssertGreaterThan(slices, 1)
+        XCTAssertEqual(kPerSlice % CoopmatTile.depth, 0)
+        XCTAssertGreaterThanOrEqual(kPerSlice * slices, 4096)
+        XCTAssertLessThan(kPerSlice * (slices - 1), 4096, "no empty slice")
+        XCTAssertEqual(p.steps[0].groups, [4, 1, UInt32(slices)])
+    }
+
+    func testColumnPiecesKeepWholeTensorCoreTiles() throws {
+        // A 64 × 1000 fp16 weight in pieces of ≤ 64 KiB: each piece a multiple of the 64-column tile (16 blocks).
+        let p = try lower(gemmGraph(m: 300, k: 64, n: 1000), cooperativeMatrix: true, limit: 64 << 10)
+        let split = try XCTUnwrap(p.splits.first)
+        XCTAssertGreaterThan(split.pieces, 1)
+        var columns = 0
+        for step in 0..<split.pieces {
+            XCTAssertTrue(p.kernels[p.steps[step].kernel].name.hasPrefix("gemm_cm<"))
+            let pc = push(p, step)
+            XCTAssertEqual(Int(pc[13]), columns, "piece \(step): n0")
+            XCTAssertEqual(pc[14], 1000, "piece \(step): ldY")
+            if step < split.pieces - 1 {
+                XCTAssertEqual(Int(pc[1]) % 64, 0, "piece \(step) has \(pc[1]) columns")
+            }
+            columns += Int(pc[1])
+        }
+        XCTAssertEqual(columns, 1000)
+    }
+
+    func testThinProductsStayOnThePlainKernels() throws {
+        let p = try lower(gemmGraph(m: 8, k: 512, n: 512), cooperativeMatrix: true)
+        XCTAssertTrue(p.kernels.allSatisfy { $0.features.isEmpty }, "\(p.kernels.map(\.name))")
+    }
+
+    // MARK: - Options
+
+    func testTensorCoresResolvePerTargetAndPrecision() throws {
+        var options = CompileOptions()
+        options.precision = .fp16
+        XCTAssertTrue(try options.usesCooperativeMatrix(file: "m.onnx"), "auto, h200, fp16")
+        options.costModel = .lavapipe
+        XCTAssertFalse(try options.usesCooperativeMatrix(file: "m.onnx"), "auto, lavapipe")
+        options.tensorCores = .on
+        XCTAssertTrue(try options.usesCooperativeMatrix(file: "m.onnx"), "on, whatever the target")
+        options.tensorCores = .off
+        options.costModel = .h200
+        XCTAssertFalse(try options.usesCooperativeMatrix(file: "m.onnx"), "off")
+        options.tensorCores = .auto
+        options.precision = .fp32
+        XCTAssertFalse(try options.usesCooperativeMatrix(file: "m.onnx"), "auto keeps fp32 bundles exact")
+        options.tensorCores = .on
+        XCTAssertThrowsError(try options.usesCooperativeMatrix(file: "m.onnx")) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("m.onnx") && text.contains("--precision fp16"), text)
+        }
+    }
+
+    func testTheAssembledBundleDeclaresTheFeature() throws {
+        let p = try lower(gemmGraph(m: 256, k: 128, n: 256), cooperativeMatrix: true)
+        var options = CompileOptions()
+        options.precision = .fp16
+        let compiled = try Compiler.assemble(p, name: "coopmat", options: options)
+        XCTAssertEqual(compiled.bundle.meta.requirements.features, .cooperativeMatrixNV)
+        XCTAssertEqual(compiled.report.cooperativeMatrixSteps, 1)
+        let file = try BundleWriter.serialize(compiled.bundle, payload: compiled.payload)
+        let parsed = try file.withUnsafeBytes { try BundleReader.parse(bytes: $0) }
+        XCTAssertEqual(parsed.layout.minor, 3)
+        XCTAssertEqual(parsed.bundle.meta.requirements.features, .cooperativeMatrixNV)
+
+        let plain = try Compiler.assemble(try lower(gemmGraph(m: 256, k: 128, n: 256), cooperativeMatrix: false),
+                                          name: "plain", options: options)
+        XCTAssertEqual(plain.bundle.meta.requirements.features, [])
+        XCTAssertEqual(plain.report.cooperativeMatrixSteps, 0)
+    }
+
+    // MARK: - SPIR-V
+
+    /// Every variant the catalog lists (both tiles and the other axis combinations, both weight formats) passes
+    /// spirv-val for Vulkan 1.2 and declares the capability the validator maps to the feature.
+    func testEveryVariantPassesSpirvVal() throws {
+        let tool = ["/usr/bin/spirv-val", "/usr/local/bin/spirv-val"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let tool else {
+            throw XCTSkip("spirv-val is not installed (Debian: spirv-tools, which `make setup` installs)")
+        }
+        let compiler = try ShaderCompiler()
+        let variants = KernelCatalog.allVariants().filter { $0.file == KernelCatalog.gemmCoopmat.file }
+        XCTAssertEqual(variants.count, 16)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("coopmat-spirv-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (i, variant) in variants.enumerated() {
+            let words = try compiler.compile(variant.file, defines: variant.defines)
+            XCTAssertTrue(words.contains(5357), "\(variant.defines): no CooperativeMatrixNV capability")
+            let path = dir.appendingPathComponent("\(i).spv")
+            try Data(words.withUnsafeBytes { Array($0) }).write(to: path)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: tool)
+            process.arguments = ["--target-env", "vulkan1.2", path.path]
+            let pipe = Pipe()
+            process.standardError = pipe
+            process.standardOutput = pipe
+            try process.run()
+            process.waitUntilExit()
+            let message = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            XCTAssertEqual(process.terminationStatus, 0, "\(variant.defines): \(message)")
+        }
+    }
+}
