@@ -32,6 +32,9 @@ public enum BundleValidator {
         }
         let size = bytes.count
 
+        if size < FileLayout.headerSize, size > 0, Array(bytes[0..<min(size, 4)]) == Array(FileLayout.magic.prefix(min(size, 4))) {
+            return fatal("header", "truncated: the file has \(size) bytes, the header needs \(FileLayout.headerSize)")
+        }
         guard size >= 4, Array(bytes[0..<4]) == FileLayout.magic else {
             let found = bytes.prefix(4).map { hex2($0) }.joined(separator: " ")
             return fatal("header.magic", "not a .fmb file: expected 46 4D 42 00 (\"FMB\\0\"), found "
@@ -151,6 +154,10 @@ public enum BundleValidator {
         }
         issues += checkPredicatesSection(flags: flags, minor: minor, at: seen[.predicates])
         issues += checkPlacementSection(flags: flags, minor: minor, at: seen[.placement])
+        if let index = seen[.constantChecksums], minor < 3 {
+            issues.append(FormatIssue(.structure, "sections[\(index)].kind", "a constantChecksums section in a "
+                                      + "1.\(minor) bundle (constant checksums are format 1.3)"))
+        }
         if !issues.isEmpty { return (nil, issues) }
         for (i, e) in entries.enumerated() where e.kind.isKnown && e.kind != .data {
             if Checksum.fm64(UnsafeRawBufferPointer(rebasing: bytes[e.range])) != e.checksum {

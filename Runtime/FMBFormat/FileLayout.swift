@@ -19,11 +19,14 @@ public struct SectionKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let predicates = SectionKind(rawValue: 9)
     /// Since 1.2, optional: the device placement of every weight image (the load plan's memory half).
     public static let placement = SectionKind(rawValue: 10)
+    /// Since 1.3, optional: the fm64 of every resident constant's bytes, so a runtime can check them as it
+    /// uploads them (chunks carry their own checksums).
+    public static let constantChecksums = SectionKind(rawValue: 11)
 
     /// Every v1.0 section, in the order the writer lays them out. Each must appear exactly once.
     public static let v1: [SectionKind] = [.meta, .kernels, .program, .tensors, .images, .chunks, .schedule, .data]
 
-    public var isKnown: Bool { (1...10).contains(rawValue) }
+    public var isKnown: Bool { (1...11).contains(rawValue) }
 
     public var description: String {
         switch rawValue {
@@ -37,6 +40,7 @@ public struct SectionKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         case 8: "data"
         case 9: "predicates"
         case 10: "placement"
+        case 11: "constantChecksums"
         default: "unknown(\(rawValue))"
         }
     }
@@ -72,7 +76,7 @@ public struct FileLayout: Equatable, Sendable {
     /// The newest format version this code writes; it reads any 1.x. The writer stamps the lowest minor that
     /// holds the file (1.0 unless it has predicated steps), so bundles without them stay readable by 1.0 readers.
     public static let currentMajor: UInt16 = 1
-    public static let currentMinor: UInt16 = 2
+    public static let currentMinor: UInt16 = 3
     /// Sizes of the v1.0 header and section entry; later minors may grow them (readers use the file's sizes).
     public static let headerSize = 64
     public static let sectionEntrySize = 32

@@ -9,11 +9,15 @@ public final class LoadedBundle: @unchecked Sendable {
     public let path: String
     /// The mapping, when read from a file; nil for in-memory bundles.
     public let file: MappedFile?
+    /// Per tensor, the fm64 of its resident constant's bytes (0 for other tensors), from a 1.3 file's
+    /// `constantChecksums` section; nil for older files and bundles built in memory.
+    public let constantChecksums: [UInt64]?
     private let owned: UnsafeMutableRawBufferPointer?
 
     /// A bundle read from a mapped file; `data` must lie inside `file.bytes`.
-    public init(bundle: FMBundle, file: MappedFile, data: UnsafeRawBufferPointer) {
+    public init(bundle: FMBundle, file: MappedFile, data: UnsafeRawBufferPointer, constantChecksums: [UInt64]? = nil) {
         self.bundle = bundle
+        self.constantChecksums = constantChecksums
         self.data = data
         self.path = file.path
         self.file = file
@@ -21,7 +25,8 @@ public final class LoadedBundle: @unchecked Sendable {
     }
 
     /// A bundle built in memory; the payload is copied once into 4096-aligned storage.
-    public init(bundle: FMBundle, payload: [UInt8], path: String = "<memory>") {
+    public init(bundle: FMBundle, payload: [UInt8], path: String = "<memory>", constantChecksums: [UInt64]? = nil) {
+        self.constantChecksums = constantChecksums
         let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(payload.count, 1), alignment: 4096)
         payload.withUnsafeBytes { storage.copyMemory(from: $0) }
         self.bundle = bundle

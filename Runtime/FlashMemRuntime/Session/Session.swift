@@ -51,6 +51,8 @@ public final class Session {
     let uploadCommand: VkCommandBuffer
     let readbackCommand: VkCommandBuffer
     let queryPool: VK.QueryPool?
+    /// Checks chunk checksums as they first stream (nil with `options.verifyChunks` off).
+    let verifier: ChunkVerifier?
     /// With `options.trace`: the current run's host-thread events, the first compute submission and when the host
     /// saw the last copy land (host clock).
     var hostEvents: [RunTrace.Event] = []
@@ -134,10 +136,13 @@ public final class Session {
 
         // The first run copies every chunk; later runs the streamed images' chunks (none in preload mode).
         let streamed = weights.resident.map { !$0 }
+        let verifier = options.verifyChunks ? ChunkVerifier(loaded: loaded) : nil
+        self.verifier = verifier
         func program(copies: [Bool]?, streaming: Bool, sharing: RunProgram? = nil) throws -> RunProgram {
             try RunProgram(loaded: loaded, device: device, copies: copies, streaming: streaming, weights: weights,
                            options: options, commandPool: computePool, loadedSemaphore: loadedSemaphore,
-                           computedSemaphore: computedSemaphore, sharedStaging: sharing?.streamer?.staging)
+                           computedSemaphore: computedSemaphore, sharedStaging: sharing?.streamer?.staging,
+                           verifier: verifier)
         }
         phaseStart = monotonicSeconds()
         switch options.loadMode {
