@@ -26,7 +26,8 @@ public enum BundleReader {
             throw error.at(path)
         }
         let data = UnsafeRawBufferPointer(rebasing: file.bytes[parsed.dataRange])
-        return LoadedBundle(bundle: parsed.bundle, file: file, data: data, constantChecksums: parsed.constantChecksums)
+        return LoadedBundle(bundle: parsed.bundle, file: file, data: data, constantChecksums: parsed.constantChecksums,
+                            validated: true)
     }
 
     /// Parses and validates bundle bytes (a whole file). Runs the structure pass over the layout, decodes
@@ -70,7 +71,7 @@ public enum BundleReader {
             throw error.at(path)
         }
         return LoadedBundle(bundle: parsed.bundle, payload: Array(bytes[parsed.dataRange]), path: path,
-                            constantChecksums: parsed.constantChecksums)
+                            constantChecksums: parsed.constantChecksums, validated: true)
     }
 
     // MARK: - Section decoders (mirror BundleWriter's encoders)

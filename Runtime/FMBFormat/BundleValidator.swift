@@ -45,8 +45,12 @@ public enum BundleValidator {
         }
         let major = u16(4), minor = u16(6)
         guard major == FileLayout.currentMajor else {
-            return fatal("header.major", "format version \(major).\(minor) is not supported: this reader "
-                         + "reads \(FileLayout.currentMajor).x", at: 4)
+            let needed = major > FileLayout.currentMajor
+                ? "it needs a FlashMem runtime that reads format \(major).x (upgrade it, or compile the model again "
+                  + "with this version's fmc)" : "it predates format \(FileLayout.currentMajor) (compile the model again)"
+            return fatal("header.major", "format version \(major).\(minor) is not supported: \(needed); this reader "
+                         + "reads \(FileLayout.currentMajor).0 to \(FileLayout.currentMajor).\(FileLayout.currentMinor) "
+                         + "(and newer \(FileLayout.currentMajor).x files)", at: 4)
         }
         var issues: [FormatIssue] = []
         let flags = u32(8)

@@ -43,6 +43,8 @@ final class StructureValidationTests: XCTestCase {
         var s = FileSurgery(file)
         s.set16(4, 2)
         assertIssue(parseIssues(s.bytes), path: "header.major", contains: "format version 2.0 is not supported")
+        assertIssue(parseIssues(s.bytes), path: "header.major", contains: "needs a FlashMem runtime that reads format 2.x")
+        assertIssue(parseIssues(s.bytes), path: "header.major", contains: "reads 1.0 to 1.\(FileLayout.currentMinor)")
         s.set16(4, 0)
         assertIssue(parseIssues(s.bytes), path: "header.major", contains: "format version 0.0")
     }

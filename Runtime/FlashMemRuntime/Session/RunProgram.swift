@@ -22,7 +22,7 @@ final class RunProgram {
          computedSemaphore: VK.TimelineSemaphore, sharedStaging: HostBuffer? = nil,
          verifier: ChunkVerifier? = nil) throws {
         let stepCount = loaded.bundle.program.count
-        plan = try ExecutionPlan(loaded, copies: copies)
+        plan = ExecutionPlan(loaded, copies: copies)
         self.streaming = streaming && !plan.order.isEmpty
         batches = self.streaming && stepCount > 0
             ? plan.streamingBatches(stepCount: stepCount)

@@ -3,7 +3,7 @@ import Dispatch
 
 /// A compiled model ready to run on one device: the thing apps embed.
 ///
-/// Creating a session checks the bundle against the device, then creates everything once: a pipeline
+/// Creating a session validates the bundle (`LoadedBundle.validate()`) and checks it against the device, then creates everything once: a pipeline
 /// per kernel (with its specialization constants), ONE arena buffer with ONE allocation, the weight
 /// images where the bundle's load plan places them (`WeightMemory`: one allocation per segment), a descriptor
 /// set per distinct (kernel, bindings) written once, and the command buffers of the first and of later runs,
@@ -68,6 +68,8 @@ public final class Session {
         self.device = device
         self.options = options
         let bundle = loaded.bundle
+        // The one validation (the reader's, free for files it read), then the device: nothing touches the GPU before.
+        try loaded.validate()
         try device.checkRequirements(of: loaded)
 
         let pipelineStart = monotonicSeconds()
