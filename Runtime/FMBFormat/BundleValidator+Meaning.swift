@@ -50,12 +50,16 @@ private struct MeaningCheck {
 
     mutating func checkMeta() {
         for (list, ios) in [("meta.inputs", b.meta.inputs), ("meta.outputs", b.meta.outputs)] {
-            var names: [String: Int] = [:]  // the runtime finds inputs and outputs by name
+            // The runtime finds inputs by name; outputs come back in order, and an ONNX graph may list one output
+            // twice: a repeated output name must be the same output (tensor, element type, shape).
+            var names: [String: Int] = [:]
             for (i, io) in ios.enumerated() {
                 let path = "\(list)[\(i)]"
                 if io.name.isEmpty { fail("\(path).name", "empty name") }
                 if let other = names[io.name] {
-                    fail("\(path).name", "duplicate name '\(io.name)' (also \(list)[\(other)])")
+                    if list == "meta.inputs" || ios[other] != io {
+                        fail("\(path).name", "duplicate name '\(io.name)' (also \(list)[\(other)])")
+                    }
                 } else {
                     names[io.name] = i
                 }
