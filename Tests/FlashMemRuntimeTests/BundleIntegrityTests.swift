@@ -150,3 +150,49 @@ final class BundleIntegrityTests: XCTestCase {
         }
     }
 }
+
+/// Runtime faults leave nothing behind: sessions created and destroyed many times (with runs, and runs that fail on a
+/// corrupted chunk) return every device allocation and do not grow the process.
+final class SessionChurnTests: XCTestCase {
+    /// Resident set size of this process in bytes (/proc/self/statm).
+    func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+              let pages = text.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    func testAThousandSessionsReturnEveryAllocation() throws {
+        let model = try TinyModel()
+        let intact = try BundleWriter.serialize(model.bundle, payload: model.payload)
+        let layout = try XCTUnwrap(intact.withUnsafeBytes { BundleValidator.checkFile($0).layout })
+        var corrupt = intact
+        let chunk = try BundleReader.load(bytes: intact).bundle.chunks[0]
+        corrupt[layout.dataRange.lowerBound + Int(chunk.payload.offset)] ^= 1
+        let good = try BundleReader.load(bytes: intact), bad = try BundleReader.load(bytes: corrupt)
+        var rng = SplitMix(seed: 3)
+        let inputs = [HostTensor(name: "x", shape: [2, 64], floats: (0..<TinyModel.n).map { _ in rng.float(in: -1...1) })]
+        let device = try device()
+
+        func churn(_ count: Int) throws {
+            for i in 0..<count {
+                let mode: LoadMode = i % 2 == 0 ? .streaming : .preload
+                let session = try Session(bundle: i % 5 == 4 ? bad : good, device: device,
+                                          options: SessionOptions(loadMode: mode))
+                if i % 5 == 4 {
+                    XCTAssertThrowsError(try session.run(inputs: inputs))
+                } else {
+                    _ = try session.run(inputs: inputs)
+                }
+            }
+        }
+        let baseline = VK.DeviceMemory.live.load(ordering: .relaxed)
+        try churn(50)  // warm-up: caches, allocator pools
+        XCTAssertEqual(VK.DeviceMemory.live.load(ordering: .relaxed), baseline, "device allocations leaked")
+        let before = residentBytes()
+        try churn(1000)
+        XCTAssertEqual(VK.DeviceMemory.live.load(ordering: .relaxed), baseline, "device allocations leaked")
+        let growth = residentBytes() - before
+        print("1000 sessions: resident set grew by \(growth >> 10) KiB")
+        XCTAssertLessThan(growth, 32 << 20, "the process grew by \(growth >> 20) MiB over 1000 sessions")
+    }
+}
