@@ -114,8 +114,14 @@ public enum BundleReader {
             placement = try decodePlacement(&r)
             try r.finish()
         }
+        var checks: [RuntimeCheck] = []
+        if layout.section(.checks) != nil {
+            r = reader(.checks)
+            checks = try decodeChecks(&r)
+            try r.finish()
+        }
         return FMBundle(meta: meta, spirv: spirv, kernels: kernels, program: steps, tensors: tensors,
-                        images: images, chunks: chunks, schedule: schedule, placement: placement)
+                        images: images, chunks: chunks, schedule: schedule, placement: placement, checks: checks)
     }
 
     static func decodeMeta(_ r: inout ByteReader) throws -> Meta {
@@ -336,6 +342,25 @@ public enum BundleReader {
         return Schedule(order: lists[0], issueStep: lists[1], firstUse: lists[2], lastUse: lists[3],
                         budgetBytes: budget, bandwidth: bandwidth, stepSeconds: seconds,
                         predictedSeconds: predicted, lowerBoundSeconds: lowerBound)
+    }
+
+    static func decodeChecks(_ r: inout ByteReader) throws -> [RuntimeCheck] {
+        let n = try r.count("checks", minElementSize: 20)
+        var checks: [RuntimeCheck] = []
+        checks.reserveCapacity(n)
+        for i in 0..<n {
+            let path = "checks[\(i)]"
+            let rawKind = try r.u8("\(path).kind")
+            guard let kind = RuntimeCheck.Kind(rawValue: rawKind) else {
+                throw r.fail("\(path).kind", "unknown check kind \(rawKind)")
+            }
+            try r.skip(3, "\(path).reserved")
+            let tensor = try r.u32("\(path).tensor")
+            let bound = try r.i64("\(path).bound")
+            let node = try r.string("\(path).node")
+            checks.append(RuntimeCheck(kind: kind, tensor: tensor, node: node, bound: bound))
+        }
+        return checks
     }
 
     /// One fm64 per tensor (1.3).

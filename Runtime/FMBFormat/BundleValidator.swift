@@ -158,9 +158,11 @@ public enum BundleValidator {
         }
         issues += checkPredicatesSection(flags: flags, minor: minor, at: seen[.predicates])
         issues += checkPlacementSection(flags: flags, minor: minor, at: seen[.placement])
-        if let index = seen[.constantChecksums], minor < 3 {
-            issues.append(FormatIssue(.structure, "sections[\(index)].kind", "a constantChecksums section in a "
-                                      + "1.\(minor) bundle (constant checksums are format 1.3)"))
+        for (kind, what) in [(SectionKind.constantChecksums, "constant checksums"), (.checks, "run-time checks")] {
+            if let index = seen[kind], minor < 3 {
+                issues.append(FormatIssue(.structure, "sections[\(index)].kind", "a \(kind) section in a "
+                                          + "1.\(minor) bundle (\(what) are format 1.3)"))
+            }
         }
         if !issues.isEmpty { return (nil, issues) }
         for (i, e) in entries.enumerated() where e.kind.isKnown && e.kind != .data {

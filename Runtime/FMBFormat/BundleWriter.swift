@@ -87,7 +87,8 @@ public enum BundleWriter {
         // Constant checksums (1.3) go with a placement (every bundle fmc writes), so 1.0–1.1 files keep their bytes.
         let constantChecksums = bundle.placement != nil && bundle.tensors.contains { $0.constant != nil }
             ? encodeConstantChecksums(bundle.tensors, payload: payload) : nil
-        let minor: UInt16 = constantChecksums != nil ? 3 : bundle.placement != nil ? 2 : predicated ? 1 : 0
+        let minor: UInt16 = constantChecksums != nil || !bundle.checks.isEmpty ? 3
+            : bundle.placement != nil ? 2 : predicated ? 1 : 0
         let flags = (predicated ? FileLayout.predicatedStepsFlag : 0)
             | (bundle.placement != nil ? FileLayout.placementFlag : 0)
         let bodies: [(SectionKind, [UInt8])] = [
@@ -101,6 +102,7 @@ public enum BundleWriter {
         ] + (predicated ? [(.predicates, encodePredicates(bundle.program))] : [])
           + (bundle.placement.map { [(.placement, encodePlacement($0))] } ?? [])
           + (constantChecksums.map { [(.constantChecksums, $0)] } ?? [])
+          + (bundle.checks.isEmpty ? [] : [(.checks, encodeChecks(bundle.checks))])
         let sectionCount = bodies.count + 1
         var w = ByteWriter()
         w.zeros(FileLayout.headerSize + sectionCount * FileLayout.sectionEntrySize)
@@ -322,6 +324,19 @@ public enum BundleWriter {
 }
 
 extension BundleWriter {
+    static func encodeChecks(_ checks: [RuntimeCheck]) -> [UInt8] {
+        var w = ByteWriter()
+        w.count(checks.count)
+        for check in checks {
+            w.u8(check.kind.rawValue)
+            w.zeros(3)  // reserved
+            w.u32(check.tensor)
+            w.i64(check.bound)
+            w.string(check.node)
+        }
+        return w.bytes
+    }
+
     /// One fm64 per tensor, in tensor order: of its constant's bytes in `payload`, 0 for a tensor without one.
     static func encodeConstantChecksums(_ tensors: [Tensor], payload: UnsafeRawBufferPointer) -> [UInt8] {
         var w = ByteWriter()

@@ -22,11 +22,13 @@ public struct SectionKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     /// Since 1.3, optional: the fm64 of every resident constant's bytes, so a runtime can check them as it
     /// uploads them (chunks carry their own checksums).
     public static let constantChecksums = SectionKind(rawValue: 11)
+    /// Since 1.3, optional: conditions kernels check on the device (`FMBundle.checks`).
+    public static let checks = SectionKind(rawValue: 12)
 
     /// Every v1.0 section, in the order the writer lays them out. Each must appear exactly once.
     public static let v1: [SectionKind] = [.meta, .kernels, .program, .tensors, .images, .chunks, .schedule, .data]
 
-    public var isKnown: Bool { (1...11).contains(rawValue) }
+    public var isKnown: Bool { (1...12).contains(rawValue) }
 
     public var description: String {
         switch rawValue {
@@ -41,6 +43,7 @@ public struct SectionKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         case 9: "predicates"
         case 10: "placement"
         case 11: "constantChecksums"
+        case 12: "checks"
         default: "unknown(\(rawValue))"
         }
     }

@@ -47,7 +47,7 @@ func status(of error: Error) -> FMStatus {
         case .vulkanTooOld, .noSuitableDevice, .deviceIndexOutOfRange, .requirementsUnmet: return .device
         case .invalidBundle, .chunkDecode, .chunkChecksum, .constantChecksum: return .bundle
         case .memory: return .outOfMemory
-        case .inputMismatch: return .inputMismatch
+        case .inputMismatch, .checkFailed: return .inputMismatch
         }
     default:
         return .runtime

@@ -25,6 +25,9 @@ public enum RuntimeError: Error, CustomStringConvertible, Equatable {
     case chunkChecksum(path: String, chunk: Int, image: String, layer: UInt32, rows: Range<Int>, expected: UInt64,
                        found: UInt64)
 
+    /// A condition a kernel checks on the device failed during the run (`FMBundle.checks`), e.g. a Gather index
+    /// past the table (a token id past the vocabulary); `node` names the model node. The run's outputs are not given.
+    case checkFailed(path: String, node: String, reason: String)
     /// A resident constant's bytes do not match the bundle's checksum of them (format 1.3); found before upload.
     case constantChecksum(path: String, tensor: Int, name: String, expected: UInt64, found: UInt64)
 
@@ -47,6 +50,8 @@ public enum RuntimeError: Error, CustomStringConvertible, Equatable {
             return reason + "\nexpected inputs:\n  " + expected.joined(separator: "\n  ")
         case let .chunkDecode(path, chunk, reason):
             return "\(path): chunks[\(chunk)]: \(reason)"
+        case let .checkFailed(path, node, reason):
+            return "\(path): \(node): \(reason)"
         case let .constantChecksum(path, tensor, name, expected, found):
             return "\(path): tensors[\(tensor)] (constant '\(name)'): checksum mismatch: expected 0x\(hex64(expected)), "
                 + "the bytes have 0x\(hex64(found)); the bundle is corrupted or was modified"

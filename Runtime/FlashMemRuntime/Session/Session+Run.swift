@@ -42,6 +42,8 @@ extension Session {
             weights.residentLoaded = true
             first = nil  // frees its staging ring and transfer command buffers when `warm` is another program
         }
+        // Conditions the kernels checked on the device (e.g. Gather indices in range): the outputs are not valid.
+        if let failed = io.failedCheck(path: bundle.path) { throw failed }
         let outputStart = monotonicSeconds()
         let outputs = io.read(reusing: &outputStorage)
         let outputSeconds = monotonicSeconds() - outputStart

@@ -117,7 +117,7 @@ public final class Session {
         startup.weightSeconds = monotonicSeconds() - phaseStart
         (descriptorPool, stepSets) = try Session.writeDescriptorSets(bundle: bundle, device: device,
                                                                      pipelines: pipelines, arena: arena, weights: weights)
-        io = try IOStaging(device: device, meta: bundle.meta)
+        io = try IOStaging(device: device, bundle: bundle)
         let loadedSemaphore = try VK.TimelineSemaphore(device: device.vk)
         let computedSemaphore = try VK.TimelineSemaphore(device: device.vk)
         let computePool = try VK.CommandPool(device: device.vk, family: device.computeFamily)
