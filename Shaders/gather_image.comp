@@ -16,7 +16,8 @@
 // One invocation per element; groups = Lowering.groups1D(count, WG).
 //
 // Spec constants: 0 = WG.
-// Bindings: 0 = W (weight image, WEIGHT_FORMAT), 1 = I (int32), 2 = Y (fp32).
+// Bindings: 0 = W (weight image, WEIGHT_FORMAT), 1 = I (int32), 2 = Y (fp32), 3 = E (the run-time check's flag words, zeroed before every run: an index outside
+// [-axisDim, axisDim) sets E[0] = 1 and E[1] = the index, and the runtime fails the run naming the node).
 // Push: count indexCount inner axisDim log2W log2H rowBase rowCount.
 
 layout(local_size_x_id = 0) in;
@@ -25,6 +26,7 @@ layout(local_size_x_id = 0) in;
 layout(set = 0, binding = 0, WEIGHT_FORMAT) readonly uniform image2DArray W;
 layout(std430, set = 0, binding = 1) readonly buffer IndexBuffer { int I[]; };
 layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { float Y[]; };
+layout(std430, set = 0, binding = 3) writeonly buffer ErrorBuffer { uint E[]; };
 
 layout(push_constant) uniform PushConstants {
     uint count;
@@ -46,9 +48,15 @@ void main() {
     uint rest = i / pc.inner;
     uint j = rest % pc.indexCount;
     uint o = rest / pc.indexCount;
-    int index = I[j];
+    const int given = I[j];
+    int index = given;
     if (index < 0) {
         index += int(pc.axisDim);
+    }
+    if (index < 0 || index >= int(pc.axisDim)) {
+        // Every invocation that sees a bad index writes the same flag; any one of the bad indices is reported.
+        E[0] = 1u;
+        E[1] = uint(given);
     }
     uint row = uint(clamp(index, 0, int(pc.axisDim) - 1));
     if (row < pc.rowBase || row - pc.rowBase >= pc.rowCount) {

@@ -23,9 +23,14 @@ public struct FMBundle: Equatable, Sendable {
     /// Where every weight image lives on the device and which stay resident (format 1.2, `placement`); nil in
     /// older bundles, which the runtime refuses (it executes the plan as written).
     public var placement: Placement?
+    /// Conditions kernels check on the device while they run, reported after the run (format 1.3, `checks`),
+    /// e.g. a Gather's indices in range. Empty in older bundles.
+    public var checks: [RuntimeCheck]
 
     public init(meta: Meta, spirv: [[UInt32]], kernels: [Kernel], program: [Step], tensors: [Tensor],
-                images: [Image], chunks: [Chunk], schedule: Schedule, placement: Placement? = nil) {
+                images: [Image], chunks: [Chunk], schedule: Schedule, placement: Placement? = nil,
+                checks: [RuntimeCheck] = []) {
+        self.checks = checks
         self.meta = meta
         self.spirv = spirv
         self.kernels = kernels
@@ -216,6 +221,31 @@ public enum PredicateSense: UInt8, Sendable {
     case nonZero = 1
     /// Run when it is 0 (an If's else_branch).
     case zero = 2
+}
+
+/// A condition a kernel checks on the device (format 1.3, `checks` section). The runtime zeroes the first 8 bytes
+/// of `tensor` before every run and reads them back after it; a kernel that finds the condition broken writes a
+/// nonzero word 0 and the offending value (int32) into word 1. The run then fails with an error naming `node`.
+public struct RuntimeCheck: Equatable, Sendable {
+    public enum Kind: UInt8, Sendable {
+        /// Indices of a Gather (or an embedding lookup) lie in [-bound, bound - 1], as ONNX requires.
+        case indexInRange = 1
+    }
+
+    public var kind: Kind
+    /// Index into `FMBundle.tensors`: the flag words (at least 8 bytes).
+    public var tensor: UInt32
+    /// The model node whose kernel checks, as messages name it, e.g. "Gather 'embed'".
+    public var node: String
+    /// For `indexInRange`: the size of the indexed axis.
+    public var bound: Int64
+
+    public init(kind: Kind, tensor: UInt32, node: String, bound: Int64) {
+        self.kind = kind
+        self.tensor = tensor
+        self.node = node
+        self.bound = bound
+    }
 }
 
 /// The run-time condition of a step: the first 32-bit word of an arena tensor (a bool or integer condition,

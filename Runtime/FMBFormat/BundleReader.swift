@@ -7,6 +7,8 @@ public struct ParsedBundle: Equatable, Sendable {
     public var layout: FileLayout
     /// The data section as a range of the parsed bytes (starts at a multiple of 4096).
     public var dataRange: Range<Int>
+    /// Per tensor, the fm64 of its resident constant's bytes (0 for other tensors); nil before format 1.3.
+    public var constantChecksums: [UInt64]? = nil
 }
 
 /// Parses bundles. Stateless and thread-safe.
@@ -24,7 +26,8 @@ public enum BundleReader {
             throw error.at(path)
         }
         let data = UnsafeRawBufferPointer(rebasing: file.bytes[parsed.dataRange])
-        return LoadedBundle(bundle: parsed.bundle, file: file, data: data)
+        return LoadedBundle(bundle: parsed.bundle, file: file, data: data, constantChecksums: parsed.constantChecksums,
+                            validated: true)
     }
 
     /// Parses and validates bundle bytes (a whole file). Runs the structure pass over the layout, decodes
@@ -37,6 +40,12 @@ public enum BundleReader {
         let featureIssues = BundleValidator.checkDeviceFeatures(bundle.meta.requirements.features, flags: layout.flags,
                                                                 minor: layout.minor)
         guard featureIssues.isEmpty else { throw FormatError(issues: featureIssues) }
+        var constantChecksums: [UInt64]? = nil
+        if let section = layout.section(.constantChecksums) {
+            var r = ByteReader(bytes, range: section.range, section: "constantChecksums")
+            constantChecksums = try decodeConstantChecksums(&r, tensorCount: bundle.tensors.count)
+            try r.finish()
+        }
         let data = layout.dataRange
         let issues = BundleValidator.validate(bundle, dataSize: UInt64(data.count))
         if !issues.isEmpty { throw FormatError(issues: issues) }
@@ -51,7 +60,7 @@ public enum BundleReader {
             problems += BundleValidator.verifyChecksums(bundle, data: dataBytes)
             if !problems.isEmpty { throw FormatError(issues: problems) }
         }
-        return ParsedBundle(bundle: bundle, layout: layout, dataRange: data)
+        return ParsedBundle(bundle: bundle, layout: layout, dataRange: data, constantChecksums: constantChecksums)
     }
 
     /// Parses bundle bytes held in memory into a `LoadedBundle` (the data section is copied once into
@@ -64,7 +73,8 @@ public enum BundleReader {
         } catch let error as FormatError {
             throw error.at(path)
         }
-        return LoadedBundle(bundle: parsed.bundle, payload: Array(bytes[parsed.dataRange]), path: path)
+        return LoadedBundle(bundle: parsed.bundle, payload: Array(bytes[parsed.dataRange]), path: path,
+                            constantChecksums: parsed.constantChecksums, validated: true)
     }
 
     // MARK: - Section decoders (mirror BundleWriter's encoders)
@@ -107,8 +117,14 @@ public enum BundleReader {
             placement = try decodePlacement(&r)
             try r.finish()
         }
+        var checks: [RuntimeCheck] = []
+        if layout.section(.checks) != nil {
+            r = reader(.checks)
+            checks = try decodeChecks(&r)
+            try r.finish()
+        }
         return FMBundle(meta: meta, spirv: spirv, kernels: kernels, program: steps, tensors: tensors,
-                        images: images, chunks: chunks, schedule: schedule, placement: placement)
+                        images: images, chunks: chunks, schedule: schedule, placement: placement, checks: checks)
     }
 
     static func decodeMeta(_ r: inout ByteReader) throws -> Meta {
@@ -329,6 +345,38 @@ public enum BundleReader {
         return Schedule(order: lists[0], issueStep: lists[1], firstUse: lists[2], lastUse: lists[3],
                         budgetBytes: budget, bandwidth: bandwidth, stepSeconds: seconds,
                         predictedSeconds: predicted, lowerBoundSeconds: lowerBound)
+    }
+
+    static func decodeChecks(_ r: inout ByteReader) throws -> [RuntimeCheck] {
+        let n = try r.count("checks", minElementSize: 20)
+        var checks: [RuntimeCheck] = []
+        checks.reserveCapacity(n)
+        for i in 0..<n {
+            let path = "checks[\(i)]"
+            let rawKind = try r.u8("\(path).kind")
+            guard let kind = RuntimeCheck.Kind(rawValue: rawKind) else {
+                throw r.fail("\(path).kind", "unknown check kind \(rawKind)")
+            }
+            try r.skip(3, "\(path).reserved")
+            let tensor = try r.u32("\(path).tensor")
+            let bound = try r.i64("\(path).bound")
+            let node = try r.string("\(path).node")
+            checks.append(RuntimeCheck(kind: kind, tensor: tensor, node: node, bound: bound))
+        }
+        return checks
+    }
+
+    /// One fm64 per tensor (1.3).
+    static func decodeConstantChecksums(_ r: inout ByteReader, tensorCount: Int) throws -> [UInt64] {
+        let n = try r.count("constantChecksums", minElementSize: 8)
+        try r.skip(4, "constantChecksums.reserved")
+        guard n == tensorCount else {
+            throw r.fail("constantChecksums", "has \(n) entries for \(tensorCount) tensors")
+        }
+        var sums: [UInt64] = []
+        sums.reserveCapacity(n)
+        for i in 0..<n { sums.append(try r.u64("constantChecksums[\(i)]")) }
+        return sums
     }
 
     static func decodePlacement(_ r: inout ByteReader) throws -> Placement {

@@ -21,6 +21,7 @@ extension BundleValidator {
         m.checkChunks()
         m.checkSchedule()
         m.checkPlacement()
+        m.checkRuntimeChecks()
         m.checkRequirements()
         return m.issues
     }
@@ -50,12 +51,16 @@ private struct MeaningCheck {
 
     mutating func checkMeta() {
         for (list, ios) in [("meta.inputs", b.meta.inputs), ("meta.outputs", b.meta.outputs)] {
-            var names: [String: Int] = [:]  // the runtime finds inputs and outputs by name
+            // The runtime finds inputs by name; outputs come back in order, and an ONNX graph may list one output
+            // twice: a repeated output name must be the same output (tensor, element type, shape).
+            var names: [String: Int] = [:]
             for (i, io) in ios.enumerated() {
                 let path = "\(list)[\(i)]"
                 if io.name.isEmpty { fail("\(path).name", "empty name") }
                 if let other = names[io.name] {
-                    fail("\(path).name", "duplicate name '\(io.name)' (also \(list)[\(other)])")
+                    if list == "meta.inputs" || ios[other] != io {
+                        fail("\(path).name", "duplicate name '\(io.name)' (also \(list)[\(other)])")
+                    }
                 } else {
                     names[io.name] = i
                 }
@@ -458,6 +463,24 @@ extension MeaningCheck {
     /// share bytes with nothing; streamed slots share bytes only with streamed slots whose windows are disjoint
     /// (the later image's copies wait for the step after the earlier one's last reader); arena + weight space
     /// within the budget the plan was made for.
+    /// Each run-time check names a tensor that holds its two flag words, and a positive bound.
+    mutating func checkRuntimeChecks() {
+        for (c, check) in b.checks.enumerated() {
+            guard inRange(check.tensor, b.tensors.count, "tensor", "checks[\(c)].tensor") else { continue }
+            let tensor = b.tensors[Int(check.tensor)]
+            if tensor.size < 8 {
+                fail("checks[\(c)].tensor", "tensor \(check.tensor) ('\(tensor.name)') has \(tensor.size) bytes; a check's "
+                     + "flag words need 8")
+            }
+            if tensor.constant != nil {
+                fail("checks[\(c)].tensor", "tensor \(check.tensor) ('\(tensor.name)') is a resident constant")
+            }
+            if check.kind == .indexInRange && check.bound <= 0 {
+                fail("checks[\(c)].bound", "\(check.bound): the indexed axis must have at least one entry")
+            }
+        }
+    }
+
     mutating func checkPlacement() {
         guard let p = b.placement else { return }
         if p.slots.count != b.images.count {

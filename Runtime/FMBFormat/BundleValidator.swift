@@ -32,6 +32,9 @@ public enum BundleValidator {
         }
         let size = bytes.count
 
+        if size < FileLayout.headerSize, size > 0, Array(bytes[0..<min(size, 4)]) == Array(FileLayout.magic.prefix(min(size, 4))) {
+            return fatal("header", "truncated: the file has \(size) bytes, the header needs \(FileLayout.headerSize)")
+        }
         guard size >= 4, Array(bytes[0..<4]) == FileLayout.magic else {
             let found = bytes.prefix(4).map { hex2($0) }.joined(separator: " ")
             return fatal("header.magic", "not a .fmb file: expected 46 4D 42 00 (\"FMB\\0\"), found "
@@ -42,8 +45,12 @@ public enum BundleValidator {
         }
         let major = u16(4), minor = u16(6)
         guard major == FileLayout.currentMajor else {
-            return fatal("header.major", "format version \(major).\(minor) is not supported: this reader "
-                         + "reads \(FileLayout.currentMajor).x", at: 4)
+            let needed = major > FileLayout.currentMajor
+                ? "it needs a FlashMem runtime that reads format \(major).x (upgrade it, or compile the model again "
+                  + "with this version's fmc)" : "it predates format \(FileLayout.currentMajor) (compile the model again)"
+            return fatal("header.major", "format version \(major).\(minor) is not supported: \(needed); this reader "
+                         + "reads \(FileLayout.currentMajor).0 to \(FileLayout.currentMajor).\(FileLayout.currentMinor) "
+                         + "(and newer \(FileLayout.currentMajor).x files)", at: 4)
         }
         var issues: [FormatIssue] = []
         let flags = u32(8)
@@ -151,6 +158,12 @@ public enum BundleValidator {
         }
         issues += checkPredicatesSection(flags: flags, minor: minor, at: seen[.predicates])
         issues += checkPlacementSection(flags: flags, minor: minor, at: seen[.placement])
+        for (kind, what) in [(SectionKind.constantChecksums, "constant checksums"), (.checks, "run-time checks")] {
+            if let index = seen[kind], minor < 3 {
+                issues.append(FormatIssue(.structure, "sections[\(index)].kind", "a \(kind) section in a "
+                                          + "1.\(minor) bundle (\(what) are format 1.3)"))
+            }
+        }
         if !issues.isEmpty { return (nil, issues) }
         for (i, e) in entries.enumerated() where e.kind.isKnown && e.kind != .data {
             if Checksum.fm64(UnsafeRawBufferPointer(rebasing: bytes[e.range])) != e.checksum {

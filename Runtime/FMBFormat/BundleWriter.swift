@@ -85,7 +85,11 @@ public enum BundleWriter {
         // 1.3, each with its must-understand flag.
         let predicated = bundle.hasPredicatedSteps
         let featured = !bundle.meta.requirements.features.isEmpty
-        let minor: UInt16 = featured ? 3 : bundle.placement != nil ? 2 : predicated ? 1 : 0
+        // Constant checksums (1.3) go with a placement (every bundle fmc writes), so 1.0–1.1 files keep their bytes.
+        let constantChecksums = bundle.placement != nil && bundle.tensors.contains { $0.constant != nil }
+            ? encodeConstantChecksums(bundle.tensors, payload: payload) : nil
+        let minor: UInt16 = featured || constantChecksums != nil || !bundle.checks.isEmpty ? 3
+            : bundle.placement != nil ? 2 : predicated ? 1 : 0
         let flags = (predicated ? FileLayout.predicatedStepsFlag : 0)
             | (bundle.placement != nil ? FileLayout.placementFlag : 0)
             | (featured ? FileLayout.deviceFeaturesFlag : 0)
@@ -99,6 +103,8 @@ public enum BundleWriter {
             (.schedule, encodeSchedule(bundle.schedule)),
         ] + (predicated ? [(.predicates, encodePredicates(bundle.program))] : [])
           + (bundle.placement.map { [(.placement, encodePlacement($0))] } ?? [])
+          + (constantChecksums.map { [(.constantChecksums, $0)] } ?? [])
+          + (bundle.checks.isEmpty ? [] : [(.checks, encodeChecks(bundle.checks))])
         let sectionCount = bodies.count + 1
         var w = ByteWriter()
         w.zeros(FileLayout.headerSize + sectionCount * FileLayout.sectionEntrySize)
@@ -314,6 +320,36 @@ public enum BundleWriter {
             w.u64(slot.size)
             w.u8(slot.resident ? 1 : 0)  // flags, bit 0: resident
             w.zeros(7)  // reserved
+        }
+        return w.bytes
+    }
+}
+
+extension BundleWriter {
+    static func encodeChecks(_ checks: [RuntimeCheck]) -> [UInt8] {
+        var w = ByteWriter()
+        w.count(checks.count)
+        for check in checks {
+            w.u8(check.kind.rawValue)
+            w.zeros(3)  // reserved
+            w.u32(check.tensor)
+            w.i64(check.bound)
+            w.string(check.node)
+        }
+        return w.bytes
+    }
+
+    /// One fm64 per tensor, in tensor order: of its constant's bytes in `payload`, 0 for a tensor without one.
+    static func encodeConstantChecksums(_ tensors: [Tensor], payload: UnsafeRawBufferPointer) -> [UInt8] {
+        var w = ByteWriter()
+        w.count(tensors.count)
+        w.u32(0)  // reserved: keeps the checksums 8-aligned
+        for tensor in tensors {
+            guard let c = tensor.constant, let end = add(c.offset, c.size), end <= UInt64(payload.count) else {
+                w.u64(0)
+                continue
+            }
+            w.u64(Checksum.fm64(UnsafeRawBufferPointer(rebasing: payload[Int(c.offset)..<Int(end)])))
         }
         return w.bytes
     }

@@ -19,11 +19,16 @@ public struct SectionKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let predicates = SectionKind(rawValue: 9)
     /// Since 1.2, optional: the device placement of every weight image (the load plan's memory half).
     public static let placement = SectionKind(rawValue: 10)
+    /// Since 1.3, optional: the fm64 of every resident constant's bytes, so a runtime can check them as it
+    /// uploads them (chunks carry their own checksums).
+    public static let constantChecksums = SectionKind(rawValue: 11)
+    /// Since 1.3, optional: conditions kernels check on the device (`FMBundle.checks`).
+    public static let checks = SectionKind(rawValue: 12)
 
     /// Every v1.0 section, in the order the writer lays them out. Each must appear exactly once.
     public static let v1: [SectionKind] = [.meta, .kernels, .program, .tensors, .images, .chunks, .schedule, .data]
 
-    public var isKnown: Bool { (1...10).contains(rawValue) }
+    public var isKnown: Bool { (1...12).contains(rawValue) }
 
     public var description: String {
         switch rawValue {
@@ -37,6 +42,8 @@ public struct SectionKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         case 8: "data"
         case 9: "predicates"
         case 10: "placement"
+        case 11: "constantChecksums"
+        case 12: "checks"
         default: "unknown(\(rawValue))"
         }
     }

@@ -3,22 +3,32 @@
 import FlashMemRuntime
 
 @_cdecl("fm_session_create")
-public func fm_session_create(_ bundle: OpaquePointer?, _ device: OpaquePointer?, _ preload: Int32,
+public func fm_session_create(_ bundle: OpaquePointer?, _ device: OpaquePointer?, _ flags: Int32,
                               _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guarded {
         guard let bundle, let device, let out else {
             throw CAPIError(status: .invalidArgument, description: "fm_session_create: bundle, device and out must not be NULL")
         }
         out.pointee = nil
+        guard flags & ~(sessionPreload | sessionTrustBundle) == 0 else {
+            throw CAPIError(status: .invalidArgument, description: "fm_session_create: unknown flags 0x"
+                            + String(flags & ~(sessionPreload | sessionTrustBundle), radix: 16)
+                            + " (known: FM_SESSION_PRELOAD 0x1, FM_SESSION_TRUST_BUNDLE 0x2)")
+        }
+        var options = SessionOptions(loadMode: flags & sessionPreload != 0 ? .preload : .streaming)
+        options.verifyChunks = flags & sessionTrustBundle == 0
         let bundleHandle = borrowHandle(bundle, as: BundleHandle.self)
         let deviceHandle = borrowHandle(device, as: DeviceHandle.self)
         let session = try deviceHandle.exclusive {
-            try Session(bundle: bundleHandle.loaded, device: deviceHandle.device,
-                        options: SessionOptions(loadMode: preload != 0 ? .preload : .streaming))
+            try Session(bundle: bundleHandle.loaded, device: deviceHandle.device, options: options)
         }
         out.pointee = retainHandle(SessionHandle(session: session, bundle: bundleHandle, device: deviceHandle))
     }
 }
+
+/// FM_SESSION_PRELOAD and FM_SESSION_TRUST_BUNDLE of flashmem.h.
+private let sessionPreload: Int32 = 1
+private let sessionTrustBundle: Int32 = 2
 
 @_cdecl("fm_session_destroy")
 public func fm_session_destroy(_ session: OpaquePointer?) {

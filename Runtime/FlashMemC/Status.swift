@@ -45,9 +45,9 @@ func status(of error: Error) -> FMStatus {
     case let error as RuntimeError:
         switch error {
         case .vulkanTooOld, .noSuitableDevice, .deviceIndexOutOfRange, .requirementsUnmet: return .device
-        case .invalidBundle, .chunkDecode: return .bundle
+        case .invalidBundle, .chunkDecode, .chunkChecksum, .constantChecksum: return .bundle
         case .memory: return .outOfMemory
-        case .inputMismatch: return .inputMismatch
+        case .inputMismatch, .checkFailed: return .inputMismatch
         }
     default:
         return .runtime

@@ -20,6 +20,16 @@ public enum RuntimeError: Error, CustomStringConvertible, Equatable {
     case inputMismatch(reason: String, expected: [String])
     /// A chunk payload could not be decoded.
     case chunkDecode(path: String, chunk: Int, reason: String)
+    /// A chunk's decoded bytes do not match its checksum (a corrupted or modified bundle); found by the streamer
+    /// before any copy of the chunk was submitted. `image` is the weight image it fills, `layer` and `rows` where.
+    case chunkChecksum(path: String, chunk: Int, image: String, layer: UInt32, rows: Range<Int>, expected: UInt64,
+                       found: UInt64)
+
+    /// A condition a kernel checks on the device failed during the run (`FMBundle.checks`), e.g. a Gather index
+    /// past the table (a token id past the vocabulary); `node` names the model node. The run's outputs are not given.
+    case checkFailed(path: String, node: String, reason: String)
+    /// A resident constant's bytes do not match the bundle's checksum of them (format 1.3); found before upload.
+    case constantChecksum(path: String, tensor: Int, name: String, expected: UInt64, found: UInt64)
 
     public var description: String {
         switch self {
@@ -40,6 +50,21 @@ public enum RuntimeError: Error, CustomStringConvertible, Equatable {
             return reason + "\nexpected inputs:\n  " + expected.joined(separator: "\n  ")
         case let .chunkDecode(path, chunk, reason):
             return "\(path): chunks[\(chunk)]: \(reason)"
+        case let .checkFailed(path, node, reason):
+            return "\(path): \(node): \(reason)"
+        case let .constantChecksum(path, tensor, name, expected, found):
+            return "\(path): tensors[\(tensor)] (constant '\(name)'): checksum mismatch: expected 0x\(hex64(expected)), "
+                + "the bytes have 0x\(hex64(found)); the bundle is corrupted or was modified"
+        case let .chunkChecksum(path, chunk, image, layer, rows, expected, found):
+            return "\(path): chunks[\(chunk)] (weight image '\(image)', layer \(layer), rows \(rows.lowerBound)..<"
+                + "\(rows.upperBound)): checksum mismatch: expected 0x\(hex64(expected)), the bytes have "
+                + "0x\(hex64(found)); the bundle is corrupted or was modified (the chunk was not copied to the device)"
         }
     }
+}
+
+/// Upper-case, zero-padded 16-digit hex.
+func hex64(_ value: UInt64) -> String {
+    let digits = String(value, radix: 16, uppercase: true)
+    return String(repeating: "0", count: max(0, 16 - digits.count)) + digits
 }

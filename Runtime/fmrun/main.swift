@@ -46,8 +46,12 @@ struct FMRun: ParsableCommand {
     @Flag(help: "List Vulkan devices and exit.")
     var listDevices = false
 
-    @Flag(help: "Check every chunk's checksum when opening the bundle (reads the whole file).")
+    @Flag(help: "Also check the data section and every chunk's checksum when opening the bundle (reads the whole file).")
     var verifyChecksums = false
+
+    @Flag(name: .customLong("trust-bundle"),
+          help: "Do not check weight chunks against their checksums as they stream (checked by default, once each).")
+    var trustBundle = false
 
     @Flag(help: "Time every step with GPU timestamps and print the slowest steps.")
     var profile = false
@@ -105,6 +109,7 @@ struct FMRun: ParsableCommand {
         var options = SessionOptions(loadMode: preload ? .preload : .streaming, stagingBytes: stagingMiB << 20,
                                      profile: profile || profileOut != nil, trace: trace != nil)
         options.hostRead = HostRead(rawValue: hostRead)!
+        options.verifyChunks = !trustBundle
         let baseline = device.memoryBudget()
         let session = try Session(bundle: loaded, device: device, options: options)
         startup.append(("session", ProcessClock.sinceStart()))

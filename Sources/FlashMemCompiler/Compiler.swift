@@ -247,8 +247,14 @@ public enum Compiler {
             features: program.kernels.reduce(DeviceFeatures()) { $0.union($1.features) })
         let meta = Meta(modelName: name, producer: "fmc \(version)", inputs: try program.inputs.map(io),
                         outputs: try program.outputs.map(io), requirements: requirements, arenaSize: arena.arenaSize)
+        let checks = try program.checks.map { check -> RuntimeCheck in
+            guard let index = arena.index[check.tensor] else {
+                throw CompileError(file: name, "the check of \(check.node) has no arena placement")
+            }
+            return RuntimeCheck(kind: check.kind, tensor: index, node: check.node, bound: Int64(check.bound))
+        }
         let bundle = FMBundle(meta: meta, spirv: spirv, kernels: kernels, program: steps, tensors: arena.tensors,
-                              images: images, chunks: chunks, schedule: schedule, placement: placement)
+                              images: images, chunks: chunks, schedule: schedule, placement: placement, checks: checks)
 
         report.steps = steps.count
         report.cooperativeMatrixSteps = program.steps.filter { !program.kernels[$0.kernel].features.isEmpty }.count

@@ -1,5 +1,5 @@
 // The load plan's placement (format 1.2): the `placement` section, the `placement` header flag, the version the
-// writer stamps, every validation rule, and golden/placed.fmb, which pins the 1.2 bytes. Regenerate after an
+// writer stamps, every validation rule, and golden/placed.fmb, which pins the bytes (1.3 since constant checksums; golden/placed-1.2.fmb keeps the 1.2 ones). Regenerate after an
 // intended change with
 //
 //     FMB_REGENERATE_GOLDEN=1 swift test --filter PlacementTests
@@ -30,11 +30,19 @@ final class PlacementTests: XCTestCase {
     static let goldenSourcePath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("golden/placed.fmb").path
 
-    func testPlacementRoundTripsAsVersion1_2WithTheFlag() throws {
+    /// A placement makes the file 1.2 with the flag; its resident constant adds the 1.3 constantChecksums section.
+    func testPlacementRoundTripsWithTheFlag() throws {
         let file = try Fixtures.placedFile()
         let parsed = try file.withUnsafeBytes { try BundleReader.parse(bytes: $0, verifyChecksums: true) }
         XCTAssertEqual(parsed.bundle, Fixtures.placed().bundle)
-        XCTAssertEqual(parsed.layout.minor, 2)
+        XCTAssertEqual(parsed.layout.minor, 3)
+        let (bundle, payload) = Fixtures.placed()
+        let sums = try XCTUnwrap(parsed.constantChecksums)
+        XCTAssertEqual(sums.count, bundle.tensors.count)
+        for (t, tensor) in bundle.tensors.enumerated() {
+            let expected = tensor.constant.map { Checksum.fm64(Array(payload[Int($0.offset)..<Int($0.offset + $0.size)])) }
+            XCTAssertEqual(sums[t], expected ?? 0, "tensors[\(t)]")
+        }
         XCTAssertEqual(parsed.layout.flags, FileLayout.placementFlag)
         XCTAssertEqual(parsed.layout.section(.placement)?.size, 40 + 2 * 24)
         XCTAssertEqual(parsed.bundle.streamedBytes, 256, "only fc2.weight is streamed by warm runs")
@@ -58,8 +66,28 @@ final class PlacementTests: XCTestCase {
             return XCTFail("golden/placed.fmb is not in the test resources; generate it with FMB_REGENERATE_GOLDEN=1")
         }
         let golden = [UInt8](try Data(contentsOf: url))
-        XCTAssertEqual(golden, bytes, "the 1.2 bytes changed; if intended, see this file's header to regenerate")
+        XCTAssertEqual(golden, bytes, "the 1.3 bytes changed; if intended, see this file's header to regenerate")
         XCTAssertEqual(try BundleReader.load(bytes: golden, verifyChecksums: true).bundle, Fixtures.placed().bundle)
+    }
+
+    /// An older minor still loads: the same bundle as written by the 1.2 writer (before constant checksums),
+    /// kept as golden/placed-1.2.fmb, reads as the same bundle, without constant checksums.
+    func testVersion1_2FileStillReads() throws {
+        guard let url = Bundle.module.url(forResource: "placed-1.2", withExtension: "fmb", subdirectory: "golden") else {
+            return XCTFail("golden/placed-1.2.fmb is not in the test resources")
+        }
+        let golden = [UInt8](try Data(contentsOf: url))
+        let parsed = try golden.withUnsafeBytes { try BundleReader.parse(bytes: $0, verifyChecksums: true) }
+        XCTAssertEqual(parsed.layout.minor, 2)
+        XCTAssertEqual(parsed.bundle, Fixtures.placed().bundle)
+        XCTAssertNil(parsed.constantChecksums)
+    }
+
+    func testConstantChecksumsSectionNeedsMinor3AndOneEntryPerTensor() throws {
+        var s = FileSurgery(try Fixtures.placedFile())
+        s.set16(6, 2)
+        assertIssue(parseIssues(s.bytes), path: "sections[\(s.index(of: .constantChecksums))].kind",
+                    contains: "constant checksums are format 1.3")
     }
 
     func testFlagAndSectionGoTogether() throws {

@@ -43,6 +43,8 @@ final class StructureValidationTests: XCTestCase {
         var s = FileSurgery(file)
         s.set16(4, 2)
         assertIssue(parseIssues(s.bytes), path: "header.major", contains: "format version 2.0 is not supported")
+        assertIssue(parseIssues(s.bytes), path: "header.major", contains: "needs a FlashMem runtime that reads format 2.x")
+        assertIssue(parseIssues(s.bytes), path: "header.major", contains: "reads 1.0 to 1.\(FileLayout.currentMinor)")
         s.set16(4, 0)
         assertIssue(parseIssues(s.bytes), path: "header.major", contains: "format version 0.0")
     }
@@ -50,7 +52,7 @@ final class StructureValidationTests: XCTestCase {
     func testNewerMinorWithUnknownSectionIsAccepted() throws {
         var s = FileSurgery(file)
         s.appendSection(kind: 42, body: Array("a section from the future".utf8))
-        s.set16(6, FileLayout.currentMinor + 1)  // a minor this reader does not know
+        s.set16(6, FileLayout.currentMinor + 1)  // a minor newer than this reader's
         let parsed = try s.bytes.withUnsafeBytes { try BundleReader.parse(bytes: $0, verifyChecksums: true) }
         XCTAssertEqual(parsed.bundle, Fixtures.tiny().bundle)
         XCTAssertEqual(parsed.layout.minor, FileLayout.currentMinor + 1)

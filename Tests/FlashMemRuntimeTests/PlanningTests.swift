@@ -43,7 +43,7 @@ final class PlanningTests: XCTestCase {
 
     func testPlanOfTinyModel() throws {
         let model = try TinyModel()
-        let plan = try ExecutionPlan(model.loaded())
+        let plan = ExecutionPlan(model.loaded())
         XCTAssertEqual(plan.order, [2, 0, 3, 1, 5, 4, 7, 6, 9, 8, 11, 10])
         XCTAssertEqual(plan.issueBefore, [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
         XCTAssertEqual(plan.imageFirstOrdinal, [0, 4, 8])
@@ -55,7 +55,7 @@ final class PlanningTests: XCTestCase {
             .init(steps: 3..<4, waitLoaded: 8), .init(steps: 4..<5, waitLoaded: 12),
         ])
         // A later run with image 1 resident copies only images 0 and 2; step 2 then waits for nothing new.
-        let warm = try ExecutionPlan(model.loaded(), copies: [true, false, true])
+        let warm = ExecutionPlan(model.loaded(), copies: [true, false, true])
         XCTAssertEqual(warm.order, [2, 0, 3, 1, 9, 8, 11, 10])
         XCTAssertEqual(warm.stepNeed, [4, 0, 0, 0, 8])
     }
@@ -65,7 +65,7 @@ final class PlanningTests: XCTestCase {
         // must grow), each chunk no earlier than every chunk before it.
         var model = try TinyModel()
         model.bundle.schedule.order = [2, 0, 3, 1, 5, 7, 4, 6, 9, 8, 11, 10]
-        let plan = try ExecutionPlan(model.loaded())
+        let plan = ExecutionPlan(model.loaded())
         XCTAssertEqual(plan.issueStep, [0, 0, 0, 0, 1, 2, 1, 2, 3, 3, 4, 4])
         XCTAssertEqual(plan.issueBefore, [0, 0, 0, 0, 1, 2, 2, 2, 3, 3, 4, 4])
     }
@@ -74,27 +74,34 @@ final class PlanningTests: XCTestCase {
         var model = try TinyModel()
         // Everything issued up front: one wait for all twelve chunks, then steps 1… follow without new waits.
         model.bundle.schedule.issueStep = Array(repeating: 0, count: 12)
-        let plan = try ExecutionPlan(model.loaded())
+        let plan = ExecutionPlan(model.loaded())
         XCTAssertEqual(plan.streamingBatches(stepCount: 5), [
             .init(steps: 0..<2, waitLoaded: 4), .init(steps: 2..<4, waitLoaded: 8), .init(steps: 4..<5, waitLoaded: 12),
         ])
     }
 
-    func testPlanRejectsBadTables() throws {
+    /// Bad tables of an in-memory bundle are refused by the one validator (the format's), which the session runs
+    /// before touching the GPU, with the field named.
+    func testSessionRejectsBadTablesThroughTheValidator() throws {
         func error(_ edit: (inout FMBundle) -> Void) throws -> String {
             var model = try TinyModel()
             edit(&model.bundle)
             do {
-                _ = try ExecutionPlan(model.loaded())
+                _ = try Session(bundle: model.loaded(), device: device())
                 return "no error"
-            } catch { return "\(error)" }
+            } catch let error as FormatError {
+                XCTAssertEqual(error.file, "tiny.fmb")
+                return "\(error)"
+            } catch { return "not a FormatError: \(error)" }
         }
         XCTAssertTrue(try error { $0.schedule.order[1] = 2 }.contains("schedule.order[1]"))
-        XCTAssertTrue(try error { $0.schedule.lastUse[1] = 1 }.contains("schedule.lastUse[1]: is 1, but step 2 reads image 1"))
+        let lastUse = try error { $0.schedule.lastUse[1] = 1 }
+        XCTAssertTrue(lastUse.contains("schedule.lastUse[1]") || lastUse.contains("schedule.firstUse[1]"), lastUse)
         XCTAssertTrue(try error { $0.program[1].bindings[1] = .image(0) }.contains("program[1].bindings[1]"))
         XCTAssertTrue(try error { $0.program[0].bindings[0] = .tensor(99) }.contains("tensor 99 out of range"))
         XCTAssertTrue(try error { $0.chunks[3].y = 3 }.contains("chunks[3]"))
-        XCTAssertTrue(try error { $0.chunks[1].y = 1 }.contains("overlaps"))
+        let overlap = try error { $0.chunks[1].y = 1 }
+        XCTAssertTrue(overlap.contains("chunks[1]"), overlap)
         XCTAssertTrue(try error { $0.chunks[0].rawSize = 1 }.contains("chunks[0].rawSize"))
         XCTAssertTrue(try error { $0.tensors[5].offset = 1 << 20 }.contains("tensors[5]"))
         XCTAssertTrue(try error { $0.meta.outputs[0].shape = [4, 64] }.contains("meta.outputs[0]"))

@@ -143,13 +143,13 @@ final class SessionTests: XCTestCase {
         bundle.schedule.budgetBytes = bundle.meta.arenaSize + bundle.placement!.weightSpaceBytes
         XCTAssertNoThrow(try Session(bundle: LoadedBundle(bundle: bundle, payload: model.payload, path: "tiny.fmb"),
                                      device: device()))
-        // Slots smaller than the images force a re-placement with the device's sizes, past the budget.
+        // Slots smaller than the images: the validator refuses them before the session touches the device.
         for i in bundle.placement!.slots.indices { bundle.placement!.slots[i] = Placement.Slot(resident: false, offset: 0, size: 16) }
         bundle.placement!.weightSpaceBytes = 16
         bundle.schedule.budgetBytes = bundle.meta.arenaSize + 16
         XCTAssertThrowsError(try Session(bundle: LoadedBundle(bundle: bundle, payload: model.payload, path: "tiny.fmb"),
                                          device: device())) { error in
-            XCTAssertTrue("\(error)".contains("exceed it by"), "\(error)")
+            XCTAssertTrue(error is FormatError && "\(error)".contains("placement.slots[0].size"), "\(error)")
         }
     }
 
@@ -220,7 +220,10 @@ final class SessionTests: XCTestCase {
     }
 
     func testUnmetRequirementsAreListedBeforeAnythingIsCreated() throws {
-        let model = try TinyModel(requirements: DeviceRequirements(pushConstantBytes: 1 << 20, imageArrayLayers: 1 << 30))
+        var requirements = TinyModel.requirements
+        requirements.pushConstantBytes = 1 << 20
+        requirements.imageArrayLayers = 1 << 30
+        let model = try TinyModel(requirements: requirements)
         XCTAssertThrowsError(try Session(bundle: model.loaded(), device: device())) { error in
             guard case let RuntimeError.requirementsUnmet(_, bundle, unmet) = error else {
                 return XCTFail("unexpected error \(error)")

@@ -97,10 +97,21 @@ void fm_device_destroy(fm_device *device);
 
 /* ---- Sessions --------------------------------------------------------------------------------- */
 
-/* Creates a session running bundle on device: allocates its device memory and pipelines.
-   preload != 0 keeps every weight resident after the first run (fmrun --preload); 0 streams weights
-   as the bundle's plan says. On success *out is a new session for fm_session_destroy. */
-fm_status fm_session_create(fm_bundle *bundle, fm_device *device, int preload, fm_session **out);
+/* Flags of fm_session_create, or'd together. */
+enum {
+    /* Keep every weight resident after the first run (fmrun --preload) instead of streaming weights as
+       the bundle's plan says. */
+    FM_SESSION_PRELOAD = 1,
+    /* Do not check weight chunks against their checksums as they stream (fmrun --trust-bundle). By
+       default each chunk is checked once per session, and a mismatch fails the run with FM_ERROR_BUNDLE
+       naming the chunk, before its bytes reach the device. */
+    FM_SESSION_TRUST_BUNDLE = 2
+};
+
+/* Creates a session running bundle on device: allocates its device memory and pipelines. flags: 0 or
+   FM_SESSION_* values or'd together (other bits: FM_ERROR_INVALID_ARGUMENT). On success *out is a new
+   session for fm_session_destroy. */
+fm_status fm_session_create(fm_bundle *bundle, fm_device *device, int flags, fm_session **out);
 void fm_session_destroy(fm_session *session);
 
 /* Sets the input called name for the next runs: data is copied; bytes must equal the element count

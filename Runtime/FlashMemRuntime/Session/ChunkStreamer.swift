@@ -30,6 +30,8 @@ final class ChunkStreamer {
     private let timeoutNanoseconds: UInt64
     private let zstd = ZstdDecompressor()
     private let hostRead: HostRead
+    /// Checks each chunk's checksum the first time it is decoded (nil: a trusted bundle).
+    private let verifier: ChunkVerifier?
     /// Most bytes decoded before submitting (see `stage`).
     private let waveBytes: UInt64
     /// With profiling or tracing, where the transfer queue has timestamps and the host can reset queries: a
@@ -75,8 +77,9 @@ final class ChunkStreamer {
     /// where it can), `trace` (record host events) and the wait timeout.
     init(device: Device, loaded: LoadedBundle, plan: ExecutionPlan, weights: WeightMemory, options: SessionOptions,
          loadedSemaphore: VK.TimelineSemaphore, computedSemaphore: VK.TimelineSemaphore,
-         sharedStaging: HostBuffer? = nil) throws {
+         sharedStaging: HostBuffer? = nil, verifier: ChunkVerifier? = nil) throws {
         self.loaded = loaded
+        self.verifier = verifier
         self.hostRead = options.hostRead
         self.tracing = options.trace
         self.plan = plan
@@ -253,19 +256,26 @@ final class ChunkStreamer {
                 pieces.append((ordinal, 0, raw))
             }
         }
-        let start = monotonicSeconds()
-        if pieces.count == 1 {
-            try decodePiece(pieces[0], zstd: zstd)
-        } else {
-            // Each iteration writes only its own slot of `failures`, so no lock is needed.
-            let failures = UnsafeMutableBufferPointer<Error?>.allocate(capacity: pieces.count)
-            failures.initialize(repeating: nil)
-            defer { failures.deallocate() }
-            DispatchQueue.concurrentPerform(iterations: pieces.count) { index in
-                do { try decodePiece(pieces[index], zstd: nil) } catch { failures[index] = error }
+        // Chunks not yet verified: hashed in the mapping alongside the copies, or in their slots once decoded.
+        var hashMapping: [Int] = [], hashSlot: [Int] = []
+        if let verifier {
+            for ordinal in ordinals where verifier.needsCheck(plan.order[ordinal]) {
+                if verifier.hashesMapping(plan.order[ordinal], hostRead: hostRead) {
+                    hashMapping.append(ordinal)
+                } else {
+                    hashSlot.append(ordinal)
+                }
             }
-            if let error = failures.lazy.compactMap({ $0 }).first { throw error }
         }
+        let start = monotonicSeconds()
+        try perform(pieces.count + hashMapping.count) { index, zstd in
+            if index < pieces.count {
+                try decodePiece(pieces[index], zstd: zstd)
+            } else {
+                try verify(hashMapping[index - pieces.count])
+            }
+        }
+        if !hashSlot.isEmpty { try perform(hashSlot.count) { index, _ in try verify(hashSlot[index]) } }
         let end = monotonicSeconds()
         counters.decodeSeconds += end - start
         if tracing {
@@ -274,6 +284,29 @@ final class ChunkStreamer {
                                          args: ["copies": "\(ordinals.lowerBound)..<\(ordinals.upperBound)",
                                                 "bytes": "\(bytes)", "pieces": "\(pieces.count)"]))
         }
+    }
+
+    /// Runs `body(0..<count)` on the host's cores (inline, with the streamer's own zstd context, when count is 1;
+    /// else with nil: each call makes its own) and throws the first failure.
+    private func perform(_ count: Int, _ body: (Int, ZstdDecompressor?) throws -> Void) throws {
+        if count == 1 { return try body(0, zstd) }
+        // Each iteration writes only its own slot of `failures`, so no lock is needed.
+        let failures = UnsafeMutableBufferPointer<Error?>.allocate(capacity: count)
+        failures.initialize(repeating: nil)
+        defer { failures.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: count) { index in
+            do { try body(index, nil) } catch { failures[index] = error }
+        }
+        if let error = failures.lazy.compactMap({ $0 }).first { throw error }
+    }
+
+    /// Checks the checksum of copy `ordinal`'s chunk (`verifier` must be set): in the mapping or its staging slot.
+    private func verify(_ ordinal: Int) throws {
+        let index = plan.order[ordinal]
+        let chunk = loaded.bundle.chunks[index]
+        let bytes = verifier!.hashesMapping(index, hostRead: hostRead) ? loaded.bytes(chunk.payload)
+            : UnsafeRawBufferPointer(staging.bytes(at: ring.offsets[ordinal], count: Int(chunk.rawSize)))
+        try verifier!.check(index, decoded: bytes)
     }
 
     /// One piece: a byte range of an uncompressed chunk, or a whole chunk of any codec. Thread-safe when

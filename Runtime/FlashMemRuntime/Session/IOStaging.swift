@@ -11,8 +11,13 @@ final class IOStaging {
     /// Offsets in `host` of each input and output (4 bytes per element, 256-aligned).
     let inputOffsets: [UInt64]
     let outputOffsets: [UInt64]
+    /// The bundle's run-time checks, their flag words' arena offsets, and where `readback` puts them in `host`.
+    let checks: [RuntimeCheck]
+    let checkArenaOffsets: [UInt64]
+    let checkOffsets: [UInt64]
 
-    init(device: Device, meta: Meta) throws {
+    init(device: Device, bundle: FMBundle) throws {
+        let meta = bundle.meta
         inputs = meta.inputs
         outputs = meta.outputs
         var end: UInt64 = 0
@@ -23,6 +28,12 @@ final class IOStaging {
         }
         inputOffsets = meta.inputs.map(place)
         outputOffsets = meta.outputs.map(place)
+        checks = bundle.checks
+        checkArenaOffsets = bundle.checks.map { bundle.tensors[Int($0.tensor)].offset }
+        checkOffsets = bundle.checks.map { _ in
+            end = alignUp(end, 8) + 8
+            return end - 8
+        }
         host = try HostBuffer(device: device, size: end,
                               usage: VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue | VK_BUFFER_USAGE_TRANSFER_DST_BIT.rawValue,
                               cached: true, label: "input/output staging")
@@ -37,6 +48,7 @@ final class IOStaging {
                                       size: UInt64(binding.elementCount) * 4)
             vkCmdCopyBuffer(cb, host.buffer.handle, arena.handle, 1, &region)
         }
+        for offset in checkArenaOffsets { vkCmdFillBuffer(cb, arena.handle, offset, 8, 0) }  // checks start clear
         memoryBarrier(cb, srcAccess: VK_ACCESS_TRANSFER_WRITE_BIT.rawValue,
                       dstAccess: VK_ACCESS_SHADER_READ_BIT.rawValue | VK_ACCESS_SHADER_WRITE_BIT.rawValue,
                       srcStage: VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue,
@@ -54,8 +66,24 @@ final class IOStaging {
                                       size: UInt64(binding.elementCount) * 4)
             vkCmdCopyBuffer(cb, arena.handle, host.buffer.handle, 1, &region)
         }
+        for (arenaOffset, offset) in zip(checkArenaOffsets, checkOffsets) {
+            var region = VkBufferCopy(srcOffset: arenaOffset, dstOffset: offset, size: 8)
+            vkCmdCopyBuffer(cb, arena.handle, host.buffer.handle, 1, &region)
+        }
         memoryBarrier(cb, srcAccess: VK_ACCESS_TRANSFER_WRITE_BIT.rawValue, dstAccess: VK_ACCESS_HOST_READ_BIT.rawValue,
                       srcStage: VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue, dstStage: VK_PIPELINE_STAGE_HOST_BIT.rawValue)
+    }
+
+    /// The first run-time check the latest run failed (its flag words, read back by `readback`), as an error.
+    func failedCheck(path: String) -> RuntimeError? {
+        for (check, offset) in zip(checks, checkOffsets) {
+            let words = host.bytes(at: offset, count: 8)
+            guard words.load(as: UInt32.self) != 0 else { continue }
+            let value = Int64(Int32(bitPattern: words.load(fromByteOffset: 4, as: UInt32.self)))
+            return .checkFailed(path: path, node: check.node, reason: "index \(value) is out of range: indices must be "
+                                + "within [-\(check.bound), \(check.bound - 1)]")
+        }
+        return nil
     }
 
     // MARK: Conversion

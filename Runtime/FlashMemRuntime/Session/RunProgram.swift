@@ -16,11 +16,13 @@ final class RunProgram {
     ///   - copies: per image, whether this program copies its chunks (nil: every chunk).
     ///   - streaming: batches wait for their chunks; otherwise one batch after every copy landed.
     ///   - sharedStaging: another program's staging ring this one may use (the two never run at once).
+    ///   - verifier: checks chunks the first time they stream (shared by the session's programs); nil: trusted.
     init(loaded: LoadedBundle, device: Device, copies: [Bool]?, streaming: Bool, weights: WeightMemory,
          options: SessionOptions, commandPool: VK.CommandPool, loadedSemaphore: VK.TimelineSemaphore,
-         computedSemaphore: VK.TimelineSemaphore, sharedStaging: HostBuffer? = nil) throws {
+         computedSemaphore: VK.TimelineSemaphore, sharedStaging: HostBuffer? = nil,
+         verifier: ChunkVerifier? = nil) throws {
         let stepCount = loaded.bundle.program.count
-        plan = try ExecutionPlan(loaded, copies: copies)
+        plan = ExecutionPlan(loaded, copies: copies)
         self.streaming = streaming && !plan.order.isEmpty
         batches = self.streaming && stepCount > 0
             ? plan.streamingBatches(stepCount: stepCount)
@@ -28,6 +30,7 @@ final class RunProgram {
         commands = try commandPool.allocate(batches.count)
         streamer = plan.order.isEmpty ? nil : try ChunkStreamer(
             device: device, loaded: loaded, plan: plan, weights: weights, options: options,
-            loadedSemaphore: loadedSemaphore, computedSemaphore: computedSemaphore, sharedStaging: sharedStaging)
+            loadedSemaphore: loadedSemaphore, computedSemaphore: computedSemaphore, sharedStaging: sharedStaging,
+            verifier: verifier)
     }
 }

@@ -78,7 +78,8 @@ extension Session {
     /// Copies every resident constant (`Tensor.constant`) from the data section into the arena, once.
     func uploadResidentConstants() throws {
         let bundle = self.bundle.bundle
-        let constants = bundle.tensors.filter { $0.constant != nil && $0.constant!.size > 0 }
+        let indices = bundle.tensors.indices.filter { (bundle.tensors[$0].constant?.size ?? 0) > 0 }
+        let constants = indices.map { bundle.tensors[$0] }
         guard !constants.isEmpty else { return }
         var offsets: [UInt64] = []
         var total: UInt64 = 0
@@ -88,8 +89,18 @@ extension Session {
         }
         let staging = try HostBuffer(device: device, size: total, usage: VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue,
                                      label: "resident constants staging")
-        for (tensor, offset) in zip(constants, offsets) {
+        // Checked against the bundle's constant checksums (1.3) before any kernel reads them, as chunks are.
+        let sums = options.verifyChunks ? self.bundle.constantChecksums : nil
+        for (index, offset) in zip(indices, offsets) {
+            let tensor = bundle.tensors[index]
             let source = self.bundle.bytes(tensor.constant!)
+            if let sums {
+                let found = Checksum.fm64(source)
+                guard found == sums[index] else {
+                    throw RuntimeError.constantChecksum(path: self.bundle.path, tensor: index, name: tensor.name,
+                                                        expected: sums[index], found: found)
+                }
+            }
             staging.bytes(at: offset, count: source.count).copyMemory(from: source)
         }
         let pool = try VK.CommandPool(device: device.vk, family: device.computeFamily)

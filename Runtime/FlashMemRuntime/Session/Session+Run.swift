@@ -42,6 +42,8 @@ extension Session {
             weights.residentLoaded = true
             first = nil  // frees its staging ring and transfer command buffers when `warm` is another program
         }
+        // Conditions the kernels checked on the device (e.g. Gather indices in range): the outputs are not valid.
+        if let failed = io.failedCheck(path: bundle.path) { throw failed }
         let outputStart = monotonicSeconds()
         let outputs = io.read(reusing: &outputStorage)
         let outputSeconds = monotonicSeconds() - outputStart
@@ -195,7 +197,18 @@ extension Session {
             counters.submissions += submissions
             return (counters, computeWait)
         } catch {
-            drain(loaded: max(streamer.submittedLoaded, loadedBase), computed: submittedComputed)
+            // A copy that failed (a chunk that did not verify or decode) was never submitted, and submitted steps may
+            // wait for it. Once every submitted copy has landed, signal `loaded` to the end of the run from the host:
+            // those steps then run on images that are not fully loaded (their outputs are discarded; the next run
+            // copies every chunk again), and the session stays usable.
+            let submitted = max(streamer.submittedLoaded, loadedBase)
+            let runEnd = loadedBase + UInt64(chunkCount)
+            if submitted < runEnd, (try? loadedSemaphore.wait(for: submitted, timeout: timeoutNanoseconds)) != nil,
+               (try? loadedSemaphore.signal(runEnd)) != nil {
+                drain(loaded: runEnd, computed: submittedComputed)
+            } else {
+                drain(loaded: submitted, computed: submittedComputed)
+            }
             throw error
         }
     }

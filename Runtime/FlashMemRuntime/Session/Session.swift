@@ -3,7 +3,7 @@ import Dispatch
 
 /// A compiled model ready to run on one device: the thing apps embed.
 ///
-/// Creating a session checks the bundle against the device, then creates everything once: a pipeline
+/// Creating a session validates the bundle (`LoadedBundle.validate()`) and checks it against the device, then creates everything once: a pipeline
 /// per kernel (with its specialization constants), ONE arena buffer with ONE allocation, the weight
 /// images where the bundle's load plan places them (`WeightMemory`: one allocation per segment), a descriptor
 /// set per distinct (kernel, bindings) written once, and the command buffers of the first and of later runs,
@@ -51,6 +51,8 @@ public final class Session {
     let uploadCommand: VkCommandBuffer
     let readbackCommand: VkCommandBuffer
     let queryPool: VK.QueryPool?
+    /// Checks chunk checksums as they first stream (nil with `options.verifyChunks` off).
+    let verifier: ChunkVerifier?
     /// With `options.trace`: the current run's host-thread events, the first compute submission and when the host
     /// saw the last copy land (host clock).
     var hostEvents: [RunTrace.Event] = []
@@ -66,6 +68,8 @@ public final class Session {
         self.device = device
         self.options = options
         let bundle = loaded.bundle
+        // The one validation (the reader's, free for files it read), then the device: nothing touches the GPU before.
+        try loaded.validate()
         try device.checkRequirements(of: loaded)
 
         let pipelineStart = monotonicSeconds()
@@ -113,7 +117,7 @@ public final class Session {
         startup.weightSeconds = monotonicSeconds() - phaseStart
         (descriptorPool, stepSets) = try Session.writeDescriptorSets(bundle: bundle, device: device,
                                                                      pipelines: pipelines, arena: arena, weights: weights)
-        io = try IOStaging(device: device, meta: bundle.meta)
+        io = try IOStaging(device: device, bundle: bundle)
         let loadedSemaphore = try VK.TimelineSemaphore(device: device.vk)
         let computedSemaphore = try VK.TimelineSemaphore(device: device.vk)
         let computePool = try VK.CommandPool(device: device.vk, family: device.computeFamily)
@@ -134,10 +138,13 @@ public final class Session {
 
         // The first run copies every chunk; later runs the streamed images' chunks (none in preload mode).
         let streamed = weights.resident.map { !$0 }
+        let verifier = options.verifyChunks ? ChunkVerifier(loaded: loaded) : nil
+        self.verifier = verifier
         func program(copies: [Bool]?, streaming: Bool, sharing: RunProgram? = nil) throws -> RunProgram {
             try RunProgram(loaded: loaded, device: device, copies: copies, streaming: streaming, weights: weights,
                            options: options, commandPool: computePool, loadedSemaphore: loadedSemaphore,
-                           computedSemaphore: computedSemaphore, sharedStaging: sharing?.streamer?.staging)
+                           computedSemaphore: computedSemaphore, sharedStaging: sharing?.streamer?.staging,
+                           verifier: verifier)
         }
         phaseStart = monotonicSeconds()
         switch options.loadMode {

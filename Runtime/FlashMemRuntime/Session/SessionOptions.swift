@@ -31,6 +31,11 @@ public struct SessionOptions: Sendable {
     public var waitTimeoutSeconds: Double
 
     public var hostRead: HostRead = .mmap
+    /// Check every weight chunk against its checksum the first time the session streams it, before its copy is
+    /// submitted (`ChunkVerifier`): a corrupted or modified bundle is a `RuntimeError.chunkChecksum` instead of
+    /// wrong outputs. Costs a hash of each chunk once per session (warm runs skip verified chunks). Turn it off
+    /// only for bundles you trust (`fmrun --trust-bundle`, FM_SESSION_TRUST_BUNDLE).
+    public var verifyChunks = true
 
     /// `waitTimeoutSeconds` as Vulkan wants it (at least 1 ms).
     var waitTimeoutNanoseconds: UInt64 { UInt64(max(waitTimeoutSeconds, 0.001) * 1e9) }

@@ -1,4 +1,5 @@
 import CVulkan
+import Synchronization
 
 extension VK {
     /// A `VkDeviceMemory` allocation (vkAllocateMemory / vkFreeMemory). Host-visible allocations may
@@ -10,6 +11,8 @@ extension VK {
         let typeIndex: UInt32
         /// The persistent mapping of the whole allocation, when `map()` was called.
         private(set) var mapped: UnsafeMutableRawPointer?
+        /// Allocations alive in this process, for leak tests (sessions created and destroyed many times).
+        static let live = Atomic<Int>(0)
 
         init(device: Device, size: UInt64, typeIndex: UInt32, label: String) throws {
             self.device = device
@@ -22,9 +25,13 @@ extension VK {
             var raw: VkDeviceMemory?
             try check(vkAllocateMemory(device.handle, &info, nil, &raw), "vkAllocateMemory", "\(label), \(size) bytes")
             handle = raw!
+            DeviceMemory.live.add(1, ordering: .relaxed)
         }
 
-        deinit { vkFreeMemory(device.handle, handle, nil) }
+        deinit {
+            vkFreeMemory(device.handle, handle, nil)
+            DeviceMemory.live.subtract(1, ordering: .relaxed)
+        }
 
         /// vkMapMemory of the whole allocation; idempotent.
         @discardableResult

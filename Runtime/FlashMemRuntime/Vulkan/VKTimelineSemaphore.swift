@@ -34,6 +34,16 @@ extension VK {
             return value
         }
 
+        /// vkSignalSemaphore: sets the value from the host. `value` must exceed the current value and every
+        /// pending signal's value.
+        func signal(_ value: UInt64) throws {
+            var info = VkSemaphoreSignalInfo()
+            info.sType = VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO
+            info.semaphore = handle
+            info.value = value
+            try check(vkSignalSemaphore(device.handle, &info), "vkSignalSemaphore", "timeline value \(value)")
+        }
+
         /// vkWaitSemaphores until the value reaches `value`; `timeout` in nanoseconds.
         /// Throws `VulkanError` with VK_TIMEOUT when the time runs out.
         func wait(for value: UInt64, timeout: UInt64 = UInt64.max) throws {

@@ -124,8 +124,18 @@ public struct LoweredProgram: Sendable {
     public var outputs: [IOBinding] = []
     /// Weights the lowering cut into several images because one would exceed `maxImageBytes`, in node order.
     public var splits: [WeightSplit] = []
+    /// Conditions kernels check on the device (FMBundle.checks): each names its arena flag tensor (8 bytes).
+    public var checks: [LoweredCheck] = []
 
     public init() {}
+}
+
+/// A run-time check before arena placement (`RuntimeCheck` with the flag tensor by name).
+public struct LoweredCheck: Sendable, Equatable {
+    public var kind: RuntimeCheck.Kind
+    public var tensor: String
+    public var node: String
+    public var bound: Int
 }
 
 /// A weight cut into pieces (kernel rewriting under `maxImageBytes`): its images are named

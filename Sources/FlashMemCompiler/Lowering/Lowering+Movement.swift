@@ -18,13 +18,14 @@ extension KernelCatalog {
     static let copyStrided = KernelFamily(file: "copy_strided.comp", bindings: [.storageBuffer, .storageBuffer],
                                           pushConstantSize: 22 * 4,
                                           axes: [("COPY_ROLE", MovementCopy.roles)])
-    /// X, I, Y. Push: count indexCount inner axisDim.
-    static let gather = KernelFamily(file: "gather.comp", bindings: [.storageBuffer, .storageBuffer, .storageBuffer],
+    /// X, I, Y, E (index check flags). Push: count indexCount inner axisDim.
+    static let gather = KernelFamily(file: "gather.comp",
+                                     bindings: [.storageBuffer, .storageBuffer, .storageBuffer, .storageBuffer],
                                      pushConstantSize: 4 * 4, axes: [])
-    /// W (weight image, or one row piece of it), I, Y. Push: count indexCount inner axisDim log2W log2H rowBase
-    /// rowCount.
+    /// W (weight image, or one row piece of it), I, Y, E (index check flags). Push: count indexCount inner axisDim
+    /// log2W log2H rowBase rowCount.
     static let gatherImage = KernelFamily(file: "gather_image.comp",
-                                          bindings: [.storageImage, .storageBuffer, .storageBuffer],
+                                          bindings: [.storageImage, .storageBuffer, .storageBuffer, .storageBuffer],
                                           pushConstantSize: 8 * 4, axes: [])
     /// X, V, Y. Push: count rank value outShape[6] inShape[6] padBegin[6].
     static let pad = KernelFamily(file: "pad.comp", bindings: [.storageBuffer, .storageBuffer, .storageBuffer],

@@ -48,6 +48,7 @@ extension LoweringContext {
         let count = elementCount(yShape)
         let destination = try write(y, for: n)
         guard count > 0 else { return }
+        let flags = indexCheck(n, bound: axisDim)
         let wg = 256
         var push = PushConstants()
         push.append([count, max(indexCount, 1), max(inner, 1), axisDim])
@@ -78,7 +79,7 @@ extension LoweringContext {
                 piecePush.append([ImageLayout.log2(extent.width), ImageLayout.log2(extent.height)])
                 piecePush.append([rows.lowerBound, rows.count])
                 try emit(n, kernel: kernel, groups: try groups1D(n, items: count, perGroup: wg),
-                         bindings: [image, indexBinding, destination], push: piecePush,
+                         bindings: [image, indexBinding, destination, flags], push: piecePush,
                          flops: 0, bytes: Double(count * 8 + indexCount * 4))
             }
             return
@@ -86,8 +87,22 @@ extension LoweringContext {
         let kernel = try self.kernel(KernelRequest(family: KernelCatalog.gather, specConstants: [UInt32(wg)],
                                                    workgroupSize: [UInt32(wg), 1, 1]))
         try emit(n, kernel: kernel, groups: try groups1D(n, items: count, perGroup: wg),
-                 bindings: [try read(data, for: n), try read(indices, for: n), destination], push: push,
+                 bindings: [try read(data, for: n), try read(indices, for: n), destination, flags], push: push,
                  flops: 0, bytes: Double(count * 8 + indexCount * 4))
+    }
+
+    /// The flag tensor (8 bytes) of a run-time check that `n`'s indices lie in [-bound, bound): its kernels set
+    /// word 0 (and word 1 to a bad index) and the runtime fails the run naming the node (RuntimeCheck).
+    func indexCheck(_ n: LoweringNode, bound: Int) -> LoweredBinding {
+        var name = "\(n.label)#indexCheck"
+        var i = 1
+        while program.tensors[name] != nil || values[name] != nil || initializers[name] != nil {
+            name = "\(n.label)#indexCheck\(i)"
+            i += 1
+        }
+        program.tensors[name] = ArenaTensor(name: name, byteSize: 8)
+        program.checks.append(LoweredCheck(kind: .indexInRange, tensor: name, node: "\(n.op) '\(n.label)'", bound: bound))
+        return .tensor(name)
     }
 
     // MARK: - Pad

@@ -51,6 +51,9 @@ public enum ArenaPlanner {
         for io in program.inputs + program.outputs {
             life[try root(io.name)] = whole
         }
+        for check in program.checks {  // zeroed before the first step, read back after the last
+            life[try root(check.tensor)] = whole
+        }
         for name in names where program.tensors[name]?.constant != nil {
             life[name] = whole
         }
