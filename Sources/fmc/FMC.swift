@@ -151,8 +151,14 @@ struct Replan: ParsableCommand {
                                + "and streaming bandwidth.", valueName: "profile.json"))
     var profile: String?
 
+    @Option(help: "The device to plan for: its cost of a compute-submission boundary (h200, h100, lavapipe).")
+    var target: String = CostModel.h200.name
+
     mutating func run() throws {
         guard output != bundle else { throw ValidationError("--output must differ from the input bundle") }
+        guard let model = CostModel.all.first(where: { $0.name == target }) else {
+            throw ValidationError("--target must be one of \(CostModel.all.map(\.name).joined(separator: ", "))")
+        }
         let start = Date()
         let loaded = try BundleReader.open(path: bundle)
         let measured = try profile.map(readProfile)
@@ -162,7 +168,7 @@ struct Replan: ParsableCommand {
         let (planned, r) = try Compiler.replan(loaded.bundle, budget: try parseBudget(memoryBudget),
                                                stepSeconds: measured?.stepSeconds,
                                                bandwidth: bandwidth.map { $0 * 1e9 } ?? measured?.streamingBandwidth,
-                                               name: bundle)
+                                               submissionSeconds: model.submissionSeconds, name: bundle)
         try BundleWriter.write(planned, payload: loaded.data, to: output)
         print("wrote \(output) in \(String(format: "%.2f", Date().timeIntervalSince(start))) s")
         print(planSummary(r))

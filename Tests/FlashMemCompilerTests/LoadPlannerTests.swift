@@ -253,6 +253,22 @@ final class LoadPlannerTests: XCTestCase {
         assertValid(s, p, "empty")
     }
 
+    /// Each step where the runtime starts another compute submission (copies issued there, or the first use of a
+    /// streamed image) costs `submissionSeconds`; resident loads and step 0 cost nothing.
+    func testSubmissionBoundariesCostTheirTime() {
+        // 5 steps of 1 ms; load 0 (1 kB, lands in 1 µs) issued at step 1 and first read by step 3; load 1 resident.
+        var p = ScheduleProblem(stepSeconds: Array(repeating: 1e-3, count: 5),
+                                loads: [.init(bytes: 1000, firstUse: 3, lastUse: 3), .init(bytes: 1000, firstUse: 2, lastUse: 4)],
+                                bandwidth: 1e9, capacityBytes: nil)
+        XCTAssertEqual(LoadPlanner.simulate(p, resident: [false, true], issueStep: [1, 0]), 5e-3, accuracy: 1e-15)
+        p.submissionSeconds = 20e-6
+        XCTAssertEqual(LoadPlanner.simulate(p, resident: [false, true], issueStep: [1, 0]), 5e-3 + 2 * 20e-6,
+                       accuracy: 1e-15, "boundaries at steps 1 (issue) and 3 (first use)")
+        XCTAssertEqual(LoadPlanner.simulate(p, resident: [false, true], issueStep: [3, 0]), 5e-3 + 20e-6,
+                       accuracy: 1e-15, "one boundary where the issue and the first use coincide (the 1 µs copy lands within it)")
+        XCTAssertEqual(LoadPlanner.simulate(p, resident: [true, true], issueStep: [0, 0]), 5e-3, accuracy: 1e-15)
+    }
+
     // MARK: (f) A GPT-sized instance
 
     /// 100 blocks of 10 kernels reading 3 weights each (attention, MLP up, MLP down) plus an embedding read

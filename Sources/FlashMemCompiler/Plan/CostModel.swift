@@ -15,6 +15,8 @@ public struct CostModel: Sendable, Equatable {
     /// The device runs gemm_cm.comp: VK_NV_cooperative_matrix with fp16 × fp16 → fp32 16 × 16 × 16 fragments on
     /// subgroups of 32 (`fmc compile --tensor-cores auto` uses them for fp16 bundles of this target).
     public var cooperativeMatrix = false
+    /// GPU time lost at each compute-submission boundary of a streamed run (`ScheduleProblem.submissionSeconds`).
+    public var submissionSeconds: Double = 0
 
     /// NVIDIA H100 over Vulkan (DESIGN.md: 49–50 GB/s host→device; staging memcpy is the tighter bound). No
     /// `cooperativeMatrix`: its probe listed VK_KHR_cooperative_matrix and VK_NV_cooperative_matrix2, not the NV
@@ -35,8 +37,13 @@ public struct CostModel: Sendable, Equatable {
     /// - `launchSeconds` 5 µs: not measured on the H200; the H100's figure (one dispatch in a recorded batch).
     /// - `cooperativeMatrix`: vkprobe lists VK_NV_cooperative_matrix with f16 × f16 → f32 at M16 N16 K16, subgroup
     ///   size 32 (Benchmarks/results/h200-vkprobe-2026-12-04.txt).
+    /// - `submissionSeconds` 23 µs: the gap between two steps where a streamed run starts another compute
+    ///   submission, beyond any wait for a copy (median 20–27 µs over ViT-B/16 and GPT-Neo-1.3B at 25% and 50%,
+    ///   the same with and without a semaphore wait; inside a submission 1.4–3.5 µs per step): fmrun --trace,
+    ///   Benchmarks/trace_gaps.py, Benchmarks/results/h200-trace-gaps-2026-12-04.txt.
     public static let h200 = CostModel(name: "h200", flopsPerSecond: 8.1e12, memoryBandwidth: 851e9,
-                                       transferBandwidth: 42e9, launchSeconds: 5e-6, cooperativeMatrix: true)
+                                       transferBandwidth: 42e9, launchSeconds: 5e-6, cooperativeMatrix: true,
+                                       submissionSeconds: 23e-6)
     /// Mesa lavapipe on a small CPU.
     public static let lavapipe = CostModel(name: "lavapipe", flopsPerSecond: 2e10, memoryBandwidth: 1e10,
                                            transferBandwidth: 5e9, launchSeconds: 5e-5)

@@ -175,6 +175,15 @@ public enum LoadPlanner {
             (issueStep[$0], p.loads[$0].firstUse, $0) < (issueStep[$1], p.loads[$1].firstUse, $1)
         }
         var landedBy = [Double](repeating: 0, count: p.stepSeconds.count)  // latest landing per first use
+        // Where the runtime starts another compute submission (ExecutionPlan.streamingBatches): where copies
+        // are issued and where a step first needs a streamed image.
+        var cut = [Bool](repeating: false, count: p.stepSeconds.count)
+        if p.submissionSeconds > 0 {
+            for i in order {
+                if issueStep[i] > 0, issueStep[i] < cut.count { cut[issueStep[i]] = true }
+                if p.loads[i].firstUse > 0 { cut[p.loads[i].firstUse] = true }
+            }
+        }
         var next = 0
         var queueFree = 0.0
         var previousEnd = 0.0
@@ -185,7 +194,8 @@ public enum LoadPlanner {
                 landedBy[p.loads[i].firstUse] = max(landedBy[p.loads[i].firstUse], queueFree)
                 next += 1
             }
-            previousEnd = max(previousEnd, landedBy[k]) + p.stepSeconds[k]
+            let boundary = cut[k] ? p.submissionSeconds : 0
+            previousEnd = max(previousEnd + boundary, landedBy[k]) + p.stepSeconds[k]
         }
         return previousEnd
     }

@@ -145,7 +145,8 @@ enum LoadPlanning {
                             ScheduleProblem.Load(bytes: slots[$0], firstUse: input.firstUse[$0], lastUse: input.lastUse[$0])
                         },
                         bandwidth: input.model.transferBandwidth, capacityBytes: capacity,
-                        segmentBytes: segmentBytes, slotAlignment: slotAlignment)
+                        segmentBytes: segmentBytes, slotAlignment: slotAlignment,
+                        submissionSeconds: input.model.submissionSeconds)
     }
 
     /// Resident set, issue steps and slots for a weight capacity (nil: unbounded, everything resident), by
@@ -199,17 +200,20 @@ extension Compiler {
     /// - Parameters:
     ///   - stepSeconds: step times to plan with (e.g. a profile); nil keeps the bundle's.
     ///   - bandwidth: host→device bytes/s to plan with; nil keeps the bundle's.
+    ///   - submissionSeconds: the device's cost of a compute-submission boundary (`CostModel.submissionSeconds`).
     public static func replan(_ bundle: FMBundle, budget: MemoryBudget, stepSeconds: [Double]? = nil,
-                              bandwidth: Double? = nil, name: String) throws -> (bundle: FMBundle, report: LoadPlanReport) {
+                              bandwidth: Double? = nil, submissionSeconds: Double = 0,
+                              name: String) throws -> (bundle: FMBundle, report: LoadPlanReport) {
         let steps = stepSeconds ?? bundle.schedule.stepSeconds
         guard steps.count == bundle.program.count else {
             throw CompileError(file: name, "\(steps.count) step times for a bundle of \(bundle.program.count) steps")
         }
         var chunksOf = [[Int]](repeating: [], count: bundle.images.count)
         for c in bundle.schedule.order.map(Int.init) { chunksOf[Int(bundle.chunks[c].image)].append(c) }
-        // Only the bandwidth matters once step times are known.
+        // Only the bandwidth and the submission cost matter once step times are known.
         let model = CostModel(name: "bundle", flopsPerSecond: 1, memoryBandwidth: 1,
-                              transferBandwidth: bandwidth ?? bundle.schedule.bandwidth, launchSeconds: 0)
+                              transferBandwidth: bandwidth ?? bundle.schedule.bandwidth, launchSeconds: 0,
+                              submissionSeconds: submissionSeconds)
         let input = LoadPlanning.Input(stepSeconds: steps, images: bundle.images,
                                        firstUse: bundle.schedule.firstUse.map(Int.init),
                                        lastUse: bundle.schedule.lastUse.map(Int.init), chunksOf: chunksOf,

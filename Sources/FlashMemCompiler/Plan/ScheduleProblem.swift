@@ -31,9 +31,14 @@ public struct ScheduleProblem: Sendable {
     public var segmentBytes: UInt64
     /// Slot offsets are multiples of this.
     public var slotAlignment: UInt64
+    /// GPU time lost where the runtime cuts the steps into another compute submission (a timeline-semaphore
+    /// signal and wait between two steps): at every step where copies are issued and every first use of a
+    /// streamed image (`LoadPlanner.simulate`). `CostModel.submissionSeconds`.
+    public var submissionSeconds: Double
 
     public init(stepSeconds: [Double], loads: [Load], bandwidth: Double, capacityBytes: UInt64?,
-                segmentBytes: UInt64 = 1 << 32, slotAlignment: UInt64 = 256) {
+                segmentBytes: UInt64 = 1 << 32, slotAlignment: UInt64 = 256, submissionSeconds: Double = 0) {
+        self.submissionSeconds = submissionSeconds
         self.stepSeconds = stepSeconds
         self.loads = loads
         self.bandwidth = bandwidth
@@ -57,6 +62,9 @@ public struct ScheduleProblem: Sendable {
         func fail(_ message: String) -> CompileError { CompileError(file: "<schedule>", message) }
         guard bandwidth > 0, bandwidth.isFinite else { throw fail("transfer bandwidth must be positive, got \(bandwidth)") }
         guard segmentBytes > 0 else { throw fail("segment size must be positive") }
+        guard submissionSeconds >= 0, submissionSeconds.isFinite else {
+            throw fail("submission cost must be finite and non-negative, got \(submissionSeconds)")
+        }
         guard slotAlignment > 0, segmentBytes % slotAlignment == 0 else {
             throw fail("slot alignment \(slotAlignment) must be positive and divide the segment size \(segmentBytes)")
         }
