@@ -7,7 +7,7 @@ extension ShapeInference {
     /// Every family table, merged; an op must appear in at most one (checked by a unit test).
     static let familyTables: [[String: ShapeRule]] = [normalizationShapes, elementwiseShapes, movementShapes,
                                                           evaluationShapes, recurrentShapes, spatialShapes,
-                                                          einsumShapes]
+                                                          einsumShapes, scatterShapes]
 
     static let familyRules: [String: ShapeRule] = familyTables.reduce(into: [:]) { merged, table in
         merged.merge(table) { first, _ in first }
