@@ -63,8 +63,8 @@ model-tests: build corpus
 	$(PYTHON) Tests/Models/run_model_tests.py --bin $(BIN) --corpus $(CORPUS) --models $(MODELS) --log $(CORPUS)/model-tests.log
 
 # The FlashMem paper's models that are not large (make_corpus.py --paper, 8 of the 11), fp32 on lavapipe, streaming and
-# --preload against onnxruntime. Opt-in, not part of `make test`. whisper_medium and sam2 need storage buffers larger
-# than lavapipe's 128 MiB (attention scores): they are reported as failing to run there (see README).
+# --preload against onnxruntime. Opt-in, not part of `make test`. depth_anything_l, whisper_medium and sam2 need
+# storage buffers larger than lavapipe's 128 MiB: they compile but are reported as failing to run there (README).
 PAPER_CORPUS ?= $(CORPUS)/paper
 PAPER_MODELS ?= resnet50 gpt_neo_125m vit_1024_12 deepvit depth_anything_s depth_anything_l whisper_medium sam2
 paper-models: build
