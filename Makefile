@@ -7,7 +7,7 @@ BIN := .build/release
 MODELS ?= resnet50 mobilenet_v3_large minilm_l6_v2 ppocrv4_det silero_vad silero_vad_dynamic_sr
 CORPUS_MODELS = $(sort $(patsubst %_dynamic_sr,%,$(MODELS)))
 
-.PHONY: setup build install example c-api-examples test unit-tests conformance model-tests corpus shaders clean
+.PHONY: setup build install example c-api-examples test unit-tests conformance model-tests corpus paper-models shaders clean
 
 setup:
 	bash .ci/install.sh
@@ -61,6 +61,18 @@ corpus:
 
 model-tests: build corpus
 	$(PYTHON) Tests/Models/run_model_tests.py --bin $(BIN) --corpus $(CORPUS) --models $(MODELS) --log $(CORPUS)/model-tests.log
+
+# The FlashMem paper's models that are not large (make_corpus.py --paper, 8 of the 11), fp32 on lavapipe, streaming and
+# --preload against onnxruntime. Opt-in, not part of `make test`. depth_anything_l, whisper_medium and sam2 need
+# storage buffers larger than lavapipe's 128 MiB: they compile but are reported as failing to run there (README).
+PAPER_CORPUS ?= $(CORPUS)/paper
+PAPER_MODELS ?= resnet50 gpt_neo_125m vit_1024_12 deepvit depth_anything_s depth_anything_l whisper_medium sam2
+paper-models: build
+	@for m in $(PAPER_MODELS); do \
+	  [ -f $(PAPER_CORPUS)/$$m.onnx ] || $(PYTHON) ../shared/corpus/make_corpus.py --out $(PAPER_CORPUS) --only $$m --no-bench; \
+	done
+	time $(PYTHON) Tests/Models/run_model_tests.py --bin $(BIN) --corpus $(PAPER_CORPUS) --models $(PAPER_MODELS) \
+	    --precisions fp32 --budgets --log $(PAPER_CORPUS)/paper-model-tests.log
 
 # Regenerate the Swift file that embeds Shaders/ into fmc (a unit test fails when it is stale).
 shaders:

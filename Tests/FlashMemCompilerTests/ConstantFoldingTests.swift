@@ -140,6 +140,25 @@ final class ConstantFoldingTests: XCTestCase {
 
     // MARK: - Tensors
 
+    func testScatterNDAndOneHotRules() throws {
+        // data [3, 2]; rows 2 and then 0 replaced, and (add) row 0 hit twice, in order; a negative index counts from
+        // the end. OneHot of [1, -1, 5] with depth 3 on axis 0: 5 is out of range, a column of off values.
+        let g = try fold([
+            node("set", "ScatterND", ["d", "idx", "u"], ["set"]),
+            node("add", "ScatterND", ["d", "dup", "u"], ["add"], ["reduction": .string("add")]),
+            node("imax", "ScatterND", ["id", "neg", "iu"], ["imax"], ["reduction": .string("max")]),
+            node("hot", "OneHot", ["hi", "depth", "vals"], ["hot"], ["axis": .int(0)]),
+        ], ["d": G.float32([1, 2, 3, 4, 5, 6], shape: [3, 2]), "idx": G.int64([2, 0], shape: [2, 1]),
+            "dup": G.int64([0, 0], shape: [2, 1]), "u": G.float32([10, 20, 30, 40], shape: [2, 2]),
+            "id": G.int64([1, 9, 3]), "neg": G.int64([-1], shape: [1, 1]), "iu": G.int64([7]),
+            "hi": G.int64([1, -1, 5]), "depth": G.int64([3]), "vals": G.float32([-1, 2])])
+        XCTAssertEqual(g.initializers["set"]?.floats(), [30, 40, 3, 4, 10, 20])
+        XCTAssertEqual(g.initializers["add"]?.floats(), [41, 62, 3, 4, 5, 6])
+        XCTAssertEqual(g.initializers["imax"]?.ints(), [1, 9, 7])
+        XCTAssertEqual(g.initializers["hot"]?.shape, [3, 3])
+        XCTAssertEqual(g.initializers["hot"]?.floats(), [-1, -1, -1, 2, -1, -1, -1, 2, -1])
+    }
+
     func testTensorRules() throws {
         let m = G.int64(Array(0..<6), shape: [2, 3])
         let g = try fold([

@@ -41,6 +41,7 @@ final class ShaderTests: XCTestCase {
             "copy_strided.comp": 1, "gather.comp": 1, "gather_image.comp": 1, "pad.comp": 3, "trilu.comp": 2, "resize.comp": 2,  // movement
             "conv_transpose.comp": 2,
             "lstm_step.comp": 1,  // recurrent
+            "scatter_nd.comp": 2, "onehot.comp": 1,  // scatter
         ]
         for family in KernelCatalog.all {
             let defines = family.readsWeightImage ? ["WEIGHT_FORMAT": "rgba32f"] : [:]

@@ -13,6 +13,10 @@ float initializer rounded to fp16, which is what `--precision fp16` stores (e.g.
 2.0e-2 that way). Streaming and --preload must give bit-identical outputs. Ends with the plain line
 "N passed, N failed, N skipped".
 
+The FlashMem paper's models (`make paper-models`: resnet50 gpt_neo_125m vit_1024_12 deepvit depth_anything_s
+depth_anything_l whisper_medium sam2, from `make_corpus.py --paper`) run with `--precisions fp32 --budgets`
+(no budgeted runs: a fp32 run of the larger ones takes minutes on lavapipe); they are not in CI's MODELS.
+
 Some models need compile flags, as a user would give them (COMPILE_FLAGS): Silero VAD takes its sample rate
 as an input that selects branches; pinning it to 16000 specializes the model. A pinned input is not fed to
 fmrun.

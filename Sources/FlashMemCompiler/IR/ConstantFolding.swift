@@ -12,7 +12,7 @@
 extension Graph {
     /// Replaces nodes whose result is known at compile time with initializers: Shape and Size of values with a
     /// static shape; Reshape, Flatten, Squeeze, Unsqueeze, Identity, Cast, Gather, Concat, Slice, Transpose,
-    /// Expand, Tile, Split, Range, ConstantOfShape, the elementwise math, comparison and logic ops and Where
+    /// Expand, Tile, Split, Range, ConstantOfShape, ScatterND, OneHot, the elementwise math, comparison and logic ops and Where
     /// whose inputs are all initializers; and If whose condition is an initializer (the taken branch is inlined).
     /// Reshape-like ops on constants share the bytes (any size); the others are folded only for results of at
     /// most `ConstantFolder.elementLimit` elements, so that weights are never copied. A folded graph output
@@ -256,6 +256,12 @@ struct ConstantFolder {
         case "Where":
             guard let a = input(1), let b = input(2) else { return nil }
             return select(x, a, b).map { [$0] }
+        case "ScatterND":
+            guard let indices = input(1), let updates = input(2) else { return nil }
+            return scatterND(x, indices: indices, updates: updates).map { [$0] }
+        case "OneHot":
+            guard input(1) != nil, let values = input(2) else { return nil }
+            return oneHot(x, values: values).map { [$0] }
         case _ where Self.elementwiseOps.contains(op):
             let operands = inputs.compactMap { $0 }
             guard operands.count == inputs.count else { return nil }

@@ -6,7 +6,8 @@ typealias ShapeRule = (NodeContext) throws -> [TensorType]
 extension ShapeInference {
     /// Every family table, merged; an op must appear in at most one (checked by a unit test).
     static let familyTables: [[String: ShapeRule]] = [normalizationShapes, elementwiseShapes, movementShapes,
-                                                          evaluationShapes, recurrentShapes, spatialShapes]
+                                                          evaluationShapes, recurrentShapes, spatialShapes,
+                                                          einsumShapes, scatterShapes]
 
     static let familyRules: [String: ShapeRule] = familyTables.reduce(into: [:]) { merged, table in
         merged.merge(table) { first, _ in first }

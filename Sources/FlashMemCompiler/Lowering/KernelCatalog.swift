@@ -78,6 +78,7 @@ enum KernelCatalog {
         + movementFamilies  // Lowering+Movement.swift
         + LoweringContext.recurrentFamilies  // Lowering+Recurrent.swift
         + convTransposeFamilies  // Lowering+ConvTranspose.swift
+        + scatterFamilies  // Lowering+Scatter.swift
 
     /// Every (file, defines) combination the lowering can request, including WEIGHT_FORMAT for both image
     /// formats where the kernel reads a weight image.

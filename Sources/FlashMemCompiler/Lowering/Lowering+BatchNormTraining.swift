@@ -51,7 +51,7 @@ extension LoweringContext {
         let channels = xShape[1]
         let statShape = xShape.indices.map { $0 == 1 ? channels : 1 }  // [1, C, 1…]
         let parameterShape = Array(statShape.dropFirst())  // [C, 1…]: broadcasts against X from the right
-        var builder = BatchNormExpansion(context: self, original: n)
+        var builder = NodeExpansion(context: self, original: n)
 
         let mean = builder.reduceMean(x, shape: statShape, name: "mean")
         let centered = builder.op("Sub", [x, mean], shape: xShape, name: "centered")
@@ -77,76 +77,18 @@ extension LoweringContext {
     }
 }
 
-/// Builds the nodes of one training-mode BatchNormalization: fresh value names (LoweringContext.temporary) with
-/// their shapes, constants, and the original node's predicate on every node.
-private struct BatchNormExpansion {
-    let context: LoweringContext
-    let original: LoweringNode
-    private(set) var nodes: [LoweringNode] = []
-
-    init(context: LoweringContext, original: LoweringNode) {
-        self.context = context
-        self.original = original
-    }
-
-    /// A fresh value of `shape`, named after the original node.
-    private func value(_ name: String, shape: [Int]) -> String {
-        context.temporary("\(original.label)#\(name)", shape: shape)
-    }
-
-    /// A node `opType` writing `output`, labelled "<original>/<name>".
-    @discardableResult
-    mutating func op(_ opType: String, _ inputs: [String], output: String, name: String,
-                     attributes: [String: Attribute] = [:]) -> String {
-        var lowered = LoweringNode(Node(name: "\(original.label)/\(name)", opType: opType, inputs: inputs,
-                                        outputs: [output], attributes: attributes))
-        lowered.predicate = original.predicate
-        nodes.append(lowered)
-        return output
-    }
-
-    /// A node `opType` writing a fresh value of `shape`.
-    mutating func op(_ opType: String, _ inputs: [String], shape: [Int], name: String) -> String {
-        op(opType, inputs, output: value(name, shape: shape), name: name)
-    }
-
-    /// Mean over every axis but the channel axis 1, kept as size-1 axes. The axes are an attribute before
-    /// opset 18 and an input from then on (as lowerReduce reads them).
-    mutating func reduceMean(_ x: String, shape: [Int], name: String) -> String {
-        let axes = shape.indices.filter { $0 != 1 }
-        let y = value(name, shape: shape)
-        if context.graph.opset < 18 {
-            return op("ReduceMean", [x], output: y, name: name, attributes: ["axes": .ints(axes), "keepdims": .int(1)])
-        }
-        return op("ReduceMean", [x, int64Constant(axes, name: "\(name)_axes")], output: y, name: name,
-                  attributes: ["keepdims": .int(1)])
-    }
-
-    /// `x` reshaped to `shape` (a view; a constant stays a constant).
-    mutating func view(_ x: String, shape: [Int], name: String) -> String {
-        op("Reshape", [x, int64Constant(shape, name: "\(name)_shape")], shape: shape, name: name)
+extension NodeExpansion {
+    /// Mean over every axis but the channel axis 1, kept as size-1 axes.
+    fileprivate mutating func reduceMean(_ x: String, shape: [Int], name: String) -> String {
+        reduce("ReduceMean", x, axes: shape.indices.filter { $0 != 1 }, keepDims: true, shape: shape, name: name)
     }
 
     /// previous · momentum + current · (1 − momentum) → output, all [C].
-    mutating func blend(previous: String, current: String, momentum: Float, output: String, name: String,
-                        channels: Int) {
+    fileprivate mutating func blend(previous: String, current: String, momentum: Float, output: String, name: String,
+                                    channels: Int) {
         let kept = op("Mul", [previous, scalar(momentum, name: "momentum")], shape: [channels], name: "\(name)_kept")
         let added = op("Mul", [current, scalar(1 - momentum, name: "one_minus_momentum")], shape: [channels],
                        name: "\(name)_added")
         op("Add", [kept, added], output: output, name: name)
-    }
-
-    /// A float32 scalar constant.
-    func scalar(_ v: Float, name: String) -> String {
-        let constant = value(name, shape: [])
-        context.initializers[constant] = LoweringPasses.constant([v], shape: [])
-        return constant
-    }
-
-    private func int64Constant(_ values: [Int], name: String) -> String {
-        let constant = value(name, shape: [values.count])
-        let bytes = values.map { Int64($0).littleEndian }.withUnsafeBytes { [UInt8]($0) }
-        context.initializers[constant] = ConstantTensor(dtype: .int64, shape: [values.count], bytes: TensorBytes(bytes))
-        return constant
     }
 }

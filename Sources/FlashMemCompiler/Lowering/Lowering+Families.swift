@@ -6,7 +6,7 @@ typealias LoweringRule = (LoweringContext) -> (LoweringNode) throws -> Void
 extension LoweringContext {
     /// Every family table, merged; an op must appear in at most one (checked by a unit test).
     static let familyTables: [[String: LoweringRule]] = [reductionRules, elementwiseRules, normalizationRules, softmaxRules, movementRules,
-                                                             recurrentRules, convTransposeRules]
+                                                             recurrentRules, convTransposeRules, scatterRules]
 
     static let familyRules: [String: LoweringRule] = familyTables.reduce(into: [:]) { merged, table in
         merged.merge(table) { first, _ in first }

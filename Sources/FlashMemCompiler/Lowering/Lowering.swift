@@ -152,6 +152,7 @@ final class LoweringContext {
         let outputs = Set(graph.outputs.map(\.name))
         try expandRuntimeIfs()  // Lowering+ControlFlow.swift
         try expandTrainingBatchNorms()  // Lowering+BatchNormTraining.swift
+        try expandEinsums()  // Lowering+Einsum.swift
         LoweringPasses.foldBatchNorm(&nodes, initializers: &initializers, graphOutputs: outputs)
         LoweringPasses.fuseRelu(&nodes, graphOutputs: outputs)
 

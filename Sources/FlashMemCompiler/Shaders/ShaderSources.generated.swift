@@ -2305,6 +2305,56 @@ void main() {
 }
 
 """#,
+        "onehot.comp": #"""
+#version 450
+// onehot.comp — ONNX OneHot: Y[o, d, i] = (I[o, i] wrapped by depth == d) ? on : off, for the output viewed as
+// [outer, depth, inner] around the inserted axis. An index outside [-depth, depth) matches no d (a row of
+// off_value), as onnxruntime and ONNX's reference do. Lowering: Lowering+Scatter.swift.
+//
+// Words of V and Y are copied raw (any 32-bit value dtype). One invocation per output element;
+// groups = Lowering.groups1D(count, WG).
+//
+// Spec constants: 0 = WG.
+// Defines: ONEHOT_FLOAT=1 — float indices (truncated toward zero, as ONNX casts them), else int32.
+// Bindings: 0 = I, 1 = V ([off, on]), 2 = Y.
+// Push: count depth inner.
+
+layout(local_size_x_id = 0) in;
+#include "common.glsl"
+
+#if defined(ONEHOT_FLOAT) && ONEHOT_FLOAT
+#define INDEX float
+#else
+#define INDEX int
+#endif
+
+layout(std430, set = 0, binding = 0) readonly buffer IndexBuffer { INDEX I[]; };
+layout(std430, set = 0, binding = 1) readonly buffer ValueBuffer { uint V[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { uint Y[]; };
+
+layout(push_constant) uniform PushConstants {
+    uint count;
+    uint depth;
+    uint inner;
+} pc;
+
+void main() {
+    const uint i = flatInvocation();
+    if (i >= pc.count) {
+        return;
+    }
+    const uint inner = i % pc.inner;
+    const uint d = (i / pc.inner) % pc.depth;
+    const uint outer = i / (pc.inner * pc.depth);
+    int idx = int(I[outer * pc.inner + inner]);
+    int depth = int(pc.depth);
+    if (idx < 0) {
+        idx += depth;
+    }
+    Y[i] = idx == int(d) ? V[1] : V[0];
+}
+
+"""#,
         "pad.comp": #"""
 #version 450
 // pad.comp — ONNX Pad: Y[c] = X[c - padBegin] where that lies inside X; elsewhere, by MODE, the constant value
@@ -2828,6 +2878,83 @@ void main() {
         }
     }
     Y[i] = floatBitsToUint(sum);
+}
+
+"""#,
+        "scatter_nd.comp": #"""
+#version 450
+// scatter_nd.comp — ONNX ScatterND: Y = X, then for every index tuple u in order, the slice of Y it addresses
+// combined with updates[u] (REDUCTION: 0 none = replace, 1 add, 2 mul, 3 max, 4 min). Lowering:
+// Lowering+Scatter.swift.
+//
+// Y viewed as [slices, sliceSize]; index tuple u (k int32 values, negative ones counted from the end) picks
+// slice s(u) = Σ_j idx_j · stride_j over data's first k dimensions:
+//
+//   Y[s, e] = X[s, e] ⊕ U[u0, e] ⊕ U[u1, e] ⊕ …   for every u with s(u) = s, in the order of u
+//
+// One invocation per element of Y, each walking all index tuples: no write races and the order of duplicate
+// indices is the one ONNX's reference applies, at a cost of count × updates × k reads (index tuples are few
+// where models use ScatterND: masks and cache rows). groups = Lowering.groups1D(count, WG).
+//
+// Spec constants: 0 = WG, 1 = REDUCTION.
+// Defines: SCATTER_INT=1 — int32 tensors (replace is a raw copy either way).
+// Bindings: 0 = X, 1 = I (int32 [updates, k]), 2 = U, 3 = Y.
+// Push: count sliceSize updates k dims[8] (data's first k dimensions).
+
+layout(local_size_x_id = 0) in;
+#include "common.glsl"
+
+layout(constant_id = 1) const uint REDUCTION = 0u;
+
+#if defined(SCATTER_INT) && SCATTER_INT
+#define VALUE int
+#else
+#define VALUE float
+#endif
+
+layout(std430, set = 0, binding = 0) readonly buffer InputBuffer { VALUE X[]; };
+layout(std430, set = 0, binding = 1) readonly buffer IndexBuffer { int I[]; };
+layout(std430, set = 0, binding = 2) readonly buffer UpdateBuffer { VALUE U[]; };
+layout(std430, set = 0, binding = 3) writeonly buffer OutputBuffer { VALUE Y[]; };
+
+layout(push_constant) uniform PushConstants {
+    uint count;
+    uint sliceSize;
+    uint updates;
+    uint k;
+    uint dims[8];
+} pc;
+
+VALUE combine(VALUE a, VALUE b) {
+    switch (REDUCTION) {
+    case 1u: return a + b;
+    case 2u: return a * b;
+    case 3u: return max(a, b);
+    case 4u: return min(a, b);
+    default: return b;
+    }
+}
+
+void main() {
+    const uint i = flatInvocation();
+    if (i >= pc.count) {
+        return;
+    }
+    const uint slice = i / pc.sliceSize;
+    const uint element = i - slice * pc.sliceSize;
+    VALUE v = X[i];
+    for (uint u = 0u; u < pc.updates; ++u) {
+        uint s = 0u;
+        for (uint j = 0u; j < pc.k; ++j) {
+            int idx = I[u * pc.k + j];
+            int dim = int(pc.dims[j]);
+            s = s * pc.dims[j] + uint(idx < 0 ? idx + dim : idx);
+        }
+        if (s == slice) {
+            v = combine(v, U[u * pc.sliceSize + element]);
+        }
+    }
+    Y[i] = v;
 }
 
 """#,
