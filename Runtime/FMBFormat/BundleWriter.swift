@@ -38,8 +38,8 @@ public enum BundleWriter {
         guard fd >= 0 else { throw FileError(path: temp, call: "open", errno: errno) }
         var closed = false
         do {
-            try writeAll(fd, head, path: temp)
-            try writeAll(fd, payload, path: temp)
+            try head.withUnsafeBytes { try FileIO.writeAll(fd, $0, path: temp) }
+            if !payload.isEmpty { try FileIO.writeAll(fd, payload, path: temp) }
             guard fsync(fd) == 0 else { throw FileError(path: temp, call: "fsync", errno: errno) }
             closed = true
             guard close(fd) == 0 else { throw FileError(path: temp, call: "close", errno: errno) }
@@ -51,34 +51,21 @@ public enum BundleWriter {
         }
     }
 
-    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
-        try bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) }
-    }
-
-    private static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws {
-        if buffer.isEmpty { return }
-        do {
-            var done = 0
-            while done < buffer.count {
-                let n = systemWrite(fd, buffer.baseAddress! + done, min(buffer.count - done, 1 << 30))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw FileError(path: path, call: "write", errno: errno)
-                }
-                done += n
-            }
-        }
-    }
-
     /// Everything before the data section, padded so the data section starts at a multiple of 4096.
     static func prefix(_ input: FMBundle, payload: [UInt8], validate: Bool) throws -> [UInt8] {
         try payload.withUnsafeBytes { try prefix(input, payload: $0, validate: validate) }
     }
 
     static func prefix(_ input: FMBundle, payload: UnsafeRawBufferPointer, validate: Bool) throws -> [UInt8] {
+        try prefix(input, dataSize: UInt64(payload.count), dataChecksum: Checksum.fm64(payload), validate: validate)
+    }
+
+    /// Everything before a data section of `dataSize` bytes whose fm64 is `dataChecksum` (all the tables need of
+    /// it, so `StreamingBundleWriter` can write them after the payload).
+    static func prefix(_ input: FMBundle, dataSize: UInt64, dataChecksum: UInt64, validate: Bool) throws -> [UInt8] {
         let bundle = input.deduplicatingSPIRV()
         if validate {
-            let issues = BundleValidator.validate(bundle, dataSize: UInt64(payload.count))
+            let issues = BundleValidator.validate(bundle, dataSize: dataSize)
             if !issues.isEmpty { throw FormatError(file: "<writer>", issues: issues) }
         }
         // The lowest version that holds the file: predicated steps need 1.1, a placement 1.2, each with its
@@ -108,8 +95,7 @@ public enum BundleWriter {
             w.raw(body)
         }
         w.align(to: FileLayout.dataAlignment)
-        entries.append(SectionEntry(kind: .data, offset: UInt64(w.count), size: UInt64(payload.count),
-                                    checksum: Checksum.fm64(payload)))
+        entries.append(SectionEntry(kind: .data, offset: UInt64(w.count), size: dataSize, checksum: dataChecksum))
 
         var table = ByteWriter()
         for e in entries {
@@ -125,7 +111,7 @@ public enum BundleWriter {
         header.u16(minor)  // minor
         header.u32(flags)  // flags
         header.u32(UInt32(FileLayout.headerSize))  // headerSize
-        header.u64(UInt64(w.count + payload.count))  // fileSize
+        header.u64(UInt64(w.count) + dataSize)  // fileSize
         header.u64(UInt64(FileLayout.headerSize))  // sectionTableOffset: right after the header
         header.u32(UInt32(sectionCount))  // sectionCount
         header.u32(UInt32(FileLayout.sectionEntrySize))  // sectionEntrySize
@@ -315,11 +301,6 @@ public enum BundleWriter {
         }
         return w.bytes
     }
-}
-
-/// `write(2)`, outside `BundleWriter` whose own `write` would shadow it.
-private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-    write(fd, buffer, count)
 }
 
 // MARK: - SPIR-V deduplication
