@@ -113,6 +113,20 @@ public struct PayloadBuilder: Sendable {
     }
 }
 
+extension PayloadBuilder {
+    /// Appends bytes that are already laid out data section (another bundle's, copied piece by piece): no
+    /// alignment, no codec, no per-piece checksum.
+    mutating func appendVerbatim(_ raw: UnsafeRawBufferPointer) {
+        if let file {
+            file.append(raw, hashingInto: &hasher)
+            count += raw.count
+        } else {
+            bytes.append(contentsOf: raw)
+            count = bytes.count
+        }
+    }
+}
+
 extension Chunk {
     /// A chunk whose payload is `stored`, as returned by `PayloadBuilder.appendChunk`.
     public init(image: UInt32, layer: UInt32, y: UInt32, rows: UInt32, stored: PayloadBuilder.Stored) {

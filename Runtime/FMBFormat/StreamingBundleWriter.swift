@@ -158,6 +158,31 @@ public final class StreamingBundleWriter {
     }
 }
 
+extension StreamingBundleWriter {
+    /// Writes `bundle` with the data section of `source` unchanged (`fmc replan`: a new plan beside an existing
+    /// payload). A mapped source is read 8 MiB at a time with pread, so its pages never enter this process and
+    /// memory stays flat however large the bundle. Throws like `finish`.
+    public static func write(_ bundle: FMBundle, dataOf source: LoadedBundle, to path: String) throws {
+        let writer = try StreamingBundleWriter(path: path)
+        var payload = writer.payloadBuilder()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 8 << 20, alignment: 4096)
+        defer { buffer.deallocate() }
+        var offset = 0
+        while offset < source.data.count {
+            let n = min(buffer.count, source.data.count - offset)
+            let piece = UnsafeRawBufferPointer(rebasing: source.data[offset..<(offset + n)])
+            if let file = source.file {
+                try file.read(piece, into: buffer.baseAddress!)
+                payload.appendVerbatim(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            } else {
+                payload.appendVerbatim(piece)
+            }
+            offset += n
+        }
+        try writer.finish(bundle, payload: payload)
+    }
+}
+
 /// write(2) and pwrite(2) loops shared by the bundle writers.
 enum FileIO {
     static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws {

@@ -153,7 +153,7 @@ struct Replan: ParsableCommand {
                                                stepSeconds: measured?.stepSeconds,
                                                bandwidth: bandwidth.map { $0 * 1e9 } ?? measured?.streamingBandwidth,
                                                name: bundle)
-        try BundleWriter.write(planned, payload: loaded.data, to: output)
+        try StreamingBundleWriter.write(planned, dataOf: loaded, to: output)
         print("wrote \(output) in \(String(format: "%.2f", Date().timeIntervalSince(start))) s, "
               + "peak RSS \(formatBytes(peakResidentBytes()))")
         print(planSummary(r))

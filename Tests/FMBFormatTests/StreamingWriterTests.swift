@@ -61,6 +61,23 @@ final class StreamingWriterTests: XCTestCase {
         }
     }
 
+    /// fmc replan's path: another bundle's data section copied as it is (read with pread from the mapped file).
+    func testWriteWithTheDataOfAnotherBundle() throws {
+        let dir = try temporaryDirectory()
+        var memory = PayloadBuilder()
+        let bundle = fill(&memory)
+        try BundleWriter.write(bundle, payload: memory.bytes, to: dir + "/a.fmb")
+        let loaded = try BundleReader.open(path: dir + "/a.fmb")
+        var replanned = bundle
+        replanned.schedule.bandwidth *= 2
+        try StreamingBundleWriter.write(replanned, dataOf: loaded, to: dir + "/b.fmb")
+        let expected = try BundleWriter.serialize(replanned, payload: memory.bytes)
+        XCTAssertEqual(Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/b.fmb"))), expected)
+        let fromMemory = LoadedBundle(bundle: bundle, payload: memory.bytes)
+        try StreamingBundleWriter.write(replanned, dataOf: fromMemory, to: dir + "/c.fmb")
+        XCTAssertEqual(Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/c.fmb"))), expected)
+    }
+
     func testInvalidBundleLeavesNothing() throws {
         let dir = try temporaryDirectory()
         let path = dir + "/bad.fmb"
