@@ -118,8 +118,8 @@ public enum Compiler {
         return (bundle, report)
     }
 
-    /// Packed weight bytes expected from the float initializers at `precision` (progress' total; padding and
-    /// constants kept in the arena make the real figure differ a little).
+    /// Packed weight bytes expected from the float initializers at `precision` (the default image limit's base
+    /// and progress' total; padding and constants kept in the arena make the real figure differ).
     static func expectedWeightBytes(_ graph: Graph, precision: Precision) -> UInt64 {
         let scale = precision == .fp16 ? 2 : 4
         return UInt64(graph.initializers.values.filter { $0.dtype.isFloat }.reduce(0) { $0 + $1.elementCount * scale })
@@ -131,8 +131,7 @@ public enum Compiler {
     /// initializers at the bundle's precision before lowering (packing pads a little).
     static func defaultImageLimit(_ graph: Graph, options: CompileOptions) -> Int {
         let cap = 64 << 20
-        let scale = options.precision == .fp16 ? 2 : 4
-        let weights = graph.initializers.values.filter { $0.dtype.isFloat }.reduce(0) { $0 + $1.elementCount * scale }
+        let weights = Int(expectedWeightBytes(graph, precision: options.precision))
         let share: Int
         switch options.memoryBudget {
         case .unbounded, .auto: return cap
