@@ -7,7 +7,7 @@ BIN := .build/release
 MODELS ?= resnet50 mobilenet_v3_large minilm_l6_v2 ppocrv4_det silero_vad silero_vad_dynamic_sr
 CORPUS_MODELS = $(sort $(patsubst %_dynamic_sr,%,$(MODELS)))
 
-.PHONY: setup build install example c-api-examples test unit-tests conformance model-tests corpus paper-models shaders clean
+.PHONY: setup build install example c-api-examples test unit-tests conformance model-tests compile-memory corpus paper-models shaders clean
 
 setup:
 	bash .ci/install.sh
@@ -59,7 +59,7 @@ corpus:
 	  [ -f $(CORPUS)/$$m.onnx ] || $(PYTHON) ../shared/corpus/make_corpus.py --out $(CORPUS) --only $$m --no-bench; \
 	done
 
-model-tests: build corpus
+model-tests: build corpus compile-memory
 	$(PYTHON) Tests/Models/run_model_tests.py --bin $(BIN) --corpus $(CORPUS) --models $(MODELS) --log $(CORPUS)/model-tests.log
 
 # The FlashMem paper's models that are not large (make_corpus.py --paper, 8 of the 11), fp32 on lavapipe, streaming and
@@ -73,6 +73,10 @@ paper-models: build
 	done
 	time $(PYTHON) Tests/Models/run_model_tests.py --bin $(BIN) --corpus $(PAPER_CORPUS) --models $(PAPER_MODELS) \
 	    --precisions fp32 --budgets --log $(PAPER_CORPUS)/paper-model-tests.log
+
+# fmc compile's peak RSS within 1 GiB + 2 × the largest tensor, on a generated 1.25 GiB model (inline and external).
+compile-memory: build
+	$(PYTHON) Tests/Models/check_compile_memory.py --bin $(BIN)
 
 # Regenerate the Swift file that embeds Shaders/ into fmc (a unit test fails when it is stale).
 shaders:

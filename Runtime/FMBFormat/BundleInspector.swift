@@ -269,7 +269,7 @@ public enum BundleInspector {
     }
 
     /// Bytes with a binary unit: "512 B", "1.5 KiB", "12.0 MiB".
-    static func bytes(_ n: UInt64) -> String {
+    public static func bytes(_ n: UInt64) -> String {
         if n < 1024 { return "\(n) B" }
         let units = ["KiB", "MiB", "GiB", "TiB"]
         var value = Double(n) / 1024, unit = 0

@@ -38,8 +38,8 @@ public enum BundleWriter {
         guard fd >= 0 else { throw FileError(path: temp, call: "open", errno: errno) }
         var closed = false
         do {
-            try writeAll(fd, head, path: temp)
-            try writeAll(fd, payload, path: temp)
+            try head.withUnsafeBytes { try FileIO.writeAll(fd, $0, path: temp) }
+            if !payload.isEmpty { try FileIO.writeAll(fd, payload, path: temp) }
             guard fsync(fd) == 0 else { throw FileError(path: temp, call: "fsync", errno: errno) }
             closed = true
             guard close(fd) == 0 else { throw FileError(path: temp, call: "close", errno: errno) }
@@ -51,34 +51,25 @@ public enum BundleWriter {
         }
     }
 
-    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
-        try bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) }
-    }
-
-    private static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws {
-        if buffer.isEmpty { return }
-        do {
-            var done = 0
-            while done < buffer.count {
-                let n = systemWrite(fd, buffer.baseAddress! + done, min(buffer.count - done, 1 << 30))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw FileError(path: path, call: "write", errno: errno)
-                }
-                done += n
-            }
-        }
-    }
-
     /// Everything before the data section, padded so the data section starts at a multiple of 4096.
     static func prefix(_ input: FMBundle, payload: [UInt8], validate: Bool) throws -> [UInt8] {
         try payload.withUnsafeBytes { try prefix(input, payload: $0, validate: validate) }
     }
 
     static func prefix(_ input: FMBundle, payload: UnsafeRawBufferPointer, validate: Bool) throws -> [UInt8] {
+        try prefix(input, dataSize: UInt64(payload.count), dataChecksum: Checksum.fm64(payload),
+                   constantChecksum: { checksum(of: payload, offset: $0, size: $1) }, validate: validate)
+    }
+
+    /// Everything before a data section of `dataSize` bytes whose fm64 is `dataChecksum` (all the tables need of
+    /// it, so `StreamingBundleWriter` can write them after the payload); `constantChecksum(offset, size)` is the
+    /// fm64 of a constant's bytes in it (nil: not inside it).
+    static func prefix(_ input: FMBundle, dataSize: UInt64, dataChecksum: UInt64,
+                       constantChecksum: (_ offset: UInt64, _ size: UInt64) throws -> UInt64?,
+                       validate: Bool) throws -> [UInt8] {
         let bundle = input.deduplicatingSPIRV()
         if validate {
-            let issues = BundleValidator.validate(bundle, dataSize: UInt64(payload.count))
+            let issues = BundleValidator.validate(bundle, dataSize: dataSize)
             if !issues.isEmpty { throw FormatError(file: "<writer>", issues: issues) }
         }
         // The lowest version that holds the file: predicated steps need 1.1, a placement 1.2, device features
@@ -87,7 +78,7 @@ public enum BundleWriter {
         let featured = !bundle.meta.requirements.features.isEmpty
         // Constant checksums (1.3) go with a placement (every bundle fmc writes), so 1.0–1.1 files keep their bytes.
         let constantChecksums = bundle.placement != nil && bundle.tensors.contains { $0.constant != nil }
-            ? encodeConstantChecksums(bundle.tensors, payload: payload) : nil
+            ? try encodeConstantChecksums(bundle.tensors, checksum: constantChecksum) : nil
         let minor: UInt16 = featured || constantChecksums != nil || !bundle.checks.isEmpty ? 3
             : bundle.placement != nil ? 2 : predicated ? 1 : 0
         let flags = (predicated ? FileLayout.predicatedStepsFlag : 0)
@@ -116,8 +107,7 @@ public enum BundleWriter {
             w.raw(body)
         }
         w.align(to: FileLayout.dataAlignment)
-        entries.append(SectionEntry(kind: .data, offset: UInt64(w.count), size: UInt64(payload.count),
-                                    checksum: Checksum.fm64(payload)))
+        entries.append(SectionEntry(kind: .data, offset: UInt64(w.count), size: dataSize, checksum: dataChecksum))
 
         var table = ByteWriter()
         for e in entries {
@@ -133,7 +123,7 @@ public enum BundleWriter {
         header.u16(minor)  // minor
         header.u32(flags)  // flags
         header.u32(UInt32(FileLayout.headerSize))  // headerSize
-        header.u64(UInt64(w.count + payload.count))  // fileSize
+        header.u64(UInt64(w.count) + dataSize)  // fileSize
         header.u64(UInt64(FileLayout.headerSize))  // sectionTableOffset: right after the header
         header.u32(UInt32(sectionCount))  // sectionCount
         header.u32(UInt32(FileLayout.sectionEntrySize))  // sectionEntrySize
@@ -339,25 +329,24 @@ extension BundleWriter {
         return w.bytes
     }
 
-    /// One fm64 per tensor, in tensor order: of its constant's bytes in `payload`, 0 for a tensor without one.
-    static func encodeConstantChecksums(_ tensors: [Tensor], payload: UnsafeRawBufferPointer) -> [UInt8] {
+    /// One fm64 per tensor, in tensor order: of its constant's bytes in the data section (`checksum(offset, size)`,
+    /// nil when they are not inside it), 0 for a tensor without one.
+    static func encodeConstantChecksums(_ tensors: [Tensor],
+                                        checksum: (_ offset: UInt64, _ size: UInt64) throws -> UInt64?) rethrows -> [UInt8] {
         var w = ByteWriter()
         w.count(tensors.count)
         w.u32(0)  // reserved: keeps the checksums 8-aligned
         for tensor in tensors {
-            guard let c = tensor.constant, let end = add(c.offset, c.size), end <= UInt64(payload.count) else {
-                w.u64(0)
-                continue
-            }
-            w.u64(Checksum.fm64(UnsafeRawBufferPointer(rebasing: payload[Int(c.offset)..<Int(end)])))
+            w.u64(try tensor.constant.flatMap { try checksum($0.offset, $0.size) } ?? 0)
         }
         return w.bytes
     }
 }
 
-/// `write(2)`, outside `BundleWriter` whose own `write` would shadow it.
-private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-    write(fd, buffer, count)
+/// The fm64 of `size` bytes at `offset` of an in-memory data section; nil when they are not inside it.
+func checksum(of payload: UnsafeRawBufferPointer, offset: UInt64, size: UInt64) -> UInt64? {
+    guard let end = add(offset, size), end <= UInt64(payload.count) else { return nil }
+    return Checksum.fm64(UnsafeRawBufferPointer(rebasing: payload[Int(offset)..<Int(end)]))
 }
 
 // MARK: - SPIR-V deduplication

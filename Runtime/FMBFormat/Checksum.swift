@@ -25,43 +25,103 @@ public enum Checksum {
 
     /// The fm64 checksum (XXH64, seed 0) of `bytes`.
     public static func fm64(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        let n = bytes.count
-        guard let base = bytes.baseAddress, n > 0 else { return avalanche(p5) }
-        @inline(__always) func word(_ i: Int) -> UInt64 {
-            UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-        }
-        var i = 0
-        var h: UInt64
-        if n >= 32 {
-            var v1 = p1 &+ p2, v2 = p2, v3: UInt64 = 0, v4 = 0 &- p1
-            let stripes = n - 32
-            while i <= stripes {
-                v1 = round(v1, word(i))
-                v2 = round(v2, word(i + 8))
-                v3 = round(v3, word(i + 16))
-                v4 = round(v4, word(i + 24))
-                i += 32
+        var hasher = Hasher()
+        hasher.update(bytes)
+        return hasher.finalize()
+    }
+
+    /// fm64 of bytes that arrive in pieces (the compiler's streamed data section): `update` with each piece in
+    /// order, then `finalize`; the result equals `fm64` of the concatenation. A value type; not thread-safe.
+    public struct Hasher: Sendable {
+        private var v1 = p1 &+ p2, v2 = p2, v3: UInt64 = 0, v4 = 0 &- p1
+        /// Bytes seen so far.
+        public private(set) var count = 0
+        /// The last incomplete 32-byte stripe (`pending` bytes of it).
+        private var stripe: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        private var pending = 0
+
+        public init() {}
+
+        public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+            guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+            count += bytes.count
+            var i = 0
+            if pending > 0 {
+                let take = min(32 - pending, bytes.count)
+                withUnsafeMutableBytes(of: &stripe) { $0.baseAddress!.advanced(by: pending).copyMemory(from: base, byteCount: take) }
+                pending += take
+                i = take
+                guard pending == 32 else { return }
+                withUnsafeBytes(of: stripe) { consume($0.baseAddress!) }
+                pending = 0
             }
-            h = rotl(v1, 1) &+ rotl(v2, 7) &+ rotl(v3, 12) &+ rotl(v4, 18)
-            h = merge(merge(merge(merge(h, v1), v2), v3), v4)
-        } else {
-            h = p5
+            let n = bytes.count
+            if n - i >= 32 {
+                var a = v1, b = v2, c = v3, d = v4
+                @inline(__always) func word(_ j: Int) -> UInt64 {
+                    UInt64(littleEndian: base.loadUnaligned(fromByteOffset: j, as: UInt64.self))
+                }
+                while i <= n - 32 {
+                    a = round(a, word(i))
+                    b = round(b, word(i + 8))
+                    c = round(c, word(i + 16))
+                    d = round(d, word(i + 24))
+                    i += 32
+                }
+                v1 = a; v2 = b; v3 = c; v4 = d
+            }
+            if i < n {
+                withUnsafeMutableBytes(of: &stripe) { $0.baseAddress!.copyMemory(from: base + i, byteCount: n - i) }
+                pending = n - i
+            }
         }
-        h &+= UInt64(n)
-        while i + 8 <= n {
-            h = rotl(h ^ round(0, word(i)), 27) &* p1 &+ p4
-            i += 8
+
+        public mutating func update(_ bytes: [UInt8]) {
+            bytes.withUnsafeBytes { update($0) }
         }
-        if i + 4 <= n {
-            let w = UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt32.self)))
-            h = rotl(h ^ (w &* p1), 23) &* p2 &+ p3
-            i += 4
+
+        private mutating func consume(_ s: UnsafeRawPointer) {
+            @inline(__always) func word(_ j: Int) -> UInt64 {
+                UInt64(littleEndian: s.loadUnaligned(fromByteOffset: j, as: UInt64.self))
+            }
+            v1 = round(v1, word(0))
+            v2 = round(v2, word(8))
+            v3 = round(v3, word(16))
+            v4 = round(v4, word(24))
         }
-        while i < n {
-            h = rotl(h ^ (UInt64(base.load(fromByteOffset: i, as: UInt8.self)) &* p5), 11) &* p1
-            i += 1
+
+        /// The checksum of everything passed to `update` (the hasher may be updated further afterwards).
+        public func finalize() -> UInt64 {
+            var h: UInt64
+            if count >= 32 {
+                h = rotl(v1, 1) &+ rotl(v2, 7) &+ rotl(v3, 12) &+ rotl(v4, 18)
+                h = merge(merge(merge(merge(h, v1), v2), v3), v4)
+            } else {
+                h = p5
+            }
+            h &+= UInt64(count)
+            var tail = stripe
+            let n = pending
+            return withUnsafeBytes(of: &tail) { raw -> UInt64 in
+                let base = raw.baseAddress!
+                var i = 0
+                while i + 8 <= n {
+                    let w = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                    h = rotl(h ^ round(0, w), 27) &* p1 &+ p4
+                    i += 8
+                }
+                if i + 4 <= n {
+                    let w = UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt32.self)))
+                    h = rotl(h ^ (w &* p1), 23) &* p2 &+ p3
+                    i += 4
+                }
+                while i < n {
+                    h = rotl(h ^ (UInt64(base.load(fromByteOffset: i, as: UInt8.self)) &* p5), 11) &* p1
+                    i += 1
+                }
+                return avalanche(h)
+            }
         }
-        return avalanche(h)
     }
 
     /// The fm64 checksum of a byte array.

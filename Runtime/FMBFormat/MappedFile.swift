@@ -64,6 +64,16 @@ public final class MappedFile: @unchecked Sendable {
     }
 }
 
+extension MappedFile {
+    /// Unmaps the file's pages from this process (`madvise(MADV_DONTNEED)`; the mapping is private and never
+    /// written, so nothing is lost: the next read faults them in again from the page cache). Keeps a reader that
+    /// walks a large file once from holding all of it in its resident set. Failures are ignored (a hint).
+    public func dropResidentPages() {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base), bytes.count, MADV_DONTNEED)
+    }
+}
+
 /// A failed file system call, with the path and the errno it gave.
 public struct FileError: Error, CustomStringConvertible, Sendable {
     public var path: String

@@ -1,6 +1,8 @@
 // Lays out the data section (FORMAT.md "data"): chunk payloads at 4096-byte boundaries, resident constants
 // at 256-byte boundaries, zero bytes in between. The compiler appends every payload here, puts the returned
-// ranges into its `FMBundle`, and hands `bytes` to `BundleWriter` as the data section.
+// ranges into its `FMBundle`, and hands `bytes` to `BundleWriter` as the data section, or (built on a
+// `StreamingBundleWriter`) the payloads go to the bundle's temporary file as they come and only their size and
+// running checksum stay in memory.
 
 /// Builds the data section blob. The writer places the data section at a 4096-aligned file offset, so an
 /// offset aligned inside the blob is aligned in the file. Not thread-safe (a value type; build on one thread).
@@ -27,8 +29,14 @@ public struct PayloadBuilder: Sendable {
         }
     }
 
-    /// The data section so far.
+    /// The data section so far; stays empty when the builder writes to a file (`init(file:)`).
     public private(set) var bytes: [UInt8] = []
+    /// Where the payloads go instead of `bytes`, owned by a `StreamingBundleWriter`.
+    let file: PayloadFile?
+    /// Bytes of the data section so far.
+    public private(set) var count = 0
+    /// fm64 of the data section so far, kept only when writing to a file (`bytes` is hashed whole otherwise).
+    private(set) var hasher = Checksum.Hasher()
     /// zstd level used for `.zstd` payloads.
     public var zstdLevel: Int32
     /// A `.zstd` payload is kept only if it saves at least this fraction of the raw size (0: any saving).
@@ -38,6 +46,14 @@ public struct PayloadBuilder: Sendable {
     public init(zstdLevel: Int32 = 3, minimumSavings: Double = 0) {
         self.zstdLevel = zstdLevel
         self.minimumSavings = minimumSavings
+        self.file = nil
+    }
+
+    /// A builder that appends to `file` (from `StreamingBundleWriter.payload`) instead of memory.
+    init(file: PayloadFile, zstdLevel: Int32 = 3, minimumSavings: Double = 0) {
+        self.zstdLevel = zstdLevel
+        self.minimumSavings = minimumSavings
+        self.file = file
     }
 
     /// Appends a weight chunk at a 4096-byte boundary, compressed with `codec` when that shrinks it
@@ -62,6 +78,9 @@ public struct PayloadBuilder: Sendable {
 
     /// Appends `raw` at the next multiple of `alignment` (a power of two ≤ 4096), encoded with `codec` when
     /// that saves at least `minimumSavings`, else raw.
+    ///
+    /// On a file, a failed write is kept in `PayloadFile.failure` (the first one; later appends only count) and
+    /// `StreamingBundleWriter.finish` throws it, so appending stays non-throwing as in memory.
     public mutating func append(_ raw: UnsafeRawBufferPointer, alignment: Int, codec: Codec) -> Stored {
         precondition(alignment > 0 && alignment <= Self.chunkAlignment && alignment & (alignment - 1) == 0,
                      "alignment must be a power of two ≤ 4096")
@@ -73,12 +92,38 @@ public struct PayloadBuilder: Sendable {
             stored = encoded
             used = codec
         }
-        let padding = (alignment - bytes.count % alignment) % alignment
-        bytes.append(contentsOf: repeatElement(0, count: padding))
-        let offset = bytes.count
-        if let stored { bytes.append(contentsOf: stored) } else { bytes.append(contentsOf: raw) }
-        return Stored(range: DataRange(offset: UInt64(offset), size: UInt64(bytes.count - offset)),
+        let padding = (alignment - count % alignment) % alignment
+        let offset = count + padding
+        if let file {
+            let zeros = [UInt8](repeating: 0, count: padding)
+            zeros.withUnsafeBytes { file.append($0, hashingInto: &hasher) }
+            if let stored {
+                stored.withUnsafeBytes { file.append($0, hashingInto: &hasher) }
+            } else {
+                file.append(raw, hashingInto: &hasher)
+            }
+            count = offset + (stored?.count ?? raw.count)
+        } else {
+            bytes.append(contentsOf: repeatElement(0, count: padding))
+            if let stored { bytes.append(contentsOf: stored) } else { bytes.append(contentsOf: raw) }
+            count = bytes.count
+        }
+        return Stored(range: DataRange(offset: UInt64(offset), size: UInt64(count - offset)),
                       codec: used, rawSize: UInt64(raw.count), checksum: checksum)
+    }
+}
+
+extension PayloadBuilder {
+    /// Appends bytes that are already laid out data section (another bundle's, copied piece by piece): no
+    /// alignment, no codec, no per-piece checksum.
+    mutating func appendVerbatim(_ raw: UnsafeRawBufferPointer) {
+        if let file {
+            file.append(raw, hashingInto: &hasher)
+            count += raw.count
+        } else {
+            bytes.append(contentsOf: raw)
+            count = bytes.count
+        }
     }
 }
 

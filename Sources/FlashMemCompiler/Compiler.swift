@@ -86,20 +86,72 @@ public struct CompiledModel {
 public enum Compiler {
     public static let version = "0.1.0"
 
+    /// Compiles the model at `path` into a bundle held in memory (tests, fmc-conformance). The payload is one
+    /// array as large as the packed weights: for big models use `compile(path:options:writingTo:progress:)`.
     public static func compile(path: String, options: CompileOptions,
                                progress: (String) -> Void = { _ in }) throws -> CompiledModel {
+        let weights = WeightWriter(payload: PayloadBuilder(), options: options)
+        let (bundle, report) = try compile(path: path, options: options, weights: weights, progress: progress)
+        return CompiledModel(bundle: bundle, payload: weights.payload.bytes, report: report)
+    }
+
+    /// Compiles the model at `path` into the bundle file `output` (what `fmc compile` does), streaming: each
+    /// weight is packed, cut into chunks and written to a temporary file beside `output` as soon as lowering
+    /// lays it out, then dropped; the tables follow at the end and the file is renamed to `output`. On any error
+    /// the temporary file is removed and nothing is written at `output`. Memory stays near a constant plus a
+    /// small multiple of the largest weight (README "Compiler memory"), not the model's size. The bytes equal
+    /// `BundleWriter.serialize` of the in-memory `compile`'s result.
+    ///
+    /// - Throws: `CompileError` for the model, `FormatError` for an invalid bundle, `FileError` for I/O.
+    public static func compile(path: String, options: CompileOptions, writingTo output: String,
+                               progress: (String) -> Void = { _ in }) throws -> CompileReport {
+        let writer = try StreamingBundleWriter(path: output)
+        do {
+            let weights = WeightWriter(payload: writer.payloadBuilder(), options: options)
+            let (bundle, report) = try compile(path: path, options: options, weights: weights, progress: progress)
+            progress("writing \(output)")
+            try writer.finish(bundle, payload: weights.payload)
+            return report
+        } catch {
+            writer.abandon()
+            throw error
+        }
+    }
+
+    static func compile(path: String, options: CompileOptions, weights: WeightWriter,
+                        progress: (String) -> Void) throws -> (FMBundle, CompileReport) {
         progress("importing \(path)")
         let (graph, folded) = try ONNXImporter.prepare(path: path, inputShapes: options.inputShapes,
                                                        pinnedInputs: options.pinnedInputs)
         progress("lowering \(graph.nodes.count) nodes (\(options.precision.rawValue))")
         let limit = options.maxImageBytes ?? defaultImageLimit(graph, options: options)
-        let program = try Lowering.lower(graph, precision: options.precision, maxImageBytes: limit,
-                                         cooperativeMatrix: try options.usesCooperativeMatrix(file: path))
+        var meter = WeightProgress(expected: expectedWeightBytes(graph, precision: options.precision))
+        let cooperativeMatrix = try options.usesCooperativeMatrix(file: path)
+        let program = try withoutActuallyEscaping(progress) { progress in
+            try Lowering.lower(graph, precision: options.precision, maxImageBytes: limit,
+                               cooperativeMatrix: cooperativeMatrix, compiler: ShaderCompiler()) { image in
+                weights.add(image)
+                // The source bytes were read: let the mapped model and data files' pages go (they stay in the page
+                // cache), or the process's resident set would grow to the whole model as lowering walks it.
+                graph.releaseSourcePages()
+                if let line = meter.packed(UInt64(image.byteSize)) { progress(line) }
+            }
+        }
+        if let failure = weights.failure { throw failure }
+        if let line = meter.summary { progress(line) }
         let name = options.modelName ?? baseName(path)
-        var compiled = try assemble(program, name: name, options: options, progress: progress)
-        compiled.report.nodes = graph.nodes.count
-        compiled.report.foldedNodes = folded
-        return compiled
+        var (bundle, report) = try assemble(program, name: name, options: options, weights: weights,
+                                            progress: progress)
+        report.nodes = graph.nodes.count
+        report.foldedNodes = folded
+        return (bundle, report)
+    }
+
+    /// Packed weight bytes expected from the float initializers at `precision` (the default image limit's base
+    /// and progress' total; padding and constants kept in the arena make the real figure differ).
+    static func expectedWeightBytes(_ graph: Graph, precision: Precision) -> UInt64 {
+        let scale = precision == .fp16 ? 2 : 4
+        return UInt64(graph.initializers.values.filter { $0.dtype.isFloat }.reduce(0) { $0 + $1.elementCount * scale })
     }
 
     /// The largest weight image when the user sets none: an eighth of the weights' share of the budget, so a
@@ -108,8 +160,7 @@ public enum Compiler {
     /// initializers at the bundle's precision before lowering (packing pads a little).
     static func defaultImageLimit(_ graph: Graph, options: CompileOptions) -> Int {
         let cap = 64 << 20
-        let scale = options.precision == .fp16 ? 2 : 4
-        let weights = graph.initializers.values.filter { $0.dtype.isFloat }.reduce(0) { $0 + $1.elementCount * scale }
+        let weights = Int(expectedWeightBytes(graph, precision: options.precision))
         let share: Int
         switch options.memoryBudget {
         case .unbounded, .auto: return cap
@@ -122,9 +173,18 @@ public enum Compiler {
     /// Turns a lowered program into a bundle: plans the arena, cuts and packs chunks, solves the schedule.
     public static func assemble(_ program: LoweredProgram, name: String, options: CompileOptions,
                                 progress: (String) -> Void = { _ in }) throws -> CompiledModel {
+        let weights = WeightWriter(payload: PayloadBuilder(), options: options)
+        let (bundle, report) = try assemble(program, name: name, options: options, weights: weights,
+                                            progress: progress)
+        return CompiledModel(bundle: bundle, payload: weights.payload.bytes, report: report)
+    }
+
+    /// `assemble` into `weights`, which may hold the chunks of the program's first images already (written
+    /// by lowering's image sink); the others are cut from their texels here, then the arena's constants follow.
+    static func assemble(_ program: LoweredProgram, name: String, options: CompileOptions, weights: WeightWriter,
+                         progress: (String) -> Void) throws -> (FMBundle, CompileReport) {
         var report = CompileReport()
         report.splits = program.splits
-        var payload = PayloadBuilder()
 
         // Kernels, with SPIR-V modules deduplicated.
         var spirv: [[UInt32]] = []
@@ -140,45 +200,25 @@ public enum Compiler {
                           specConstants: spec.specConstants)
         }
 
-        // Weight images, cut into chunks of whole rows.
-        progress("packing \(program.images.count) weight images")
-        var images: [Image] = []
-        var chunks: [Chunk] = []
-        var chunksOf: [[(index: Int, bytes: UInt64)]] = []
-        for (i, weight) in program.images.enumerated() {
-            let image = Image(name: weight.name, format: weight.format, width: UInt32(weight.width),
-                              height: UInt32(weight.height), layers: UInt32(weight.layers))
-            images.append(image)
-            let rowBytes = weight.width * weight.format.texelBytes
-            let rowsPerChunk = max(1, min(weight.height, options.chunkBytes / rowBytes))
-            var mine: [(index: Int, bytes: UInt64)] = []
-            try weight.texels.withUnsafeBytes { texels in
-                guard texels.count == Int(image.byteSize) else {
-                    throw CompileError(file: name, "weight image '\(weight.name)' has \(texels.count) bytes, expected \(image.byteSize)")
-                }
-                for layer in 0..<weight.layers {
-                    var y = 0
-                    while y < weight.height {
-                        let rows = min(rowsPerChunk, weight.height - y)
-                        let start = (layer * weight.height + y) * rowBytes
-                        let raw = UnsafeRawBufferPointer(rebasing: texels[start..<(start + rows * rowBytes)])
-                        let stored = payload.appendChunk(raw, codec: options.codec)
-                        mine.append((chunks.count, UInt64(raw.count)))
-                        chunks.append(Chunk(image: UInt32(i), layer: UInt32(layer), y: UInt32(y), rows: UInt32(rows),
-                                            payload: stored.range, rawSize: UInt64(raw.count), codec: stored.codec,
-                                            checksum: stored.checksum))
-                        report.storedBytes += stored.range.size
-                        y += rows
-                    }
-                }
-            }
-            chunksOf.append(mine)
-            report.weightBytes += image.byteSize
+        // Weight images, cut into chunks of whole rows (those lowering streamed out are cut already).
+        if weights.imageCount < program.images.count {
+            progress("packing \(program.images.count - weights.imageCount) weight images")
         }
+        for weight in program.images[weights.imageCount...] {
+            weights.add(weight)
+        }
+        if let failure = weights.failure { throw failure }
+        let images = program.images.map {
+            Image(name: $0.name, format: $0.format, width: UInt32($0.width), height: UInt32($0.height),
+                  layers: UInt32($0.layers))
+        }
+        let chunksOf = weights.chunksOf
+        report.weightBytes = weights.weightBytes
+        report.storedBytes = weights.storedBytes
 
         // Arena, with resident constants stored in the data section.
         let arena = try ArenaPlanner.plan(program) { tensor in
-            payload.appendConstant(tensor.constant!)
+            weights.payload.appendConstant(tensor.constant!)
         }
 
         // Program.
@@ -225,7 +265,7 @@ public enum Compiler {
         }
         let (schedule, placement, planReport) = try LoadPlanning.plan(
             LoadPlanning.Input(stepSeconds: stepSeconds, images: images, firstUse: firstUse, lastUse: lastUse,
-                               chunksOf: chunksOf.map { $0.map(\.index) }, chunkCount: chunks.count,
+                               chunksOf: chunksOf, chunkCount: weights.chunks.count,
                                arenaBytes: arena.arenaSize, model: model),
             budget: options.memoryBudget, name: name)
 
@@ -254,7 +294,8 @@ public enum Compiler {
             return RuntimeCheck(kind: check.kind, tensor: index, node: check.node, bound: Int64(check.bound))
         }
         let bundle = FMBundle(meta: meta, spirv: spirv, kernels: kernels, program: steps, tensors: arena.tensors,
-                              images: images, chunks: chunks, schedule: schedule, placement: placement, checks: checks)
+                              images: images, chunks: weights.chunks, schedule: schedule, placement: placement,
+                              checks: checks)
 
         report.steps = steps.count
         report.cooperativeMatrixSteps = program.steps.filter { !program.kernels[$0.kernel].features.isEmpty }.count
@@ -263,9 +304,9 @@ public enum Compiler {
         report.spirvModules = spirv.count
         report.arenaBytes = arena.arenaSize
         report.arenaUnsharedBytes = arena.unsharedSize
-        report.chunks = chunks.count
+        report.chunks = weights.chunks.count
         report.plan = planReport
-        return CompiledModel(bundle: bundle, payload: payload.bytes, report: report)
+        return (bundle, report)
     }
 
     static func baseName(_ path: String) -> String {

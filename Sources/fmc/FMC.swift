@@ -107,13 +107,14 @@ struct Compile: ParsableCommand {
         }
 
         let start = Date()
-        let compiled = try Compiler.compile(path: self.model, options: options) { message in
+        let r = try Compiler.compile(path: self.model, options: options, writingTo: output) { message in
             FileHandle.standardError.write(Data("fmc: \(message)\n".utf8))
         }
-        try BundleWriter.write(compiled.bundle, payload: compiled.payload, to: output)
-        let r = compiled.report
+        let seconds = Date().timeIntervalSince(start)
         print("""
-            wrote \(output) in \(String(format: "%.2f", Date().timeIntervalSince(start))) s
+            wrote \(output) in \(String(format: "%.2f", seconds)) s (\(formatBytes(r.weightBytes)) of weights, \
+            \(String(format: "%.0f", Double(r.weightBytes) / 1_048_576 / max(seconds, 1e-9))) MiB/s), \
+            peak RSS \(formatBytes(peakResidentBytes()))
               nodes \(r.nodes) (\(r.foldedNodes) folded) → steps \(r.steps) (\(r.copySteps) copies), kernels \(r.kernels) (\(r.spirvModules) SPIR-V modules)
               arena \(formatBytes(r.arenaBytes)) (without reuse \(formatBytes(r.arenaUnsharedBytes)))
               weights \(formatBytes(r.weightBytes)) in \(r.chunks) chunks, stored \(formatBytes(r.storedBytes))
@@ -169,8 +170,9 @@ struct Replan: ParsableCommand {
                                                stepSeconds: measured?.stepSeconds,
                                                bandwidth: bandwidth.map { $0 * 1e9 } ?? measured?.streamingBandwidth,
                                                submissionSeconds: model.submissionSeconds, name: bundle)
-        try BundleWriter.write(planned, payload: loaded.data, to: output)
-        print("wrote \(output) in \(String(format: "%.2f", Date().timeIntervalSince(start))) s")
+        try StreamingBundleWriter.write(planned, dataOf: loaded, to: output)
+        print("wrote \(output) in \(String(format: "%.2f", Date().timeIntervalSince(start))) s, "
+              + "peak RSS \(formatBytes(peakResidentBytes()))")
         print(planSummary(r))
     }
 }
@@ -255,6 +257,18 @@ func parseBudget(_ text: String) throws -> MemoryBudget {
         return .fractionOfWeights(percent / 100)
     }
     return .bytes(try parseBytes(text, option: "--memory-budget"))
+}
+
+/// This process's peak resident set so far (`getrusage(RUSAGE_SELF).ru_maxrss`, which Linux gives in KiB).
+func peakResidentBytes() -> UInt64 {
+    var usage = rusage()
+    #if os(Linux)
+    let who = __rusage_who_t(RUSAGE_SELF.rawValue)
+    #else
+    let who = RUSAGE_SELF
+    #endif
+    guard getrusage(who, &usage) == 0 else { return 0 }
+    return UInt64(max(usage.ru_maxrss, 0)) * 1024
 }
 
 func formatBytes(_ bytes: UInt64) -> String {

@@ -34,6 +34,7 @@ Deliberately bad models (no input/ref):
   bad_dtype.onnx            an initializer "w_u16" of dtype UINT16
   bad_external_missing.onnx initializer "w_ext" whose data file "missing.onnx.data" does not exist
   bad_external_range.onnx   initializer "w_ext" reading past the end of cnn_external.onnx.data
+  bad_external_escape.onnx  initializer "w_ext" whose location "../make_fixtures.py" leaves the model's folder
 """
 
 import json
@@ -271,6 +272,8 @@ def bad_models():
     save(external("missing.onnx.data", 0, 16), "bad_external_missing.onnx")
     data_size = os.path.getsize(os.path.join(OUT, "cnn_external.onnx.data"))
     save(external("cnn_external.onnx.data", data_size - 8, 16), "bad_external_range.onnx")
+    # A file that exists, outside the model's folder: refused before it is opened.
+    save(external("../make_fixtures.py", 0, 16), "bad_external_escape.onnx")
 
 
 # MARK: - main

@@ -189,6 +189,8 @@ public final class Graph: @unchecked Sendable {
     public var opset: Int
     /// Where the graph came from, for error messages.
     public var sourcePath: String
+    /// The mapped files initializers are views of (the model, its external data), set by the importer.
+    public var sourceFiles: [MappedFile] = []
 
     public init(name: String, nodes: [Node], inputs: [ValueInfo], outputs: [ValueInfo],
                 initializers: [String: ConstantTensor], values: [String: ValueInfo], opset: Int, sourcePath: String) {
@@ -200,6 +202,13 @@ public final class Graph: @unchecked Sendable {
         self.values = values
         self.opset = opset
         self.sourcePath = sourcePath
+    }
+
+    /// Drops the resident pages of `sourceFiles` from this process (`MappedFile.dropResidentPages`): the
+    /// compiler calls it after packing each weight, so reading a model of any size through the mapping never
+    /// holds more of it than the weight being packed.
+    public func releaseSourcePages() {
+        for file in sourceFiles { file.dropResidentPages() }
     }
 }
 

@@ -1,5 +1,5 @@
 // TensorProto → ConstantTensor: raw_data, the typed fields, and ONNX external data (views of mapped files,
-// never copied). Owned by the importer.
+// never copied; so is raw_data the importer cut out of the message, ONNXInlineData.swift). Owned by the importer.
 
 import COnnx
 import FMBFormat
@@ -9,8 +9,10 @@ extension ONNXGraphConverter {
     /// Converts an initializer or a tensor attribute. `label` names it in errors ("initializer 'W1'").
     ///
     /// Inline bytes are copied out of the protobuf-c message (which is freed when `load` returns); external data
-    /// becomes a view of the mapped data file. Values are taken as little-endian, as ONNX stores them.
-    func tensor(_ t: Onnx__TensorProto, label: String, node: String? = nil, op: String? = nil) throws -> ConstantTensor {
+    /// becomes a view of the mapped data file, and so does raw_data found in the mapped model file (`rawData`,
+    /// for a TensorProto unpacked without it). Values are taken as little-endian, as ONNX stores them.
+    func tensor(_ t: Onnx__TensorProto, label: String, node: String? = nil, op: String? = nil,
+                rawData: (file: MappedFile, range: Range<Int>)? = nil) throws -> ConstantTensor {
         func fail(_ message: String) -> CompileError {
             CompileError(file: path, node: node, op: op, "\(label): \(message)")
         }
@@ -32,6 +34,11 @@ extension ONNXGraphConverter {
         let bytes: TensorBytes
         if t.has_data_location != 0 && t.data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL {
             bytes = try externalBytes(t, byteCount: byteCount, fail: fail)
+        } else if let rawData {
+            guard rawData.range.count == byteCount else {
+                throw fail("raw_data holds \(rawData.range.count) bytes, but \(dtype) \(IRText.shape(shape)) needs \(byteCount)")
+            }
+            bytes = TensorBytes(mapped: rawData.file, offset: rawData.range.lowerBound, count: byteCount)
         } else if t.has_raw_data != 0 {
             guard t.raw_data.len == byteCount else {
                 throw fail("raw_data holds \(t.raw_data.len) bytes, but \(dtype) \(IRText.shape(shape)) needs \(byteCount)")
@@ -114,7 +121,16 @@ extension ONNXGraphConverter {
             throw fail("external data location '\(location)' is absolute; only paths relative to the model's "
                 + "directory are accepted")
         }
-        let dataPath = URL(fileURLWithPath: location, relativeTo: modelDirectory).standardizedFileURL.path
+        let dataURL = URL(fileURLWithPath: location, relativeTo: modelDirectory).standardizedFileURL
+        let dataPath = dataURL.path
+        // Inside the model's directory, also once symbolic links are resolved (a model must not make the compiler
+        // read files beside or above it: '../secret', or a link out of its folder).
+        let folder = modelDirectory.standardizedFileURL.resolvingSymlinksInPath().path
+        let resolved = dataURL.resolvingSymlinksInPath().path
+        guard dataPath.hasPrefix(modelDirectory.standardizedFileURL.path + "/"), resolved.hasPrefix(folder + "/") else {
+            throw fail("external data location '\(location)' leads outside the model's directory "
+                + "'\(modelDirectory.standardizedFileURL.path)'; only files inside it are accepted")
+        }
         if let length, length != byteCount {
             throw fail("external data length \(length) does not match its dtype and shape (\(byteCount) bytes)")
         }

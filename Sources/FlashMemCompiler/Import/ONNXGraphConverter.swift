@@ -26,7 +26,10 @@ final class ONNXGraphConverter {
     /// Converts a graph and sorts its nodes topologically. `outerScope` holds the names a nested graph (an If
     /// branch, a Loop body) may read from the graphs that enclose it; `nested` is true for such graphs, whose
     /// inputs may leave their type to the node that owns them (a Loop body's iteration count and state).
-    func graph(_ proto: Onnx__GraphProto, outerScope: Set<String>, nested: Bool = false) throws -> Graph {
+    /// `inlineData` (main graph only) gives the mapped model file and, per initializer index, where its raw_data
+    /// lies in it, for a `proto` unpacked without them (ONNXInlineData.strip).
+    func graph(_ proto: Onnx__GraphProto, outerScope: Set<String>, nested: Bool = false,
+               inlineData: (file: MappedFile, rawData: [Int: Range<Int>])? = nil) throws -> Graph {
         let graphName = ONNXImporter.string(proto.name)
         var values: [String: ValueInfo] = [:]
 
@@ -34,7 +37,8 @@ final class ONNXGraphConverter {
         for i in 0..<proto.n_initializer {
             guard let t = proto.initializer[i]?.pointee else { continue }
             let name = ONNXImporter.string(t.name)
-            let tensor = try self.tensor(t, label: "initializer '\(name)'")
+            let mapped = inlineData.flatMap { data in data.rawData[i].map { (data.file, $0) } }
+            let tensor = try self.tensor(t, label: "initializer '\(name)'", rawData: mapped)
             initializers[name] = tensor
             values[name] = ValueInfo(name: name, dtype: tensor.dtype, shape: tensor.shape)
         }

@@ -2,9 +2,9 @@
 // on what it returns.
 //
 // The .onnx file is memory-mapped and unpacked with protobuf-c (COnnx). protobuf-c copies every bytes field while
-// unpacking and refuses messages over 2 GiB, so inline initializers cost twice their size for the duration of
-// `load` and big models must use ONNX external data: external tensors become `TensorBytes` views of the mapped
-// data files and are never copied.
+// unpacking and refuses messages over 2 GiB, so the main graph's inline initializers are cut out of the message
+// first (ONNXInlineData.swift) and become `TensorBytes` views of the mapped model file, as external tensors
+// become views of their mapped data files: no weight is copied while importing.
 
 import COnnx
 // Imported for its `link "protobuf-c"`: COnnx is a C target, so only a Swift import of the system-library module
@@ -17,8 +17,8 @@ public enum ONNXImporter {
     /// protobuf-c (like protobuf) cannot parse a message of 2 GiB or more.
     static let protobufLimit = Int(Int32.max)
 
-    /// Reads an ONNX model: nodes in topological order, initializers (inline ones copied, external ones as views of
-    /// their mapped data files), attributes (nested graphs converted the same way), inputs with their declared
+    /// Reads an ONNX model: nodes in topological order, initializers (views of the mapped model file or of their
+    /// external data files; tensors inside nodes and nested graphs copied: ONNXInlineData.swift), attributes (nested graphs converted the same way), inputs with their declared
     /// shapes, value_info and output types in `values`. It does not simplify or infer shapes: see
     /// `loadAndPrepare`.
     ///
@@ -38,8 +38,12 @@ public enum ONNXImporter {
                 + "2 GiB or more: save the weights as ONNX external data (onnx.save_model(..., "
                 + "save_as_external_data=True))")
         }
-        guard let base = file.bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
-              let model = onnx__model_proto__unpack(nil, file.bytes.count, base) else {
+        let stripped = ONNXInlineData.strip(file.bytes)
+        let unpacked = { (bytes: UnsafeRawBufferPointer) -> UnsafeMutablePointer<Onnx__ModelProto>? in
+            guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
+            return onnx__model_proto__unpack(nil, bytes.count, base)
+        }
+        guard let model = stripped.map({ $0.message.withUnsafeBytes(unpacked) }) ?? unpacked(file.bytes) else {
             throw CompileError(file: path, "not an ONNX model: protobuf parse failed")
         }
         defer { onnx__model_proto__free_unpacked(model, nil) }
@@ -49,7 +53,10 @@ public enum ONNXImporter {
             throw CompileError(file: path, "the model has no graph")
         }
         let converter = ONNXGraphConverter(path: path, opset: opset)
-        let graph = try converter.graph(graphProto.pointee, outerScope: [])
+        let graph = try converter.graph(graphProto.pointee, outerScope: [],
+                                        inlineData: stripped.map { (file, $0.rawData) })
+        graph.sourceFiles = (stripped != nil ? [file] : []) + converter.dataFiles.keys.sorted().map { converter.dataFiles[$0]! }
+        graph.releaseSourcePages()
         try applyInputShapes(inputShapes, to: graph)
         return graph
     }

@@ -77,7 +77,8 @@ public struct LoweredPredicate: Sendable, Equatable {
 }
 
 /// A weight already transformed into the texel order its kernel reads: `texels` holds
-/// width * height * layers texels of `format`, zero-padded past the weight's end.
+/// width * height * layers texels of `format`, zero-padded past the weight's end (or nothing once an image sink
+/// has written it out: `Lowering.lower(…imageSink:)`).
 public struct WeightImage: Sendable {
     public var name: String
     public var format: ImageFormat
@@ -94,6 +95,9 @@ public struct WeightImage: Sendable {
         self.layers = layers
         self.texels = texels
     }
+
+    /// Bytes of the whole extent (what `texels` holds before an image sink takes it).
+    public var byteSize: Int { width * height * layers * format.texelBytes }
 }
 
 /// An arena tensor: a graph value that kernels read or write, a view of another, or a small constant.

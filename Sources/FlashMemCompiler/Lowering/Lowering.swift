@@ -36,10 +36,16 @@ public enum Lowering {
     }
 
     /// As above with a caller-owned compiler (its cache is then shared across graphs).
+    ///
+    /// - Parameter imageSink: when set, receives every weight image as soon as it is packed, in
+    ///   `LoweredProgram.images` order, and the program keeps the image without its texels (`texels` empty):
+    ///   the compiler writes each weight out and drops it, so the packed weights are never all in memory.
     public static func lower(_ graph: Graph, precision: Precision, maxImageBytes: Int? = nil,
-                             cooperativeMatrix: Bool = false, compiler: ShaderCompiler) throws -> LoweredProgram {
+                             cooperativeMatrix: Bool = false, compiler: ShaderCompiler,
+                             imageSink: ((WeightImage) -> Void)? = nil) throws -> LoweredProgram {
         let context = LoweringContext(graph: graph, precision: precision, maxImageBytes: maxImageBytes,
                                       cooperativeMatrix: cooperativeMatrix, compiler: compiler)
+        context.imageSink = imageSink
         try context.run()
         // Copies folded into later copies leave kernels without steps; each would cost a pipeline.
         context.program.removeUnusedKernels()
@@ -134,6 +140,8 @@ final class LoweringContext {
     /// The predicate of the node being lowered; `emit` gives it to every step.
     private var stepPredicate: LoweredPredicate?
     private var imageNames: Set<String> = []
+    /// See `Lowering.lower(_:precision:maxImageBytes:compiler:imageSink:)`.
+    var imageSink: ((WeightImage) -> Void)?
 
     init(graph: Graph, precision: Precision, maxImageBytes: Int? = nil, cooperativeMatrix: Bool = false,
          compiler: ShaderCompiler) {
@@ -371,14 +379,19 @@ final class LoweringContext {
             i += 1
         }
         imageNames.insert(name)
-        program.images.append(ImageLayout.image(name: name, values: values, format: precision.imageFormat))
+        var image = ImageLayout.image(name: name, values: values, format: precision.imageFormat)
+        if let imageSink {
+            imageSink(image)
+            image.texels = []
+        }
+        program.images.append(image)
         return .image(program.images.count - 1)
     }
 
     /// Bytes of weight image `binding` (for bytesRead).
     func imageBytes(_ binding: LoweredBinding) -> Int {
         guard case .image(let i) = binding else { return 0 }
-        return program.images[i].texels.count
+        return program.images[i].byteSize
     }
 
     func emit(_ n: LoweringNode, kernel: Int, groups: [UInt32], bindings: [LoweredBinding], push: PushConstants,

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Checks that `fmc compile`'s memory does not grow with the model: its peak RSS must stay within
+1 GiB + 2 × the model's largest tensor (issue 9's rule), for a model with inline weights and the same model
+with ONNX external data.
+
+    check_compile_memory.py --bin DIR [--work DIR] [--keep]
+
+The model is generated here with onnx.helper in a few seconds: an embedding table (Gather) of 256 MiB and
+eight 128 MiB MatMul weights, 1.25 GiB of fp32 weights in all, so a compiler that held the whole model once
+(besides the tensor it packs) would exceed the limit of 1.5 GiB. The peak is the child's ru_maxrss from
+wait4(2), which counts the mapped model pages the process touched as well as its heap; fmc's own "peak RSS"
+line must agree with it. Linux carries ru_maxrss across fork and exec, so the models are generated in a
+child process and this one stays small. Each bundle is then checked with `fmc inspect --verify-checksums`. Ends with
+"N passed, N failed".
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+MIB = 1 << 20
+GIB = 1 << 30
+VOCAB, WIDTH, HIDDEN, LAYERS = 65536, 1024, 32768, 4  # table 256 MiB; each MatMul weight 128 MiB
+
+
+def build_model():
+    """ids [1, 8] → Gather(table) → LAYERS × (MatMul up, Relu, MatMul down) → y [1, 8, WIDTH]."""
+    rng = np.random.default_rng(9)
+    inits = [numpy_helper.from_array(rng.standard_normal((VOCAB, WIDTH), dtype=np.float32), "table")]
+    nodes = [helper.make_node("Gather", ["table", "ids"], ["h0"], name="embed")]
+    x = "h0"
+    for i in range(LAYERS):
+        up = rng.standard_normal((WIDTH, HIDDEN), dtype=np.float32) * np.float32(WIDTH ** -0.5)
+        down = rng.standard_normal((HIDDEN, WIDTH), dtype=np.float32) * np.float32(HIDDEN ** -0.5)
+        inits += [numpy_helper.from_array(up, f"up{i}"), numpy_helper.from_array(down, f"down{i}")]
+        nodes += [helper.make_node("MatMul", [x, f"up{i}"], [f"u{i}"], name=f"up{i}"),
+                  helper.make_node("Relu", [f"u{i}"], [f"r{i}"], name=f"relu{i}"),
+                  helper.make_node("MatMul", [f"r{i}", f"down{i}"], [f"h{i + 1}"], name=f"down{i}")]
+        x = f"h{i + 1}"
+    nodes.append(helper.make_node("Identity", [x], ["y"], name="out"))
+    graph = helper.make_graph(nodes, "compile_memory",
+                              [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, WIDTH])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    largest = max(int(np.prod(t.dims)) * 4 for t in inits)
+    total = sum(int(np.prod(t.dims)) * 4 for t in inits)
+    return model, largest, total
+
+
+def generate(work):
+    """Writes inline.onnx and external/external.onnx (+ .data) into `work`; prints largest and total bytes."""
+    model, largest, total = build_model()
+    onnx.save_model(model, os.path.join(work, "inline.onnx"))
+    ext_dir = os.path.join(work, "external")
+    os.makedirs(ext_dir)
+    onnx.save_model(model, os.path.join(ext_dir, "external.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="external.onnx.data", size_threshold=1024)
+    print(largest, total)
+
+
+def compile_measured(fmc, model, bundle, extra):
+    """Runs fmc compile; returns (exit code, peak RSS bytes from wait4, fmc's output, seconds)."""
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as out:
+        child = subprocess.Popen([fmc, "compile", model, "-o", bundle] + extra, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    return child.returncode, usage.ru_maxrss * 1024, text, time.monotonic() - start
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bin", required=True, help="folder with fmc")
+    ap.add_argument("--work", default=None, help="folder for the generated models and bundles (default: a temp dir)")
+    ap.add_argument("--keep", action="store_true", help="keep the generated files")
+    ap.add_argument("--generate", metavar="DIR", help=argparse.SUPPRESS)  # the child that writes the models
+    args = ap.parse_args()
+    if args.generate:
+        generate(args.generate)
+        return 0
+    fmc = os.path.join(args.bin, "fmc")
+
+    work = tempfile.mkdtemp(prefix="fm-compile-memory-", dir=args.work)
+    passed = failed = 0
+    try:
+        t0 = time.monotonic()
+        child = subprocess.run([sys.executable, os.path.abspath(__file__), "--bin", args.bin, "--generate", work],
+                               capture_output=True, text=True)
+        if child.returncode != 0:
+            print(f"compile-memory: generating the model failed:\n{child.stdout}{child.stderr}")
+            print("0 passed, 1 failed")
+            return 1
+        largest, total = map(int, child.stdout.split()[-2:])
+        inline = os.path.join(work, "inline.onnx")
+        external = os.path.join(work, "external", "external.onnx")
+        limit = GIB + 2 * largest
+        print(f"compile-memory: weights {total / MIB:.0f} MiB, largest tensor {largest / MIB:.0f} MiB, "
+              f"limit {limit / MIB:.0f} MiB (generated in {time.monotonic() - t0:.1f} s)")
+
+        for label, path, extra in [("inline fp32", inline, []), ("external fp16", external, ["--precision", "fp16"])]:
+            bundle = os.path.join(work, label.replace(" ", "_") + ".fmb")
+            rc, peak, text, seconds = compile_measured(fmc, path, bundle, extra)
+            problems = []
+            if rc != 0:
+                problems.append(f"fmc exited with {rc}:\n{text[-2000:]}")
+            if peak > limit:
+                problems.append(f"peak RSS {peak / MIB:.0f} MiB exceeds the limit {limit / MIB:.0f} MiB")
+            reported = re.search(r"peak RSS ([0-9.]+) (MiB|GiB)", text)
+            if rc == 0 and not reported:
+                problems.append("fmc printed no 'peak RSS' line")
+            elif reported:
+                value = float(reported.group(1)) * (GIB if reported.group(2) == "GiB" else MIB)
+                if abs(value - peak) > 0.05 * peak + 8 * MIB:
+                    problems.append(f"fmc reports peak RSS {value / MIB:.0f} MiB, wait4 {peak / MIB:.0f} MiB")
+            if rc == 0 and "packed" not in text:
+                problems.append("fmc printed no progress ('packed ...') line")
+            if rc == 0:
+                check = subprocess.run([fmc, "inspect", bundle, "--verify-checksums"], capture_output=True, text=True)
+                if check.returncode != 0:
+                    problems.append(f"fmc inspect --verify-checksums failed:\n{check.stdout[-1000:]}{check.stderr[-1000:]}")
+                os.remove(bundle)
+            status = "FAIL" if problems else "ok"
+            print(f"  {label}: peak RSS {peak / MIB:.0f} MiB of {limit / MIB:.0f} MiB allowed, {seconds:.1f} s, "
+                  f"{total / MIB / seconds:.0f} MiB/s: {status}")
+            for p in problems:
+                print("    " + p)
+            failed += bool(problems)
+            passed += not problems
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
