@@ -18,7 +18,9 @@
 #
 # Settings: BIN (folder with fmc, fmrun, coopmat-peak, gzipped or not; default .device/bin, else PATH),
 # SHAPES (a file of "NAME M K N [make_matmul flags]" lines; default: the list below), MODES ("off on"),
-# RUNS (warm runs, default 20), WORK (scratch, default /tmp/coopmat-work), KEEP=1 keeps WORK.
+# RUNS (warm runs, default 20), WORK (scratch, default /tmp/coopmat-work), KEEP=1 keeps WORK, TILES (tensor-core
+# tiles to sweep besides the rule's, `fmc compile --coopmat-tile` syntax, e.g. "128x128/2x2/32/db/packed"; each
+# is run as mode t.<tile with / as _>, and the sweep table lists every mode's TFLOP/s and error per shape).
 # Results: $OUT/coopmat-bench.log, $OUT/coopmat-table.md, $OUT/coopmat-peak.json, per-shape profiles.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -66,9 +68,13 @@ while read -r name m k n flags; do
   $py "$repo/Benchmarks/coopmat/make_matmul.py" --out "$WORK" "$name" "$m" "$k" "$n" $flags || continue
   inputs="--input A=$WORK/$name.in.A.npy"
   [ -f "$WORK/$name.in.C.npy" ] && inputs="$inputs --input C=$WORK/$name.in.C.npy"
-  for mode in $MODES; do
+  for mode in $MODES $(for t in ${TILES:-}; do echo "t.${t//\//_}"; done); do
     echo "--- $name tensor cores $mode"
-    "$fmc" compile "$WORK/$name.onnx" -o "$WORK/$name.$mode.fmb" --precision fp16 --tensor-cores $mode 2>&1 \
+    case $mode in
+      t.*) tile=${mode#t.}; flags="--tensor-cores on --coopmat-tile ${tile//_//}" ;;
+      *) flags="--tensor-cores $mode" ;;
+    esac
+    "$fmc" compile "$WORK/$name.onnx" -o "$WORK/$name.$mode.fmb" --precision fp16 $flags 2>&1 \
       | grep -v "^fmc:" || { echo "compile failed"; continue; }
     "$fmc" inspect "$WORK/$name.$mode.fmb" | sed -n '/^Kernels/,/^  bindings/p' | grep -v bindings
     "$fmrun" "$WORK/$name.$mode.fmb" $inputs --preload --runs "$RUNS" --output-dir "$WORK/out.$name.$mode" \
@@ -87,4 +93,7 @@ fi
 
 echo "=== table"
 $py "$repo/Benchmarks/coopmat/coopmat_table.py" "$WORK" "$shapes" "$OUT/coopmat-peak.json" | tee "$OUT/coopmat-table.md"
+if [ -n "${TILES:-}" ]; then
+  $py "$repo/Benchmarks/coopmat/coopmat_table.py" --sweep "$WORK" "$shapes" "$OUT/coopmat-peak.json" | tee "$OUT/coopmat-sweep.md"
+fi
 [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"

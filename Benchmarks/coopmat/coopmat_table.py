@@ -4,6 +4,7 @@ side, each output's relative error against the numpy reference and the two paths
 peak of the cooperative-matrix units from coopmat-peak.
 
     coopmat_table.py WORK SHAPES_FILE [PEAK_JSON]
+    coopmat_table.py --sweep WORK SHAPES_FILE [PEAK_JSON]   every mode found (off, on, t.TILE), one row each
 
 WORK holds NAME.ref.Y.npy, NAME.MODE.json (fmrun --profile-out) and out.NAME.MODE/Y.npy for MODE in off, on;
 SHAPES_FILE one line per shape: NAME M K N [make_matmul flags]. GPU time = the sum of the profile's per-step
@@ -22,7 +23,33 @@ def rel(a, b):
     return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300)
 
 
+def sweep(work, shapes_file, peak):
+    """One row per (shape, mode) for every NAME.MODE.json in WORK: GPU time, TFLOP/s, share of the peak, error."""
+    print("| shape | mode | ms | TFLOP/s | % of coopmat peak | err vs numpy |")
+    print("|---|---|---:|---:|---:|---:|")
+    for line in open(shapes_file):
+        parts = line.split()
+        if not parts or parts[0].startswith("#"):
+            continue
+        name, m, k, n = parts[0], int(parts[1]), int(parts[2]), int(parts[3])
+        flops = 2.0 * m * k * n
+        ref_path = os.path.join(work, f"{name}.ref.Y.npy")
+        ref = np.load(ref_path) if os.path.exists(ref_path) else None
+        modes = sorted(f[len(name) + 1:-5] for f in os.listdir(work) if f.startswith(name + ".") and f.endswith(".json"))
+        for mode in modes:
+            p = json.load(open(os.path.join(work, f"{name}.{mode}.json")))
+            seconds = sum(p["stepSeconds"])
+            tf = flops / seconds / 1e12
+            out = os.path.join(work, f"out.{name}.{mode}", "Y.npy")
+            err = f"{rel(np.load(out), ref):.1e}" if os.path.exists(out) and ref is not None else "–"
+            share = f"{100 * tf / peak['tflops']:.0f}%" if peak and peak.get("tflops") else "–"
+            print(f"| {name} | {mode.replace('_', '/')} | {seconds * 1e3:.3f} | {tf:.1f} | {share} | {err} |")
+
+
 def main():
+    if sys.argv[1] == "--sweep":
+        peak = json.load(open(sys.argv[4])) if len(sys.argv) > 4 and os.path.exists(sys.argv[4]) else None
+        return sweep(sys.argv[2], sys.argv[3], peak)
     work, shapes_file = sys.argv[1], sys.argv[2]
     peak = None
     if len(sys.argv) > 3 and os.path.exists(sys.argv[3]):

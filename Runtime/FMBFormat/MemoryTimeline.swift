@@ -51,6 +51,16 @@ public struct MemoryTimeline: Equatable, Sendable {
         (0..<stepCount).map { k in series.reduce(0) { $0 + $1.bytes[k] } }
     }
 
+    /// The time average of `totals`: each step weighted by its duration (`stepSeconds`, e.g. measured GPU times;
+    /// nil or a count that does not match weighs every step alike). The paper's "average memory".
+    public func timeAverage(stepSeconds: [Double]? = nil) -> Double {
+        let totals = totals
+        guard !totals.isEmpty else { return 0 }
+        let weights = stepSeconds.flatMap { $0.count == totals.count && $0.reduce(0, +) > 0 ? $0 : nil }
+            ?? [Double](repeating: 1, count: totals.count)
+        return zip(totals, weights).reduce(0) { $0 + Double($1.0) * $1.1 } / weights.reduce(0, +)
+    }
+
     // MARK: SVG
 
     /// An SVG chart: one `<polygon class="series">` per series (stacked, a step k spans x ∈ [k, k+1)), a

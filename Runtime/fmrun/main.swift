@@ -262,6 +262,15 @@ struct FMRun: ParsableCommand {
         if session.options.loadMode == .streaming {
             print("weights unaliased: \(bytes(memory.unaliasedWeightBytes)) (every image with bytes of its own)")
         }
+        // The paper's average memory: what the run occupies over time (the allocations above stay constant).
+        let occupied: Double
+        if session.options.loadMode == .streaming {
+            occupied = MemoryTimeline(bundle: session.bundle.bundle).timeAverage(stepSeconds: steady.stepSeconds)
+        } else {
+            occupied = Double(memory.arenaBytes + memory.weightBytes)
+        }
+        print("occupied average: \(bytes(UInt64(occupied))) (arena + resident + live streamed weights, time-weighted by "
+              + (steady.stepSeconds != nil ? "measured step times" : "step count; --profile weighs by GPU time") + ")")
         print("host staging:     \(bytes(memory.stagingBytes)) ring, \(bytes(memory.ioStagingBytes)) I/O")
         let heaps = (warmStats + [coldStats]).flatMap(\.heaps).filter(\.deviceLocal)
         if let peak = heaps.max(by: { $0.usage < $1.usage }) {

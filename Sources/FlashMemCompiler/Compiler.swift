@@ -23,6 +23,8 @@ public struct CompileOptions: Sendable {
     public var maxImageBytes: Int?
     /// Whether Gemm / MatMul may run on tensor cores (cooperative matrices; `TensorCores`).
     public var tensorCores: TensorCores = .auto
+    /// The tensor-core tile of every product instead of the rule's (`CoopmatTile.parse`); for tuning.
+    public var coopmatTile: CoopmatTile?
 
     public init() {}
 
@@ -129,7 +131,8 @@ public enum Compiler {
         let cooperativeMatrix = try options.usesCooperativeMatrix(file: path)
         let program = try withoutActuallyEscaping(progress) { progress in
             try Lowering.lower(graph, precision: options.precision, maxImageBytes: limit,
-                               cooperativeMatrix: cooperativeMatrix, compiler: ShaderCompiler()) { image in
+                               cooperativeMatrix: cooperativeMatrix, coopmatTile: options.coopmatTile,
+                               compiler: ShaderCompiler()) { image in
                 weights.add(image)
                 // The source bytes were read: let the mapped model and data files' pages go (they stay in the page
                 // cache), or the process's resident set would grow to the whole model as lowering walks it.

@@ -68,9 +68,17 @@ struct Compile: ParsableCommand {
                                    + "VK_NV_cooperative_matrix); off: the plain kernels everywhere (lavapipe)."))
     var tensorCores: TensorCores = .auto
 
+    @Option(name: .customLong("coopmat-tile"),
+            help: ArgumentHelp("Tensor-core tile of every product, instead of the rule's (for tuning).",
+                               valueName: "BMxBN/WMxWN[/BK][/db][/packed]"))
+    var coopmatTile: String?
+
     mutating func run() throws {
         var options = CompileOptions()
         options.tensorCores = tensorCores
+        if let coopmatTile {
+            options.coopmatTile = try CoopmatTile.parse(coopmatTile).mapError { ValidationError($0.description) }.get()
+        }
         if let profile {
             options.profile = try readProfile(profile)
         }

@@ -68,6 +68,24 @@ final class CoopmatLoweringTests: XCTestCase {
         }
     }
 
+    func testTileTextParsesAndInvalidTilesAreRefusedWithTheReason() throws {
+        let tile = try CoopmatTile.parse("128x64/2x2/64/db/packed").get()
+        XCTAssertEqual(tile, CoopmatTile(bm: 128, bn: 64, wm: 2, wn: 2, bk: 64, doubleBuffered: true, packed: true))
+        XCTAssertEqual(tile.description, "128x64/2x2/64/db/packed")
+        XCTAssertEqual(tile.defines["CM_BK"], "64")
+        XCTAssertEqual(try CoopmatTile.parse("64x64/2x2").get(), .small)
+        func reason(_ text: String) -> String? {
+            if case .failure(let e) = CoopmatTile.parse(text) { return e.reason }
+            return nil
+        }
+        XCTAssertEqual(reason("128x128"), "expected BMxBN/WMxWN[/BK][/db][/packed]")
+        XCTAssertEqual(reason("128x128/2x4/fast"), "unknown part 'fast'")
+        XCTAssertEqual(reason("128x128/2x4/48"), "BK must be 32 or 64")
+        XCTAssertEqual(reason("96x128/4x4"), "each subgroup's part (BM / WM × BN / WN) must be whole 16 × 16 fragments")
+        // Two buffers of 128 × 72 and 64 × 136 halves: 71 KiB, over 48 KiB.
+        XCTAssertTrue(reason("128x128/2x4/64/db")?.contains("shared memory") ?? false)
+    }
+
     // MARK: - Lowering
 
     func testWithoutCooperativeMatricesTheProgramIsUnchanged() throws {
@@ -108,7 +126,7 @@ final class CoopmatLoweringTests: XCTestCase {
         let pc = push(p, 0)
         let kPerSlice = Int(pc[6]), slices = Int(pc[7])
         XCTAssertGreaterThan(slices, 1)
-        XCTAssertEqual(kPerSlice % CoopmatTile.depth, 0)
+        XCTAssertEqual(kPerSlice % CoopmatTile.large.bk, 0)
         XCTAssertGreaterThanOrEqual(kPerSlice * slices, 4096)
         XCTAssertLessThan(kPerSlice * (slices - 1), 4096, "no empty slice")
         XCTAssertEqual(p.steps[0].groups, [4, 1, UInt32(slices)])

@@ -138,7 +138,8 @@ extension LoweringContext {
         let rowGroups: Int
         let blocksPerGroup: Int
         let tiled: Bool
-        if cooperativeMatrix, let tile = Lowering.coopmatTile(m: m, k: k, n: nCols) {
+        if cooperativeMatrix, let tile = coopmatTileOverride.map({ Lowering.coopmatMinimumMet(m: m, k: k, n: nCols) ? $0 : nil })
+            ?? Lowering.coopmatTile(m: m, k: k, n: nCols) {
             // Tensor cores: BM × BN tiles of 16 × 16 fragments, K in slabs of 32.
             tiled = true
             blocksPerGroup = tile.bn / 4
@@ -147,8 +148,7 @@ extension LoweringContext {
                 throw error(n, "M = \(m) rows exceed the dispatch grid of the matmul kernel")
             }
             let columnTiles = LoweringMath.ceilDiv(geometry.blocks, blocksPerGroup)
-            split = Lowering.splitK(tiles: rowGroups * columnTiles, k: k, step: CoopmatTile.depth,
-                                    minDepth: 4 * CoopmatTile.depth)
+            split = Lowering.splitK(tiles: rowGroups * columnTiles, k: k, step: tile.bk, minDepth: 4 * tile.bk)
             kernel = try self.kernel(KernelRequest(
                 family: KernelCatalog.gemmCoopmat, defines: tile.defines,
                 specConstants: [split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue, hasC],
@@ -314,22 +314,86 @@ extension LoweringContext {
 // MARK: - Tensor-core tiles
 
 /// A tile of gemm_cm.comp: a workgroup of `wm` × `wn` subgroups (32 invocations each) owns `bm` × `bn` outputs
-/// and walks K in slabs of `depth`; each subgroup holds (bm / wm / 16) × (bn / wn / 16) 16 × 16 accumulators.
-struct CoopmatTile: Equatable, CustomStringConvertible {
-    var bm: Int, bn: Int, wm: Int, wn: Int
+/// and walks K in slabs of `bk`; each subgroup holds (bm / wm / 16) × (bn / wn / 16) 16 × 16 accumulators.
+/// `doubleBuffered`: two shared buffers, one barrier per slab; `packed`: shared tiles as uvec2 (one 8-byte store
+/// per 4 halves). `fmc compile --coopmat-tile` overrides the rule (`Lowering.coopmatTile`) with one, for tuning.
+public struct CoopmatTile: Equatable, Sendable, CustomStringConvertible {
+    public var bm: Int, bn: Int, wm: Int, wn: Int
+    public var bk = 32
+    public var doubleBuffered = false
+    public var packed = false
 
-    /// K per shared-memory slab (BK in the shader): the split over K cuts at multiples of it.
-    static let depth = 32
     /// 8 subgroups, 64 × 32 outputs (4 × 2 fragments) each.
     static let large = CoopmatTile(bm: 128, bn: 128, wm: 2, wn: 4)
     /// 4 subgroups, 32 × 32 outputs (2 × 2 fragments) each.
     static let small = CoopmatTile(bm: 64, bn: 64, wm: 2, wn: 2)
+    /// The most shared memory a tile may declare: Vulkan's guaranteed minimum is 16 KiB, the H200 reports 48 KiB.
+    static let sharedMemoryLimit = 48 * 1024
+
+    init(bm: Int, bn: Int, wm: Int, wn: Int, bk: Int = 32, doubleBuffered: Bool = false, packed: Bool = false) {
+        (self.bm, self.bn, self.wm, self.wn) = (bm, bn, wm, wn)
+        (self.bk, self.doubleBuffered, self.packed) = (bk, doubleBuffered, packed)
+    }
+
+    /// Parses `BMxBN/WMxWN[/BK][/db][/packed]`, e.g. `128x128/2x2/32/db/packed`; nil with the reason when the text
+    /// or the tile is not valid.
+    public static func parse(_ text: String) -> Result<CoopmatTile, CoopmatTileError> {
+        let parts = text.split(separator: "/").map(String.init)
+        func pair(_ s: String) -> (Int, Int)? {
+            let xy = s.split(separator: "x").compactMap { Int($0) }
+            return xy.count == 2 ? (xy[0], xy[1]) : nil
+        }
+        guard parts.count >= 2, let (bm, bn) = pair(parts[0]), let (wm, wn) = pair(parts[1]) else {
+            return .failure(CoopmatTileError(text: text, reason: "expected BMxBN/WMxWN[/BK][/db][/packed]"))
+        }
+        var tile = CoopmatTile(bm: bm, bn: bn, wm: wm, wn: wn)
+        for part in parts.dropFirst(2) {
+            if let bk = Int(part) { tile.bk = bk }
+            else if part == "db" { tile.doubleBuffered = true }
+            else if part == "packed" { tile.packed = true }
+            else { return .failure(CoopmatTileError(text: text, reason: "unknown part '\(part)'")) }
+        }
+        if let reason = tile.invalidReason { return .failure(CoopmatTileError(text: text, reason: reason)) }
+        return .success(tile)
+    }
+
+    /// Why the shader cannot be built with this tile, or nil.
+    var invalidReason: String? {
+        guard [1, 2, 4, 8].contains(wm), [1, 2, 4, 8].contains(wn), wm * wn <= 16 else {
+            return "the subgroup grid must be 1, 2, 4 or 8 on each side, at most 16 subgroups"
+        }
+        guard bm % (16 * wm) == 0, bn % (16 * wn) == 0 else {
+            return "each subgroup's part (BM / WM × BN / WN) must be whole 16 × 16 fragments"
+        }
+        guard bk == 32 || bk == 64 else { return "BK must be 32 or 64" }
+        guard (bm * bk / 4) % invocations == 0, (bk * bn / 4) % invocations == 0 else {
+            return "a slab (BM × BK and BK × BN) must split evenly into runs of 4 over \(invocations) invocations"
+        }
+        guard sharedMemoryBytes <= Self.sharedMemoryLimit else {
+            return "needs \(sharedMemoryBytes) bytes of shared memory, more than \(Self.sharedMemoryLimit)"
+        }
+        return nil
+    }
 
     var invocations: Int { 32 * wm * wn }
-    var defines: [String: String] { ["CM_BM": "\(bm)", "CM_BN": "\(bn)", "CM_WM": "\(wm)", "CM_WN": "\(wn)"] }
-    /// As, Bs (fp16, rows padded by 8) and one 16 × 16 fp32 staging area per subgroup, as the shader declares them.
-    var sharedMemoryBytes: Int { bm * (Self.depth + 8) * 2 + Self.depth * (bn + 8) * 2 + wm * wn * 256 * 4 }
-    var description: String { "\(bm)x\(bn)" }
+    var defines: [String: String] {
+        ["CM_BM": "\(bm)", "CM_BN": "\(bn)", "CM_WM": "\(wm)", "CM_WN": "\(wn)", "CM_BK": "\(bk)",
+         "CM_DB": doubleBuffered ? "1" : "0", "CM_PACKED": packed ? "1" : "0"]
+    }
+    /// As, Bs (fp16, rows padded by 8; twice when double-buffered) and one 16 × 16 fp32 staging area per subgroup,
+    /// as the shader declares them.
+    var sharedMemoryBytes: Int {
+        (doubleBuffered ? 2 : 1) * (bm * (bk + 8) * 2 + bk * (bn + 8) * 2) + wm * wn * 256 * 4
+    }
+    public var description: String {
+        "\(bm)x\(bn)/\(wm)x\(wn)/\(bk)" + (doubleBuffered ? "/db" : "") + (packed ? "/packed" : "")
+    }
+}
+
+public struct CoopmatTileError: Error, CustomStringConvertible {
+    public var text: String
+    public var reason: String
+    public var description: String { "tensor-core tile '\(text)': \(reason)" }
 }
 
 extension Lowering {
@@ -338,13 +402,17 @@ extension Lowering {
     /// of 32 one tile is mostly padding.
     static let coopmatMinimum = (m: 16, k: 32, n: 32)
 
+    static func coopmatMinimumMet(m: Int, k: Int, n: Int) -> Bool {
+        m >= coopmatMinimum.m && k >= coopmatMinimum.k && n >= coopmatMinimum.n
+    }
+
     /// The tensor-core tile for Y[M, N] = A[M, K] × B[K, N], or nil when the plain kernels should serve it
     /// (`coopmatMinimum`). 128 × 128 tiles (8 subgroups) where they make a full wave of workgroups
     /// (`targetWorkgroups / 2`) without a split over K, else 64 × 64 (4 subgroups); the caller still splits K
     /// when even those would not fill the device. Edges (M, N, K not multiples of the tile) are handled by the
     /// kernel, so no shape is refused for them.
     static func coopmatTile(m: Int, k: Int, n: Int) -> CoopmatTile? {
-        guard m >= coopmatMinimum.m, k >= coopmatMinimum.k, n >= coopmatMinimum.n else { return nil }
+        guard coopmatMinimumMet(m: m, k: k, n: n) else { return nil }
         let large = CoopmatTile.large
         let largeTiles = LoweringMath.ceilDiv(m, large.bm) * LoweringMath.ceilDiv(n, large.bn)
         return largeTiles >= targetWorkgroups / 2 ? large : .small

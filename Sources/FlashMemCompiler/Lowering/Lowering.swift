@@ -40,11 +40,14 @@ public enum Lowering {
     /// - Parameter imageSink: when set, receives every weight image as soon as it is packed, in
     ///   `LoweredProgram.images` order, and the program keeps the image without its texels (`texels` empty):
     ///   the compiler writes each weight out and drops it, so the packed weights are never all in memory.
+    /// - Parameter coopmatTile: with `cooperativeMatrix`, the tensor-core tile of every product that takes one,
+    ///   instead of `Lowering.coopmatTile`'s rule (for tuning: `fmc compile --coopmat-tile`).
     public static func lower(_ graph: Graph, precision: Precision, maxImageBytes: Int? = nil,
-                             cooperativeMatrix: Bool = false, compiler: ShaderCompiler,
+                             cooperativeMatrix: Bool = false, coopmatTile: CoopmatTile? = nil, compiler: ShaderCompiler,
                              imageSink: ((WeightImage) -> Void)? = nil) throws -> LoweredProgram {
         let context = LoweringContext(graph: graph, precision: precision, maxImageBytes: maxImageBytes,
                                       cooperativeMatrix: cooperativeMatrix, compiler: compiler)
+        context.coopmatTileOverride = coopmatTile
         context.imageSink = imageSink
         try context.run()
         // Copies folded into later copies leave kernels without steps; each would cost a pipeline.
@@ -127,6 +130,8 @@ final class LoweringContext {
     let maxImageBytes: Int?
     /// Kernels on tensor cores (cooperative matrices) are allowed; see Lowering.lower.
     let cooperativeMatrix: Bool
+    /// The tensor-core tile every product uses instead of `Lowering.coopmatTile`'s rule; see Lowering.lower.
+    var coopmatTileOverride: CoopmatTile?
     let compiler: ShaderCompiler
     var values: [String: ValueInfo]
     var initializers: [String: ConstantTensor]

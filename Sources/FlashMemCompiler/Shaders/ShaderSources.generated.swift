@@ -1489,10 +1489,12 @@ void main() {
 //           │ subgroup 1,0  │ …             │        fragments and does FM·FN coopMatMulAdd
 //           └───────────────┴───────────────┘
 //
-// The next BK slab is read from memory into registers while the current one is multiplied (one shared
-// buffer, two barriers per slab). Row strides of 8 extra halves keep every fragment 16-byte aligned and
-// spread rows over the shared-memory banks. Edges (M, N, K not multiples of the tile) are zero-filled when
-// staged and masked when stored.
+// The next BK slab is read from memory into registers while the current one is multiplied; with CM_DB it is then
+// staged into the other of two shared buffers (one barrier per slab), else into the one buffer (two barriers).
+// With CM_PACKED the shared tiles are arrays of uvec2 (4 halves): one 8-byte store per staged run of 4 instead
+// of four 2-byte ones; the fragments are loaded from them with offsets and strides in uvec2 units. Row strides
+// of 8 extra halves keep every fragment 16-byte aligned and spread rows over the shared-memory banks. Edges
+// (M, N, K not multiples of the tile) are zero-filled when staged and masked when stored.
 //
 // Epilogue: each accumulator goes through a per-subgroup 16 × 16 fp32 staging area in shared memory; lane l
 // then owns column l % 16 of rows l / 16 + 2t, adds the bias (slice 0), C (slice 0, HAS_C), applies the
@@ -1501,7 +1503,7 @@ void main() {
 // groups = (ceil(NB / (BN / 4)), ceil(M / BM), SLICES). kPerSlice is a multiple of BK.
 //
 // Defines: WEIGHT_FORMAT, CM_BM, CM_BN (tile), CM_WM, CM_WN (subgroup grid; the workgroup has 32 · CM_WM · CM_WN
-// invocations). Spec constants: 0 = ACTIVATION, 1 = HAS_C (0 or 1).
+// invocations), CM_BK (K per slab: 32 or 64), CM_DB (0/1: two shared buffers), CM_PACKED (0/1: uvec2 tiles). Spec constants: 0 = ACTIVATION, 1 = HAS_C (0 or 1).
 // Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums), 3 = C (read only when HAS_C; the
 // lowering binds A there otherwise).
 
@@ -1524,13 +1526,23 @@ void main() {
 #define CM_WN 4
 #endif
 
+#ifndef CM_BK
+#define CM_BK 32
+#endif
+#ifndef CM_DB
+#define CM_DB 0
+#endif
+#ifndef CM_PACKED
+#define CM_PACKED 0
+#endif
+
 #define SUBGROUPS (CM_WM * CM_WN)
 #define WG (32 * SUBGROUPS)
 #define WTM (CM_BM / CM_WM)        // rows of a subgroup's sub-tile
 #define WTN (CM_BN / CM_WN)        // columns of a subgroup's sub-tile
 #define FM (WTM / 16)              // accumulators along M per subgroup
 #define FN (WTN / 16)              // accumulators along N per subgroup
-#define BK 32
+#define BK CM_BK
 #define AS_STRIDE (BK + 8)         // halves per staged A row (80 bytes)
 #define BS_STRIDE (CM_BN + 8)      // halves per staged B row
 #define BNB (CM_BN / 4)            // texel blocks per tile
@@ -1560,8 +1572,22 @@ layout(push_constant) uniform PushConstants {
     uint n0, ldY;             // this piece's first output column, the row stride of Y (the full N)
 } pc;                         // 60 bytes (the same block as gemm.comp and gemm_tiled.comp)
 
-shared float16_t As[CM_BM * AS_STRIDE];
-shared float16_t Bs[BK * BS_STRIDE];
+#define AS_SIZE (CM_BM * AS_STRIDE)  // halves per A buffer
+#define BS_SIZE (BK * BS_STRIDE)      // halves per B buffer
+#if CM_DB
+#define BUFFERS 2
+#else
+#define BUFFERS 1
+#endif
+#if CM_PACKED
+#define UNIT 4u                        // halves per shared element
+shared uvec2 As[BUFFERS * AS_SIZE / 4];
+shared uvec2 Bs[BUFFERS * BS_SIZE / 4];
+#else
+#define UNIT 1u
+shared float16_t As[BUFFERS * AS_SIZE];
+shared float16_t Bs[BUFFERS * BS_SIZE];
+#endif
 shared float Cs[SUBGROUPS * 256];
 
 #define ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
@@ -1603,26 +1629,34 @@ void readSlab(uint k0, uint kEnd, uint row0, uint nb0, bool vectorA) {
     }
 }
 
-// Writes the registers of readSlab into As and Bs as fp16.
-void stageSlab() {
+// Writes the registers of readSlab into buffer `buf` of As and Bs as fp16.
+void stageSlab(uint buf) {
     const uint lid = gl_LocalInvocationID.x;
     [[unroll]] for (uint i = 0; i < A_QUADS; ++i) {
         uint idx = lid + WG * i;
-        uint base = (idx / (BK / 4)) * AS_STRIDE + 4u * (idx % (BK / 4));
+        uint base = buf * AS_SIZE + (idx / (BK / 4)) * AS_STRIDE + 4u * (idx % (BK / 4));
+#if CM_PACKED
+        As[base / 4u] = uvec2(packHalf2x16(aStage[i].xy), packHalf2x16(aStage[i].zw));
+#else
         f16vec4 h = f16vec4(aStage[i]);
         As[base] = h.x;
         As[base + 1u] = h.y;
         As[base + 2u] = h.z;
         As[base + 3u] = h.w;
+#endif
     }
     [[unroll]] for (uint j = 0; j < B_TEXELS; ++j) {
         uint idx = lid + WG * j;
-        uint base = (idx / BNB) * BS_STRIDE + 4u * (idx % BNB);
+        uint base = buf * BS_SIZE + (idx / BNB) * BS_STRIDE + 4u * (idx % BNB);
+#if CM_PACKED
+        Bs[base / 4u] = uvec2(packHalf2x16(bStage[j].xy), packHalf2x16(bStage[j].zw));
+#else
         f16vec4 h = f16vec4(bStage[j]);
         Bs[base] = h.x;
         Bs[base + 1u] = h.y;
         Bs[base + 2u] = h.z;
         Bs[base + 3u] = h.w;
+#endif
     }
 }
 
@@ -1646,10 +1680,11 @@ void main() {
     }
 
     readSlab(kBegin, kEnd, row0, nb0, vectorA);
-    stageSlab();
+    stageSlab(0u);
     barrier();
+    uint buf = 0u;
     for (uint k0 = kBegin; k0 < kEnd; k0 += BK) {
-        const bool more = k0 + BK < kEnd;
+        const bool more = k0 + BK < kEnd;  // the same in every invocation: barriers stay in uniform control flow
         if (more) {
             readSlab(k0 + BK, kEnd, row0, nb0, vectorA);
         }
@@ -1657,10 +1692,12 @@ void main() {
             HALF a[FM];
             HALF b[FN];
             [[unroll]] for (uint i = 0; i < FM; ++i) {
-                coopMatLoadNV(a[i], As, (wm * WTM + 16u * i) * AS_STRIDE + kk, AS_STRIDE, false);
+                coopMatLoadNV(a[i], As, (buf * AS_SIZE + (wm * WTM + 16u * i) * AS_STRIDE + kk) / UNIT,
+                              AS_STRIDE / UNIT, false);
             }
             [[unroll]] for (uint j = 0; j < FN; ++j) {
-                coopMatLoadNV(b[j], Bs, kk * BS_STRIDE + wn * WTN + 16u * j, BS_STRIDE, false);
+                coopMatLoadNV(b[j], Bs, (buf * BS_SIZE + kk * BS_STRIDE + wn * WTN + 16u * j) / UNIT,
+                              BS_STRIDE / UNIT, false);
             }
             [[unroll]] for (uint i = 0; i < FM; ++i) {
                 [[unroll]] for (uint j = 0; j < FN; ++j) {
@@ -1668,11 +1705,20 @@ void main() {
                 }
             }
         }
+#if CM_DB
+        // The other buffer was last read before the previous barrier: fill it, then one barrier.
+        if (more) {
+            stageSlab(buf ^ 1u);
+        }
+        barrier();
+        buf ^= 1u;
+#else
         barrier();
         if (more) {
-            stageSlab();
+            stageSlab(0u);
             barrier();
         }
+#endif
     }
 
     const uint outBase = pc.slices > 1u ? slice * pc.M * pc.ldY : 0u;

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Issue 9, part 4: the FlashMem paper's table on our GPU, for the device machine. For each of the paper's models
+# (make_corpus.py --paper [--all]): generate it there, compile it in fp16 (all weights resident), then run
+#   preload   fmrun --preload                       (every weight loaded before the first kernel: today's engines)
+#   auto      fmc replan --memory-budget auto       (the smallest budget predicted within 5% of all-resident)
+#   500MB     fmc replan --memory-budget 500MB      (the paper's M_peak)
+# each with the bundle in the page cache (cold = process start → first output; first run; warm median), once
+# more evicted from the page cache (cold only), and with the device memory it holds (own allocations, the
+# VK_EXT_memory_budget increase) and occupies on time average (fmrun's "occupied average", the paper's average
+# memory); outputs against onnxruntime's reference, streamed against preload bit for bit. Beside them torch eager
+# fp16 on the same GPU, weights loaded from a file (Benchmarks/paper/torch_eager.py). FP32_MODELS are also
+# compiled and checked in fp32 (streamed at 25% and preloaded): the ones lavapipe cannot run.
+#
+# Here (build and carry as for core-bench.sh, Benchmarks/README.md), plus the corpus script's extra wheels:
+#   pip download --no-deps -d .whl vit-pytorch==1.26.11 einops diffusers==0.42.1
+# There: for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig; MODELS="resnet50 deepvit" bash Benchmarks/paper-bench.sh
+# Settings: MODELS (default the 8 that are not large), RUNS (10), FIXED (500MB), FP32_MODELS, TORCH (1: run torch
+# eager), DEADLINE (seconds; models not started by then are listed as skipped). Results: $OUT/paper-*.log,
+# $OUT/paper-table.md, $OUT/paper/*.json.
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo/.device"
+for f in bin/*.gz; do [ -e "$f" ] && gunzip -f "$f"; done; chmod +x bin/*
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT/paper"
+log=$OUT/paper-$(date +%H%M%S).log
+exec > >(tee -a "$log") 2>&1
+start=$(date +%s)
+MODELS=${MODELS:-"resnet50 gpt_neo_125m vit_1024_12 deepvit depth_anything_s depth_anything_l whisper_medium sam2"}
+FP32_MODELS=${FP32_MODELS:-"depth_anything_l whisper_medium sam2"}
+RUNS=${RUNS:-10}; FIXED=${FIXED:-500MB}; DEADLINE=${DEADLINE:-100000}
+# The corpus script's extra packages (vit-pytorch, einops, diffusers) from carried wheels, never from a network.
+if ls "$repo"/.whl/*.whl > /dev/null 2>&1; then
+  for w in "$repo"/.whl/*.whl; do python3 -m zipfile -e "$w" "$PWD/pylib"; done  # pure-Python wheels: unpacking installs
+  export PYTHONPATH=$PWD/pylib${PYTHONPATH:+:$PYTHONPATH}
+fi
+export CORPUS_SCRIPTS=$PWD
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+./bin/fmrun --list-devices > /dev/null 2>&1 || export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+./bin/fmrun --list-devices
+mkdir -p corpus work
+check() {  # check NAME MODE OUTDIR: every output against the reference, as one JSON line
+  python3 - "$1" "$2" "$3" <<'PY'
+import glob, json, os, sys
+import numpy as np
+m, mode, out = sys.argv[1:]
+z = np.load(f"corpus/{m}.ref.npz")
+errs = {}
+for i, n in enumerate(z["__output_names__"]):
+    ref = z[f"out.{i}"].astype(np.float64)
+    path = os.path.join(out, str(n).replace("/", "_") + ".npy")
+    if not os.path.exists(path):
+        errs[str(n)] = None; continue
+    got = np.load(path).astype(np.float64)
+    errs[str(n)] = float(np.linalg.norm(got - ref) / max(np.linalg.norm(ref), 1e-30)) if got.shape == ref.shape else "shape"
+print("CHECK " + json.dumps(dict(model=m, mode=mode, errors=errs)))
+PY
+}
+same() {  # same NAME A B: outputs of two runs bit for bit
+  if diff -r -q "$2" "$3" > /dev/null 2>&1; then echo "BITEQ $1 $(basename $2) $(basename $3) identical";
+  else echo "BITEQ $1 $(basename $2) $(basename $3) DIFFER"; fi
+}
+run() {  # run NAME TAG BUNDLE [fmrun flags]: cached (with profile) and evicted runs
+  local m=$1 tag=$2 b=$3; shift 3
+  echo "--- $m $tag (page cache)"
+  ./bin/fmrun "$b" $inputs --output-dir "work/out.$m.$tag" --runs "$RUNS" --profile "$@" 2>&1 | grep -v "^fmrun:" | grep -v "^  step"
+  echo "--- $m $tag (evicted)"
+  ./bin/fmrun "$b" $inputs --output-dir "work/ev.$m.$tag" --runs 0 --evict-cache "$@" 2>&1 | grep -E "^cold latency|rror"
+  check "$m" "$tag" "work/out.$m.$tag"
+}
+for m in $MODELS; do
+  if [ $(( $(date +%s) - start )) -gt "$DEADLINE" ]; then echo "=== $m SKIPPED (past DEADLINE=${DEADLINE}s)"; continue; fi
+  echo "=== $m"
+  [ -f corpus/$m.onnx ] || /usr/bin/time -f "generate %e s" python3 make_corpus.py --out corpus --only $m --no-bench 2>&1 | tail -2
+  [ -f corpus/$m.onnx ] || { echo "=== $m FAILED to generate"; continue; }
+  python3 - $m <<'PY'
+import numpy as np, sys
+m = sys.argv[1]
+z = np.load(f"corpus/{m}.ref.npz")
+for i, n in enumerate(z["__input_names__"]): np.save(f"corpus/{m}.in.{n}.npy", z[f"in.{i}"])
+PY
+  inputs=$(python3 -c "import numpy as np; z=np.load('corpus/$m.ref.npz'); print(' '.join(f'--input {n}=corpus/$m.in.{n}.npy' for n in z['__input_names__']))")
+  echo "--- $m compile fp16"
+  /usr/bin/time -f "fmc %e s, peak RSS %M KiB" ./bin/fmc compile corpus/$m.onnx -o work/$m.fmb --precision fp16 2>&1 \
+      | grep -v "^fmc:" | grep -v "^  split" || { echo "=== $m FAILED to compile"; continue; }
+  run $m preload work/$m.fmb --preload --profile-out work/$m.profile.json
+  for budget in auto $FIXED; do
+    tag=$budget
+    if ./bin/fmc replan work/$m.fmb -o work/$m.$tag.fmb --memory-budget $budget --profile work/$m.profile.json 2>&1 | grep -v "^fmc:"; then
+      run $m $tag work/$m.$tag.fmb
+      same $m work/out.$m.preload work/out.$m.$tag
+      rm -f work/$m.$tag.fmb
+    else
+      echo "=== $m $budget INFEASIBLE"
+    fi
+  done
+  rm -f work/$m.fmb
+  case " $FP32_MODELS " in *" $m "*)
+    echo "--- $m compile fp32"
+    if ./bin/fmc compile corpus/$m.onnx -o work/$m.fp32.fmb --precision fp32 --memory-budget 25% 2>&1 | grep -E "rror|budget"; then
+      for mode in preload streamed; do
+        flag=; [ $mode = preload ] && flag=--preload
+        ./bin/fmrun work/$m.fp32.fmb $inputs --output-dir work/out.$m.fp32.$mode --runs 1 $flag 2>&1 | grep -E "warm|rror"
+        check $m fp32-$mode work/out.$m.fp32.$mode
+      done
+      same $m work/out.$m.fp32.preload work/out.$m.fp32.streamed
+      rm -f work/$m.fp32.fmb
+    fi ;;
+  esac
+  if [ "${TORCH:-1}" = 1 ]; then
+    echo "--- $m torch eager"
+    python3 "$repo/Benchmarks/paper/torch_eager.py" save $m corpus work/$m.pt 2>&1 | tail -1
+    python3 "$repo/Benchmarks/paper/torch_eager.py" run work/$m.pt --runs $RUNS --dtype fp16 --json "$OUT/paper/$m.torch.json" 2>&1 | tail -1
+    rm -f work/$m.pt
+  fi
+  rm -rf work/out.$m.* work/ev.$m.*
+  echo "=== $m done at $(( $(date +%s) - start )) s"
+done
+python3 "$repo/Benchmarks/paper/paper_table.py" "$log" "$OUT/paper" | tee "$OUT/paper-table.md"
