@@ -62,6 +62,7 @@ same() {  # same NAME A B: outputs of two runs bit for bit
 run() {  # run NAME TAG BUNDLE [fmrun flags]: cached (with profile) and evicted runs
   local m=$1 tag=$2 b=$3; shift 3
   echo "--- $m $tag (page cache)"
+  cat "$b" > /dev/null  # fmc lets the pages it wrote go (its RSS stays small): read them back in
   ./bin/fmrun "$b" $inputs --output-dir "work/out.$m.$tag" --runs "$RUNS" --profile "$@" 2>&1 | grep -v "^fmrun:" | grep -v "^  step"
   echo "--- $m $tag (evicted)"
   ./bin/fmrun "$b" $inputs --output-dir "work/ev.$m.$tag" --runs 0 --evict-cache "$@" 2>&1 | grep -E "^cold latency|rror"
