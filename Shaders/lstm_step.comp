@@ -65,23 +65,7 @@ float sigmoid(float x) {
     return 1.0 / (1.0 + exp(-x));
 }
 
-// tanh as unary.comp computes it: Taylor series below |x| = 0.3, 1 − 2 / (e²ˣ + 1) above.
-float tanhAccurate(float x) {
-    float a = abs(x);
-    if (a < 0.3) {
-        float s = x * x;
-        float p = -1382.0 / 155925.0;
-        p = p * s + 62.0 / 2835.0;
-        p = p * s - 17.0 / 315.0;
-        p = p * s + 2.0 / 15.0;
-        p = p * s - 1.0 / 3.0;
-        p = p * s + 1.0;
-        return x * p;
-    }
-    float r = 1.0 - 2.0 / (exp(2.0 * min(a, 9.0)) + 1.0);
-    return x < 0.0 ? -r : r;
-}
-
+// tanhAccurate: common.glsl's, as unary.comp computes tanh.
 float clipped(float x) {
     return pc.clip > 0.0 ? clamp(x, -pc.clip, pc.clip) : x;
 }

@@ -463,3 +463,110 @@ final class LoweringTests: XCTestCase {
         assertLoweringError(b, node: "r", op: "Relu", mentions: "shape inference")
     }
 }
+
+// MARK: - GELU recognition and fusion
+
+final class GeluLoweringTests: XCTestCase {
+    private func lower(_ b: GraphBuilder) throws -> LoweredProgram {
+        if LoweringTests.sharedCompiler == nil { LoweringTests.sharedCompiler = try ShaderCompiler() }
+        return try Lowering.lower(b.graph(), precision: .fp32, compiler: LoweringTests.sharedCompiler!)
+    }
+
+    func testGemmThenDecomposedGeluIsOneStepWithAFusedGelu() throws {
+        var b = GraphBuilder()
+        b.input("x", [8, 16])
+        b.constant("w", [16, 32])
+        b.constant("c", [32])
+        b.node("Gemm", ["x", "w", "c"], "h", [8, 32], name: "fc")
+        b.decomposedGelu("h", "y", [8, 32])
+        b.outputs = ["y"]
+        let p = try lower(b)
+        XCTAssertEqual(p.steps.count, 1, p.steps.map(\.label).description)
+        XCTAssertTrue(p.steps[0].label.hasPrefix("fc+gelu("), p.steps[0].label)
+        let kernel = p.kernels[p.steps[0].kernel]
+        XCTAssertTrue(kernel.name.hasPrefix("gemm<"), kernel.name)  // 8 rows: the few-rows kernel, [WG, ACTIVATION, HAS_C]
+        XCTAssertEqual(kernel.specConstants[1], FusedActivation.gelu.rawValue)
+        XCTAssertNil(p.tensors["h"], "the GELU's input is fused away")
+    }
+
+    /// torch's Linear on 3-D activations: MatMul → Add(bias) → GELU is one gemm step with the bias and the GELU.
+    func testMatMulBiasAndGeluAreOneStep() throws {
+        var b = GraphBuilder()
+        b.input("x", [2, 8, 16])
+        b.constant("w", [16, 32])
+        b.constant("bias", [32])
+        b.node("MatMul", ["x", "w"], "p", [2, 8, 32], name: "fc")
+        b.node("Add", ["bias", "p"], "h", [2, 8, 32], name: "fc.add")
+        b.decomposedGelu("h", "y", [2, 8, 32])
+        b.outputs = ["y"]
+        let p = try lower(b)
+        XCTAssertEqual(p.steps.count, 1, p.steps.map(\.label).description)
+        XCTAssertTrue(p.steps[0].label.hasPrefix("fc+fc.add+gelu("), p.steps[0].label)
+        XCTAssertEqual(p.kernels[p.steps[0].kernel].specConstants.last, 0, "the bias is in the weight image, not a C input")
+        XCTAssertNil(p.tensors["p"])
+        XCTAssertNil(p.tensors["h"])
+    }
+
+    /// A bias that is not along the last axis, or a product read twice, keeps its Add.
+    func testABiasOverRowsOrAProductReadTwiceIsNotFused() throws {
+        var b = GraphBuilder()
+        b.input("x", [8, 16])
+        b.constant("w", [16, 32])
+        b.constant("rows", [8, 1])
+        b.node("MatMul", ["x", "w"], "p", [8, 32])
+        b.node("Add", ["p", "rows"], "y", [8, 32])
+        b.outputs = ["y"]
+        XCTAssertEqual(try lower(b).steps.count, 2)
+
+        var c = GraphBuilder()
+        c.input("x", [8, 16])
+        c.constant("w", [16, 32])
+        c.constant("bias", [32])
+        c.node("MatMul", ["x", "w"], "p", [8, 32])
+        c.node("Add", ["p", "bias"], "y", [8, 32])
+        c.outputs = ["y", "p"]
+        XCTAssertEqual(try lower(c).steps.count, 2)
+    }
+
+    /// GPT-2's MLP: Gemm → Reshape → GELU is the Gemm with the GELU, then the reshape.
+    func testGeluAfterAReshapeFusesIntoTheGemmBeforeIt() throws {
+        var b = GraphBuilder()
+        b.input("x", [8, 16])
+        b.constant("w", [16, 32])
+        b.constant("c", [32])
+        b.intConstant("shape", [1, 8, 32])
+        b.node("Gemm", ["x", "w", "c"], "h", [8, 32], name: "fc")
+        b.node("Reshape", ["h", "shape"], "r", [1, 8, 32], name: "view")
+        b.decomposedGeluTanh("r", "y", [1, 8, 32])
+        b.outputs = ["y"]
+        let p = try lower(b)
+        let gemm = try XCTUnwrap(p.steps.first { $0.label.hasPrefix("fc+gelu(") }, p.steps.map(\.label).description)
+        XCTAssertEqual(p.kernels[gemm.kernel].specConstants[1], FusedActivation.geluTanh.rawValue)
+        XCTAssertFalse(p.kernels.contains { $0.name.hasPrefix("unary<") }, p.kernels.map(\.name).description)
+        XCTAssertNil(p.tensors["r"], "the reshape writes the GELU's output")
+    }
+
+    func testTanhGeluOnAnInputBecomesOneUnaryStep() throws {
+        var b = GraphBuilder()
+        b.input("x", [4, 10])
+        b.decomposedGeluTanh("x", "y", [4, 10])
+        b.outputs = ["y"]
+        let p = try lower(b)
+        XCTAssertEqual(p.steps.count, 1, p.steps.map(\.label).description)
+        XCTAssertTrue(p.kernels[p.steps[0].kernel].name.hasPrefix("unary<"), p.kernels[p.steps[0].kernel].name)
+    }
+
+    func testAWrongConstantOrAnIntermediateUsedElsewhereIsNotAGelu() throws {
+        var b = GraphBuilder()
+        b.input("x", [4, 10])
+        b.decomposedGelu("x", "y", [4, 10], half: 0.6)
+        b.outputs = ["y"]
+        XCTAssertEqual(try lower(b).steps.count, 5)
+
+        var c = GraphBuilder()
+        c.input("x", [4, 10])
+        c.decomposedGelu("x", "y", [4, 10])
+        c.outputs = ["y", "g.e"]  // erf(x / √2) is also a model output
+        XCTAssertEqual(try lower(c).steps.count, 5)
+    }
+}

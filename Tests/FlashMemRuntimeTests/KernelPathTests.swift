@@ -285,3 +285,65 @@ final class KernelPathTests: XCTestCase {
                    "ym": R.softmax(x: m, shape: [2, 3, 5], axis: 1)], precisions: [.fp32])
     }
 }
+
+// GELU written as element-wise nodes, recognised and fused into the matmul kernels' epilogues (exact and tanh),
+// and on its own (the unary kernel), against the formulas in double precision.
+extension KernelPathTests {
+    func testDecomposedGelusFusedIntoGemmAndMatMulAndAlone() throws {
+        let paths = self
+        let exact = R.unary("Gelu"), tanhForm = R.unary("GeluTanh")
+        func apply(_ f: (Double) -> Double, _ v: [Float]) -> [Float] { v.map { Float(f(Double($0))) } }
+        // Gemm (tiled kernel) → exact GELU.
+        var b = GraphBuilder()
+        let a = paths.rand(100 * 70, 300).map { $0 * 3 }, w = paths.rand(70 * 50, 301), c = paths.rand(50, 302)
+        b.input("a", [100, 70])
+        b.constant("w", [70, 50], w)
+        b.constant("c", [50], c)
+        b.node("Gemm", ["a", "w", "c"], "h", [100, 50])
+        b.decomposedGelu("h", "y", [100, 50])
+        b.outputs = ["y"]
+        let gemm = R.gemm(a: a, aShape: [100, 70], b: w, bShape: [70, 50], c: c, cShape: [50])
+        try paths.check(b, ["a": a], ["y": apply(exact, gemm.y)], kernels: ["gemm_tiled<"])
+        // MatMul with a split over K (the activation is applied by the reduction) → tanh GELU.
+        var m = GraphBuilder()
+        let x = paths.rand(2 * 600, 303).map { $0 * 2 }, v = paths.rand(600 * 130, 304)
+        m.input("x", [2, 600])
+        m.constant("v", [600, 130], v)
+        m.node("MatMul", ["x", "v"], "h", [2, 130])
+        m.decomposedGeluTanh("h", "y", [2, 130])
+        m.outputs = ["y"]
+        let mm = R.matmul(a: x, aShape: [2, 600], b: v, bShape: [600, 130])
+        try paths.check(m, ["x": x], ["y": apply(tanhForm, mm.y)], kernels: ["splitk_reduce<"])
+        // MatMul on 3-D activations → Add(bias) → exact GELU (torch's Linear + GELU): one product with bias and GELU.
+        var l = GraphBuilder()
+        let t = paths.rand(3 * 20 * 48, 306).map { $0 * 2 }, wl = paths.rand(48 * 40, 307), bl = paths.rand(40, 308)
+        l.input("t", [3, 20, 48])
+        l.constant("wl", [48, 40], wl)
+        l.constant("bl", [40], bl)
+        l.node("MatMul", ["t", "wl"], "p", [3, 20, 40])
+        l.node("Add", ["p", "bl"], "h", [3, 20, 40])
+        l.decomposedGelu("h", "y", [3, 20, 40])
+        l.outputs = ["y"]
+        let linear = R.gemm(a: t, aShape: [60, 48], b: wl, bShape: [48, 40], c: bl, cShape: [40])
+        // 60 rows: the few-rows kernel split over K; the reduction adds nothing but applies the GELU (ACT_GELU = 2).
+        try paths.check(l, ["t": t], ["y": apply(exact, linear.y)], kernels: ["gemm<", "splitk_reduce<>[256,2]"])
+        // Gemm → Reshape → tanh GELU (GPT-2's MLP): the GELU moves into the Gemm, before the reshape.
+        var r = GraphBuilder()
+        r.input("a", [100, 70])
+        r.constant("w", [70, 50], w)
+        r.constant("c", [50], c)
+        r.intConstant("shape", [1, 100, 50])
+        r.node("Gemm", ["a", "w", "c"], "h", [100, 50])
+        r.node("Reshape", ["h", "shape"], "v", [1, 100, 50])
+        r.decomposedGeluTanh("v", "y", [1, 100, 50])
+        r.outputs = ["y"]
+        try paths.check(r, ["a": a], ["y": apply(tanhForm, gemm.y)], kernels: ["gemm_tiled<"])
+        // On a graph input: one unary Gelu step.
+        var u = GraphBuilder()
+        let z = paths.rand(300, 305).map { $0 * 4 }
+        u.input("z", [300])
+        u.decomposedGelu("z", "y", [300])
+        u.outputs = ["y"]
+        try paths.check(u, ["z": z], ["y": apply(exact, z)], kernels: ["unary<"])
+    }
+}

@@ -111,10 +111,15 @@ extension LoweringContext {
             guard elementCount(yShape) == m * nCols, yShape.last == nCols else {
                 throw error(n, "the output shape \(yShape) does not fit A \(aShape) × B \(bShape)")
             }
+            let bias = try n.bias.map { name -> [Float] in
+                guard let constant = initializers[name] else { throw error(n, "fused bias '\(name)' is not a constant") }
+                return constant.floats()
+            }
             try emitGemm(n, a: a, aStrides: (k, 1), m: m, k: k, n: nCols, b: constantB, bName: b, transB: false,
-                         alpha: 1, bias: nil, beta: 1, addend: nil, aBytes: elementCount(aShape) * 4, y: y)
+                         alpha: 1, bias: bias, beta: 1, addend: nil, aBytes: elementCount(aShape) * 4, y: y)
             return
         }
+        guard n.bias == nil else { throw error(n, "a fused bias needs a constant B (internal)") }
         let layout = try matMulLayout(n, aShape: aShape, bShape: bShape, yShape: yShape)
         try emitMatMul(n, layout: layout, a: a, b: b, addend: nil, y: y,
                        bytes: elementCount(aShape) + elementCount(bShape) + elementCount(yShape))

@@ -101,12 +101,14 @@ public enum Lowering {
 /// A node on its way to kernels: the IR node plus what the passes decided about it.
 struct LoweringNode {
     var node: Node
-    /// Activation fused into this node's kernel (a Relu that consumed its only output).
+    /// Activation fused into this node's kernel (a Relu or Gelu that consumed its only output).
     var activation: FusedActivation = .none
     /// For step labels and errors: node name(s), e.g. "conv1+bn1+relu1".
     var label: String
     /// Set for the nodes of an If branch decided at run time: their steps run only when it holds.
     var predicate: LoweredPredicate?
+    /// A MatMul's fused bias: the constant added along the last axis of its product (`fuseMatMulBias`).
+    var bias: String?
 
     init(_ node: Node) {
         self.node = node
@@ -120,6 +122,9 @@ struct LoweringNode {
 enum FusedActivation: UInt32 {
     case none = 0
     case relu = 1
+    /// GELU, exact (erf) and the tanh approximation: ACT_GELU / ACT_GELU_TANH in common.glsl.
+    case gelu = 2
+    case geluTanh = 3
 }
 
 /// The state of one lowering. Rules call its helpers to register tensors, kernels, images and steps.
@@ -167,7 +172,9 @@ final class LoweringContext {
         try expandTrainingBatchNorms()  // Lowering+BatchNormTraining.swift
         try expandEinsums()  // Lowering+Einsum.swift
         LoweringPasses.foldBatchNorm(&nodes, initializers: &initializers, graphOutputs: outputs)
-        LoweringPasses.fuseRelu(&nodes, graphOutputs: outputs)
+        LoweringPasses.recognizeGelu(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
+        LoweringPasses.fuseMatMulBias(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
+        LoweringPasses.fuseActivations(&nodes, graphOutputs: outputs)
 
         // Graph inputs first (an initializer listed as an input, IR < 4 style, is a constant, not an input).
         for input in graph.inputs where initializers[input.name] == nil {

@@ -3,12 +3,16 @@
 //   foldBatchNorm   Conv → BatchNormalization, where the Conv output feeds only the BN and is not a model
 //                   output and every BN parameter is constant, becomes one Conv with
 //                   W'[oc] = W[oc] · s[oc],  b'[oc] = (b[oc] − mean[oc]) · s[oc] + β[oc],  s = γ / √(var + ε).
-//   fuseRelu        X → Relu, where X is Conv / ConvTranspose / Gemm / MatMul / Add / Sub / Mul / Div /
-//                   BatchNormalization, its only output feeds only the Relu and is not a model output,
-//                   becomes X with a fused relu epilogue (spec constant ACTIVATION of its kernel) writing the
-//                   Relu's output.
+//   recognizeGelu   a GELU written as element-wise nodes becomes one Gelu node (LoweringPasses+Gelu.swift).
+//   fuseMatMulBias  MatMul(A, constant B) → Add(constant bias over the last axis) becomes one MatMul with a bias.
+//   fuseActivations X → Relu, where X is Conv / ConvTranspose / Gemm / MatMul / Add / Sub / Mul / Div /
+//                   BatchNormalization, and X → Gelu (exact or tanh), where X is Conv / ConvTranspose / Gemm /
+//                   MatMul, and X's only output feeds only that node and is not a model output, becomes X with a
+//                   fused epilogue (spec constant ACTIVATION of its kernel, `activate` in common.glsl) writing
+//                   the activation's output; also through one view between them (X → Reshape → act becomes
+//                   X+act → Reshape).
 //
-// Both keep topological order: the surviving node takes the place of the first, whose consumers all come
+// All keep topological order: the surviving node takes the place of the first, whose consumers all come
 // after the removed node.
 
 import Foundation
@@ -91,25 +95,98 @@ enum LoweringPasses {
     static let reluFusable: Set<String> = ["Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "BatchNormalization",
                                            "ConvTranspose"]
 
-    static func fuseRelu(_ nodes: inout [LoweringNode], graphOutputs: Set<String>) {
+    /// Ops whose kernels take a fused GELU epilogue (the matmul and convolution kernels; the element-wise ones
+    /// have only relu).
+    static let geluFusable: Set<String> = ["Conv", "Gemm", "MatMul", "ConvTranspose"]
+
+    /// The fused activation a Relu or Gelu node becomes, and the producers that can take it; nil for other nodes.
+    private static func fusable(_ n: LoweringNode) -> (activation: FusedActivation, producers: Set<String>)? {
+        guard isDefaultDomain(n.node) else { return nil }
+        switch n.op {
+        case "Relu": return (.relu, reluFusable)
+        case "Gelu":
+            switch n.node.string("approximate") ?? "none" {
+            case "none": return (.gelu, geluFusable)
+            case "tanh": return (.geluTanh, geluFusable)
+            default: return nil
+            }
+        default: return nil
+        }
+    }
+
+    /// Ops that only reinterpret their first input's elements (an element-wise activation commutes with them).
+    static let views: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze"]
+
+    static func fuseActivations(_ nodes: inout [LoweringNode], graphOutputs: Set<String>) {
         let uses = useCounts(nodes, graphOutputs: graphOutputs)
         let producer = producers(nodes)
         var removed = Set<Int>()
-        for (r, relu) in nodes.enumerated() where relu.op == "Relu" && isDefaultDomain(relu.node) {
-            guard let x = relu.node.inputs.first, let p = producer[x], !removed.contains(p),
-                  reluFusable.contains(nodes[p].op), isDefaultDomain(nodes[p].node), nodes[p].activation == .none,
-                  nodes[p].node.outputs.filter({ !$0.isEmpty }).count == 1, nodes[p].node.outputs[0] == x,
-                  uses[x] == 1, !graphOutputs.contains(x), relu.node.outputs.count == 1
-            else { continue }
-            nodes[p].node.outputs = [relu.node.outputs[0]]
-            nodes[p].activation = .relu
-            nodes[p].label += "+\(relu.label)"
+        /// The node writing `value` as its only output, read only by one node and not a model output.
+        func soleProducer(of value: String, predicate: LoweredPredicate?) -> Int? {
+            guard let p = producer[value], !removed.contains(p), isDefaultDomain(nodes[p].node),
+                  nodes[p].predicate == predicate,
+                  nodes[p].node.outputs.filter({ !$0.isEmpty }).count == 1, nodes[p].node.outputs[0] == value,
+                  uses[value] == 1, !graphOutputs.contains(value) else { return nil }
+            return p
+        }
+        for (r, act) in nodes.enumerated() {
+            guard let fusion = fusable(act), act.node.outputs.count == 1,
+                  let x = act.node.inputs.first, var p = soleProducer(of: x, predicate: act.predicate) else { continue }
+            // X → view → activation (GPT-2: Gemm → Reshape → GELU) is X with the activation → view.
+            var view: Int?
+            if views.contains(nodes[p].op), let data = nodes[p].node.inputs.first,
+               let q = soleProducer(of: data, predicate: act.predicate) {
+                (view, p) = (p, q)
+            }
+            guard fusion.producers.contains(nodes[p].op), nodes[p].activation == .none else { continue }
+            if let view {
+                nodes[view].node.outputs = [act.node.outputs[0]]
+                nodes[view].label += "+\(act.label)"
+            } else {
+                nodes[p].node.outputs = [act.node.outputs[0]]
+            }
+            nodes[p].activation = fusion.activation
+            nodes[p].label += "+\(act.label)"
             removed.insert(r)
         }
         nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }
 
-    private static func isDefaultDomain(_ node: Node) -> Bool {
+    /// MatMul(A, B) → Add(·, c), where B is a constant [K, N] weight (leading dims 1), A is not constant, c is a
+    /// constant of N values along the last axis ([N], [1, N], …, no more dims than the product) and the product
+    /// feeds only the Add and is not a model output, becomes one MatMul with c as its bias (packed into the weight
+    /// image's bias texels, as Gemm's C): how torch exports a Linear on 3-D activations (transformer projections
+    /// and MLPs), whose Add otherwise is a kernel and an arena round trip of its own, and stands between the
+    /// product and its activation.
+    static func fuseMatMulBias(_ nodes: inout [LoweringNode], initializers: [String: ConstantTensor],
+                               values: [String: ValueInfo], graphOutputs: Set<String>) {
+        let uses = useCounts(nodes, graphOutputs: graphOutputs)
+        let producer = producers(nodes)
+        var removed = Set<Int>()
+        for (r, add) in nodes.enumerated() where add.op == "Add" && isDefaultDomain(add.node) {
+            guard add.node.inputs.count == 2, add.node.outputs.count == 1 else { continue }
+            for (y, c) in [(add.node.inputs[0], add.node.inputs[1]), (add.node.inputs[1], add.node.inputs[0])] {
+                guard let p = producer[y], !removed.contains(p), nodes[p].op == "MatMul", isDefaultDomain(nodes[p].node),
+                      nodes[p].activation == .none, nodes[p].bias == nil, nodes[p].predicate == add.predicate,
+                      nodes[p].node.outputs == [y], uses[y] == 1, !graphOutputs.contains(y),
+                      nodes[p].node.inputs.count == 2, initializers[nodes[p].node.inputs[0]] == nil,
+                      let weight = initializers[nodes[p].node.inputs[1]], weight.dtype.isFloat, weight.shape.count >= 2,
+                      weight.shape.dropLast(2).allSatisfy({ $0 == 1 }),
+                      let bias = initializers[c], bias.dtype == weight.dtype, let n = weight.shape.last,
+                      bias.shape.last == n || (bias.shape.isEmpty && n == 1), bias.elementCount == n,
+                      let yRank = values[y]?.shape?.count, bias.shape.count <= yRank
+                else { continue }
+                nodes[p].node.outputs = [add.node.outputs[0]]
+                nodes[p].bias = c
+                nodes[p].label += "+\(add.label)"
+                removed.insert(r)
+                break
+            }
+        }
+        nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
+    static func isDefaultDomain(_ node: Node) -> Bool {
         node.domain.isEmpty || node.domain == "ai.onnx"
     }
 
