@@ -293,7 +293,10 @@ final class ChunkStreamer {
         // Each iteration writes only its own slot of `failures`, so no lock is needed.
         let failures = UnsafeMutableBufferPointer<Error?>.allocate(capacity: count)
         failures.initialize(repeating: nil)
-        defer { failures.deallocate() }
+        defer {
+            _ = failures.deinitialize()  // releases the errors (a bare deallocate leaked them: LeakSanitizer)
+            failures.deallocate()
+        }
         DispatchQueue.concurrentPerform(iterations: count) { index in
             do { try body(index, nil) } catch { failures[index] = error }
         }
