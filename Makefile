@@ -7,7 +7,7 @@ BIN := .build/release
 MODELS ?= resnet50 mobilenet_v3_large minilm_l6_v2 ppocrv4_det silero_vad silero_vad_dynamic_sr
 CORPUS_MODELS = $(sort $(patsubst %_dynamic_sr,%,$(MODELS)))
 
-.PHONY: setup build install example c-api-examples test unit-tests conformance model-tests compile-memory corpus paper-models shaders clean
+.PHONY: setup build install example c-api-examples test unit-tests conformance model-tests compile-memory corpus paper-models shaders clean sanitize sanitize-asan sanitize-tsan validation
 
 setup:
 	bash .ci/install.sh
@@ -48,6 +48,35 @@ test: setup unit-tests conformance model-tests c-api-examples
 unit-tests:
 	swift build --build-tests
 	swift test --skip-build
+
+# Sanitizers and the Khronos validation layer (README "Tests"), on the runtime's session, streaming and fault tests
+# and fmrun on the CNN fixture: AddressSanitizer (+ LeakSanitizer), ThreadSanitizer, then FLASHMEM_VALIDATION=1
+# (the layer with synchronization validation; any error fails). Each sanitizer has its own build folder. Not part of
+# `make test`: the two sanitizer builds alone take longer than CI can spare.
+SANITIZE_TESTS ?= SessionTests|SessionChurnTests|RuntimeFaultTests|BundleFileTests|BundleIntegrityTests|RuntimeIfTests|IndexCheckTests|FMRunTests|ValidationLayerTests|WeightSplitTests
+SANITIZE_SUPP := $(CURDIR)/Tests/Sanitizers
+# LeakSanitizer runs at exit, after the Vulkan loader has unloaded lavapipe: preloading the driver keeps it mapped,
+# so its blocks stay reachable from its globals and its frames keep their names (Tests/Sanitizers/lsan.supp).
+LVP_PRELOAD := $(firstword $(wildcard /usr/lib/*/libvulkan_lvp.so))
+ASAN_ENV := LD_PRELOAD=$(LVP_PRELOAD) LSAN_OPTIONS=suppressions=$(SANITIZE_SUPP)/lsan.supp
+sanitize: sanitize-asan sanitize-tsan validation
+
+sanitize-asan:
+	swift build --build-tests --scratch-path .build-asan --sanitize=address
+	$(ASAN_ENV) swift test --skip-build --scratch-path .build-asan --sanitize=address --filter '$(SANITIZE_TESTS)'
+	$(ASAN_ENV) bash Tests/Sanitizers/run-fixture.sh .build-asan/debug
+
+sanitize-tsan:
+	swift build --build-tests --scratch-path .build-tsan --sanitize=thread
+	TSAN_OPTIONS="suppressions=$(SANITIZE_SUPP)/tsan.supp halt_on_error=1" swift test --skip-build \
+	    --scratch-path .build-tsan --sanitize=thread --filter '$(SANITIZE_TESTS)'
+	TSAN_OPTIONS="suppressions=$(SANITIZE_SUPP)/tsan.supp halt_on_error=1" bash Tests/Sanitizers/run-fixture.sh .build-tsan/debug
+
+# The validation layer on the plain debug build (the one `make unit-tests` makes).
+validation:
+	swift build --build-tests
+	FLASHMEM_VALIDATION=1 swift test --skip-build --filter '$(SANITIZE_TESTS)'
+	FLASHMEM_VALIDATION=1 bash Tests/Sanitizers/run-fixture.sh .build/debug
 
 # The CI subset of the ONNX backend node tests (Tests/Conformance/README.md has the full run).
 conformance:
