@@ -65,9 +65,10 @@ private let validationCallback: PFN_vkDebugUtilsMessengerCallbackEXT = { severit
 }
 
 extension VK {
-    /// What an instance with validation enables and chains into VkInstanceCreateInfo: the layer, VK_EXT_debug_utils,
-    /// synchronization validation (VkValidationFeaturesEXT) and the messenger's create info (so vkCreateInstance and
-    /// vkDestroyInstance are validated too). Keeps the structures alive while `withChain` runs.
+    /// What an instance with validation enables and chains into VkInstanceCreateInfo: the layer, VK_EXT_debug_utils and
+    /// synchronization validation (VkValidationFeaturesEXT). Not the messenger's create info: layer 1.3.239 keeps such
+    /// a messenger for the instance's whole life, so every message would come twice. Keeps the structures alive while
+    /// `withChain` runs.
     struct ValidationRequest {
         let layers = CStringArray([VulkanValidation.layerName])
         let extensions = CStringArray([VulkanValidation.extensionName])
@@ -87,16 +88,12 @@ extension VK {
         /// Calls `body` with the head of the pNext chain for VkInstanceCreateInfo.
         func withChain<R>(_ body: (UnsafeRawPointer) -> R) -> R {
             var enables = [VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT]
-            var messenger = ValidationRequest.messengerInfo()
-            return withUnsafeMutablePointer(to: &messenger) { messengerPointer in
-                enables.withUnsafeMutableBufferPointer { enabled in
-                    var features = VkValidationFeaturesEXT()
-                    features.sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT
-                    features.enabledValidationFeatureCount = UInt32(enabled.count)
-                    features.pEnabledValidationFeatures = UnsafePointer(enabled.baseAddress)
-                    features.pNext = UnsafeRawPointer(messengerPointer)
-                    return withUnsafePointer(to: &features) { body(UnsafeRawPointer($0)) }
-                }
+            return enables.withUnsafeMutableBufferPointer { enabled in
+                var features = VkValidationFeaturesEXT()
+                features.sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT
+                features.enabledValidationFeatureCount = UInt32(enabled.count)
+                features.pEnabledValidationFeatures = UnsafePointer(enabled.baseAddress)
+                return withUnsafePointer(to: &features) { body(UnsafeRawPointer($0)) }
             }
         }
     }
