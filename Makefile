@@ -41,9 +41,10 @@ install: build
 	sed -e "s|@PREFIX@|$(PREFIX)|" -e "s|@VERSION@|$$($(BIN)/fmc --version)|" Runtime/FlashMemC/flashmem.pc.in \
 	    > $(PREFIX)/lib/pkgconfig/flashmem.pc
 
-# Unit, golden, per-op and fixture-model tests on lavapipe, the ONNX node-test subset, the corpus models, then the
-# C API's examples (C and Python ctypes).
-test: setup unit-tests conformance model-tests c-api-examples
+# Unit, golden, per-op and fixture-model tests on lavapipe, the sanitize subset again under the Khronos validation
+# layer (on the same build: ~45 s), the ONNX node-test subset, the corpus models, then the C API's examples (C and
+# Python ctypes).
+test: setup unit-tests validation conformance model-tests c-api-examples
 
 unit-tests:
 	swift build --build-tests
@@ -51,8 +52,8 @@ unit-tests:
 
 # Sanitizers and the Khronos validation layer (README "Tests"), on the runtime's session, streaming and fault tests
 # and fmrun on the CNN fixture: AddressSanitizer (+ LeakSanitizer), ThreadSanitizer, then FLASHMEM_VALIDATION=1
-# (the layer with synchronization validation; any error fails). Each sanitizer has its own build folder. Not part of
-# `make test`: the two sanitizer builds alone take longer than CI can spare.
+# (the layer with synchronization validation; any error fails). Each sanitizer has its own build folder. Only
+# `validation` is part of `make test`: the two sanitizer builds alone take longer than CI can spare.
 SANITIZE_TESTS ?= SessionTests|SessionChurnTests|RuntimeFaultTests|BundleFileTests|BundleIntegrityTests|RuntimeIfTests|IndexCheckTests|FMRunTests|ValidationLayerTests|WeightSplitTests
 SANITIZE_SUPP := $(CURDIR)/Tests/Sanitizers
 # LeakSanitizer runs at exit, after the Vulkan loader has unloaded lavapipe: preloading the driver keeps it mapped,
