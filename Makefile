@@ -54,29 +54,34 @@ unit-tests:
 # and fmrun on the CNN fixture: AddressSanitizer (+ LeakSanitizer), ThreadSanitizer, then FLASHMEM_VALIDATION=1
 # (the layer with synchronization validation; any error fails). Each sanitizer has its own build folder. Only
 # `validation` is part of `make test`: the two sanitizer builds alone take longer than CI can spare.
-SANITIZE_TESTS ?= SessionTests|SessionChurnTests|RuntimeFaultTests|BundleFileTests|BundleIntegrityTests|RuntimeIfTests|IndexCheckTests|FMRunTests|ValidationLayerTests|WeightSplitTests
+SANITIZE_CLASSES ?= SessionTests SessionChurnTests RuntimeFaultTests BundleFileTests BundleIntegrityTests RuntimeIfTests \
+    IndexCheckTests FMRunTests ValidationLayerTests WeightSplitTests
+empty :=
+comma := ,
+# XCTest's own selection (the test binary is run directly, so LD_PRELOAD below reaches it and not SwiftPM's tools).
+SANITIZE_SELECT := $(subst $(empty) $(empty),$(comma),$(addprefix FlashMemRuntimeTests.,$(SANITIZE_CLASSES)))
 SANITIZE_SUPP := $(CURDIR)/Tests/Sanitizers
-# LeakSanitizer runs at exit, after the Vulkan loader has unloaded lavapipe: preloading the driver keeps it mapped,
-# so its blocks stay reachable from its globals and its frames keep their names (Tests/Sanitizers/lsan.supp).
+# LeakSanitizer runs at exit, after the Vulkan loader has unloaded lavapipe (fmrun destroys its instance): preloading
+# the driver keeps it mapped, so its blocks stay reachable from its globals and its frames keep their names.
 LVP_PRELOAD := $(firstword $(wildcard /usr/lib/*/libvulkan_lvp.so))
 ASAN_ENV := LD_PRELOAD=$(LVP_PRELOAD) LSAN_OPTIONS=suppressions=$(SANITIZE_SUPP)/lsan.supp
+TSAN_ENV := TSAN_OPTIONS=suppressions=$(SANITIZE_SUPP)/tsan.supp
 sanitize: sanitize-asan sanitize-tsan validation
 
 sanitize-asan:
 	swift build --build-tests --scratch-path .build-asan --sanitize=address
-	$(ASAN_ENV) swift test --skip-build --scratch-path .build-asan --sanitize=address --filter '$(SANITIZE_TESTS)'
+	$(ASAN_ENV) .build-asan/debug/FlashMemPackageTests.xctest '$(SANITIZE_SELECT)'
 	$(ASAN_ENV) bash Tests/Sanitizers/run-fixture.sh .build-asan/debug
 
 sanitize-tsan:
 	swift build --build-tests --scratch-path .build-tsan --sanitize=thread
-	TSAN_OPTIONS="suppressions=$(SANITIZE_SUPP)/tsan.supp halt_on_error=1" swift test --skip-build \
-	    --scratch-path .build-tsan --sanitize=thread --filter '$(SANITIZE_TESTS)'
-	TSAN_OPTIONS="suppressions=$(SANITIZE_SUPP)/tsan.supp halt_on_error=1" bash Tests/Sanitizers/run-fixture.sh .build-tsan/debug
+	$(TSAN_ENV) .build-tsan/debug/FlashMemPackageTests.xctest '$(SANITIZE_SELECT)'
+	$(TSAN_ENV) bash Tests/Sanitizers/run-fixture.sh .build-tsan/debug
 
 # The validation layer on the plain debug build (the one `make unit-tests` makes).
 validation:
 	swift build --build-tests
-	FLASHMEM_VALIDATION=1 swift test --skip-build --filter '$(SANITIZE_TESTS)'
+	FLASHMEM_VALIDATION=1 .build/debug/FlashMemPackageTests.xctest '$(SANITIZE_SELECT)'
 	FLASHMEM_VALIDATION=1 bash Tests/Sanitizers/run-fixture.sh .build/debug
 
 # The CI subset of the ONNX backend node tests (Tests/Conformance/README.md has the full run).
