@@ -7,7 +7,7 @@ BIN := .build/release
 MODELS ?= resnet50 mobilenet_v3_large minilm_l6_v2 ppocrv4_det silero_vad silero_vad_dynamic_sr
 CORPUS_MODELS = $(sort $(patsubst %_dynamic_sr,%,$(MODELS)))
 
-.PHONY: setup build install example c-api-examples test unit-tests conformance model-tests compile-memory corpus paper-models shaders clean
+.PHONY: setup build install example c-api-examples test unit-tests conformance model-tests compile-memory corpus paper-models shaders clean sanitize sanitize-asan sanitize-tsan validation
 
 setup:
 	bash .ci/install.sh
@@ -41,13 +41,48 @@ install: build
 	sed -e "s|@PREFIX@|$(PREFIX)|" -e "s|@VERSION@|$$($(BIN)/fmc --version)|" Runtime/FlashMemC/flashmem.pc.in \
 	    > $(PREFIX)/lib/pkgconfig/flashmem.pc
 
-# Unit, golden, per-op and fixture-model tests on lavapipe, the ONNX node-test subset, the corpus models, then the
-# C API's examples (C and Python ctypes).
-test: setup unit-tests conformance model-tests c-api-examples
+# Unit, golden, per-op and fixture-model tests on lavapipe, the sanitize subset again under the Khronos validation
+# layer (on the same build: ~45 s), the ONNX node-test subset, the corpus models, then the C API's examples (C and
+# Python ctypes).
+test: setup unit-tests validation conformance model-tests c-api-examples
 
 unit-tests:
 	swift build --build-tests
 	swift test --skip-build
+
+# Sanitizers and the Khronos validation layer (README "Tests"), on the runtime's session, streaming and fault tests
+# and fmrun on the CNN fixture: AddressSanitizer (+ LeakSanitizer), ThreadSanitizer, then FLASHMEM_VALIDATION=1
+# (the layer with synchronization validation; any error fails). Each sanitizer has its own build folder. Only
+# `validation` is part of `make test`: the two sanitizer builds alone take longer than CI can spare.
+SANITIZE_CLASSES ?= SessionTests SessionChurnTests RuntimeFaultTests BundleFileTests BundleIntegrityTests RuntimeIfTests \
+    IndexCheckTests FMRunTests ValidationLayerTests WeightSplitTests
+empty :=
+comma := ,
+# XCTest's own selection (the test binary is run directly, so LD_PRELOAD below reaches it and not SwiftPM's tools).
+SANITIZE_SELECT := $(subst $(empty) $(empty),$(comma),$(addprefix FlashMemRuntimeTests.,$(SANITIZE_CLASSES)))
+SANITIZE_SUPP := $(CURDIR)/Tests/Sanitizers
+# LeakSanitizer runs at exit, after the Vulkan loader has unloaded lavapipe (fmrun destroys its instance): preloading
+# the driver keeps it mapped, so its blocks stay reachable from its globals and its frames keep their names.
+LVP_PRELOAD := $(firstword $(wildcard /usr/lib/*/libvulkan_lvp.so))
+ASAN_ENV := LD_PRELOAD=$(LVP_PRELOAD) LSAN_OPTIONS=suppressions=$(SANITIZE_SUPP)/lsan.supp
+TSAN_ENV := TSAN_OPTIONS=suppressions=$(SANITIZE_SUPP)/tsan.supp
+sanitize: sanitize-asan sanitize-tsan validation
+
+sanitize-asan:
+	swift build --build-tests --scratch-path .build-asan --sanitize=address
+	$(ASAN_ENV) .build-asan/debug/FlashMemPackageTests.xctest '$(SANITIZE_SELECT)'
+	$(ASAN_ENV) bash Tests/Sanitizers/run-fixture.sh .build-asan/debug
+
+sanitize-tsan:
+	swift build --build-tests --scratch-path .build-tsan --sanitize=thread
+	$(TSAN_ENV) .build-tsan/debug/FlashMemPackageTests.xctest '$(SANITIZE_SELECT)'
+	$(TSAN_ENV) bash Tests/Sanitizers/run-fixture.sh .build-tsan/debug
+
+# The validation layer on the plain debug build (the one `make unit-tests` makes).
+validation:
+	swift build --build-tests
+	FLASHMEM_VALIDATION=1 .build/debug/FlashMemPackageTests.xctest '$(SANITIZE_SELECT)'
+	FLASHMEM_VALIDATION=1 bash Tests/Sanitizers/run-fixture.sh .build/debug
 
 # The CI subset of the ONNX backend node tests (Tests/Conformance/README.md has the full run).
 conformance:

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 packages=(libvulkan-dev libshaderc-dev glslang-dev spirv-tools libprotobuf-c-dev protobuf-c-compiler
-          libzstd-dev mesa-vulkan-drivers python3-venv libglpk-dev libltdl-dev zlib1g-dev)
+          libzstd-dev mesa-vulkan-drivers python3-venv libglpk-dev libltdl-dev zlib1g-dev
+          vulkan-validationlayers)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

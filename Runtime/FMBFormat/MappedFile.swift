@@ -11,6 +11,8 @@ public final class MappedFile: @unchecked Sendable {
     public let bytes: UnsafeRawBufferPointer
     /// The open file, kept for `read(into:at:)` until deinit.
     private let descriptor: Int32
+    /// Size and modification time at open, for `changeSinceOpen`.
+    private let opened: FileStamp
 
     public init(path: String) throws {
         self.path = path
@@ -23,6 +25,7 @@ public final class MappedFile: @unchecked Sendable {
             throw FileError(path: path, call: "fstat", errno: errno)
         }
         let size = Int(st.st_size)
+        opened = FileStamp(st)
         if size == 0 {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
             return
@@ -55,6 +58,20 @@ public final class MappedFile: @unchecked Sendable {
         }
     }
 
+    /// What changed in the open file since it was mapped (its size or its modification time: it was written,
+    /// truncated or extended in place), or nil when nothing did. Writes to the file show through a private
+    /// mapping, and reading a page past a truncated end raises SIGBUS, so a user of the mapping checks this before
+    /// reading it again. A file replaced by rename(2) keeps this mapping intact (the old inode): not a change. One
+    /// fstat(2); thread-safe.
+    public func changeSinceOpen() -> String? {
+        var st = stat()
+        guard fstat(descriptor, &st) == 0 else { return "fstat failed: \(String(cString: strerror(errno)))" }
+        let now = FileStamp(st)
+        if now.size != opened.size { return "its size went from \(opened.size) to \(now.size) bytes" }
+        if now.modified != opened.modified { return "it was written (modification time changed)" }
+        return nil
+    }
+
     /// Asks the kernel to read `range` ahead (`madvise(MADV_WILLNEED)`); a hint, failures are ignored.
     public func willNeed(offset: Int, count: Int) {
         guard let base = bytes.baseAddress, count > 0 else { return }
@@ -71,6 +88,21 @@ extension MappedFile {
     public func dropResidentPages() {
         guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
         _ = madvise(UnsafeMutableRawPointer(mutating: base), bytes.count, MADV_DONTNEED)
+    }
+}
+
+/// The fields of stat(2) that change when a file's contents do (not ctime: a rename or chmod changes it).
+private struct FileStamp {
+    var size: Int64
+    var modified: (Int, Int)
+
+    init(_ st: stat) {
+        size = Int64(st.st_size)
+        #if canImport(Darwin)
+        modified = (Int(st.st_mtimespec.tv_sec), Int(st.st_mtimespec.tv_nsec))
+        #else
+        modified = (Int(st.st_mtim.tv_sec), Int(st.st_mtim.tv_nsec))
+        #endif
     }
 }
 

@@ -30,6 +30,11 @@ public enum RuntimeError: Error, CustomStringConvertible, Equatable {
     case checkFailed(path: String, node: String, reason: String)
     /// A resident constant's bytes do not match the bundle's checksum of them (format 1.3); found before upload.
     case constantChecksum(path: String, tensor: Int, name: String, expected: UInt64, found: UInt64)
+    /// The bundle file was changed on disk (written, truncated or replaced in place) after it was mapped; the
+    /// session refuses to read the mapping again (a truncated mapping would fault). `reason` says what changed.
+    case bundleChanged(path: String, reason: String)
+    /// `FLASHMEM_VALIDATION` asks for the Khronos validation layer, which is not installed.
+    case validationUnavailable(reason: String)
 
     public var description: String {
         switch self {
@@ -55,6 +60,10 @@ public enum RuntimeError: Error, CustomStringConvertible, Equatable {
         case let .constantChecksum(path, tensor, name, expected, found):
             return "\(path): tensors[\(tensor)] (constant '\(name)'): checksum mismatch: expected 0x\(hex64(expected)), "
                 + "the bytes have 0x\(hex64(found)); the bundle is corrupted or was modified"
+        case let .bundleChanged(path, reason):
+            return "\(path): the file changed on disk since it was opened (\(reason)); open it again"
+        case let .validationUnavailable(reason):
+            return reason
         case let .chunkChecksum(path, chunk, image, layer, rows, expected, found):
             return "\(path): chunks[\(chunk)] (weight image '\(image)', layer \(layer), rows \(rows.lowerBound)..<"
                 + "\(rows.upperBound)): checksum mismatch: expected 0x\(hex64(expected)), the bytes have "

@@ -88,6 +88,15 @@ struct FMRun: ParsableCommand {
     }
 
     func run() throws {
+        try execute()
+        // With FLASHMEM_VALIDATION=1: the device and session are gone (their destruction was validated too).
+        if VulkanValidation.errorCount > 0 {
+            progress("\(VulkanValidation.errorCount) Vulkan validation error(s) (see above)")
+            throw ExitCode(3)
+        }
+    }
+
+    private func execute() throws {
         if listDevices {
             for info in try Device.list() { print(info.description) }
             return

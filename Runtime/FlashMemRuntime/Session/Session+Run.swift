@@ -14,6 +14,7 @@ extension Session {
     /// chunk, then each run is one submission.
     public func run(inputs given: [HostTensor]) throws -> [HostTensor] {
         let start = monotonicSeconds()
+        try checkBundleUnchanged()
         hostEvents = []
         firstComputeSubmit = nil
         copiesLanded = nil
@@ -72,11 +73,20 @@ extension Session {
     @discardableResult
     public func loadWeights() throws -> (seconds: Double, bytes: UInt64) {
         guard options.loadMode == .preload, let first, first.streamer != nil else { return (0, 0) }
+        try checkBundleUnchanged()
         let start = monotonicSeconds()
         let counters = try load(first)
         self.first = nil
         weights.residentLoaded = true
         return (monotonicSeconds() - start, counters.bytesStreamed)
+    }
+
+    /// Runs read chunks from the bundle's mapping (and nothing else of it after start-up): a file changed under it
+    /// would give warm runs bytes no checksum looked at, or fault on pages past a truncated end. One fstat per run.
+    private func checkBundleUnchanged() throws {
+        if let file = bundle.file, let change = file.changeSinceOpen() {
+            throw RuntimeError.bundleChanged(path: bundle.path, reason: change)
+        }
     }
 
     /// Copies every chunk of `program` and waits for them, with no step running.

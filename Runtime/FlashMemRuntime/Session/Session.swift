@@ -110,6 +110,13 @@ public final class Session {
         arena = try VK.Buffer(device: device.vk, size: max(bundle.meta.arenaSize, 256), usage: arenaUsage,
                               label: "arena")
         let arenaRequirements = arena.requirements
+        // Lavapipe (Mesa 22.3) keeps buffer sizes in 32 bits: past 4 GiB it asks for the size modulo 2^32, and the
+        // arena would be backed by far less memory than kernels address.
+        guard arenaRequirements.size >= arena.size else {
+            throw RuntimeError.memory(what: "arena (\(bundle.meta.arenaSize) bytes)",
+                                      reason: "\(device.info.name) asks for only \(arenaRequirements.size) bytes of memory "
+                                          + "for a buffer of \(arena.size) bytes; it cannot hold this arena")
+        }
         try arena.bind(device.allocate(size: arenaRequirements.size, typeBits: arenaRequirements.memoryTypeBits,
                                        required: 0, preferred: VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT.rawValue,
                                        label: "arena (\(bundle.meta.arenaSize) bytes)"))

@@ -93,13 +93,25 @@ final class WeightMemory {
                 throw RuntimeError.memory(what: "weights", reason: "no memory type suits every weight image on "
                                           + "\(device.info.name), so they cannot share allocations")
             }
+            // Each allocation fits its heap (`Device.allocate`), but many segments need not: a plan larger than the
+            // device is refused here, before any of it is allocated (drivers that overcommit would not refuse it).
+            let preferred = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT.rawValue
+            if let type = device.memoryType(typeBits: typeBits, required: 0, preferred: preferred) {
+                let heap = device.heapSize(ofType: type), needed = bundle.meta.arenaSize + spaceBytes
+                if needed > heap {
+                    throw RuntimeError.memory(
+                        what: "weights", reason: "arena \(bundle.meta.arenaSize) + weights \(spaceBytes) bytes "
+                            + "(\(mode.rawValue)) exceed the \(heap)-byte memory heap of \(device.info.name); compile "
+                            + "with a memory budget for this device")
+                }
+            }
             let segmentSize = mode == .streaming && asPlanned ? placement.segmentBytes : segment
             var blocks: [VK.DeviceMemory] = []
             var start: UInt64 = 0
             while start < spaceBytes {
                 let size = min(segmentSize, spaceBytes - start)
                 blocks.append(try device.allocate(size: size, typeBits: typeBits, required: 0,
-                                                  preferred: VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT.rawValue,
+                                                  preferred: preferred,
                                                   label: "weights segment \(blocks.count) (\(size) bytes, \(mode.rawValue))"))
                 start += size
             }
