@@ -78,6 +78,17 @@ final class DeviceHandle {
     }
 }
 
+/// `fm_context`: a memory budget over one device's sessions; runs still take turns through the device's lock.
+final class ContextHandle {
+    let context: DeviceContext
+    let device: DeviceHandle
+
+    init(context: DeviceContext, device: DeviceHandle) {
+        self.context = context
+        self.device = device
+    }
+}
+
 /// A tensor copied out of a run into memory whose address C may hold until the next run.
 final class COutput {
     let elementType: ElementType
@@ -111,13 +122,16 @@ final class SessionHandle {
     let session: Session
     let bundle: BundleHandle
     let device: DeviceHandle
+    /// The context it was made in (nil: a session with memory of its own); kept alive with the session.
+    let context: ContextHandle?
     var inputs: [String: HostTensor] = [:]
     var outputs: [COutput] = []
 
-    init(session: Session, bundle: BundleHandle, device: DeviceHandle) {
+    init(session: Session, bundle: BundleHandle, device: DeviceHandle, context: ContextHandle? = nil) {
         self.session = session
         self.bundle = bundle
         self.device = device
+        self.context = context
     }
 }
 

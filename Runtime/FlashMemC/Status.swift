@@ -46,7 +46,7 @@ func status(of error: Error) -> FMStatus {
         switch error {
         case .vulkanTooOld, .noSuitableDevice, .deviceIndexOutOfRange, .requirementsUnmet: return .device
         case .invalidBundle, .chunkDecode, .chunkChecksum, .constantChecksum: return .bundle
-        case .memory: return .outOfMemory
+        case .memory, .exceedsContextBudget: return .outOfMemory
         case .inputMismatch, .checkFailed: return .inputMismatch
         }
     default:
