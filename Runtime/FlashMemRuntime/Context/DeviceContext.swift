@@ -179,8 +179,12 @@ public final class DeviceContext: @unchecked Sendable {
 
     private func drop(_ id: ObjectIdentifier, _ holder: Holder, counted: Bool) {
         holders.removeValue(forKey: id)
-        // Unpinned: nothing of the session is in flight (its runs and prefetches waited for their work).
-        holder.session?.residency = nil
+        // Unpinned: nothing of the session is in flight (its runs and prefetches waited for their work); the drain
+        // makes sure the driver is done with those submissions too before their objects go.
+        if let session = holder.session {
+            device.drain(timeout: session.timeoutNanoseconds)
+            session.residency = nil
+        }
         change(by: -Int64(holder.bytes))
         if counted {
             evictions += 1

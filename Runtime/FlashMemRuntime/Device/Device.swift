@@ -80,6 +80,9 @@ public final class Device: @unchecked Sendable {
     /// object for both when the transfer queue is the compute queue.
     let computeQueueLock: ConditionLock
     let transferQueueLock: ConditionLock
+    /// Per queue, the timeline `drain` signals.
+    let computeDrain: DrainTimeline
+    let transferDrain: DrainTimeline
 
     var limits: VkPhysicalDeviceLimits { physical.limits }
     /// Queue families that touch shared resources (one or two distinct values).
@@ -169,6 +172,8 @@ public final class Device: @unchecked Sendable {
         transferQueue = vk.queue(family: transfer.family, index: transfer.index)!
         computeQueueLock = ConditionLock()
         transferQueueLock = transferQueue == computeQueue ? computeQueueLock : ConditionLock()
+        computeDrain = try DrainTimeline(device: vk)
+        transferDrain = transferQueue == computeQueue ? computeDrain : try DrainTimeline(device: vk)
         endPhase("logical device")
         creationPhases = phases
     }

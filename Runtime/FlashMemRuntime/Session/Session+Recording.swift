@@ -77,11 +77,13 @@ extension Session {
     }
 
     /// Copies every resident constant (`Tensor.constant`) from the data section into the arena, once per residency.
-    func uploadResidentConstants(arena: VK.Buffer) throws {
+    /// Returns the staging buffer and command pool it used: the caller keeps them as long as the arena (the driver may
+    /// still hold the submission after its signal; see `Device.drain`).
+    func uploadResidentConstants(arena: VK.Buffer) throws -> [AnyObject] {
         let bundle = self.bundle.bundle
         let indices = bundle.tensors.indices.filter { (bundle.tensors[$0].constant?.size ?? 0) > 0 }
         let constants = indices.map { bundle.tensors[$0] }
-        guard !constants.isEmpty else { return }
+        guard !constants.isEmpty else { return [] }
         var offsets: [UInt64] = []
         var total: UInt64 = 0
         for tensor in constants {
@@ -122,5 +124,6 @@ extension Session {
                           to: device.computeQueue)
         computedValue = signal
         try computedSemaphore.wait(for: signal, timeout: timeoutNanoseconds)
+        return [staging, pool]
     }
 }

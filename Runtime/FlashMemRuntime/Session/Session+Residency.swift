@@ -19,6 +19,9 @@ final class SessionResidency {
     /// `first` is nil once the resident images are loaded.
     var first: RunProgram?
     let warm: RunProgram
+    /// Objects submissions used that must outlive them (constants staging, a prefetch's program): freed with the
+    /// residency, after `Device.drain`.
+    var keepAlive: [AnyObject] = []
 
     init(arena: VK.Buffer, weights: WeightMemory, descriptorPool: VK.DescriptorPool, stepSets: [VkDescriptorSet],
          computePool: VK.CommandPool, commands: [VkCommandBuffer], first: RunProgram?, warm: RunProgram) {
@@ -81,6 +84,7 @@ extension Session {
                     load = try program(residency.weights, residency.computePool, copies: residency.weights.resident,
                                        streaming: false, sharing: first)
                 }
+                residency.keepAlive.append(load)
                 copied = try self.load(load).bytesStreamed
                 residency.first = nil
                 residency.weights.residentLoaded = true
@@ -171,7 +175,7 @@ extension Session {
 
         phaseStart = monotonicSeconds()
         try recordCommands(residency)
-        try uploadResidentConstants(arena: arena)
+        residency.keepAlive += try uploadResidentConstants(arena: arena)
         startup.recordSeconds = monotonicSeconds() - phaseStart
         return residency
     }

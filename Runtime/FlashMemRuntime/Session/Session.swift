@@ -168,11 +168,12 @@ public final class Session {
     }
 
     deinit {
-        // Everything this session submitted has signalled one of its timelines: wait for those values (not for the
-        // device to idle, which would need every queue's lock and wait for other sessions' work), then give the
-        // memory back to the context.
+        // Children (semaphores, pools, images) are destroyed after this: the queues must be done with this session's
+        // submissions, including the driver's own processing of them (`Device.drain`; not vkDeviceWaitIdle, which
+        // would need every queue's lock while waiting).
         _ = try? loadedSemaphore.wait(for: loadedValue, timeout: timeoutNanoseconds)
         _ = try? computedSemaphore.wait(for: computedValue, timeout: timeoutNanoseconds)
+        device.drain(timeout: timeoutNanoseconds)
         context.forget(self)
     }
 
