@@ -19,6 +19,8 @@ final class SessionResidency {
     /// `first` is nil once the resident images are loaded.
     var first: RunProgram?
     let warm: RunProgram
+    /// Whether the resident constants are in the arena (`Session.ensureConstants`).
+    var constantsUploaded = false
     /// Objects submissions used that must outlive them (constants staging, a prefetch's program): freed with the
     /// residency, after `Device.drain`.
     var keepAlive: [AnyObject] = []
@@ -56,7 +58,8 @@ extension Session {
     public func prepare() throws {
         try operationLock.locked {
             _ = try acquire(wait: true)
-            context.unpin(self)
+            defer { context.unpin(self) }
+            try ensureConstants()
         }
     }
 
@@ -89,6 +92,8 @@ extension Session {
                 residency.first = nil
                 residency.weights.residentLoaded = true
             }
+            // After the weights: the upload runs on the compute queue, behind the model running now.
+            try ensureConstants()
             return PrefetchReport(resident: true, acquired: outcome == .acquired, bytesCopied: copied,
                                   seconds: monotonicSeconds() - start)
         }
@@ -129,8 +134,16 @@ extension Session {
         }
     }
 
+    /// Copies the resident constants into the arena once per residency (on the compute queue, so a prefetch does it
+    /// after its weight copies, which go on the transfer queue while another model computes).
+    func ensureConstants() throws {
+        guard let residency, !residency.constantsUploaded else { return }
+        residency.keepAlive += try uploadResidentConstants(arena: residency.arena)
+        residency.constantsUploaded = true
+    }
+
     /// Binds the arena and the weight space (the unbound ones `init` made, else new ones), writes the descriptor
-    /// sets, makes the run programs, records the command buffers and copies the resident constants into the arena.
+    /// sets, makes the run programs and records the command buffers (`ensureConstants` fills the arena's constants).
     func buildResidency() throws -> SessionResidency {
         var phaseStart = monotonicSeconds()
         let bundle = self.bundle.bundle
@@ -175,7 +188,6 @@ extension Session {
 
         phaseStart = monotonicSeconds()
         try recordCommands(residency)
-        residency.keepAlive += try uploadResidentConstants(arena: arena)
         startup.recordSeconds = monotonicSeconds() - phaseStart
         return residency
     }

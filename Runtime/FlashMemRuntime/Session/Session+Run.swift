@@ -26,6 +26,7 @@ extension Session {
             let acquireStart = monotonicSeconds()
             let acquisition = try acquire(wait: true)
             defer { context.unpin(self) }
+            try ensureConstants()
             let acquireSeconds = monotonicSeconds() - acquireStart
             let outputs = try runHolding(inputs: given, copiesIssued: copiesIssued)
             lastStats!.acquireSeconds = acquireSeconds

@@ -274,6 +274,6 @@ public struct StartupReport: Sendable {
     public var weightSeconds = 0.0
     /// Run plans, staging rings and the pre-recorded copy command buffers.
     public var programSeconds = 0.0
-    /// Compute command buffers, and resident constants uploaded.
+    /// Compute command buffers.
     public var recordSeconds = 0.0
 }
