@@ -53,8 +53,8 @@ final class BundleHandle {
     }
 }
 
-/// `fm_device`, with the lock that serializes what its sessions submit: the runtime's `Device` leaves queue
-/// submission (and the wait-idle of a session's teardown) to the caller to synchronize.
+/// `fm_device`, with the lock that makes its sessions take turns (creation, runs, destruction), as flashmem.h
+/// promises. The runtime's `Device` locks its queues itself; this keeps C callers' runs one at a time per device.
 final class DeviceHandle {
     let device: Device
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>

@@ -11,9 +11,8 @@
  * from and stay valid until it is released (fm_session_output: until the next fm_session_run).
  *
  * Thread safety: a bundle is read-only once open and may be shared by threads. A device may be shared
- * too: the library serializes the creation, runs and destruction of the sessions on one device (its
- * queues are not synchronized otherwise), so sessions on one device take turns and sessions on
- * different devices run in parallel. A session must be used from one thread at a time (set_input, run
+ * too: the library serializes the creation, runs and destruction of the sessions on one device (contexts
+ * included), so sessions on one device take turns and sessions on different devices run in parallel. A session must be used from one thread at a time (set_input, run
  * and output on one session are not synchronized). fm_last_error() is per thread.
  *
  * Tensors are little-endian, C (row-major) order; FM_BOOL uses one byte per element (0 or 1).
