@@ -27,6 +27,7 @@ c-api-examples:
 	swift build -c release --product fmc
 	swift build -c release --product flashmem
 	PYTHON=$(PYTHON) bash Examples/c-api/run-examples.sh $(BIN)
+	$(PYTHON) Tests/CAPI/context_ctypes.py $(BIN)/libflashmem.so $(BIN)/fmc
 	PYTHON=$(PYTHON) bash Examples/c-api/check-install.sh
 
 # fmc and fmrun into PREFIX/bin, the C API's library, header and pkg-config file into PREFIX/lib, PREFIX/include

@@ -47,7 +47,7 @@ func status(of error: Error) -> FMStatus {
         case .vulkanTooOld, .noSuitableDevice, .deviceIndexOutOfRange, .requirementsUnmet, .validationUnavailable:
             return .device
         case .invalidBundle, .chunkDecode, .chunkChecksum, .constantChecksum, .bundleChanged: return .bundle
-        case .memory: return .outOfMemory
+        case .memory, .exceedsContextBudget: return .outOfMemory
         case .inputMismatch, .checkFailed: return .inputMismatch
         }
     default:

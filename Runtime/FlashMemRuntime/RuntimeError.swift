@@ -16,6 +16,10 @@ public enum RuntimeError: Error, CustomStringConvertible, Equatable {
     case invalidBundle(path: String, field: String, reason: String)
     /// No memory type / allocation fits, e.g. the weight pool is larger than maxMemoryAllocationSize.
     case memory(what: String, reason: String)
+    /// A session's own plan needs more device memory than its `DeviceContext`'s whole budget: arena + weight space
+    /// (as this device sizes them) = `neededBytes`.
+    case exceedsContextBudget(path: String, neededBytes: UInt64, arenaBytes: UInt64, weightBytes: UInt64,
+                              budgetBytes: UInt64)
     /// Inputs given to `Session.run` do not match the model's signature.
     case inputMismatch(reason: String, expected: [String])
     /// A chunk payload could not be decoded.
@@ -51,6 +55,10 @@ public enum RuntimeError: Error, CustomStringConvertible, Equatable {
             return "\(path): \(field): \(reason)"
         case let .memory(what, reason):
             return "\(what): \(reason)"
+        case let .exceedsContextBudget(path, needed, arena, weights, budget):
+            return "\(path): needs \(needed) bytes of device memory (arena \(arena) + weights \(weights)), but the "
+                + "context's whole budget is \(budget) bytes (\(needed - budget) short); give the context a larger "
+                + "budget, or compile the model for a smaller one (fmc replan --memory-budget)"
         case let .inputMismatch(reason, expected):
             return reason + "\nexpected inputs:\n  " + expected.joined(separator: "\n  ")
         case let .chunkDecode(path, chunk, reason):

@@ -24,6 +24,7 @@ final class ChunkStreamer {
     private let commandPool: VK.CommandPool
     private let loaded: LoadedBundle
     private let plan: ExecutionPlan
+    private let device: Device
     private let queue: VkQueue
     private let loadedSemaphore: VK.TimelineSemaphore
     private let computedSemaphore: VK.TimelineSemaphore
@@ -89,6 +90,7 @@ final class ChunkStreamer {
         self.hostRead = options.hostRead
         self.tracing = options.trace
         self.plan = plan
+        self.device = device
         self.queue = device.transferQueue
         self.loadedSemaphore = loadedSemaphore
         self.computedSemaphore = computedSemaphore
@@ -363,7 +365,7 @@ final class ChunkStreamer {
         pendingOrdinals = 0..<0
         let start = monotonicSeconds()
         if counters.firstSubmit == nil { counters.firstSubmit = start }
-        try VK.submit(batch, to: queue)
+        try device.submit(batch, to: queue)
         if tracing {
             events.append(RunTrace.Event(track: .hostStreamer, name: "submit copies", start: start,
                                          duration: monotonicSeconds() - start,
