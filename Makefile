@@ -29,9 +29,10 @@ examples: build
 	PYTHON=$(PYTHON) bash Examples/run-examples.sh $(BIN) $(CORPUS)
 
 # The README's "Quick start: your own model", block by block, on a small torch model exported in it (installs into a
-# temporary prefix). Part of `make test`.
+# temporary prefix), and the messages fmc and fmrun give a newcomer for common mistakes. Part of `make test`.
 quickstart: build
 	PYTHON=$(PYTHON) bash Tests/QuickStart/run_quickstart.sh
+	PYTHON=$(PYTHON) bash Tests/QuickStart/check_cli_messages.sh $(BIN)
 
 # The C API (libflashmem.so, Runtime/FlashMemC/include/flashmem.h) from C and from Python ctypes, on the
 # same fixture, checked against onnxruntime. Not part of `make test` (yet).
