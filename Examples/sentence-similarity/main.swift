@@ -106,9 +106,9 @@ do {
         print("  [\(i)] \(sentence)  (\(allMasks[(i * length)..<((i + 1) * length)].filter { $0 != 0 }.count) tokens)")
     }
     print("cosine similarity:")
-    print("      " + sentences.indices.map { String(format: "%6d", $0) }.joined())
+    print("     " + sentences.indices.map { String(format: "%7d", $0) }.joined())
     for i in sentences.indices {
-        print(String(format: "  %2d  ", i) + sentences.indices.map { String(format: "%6.3f", dot(embeddings[i], embeddings[$0])) }.joined())
+        print(String(format: "  %2d ", i) + sentences.indices.map { String(format: "%7.3f", dot(embeddings[i], embeddings[$0])) }.joined())
     }
     var best = (0, 1, -Float.infinity)
     for i in sentences.indices { for j in sentences.indices where j > i && dot(embeddings[i], embeddings[j]) > best.2 {
