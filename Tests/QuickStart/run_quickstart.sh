@@ -13,6 +13,7 @@ venv_bin=$(cd "$(dirname "${PYTHON:-.venv/bin/python}")" && pwd)
 tmp=$(mktemp -d -t flashmem-quickstart-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/prefix" "$tmp/work" "$tmp/blocks"
+: > "$tmp/exports"
 
 # Cut the section into numbered block files: NN.sh or NN.NAME.py.
 awk -v dir="$tmp/blocks" '
@@ -38,7 +39,8 @@ for block in "${blocks[@]}"; do
             if grep -q "make install" "$block"; then dir=$repo; else dir=$tmp/work; fi
             echo "== $(basename "$block") in $dir:"; sed 's/^/   | /' "$block"
             # One shell for each block, the exports of earlier blocks carried over.
-            (cd "$dir" && bash -euo pipefail -c "$(cat "$tmp"/exports 2>/dev/null); $(cat "$block")")
+            cat "$tmp/exports" "$block" > "$tmp/step.sh"
+            (cd "$dir" && bash -euo pipefail "$tmp/step.sh")
             grep '^export ' "$block" >> "$tmp/exports" || true ;;
     esac
 done
