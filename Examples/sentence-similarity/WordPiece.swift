@@ -23,9 +23,10 @@ struct WordPieceTokenizer {
             throw WordPieceError(description: "\(vocabPath): cannot read the vocabulary (\(error.localizedDescription))")
         }
         var vocabulary: [String: Int64] = [:]
-        // Split on "\n" only: a token may be any other character, "\r" included.
+        // Split on "\n" only: a token may be any other character, "\r" included. A repeated token keeps its last
+        // line's id, as HF's loaders do.
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
-        where !line.isEmpty && vocabulary[String(line)] == nil {
+        where !line.isEmpty {
             vocabulary[String(line)] = Int64(index)
         }
         func id(_ token: String) throws -> Int64 {

@@ -75,6 +75,7 @@ do {
         fail("\(bundlePath): input_ids has shape \(idsInput.shape); expected [1, sequence length]")
     }
     let length = Int(idsInput.shape[1])
+    guard length >= 2 else { fail("\(bundlePath): input_ids holds \(length) tokens; [CLS] and [SEP] alone need 2") }
     let hasTokenTypes = session.inputs.contains { $0.name == "token_type_ids" }
     let hiddenOutput = binding("last_hidden_state", in: session.outputs, "output")
     let width = Int(hiddenOutput.shape.last ?? 0)
