@@ -7,7 +7,7 @@ BIN := .build/release
 MODELS ?= resnet50 mobilenet_v3_large minilm_l6_v2 ppocrv4_det silero_vad silero_vad_dynamic_sr
 CORPUS_MODELS = $(sort $(patsubst %_dynamic_sr,%,$(MODELS)))
 
-.PHONY: setup build install example c-api-examples test unit-tests conformance model-tests compile-memory corpus paper-models shaders clean sanitize sanitize-asan sanitize-tsan validation
+.PHONY: setup build install example examples quickstart c-api-examples test unit-tests conformance model-tests compile-memory corpus paper-models shaders clean sanitize sanitize-asan sanitize-tsan validation
 
 setup:
 	bash .ci/install.sh
@@ -15,11 +15,24 @@ setup:
 build:
 	swift build -c release --product fmc
 	swift build -c release --product fmrun
-	swift build -c release --product classify-image
+	swift build -c release --product sentence-similarity
+	swift build -c release --product detect-text
 
 # Compile the bundled CNN fixture, run it streaming and preloaded, check it against onnxruntime.
 example: setup build
 	bash Examples/run-example.sh $(BIN)
+
+# Apps embedding the runtime, on trained corpus models, each result checked against onnxruntime: sentence-similarity
+# (MiniLM, WordPiece in Swift) and detect-text (PP-OCRv4 detector, boxes drawn into a page). Part of `make test`.
+examples: build
+	$(MAKE) corpus MODELS="minilm_l6_v2 ppocrv4_det"
+	PYTHON=$(PYTHON) bash Examples/run-examples.sh $(BIN) $(CORPUS)
+
+# The README's "Quick start: your own model", block by block, on a small torch model exported in it (installs into a
+# temporary prefix), and the messages fmc and fmrun give a newcomer for common mistakes. Part of `make test`.
+quickstart: build
+	PYTHON=$(PYTHON) bash Tests/QuickStart/run_quickstart.sh
+	PYTHON=$(PYTHON) bash Tests/QuickStart/check_cli_messages.sh $(BIN)
 
 # The C API (libflashmem.so, Runtime/FlashMemC/include/flashmem.h) from C and from Python ctypes, on the
 # same fixture, checked against onnxruntime. Not part of `make test` (yet).
@@ -43,9 +56,9 @@ install: build
 	    > $(PREFIX)/lib/pkgconfig/flashmem.pc
 
 # Unit, golden, per-op and fixture-model tests on lavapipe, the sanitize subset again under the Khronos validation
-# layer (on the same build: ~45 s), the ONNX node-test subset, the corpus models, then the C API's examples (C and
-# Python ctypes).
-test: setup unit-tests validation conformance model-tests c-api-examples
+# layer (on the same build: ~45 s), the ONNX node-test subset, the corpus models, the C API's examples (C and Python
+# ctypes), the apps of `make examples` and the README's quick start.
+test: setup unit-tests validation conformance model-tests c-api-examples examples quickstart
 
 unit-tests:
 	swift build --build-tests

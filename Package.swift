@@ -67,8 +67,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/fmc-conformance"),
 
-        // MARK: Examples
-        .executableTarget(name: "classify-image", dependencies: ["FlashMemRuntime"], path: "Examples/classify-image"),
+        // MARK: Examples (apps embedding the runtime; Examples/run-examples.sh runs and checks them)
+        .executableTarget(name: "sentence-similarity", dependencies: ["FlashMemRuntime"], path: "Examples/sentence-similarity"),
+        .executableTarget(name: "detect-text", dependencies: ["FlashMemRuntime"], path: "Examples/detect-text"),
 
         // MARK: Tests
         // Helpers both the compiler and the runtime test targets use (hand-built graphs, expected errors);

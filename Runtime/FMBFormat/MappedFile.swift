@@ -24,6 +24,10 @@ public final class MappedFile: @unchecked Sendable {
             close(fd)
             throw FileError(path: path, call: "fstat", errno: errno)
         }
+        guard st.st_mode & S_IFMT != S_IFDIR else {  // open(2) succeeds on a directory; mmap would say ENODEV
+            close(fd)
+            throw FileError(path: path, call: "open", errno: EISDIR)
+        }
         let size = Int(st.st_size)
         opened = FileStamp(st)
         if size == 0 {
@@ -118,5 +122,10 @@ public struct FileError: Error, CustomStringConvertible, Sendable {
         self.errno = errno
     }
 
-    public var description: String { "\(path): \(call) failed: \(String(cString: strerror(errno)))" }
+    public var description: String { "\(path): \(reason)" }
+
+    /// The failed call and its errno text, without the path (for messages that name the path already).
+    public var reason: String {
+        errno == EISDIR ? "is a directory, not a file" : "\(call) failed: \(String(cString: strerror(errno)))"
+    }
 }

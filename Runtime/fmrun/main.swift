@@ -144,6 +144,7 @@ struct FMRun: ParsableCommand {
         let meta = loaded.bundle.meta
         let given = try readInputs(expected: meta.inputs)
 
+        if let outputDir { try makeDirectory(outputDir) }  // before the run, so a bad path fails at once
         startup.append(("bundle and inputs", ProcessClock.sinceStart()))
         let device = try Device(options: DeviceOptions(deviceIndex: self.device, applicationName: "fmrun"))
         startup.append(("device", ProcessClock.sinceStart()))
@@ -186,6 +187,10 @@ struct FMRun: ParsableCommand {
             if let last = warmStats.last { runs.append((name: "warm run \(warmStats.count)", trace: last.trace ?? RunTrace())) }
             try writeFile(RunTrace.chromeTraceJSON(runs: runs), to: trace)
             progress("wrote \(trace) (\(runs.count) runs; GPU clock: \(runs[0].trace.clock))")
+        }
+        if outputDir == nil {
+            progress("wrote no outputs (no --output-dir): \(meta.outputs.map(\.name).joined(separator: ", ")); "
+                     + "--output-dir DIR writes each as DIR/<name>.npy")
         }
     }
 
@@ -250,9 +255,18 @@ struct FMRun: ParsableCommand {
         return tensors
     }
 
+    /// `mkdir -p`: the directory and its missing parents. A file in the way is an error naming it.
     func makeDirectory(_ directory: String) throws {
-        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
-            throw NPYError(path: directory, reason: "cannot create directory: \(String(cString: strerror(errno)))")
+        var path = directory.hasPrefix("/") ? "/" : ""
+        for component in directory.split(separator: "/") {
+            path += (path.isEmpty || path.hasSuffix("/") ? "" : "/") + component
+            if mkdir(path, 0o755) != 0 && errno != EEXIST {
+                throw NPYError(path: path, reason: "cannot create the output directory: \(String(cString: strerror(errno)))")
+            }
+            var info = stat()
+            if stat(path, &info) == 0 && (info.st_mode & S_IFMT) != S_IFDIR {
+                throw NPYError(path: path, reason: "is not a directory (--output-dir \(directory))")
+            }
         }
     }
 
