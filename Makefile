@@ -7,7 +7,7 @@ BIN := .build/release
 MODELS ?= resnet50 mobilenet_v3_large minilm_l6_v2 ppocrv4_det silero_vad silero_vad_dynamic_sr
 CORPUS_MODELS = $(sort $(patsubst %_dynamic_sr,%,$(MODELS)))
 
-.PHONY: setup build install example c-api-examples test unit-tests conformance model-tests compile-memory corpus paper-models shaders clean
+.PHONY: setup build install example examples quickstart c-api-examples test unit-tests conformance model-tests compile-memory corpus paper-models shaders clean sanitize sanitize-asan sanitize-tsan validation
 
 setup:
 	bash .ci/install.sh
@@ -15,11 +15,24 @@ setup:
 build:
 	swift build -c release --product fmc
 	swift build -c release --product fmrun
-	swift build -c release --product classify-image
+	swift build -c release --product sentence-similarity
+	swift build -c release --product detect-text
 
 # Compile the bundled CNN fixture, run it streaming and preloaded, check it against onnxruntime.
 example: setup build
 	bash Examples/run-example.sh $(BIN)
+
+# Apps embedding the runtime, on trained corpus models, each result checked against onnxruntime: sentence-similarity
+# (MiniLM, WordPiece in Swift) and detect-text (PP-OCRv4 detector, boxes drawn into a page). Part of `make test`.
+examples: build
+	$(MAKE) corpus MODELS="minilm_l6_v2 ppocrv4_det"
+	PYTHON=$(PYTHON) bash Examples/run-examples.sh $(BIN) $(CORPUS)
+
+# The README's "Quick start: your own model", block by block, on a small torch model exported in it (installs into a
+# temporary prefix), and the messages fmc and fmrun give a newcomer for common mistakes. Part of `make test`.
+quickstart: build
+	PYTHON=$(PYTHON) bash Tests/QuickStart/run_quickstart.sh
+	PYTHON=$(PYTHON) bash Tests/QuickStart/check_cli_messages.sh $(BIN)
 
 # The C API (libflashmem.so, Runtime/FlashMemC/include/flashmem.h) from C and from Python ctypes, on the
 # same fixture, checked against onnxruntime. Not part of `make test` (yet).
@@ -27,6 +40,7 @@ c-api-examples:
 	swift build -c release --product fmc
 	swift build -c release --product flashmem
 	PYTHON=$(PYTHON) bash Examples/c-api/run-examples.sh $(BIN)
+	$(PYTHON) Tests/CAPI/context_ctypes.py $(BIN)/libflashmem.so $(BIN)/fmc
 	PYTHON=$(PYTHON) bash Examples/c-api/check-install.sh
 
 # fmc and fmrun into PREFIX/bin, the C API's library, header and pkg-config file into PREFIX/lib, PREFIX/include
@@ -41,13 +55,48 @@ install: build
 	sed -e "s|@PREFIX@|$(PREFIX)|" -e "s|@VERSION@|$$($(BIN)/fmc --version)|" Runtime/FlashMemC/flashmem.pc.in \
 	    > $(PREFIX)/lib/pkgconfig/flashmem.pc
 
-# Unit, golden, per-op and fixture-model tests on lavapipe, the ONNX node-test subset, the corpus models, then the
-# C API's examples (C and Python ctypes).
-test: setup unit-tests conformance model-tests c-api-examples
+# Unit, golden, per-op and fixture-model tests on lavapipe, the sanitize subset again under the Khronos validation
+# layer (on the same build: ~45 s), the ONNX node-test subset, the corpus models, the C API's examples (C and Python
+# ctypes), the apps of `make examples` and the README's quick start.
+test: setup unit-tests validation conformance model-tests c-api-examples examples quickstart
 
 unit-tests:
 	swift build --build-tests
 	swift test --skip-build
+
+# Sanitizers and the Khronos validation layer (README "Tests"), on the runtime's session, streaming and fault tests
+# and fmrun on the CNN fixture: AddressSanitizer (+ LeakSanitizer), ThreadSanitizer, then FLASHMEM_VALIDATION=1
+# (the layer with synchronization validation; any error fails). Each sanitizer has its own build folder. Only
+# `validation` is part of `make test`: the two sanitizer builds alone take longer than CI can spare.
+SANITIZE_CLASSES ?= SessionTests SessionChurnTests RuntimeFaultTests BundleFileTests BundleIntegrityTests RuntimeIfTests \
+    IndexCheckTests FMRunTests ValidationLayerTests WeightSplitTests
+empty :=
+comma := ,
+# XCTest's own selection (the test binary is run directly, so LD_PRELOAD below reaches it and not SwiftPM's tools).
+SANITIZE_SELECT := $(subst $(empty) $(empty),$(comma),$(addprefix FlashMemRuntimeTests.,$(SANITIZE_CLASSES)))
+SANITIZE_SUPP := $(CURDIR)/Tests/Sanitizers
+# LeakSanitizer runs at exit, after the Vulkan loader has unloaded lavapipe (fmrun destroys its instance): preloading
+# the driver keeps it mapped, so its blocks stay reachable from its globals and its frames keep their names.
+LVP_PRELOAD := $(firstword $(wildcard /usr/lib/*/libvulkan_lvp.so))
+ASAN_ENV := LD_PRELOAD=$(LVP_PRELOAD) LSAN_OPTIONS=suppressions=$(SANITIZE_SUPP)/lsan.supp
+TSAN_ENV := TSAN_OPTIONS=suppressions=$(SANITIZE_SUPP)/tsan.supp
+sanitize: sanitize-asan sanitize-tsan validation
+
+sanitize-asan:
+	swift build --build-tests --scratch-path .build-asan --sanitize=address
+	$(ASAN_ENV) .build-asan/debug/FlashMemPackageTests.xctest '$(SANITIZE_SELECT)'
+	$(ASAN_ENV) bash Tests/Sanitizers/run-fixture.sh .build-asan/debug
+
+sanitize-tsan:
+	swift build --build-tests --scratch-path .build-tsan --sanitize=thread
+	$(TSAN_ENV) .build-tsan/debug/FlashMemPackageTests.xctest '$(SANITIZE_SELECT)'
+	$(TSAN_ENV) bash Tests/Sanitizers/run-fixture.sh .build-tsan/debug
+
+# The validation layer on the plain debug build (the one `make unit-tests` makes).
+validation:
+	swift build --build-tests
+	FLASHMEM_VALIDATION=1 .build/debug/FlashMemPackageTests.xctest '$(SANITIZE_SELECT)'
+	FLASHMEM_VALIDATION=1 bash Tests/Sanitizers/run-fixture.sh .build/debug
 
 # The CI subset of the ONNX backend node tests (Tests/Conformance/README.md has the full run).
 conformance:

@@ -67,16 +67,18 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/fmc-conformance"),
 
-        // MARK: Examples
-        .executableTarget(name: "classify-image", dependencies: ["FlashMemRuntime"], path: "Examples/classify-image"),
+        // MARK: Examples (apps embedding the runtime; Examples/run-examples.sh runs and checks them)
+        .executableTarget(name: "sentence-similarity", dependencies: ["FlashMemRuntime"], path: "Examples/sentence-similarity"),
+        .executableTarget(name: "detect-text", dependencies: ["FlashMemRuntime"], path: "Examples/detect-text"),
 
         // MARK: Tests
         // Helpers both the compiler and the runtime test targets use (hand-built graphs, expected errors);
         // only test targets depend on it.
         .target(name: "TestSupport", dependencies: ["FlashMemCompiler"], path: "Tests/TestSupport"),
+        // fuzz-regressions/: inputs Fuzz/ found crashing, read from the source tree by the regression tests.
         .testTarget(name: "FMBFormatTests", dependencies: ["FMBFormat"], path: "Tests/FMBFormatTests",
-                    resources: [.copy("golden")]),
-        .testTarget(name: "FlashMemCompilerTests", dependencies: ["FlashMemCompiler", "TestSupport"],
+                    exclude: ["fuzz-regressions"], resources: [.copy("golden")]),
+        .testTarget(name: "FlashMemCompilerTests", dependencies: ["FlashMemCompiler", "TestSupport", "COnnx"],
                     path: "Tests/FlashMemCompilerTests"),
         .testTarget(name: "FlashMemRuntimeTests", dependencies: ["FlashMemRuntime", "FlashMemCompiler", "TestSupport"],
                     path: "Tests/FlashMemRuntimeTests"),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The bundled example: compile the small CNN in Tests/Fixtures with fmc, run it with fmrun streaming and
-# preloaded, check both against onnxruntime's reference output, then classify with the embedding example.
+# preloaded, check both against onnxruntime's reference output. The examples that embed the runtime in an app
+# are Examples/run-examples.sh's (`make examples`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-.build/release}
@@ -32,6 +33,3 @@ for mode in ("streaming", "preload"):
     print(f"{mode}: output {got.shape} rel error vs onnxruntime {err:.2e}")
     assert got.shape == ref.shape and err < 1e-4, f"{mode} output does not match onnxruntime"
 EOF
-
-echo "== classify-image (the runtime embedded in an app)"
-"$bin/classify-image" "$out/cnn.fmb" "$models/cnn.input.npy"

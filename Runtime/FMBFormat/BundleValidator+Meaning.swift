@@ -9,6 +9,12 @@ extension BundleValidator {
     public static let spirvMagic: UInt32 = 0x0723_0203
     /// Arena tensors start at multiples of this (the largest minStorageBufferOffsetAlignment we accept).
     public static let tensorAlignment: UInt64 = 256
+    /// The most bytes the arena or the weight space may plan for (1 PiB, far beyond any device): readers add
+    /// the arena, the weight space and image sizes together, and under this bound those sums cannot overflow.
+    public static let maxDeviceBytes: UInt64 = 1 << 50
+    /// The largest width, height or layer count of a weight image (Vulkan devices allow 16384–32768 and 2048
+    /// layers): an image's byte size then stays below 2^52.
+    public static let maxImageExtent: UInt32 = 1 << 16
 
     /// The meaning pass: ordinals in range, bindings match kernels, sizes consistent, chunks tile their
     /// images, the schedule is complete and cannot deadlock, requirements cover what the tables need.
@@ -166,6 +172,9 @@ private struct MeaningCheck {
     // MARK: Memory
 
     mutating func checkTensorsAndImages() {
+        if b.meta.arenaSize > BundleValidator.maxDeviceBytes {
+            fail("meta.arenaSize", "\(b.meta.arenaSize) bytes exceeds the \(BundleValidator.maxDeviceBytes)-byte limit")
+        }
         for (t, tensor) in b.tensors.enumerated() {
             let path = "tensors[\(t)]"
             if tensor.offset % BundleValidator.tensorAlignment != 0 {
@@ -179,8 +188,14 @@ private struct MeaningCheck {
                 fail("\(path).constant.size", "\(constant.size) bytes do not fit the \(tensor.size)-byte tensor")
             }
         }
-        for (i, image) in b.images.enumerated() where image.width == 0 || image.height == 0 || image.layers == 0 {
-            fail("images[\(i)]", "extent \(image.width)×\(image.height)×\(image.layers) has a zero dimension")
+        for (i, image) in b.images.enumerated() {
+            let extent = [image.width, image.height, image.layers]
+            if extent.contains(0) {
+                fail("images[\(i)]", "extent \(image.width)×\(image.height)×\(image.layers) has a zero dimension")
+            } else if extent.contains(where: { $0 > BundleValidator.maxImageExtent }) {
+                fail("images[\(i)]", "extent \(image.width)×\(image.height)×\(image.layers) exceeds "
+                     + "\(BundleValidator.maxImageExtent) in a dimension")
+            }
         }
     }
 
@@ -488,6 +503,10 @@ extension MeaningCheck {
             return
         }
         if p.segmentBytes == 0 { fail("placement.segmentBytes", "is 0") }
+        if p.weightSpaceBytes > BundleValidator.maxDeviceBytes {
+            fail("placement.weightSpaceBytes", "\(p.weightSpaceBytes) bytes exceeds the "
+                 + "\(BundleValidator.maxDeviceBytes)-byte limit")
+        }
         if p.slotAlignment == 0 || p.slotAlignment & (p.slotAlignment - 1) != 0 {
             fail("placement.slotAlignment", "\(p.slotAlignment) is not a power of two")
         }

@@ -11,6 +11,8 @@ public final class MappedFile: @unchecked Sendable {
     public let bytes: UnsafeRawBufferPointer
     /// The open file, kept for `read(into:at:)` until deinit.
     private let descriptor: Int32
+    /// Size and modification time at open, for `changeSinceOpen`.
+    private let opened: FileStamp
 
     public init(path: String) throws {
         self.path = path
@@ -22,7 +24,12 @@ public final class MappedFile: @unchecked Sendable {
             close(fd)
             throw FileError(path: path, call: "fstat", errno: errno)
         }
+        guard st.st_mode & S_IFMT != S_IFDIR else {  // open(2) succeeds on a directory; mmap would say ENODEV
+            close(fd)
+            throw FileError(path: path, call: "open", errno: EISDIR)
+        }
         let size = Int(st.st_size)
+        opened = FileStamp(st)
         if size == 0 {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
             return
@@ -55,6 +62,20 @@ public final class MappedFile: @unchecked Sendable {
         }
     }
 
+    /// What changed in the open file since it was mapped (its size or its modification time: it was written,
+    /// truncated or extended in place), or nil when nothing did. Writes to the file show through a private
+    /// mapping, and reading a page past a truncated end raises SIGBUS, so a user of the mapping checks this before
+    /// reading it again. A file replaced by rename(2) keeps this mapping intact (the old inode): not a change. One
+    /// fstat(2); thread-safe.
+    public func changeSinceOpen() -> String? {
+        var st = stat()
+        guard fstat(descriptor, &st) == 0 else { return "fstat failed: \(String(cString: strerror(errno)))" }
+        let now = FileStamp(st)
+        if now.size != opened.size { return "its size went from \(opened.size) to \(now.size) bytes" }
+        if now.modified != opened.modified { return "it was written (modification time changed)" }
+        return nil
+    }
+
     /// Asks the kernel to read `range` ahead (`madvise(MADV_WILLNEED)`); a hint, failures are ignored.
     public func willNeed(offset: Int, count: Int) {
         guard let base = bytes.baseAddress, count > 0 else { return }
@@ -74,6 +95,21 @@ extension MappedFile {
     }
 }
 
+/// The fields of stat(2) that change when a file's contents do (not ctime: a rename or chmod changes it).
+private struct FileStamp {
+    var size: Int64
+    var modified: (Int, Int)
+
+    init(_ st: stat) {
+        size = Int64(st.st_size)
+        #if canImport(Darwin)
+        modified = (Int(st.st_mtimespec.tv_sec), Int(st.st_mtimespec.tv_nsec))
+        #else
+        modified = (Int(st.st_mtim.tv_sec), Int(st.st_mtim.tv_nsec))
+        #endif
+    }
+}
+
 /// A failed file system call, with the path and the errno it gave.
 public struct FileError: Error, CustomStringConvertible, Sendable {
     public var path: String
@@ -86,5 +122,10 @@ public struct FileError: Error, CustomStringConvertible, Sendable {
         self.errno = errno
     }
 
-    public var description: String { "\(path): \(call) failed: \(String(cString: strerror(errno)))" }
+    public var description: String { "\(path): \(reason)" }
+
+    /// The failed call and its errno text, without the path (for messages that name the path already).
+    public var reason: String {
+        errno == EISDIR ? "is a directory, not a file" : "\(call) failed: \(String(cString: strerror(errno)))"
+    }
 }

@@ -53,8 +53,8 @@ final class BundleHandle {
     }
 }
 
-/// `fm_device`, with the lock that serializes what its sessions submit: the runtime's `Device` leaves queue
-/// submission (and the wait-idle of a session's teardown) to the caller to synchronize.
+/// `fm_device`, with the lock that makes its sessions take turns (creation, runs, destruction), as flashmem.h
+/// promises. The runtime's `Device` locks its queues itself; this keeps C callers' runs one at a time per device.
 final class DeviceHandle {
     let device: Device
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
@@ -75,6 +75,17 @@ final class DeviceHandle {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()
+    }
+}
+
+/// `fm_context`: a memory budget over one device's sessions; runs still take turns through the device's lock.
+final class ContextHandle {
+    let context: DeviceContext
+    let device: DeviceHandle
+
+    init(context: DeviceContext, device: DeviceHandle) {
+        self.context = context
+        self.device = device
     }
 }
 
@@ -111,13 +122,16 @@ final class SessionHandle {
     let session: Session
     let bundle: BundleHandle
     let device: DeviceHandle
+    /// The context it was made in (nil: a session with memory of its own); kept alive with the session.
+    let context: ContextHandle?
     var inputs: [String: HostTensor] = [:]
     var outputs: [COutput] = []
 
-    init(session: Session, bundle: BundleHandle, device: DeviceHandle) {
+    init(session: Session, bundle: BundleHandle, device: DeviceHandle, context: ContextHandle? = nil) {
         self.session = session
         self.bundle = bundle
         self.device = device
+        self.context = context
     }
 }
 

@@ -10,13 +10,7 @@ public func fm_session_create(_ bundle: OpaquePointer?, _ device: OpaquePointer?
             throw CAPIError(status: .invalidArgument, description: "fm_session_create: bundle, device and out must not be NULL")
         }
         out.pointee = nil
-        guard flags & ~(sessionPreload | sessionTrustBundle) == 0 else {
-            throw CAPIError(status: .invalidArgument, description: "fm_session_create: unknown flags 0x"
-                            + String(flags & ~(sessionPreload | sessionTrustBundle), radix: 16)
-                            + " (known: FM_SESSION_PRELOAD 0x1, FM_SESSION_TRUST_BUNDLE 0x2)")
-        }
-        var options = SessionOptions(loadMode: flags & sessionPreload != 0 ? .preload : .streaming)
-        options.verifyChunks = flags & sessionTrustBundle == 0
+        let options = try sessionOptions(flags, call: "fm_session_create")
         let bundleHandle = borrowHandle(bundle, as: BundleHandle.self)
         let deviceHandle = borrowHandle(device, as: DeviceHandle.self)
         let session = try deviceHandle.exclusive {
@@ -26,6 +20,37 @@ public func fm_session_create(_ bundle: OpaquePointer?, _ device: OpaquePointer?
     }
 }
 
+@_cdecl("fm_session_create_in_context")
+public func fm_session_create_in_context(_ bundle: OpaquePointer?, _ context: OpaquePointer?, _ flags: Int32,
+                                         _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded {
+        guard let bundle, let context, let out else {
+            throw CAPIError(status: .invalidArgument,
+                            description: "fm_session_create_in_context: bundle, context and out must not be NULL")
+        }
+        out.pointee = nil
+        let options = try sessionOptions(flags, call: "fm_session_create_in_context")
+        let bundleHandle = borrowHandle(bundle, as: BundleHandle.self)
+        let contextHandle = borrowHandle(context, as: ContextHandle.self)
+        let session = try contextHandle.device.exclusive {
+            try Session(bundle: bundleHandle.loaded, context: contextHandle.context, options: options)
+        }
+        out.pointee = retainHandle(SessionHandle(session: session, bundle: bundleHandle, device: contextHandle.device,
+                                                 context: contextHandle))
+    }
+}
+
+private func sessionOptions(_ flags: Int32, call: String) throws -> SessionOptions {
+    guard flags & ~(sessionPreload | sessionTrustBundle) == 0 else {
+        throw CAPIError(status: .invalidArgument, description: "\(call): unknown flags 0x"
+                        + String(flags & ~(sessionPreload | sessionTrustBundle), radix: 16)
+                        + " (known: FM_SESSION_PRELOAD 0x1, FM_SESSION_TRUST_BUNDLE 0x2)")
+    }
+    var options = SessionOptions(loadMode: flags & sessionPreload != 0 ? .preload : .streaming)
+    options.verifyChunks = flags & sessionTrustBundle == 0
+    return options
+}
+
 /// FM_SESSION_PRELOAD and FM_SESSION_TRUST_BUNDLE of flashmem.h.
 private let sessionPreload: Int32 = 1
 private let sessionTrustBundle: Int32 = 2
@@ -33,8 +58,8 @@ private let sessionTrustBundle: Int32 = 2
 @_cdecl("fm_session_destroy")
 public func fm_session_destroy(_ session: OpaquePointer?) {
     guard let session else { return }
-    // The session's teardown waits for the device to idle, which must not overlap another session's
-    // submission; the device handle is kept past the unlock, in case this session held its last reference.
+    // The session's teardown waits for its own work and gives its memory back to its context; under the device's
+    // lock, as its runs are. The device handle is kept past the unlock, in case this session held its last reference.
     let device = borrowHandle(session, as: SessionHandle.self).device
     device.exclusive { releaseHandle(session, as: SessionHandle.self) }
 }

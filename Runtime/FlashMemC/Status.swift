@@ -44,9 +44,10 @@ func status(of error: Error) -> FMStatus {
         return error.result == -1 || error.result == -2 ? .outOfMemory : .device
     case let error as RuntimeError:
         switch error {
-        case .vulkanTooOld, .noSuitableDevice, .deviceIndexOutOfRange, .requirementsUnmet: return .device
-        case .invalidBundle, .chunkDecode, .chunkChecksum, .constantChecksum: return .bundle
-        case .memory: return .outOfMemory
+        case .vulkanTooOld, .noSuitableDevice, .deviceIndexOutOfRange, .requirementsUnmet, .validationUnavailable:
+            return .device
+        case .invalidBundle, .chunkDecode, .chunkChecksum, .constantChecksum, .bundleChanged: return .bundle
+        case .memory, .exceedsContextBudget: return .outOfMemory
         case .inputMismatch, .checkFailed: return .inputMismatch
         }
     default:

@@ -16,6 +16,10 @@ public enum RuntimeError: Error, CustomStringConvertible, Equatable {
     case invalidBundle(path: String, field: String, reason: String)
     /// No memory type / allocation fits, e.g. the weight pool is larger than maxMemoryAllocationSize.
     case memory(what: String, reason: String)
+    /// A session's own plan needs more device memory than its `DeviceContext`'s whole budget: arena + weight space
+    /// (as this device sizes them) = `neededBytes`.
+    case exceedsContextBudget(path: String, neededBytes: UInt64, arenaBytes: UInt64, weightBytes: UInt64,
+                              budgetBytes: UInt64)
     /// Inputs given to `Session.run` do not match the model's signature.
     case inputMismatch(reason: String, expected: [String])
     /// A chunk payload could not be decoded.
@@ -30,6 +34,11 @@ public enum RuntimeError: Error, CustomStringConvertible, Equatable {
     case checkFailed(path: String, node: String, reason: String)
     /// A resident constant's bytes do not match the bundle's checksum of them (format 1.3); found before upload.
     case constantChecksum(path: String, tensor: Int, name: String, expected: UInt64, found: UInt64)
+    /// The bundle file was changed on disk (written, truncated or replaced in place) after it was mapped; the
+    /// session refuses to read the mapping again (a truncated mapping would fault). `reason` says what changed.
+    case bundleChanged(path: String, reason: String)
+    /// `FLASHMEM_VALIDATION` asks for the Khronos validation layer, which is not installed.
+    case validationUnavailable(reason: String)
 
     public var description: String {
         switch self {
@@ -46,6 +55,10 @@ public enum RuntimeError: Error, CustomStringConvertible, Equatable {
             return "\(path): \(field): \(reason)"
         case let .memory(what, reason):
             return "\(what): \(reason)"
+        case let .exceedsContextBudget(path, needed, arena, weights, budget):
+            return "\(path): needs \(needed) bytes of device memory (arena \(arena) + weights \(weights)), but the "
+                + "context's whole budget is \(budget) bytes (\(needed - budget) short); give the context a larger "
+                + "budget, or compile the model for a smaller one (fmc replan --memory-budget)"
         case let .inputMismatch(reason, expected):
             return reason + "\nexpected inputs:\n  " + expected.joined(separator: "\n  ")
         case let .chunkDecode(path, chunk, reason):
@@ -55,6 +68,10 @@ public enum RuntimeError: Error, CustomStringConvertible, Equatable {
         case let .constantChecksum(path, tensor, name, expected, found):
             return "\(path): tensors[\(tensor)] (constant '\(name)'): checksum mismatch: expected 0x\(hex64(expected)), "
                 + "the bytes have 0x\(hex64(found)); the bundle is corrupted or was modified"
+        case let .bundleChanged(path, reason):
+            return "\(path): the file changed on disk since it was opened (\(reason)); open it again"
+        case let .validationUnavailable(reason):
+            return reason
         case let .chunkChecksum(path, chunk, image, layer, rows, expected, found):
             return "\(path): chunks[\(chunk)] (weight image '\(image)', layer \(layer), rows \(rows.lowerBound)..<"
                 + "\(rows.upperBound)): checksum mismatch: expected 0x\(hex64(expected)), the bytes have "

@@ -23,6 +23,29 @@ struct FMRun: ParsableCommand {
     @Argument(help: "The compiled bundle (.fmb).")
     var model: String?
 
+    @Option(help: ArgumentHelp("Run several bundles in order under one --memory-budget, passing outputs to inputs "
+                               + "by --map; --runs N repeats the whole chain.", valueName: "a.fmb,b.fmb,…"))
+    var pipeline: String?
+
+    @Option(name: .customLong("memory-budget"),
+            help: ArgumentHelp("With --pipeline: device memory all models share (their arenas + weight spaces), e.g. "
+                               + "512MiB; a model's memory is taken back for the next when they do not fit together. "
+                               + "Default: no limit.", valueName: "BYTES"))
+    var memoryBudget: String?
+
+    @Option(name: .customLong("map"),
+            help: ArgumentHelp("With --pipeline: feed an output of an earlier model to an input of a later one "
+                               + "(models by file stem or index; repeat).", valueName: "a.OUT=b.IN"))
+    var maps: [String] = []
+
+    @Flag(name: .customLong("all-outputs"),
+          help: "With --pipeline: write every model's outputs, to DIR/<stem>/, instead of the last model's.")
+    var allOutputs = false
+
+    @Flag(name: .customLong("no-prefetch"),
+          help: "With --pipeline: do not copy model i+1's resident weights while model i runs its last steps.")
+    var noPrefetch = false
+
     @Option(name: .customLong("input"), help: ArgumentHelp("An input as NAME=file.npy (repeat for each input).",
                                                          valueName: "NAME=file.npy"))
     var inputs: [String] = []
@@ -79,7 +102,14 @@ struct FMRun: ParsableCommand {
     var evictCache = false
 
     func validate() throws {
-        if !listDevices && model == nil { throw ValidationError("missing the bundle path (or --list-devices)") }
+        if !listDevices && model == nil && pipeline == nil {
+            throw ValidationError("missing the bundle path (or --pipeline, or --list-devices)")
+        }
+        if model != nil && pipeline != nil { throw ValidationError("give a bundle or --pipeline, not both") }
+        if pipeline == nil && (memoryBudget != nil || !maps.isEmpty || allOutputs || noPrefetch) {
+            throw ValidationError("--memory-budget, --map, --all-outputs and --no-prefetch go with --pipeline")
+        }
+        if pipeline != nil && profileOut != nil { throw ValidationError("--profile-out is per bundle; run one bundle for it") }
         if runs < 0 { throw ValidationError("--runs must be ≥ 0") }
         if outputsFromLastRun && runs == 0 { throw ValidationError("--outputs-from-last-run needs --runs ≥ 1") }
         if HostRead(rawValue: hostRead) == nil { throw ValidationError("--host-read must be pread or mmap") }
@@ -88,8 +118,21 @@ struct FMRun: ParsableCommand {
     }
 
     func run() throws {
+        try execute()
+        // With FLASHMEM_VALIDATION=1: the device and session are gone (their destruction was validated too).
+        if VulkanValidation.errorCount > 0 {
+            progress("\(VulkanValidation.errorCount) Vulkan validation error(s) (see above)")
+            throw ExitCode(3)
+        }
+    }
+
+    private func execute() throws {
         if listDevices {
             for info in try Device.list() { print(info.description) }
+            return
+        }
+        if let pipeline {
+            try runPipeline(pipeline)
             return
         }
         let path = model!
@@ -101,6 +144,7 @@ struct FMRun: ParsableCommand {
         let meta = loaded.bundle.meta
         let given = try readInputs(expected: meta.inputs)
 
+        if let outputDir { try makeDirectory(outputDir) }  // before the run, so a bad path fails at once
         startup.append(("bundle and inputs", ProcessClock.sinceStart()))
         let device = try Device(options: DeviceOptions(deviceIndex: self.device, applicationName: "fmrun"))
         startup.append(("device", ProcessClock.sinceStart()))
@@ -144,6 +188,10 @@ struct FMRun: ParsableCommand {
             try writeFile(RunTrace.chromeTraceJSON(runs: runs), to: trace)
             progress("wrote \(trace) (\(runs.count) runs; GPU clock: \(runs[0].trace.clock))")
         }
+        if outputDir == nil {
+            progress("wrote no outputs (no --output-dir): \(meta.outputs.map(\.name).joined(separator: ", ")); "
+                     + "--output-dir DIR writes each as DIR/<name>.npy")
+        }
     }
 
     // MARK: Profile and trace
@@ -167,7 +215,7 @@ struct FMRun: ParsableCommand {
                            decodeSeconds: measured.reduce(0.0) { $0 + $1.decodeSeconds })
     }
 
-    private func writeFile(_ text: String, to path: String) throws {
+    func writeFile(_ text: String, to path: String) throws {
         guard let file = fopen(path, "w") else {
             throw NPYError(path: path, reason: "cannot create: \(String(cString: strerror(errno)))")
         }
@@ -207,10 +255,23 @@ struct FMRun: ParsableCommand {
         return tensors
     }
 
-    private func write(_ outputs: [HostTensor], to directory: String) throws {
-        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
-            throw NPYError(path: directory, reason: "cannot create directory: \(String(cString: strerror(errno)))")
+    /// `mkdir -p`: the directory and its missing parents. A file in the way is an error naming it.
+    func makeDirectory(_ directory: String) throws {
+        var path = directory.hasPrefix("/") ? "/" : ""
+        for component in directory.split(separator: "/") {
+            path += (path.isEmpty || path.hasSuffix("/") ? "" : "/") + component
+            if mkdir(path, 0o755) != 0 && errno != EEXIST {
+                throw NPYError(path: path, reason: "cannot create the output directory: \(String(cString: strerror(errno)))")
+            }
+            var info = stat()
+            if stat(path, &info) == 0 && (info.st_mode & S_IFMT) != S_IFDIR {
+                throw NPYError(path: path, reason: "is not a directory (--output-dir \(directory))")
+            }
         }
+    }
+
+    func write(_ outputs: [HostTensor], to directory: String) throws {
+        try makeDirectory(directory)
         for tensor in outputs {
             // ONNX names may hold '/' (e.g. "/encoder/Add_output_0"): keep the file inside the directory.
             let file = tensor.name.map { $0 == "/" ? "_" : $0 }

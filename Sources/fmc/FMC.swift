@@ -54,8 +54,10 @@ struct Compile: ParsableCommand {
     @Option(help: "Chunk codec: none or zstd.")
     var codec: String = "none"
 
-    @Option(help: "Cost model the schedule is solved for: \(CostModel.all.map(\.name).joined(separator: ", ")).")
-    var target: String = CostModel.h200.name
+    @Option(help: ArgumentHelp("Cost model the schedule is solved for: \(CostModel.all.map(\.name).joined(separator: ", ")) "
+                               + "(default \(CostModel.h200.name)); pick the device that will run the bundle.",
+                               discussion: "Without it, fmc says which target fits the machine it runs on, where it can tell."))
+    var target: String?
 
     @Option(help: ArgumentHelp("A measured profile of this model (fmrun --profile-out): plan with its step times "
                                + "and streaming bandwidth instead of the --target estimates.", valueName: "profile.json"))
@@ -91,8 +93,9 @@ struct Compile: ParsableCommand {
         case "zstd": options.codec = .zstd
         default: throw ValidationError("--codec must be none or zstd, not '\(codec)'")
         }
-        guard let model = CostModel.all.first(where: { $0.name == target }) else {
-            throw ValidationError("--target must be one of \(CostModel.all.map(\.name).joined(separator: ", "))")
+        let targetName = target ?? CostModel.h200.name
+        guard let model = CostModel.all.first(where: { $0.name == targetName }) else {
+            throw ValidationError("--target must be one of \(CostModel.all.map(\.name).joined(separator: ", ")), not '\(targetName)'")
         }
         options.costModel = model
         for spec in inputShapes {
@@ -114,6 +117,7 @@ struct Compile: ParsableCommand {
             options.pinnedInputs[String(parts[0])] = values.map { $0! }
         }
 
+        try prepareOutput(output)
         let start = Date()
         let r = try Compiler.compile(path: self.model, options: options, writingTo: output) { message in
             FileHandle.standardError.write(Data("fmc: \(message)\n".utf8))
@@ -133,6 +137,10 @@ struct Compile: ParsableCommand {
         print(planSummary(r.plan, target: options.profile.map { "profile of \($0.device)" } ?? model.name))
         for split in r.splits {
             print("  split \(split.summary)")
+        }
+        if target == nil, options.profile == nil,
+           let hint = LocalTarget.hint(defaultTarget: model.name, all: CostModel.all.map(\.name)) {
+            FileHandle.standardError.write(Data("fmc: \(hint)\n".utf8))
         }
     }
 
@@ -168,6 +176,7 @@ struct Replan: ParsableCommand {
         guard let model = CostModel.all.first(where: { $0.name == target }) else {
             throw ValidationError("--target must be one of \(CostModel.all.map(\.name).joined(separator: ", "))")
         }
+        try prepareOutput(output)
         let start = Date()
         let loaded = try BundleReader.open(path: bundle)
         let measured = try profile.map(readProfile)
@@ -228,6 +237,21 @@ struct Inspect: ParsableCommand {
 
 extension Precision: ExpressibleByArgument {}
 extension TensorCores: ExpressibleByArgument {}
+
+/// Makes the folder of the bundle to write, with its parents; a directory at the bundle's path is an error.
+func prepareOutput(_ path: String) throws {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+        throw ValidationError("--output \(path): is a directory; give the bundle's file name, e.g. \(path)/model.fmb")
+    }
+    let folder = (path as NSString).deletingLastPathComponent
+    guard !folder.isEmpty else { return }
+    do {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    } catch {
+        throw ValidationError("--output \(path): cannot create its folder \(folder): \(error.localizedDescription)")
+    }
+}
 
 /// Reads a cost profile written by `fmrun --profile-out`.
 func readProfile(_ path: String) throws -> CostProfile {

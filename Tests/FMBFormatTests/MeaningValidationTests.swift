@@ -98,6 +98,13 @@ final class MeaningValidationTests: XCTestCase {
             $0.tensors[2].size = 32
         },
         Case(name: "zero image extent", path: "images[1]", fragment: "zero dimension") { $0.images[1].layers = 0 },
+        // Sizes that sums in readers (arena + weights) would overflow: found by Fuzz/.
+        Case(name: "arena beyond 1 PiB", path: "meta.arenaSize", fragment: "exceeds the 1125899906842624-byte limit") {
+            $0.meta.arenaSize = UInt64.max
+        },
+        Case(name: "image extent beyond 65536", path: "images[0]", fragment: "exceeds 65536 in a dimension") {
+            $0.images[0].layers = 1 << 17
+        },
         // Chunks
         Case(name: "chunk image out of range", path: "chunks[3].image", fragment: "image 2 out of range") {
             $0.chunks[3].image = 2

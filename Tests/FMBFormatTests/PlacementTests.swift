@@ -125,6 +125,12 @@ final class PlacementTests: XCTestCase {
             ("placement.weightSpaceBytes", "exceed the budget", { $0.schedule.budgetBytes = 2048 }),
             ("placement.slotAlignment", "not a power of two", { $0.placement!.slotAlignment = 96 }),
             ("placement.segmentBytes", "is 0", { $0.placement!.segmentBytes = 0 }),
+            // Found by Fuzz/ (fuzz-regressions/arena-size-overflow.fmb): arena + weight space overflowed UInt64 in
+            // readers that add them (MemoryTimeline, plannedDeviceBytes).
+            ("placement.weightSpaceBytes", "exceeds the 1125899906842624-byte limit", {
+                $0.placement!.weightSpaceBytes = UInt64.max - 4096
+                $0.schedule.budgetBytes = 0
+            }),
         ]
         for (path, message, edit) in cases {
             let found = issues(edit)

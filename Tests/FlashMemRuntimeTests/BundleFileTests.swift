@@ -16,7 +16,7 @@ final class BundleFileTests: XCTestCase {
 
         var rng = SplitMix(seed: 9)
         let x = (0..<TinyModel.n).map { _ in rng.float(in: -1...1) }
-        let device = try Device()
+        let device = try makeDevice()
         for mode in LoadMode.allCases {
             let session = try Session(bundle: loaded, device: device, options: SessionOptions(loadMode: mode))
             let y = try session.run(inputs: [HostTensor(name: "x", shape: [2, 64], floats: x)])

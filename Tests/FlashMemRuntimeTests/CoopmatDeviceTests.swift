@@ -39,7 +39,7 @@ final class CoopmatDeviceTests: XCTestCase {
     }
 
     func testADeviceOpenedWithoutTheExtensionSaysSo() throws {
-        let plain = try Device(options: DeviceOptions(cooperativeMatrix: false))
+        let plain = try makeDevice(options: DeviceOptions(cooperativeMatrix: false))
         XCTAssertFalse(plain.hasCooperativeMatrix)
         XCTAssertFalse(plain.deviceLimits.features.contains(.cooperativeMatrixNV))
         let unmet = plain.unmetRequirements(of: try bundle(cooperativeMatrix: true).bundle)

@@ -8,7 +8,7 @@ final class DeviceTests: XCTestCase {
         XCTAssertEqual(devices.map(\.index), Array(devices.indices))
         XCTAssertTrue(devices.contains { $0.name.contains("llvmpipe") && $0.type == .cpu && $0.usable },
                       "\(devices)")
-        let device = try Device()
+        let device = try makeDevice()
         XCTAssertTrue(device.info.usable)
         // Discrete GPUs come first when present.
         if devices.contains(where: { $0.type == .discrete && $0.usable }) { XCTAssertEqual(device.info.type, .discrete) }
@@ -19,13 +19,13 @@ final class DeviceTests: XCTestCase {
     func testExplicitIndexSelectsThatDevice() throws {
         let devices = try Device.list()
         let last = try XCTUnwrap(devices.last { $0.usable })
-        let device = try Device(options: DeviceOptions(deviceIndex: last.index))
+        let device = try makeDevice(options: DeviceOptions(deviceIndex: last.index))
         XCTAssertEqual(device.info, last)
     }
 
     func testBadIndexIsAClearError() throws {
         let count = try Device.list().count
-        XCTAssertThrowsError(try Device(options: DeviceOptions(deviceIndex: count + 5))) { error in
+        XCTAssertThrowsError(try makeDevice(options: DeviceOptions(deviceIndex: count + 5))) { error in
             guard case let RuntimeError.deviceIndexOutOfRange(index, available) = error else {
                 return XCTFail("unexpected error \(error)")
             }
@@ -34,11 +34,11 @@ final class DeviceTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("device index \(count + 5) is out of range"))
             XCTAssertTrue("\(error)".contains("[0] "))
         }
-        XCTAssertThrowsError(try Device(options: DeviceOptions(deviceIndex: -1)))
+        XCTAssertThrowsError(try makeDevice(options: DeviceOptions(deviceIndex: -1)))
     }
 
     func testLavapipeSharesOneQueue() throws {
-        let device = try Device()
+        let device = try makeDevice()
         guard device.info.name.contains("llvmpipe") else { throw XCTSkip("not on lavapipe") }
         XCTAssertEqual(device.transferQueueKind, .sharedWithCompute)
         XCTAssertEqual(device.computeFamily, device.transferFamily)

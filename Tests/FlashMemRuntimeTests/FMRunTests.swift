@@ -27,6 +27,45 @@ final class FMRunTests: XCTestCase {
         return (process.terminationStatus, stdout, stderr)
     }
 
+    /// `fmrun --pipeline`: two bundles chained by --map under a budget with room for both, then for one only; the last
+    /// model's outputs equal the models applied in turn; every model's outputs with --all-outputs; bad maps are errors.
+    func testPipelineChainsBundlesUnderOneBudget() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fmrun-pipeline-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try TinyModel()
+        let a = dir.appendingPathComponent("first.fmb").path, b = dir.appendingPathComponent("second.v2.fmb").path
+        for path in [a, b] { try BundleWriter.write(model.bundle, payload: model.payload, to: path) }
+        var rng = SplitMix(seed: 9)
+        let x = (0..<TinyModel.n).map { _ in rng.float(in: -1...1) }
+        let inputPath = dir.appendingPathComponent("x.npy").path
+        try NPY.write(HostTensor(name: "x", shape: [2, 64], floats: x), path: inputPath)
+        let footprint = try Session(bundle: model.loaded(), context: DeviceContext(device: device(), budgetBytes: nil))
+            .footprintBytes
+        for budget in [2 * footprint, footprint] {
+            let outDir = dir.appendingPathComponent("out\(budget)").path
+            let result = try run(["--pipeline", "\(a),\(b)", "--map", "first.y=second.v2.x", "--input", "x=\(inputPath)",
+                                  "--memory-budget", "\(budget)", "--runs", "2", "--output-dir", outDir, "--all-outputs"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            for line in ["pipeline:         first → second.v2", "first pass:", "last pass:", "warm passes:      median",
+                         "device memory:    peak"] {
+                XCTAssertTrue(result.stdout.contains(line), "missing '\(line)': \(result.stdout)")
+            }
+            XCTAssertEqual(result.stdout.contains(" 0 times a model's memory was taken back"), budget > footprint, result.stdout)
+            let first = try NPY.read(path: outDir + "/first/y.npy").floats()
+            let second = try NPY.read(path: outDir + "/second.v2/y.npy").floats()
+            for (g, e) in zip(first, model.reference(x)) { XCTAssertEqual(g, e, accuracy: 1e-5 * max(1, abs(e))) }
+            for (g, e) in zip(second, model.reference(first)) { XCTAssertEqual(g, e, accuracy: 1e-5 * max(1, abs(e))) }
+        }
+        let bad = try run(["--pipeline", "\(a),\(b)", "--map", "third.y=second.v2.x", "--input", "x=\(inputPath)"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("'third.y' does not name a model's output"), bad.stderr)
+        let tooSmall = try run(["--pipeline", "\(a),\(b)", "--map", "0.y=1.x", "--input", "x=\(inputPath)",
+                                "--memory-budget", "\(footprint - 1)"])
+        XCTAssertNotEqual(tooSmall.status, 0)
+        XCTAssertTrue(tooSmall.stderr.contains("needs \(footprint) bytes of device memory"), tooSmall.stderr)
+    }
+
     func testRunsABundleAndWritesOutputs() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fmrun-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -77,7 +77,7 @@ final class RuntimeIfTests: XCTestCase {
     }
 
     func testADeviceWithoutConditionalRenderingIsRefusedAtSessionCreation() throws {
-        let plain = try Device(options: DeviceOptions(conditionalRendering: false))
+        let plain = try makeDevice(options: DeviceOptions(conditionalRendering: false))
         XCTAssertFalse(plain.hasConditionalRendering)
         XCTAssertThrowsError(try Session(bundle: try compile("runtime_if"), device: plain)) { error in
             guard case RuntimeError.requirementsUnmet(_, _, let unmet) = error else {

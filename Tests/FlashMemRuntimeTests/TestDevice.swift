@@ -15,5 +15,35 @@ enum TestDevice {
 }
 
 extension XCTestCase {
-    func device() throws -> Device { try TestDevice.shared() }
+    /// The shared device; with `FLASHMEM_VALIDATION=1`, the test also fails on any validation-layer error reported
+    /// while it runs.
+    func device() throws -> Device {
+        failOnValidationErrors()
+        return try TestDevice.shared()
+    }
+
+    /// A device of the test's own, under the same validation check as `device()`.
+    func makeDevice(options: DeviceOptions = DeviceOptions()) throws -> Device {
+        failOnValidationErrors()
+        return try Device(options: options)
+    }
+
+    /// With validation on (`VulkanValidation.isRequested`): fails this test, at its end, if the Khronos layer
+    /// reported errors (every message also went to stderr as it came). Once per test, however often it is called.
+    func failOnValidationErrors(file: StaticString = #filePath, line: UInt = #line) {
+        guard VulkanValidation.isRequested, ValidationWatch.watched.insert(ObjectIdentifier(self)).inserted else { return }
+        let before = VulkanValidation.errorCount
+        addTeardownBlock {
+            let new = VulkanValidation.errorCount - before
+            if new > 0 {
+                let shown = VulkanValidation.errors().suffix(min(new, 3)).joined(separator: "\n")
+                XCTFail("\(new) Vulkan validation error(s) during this test, e.g.:\n\(shown)", file: file, line: line)
+            }
+        }
+    }
+}
+
+private enum ValidationWatch {
+    /// Tests already watched (XCTest makes one XCTestCase instance per test method).
+    nonisolated(unsafe) static var watched = Set<ObjectIdentifier>()
 }

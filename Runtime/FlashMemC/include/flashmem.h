@@ -11,9 +11,8 @@
  * from and stay valid until it is released (fm_session_output: until the next fm_session_run).
  *
  * Thread safety: a bundle is read-only once open and may be shared by threads. A device may be shared
- * too: the library serializes the creation, runs and destruction of the sessions on one device (its
- * queues are not synchronized otherwise), so sessions on one device take turns and sessions on
- * different devices run in parallel. A session must be used from one thread at a time (set_input, run
+ * too: the library serializes the creation, runs and destruction of the sessions on one device (contexts
+ * included), so sessions on one device take turns and sessions on different devices run in parallel. A session must be used from one thread at a time (set_input, run
  * and output on one session are not synchronized). fm_last_error() is per thread.
  *
  * Tensors are little-endian, C (row-major) order; FM_BOOL uses one byte per element (0 or 1).
@@ -59,6 +58,7 @@ typedef enum fm_dtype {
 typedef struct fm_bundle fm_bundle;
 typedef struct fm_device fm_device;
 typedef struct fm_session fm_session;
+typedef struct fm_context fm_context;
 
 /* The message of the last failed call on this thread ("" if none). Valid until the next failing call
    on this thread. */
@@ -95,6 +95,21 @@ fm_status fm_device_create(int device_index, fm_device **out);
 /* Releases the caller's reference (NULL is ignored). Sessions made on it keep it alive. */
 void fm_device_destroy(fm_device *device);
 
+/* ---- Contexts: several models, one memory budget ---------------------------------------------- */
+
+/* A memory budget on device shared by the sessions made with fm_session_create_in_context: their device
+   allocations (each session's activation arena and weight space) are counted together and never exceed
+   budget_bytes (0: no limit). A session takes its memory when it first runs and keeps it; when another
+   session of the context needs the room, the memory of the session used longest ago (not running) is
+   taken back, and that session takes it again (copying its weights again) when it next runs. So models
+   whose weights together exceed the budget run one after another. On success *out is a new context for
+   fm_context_destroy; its sessions keep it alive. */
+fm_status fm_context_create(fm_device *device, uint64_t budget_bytes, fm_context **out);
+void fm_context_destroy(fm_context *context);
+/* The context's own accounting: device bytes its sessions hold now, and the most they held at once.
+   Either pointer may be NULL. */
+fm_status fm_context_memory(fm_context *context, uint64_t *used_bytes, uint64_t *peak_bytes);
+
 /* ---- Sessions --------------------------------------------------------------------------------- */
 
 /* Flags of fm_session_create, or'd together. */
@@ -112,6 +127,10 @@ enum {
    FM_SESSION_* values or'd together (other bits: FM_ERROR_INVALID_ARGUMENT). On success *out is a new
    session for fm_session_destroy. */
 fm_status fm_session_create(fm_bundle *bundle, fm_device *device, int flags, fm_session **out);
+/* Creates a session whose device memory comes from context (see fm_context_create), taken on its first
+   run. A bundle whose own plan (arena + weight space) exceeds the whole budget: FM_ERROR_OUT_OF_MEMORY,
+   the message saying how many bytes it needs. flags as for fm_session_create. */
+fm_status fm_session_create_in_context(fm_bundle *bundle, fm_context *context, int flags, fm_session **out);
 void fm_session_destroy(fm_session *session);
 
 /* Sets the input called name for the next runs: data is copied; bytes must equal the element count

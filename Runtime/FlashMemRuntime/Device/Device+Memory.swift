@@ -24,7 +24,20 @@ extension Device {
             throw RuntimeError.memory(what: label, reason: "no memory type with properties 0x\(String(required, radix: 16)) "
                                       + "in type bits 0x\(String(typeBits, radix: 16)) on \(info.name)")
         }
+        let heap = heapSize(ofType: type)
+        guard size <= heap else {
+            throw RuntimeError.memory(what: label, reason: "\(size) bytes exceed the \(heap)-byte memory heap of "
+                                      + "\(info.name) they would come from")
+        }
         return try VK.DeviceMemory(device: vk, size: max(size, 1), typeIndex: type, label: label)
+    }
+
+    /// The size of the heap memory type `type` allocates from.
+    func heapSize(ofType type: UInt32) -> UInt64 {
+        let memory = physical.memory
+        let types = array(fromCTuple: memory.memoryTypes, of: VkMemoryType.self, count: Int(memory.memoryTypeCount))
+        let heaps = array(fromCTuple: memory.memoryHeaps, of: VkMemoryHeap.self, count: Int(memory.memoryHeapCount))
+        return heaps[Int(types[Int(type)].heapIndex)].size
     }
 
     /// Whether `format` with optimal tiling supports storage-image use and transfer destination.

@@ -44,9 +44,11 @@ public struct DeviceOptions: Sendable {
 }
 
 /// The Vulkan context sessions run on: instance, the chosen physical device, a logical device with a
-/// compute queue and a transfer queue. Several sessions may share one `Device` (run them one at a time:
-/// queue submission is not synchronized). Sessions keep their device alive.
-public final class Device {
+/// compute queue and a transfer queue. Several sessions may share one `Device`, from several threads: every
+/// vkQueueSubmit goes through `submit(_:to:)`, which holds the lock of that queue (one lock when the transfer
+/// queue is the compute queue); host waits are on each session's own timeline semaphores and need no lock.
+/// Sessions keep their device alive; `DeviceContext` adds one memory budget for several sessions.
+public final class Device: @unchecked Sendable {
     public let info: DeviceInfo
     public let transferQueueKind: TransferQueueKind
     /// VK_EXT_memory_budget was found and enabled.
@@ -74,6 +76,13 @@ public final class Device {
     let transferFamily: UInt32
     let computeQueue: VkQueue
     let transferQueue: VkQueue
+    /// Vulkan requires external synchronization of a queue (vkQueueSubmit): one lock per queue, the same
+    /// object for both when the transfer queue is the compute queue.
+    let computeQueueLock: ConditionLock
+    let transferQueueLock: ConditionLock
+    /// Per queue, the timeline `drain` signals.
+    let computeDrain: DrainTimeline
+    let transferDrain: DrainTimeline
 
     var limits: VkPhysicalDeviceLimits { physical.limits }
     /// Queue families that touch shared resources (one or two distinct values).
@@ -161,6 +170,10 @@ public final class Device {
         calibratedTimestamps = calibration.flatMap { VK.CalibratedTimestamps(device: logical, suffix: $0.1) }
         computeQueue = vk.queue(family: compute, index: 0)!
         transferQueue = vk.queue(family: transfer.family, index: transfer.index)!
+        computeQueueLock = ConditionLock()
+        transferQueueLock = transferQueue == computeQueue ? computeQueueLock : ConditionLock()
+        computeDrain = try DrainTimeline(device: vk)
+        transferDrain = transferQueue == computeQueue ? computeDrain : try DrainTimeline(device: vk)
         endPhase("logical device")
         creationPhases = phases
     }

@@ -24,6 +24,7 @@ final class ChunkStreamer {
     private let commandPool: VK.CommandPool
     private let loaded: LoadedBundle
     private let plan: ExecutionPlan
+    private let device: Device
     private let queue: VkQueue
     private let loadedSemaphore: VK.TimelineSemaphore
     private let computedSemaphore: VK.TimelineSemaphore
@@ -70,6 +71,12 @@ final class ChunkStreamer {
     private var waitForCompute = true
     /// The highest `loaded` value any submitted copy signals (what to wait for when draining after an error).
     private(set) var submittedLoaded: UInt64 = 0
+    /// Per copy ordinal of this run, once submitted: the `loaded` value its submission signals (that of the group's
+    /// last chunk). Host waits for a slot use exactly this value rather than `base + ordinal + 1`: waiting for a
+    /// value no submission signals is valid Vulkan, but the validation layer Debian ships (1.3.239) only resolves
+    /// host waits for values that are signalled exactly (fixed upstream in VVL PR #8519) and otherwise reports
+    /// UNASSIGNED-VkSemaphore-state-timeout after stalling 10 s. The group lands at once, so nothing waits longer.
+    private var landsWith: [UInt64]
     /// With tracing: this run's decode waves, slot waits and submissions (track `hostStreamer`).
     private(set) var events: [RunTrace.Event] = []
 
@@ -83,10 +90,12 @@ final class ChunkStreamer {
         self.hostRead = options.hostRead
         self.tracing = options.trace
         self.plan = plan
+        self.device = device
         self.queue = device.transferQueue
         self.loadedSemaphore = loadedSemaphore
         self.computedSemaphore = computedSemaphore
         self.timeoutNanoseconds = options.waitTimeoutNanoseconds
+        landsWith = [UInt64](repeating: 0, count: plan.order.count)
         let bundle = loaded.bundle
         let sizes = plan.order.map { bundle.chunks[$0].rawSize }
         // Copy source offsets must be multiples of the texel size and of optimalBufferCopyOffsetAlignment.
@@ -193,7 +202,7 @@ final class ChunkStreamer {
             if let reuse {
                 if pendingOrdinals.contains(reuse) { try flush() }
                 let waitStart = monotonicSeconds()
-                try loadedSemaphore.wait(for: loadedBase + UInt64(reuse) + 1, timeout: timeoutNanoseconds)
+                try loadedSemaphore.wait(for: landsWith[reuse], timeout: timeoutNanoseconds)
                 let waitEnd = monotonicSeconds()
                 counters.transferWaitSeconds += waitEnd - waitStart
                 if tracing {
@@ -293,7 +302,10 @@ final class ChunkStreamer {
         // Each iteration writes only its own slot of `failures`, so no lock is needed.
         let failures = UnsafeMutableBufferPointer<Error?>.allocate(capacity: count)
         failures.initialize(repeating: nil)
-        defer { failures.deallocate() }
+        defer {
+            _ = failures.deinitialize()  // releases the errors (a bare deallocate leaked them: LeakSanitizer)
+            failures.deallocate()
+        }
         DispatchQueue.concurrentPerform(iterations: count) { index in
             do { try body(index, nil) } catch { failures[index] = error }
         }
@@ -344,6 +356,7 @@ final class ChunkStreamer {
             let cb = try nextCommandBuffer()
             try commandPool.record(cb) { cb in group.forEach { recordCopy(cb, $0) } }
             batch[index].commandBuffers = [cb]
+            for ordinal in group { landsWith[ordinal] = batch[index].signals[0].value }
         }
         pending = []
         pendingGroups = []
@@ -352,7 +365,7 @@ final class ChunkStreamer {
         pendingOrdinals = 0..<0
         let start = monotonicSeconds()
         if counters.firstSubmit == nil { counters.firstSubmit = start }
-        try VK.submit(batch, to: queue)
+        try device.submit(batch, to: queue)
         if tracing {
             events.append(RunTrace.Event(track: .hostStreamer, name: "submit copies", start: start,
                                          duration: monotonicSeconds() - start,

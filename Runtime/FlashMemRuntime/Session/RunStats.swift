@@ -60,4 +60,9 @@ public struct RunStats: Sendable {
     public var transferTiming: CostProfile.TransferTiming = .none
     /// With `SessionOptions.trace`: the run's timeline.
     public var trace: RunTrace? = nil
+    /// Time spent getting the session's device memory from its context (included in `wallSeconds`): waiting for
+    /// room, allocating, recording and uploading constants when `acquiredMemory`; about 0 when it was held.
+    public var acquireSeconds = 0.0
+    /// Whether this run had to acquire the device memory (its first run, or the context had taken it back).
+    public var acquiredMemory = false
 }

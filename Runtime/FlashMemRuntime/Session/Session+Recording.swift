@@ -2,20 +2,21 @@ import CVulkan
 
 /// Command buffers, recorded once per session and replayed by every run.
 extension Session {
-    func recordCommands() throws {
+    func recordCommands(_ residency: SessionResidency) throws {
         let bundle = self.bundle.bundle
-        try computePool.record(uploadCommand) { cb in
+        let (arena, computePool) = (residency.arena, residency.computePool)
+        try computePool.record(residency.uploadCommand) { cb in
             if let queryPool { vkCmdResetQueryPool(cb, queryPool.handle, 0, queryPool.count) }
             io.recordUpload(cb, arena: arena, tensors: bundle.tensors)
         }
-        try computePool.record(readbackCommand) { cb in
+        try computePool.record(residency.readbackCommand) { cb in
             io.recordReadback(cb, arena: arena, tensors: bundle.tensors)
         }
-        var programs = [warm]
-        if let first, first !== warm { programs.append(first) }
+        var programs = [residency.warm]
+        if let first = residency.first, first !== residency.warm { programs.append(first) }
         for program in programs {
             for (batch, cb) in zip(program.batches, program.commands) {
-                try computePool.record(cb) { cb in recordSteps(cb, batch.steps) }
+                try computePool.record(cb) { cb in recordSteps(cb, batch.steps, residency) }
             }
         }
     }
@@ -25,7 +26,7 @@ extension Session {
     /// A predicated step's dispatch is wrapped in conditional rendering over its condition in the arena; in a
     /// bundle with predicated steps the barriers also make earlier writes (kernels, and the input upload
     /// before step 0) visible to the conditional-rendering read.
-    private func recordSteps(_ cb: VkCommandBuffer, _ steps: Range<Int>) {
+    private func recordSteps(_ cb: VkCommandBuffer, _ steps: Range<Int>, _ residency: SessionResidency) {
         let bundle = self.bundle.bundle
         let predicated = bundle.hasPredicatedSteps
         let conditionStage = predicated ? VK_PIPELINE_STAGE_CONDITIONAL_RENDERING_BIT_EXT.rawValue : 0
@@ -53,7 +54,7 @@ extension Session {
                 vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.handle)
                 bound = Int(step.kernel)
             }
-            var set: VkDescriptorSet? = stepSets[k]
+            var set: VkDescriptorSet? = residency.stepSets[k]
             vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.layout.handle, 0, 1, &set, 0, nil)
             if kernel.pushConstantSize > 0 {
                 var data = step.pushConstants
@@ -62,7 +63,7 @@ extension Session {
                                    kernel.pushConstantSize, data)
             }
             if let predicate = step.predicate, let conditional = device.conditionalRendering {
-                conditional.begin(cb, buffer: arena, offset: bundle.tensors[Int(predicate.tensor)].offset,
+                conditional.begin(cb, buffer: residency.arena, offset: bundle.tensors[Int(predicate.tensor)].offset,
                                   inverted: predicate.sense == .zero)
                 vkCmdDispatch(cb, step.groups[0], step.groups[1], step.groups[2])
                 conditional.end(cb)
@@ -75,12 +76,14 @@ extension Session {
         }
     }
 
-    /// Copies every resident constant (`Tensor.constant`) from the data section into the arena, once.
-    func uploadResidentConstants() throws {
+    /// Copies every resident constant (`Tensor.constant`) from the data section into the arena, once per residency.
+    /// Returns the staging buffer and command pool it used: the caller keeps them as long as the arena (the driver may
+    /// still hold the submission after its signal; see `Device.drain`).
+    func uploadResidentConstants(arena: VK.Buffer) throws -> [AnyObject] {
         let bundle = self.bundle.bundle
         let indices = bundle.tensors.indices.filter { (bundle.tensors[$0].constant?.size ?? 0) > 0 }
         let constants = indices.map { bundle.tensors[$0] }
-        guard !constants.isEmpty else { return }
+        guard !constants.isEmpty else { return [] }
         var offsets: [UInt64] = []
         var total: UInt64 = 0
         for tensor in constants {
@@ -115,7 +118,12 @@ extension Session {
                           srcStage: VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue,
                           dstStage: VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue)
         }
-        try VK.submit([VK.Submission(commandBuffers: [cb])], to: device.computeQueue)
-        try check(vkQueueWaitIdle(device.computeQueue), "vkQueueWaitIdle", "resident constants upload")
+        // Waits on the session's own timeline, not vkQueueWaitIdle: the queue may be busy with other sessions' work.
+        let signal = computedValue + 1
+        try device.submit([VK.Submission(commandBuffers: [cb], signals: [(computedSemaphore, signal)])],
+                          to: device.computeQueue)
+        computedValue = signal
+        try computedSemaphore.wait(for: signal, timeout: timeoutNanoseconds)
+        return [staging, pool]
     }
 }

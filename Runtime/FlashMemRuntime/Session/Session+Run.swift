@@ -12,8 +12,34 @@ extension Session {
     /// compute batch at once, so host copies never hold back a kernel; on a device with one queue (lavapipe) the
     /// two are interleaved so every wait refers to an earlier submission. Preload: the first run loads every
     /// chunk, then each run is one submission.
+    ///
+    /// The session's device memory is acquired from its context first when it does not hold it (the run waits for
+    /// room while other sessions of the context run; `RunStats.acquireSeconds`), and kept afterwards.
     public func run(inputs given: [HostTensor]) throws -> [HostTensor] {
+        try run(inputs: given, copiesIssued: nil)
+    }
+
+    /// `run`, calling `copiesIssued` (on any thread) once the run has submitted its last weight copy, or when it
+    /// has none to submit: from then on the transfer queue is free for the next model's prefetch (`Pipeline`).
+    func run(inputs given: [HostTensor], copiesIssued: (() -> Void)?) throws -> [HostTensor] {
+        try operationLock.locked {
+            let acquireStart = monotonicSeconds()
+            let acquisition = try acquire(wait: true)
+            defer { context.unpin(self) }
+            try ensureConstants()
+            let acquireSeconds = monotonicSeconds() - acquireStart
+            let outputs = try runHolding(inputs: given, copiesIssued: copiesIssued)
+            lastStats!.acquireSeconds = acquireSeconds
+            lastStats!.acquiredMemory = acquisition == .acquired
+            lastStats!.wallSeconds += acquireSeconds
+            return outputs
+        }
+    }
+
+    /// A run while the context has the session's memory pinned.
+    private func runHolding(inputs given: [HostTensor], copiesIssued: (() -> Void)?) throws -> [HostTensor] {
         let start = monotonicSeconds()
+        try checkBundleUnchanged()
         hostEvents = []
         firstComputeSubmit = nil
         copiesLanded = nil
@@ -26,7 +52,7 @@ extension Session {
         let computeWait: Double
         var copier: ChunkStreamer? = nil
         if program.streaming {
-            (counters, computeWait) = try runStreaming(program)
+            (counters, computeWait) = try runStreaming(program, copiesIssued: copiesIssued)
             copier = program.streamer
         } else {
             if let first, first.streamer != nil {
@@ -35,6 +61,7 @@ extension Session {
                 counters = try load(first)
                 loadSeconds = monotonicSeconds() - loadStart
             }
+            copiesIssued?()
             computeWait = try runResident(program)
             counters.submissions += 1
         }
@@ -71,16 +98,22 @@ extension Session {
     /// nothing in streaming mode or once loaded.
     @discardableResult
     public func loadWeights() throws -> (seconds: Double, bytes: UInt64) {
-        guard options.loadMode == .preload, let first, first.streamer != nil else { return (0, 0) }
-        let start = monotonicSeconds()
-        let counters = try load(first)
-        self.first = nil
-        weights.residentLoaded = true
-        return (monotonicSeconds() - start, counters.bytesStreamed)
+        guard options.loadMode == .preload else { return (0, 0) }
+        try checkBundleUnchanged()
+        let report = try prefetch()
+        return (report.seconds, report.bytesCopied)
+    }
+
+    /// Runs read chunks from the bundle's mapping (and nothing else of it after start-up): a file changed under it
+    /// would give warm runs bytes no checksum looked at, or fault on pages past a truncated end. One fstat per run.
+    private func checkBundleUnchanged() throws {
+        if let file = bundle.file, let change = file.changeSinceOpen() {
+            throw RuntimeError.bundleChanged(path: bundle.path, reason: change)
+        }
     }
 
     /// Copies every chunk of `program` and waits for them, with no step running.
-    private func load(_ program: RunProgram) throws -> ChunkStreamer.Counters {
+    func load(_ program: RunProgram) throws -> ChunkStreamer.Counters {
         guard let streamer = program.streamer else { return ChunkStreamer.Counters() }
         let base = loadedValue
         streamer.begin(loadedBase: base, computedBase: computedValue, waitForCompute: false)
@@ -106,8 +139,8 @@ extension Session {
 
     private func computeSubmission(_ program: RunProgram, batch index: Int, computedBase: UInt64) -> VK.Submission {
         var buffers = [program.commands[index]]
-        if index == 0 { buffers.insert(uploadCommand, at: 0) }
-        if index == program.batches.count - 1 { buffers.append(readbackCommand) }
+        if index == 0 { buffers.insert(residency!.uploadCommand, at: 0) }
+        if index == program.batches.count - 1 { buffers.append(residency!.readbackCommand) }
         let end = index == program.batches.count - 1 ? computedSpan : UInt64(program.batches[index].steps.upperBound)
         return VK.Submission(commandBuffers: buffers, signals: [(computedSemaphore, computedBase + end)])
     }
@@ -116,7 +149,7 @@ extension Session {
         let base = computedValue
         let submitStart = monotonicSeconds()
         firstComputeSubmit = submitStart
-        try VK.submit([computeSubmission(program, batch: 0, computedBase: base)], to: device.computeQueue)
+        try device.submit([computeSubmission(program, batch: 0, computedBase: base)], to: device.computeQueue)
         traceHost("submit compute", from: submitStart)
         computedValue = base + computedSpan
         let waitStart = monotonicSeconds()
@@ -125,7 +158,7 @@ extension Session {
         return monotonicSeconds() - waitStart
     }
 
-    private func runStreaming(_ program: RunProgram) throws -> (ChunkStreamer.Counters, Double) {
+    private func runStreaming(_ program: RunProgram, copiesIssued: (() -> Void)?) throws -> (ChunkStreamer.Counters, Double) {
         guard let streamer = program.streamer else { preconditionFailure("streaming program without a streamer") }
         let plan = program.plan
         let loadedBase = loadedValue, computedBase = computedValue
@@ -142,7 +175,7 @@ extension Session {
             }
             let submitStart = monotonicSeconds()
             if firstComputeSubmit == nil { firstComputeSubmit = submitStart }
-            try VK.submit([submission], to: device.computeQueue)
+            try device.submit([submission], to: device.computeQueue)
             traceHost("submit compute", from: submitStart,
                       ["steps": "\(batch.steps.lowerBound)..<\(batch.steps.upperBound)", "waitLoaded": "\(batch.waitLoaded)"])
             submittedComputed = submission.signals[0].value
@@ -157,6 +190,7 @@ extension Session {
                     do {
                         try streamer.stage(0..<chunkCount)
                         try streamer.flush()
+                        copiesIssued?()
                     } catch {
                         streamError.error = error
                     }
@@ -182,6 +216,7 @@ extension Session {
                 // Chunks of images no step reads (issued after the last step, if the schedule says so).
                 try streamer.stage(next..<chunkCount)
                 try streamer.flush()
+                copiesIssued?()
             }
             let waitStart = monotonicSeconds()
             try computedSemaphore.wait(for: computedBase + computedSpan, timeout: timeoutNanoseconds)

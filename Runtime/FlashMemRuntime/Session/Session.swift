@@ -3,56 +3,69 @@ import Dispatch
 
 /// A compiled model ready to run on one device: the thing apps embed.
 ///
-/// Creating a session validates the bundle (`LoadedBundle.validate()`) and checks it against the device, then creates everything once: a pipeline
-/// per kernel (with its specialization constants), ONE arena buffer with ONE allocation, the weight
-/// images where the bundle's load plan places them (`WeightMemory`: one allocation per segment), a descriptor
-/// set per distinct (kernel, bindings) written once, and the command buffers of the first and of later runs,
-/// recorded once and replayed. Resident constants are copied into the arena here. `run` then only converts
-/// inputs, decodes and copies weight chunks, submits and converts outputs.
+/// Creating a session validates the bundle (`LoadedBundle.validate()`) and checks it against the device, then
+/// creates what lasts as long as the session: a pipeline per kernel (with its specialization constants), the I/O
+/// staging and the timeline semaphores. What takes device memory (`SessionResidency`: ONE arena buffer with ONE
+/// allocation, the weight images where the bundle's load plan places them, one allocation per segment; a descriptor
+/// set per distinct (kernel, bindings); the command buffers of the first and of later runs, recorded once and
+/// replayed; resident constants copied into the arena) is acquired from the session's `DeviceContext` within its
+/// budget: at once by `init(bundle:device:options:)` (a context of its own, no budget), and on the first run
+/// (or `prepare()` / `prefetch()`) by `init(bundle:context:options:)`. The context may take it back between runs
+/// when another session needs the room; the next run then acquires it again and copies every chunk again.
+/// `run` then only converts inputs, decodes and copies weight chunks, submits and converts outputs.
 ///
 /// Lifetimes: the first streamed run copies every chunk (resident images then stay loaded); later runs copy
 /// only the chunks of streamed images, so with everything resident they copy nothing.
 ///
-/// Not thread-safe: call `run` from one thread at a time. Keeps its `Device` and `LoadedBundle` alive.
+/// Thread safety: `run`, `prepare`, `prefetch` and `releaseDeviceMemory` of one session take turns (a lock per
+/// session); sessions may run from several threads at once (queue submission is locked in `Device`, the budget
+/// in `DeviceContext`). The properties describing the last run (`lastStats`, `memory`) are for the thread that
+/// ran it. Keeps its `DeviceContext`, `Device` and `LoadedBundle` alive.
 public final class Session {
     public let bundle: LoadedBundle
     public let device: Device
+    /// Where the session's device memory comes from (its own, unbounded one with `init(bundle:device:options:)`).
+    public let context: DeviceContext
     public let options: SessionOptions
-    /// The session's own device allocations.
+    /// The session's own device allocations (what it holds while resident; see `isResident`).
     public internal(set) var memory: MemoryReport
-    /// What creating the session cost, and whether its pipelines came from the cache.
+    /// Device bytes the session needs to run: arena + weight space (`memory.deviceBytes`), charged against
+    /// the context's budget while it holds them.
+    public let footprintBytes: UInt64
+    /// What creating the session cost, and whether its pipelines came from the cache. The weight, program and
+    /// recording phases are those of the latest acquisition of device memory.
     public internal(set) var startup: StartupReport
     /// Statistics of the latest successful `run`.
     public internal(set) var lastStats: RunStats?
-    /// Whether the resident weights are loaded (by the first run, or `loadWeights()` in preload mode); later
-    /// runs then copy only the streamed images' chunks.
-    public var weightsResident: Bool { weights.residentLoaded }
+    /// Whether the resident weights are loaded (by the first run, `loadWeights()` in preload mode, or `prefetch()`);
+    /// later runs then copy only the streamed images' chunks.
+    public var weightsResident: Bool { residency?.weights.residentLoaded ?? false }
+    /// Whether the session holds its device memory now (its arena and weight space).
+    public var isResident: Bool { residency != nil }
 
     public var inputs: [IOBinding] { bundle.bundle.meta.inputs }
     public var outputs: [IOBinding] { bundle.bundle.meta.outputs }
 
     let pipelines: [VK.Pipeline]
-    let arena: VK.Buffer
-    let weights: WeightMemory
-    let descriptorPool: VK.DescriptorPool
-    /// Per step: its descriptor set (shared by steps with the same kernel and bindings).
-    let stepSets: [VkDescriptorSet]
     let io: IOStaging
-    /// What the first run executes (every chunk), and what later runs do (streamed images' chunks only; the same
-    /// object when nothing is resident). Preload: the first copies everything before any step, later runs nothing.
-    var first: RunProgram?
-    let warm: RunProgram
+    /// The device state, nil while the context holds none for this session. Set and cleared under the context's
+    /// lock; read by this session's own operations while the context has it pinned.
+    var residency: SessionResidency?
+    /// The unbound arena buffer and weight images `init` made to learn the footprint: the first acquisition
+    /// binds them instead of making new ones.
+    var unbound: (arena: VK.Buffer, weights: WeightMemory)?
+    /// The staging ring of the latest residency, reused by the next one (host memory; not charged to the budget).
+    var keptStaging: HostBuffer?
     let loadedSemaphore: VK.TimelineSemaphore
     let computedSemaphore: VK.TimelineSemaphore
     /// The values every submitted signal has reached on the two timelines (the next run's bases).
     var loadedValue: UInt64 = 0
     var computedValue: UInt64 = 0
-    let computePool: VK.CommandPool
-    let uploadCommand: VkCommandBuffer
-    let readbackCommand: VkCommandBuffer
     let queryPool: VK.QueryPool?
     /// Checks chunk checksums as they first stream (nil with `options.verifyChunks` off).
     let verifier: ChunkVerifier?
+    /// Serializes this session's run, prepare, prefetch and release.
+    let operationLock = ConditionLock()
     /// With `options.trace`: the current run's host-thread events, the first compute submission and when the host
     /// saw the last copy land (host clock).
     var hostEvents: [RunTrace.Event] = []
@@ -63,9 +76,30 @@ public final class Session {
 
     var timeoutNanoseconds: UInt64 { options.waitTimeoutNanoseconds }
 
-    public init(bundle loaded: LoadedBundle, device: Device, options: SessionOptions = SessionOptions()) throws {
+    // The residency's parts, for code that runs while the context has the session pinned.
+    var arena: VK.Buffer { residency!.arena }
+    var weights: WeightMemory { residency!.weights }
+    var warm: RunProgram { residency!.warm }
+    var first: RunProgram? {
+        get { residency!.first }
+        set { residency!.first = newValue }
+    }
+
+    /// A session with device memory of its own: a context with no budget but the plan's, acquired at once
+    /// (errors about memory surface here).
+    public convenience init(bundle loaded: LoadedBundle, device: Device, options: SessionOptions = SessionOptions()) throws {
+        try self.init(bundle: loaded, context: DeviceContext(device: device, budgetBytes: nil), options: options)
+        try prepare()
+    }
+
+    /// A session whose device memory comes from `context`, within its budget, acquired when it first runs (or on
+    /// `prepare()` / `prefetch()`). Throws `RuntimeError.exceedsContextBudget` when its own plan (arena + weight
+    /// space on this device) cannot fit in the context's budget even alone.
+    public init(bundle loaded: LoadedBundle, context: DeviceContext, options: SessionOptions = SessionOptions()) throws {
+        let device = context.device
         self.bundle = loaded
         self.device = device
+        self.context = context
         self.options = options
         let bundle = loaded.bundle
         // The one validation (the reader's, free for files it read), then the device: nothing touches the GPU before.
@@ -99,33 +133,28 @@ public final class Session {
         }
         pipelines = try made.map { try $0!.get() }
         if let cacheFile, let data = try? cache.data(), data != cached { cacheFile.save(data) }
-        var startup = StartupReport(pipelineSeconds: monotonicSeconds() - pipelineStart, pipelineCacheHit: cached != nil,
-                                    pipelineCachePath: cacheFile?.path)
-        var phaseStart = monotonicSeconds()
+        startup = StartupReport(pipelineSeconds: monotonicSeconds() - pipelineStart, pipelineCacheHit: cached != nil,
+                                pipelineCachePath: cacheFile?.path)
 
-        // Predicated steps read their conditions from the arena (VK_EXT_conditional_rendering).
-        let arenaUsage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue | VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue
-            | VK_BUFFER_USAGE_TRANSFER_DST_BIT.rawValue
-            | (bundle.hasPredicatedSteps ? VK_BUFFER_USAGE_CONDITIONAL_RENDERING_BIT_EXT.rawValue : 0)
-        arena = try VK.Buffer(device: device.vk, size: max(bundle.meta.arenaSize, 256), usage: arenaUsage,
-                              label: "arena")
-        let arenaRequirements = arena.requirements
-        try arena.bind(device.allocate(size: arenaRequirements.size, typeBits: arenaRequirements.memoryTypeBits,
-                                       required: 0, preferred: VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT.rawValue,
-                                       label: "arena (\(bundle.meta.arenaSize) bytes)"))
-        weights = try WeightMemory(device: device, loaded: loaded, mode: options.loadMode)
-        startup.weightSeconds = monotonicSeconds() - phaseStart
-        (descriptorPool, stepSets) = try Session.writeDescriptorSets(bundle: bundle, device: device,
-                                                                     pipelines: pipelines, arena: arena, weights: weights)
+        // The footprint, from the driver's sizes, before any device memory is taken.
+        let arena = try Session.makeArena(bundle: bundle, device: device)
+        let weights = try WeightMemory(device: device, loaded: loaded, mode: options.loadMode)
+        let arenaBytes = arena.requirements.size
+        footprintBytes = arenaBytes + weights.deviceBytes
+        if let budget = context.budgetBytes, footprintBytes > budget {
+            throw RuntimeError.exceedsContextBudget(path: loaded.path, neededBytes: footprintBytes, arenaBytes: arenaBytes,
+                                                    weightBytes: weights.deviceBytes, budgetBytes: budget)
+        }
+        unbound = (arena, weights)
+        memory = MemoryReport(arenaBytes: arenaBytes, weightBytes: weights.deviceBytes,
+                              weightAllocations: weights.segmentCount, residentImages: weights.resident.filter { $0 }.count,
+                              unaliasedWeightBytes: weights.unaliasedBytes, stagingBytes: 0, ioStagingBytes: 0,
+                              budgetBytes: bundle.schedule.budgetBytes, weightsAsPlanned: weights.asPlanned)
+
         io = try IOStaging(device: device, bundle: bundle)
-        let loadedSemaphore = try VK.TimelineSemaphore(device: device.vk)
-        let computedSemaphore = try VK.TimelineSemaphore(device: device.vk)
-        let computePool = try VK.CommandPool(device: device.vk, family: device.computeFamily)
-        let weights = self.weights
-        (self.loadedSemaphore, self.computedSemaphore, self.computePool) = (loadedSemaphore, computedSemaphore, computePool)
-        let commands = try computePool.allocate(2)
-        uploadCommand = commands[0]
-        readbackCommand = commands[1]
+        memory.ioStagingBytes = io.host.size
+        loadedSemaphore = try VK.TimelineSemaphore(device: device.vk)
+        computedSemaphore = try VK.TimelineSemaphore(device: device.vk)
         if options.timestamps {
             guard device.physical.queueFamilies[Int(device.computeFamily)].timestampValidBits > 0 else {
                 throw RuntimeError.requirementsUnmet(device: device.info.name, bundle: loaded.path,
@@ -135,52 +164,39 @@ public final class Session {
         } else {
             queryPool = nil
         }
-
-        // The first run copies every chunk; later runs the streamed images' chunks (none in preload mode).
-        let streamed = weights.resident.map { !$0 }
-        let verifier = options.verifyChunks ? ChunkVerifier(loaded: loaded) : nil
-        self.verifier = verifier
-        func program(copies: [Bool]?, streaming: Bool, sharing: RunProgram? = nil) throws -> RunProgram {
-            try RunProgram(loaded: loaded, device: device, copies: copies, streaming: streaming, weights: weights,
-                           options: options, commandPool: computePool, loadedSemaphore: loadedSemaphore,
-                           computedSemaphore: computedSemaphore, sharedStaging: sharing?.streamer?.staging,
-                           verifier: verifier)
-        }
-        phaseStart = monotonicSeconds()
-        switch options.loadMode {
-        case .streaming:
-            let all = try program(copies: nil, streaming: true)
-            warm = streamed.contains(false)
-                ? try program(copies: streamed, streaming: streamed.contains(true), sharing: all) : all
-            first = all
-        case .preload:
-            let all = try program(copies: nil, streaming: false)
-            first = all
-            warm = try program(copies: streamed, streaming: false, sharing: all)
-        }
-        startup.programSeconds = monotonicSeconds() - phaseStart
-        memory = MemoryReport(arenaBytes: arena.memory?.size ?? 0, weightBytes: weights.allocatedBytes,
-                              weightAllocations: weights.allocations.count, residentImages: weights.resident.filter { $0 }.count,
-                              unaliasedWeightBytes: weights.unaliasedBytes,
-                              stagingBytes: max(first?.streamer?.staging.size ?? 0, warm.streamer?.staging.size ?? 0),
-                              ioStagingBytes: io.host.size, budgetBytes: bundle.schedule.budgetBytes,
-                              weightsAsPlanned: weights.asPlanned)
-
-        self.startup = startup
-        phaseStart = monotonicSeconds()
-        try recordCommands()
-        try uploadResidentConstants()
-        self.startup.recordSeconds = monotonicSeconds() - phaseStart
+        verifier = options.verifyChunks ? ChunkVerifier(loaded: loaded) : nil
     }
 
     deinit {
-        // Children are destroyed after this; make sure the GPU no longer uses them.
-        _ = try? device.vk.waitIdle()
+        // Children (semaphores, pools, images) are destroyed after this: the queues must be done with this session's
+        // submissions, including the driver's own processing of them (`Device.drain`; not vkDeviceWaitIdle, which
+        // would need every queue's lock while waiting).
+        _ = try? loadedSemaphore.wait(for: loadedValue, timeout: timeoutNanoseconds)
+        _ = try? computedSemaphore.wait(for: computedValue, timeout: timeoutNanoseconds)
+        device.drain(timeout: timeoutNanoseconds)
+        context.forget(self)
+    }
+
+    /// The arena buffer, not yet bound. Predicated steps read their conditions from it (VK_EXT_conditional_rendering).
+    static func makeArena(bundle: FMBundle, device: Device) throws -> VK.Buffer {
+        let usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue | VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue
+            | VK_BUFFER_USAGE_TRANSFER_DST_BIT.rawValue
+            | (bundle.hasPredicatedSteps ? VK_BUFFER_USAGE_CONDITIONAL_RENDERING_BIT_EXT.rawValue : 0)
+        let arena = try VK.Buffer(device: device.vk, size: max(bundle.meta.arenaSize, 256), usage: usage, label: "arena")
+        // Lavapipe (Mesa 22.3) keeps buffer sizes in 32 bits: past 4 GiB it asks for the size modulo 2^32, and the
+        // arena would be backed by far less memory than kernels address.
+        let requirements = arena.requirements
+        guard requirements.size >= arena.size else {
+            throw RuntimeError.memory(what: "arena (\(bundle.meta.arenaSize) bytes)",
+                                      reason: "\(device.info.name) asks for only \(requirements.size) bytes of memory "
+                                          + "for a buffer of \(arena.size) bytes; it cannot hold this arena")
+        }
+        return arena
     }
 
     /// One descriptor set per distinct (kernel, bindings): tensors as STORAGE_BUFFER ranges of the arena,
     /// images as STORAGE_IMAGE views in GENERAL layout. Written once; never updated.
-    private static func writeDescriptorSets(bundle: FMBundle, device: Device, pipelines: [VK.Pipeline],
+    static func writeDescriptorSets(bundle: FMBundle, device: Device, pipelines: [VK.Pipeline],
                                             arena: VK.Buffer, weights: WeightMemory)
         throws -> (VK.DescriptorPool, [VkDescriptorSet]) {
         var keys: [[UInt32]: Int] = [:]
@@ -263,10 +279,10 @@ public struct StartupReport: Sendable {
     /// Whether a saved pipeline cache was found (the driver may still reject foreign data).
     public var pipelineCacheHit: Bool
     public var pipelineCachePath: String?
-    /// Weight images and their allocations.
+    /// Arena and weight allocations, bound (in the latest acquisition of device memory).
     public var weightSeconds = 0.0
     /// Run plans, staging rings and the pre-recorded copy command buffers.
     public var programSeconds = 0.0
-    /// Compute command buffers, and resident constants uploaded.
+    /// Compute command buffers.
     public var recordSeconds = 0.0
 }

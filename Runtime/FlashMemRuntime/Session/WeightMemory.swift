@@ -2,7 +2,10 @@ import CVulkan
 
 /// The weight images of a session and the device memory behind them: the bundle's weight space (FORMAT.md,
 /// `placement`) backed by one allocation per segment, so a plan larger than maxMemoryAllocationSize still runs.
-/// Outlives runs: resident images are loaded once (by the first run, or `Session.loadWeights`) and stay.
+/// Outlives runs: resident images are loaded once (by the first run, or `Session.loadWeights`) and stay, until the
+/// session gives its device memory back to its `DeviceContext` (then new images are made and loaded again).
+/// `init` makes the images and places them without allocating (so a session knows its footprint before it takes
+/// any memory); `bind` allocates.
 ///
 /// Streaming mode binds every image at its planned slot when the device's real image sizes fit the slots, and
 /// otherwise re-places the slots with the device's sizes by the same rules (`SlotPlacement`, same residency and
@@ -11,9 +14,13 @@ import CVulkan
 /// those differ, so no queue-ownership transfers are needed.
 final class WeightMemory {
     let images: [VK.Image]
-    let views: [VK.ImageView]
-    /// One per segment of the weight space (none when the bundle has no images).
-    let allocations: [VK.DeviceMemory]
+    /// Made by `bind`.
+    private(set) var views: [VK.ImageView] = []
+    /// One per segment of the weight space (none when the bundle has no images); made by `bind`.
+    private(set) var allocations: [VK.DeviceMemory] = []
+    private let segmentSize: UInt64
+    private let typeBits: UInt32
+    private let mode: LoadMode
     /// Offsets in the weight space, per image.
     let offsets: [UInt64]
     /// Whether each image is loaded once and kept.
@@ -85,31 +92,54 @@ final class WeightMemory {
             }
         }
 
-        if images.isEmpty {
-            allocations = []
-        } else {
-            let typeBits = requirements.reduce(UInt32.max) { $0 & $1.memoryTypeBits }
-            guard typeBits != 0 else {
-                throw RuntimeError.memory(what: "weights", reason: "no memory type suits every weight image on "
-                                          + "\(device.info.name), so they cannot share allocations")
-            }
-            let segmentSize = mode == .streaming && asPlanned ? placement.segmentBytes : segment
-            var blocks: [VK.DeviceMemory] = []
-            var start: UInt64 = 0
-            while start < spaceBytes {
-                let size = min(segmentSize, spaceBytes - start)
-                blocks.append(try device.allocate(size: size, typeBits: typeBits, required: 0,
-                                                  preferred: VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT.rawValue,
-                                                  label: "weights segment \(blocks.count) (\(size) bytes, \(mode.rawValue))"))
-                start += size
-            }
-            for (image, offset) in zip(images, offsets) {
-                try image.bind(blocks[Int(offset / segmentSize)], offset: offset % segmentSize)
-            }
-            allocations = blocks
+        let typeBits = requirements.reduce(UInt32.max) { $0 & $1.memoryTypeBits }
+        guard images.isEmpty || typeBits != 0 else {
+            throw RuntimeError.memory(what: "weights", reason: "no memory type suits every weight image on "
+                                      + "\(device.info.name), so they cannot share allocations")
         }
+        // Each allocation fits its heap (`Device.allocate`), but many segments need not: a plan larger than the
+        // device is refused here, before any of it is allocated (drivers that overcommit would not refuse it).
+        if !images.isEmpty,
+           let type = device.memoryType(typeBits: typeBits, required: 0,
+                                        preferred: VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT.rawValue) {
+            let heap = device.heapSize(ofType: type), needed = bundle.meta.arenaSize + spaceBytes
+            if needed > heap {
+                throw RuntimeError.memory(
+                    what: "weights", reason: "arena \(bundle.meta.arenaSize) + weights \(spaceBytes) bytes "
+                        + "(\(mode.rawValue)) exceed the \(heap)-byte memory heap of \(device.info.name); compile "
+                        + "with a memory budget for this device")
+            }
+        }
+        self.typeBits = typeBits
+        segmentSize = mode == .streaming && asPlanned ? placement.segmentBytes : segment
+        self.mode = mode
+    }
+
+    /// Allocates the weight space (one allocation per segment), binds every image at its offset and makes the
+    /// views. Once: Vulkan binds an image's memory for its whole life, so a session that gave its memory back
+    /// makes new images (`Session.buildResidency`).
+    func bind(device: Device) throws {
+        precondition(allocations.isEmpty && views.isEmpty, "weight images are bound once")
+        var blocks: [VK.DeviceMemory] = []
+        var start: UInt64 = 0
+        while start < deviceBytes {
+            let size = min(segmentSize, deviceBytes - start)
+            blocks.append(try device.allocate(size: size, typeBits: typeBits, required: 0,
+                                              preferred: VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT.rawValue,
+                                              label: "weights segment \(blocks.count) (\(size) bytes, \(mode.rawValue))"))
+            start += size
+        }
+        for (image, offset) in zip(images, offsets) {
+            try image.bind(blocks[Int(offset / segmentSize)], offset: offset % segmentSize)
+        }
+        allocations = blocks
         views = try images.map { try VK.ImageView(image: $0) }
     }
+
+    /// Device bytes `bind` allocates: the weight space, none without images.
+    var deviceBytes: UInt64 { images.isEmpty ? 0 : spaceBytes }
+    /// Allocations `bind` makes.
+    var segmentCount: Int { Int((deviceBytes + segmentSize - 1) / max(segmentSize, 1)) }
 
     /// Device bytes of all weight allocations.
     var allocatedBytes: UInt64 { allocations.reduce(0) { $0 + $1.size } }

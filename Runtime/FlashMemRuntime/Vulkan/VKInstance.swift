@@ -1,12 +1,15 @@
 import CVulkan
 
 extension VK {
-    /// A `VkInstance` (vkCreateInstance / vkDestroyInstance). Owns nothing else; physical devices
-    /// enumerated from it are plain handles valid while it lives.
+    /// A `VkInstance` (vkCreateInstance / vkDestroyInstance). Owns nothing else but, with validation
+    /// (`VulkanValidation.isRequested`), its debug messenger; physical devices enumerated from it are plain handles
+    /// valid while it lives.
     final class Instance {
         let handle: VkInstance
         /// The API version requested at creation (at least 1.2: timeline semaphores are core there).
         let apiVersion: UInt32
+        /// With validation: the messenger reporting the layer's messages (destroyed before the instance).
+        private var messenger: DebugMessenger?
 
         /// The loader's instance version (vkEnumerateInstanceVersion).
         static func loaderVersion() -> UInt32 {
@@ -31,21 +34,51 @@ extension VK {
             app.pEngineName = name.pointers[1]
             app.engineVersion = 1
             app.apiVersion = requested
+            let validation = VulkanValidation.isRequested ? ValidationRequest() : nil
+            if validation != nil && !VulkanValidation.layerInstalled() {
+                throw RuntimeError.validationUnavailable(
+                    reason: "FLASHMEM_VALIDATION is set but the Vulkan loader finds no \(VulkanValidation.layerName) "
+                        + "(install vulkan-validationlayers, or unset FLASHMEM_VALIDATION)")
+            }
             var raw: VkInstance?
             let result = withUnsafePointer(to: &app) { appPointer -> VkResult in
                 var info = VkInstanceCreateInfo()
                 info.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO
                 info.pApplicationInfo = appPointer
-                return vkCreateInstance(&info, nil, &raw)
+                guard let validation else { return vkCreateInstance(&info, nil, &raw) }
+                return validation.layers.pointers.withUnsafeBufferPointer { layers in
+                    validation.extensions.pointers.withUnsafeBufferPointer { extensions in
+                        info.enabledLayerCount = UInt32(layers.count)
+                        info.ppEnabledLayerNames = layers.baseAddress
+                        info.enabledExtensionCount = UInt32(extensions.count)
+                        info.ppEnabledExtensionNames = extensions.baseAddress
+                        return validation.withChain { chain in
+                            info.pNext = chain
+                            return vkCreateInstance(&info, nil, &raw)
+                        }
+                    }
+                }
             }
-            try check(result, "vkCreateInstance")
+            try check(result, "vkCreateInstance", validation == nil ? "" : "with \(VulkanValidation.layerName)")
             guard let raw else { throw VulkanError(call: "vkCreateInstance", result: VK_ERROR_UNKNOWN.rawValue) }
             handle = raw
             apiVersion = requested
             withExtendedLifetime(name) {}
+            withExtendedLifetime(validation) {}
+            if validation != nil {
+                do {
+                    messenger = try DebugMessenger(instance: raw)
+                } catch {
+                    vkDestroyInstance(raw, nil)
+                    throw error
+                }
+            }
         }
 
-        deinit { vkDestroyInstance(handle, nil) }
+        deinit {
+            messenger = nil
+            vkDestroyInstance(handle, nil)
+        }
 
         /// vkEnumeratePhysicalDevices, in the driver's order (the order `--device N` indexes).
         func physicalDevices() throws -> [VkPhysicalDevice] {

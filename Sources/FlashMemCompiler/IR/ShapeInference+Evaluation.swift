@@ -19,7 +19,7 @@ extension ShapeInference {
             try c.requireSameDType(operands.map { TensorType(dtype: $0.dtype, shape: $0.shape) })
             let s = operands[0].reals()[0], l = operands[1].reals()[0], d = operands[2].reals()[0]
             guard d != 0 else { throw c.fail("Range delta is 0") }
-            let count = Int(max(((l - s) / d).rounded(.up), 0))
+            let count = try ShapeRules.dimension(max(((l - s) / d).rounded(.up), 0), "Range's element count")
             return [TensorType(dtype: operands[0].dtype, shape: [count])]
         },
         "ConstantOfShape": { c in

@@ -17,12 +17,12 @@ extension ShapeInference {
         "Tile": { c in
             let x = try c.input(0)
             let repeats = try MovementOperands.tileRepeats(c, rank: x.shape.count)
-            return [TensorType(dtype: x.dtype, shape: zip(x.shape, repeats).map { $0 * $1 })]
+            return [TensorType(dtype: x.dtype, shape: try zip(x.shape, repeats).map { try ShapeRules.product([$0, $1]) })]
         },
         "Pad": { c in
             let x = try c.input(0)
             let pads = try MovementOperands.pads(c, shape: x.shape)
-            return [TensorType(dtype: x.dtype, shape: pads.outputShape(x.shape))]
+            return [TensorType(dtype: x.dtype, shape: try pads.outputShape(x.shape))]
         },
         "Resize": { c in
             let x = try c.input(0)
@@ -115,8 +115,9 @@ enum MovementOperands {
         var constantValue: ConstantTensor?
         var constantInput: String?
 
-        func outputShape(_ shape: [Int]) -> [Int] {
-            shape.indices.map { shape[$0] + begin[$0] + end[$0] }
+        /// Throws for pads whose sum with the dimension overflows (a model may hold any int64).
+        func outputShape(_ shape: [Int]) throws -> [Int] {
+            try shape.indices.map { try ShapeRules.sum(shape[$0], begin[$0], end[$0]) }
         }
     }
 
@@ -163,7 +164,7 @@ enum MovementOperands {
         let pads = Pads(mode: mode, begin: Array(all[..<rank]), end: Array(all[rank...]), constantValue: value,
                         constantInput: valueInput)
         for d in 0..<rank {
-            let out = shape[d] + pads.begin[d] + pads.end[d]
+            let out = try ShapeRules.sum(shape[d], pads.begin[d], pads.end[d])
             guard out >= 0 else { throw c.fail("pads \(all) remove more than dim \(d) (\(shape[d])) holds") }
             if mode != .constant, out > 0, shape[d] == 0 {
                 throw c.fail("\(modeName) padding of the empty dim \(d)")
@@ -260,7 +261,7 @@ enum MovementOperands {
             for (i, a) in axes.enumerated() {
                 guard scales[i] > 0, scales[i].isFinite else { throw c.fail("scale \(scales[i]) must be positive") }
                 perDimScale[a] = scales[i]
-                out[a] = Int(scales[i] * Double(shape[a]))
+                out[a] = try ShapeRules.dimension(scales[i] * Double(shape[a]), "scaled size of axis \(a)")
             }
         } else if let sizes {
             for (i, a) in axes.enumerated() {
@@ -277,7 +278,7 @@ enum MovementOperands {
                 }
                 for a in axes {
                     perDimScale[a] = scale
-                    out[a] = Int(scale * Double(shape[a]) + 0.5)
+                    out[a] = try ShapeRules.dimension(scale * Double(shape[a]) + 0.5, "scaled size of axis \(a)")
                 }
             }
         }

@@ -48,8 +48,9 @@ extension ShapeInference {
             throw c.fail("W is \(IRText.shape(w.shape)); expected [\(dirs), 4·hidden_size, \(x.shape[2])]")
         }
         let hidden = c.node.int("hidden_size", default: w.shape[1] / 4)
-        guard hidden >= 1, w.shape[1] == 4 * hidden else {
-            throw c.fail("W is \(IRText.shape(w.shape)) but hidden_size is \(hidden) (expected \(4 * hidden) rows)")
+        // Bounded first: 4·hidden_size must not overflow for any int64 attribute.
+        guard hidden >= 1, hidden <= ShapeRules.maxDimension, w.shape[1] == 4 * hidden else {
+            throw c.fail("W is \(IRText.shape(w.shape)) but hidden_size is \(hidden) (W[1] must be 4 × hidden_size)")
         }
         let dims = LSTMDimensions(seqLength: layout == 0 ? x.shape[0] : x.shape[1],
                                   batch: layout == 0 ? x.shape[1] : x.shape[0], inputSize: x.shape[2],

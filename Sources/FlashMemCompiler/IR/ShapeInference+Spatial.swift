@@ -71,7 +71,8 @@ extension ShapeInference {
         }
         let group = c.node.int("group", default: 1)
         let channels = x.shape[1], filters = w.shape[0]
-        guard group >= 1, channels % group == 0, filters % group == 0, w.shape[1] * group == channels else {
+        guard group >= 1, group <= ShapeRules.maxDimension, channels % group == 0, filters % group == 0,
+              w.shape[1] * group == channels else {
             throw c.fail("X has \(channels) channels, W \(IRText.shape(w.shape)) and group \(group) do not match "
                 + "(W[1] × group must equal the channels, group must divide W[0])")
         }
@@ -150,7 +151,16 @@ private struct WindowAttributes {
     static func perAxis(_ node: Node, _ key: String, axes: Int, default value: Int) throws -> [Int] {
         guard let v = node.ints(key) else { return [Int](repeating: value, count: axes) }
         guard v.count == axes else { throw ShapeRuleError("\(key) \(v) must have \(axes) entries") }
+        try Self.checkMagnitude(v, key)
         return v
+    }
+
+    /// Window attributes no larger than a dimension: then every size the window arithmetic computes (at most two
+    /// products of two such values, plus a few) stays inside Int.
+    static func checkMagnitude(_ values: [Int], _ key: String) throws {
+        if let v = values.first(where: { $0.magnitude > UInt(ShapeRules.maxDimension) }) {
+            throw ShapeRuleError("\(key) entry \(v) is larger than any dimension (\(ShapeRules.maxDimension))")
+        }
     }
 
     /// `pads` as (begin, end) per axis, or nil when the node has none.
@@ -159,6 +169,7 @@ private struct WindowAttributes {
         guard pads.count == 2 * axes, pads.allSatisfy({ $0 >= 0 }) else {
             throw ShapeRuleError("pads \(pads) must be \(2 * axes) non-negative values")
         }
+        try Self.checkMagnitude(pads, "pads")
         return (Array(pads[..<axes]), Array(pads[axes...]))
     }
 }
@@ -263,7 +274,7 @@ extension ShapeInference {
         }
         let group = c.node.int("group", default: 1)
         let channels = x.shape[1]
-        guard group >= 1, channels % group == 0, w.shape[0] == channels else {
+        guard group >= 1, group <= ShapeRules.maxDimension, channels % group == 0, w.shape[0] == channels else {
             throw c.fail("X has \(channels) channels, W \(IRText.shape(w.shape)) and group \(group) do not match "
                 + "(W[0] must equal the channels and group must divide them)")
         }

@@ -62,12 +62,18 @@ struct ShapeInference {
         }
         if let first = unsupported.first {
             guard unsupported.count > 1 else { throw first }
-            let ops = unsupported.compactMap(\.op).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
-            let nodes = unsupported.prefix(20).map { "node '\($0.node ?? "?")' (\($0.op ?? "?"))" }
+            // Each op type once, in order of first appearance, with its count and its first node.
+            var ops: [(op: String, count: Int, firstNode: String)] = []
+            for error in unsupported {
+                let op = error.op ?? "?"
+                if let i = ops.firstIndex(where: { $0.op == op }) { ops[i].count += 1 } else {
+                    ops.append((op, 1, error.node ?? "?"))
+                }
+            }
+            let list = ops.map { "\($0.op) ×\($0.count) (\($0.count > 1 ? "first: " : "")node '\($0.firstNode)')" }
             throw CompileError(file: graph.sourcePath, node: first.node, op: first.op,
                                "\(ShapeInference.unsupportedOperator); the model has \(unsupported.count) nodes of "
-                               + "\(ops.count) unsupported operator(s) (\(ops.joined(separator: ", "))): "
-                               + nodes.joined(separator: ", ") + (unsupported.count > 20 ? ", …" : ""))
+                               + "\(ops.count) unsupported operators: " + list.joined(separator: ", "))
         }
         try refreshOutputs()
     }

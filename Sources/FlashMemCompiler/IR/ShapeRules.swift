@@ -28,6 +28,27 @@ enum ShapeRules {
         }
     }
 
+    /// The sum of `terms` (a padded size, a shifted extent), or an error when it overflows.
+    static func sum(_ terms: Int...) throws -> Int {
+        var s = 0
+        for t in terms {
+            let (r, overflow) = s.addingReportingOverflow(t)
+            guard !overflow else { throw ShapeRuleError("the sum of \(terms) overflows") }
+            s = r
+        }
+        return s
+    }
+
+    /// A size computed in floating point (a scaled dimension, an element count) as a dimension, truncated; an error
+    /// for NaN, infinities and values outside 0...maxDimension, which `Int(_:)` would trap on or which no tensor
+    /// can have.
+    static func dimension(_ value: Double, _ what: String) throws -> Int {
+        guard value.isFinite, value >= 0, value <= Double(maxDimension) else {
+            throw ShapeRuleError("\(what) \(value) is not a size in 0...\(maxDimension)")
+        }
+        return Int(value)
+    }
+
     /// The product of `dims`, or an error when it overflows.
     static func product<C: Collection>(_ dims: C) throws -> Int where C.Element == Int {
         var p = 1
@@ -209,13 +230,16 @@ enum ShapeRules {
             if step > 0 {
                 start = min(max(start, 0), dim)
                 end = min(max(end, 0), dim)
-                count = end > start ? (end - start + step - 1) / step : 0
+                count = end > start ? (end - start - 1) / step + 1 : 0  // no overflow for any step
             } else {
                 start = min(max(start, 0), dim - 1)
                 end = min(max(end, -1), dim - 1)
-                count = start > end ? (start - end - step - 1) / -step : 0
+                // step.magnitude: -Int.min would trap.
+                count = start > end ? Int(UInt(start - end - 1) / step.magnitude) + 1 : 0
             }
-            result[a] = SliceAxis(start: start, step: step, count: count)
+            // One element or none: the step does not matter, and a huge one (±2^63 is legal) would overflow the
+            // strides lowering multiplies it into.
+            result[a] = SliceAxis(start: start, step: count > 1 ? step : 1, count: count)
         }
         return result
     }

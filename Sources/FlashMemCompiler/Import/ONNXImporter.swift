@@ -147,11 +147,6 @@ public enum ONNXImporter {
     }
 }
 
-extension FileError {
-    /// The failed call and its errno text, without the path (which the CompileError names already).
-    var reason: String { "\(call) failed: \(String(cString: strerror(errno)))" }
-}
-
 /// Shapes spelled for error messages: `[3, ?, 37]`.
 enum IRText {
     static func shape(_ shape: [Int?]) -> String {

@@ -111,8 +111,8 @@ extension LoweringContext {
         let x = try input(n, 0), y = try output(n)
         let xShape = try shape(x, of: n), yShape = try shape(y, of: n)
         let pads = try MovementOperands.pads(nodeContext(n), shape: xShape)
-        guard pads.outputShape(xShape) == yShape else {
-            throw error(n, "internal: padded shape \(pads.outputShape(xShape)) is not the output's \(yShape)")
+        guard let padded = try? pads.outputShape(xShape), padded == yShape else {
+            throw error(n, "internal: padded shape \(String(describing: try? pads.outputShape(xShape))) is not the output's \(yShape)")
         }
         let isFloat = dtype(x)?.isFloat ?? true
         // The constant as the arena's 32-bit pattern of x's type.
