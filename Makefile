@@ -7,7 +7,7 @@ BIN := .build/release
 MODELS ?= resnet50 mobilenet_v3_large minilm_l6_v2 ppocrv4_det silero_vad silero_vad_dynamic_sr
 CORPUS_MODELS = $(sort $(patsubst %_dynamic_sr,%,$(MODELS)))
 
-.PHONY: setup build install example examples quickstart c-api-examples test unit-tests conformance model-tests compile-memory corpus paper-models shaders clean sanitize sanitize-asan sanitize-tsan validation
+.PHONY: setup build install example examples quickstart c-api-examples test unit-tests conformance model-tests compile-memory corpus paper-models shaders clean sanitize sanitize-asan sanitize-tsan sanitize-ci validation
 
 setup:
 	bash .ci/install.sh
@@ -91,6 +91,16 @@ sanitize-tsan:
 	swift build --build-tests --scratch-path .build-tsan --sanitize=thread
 	$(TSAN_ENV) .build-tsan/debug/FlashMemPackageTests.xctest '$(SANITIZE_SELECT)'
 	$(TSAN_ENV) bash Tests/Sanitizers/run-fixture.sh .build-tsan/debug
+
+# Part of `make test`: fmrun alone (the runtime without the compiler, so its builds are short) under ASan/LSan and
+# under TSan on run-fixture.sh — streamed, preloaded, and two models chained under one budget with cross-model
+# prefetch on a second thread — with bundles from the plain debug fmc.
+sanitize-ci:
+	swift build --product fmc
+	swift build --product fmrun --scratch-path .build-asan --sanitize=address
+	$(ASAN_ENV) bash Tests/Sanitizers/run-fixture.sh .build-asan/debug .build/debug
+	swift build --product fmrun --scratch-path .build-tsan --sanitize=thread
+	$(TSAN_ENV) bash Tests/Sanitizers/run-fixture.sh .build-tsan/debug .build/debug
 
 # The validation layer on the plain debug build (the one `make unit-tests` makes).
 validation:

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import FlashMemRuntime
+import CVulkan
 import TestSupport
 
 /// Runtime faults (issue 12, item 4): each is a typed error with a message naming what is wrong, and the process, the
@@ -24,6 +25,19 @@ final class RuntimeFaultTests: XCTestCase {
         for (g, e) in zip(y[0].floats(), expected) {
             XCTAssertEqual(g, e, accuracy: 1e-5 * max(1, abs(e)), file: file, line: line)
         }
+    }
+
+    /// Lavapipe cannot be made to lose its device, so only the error itself is checked: a lost device says what
+    /// it means for the app, other results say only what failed.
+    func testALostDeviceSaysTheDeviceAndItsSessionsAreGone() {
+        let lost = VulkanError(call: "vkQueueSubmit", result: VK_ERROR_DEVICE_LOST.rawValue, context: "step 3")
+        XCTAssertTrue(lost.isDeviceLost)
+        XCTAssertTrue(lost.description.hasPrefix("vkQueueSubmit failed (step 3): VK_ERROR_DEVICE_LOST — the GPU was lost"),
+                      lost.description)
+        XCTAssertTrue(lost.description.contains("open a new Device"), lost.description)
+        let oom = VulkanError(call: "vkAllocateMemory", result: VK_ERROR_OUT_OF_DEVICE_MEMORY.rawValue)
+        XCTAssertFalse(oom.isDeviceLost)
+        XCTAssertEqual(oom.description, "vkAllocateMemory failed: VK_ERROR_OUT_OF_DEVICE_MEMORY")
     }
 
     func testMissingFileIsAFileErrorNamingThePath() throws {

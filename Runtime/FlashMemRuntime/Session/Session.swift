@@ -191,6 +191,13 @@ public final class Session {
                                       reason: "\(device.info.name) asks for only \(requirements.size) bytes of memory "
                                           + "for a buffer of \(arena.size) bytes; it cannot hold this arena")
         }
+        if let type = device.memoryType(typeBits: requirements.memoryTypeBits, required: 0,
+                                        preferred: VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT.rawValue),
+           requirements.size > device.heapSize(ofType: type) {
+            throw RuntimeError.memory(what: "arena (\(bundle.meta.arenaSize) bytes)",
+                                      reason: "\(requirements.size) bytes exceed the \(device.heapSize(ofType: type))-byte "
+                                          + "memory heap of \(device.info.name)")
+        }
         return arena
     }
 

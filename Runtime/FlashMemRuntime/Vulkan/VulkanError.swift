@@ -18,8 +18,14 @@ public struct VulkanError: Error, CustomStringConvertible, Sendable {
     /// The `VkResult` name, e.g. "VK_ERROR_OUT_OF_DEVICE_MEMORY".
     public var resultName: String { vkResultName(result) }
 
+    /// The device is gone (a GPU fault, hang, reset or removal): nothing made on it can be used again.
+    public var isDeviceLost: Bool { result == VK_ERROR_DEVICE_LOST.rawValue }
+
     public var description: String {
-        context.isEmpty ? "\(call) failed: \(resultName)" : "\(call) failed (\(context)): \(resultName)"
+        let failed = context.isEmpty ? "\(call) failed: \(resultName)" : "\(call) failed (\(context)): \(resultName)"
+        guard isDeviceLost else { return failed }
+        return failed + " — the GPU was lost (a fault, hang or reset); this Device and every session on it can no "
+            + "longer run: open a new Device and sessions (the bundles stay valid)"
     }
 }
 
