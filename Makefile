@@ -56,9 +56,10 @@ install: build
 	    > $(PREFIX)/lib/pkgconfig/flashmem.pc
 
 # Unit, golden, per-op and fixture-model tests on lavapipe, the sanitize subset again under the Khronos validation
-# layer (on the same build: ~45 s), the ONNX node-test subset, the corpus models, the C API's examples (C and Python
-# ctypes), the apps of `make examples` and the README's quick start.
-test: setup unit-tests validation conformance model-tests c-api-examples examples quickstart
+# layer (on the same build: ~45 s), fmrun under ASan and TSan on the fixtures (sanitize-ci), the ONNX node-test
+# subset, the corpus models, the C API's examples (C and Python ctypes), the apps of `make examples` and the
+# README's quick start.
+test: setup unit-tests validation sanitize-ci conformance model-tests c-api-examples examples quickstart
 
 unit-tests:
 	swift build --build-tests
