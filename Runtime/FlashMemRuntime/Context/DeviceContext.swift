@@ -110,6 +110,12 @@ public final class DeviceContext: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` holding the accounting lock, under which sessions' residencies are set and cleared (and their
+    /// resident weights marked loaded): what `Session.isResident` and `Session.weightsResident` read.
+    func locked<T>(_ body: () throws -> T) rethrows -> T {
+        try lock.locked(body)
+    }
+
     /// The residency a `.reserved` session built.
     func attach(_ session: Session, _ residency: SessionResidency) {
         lock.locked { session.residency = residency }

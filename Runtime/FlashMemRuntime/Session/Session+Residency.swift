@@ -90,7 +90,7 @@ extension Session {
                 residency.keepAlive.append(load)
                 copied = try self.load(load).bytesStreamed
                 residency.first = nil
-                residency.weights.residentLoaded = true
+                context.locked { residency.weights.residentLoaded = true }
             }
             // After the weights: the upload runs on the compute queue, behind the model running now.
             try ensureConstants()

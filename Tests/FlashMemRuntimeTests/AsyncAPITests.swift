@@ -1,0 +1,135 @@
+import Foundation
+import XCTest
+@testable import FlashMemRuntime
+import TestSupport
+
+/// The conveniences over the blocking API (Session+Async.swift): inputs and outputs by name, the `async` variants,
+/// and what the documentation's articles show (FlashMemRuntime.docc).
+final class AsyncAPITests: XCTestCase {
+    // In an async function a call resolves to the async overload: these are the blocking ones.
+    func blockingRun(_ session: Session, _ inputs: [HostTensor]) throws -> [HostTensor] { try session.run(inputs: inputs) }
+    func blockingRun(_ session: Session, _ inputs: [String: HostTensor]) throws -> [String: HostTensor] {
+        try session.run(inputs: inputs)
+    }
+    func blockingRun(_ pipeline: Pipeline, _ inputs: [Int: [HostTensor]]) throws -> Pipeline.RunResult {
+        try pipeline.run(inputs: inputs)
+    }
+
+    func tinyInput(seed: UInt64) -> HostTensor {
+        var rng = SplitMix(seed: seed)
+        return HostTensor(name: "x", shape: [2, 64], floats: (0..<TinyModel.n).map { _ in rng.float(in: -4...4) })
+    }
+
+    /// By name, and async, the outputs are those of the blocking array form, bit for bit; a key names the input
+    /// whatever the tensor's own name; a wrong name is the usual input error.
+    func testNamedAndAsyncRunsMatchTheBlockingRun() async throws {
+        let model = try TinyModel()
+        let session = try Session(bundle: model.loaded(), device: device())
+        let x = tinyInput(seed: 5)
+        let blocking = try blockingRun(session, [x])
+
+        var renamed = x
+        renamed.name = "anything"
+        let named = try blockingRun(session, ["x": renamed])
+        XCTAssertEqual(Array(named.keys), ["y"])
+        XCTAssertEqual(named["y"], blocking[0])
+
+        let awaited: [HostTensor] = try await session.run(inputs: [x])
+        XCTAssertEqual(awaited, blocking)
+        let awaitedNamed: [String: HostTensor] = try await session.run(inputs: ["x": x])
+        XCTAssertEqual(awaitedNamed, named)
+        let expected = model.reference(x.floats())
+        for (g, e) in zip(awaited[0].floats(), expected) { XCTAssertEqual(g, e, accuracy: 1e-5 * max(1, abs(e))) }
+
+        do {
+            _ = try await session.run(inputs: ["z": x])
+            XCTFail("an unknown input name should fail the run")
+        } catch let error as RuntimeError {
+            XCTAssertTrue("\(error)".contains("unknown input \"z\""), "\(error)")
+        }
+    }
+
+    /// An async pipeline run gives the blocking run's outputs, with every model's statistics.
+    func testAsyncPipelineMatchesTheBlockingRun() async throws {
+        let bundles = try [61, 62].map { try DeviceContextTests.chainModel(seed: $0) }
+        let context = DeviceContext(device: try device(), budgetBytes: nil)
+        let pipeline = try Pipeline(sessions: bundles.map { try Session(bundle: $0, context: context) },
+                                    links: [Pipeline.Link(from: 0, output: "y", to: 1, input: "x")])
+        var rng = SplitMix(seed: 8)
+        let x = HostTensor(name: "x", shape: [1, 64], floats: (0..<64).map { _ in rng.float(in: -1...1) })
+        let blocking = try blockingRun(pipeline, [0: [x]])
+        let awaited: Pipeline.RunResult = try await pipeline.run(inputs: [0: [x]])
+        XCTAssertEqual(awaited.outputs, blocking.outputs)
+        XCTAssertEqual(awaited.models.map(\.name), pipeline.names)
+        XCTAssertEqual(awaited.models[1].stats.bytesStreamed, 0, "the second pass finds its weights resident")
+    }
+
+    /// Async runs of two sessions sharing a budget with room for one, all started at once, while another task reads
+    /// the sessions' reports: every output is right and the budget holds. (Data races here are what
+    /// `make sanitize-tsan` looks for.)
+    func testConcurrentAsyncRunsUnderOneBudget() async throws {
+        let bundles = try [71, 72].map { try DeviceContextTests.chainModel(seed: $0) }
+        var rng = SplitMix(seed: 4)
+        let inputs = (0..<2).map { _ in
+            HostTensor(name: "x", shape: [1, 64], floats: (0..<64).map { _ in rng.float(in: -1...1) })
+        }
+        let reference = try zip(bundles, inputs).map { try blockingRun(Session(bundle: $0, device: device()), [$1])[0] }
+        let probe = DeviceContext(device: try device(), budgetBytes: nil)
+        let largest = try bundles.map { try Session(bundle: $0, context: probe).footprintBytes }.max()!
+        let context = DeviceContext(device: try device(), budgetBytes: largest)
+        let sessions = try bundles.map { try Session(bundle: $0, context: context) }
+
+        let results = try await withThrowingTaskGroup(of: (Int, HostTensor).self) { group in
+            for i in 0..<8 {
+                group.addTask { (i % 2, try await sessions[i % 2].run(inputs: [inputs[i % 2]])[0]) }
+            }
+            group.addTask {
+                for _ in 0..<200 {
+                    for session in sessions {
+                        _ = (session.lastStats?.wallSeconds, session.isResident, session.weightsResident,
+                             session.memory.deviceBytes, session.startup.pipelineSeconds, context.memory.usedBytes)
+                    }
+                    await Task.yield()
+                }
+                return (-1, inputs[0])
+            }
+            var all: [(Int, HostTensor)] = []
+            for try await result in group where result.0 >= 0 { all.append(result) }
+            return all
+        }
+        XCTAssertEqual(results.count, 8)
+        for (model, y) in results { XCTAssertEqual(y, reference[model], "model \(model)") }
+        XCTAssertLessThanOrEqual(context.memory.peakBytes, largest)
+        XCTAssertGreaterThan(context.memory.evictions, 0, "with room for one, the two take turns")
+    }
+
+    /// The code of the "Getting started" article (FlashMemRuntime.docc/GettingStarted.md), on a bundle file of the
+    /// tiny test model (input x [2, 64], output y): keep the two in step.
+    func testGettingStartedArticle() throws {
+        let model = try TinyModel()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("getting-started-\(getpid()).fmb").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try BundleWriter.write(model.bundle, payload: model.payload, to: path)
+        failOnValidationErrors()
+
+        // -- The article's code, from here.
+        let bundle = try openBundle(path: path)
+        let device = try Device()
+        let session = try Session(bundle: bundle, device: device)
+
+        for input in session.inputs {
+            print(input.name, input.elementType, input.shape)  // x float32 [2, 64]
+        }
+
+        let x = HostTensor(name: "x", shape: [2, 64], floats: (0..<128).map { Float($0) / 128 })
+        let outputs = try session.run(inputs: ["x": x])
+        let y = outputs["y"]!
+        print(y.shape, y.floats().prefix(4))
+        // -- To here.
+
+        XCTAssertEqual(session.inputs.map(\.name), ["x"])
+        XCTAssertEqual(y.shape, [2, 64])
+        let expected = model.reference(x.floats())
+        for (g, e) in zip(y.floats(), expected) { XCTAssertEqual(g, e, accuracy: 1e-5 * max(1, abs(e))) }
+    }
+}
