@@ -132,4 +132,73 @@ final class AsyncAPITests: XCTestCase {
         let expected = model.reference(x.floats())
         for (g, e) in zip(y.floats(), expected) { XCTAssertEqual(g, e, accuracy: 1e-5 * max(1, abs(e))) }
     }
+
+    /// The code of the "Several models under one budget" article (SeveralModelsUnderOneBudget.md), on two chained
+    /// bundle files (input x, output y, [1, 64] each): keep the two in step.
+    func testSeveralModelsArticle() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("several-models-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let bundles = try [81, 82].map { try DeviceContextTests.chainModel(seed: $0) }
+        let encoderPath = folder + "/encoder.fmb", decoderPath = folder + "/decoder.fmb"
+        for (bundle, path) in zip(bundles, [encoderPath, decoderPath]) {
+            try BundleWriter.write(bundle.bundle, payload: bundle.data, to: path)
+        }
+        var rng = SplitMix(seed: 6)
+        let x = HostTensor(name: "x", shape: [1, 64], floats: (0..<64).map { _ in rng.float(in: -1...1) })
+        var reference = try Session(bundle: bundles[0], device: self.device()).run(inputs: [x])[0]
+        reference.name = "x"
+        reference = try Session(bundle: bundles[1], device: self.device()).run(inputs: [reference])[0]
+        failOnValidationErrors()
+
+        // -- The article's code, from here.
+        let device = try Device()
+        let context = DeviceContext(device: device, budgetBytes: 512 << 20)
+        let encoder = try Session(bundle: openBundle(path: encoderPath), context: context)
+        let decoder = try Session(bundle: openBundle(path: decoderPath), context: context)
+
+        let names = ["encoder", "decoder"]
+        let pipeline = try Pipeline(sessions: [encoder, decoder], names: names,
+                                    links: [Pipeline.Link.parse("encoder.y=decoder.x", modelNames: names)])
+        let result = try pipeline.run(inputs: [0: [x]])
+        let y = result.outputs[1][0]
+        for model in result.models {
+            print(model.name, model.stats.wallSeconds, model.stats.bytesStreamed, model.prefetch?.bytesCopied ?? 0)
+        }
+        print(context.memory.peakBytes, context.memory.evictions)
+        // -- To here.
+
+        XCTAssertEqual(y, reference)
+        XCTAssertEqual(result.models.map(\.name), names)
+        XCTAssertLessThanOrEqual(context.memory.peakBytes, 512 << 20)
+    }
+
+    /// One pipeline run from two threads at once: each run gets its own outputs, right ones.
+    func testPipelineRunsFromTwoThreads() throws {
+        let bundles = try [91, 92].map { try DeviceContextTests.chainModel(seed: $0) }
+        let probe = DeviceContext(device: try device(), budgetBytes: nil)
+        let largest = try bundles.map { try Session(bundle: $0, context: probe).footprintBytes }.max()!
+        let context = DeviceContext(device: try device(), budgetBytes: largest)
+        let pipeline = try Pipeline(sessions: bundles.map { try Session(bundle: $0, context: context) },
+                                    links: [Pipeline.Link(from: 0, output: "y", to: 1, input: "x")])
+        let inputs = (0..<2).map { t -> HostTensor in
+            var rng = SplitMix(seed: UInt64(20 + t))
+            return HostTensor(name: "x", shape: [1, 64], floats: (0..<64).map { _ in rng.float(in: -1...1) })
+        }
+        let reference = try inputs.map { try pipeline.run(inputs: [0: [$0]]).outputs }
+        let failures = FailureLog()
+        DispatchQueue.concurrentPerform(iterations: 2) { t in
+            for run in 0..<4 {
+                do {
+                    let result = try pipeline.run(inputs: [0: [inputs[t]]])
+                    if result.outputs != reference[t] { failures.add("thread \(t) run \(run): wrong outputs") }
+                    if result.models.count != 2 { failures.add("thread \(t) run \(run): \(result.models.count) models") }
+                } catch {
+                    failures.add("thread \(t) run \(run): \(error)")
+                }
+            }
+        }
+        XCTAssertEqual(failures.messages, [])
+        XCTAssertLessThanOrEqual(context.memory.peakBytes, largest)
+    }
 }

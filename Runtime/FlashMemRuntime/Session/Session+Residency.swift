@@ -100,7 +100,8 @@ extension Session {
     }
 
     /// Gives the session's device memory back to its context now (the next run acquires it again and copies every
-    /// chunk again). False when the session is in use on another thread.
+    /// chunk again). An operation of this session in progress on another thread finishes first (they take turns).
+    /// Returns whether the memory is given back: false only while the context has it pinned for an operation.
     @discardableResult
     public func releaseDeviceMemory() -> Bool {
         operationLock.locked { context.release(self) }
