@@ -15,10 +15,13 @@ import Synchronization
 /// the calls take turns model by model (a session's operations take turns). The sessions may be run elsewhere
 /// meanwhile too. Hence `Sendable`.
 public final class Pipeline: @unchecked Sendable {
+    /// The models, in the order they run.
     public let sessions: [Session]
     /// How models are called in errors and reports (bundle file stems, as fmrun names them).
     public let names: [String]
+    /// Which outputs feed which inputs.
     public let links: [Link]
+    /// The one context of every session.
     public var context: DeviceContext { sessions[0].context }
     /// Prefetch model i+1 while model i runs its last steps (`Session.prefetch`); off to measure without. Read once
     /// per `run`.

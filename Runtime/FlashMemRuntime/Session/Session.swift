@@ -25,10 +25,13 @@ import Synchronization
 /// then the latest finished run's, whichever thread ran it (a caller that needs its own run's figures runs
 /// from one thread at a time). Hence `Sendable`. Keeps its `DeviceContext`, `Device` and `LoadedBundle` alive.
 public final class Session: @unchecked Sendable {
+    /// The bundle the session runs (its weight chunks are read from it on every run that copies them).
     public let bundle: LoadedBundle
+    /// The device the session runs on: its context's.
     public let device: Device
     /// Where the session's device memory comes from (its own, unbounded one with `init(bundle:device:options:)`).
     public let context: DeviceContext
+    /// How the session was made: load mode, staging, profiling.
     public let options: SessionOptions
     /// The session's own device allocations (what it holds while resident; see `isResident`).
     public internal(set) var memory: MemoryReport {
@@ -55,7 +58,9 @@ public final class Session: @unchecked Sendable {
     /// Whether the session holds its device memory now (its arena and weight space).
     public var isResident: Bool { context.locked { residency != nil } }
 
+    /// The model's inputs (name, element type, shape): what `run` needs, every one.
     public var inputs: [IOBinding] { bundle.bundle.meta.inputs }
+    /// The model's outputs (name, element type, shape), in the order `run(inputs: [HostTensor])` returns them.
     public var outputs: [IOBinding] { bundle.bundle.meta.outputs }
 
     let pipelines: [VK.Pipeline]
