@@ -76,7 +76,7 @@ docs:
 # (the layer with synchronization validation; any error fails). Each sanitizer has its own build folder. Only
 # `validation` is part of `make test`: the two sanitizer builds alone take longer than CI can spare.
 SANITIZE_CLASSES ?= SessionTests SessionChurnTests RuntimeFaultTests BundleFileTests BundleIntegrityTests RuntimeIfTests \
-    IndexCheckTests FMRunTests ValidationLayerTests WeightSplitTests AsyncAPITests
+    IndexCheckTests FMRunTests ValidationLayerTests WeightSplitTests AppAPITests
 empty :=
 comma := ,
 # XCTest's own selection (the test binary is run directly, so LD_PRELOAD below reaches it and not SwiftPM's tools).

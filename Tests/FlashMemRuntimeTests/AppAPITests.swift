@@ -3,9 +3,9 @@ import XCTest
 @testable import FlashMemRuntime
 import TestSupport
 
-/// The conveniences over the blocking API (Session+Async.swift): inputs and outputs by name, the `async` variants,
-/// and what the documentation's articles show (FlashMemRuntime.docc).
-final class AsyncAPITests: XCTestCase {
+/// The API as apps see it: inputs and outputs by name and the `async` variants (Session+Async.swift), typed tensors,
+/// runs from several threads, and the code of the documentation's articles (FlashMemRuntime.docc).
+final class AppAPITests: XCTestCase {
     // In an async function a call resolves to the async overload: these are the blocking ones.
     func blockingRun(_ session: Session, _ inputs: [HostTensor]) throws -> [HostTensor] { try session.run(inputs: inputs) }
     func blockingRun(_ session: Session, _ inputs: [String: HostTensor]) throws -> [String: HostTensor] {
@@ -46,6 +46,35 @@ final class AsyncAPITests: XCTestCase {
             XCTFail("an unknown input name should fail the run")
         } catch let error as RuntimeError {
             XCTAssertTrue("\(error)".contains("unknown input \"z\""), "\(error)")
+        }
+    }
+
+    /// Typed tensors: the generic initializer makes what the float and int64 ones make, and `withElements` lends an
+    /// output's own bytes (no copy) holding the values `floats()` converts.
+    func testTypedElementsInPlace() throws {
+        let values: [Float] = [1.5, -2, 0.25, 3]
+        XCTAssertEqual(HostTensor(name: "a", shape: [2, 2], elements: values),
+                       HostTensor(name: "a", shape: [2, 2], floats: values))
+        XCTAssertEqual(HostTensor(name: "b", shape: [3], elements: [Int64(1), -2, 1 << 40]),
+                       HostTensor(name: "b", shape: [3], int64s: [1, -2, 1 << 40]))
+        let int32s = HostTensor(name: "c", shape: [3], elements: [Int32(7), -8, 9])
+        XCTAssertEqual(int32s.elementType, .int32)
+        XCTAssertEqual(int32s.withElements(of: Int32.self) { Array($0) }, [7, -8, 9])
+        XCTAssertEqual(int32s.int64s(), [7, -8, 9])
+        #if !(os(macOS) && arch(x86_64))
+        let halves = HostTensor(name: "d", shape: [2], elements: [Float16(0.5), Float16(-3)])
+        XCTAssertEqual(halves.elementType, .float16)
+        XCTAssertEqual(halves.floats(), [0.5, -3])
+        #endif
+
+        let model = try TinyModel()
+        let session = try Session(bundle: model.loaded(), device: device())
+        let y = try session.run(inputs: [tinyInput(seed: 3)])[0]
+        let storage = y.bytes.withUnsafeBytes { UnsafeRawPointer($0.baseAddress!) }
+        y.withElements(of: Float.self) { elements in
+            XCTAssertEqual(UnsafeRawPointer(elements.baseAddress!), storage, "the elements are lent, not copied")
+            XCTAssertEqual(elements.count, y.elementCount)
+            XCTAssertEqual(Array(elements), y.floats())
         }
     }
 
