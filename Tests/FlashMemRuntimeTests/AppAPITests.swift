@@ -108,22 +108,26 @@ final class AppAPITests: XCTestCase {
         let context = DeviceContext(device: try device(), budgetBytes: largest)
         let sessions = try bundles.map { try Session(bundle: $0, context: context) }
 
-        let results = try await withThrowingTaskGroup(of: (Int, HostTensor).self) { group in
+        let runsDone = Flag()
+        let results = try await withThrowingTaskGroup(of: (Int, HostTensor)?.self) { group in
             for i in 0..<8 {
                 group.addTask { (i % 2, try await sessions[i % 2].run(inputs: [inputs[i % 2]])[0]) }
             }
             group.addTask {
-                for _ in 0..<200 {
+                while !runsDone.isSet && !Task.isCancelled {
                     for session in sessions {
                         _ = (session.lastStats?.wallSeconds, session.isResident, session.weightsResident,
                              session.memory.deviceBytes, session.startup.pipelineSeconds, context.memory.usedBytes)
                     }
                     await Task.yield()
                 }
-                return (-1, inputs[0])
+                return nil
             }
             var all: [(Int, HostTensor)] = []
-            for try await result in group where result.0 >= 0 { all.append(result) }
+            for try await result in group {
+                if let result { all.append(result) }
+                if all.count == 8 { runsDone.set() }
+            }
             return all
         }
         XCTAssertEqual(results.count, 8)
@@ -156,8 +160,12 @@ final class AppAPITests: XCTestCase {
         print(y.shape, y.floats().prefix(4))
         // -- To here.
 
+        // "Read the outputs".
+        let sum = y.withElements(of: Float.self) { $0.reduce(0, +) }
+
         XCTAssertEqual(session.inputs.map(\.name), ["x"])
         XCTAssertEqual(y.shape, [2, 64])
+        XCTAssertEqual(sum, y.floats().reduce(0, +))
         let expected = model.reference(x.floats())
         for (g, e) in zip(y.floats(), expected) { XCTAssertEqual(g, e, accuracy: 1e-5 * max(1, abs(e))) }
     }
@@ -230,4 +238,12 @@ final class AppAPITests: XCTestCase {
         XCTAssertEqual(failures.messages, [])
         XCTAssertLessThanOrEqual(context.memory.peakBytes, largest)
     }
+}
+
+/// A flag one task sets and others poll.
+private final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    func set() { lock.lock(); value = true; lock.unlock() }
 }

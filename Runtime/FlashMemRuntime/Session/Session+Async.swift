@@ -17,9 +17,10 @@ extension Session {
         return Dictionary(outputs.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// `run(inputs: [HostTensor])` for async callers. The run blocks a thread of this session's own dispatch queue
-    /// instead of the caller's, so it holds no thread of Swift's cooperative pool; async calls on one session start
-    /// in the order they were made. Cancelling the calling task does not stop a run that has started.
+    /// `run(inputs: [HostTensor])` for async callers. The run blocks on this session's own serial dispatch queue
+    /// instead of the caller's thread: the calling task is suspended meanwhile, its thread free for other tasks. Async
+    /// calls on one session run one after another, in the order they reached its queue. Cancelling the calling task
+    /// does not stop or skip the run.
     public func run(inputs: [HostTensor]) async throws -> [HostTensor] {
         try await offload(to: asyncQueue) { try self.run(inputs: inputs) }
     }
@@ -38,16 +39,17 @@ extension Session {
 }
 
 extension Pipeline {
-    /// `run(inputs:)` for async callers: the models run on a thread of the pipeline's own dispatch queue, not
-    /// the caller's; async calls on one pipeline run one after another, in the order they were made. Cancelling the
-    /// calling task does not stop a run that has started.
+    /// `run(inputs:)` for async callers: the models run on the pipeline's own serial dispatch queue, not the
+    /// caller's thread; async calls on one pipeline run one after another, in the order they reached its queue.
+    /// Cancelling the calling task does not stop or skip the run.
     public func run(inputs: [Int: [HostTensor]] = [:]) async throws -> RunResult {
         try await offload(to: asyncQueue) { try self.run(inputs: inputs) }
     }
 }
 
-/// Runs blocking `work` on `queue` (a serial queue: its thread is its own, never one of the cooperative pool's) and
-/// resumes the caller with the result.
+/// Runs blocking `work` on `queue` and resumes the suspended caller with the result: the caller's thread is free
+/// meanwhile. `queue` is a serial queue made with a label, which targets an overcommitting global queue: its work
+/// gets a thread even while the work of other queues blocks theirs.
 func offload<T: Sendable>(to queue: DispatchQueue, _ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         queue.async { continuation.resume(with: Result(catching: work)) }
