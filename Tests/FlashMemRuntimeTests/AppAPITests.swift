@@ -78,6 +78,23 @@ final class AppAPITests: XCTestCase {
         }
     }
 
+    /// An async prefetch copies the resident images ahead, so the run that follows copies nothing.
+    func testAsyncPrefetchMovesTheCopiesOutOfTheRun() async throws {
+        let bundle = try DeviceContextTests.chainModel(seed: 95)
+        let context = DeviceContext(device: try device(), budgetBytes: nil)
+        let session = try Session(bundle: bundle, context: context)
+        let report = try await session.prefetch()
+        XCTAssertTrue(report.resident && report.acquired)
+        XCTAssertGreaterThan(report.bytesCopied, 0)
+        XCTAssertTrue(session.weightsResident)
+        var rng = SplitMix(seed: 2)
+        let x = HostTensor(name: "x", shape: [1, 64], floats: (0..<64).map { _ in rng.float(in: -1...1) })
+        _ = try await session.run(inputs: [x])
+        let stats = try XCTUnwrap(session.lastStats)
+        XCTAssertEqual(stats.bytesStreamed, 0, "prefetched: the run copies nothing")
+        XCTAssertFalse(stats.acquiredMemory)
+    }
+
     /// An async pipeline run gives the blocking run's outputs, with every model's statistics.
     func testAsyncPipelineMatchesTheBlockingRun() async throws {
         let bundles = try [61, 62].map { try DeviceContextTests.chainModel(seed: $0) }

@@ -36,6 +36,13 @@ extension Session {
     public func prepare() async throws {
         try await offload(to: asyncQueue) { try self.prepare() }
     }
+
+    /// `prefetch()` for async callers (it waits for its weight copies), on the session's own dispatch queue: e.g. an
+    /// app loads the model it will need next while it shows something else.
+    @discardableResult
+    public func prefetch() async throws -> PrefetchReport {
+        try await offload(to: asyncQueue) { try self.prefetch() }
+    }
 }
 
 extension Pipeline {
