@@ -90,7 +90,7 @@ public final class Session: @unchecked Sendable {
     let verifier: ChunkVerifier?
     /// Serializes this session's run, prepare, prefetch and release.
     let operationLock = ConditionLock()
-    /// Where the `async` variants block (Session+Async.swift): a serial queue, so a thread of its own.
+    /// Where the `async` variants block (Session+Async.swift): a serial queue, so they run one after another.
     let asyncQueue = DispatchQueue(label: "FlashMem.Session")
     /// With `options.trace`: the current run's host-thread events, the first compute submission and when the host
     /// saw the last copy land (host clock).
