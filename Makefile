@@ -7,7 +7,11 @@ BIN := .build/release
 MODELS ?= resnet50 mobilenet_v3_large minilm_l6_v2 ppocrv4_det silero_vad silero_vad_dynamic_sr
 CORPUS_MODELS = $(sort $(patsubst %_dynamic_sr,%,$(MODELS)))
 
-.PHONY: setup build install example examples quickstart c-api-examples test unit-tests conformance model-tests compile-memory corpus paper-models shaders clean sanitize sanitize-asan sanitize-tsan sanitize-ci validation
+# Unit, golden, per-op and fixture-model tests on lavapipe, the runtime's DocC documentation (on the same build:
+# ~40 s), the sanitize subset again under the Khronos validation layer (on the same build: ~45 s), fmrun under ASan
+# and TSan on the fixtures (sanitize-ci), the ONNX node-test subset, the corpus models, the C API's examples (C and
+# Python ctypes), the apps of `make examples` and the README's quick start.
+test: setup unit-tests docs validation sanitize-ci conformance model-tests c-api-examples examples quickstart
 
 setup:
 	bash .ci/install.sh
@@ -55,22 +59,28 @@ install: build
 	sed -e "s|@PREFIX@|$(PREFIX)|" -e "s|@VERSION@|$$($(BIN)/fmc --version)|" Runtime/FlashMemC/flashmem.pc.in \
 	    > $(PREFIX)/lib/pkgconfig/flashmem.pc
 
-# Unit, golden, per-op and fixture-model tests on lavapipe, the sanitize subset again under the Khronos validation
-# layer (on the same build: ~45 s), fmrun under ASan and TSan on the fixtures (sanitize-ci), the ONNX node-test
-# subset, the corpus models, the C API's examples (C and Python ctypes), the apps of `make examples` and the
-# README's quick start.
-test: setup unit-tests validation sanitize-ci conformance model-tests c-api-examples examples quickstart
+# Unit, golden, per-op and fixture-model tests on lavapipe, the runtime's DocC documentation (on the same build:
+# ~40 s), the sanitize subset again under the Khronos validation layer (on the same build: ~45 s), fmrun under ASan
+# and TSan on the fixtures (sanitize-ci), the ONNX node-test subset, the corpus models, the C API's examples (C and
+# Python ctypes), the apps of `make examples` and the README's quick start.
+test: setup unit-tests docs validation sanitize-ci conformance model-tests c-api-examples examples quickstart
 
 unit-tests:
 	swift build --build-tests
 	swift test --skip-build
+
+# FlashMemRuntime's DocC documentation (Runtime/FlashMemRuntime/FlashMemRuntime.docc and the doc comments), by
+# swift-docc-plugin; any DocC warning (an unresolved symbol link, …) fails it. The archive is written to
+# .build/plugins/Swift-DocC/outputs/FlashMemRuntime.doccarchive.
+docs:
+	swift package --disable-sandbox generate-documentation --target FlashMemRuntime --warnings-as-errors
 
 # Sanitizers and the Khronos validation layer (README "Tests"), on the runtime's session, streaming and fault tests
 # and fmrun on the CNN fixture: AddressSanitizer (+ LeakSanitizer), ThreadSanitizer, then FLASHMEM_VALIDATION=1
 # (the layer with synchronization validation; any error fails). Each sanitizer has its own build folder. Only
 # `validation` is part of `make test`: the two sanitizer builds alone take longer than CI can spare.
 SANITIZE_CLASSES ?= SessionTests SessionChurnTests RuntimeFaultTests BundleFileTests BundleIntegrityTests RuntimeIfTests \
-    IndexCheckTests FMRunTests ValidationLayerTests WeightSplitTests
+    IndexCheckTests FMRunTests ValidationLayerTests WeightSplitTests AppAPITests
 empty :=
 comma := ,
 # XCTest's own selection (the test binary is run directly, so LD_PRELOAD below reaches it and not SwiftPM's tools).

@@ -1,11 +1,15 @@
 /// A tensor in host memory: what `Session.run` takes and returns, and what `NPY` reads and writes.
 /// `bytes` are little-endian, C order, `elementType.byteSize` bytes per element (bool: one byte, 0 or 1).
 public struct HostTensor: Equatable, Sendable {
+    /// The model input or output it is (`Session.inputs`, `Session.outputs`).
     public var name: String
     public var elementType: ElementType
+    /// The dimensions, outermost first.
     public var shape: [Int]
+    /// The elements, little-endian, in C order.
     public var bytes: [UInt8]
 
+    /// A tensor of any element type from its bytes, taken as they are (no copy).
     public init(name: String, elementType: ElementType, shape: [Int], bytes: [UInt8]) {
         self.name = name
         self.elementType = elementType
@@ -13,17 +17,44 @@ public struct HostTensor: Equatable, Sendable {
         self.bytes = bytes
     }
 
+    /// A tensor of `Element`s (`Float`: float32, `Int32`: int32, `Int64`: int64, `Float16`: float16), in C order.
+    public init<Element: TensorElement>(name: String, shape: [Int], elements: [Element]) {
+        self.init(name: name, elementType: Element.elementType, shape: shape,
+                  bytes: elements.withUnsafeBytes { Array($0) })
+    }
+
     /// A float32 tensor.
     public init(name: String, shape: [Int], floats: [Float]) {
-        self.init(name: name, elementType: .float32, shape: shape, bytes: floats.withUnsafeBytes { Array($0) })
+        self.init(name: name, shape: shape, elements: floats)
     }
 
     /// An int64 tensor.
     public init(name: String, shape: [Int], int64s: [Int64]) {
-        self.init(name: name, elementType: .int64, shape: shape, bytes: int64s.withUnsafeBytes { Array($0) })
+        self.init(name: name, shape: shape, elements: int64s)
     }
 
+    /// The number of elements: the product of `shape`.
     public var elementCount: Int { shape.reduce(1, *) }
+
+    /// Calls `body` with the elements in place as `Element`s, without copying them (`floats()` and `int64s()`
+    /// convert into new arrays instead). `Element.elementType` must be `elementType`: anything else is a
+    /// programming error, and traps. The buffer is valid only inside `body`.
+    public func withElements<Element: TensorElement, Result>(
+        of type: Element.Type, _ body: (UnsafeBufferPointer<Element>) throws -> Result
+    ) rethrows -> Result {
+        precondition(Element.elementType == elementType,
+                     "tensor \"\(name)\" is \(elementType), not \(Element.elementType) (\(Element.self))")
+        return try bytes.withUnsafeBytes { raw in
+            let count = min(elementCount, raw.count / MemoryLayout<Element>.stride)
+            let aligned = raw.baseAddress.map { Int(bitPattern: $0) % MemoryLayout<Element>.alignment == 0 } ?? true
+            if aligned {
+                return try raw.withMemoryRebound(to: Element.self) { try body(UnsafeBufferPointer(rebasing: $0.prefix(count))) }
+            }
+            // Swift's array storage is aligned for every element type here; should some array's not be, a copy.
+            let copy = (0..<count).map { raw.loadUnaligned(fromByteOffset: $0 * MemoryLayout<Element>.stride, as: Element.self) }
+            return try copy.withUnsafeBufferPointer(body)
+        }
+    }
 
     /// The elements as Float, from float32, float16, int32, int64 or bool.
     public func floats() -> [Float] {
@@ -50,6 +81,31 @@ public struct HostTensor: Equatable, Sendable {
         }
     }
 }
+
+/// A Swift type whose values have the layout of one `ElementType`'s elements: what
+/// ``HostTensor/init(name:shape:elements:)`` takes and ``HostTensor/withElements(of:_:)`` lends.
+public protocol TensorElement {
+    /// The element type whose elements are laid out as this type's values.
+    static var elementType: ElementType { get }
+}
+
+extension Float: TensorElement {
+    public static var elementType: ElementType { .float32 }
+}
+
+extension Int32: TensorElement {
+    public static var elementType: ElementType { .int32 }
+}
+
+extension Int64: TensorElement {
+    public static var elementType: ElementType { .int64 }
+}
+
+#if !(os(macOS) && arch(x86_64))
+extension Float16: TensorElement {
+    public static var elementType: ElementType { .float16 }
+}
+#endif
 
 /// IEEE 754 binary16 → binary32, exact (every half is a float), subnormals and NaN payloads included.
 @inline(__always)

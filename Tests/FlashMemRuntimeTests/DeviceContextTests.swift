@@ -230,7 +230,7 @@ final class DeviceContextTests: XCTestCase {
 }
 
 /// Failures collected from several threads.
-private final class FailureLog: @unchecked Sendable {
+final class FailureLog: @unchecked Sendable {
     private let lock = NSLock()
     private(set) var messages: [String] = []
     func add(_ message: String) { lock.lock(); messages.append(message); lock.unlock() }

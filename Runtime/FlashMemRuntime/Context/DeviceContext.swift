@@ -15,6 +15,7 @@
 ///
 /// Thread-safe. Queue submission is locked in `Device`; the context locks only its accounting.
 public final class DeviceContext: @unchecked Sendable {
+    /// The device of every session of the context.
     public let device: Device
     /// The budget in bytes; nil: unbounded (sessions are never asked to give memory back).
     public let budgetBytes: UInt64?
@@ -46,6 +47,8 @@ public final class DeviceContext: @unchecked Sendable {
     private var windowStart: Double
     private var lastChange: Double
 
+    /// A budget of `budgetBytes` of device memory on `device` (nil: unbounded) for the sessions made with
+    /// `Session(bundle:context:options:)`; nothing is allocated until one of them runs.
     public init(device: Device, budgetBytes: UInt64?) {
         self.device = device
         self.budgetBytes = budgetBytes
@@ -108,6 +111,12 @@ public final class DeviceContext: @unchecked Sendable {
                 lock.wait()
             }
         }
+    }
+
+    /// Runs `body` holding the accounting lock, under which sessions' residencies are set and cleared (and their
+    /// resident weights marked loaded): what `Session.isResident` and `Session.weightsResident` read.
+    func locked<T>(_ body: () throws -> T) rethrows -> T {
+        try lock.locked(body)
     }
 
     /// The residency a `.reserved` session built.

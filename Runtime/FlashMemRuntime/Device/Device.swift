@@ -21,9 +21,11 @@ public struct HeapBudget: Sendable, Equatable {
     public var usage: UInt64
 }
 
+/// How to make a `Device`: which physical device, and which optional features to enable.
 public struct DeviceOptions: Sendable {
     /// Index in `Device.list()` order; nil picks discrete, then integrated, virtual, CPU.
     public var deviceIndex: Int?
+    /// The application name the Vulkan instance reports to drivers.
     public var applicationName: String
     /// Enable VK_EXT_conditional_rendering where the device offers it, for bundles with predicated steps (If
     /// decided at run time). A device is made before any bundle is known, so it is enabled up front; sessions
@@ -49,7 +51,9 @@ public struct DeviceOptions: Sendable {
 /// queue is the compute queue); host waits are on each session's own timeline semaphores and need no lock.
 /// Sessions keep their device alive; `DeviceContext` adds one memory budget for several sessions.
 public final class Device: @unchecked Sendable {
+    /// The chosen physical device: name, type, Vulkan version, limits.
     public let info: DeviceInfo
+    /// Whether weight copies have a queue of their own (and so overlap the kernels).
     public let transferQueueKind: TransferQueueKind
     /// VK_EXT_memory_budget was found and enabled.
     public let hasMemoryBudget: Bool
@@ -94,6 +98,9 @@ public final class Device: @unchecked Sendable {
         return try instance.physicalDevices().enumerated().map { PhysicalDevice(instance: instance.handle, handle: $1, index: $0).info }
     }
 
+    /// Makes the Vulkan instance, chooses a physical device (`options.deviceIndex`, else discrete, then integrated,
+    /// virtual, CPU) and makes a logical device with its queues. Throws `RuntimeError.noSuitableDevice` (with each
+    /// device's reason) when no device has Vulkan 1.2, a compute queue and timeline semaphores.
     public init(options: DeviceOptions = DeviceOptions()) throws {
         var phaseStart = monotonicSeconds()
         var phases: [(phase: String, seconds: Double)] = []

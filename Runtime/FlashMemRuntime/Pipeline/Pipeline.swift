@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 /// Several bundles run in order on one `DeviceContext`, outputs passed to inputs by user-given links
 /// (`a.OUT=b.IN`), within the context's one memory budget.
@@ -10,16 +11,27 @@ import Dispatch
 /// queue; model i+1's run then copies only its streamed images. With no room it does nothing, and model i+1
 /// acquires its memory when it runs (after model i has finished, so i's memory can be taken back).
 ///
-/// Run one pipeline from one thread at a time; its sessions must not run elsewhere meanwhile (they would take
-/// turns, but the outputs passed along are those of this pipeline's runs).
-public final class Pipeline {
+/// Thread safety: `run` may be called from several threads at once; each call passes along its own outputs, and
+/// the calls take turns model by model (a session's operations take turns). The sessions may be run elsewhere
+/// meanwhile too. Hence `Sendable`.
+public final class Pipeline: @unchecked Sendable {
+    /// The models, in the order they run.
     public let sessions: [Session]
     /// How models are called in errors and reports (bundle file stems, as fmrun names them).
     public let names: [String]
+    /// Which outputs feed which inputs.
     public let links: [Link]
+    /// The one context of every session.
     public var context: DeviceContext { sessions[0].context }
-    /// Prefetch model i+1 while model i runs its last steps (`Session.prefetch`); off to measure without.
-    public var prefetch = true
+    /// Prefetch model i+1 while model i runs its last steps (`Session.prefetch`); off to measure without. Read once
+    /// per `run`.
+    public var prefetch: Bool {
+        get { prefetchSetting.load(ordering: .relaxed) }
+        set { prefetchSetting.store(newValue, ordering: .relaxed) }
+    }
+    private let prefetchSetting = Atomic<Bool>(true)
+    /// Where the `async` `run` blocks (Session+Async.swift).
+    let asyncQueue = DispatchQueue(label: "FlashMem.Pipeline")
 
     /// Checks every link (models in order, the output and input exist, same element type and shape, each input fed
     /// once) and that all sessions share one context.
@@ -90,6 +102,7 @@ public final class Pipeline {
     /// Runs every model once, in order. `inputs[i]` holds model i's inputs that no link feeds (`externalInputs`).
     public func run(inputs: [Int: [HostTensor]] = [:]) throws -> RunResult {
         let start = monotonicSeconds()
+        let prefetch = self.prefetch
         var outputs: [[HostTensor]] = []
         var models: [ModelRun] = []
         var pending: (group: DispatchGroup, box: PrefetchBox)? = nil
@@ -130,13 +143,16 @@ public final class Pipeline {
                 }
             }
             let runStart = monotonicSeconds()
+            let stats: RunStats
             do {
-                outputs.append(try session.run(inputs: feeds, copiesIssued: copiesIssued))
+                let run = try session.run(inputs: feeds, copiesIssued: copiesIssued)
+                outputs.append(run.outputs)
+                stats = run.stats
             } catch {
                 pending?.group.wait()
                 throw error
             }
-            models.append(ModelRun(name: names[index], stats: session.lastStats!, prefetch: prefetchReport,
+            models.append(ModelRun(name: names[index], stats: stats, prefetch: prefetchReport,
                                    prefetchStart: prefetchStart, runStart: runStart))
         }
         return RunResult(outputs: outputs, models: models, wallSeconds: monotonicSeconds() - start)

@@ -90,7 +90,7 @@ extension Session {
                 residency.keepAlive.append(load)
                 copied = try self.load(load).bytesStreamed
                 residency.first = nil
-                residency.weights.residentLoaded = true
+                context.locked { residency.weights.residentLoaded = true }
             }
             // After the weights: the upload runs on the compute queue, behind the model running now.
             try ensureConstants()
@@ -100,7 +100,8 @@ extension Session {
     }
 
     /// Gives the session's device memory back to its context now (the next run acquires it again and copies every
-    /// chunk again). False when the session is in use on another thread.
+    /// chunk again). An operation of this session in progress on another thread finishes first (they take turns).
+    /// Returns whether the memory is given back: false only while the context has it pinned for an operation.
     @discardableResult
     public func releaseDeviceMemory() -> Bool {
         operationLock.locked { context.release(self) }

@@ -16,28 +16,30 @@ extension Session {
     /// The session's device memory is acquired from its context first when it does not hold it (the run waits for
     /// room while other sessions of the context run; `RunStats.acquireSeconds`), and kept afterwards.
     public func run(inputs given: [HostTensor]) throws -> [HostTensor] {
-        try run(inputs: given, copiesIssued: nil)
+        try run(inputs: given, copiesIssued: nil).outputs
     }
 
     /// `run`, calling `copiesIssued` (on any thread) once the run has submitted its last weight copy, or when it
     /// has none to submit: from then on the transfer queue is free for the next model's prefetch (`Pipeline`).
-    func run(inputs given: [HostTensor], copiesIssued: (() -> Void)?) throws -> [HostTensor] {
+    /// Returns this run's statistics too (`lastStats` may already be another thread's run).
+    func run(inputs given: [HostTensor], copiesIssued: (() -> Void)?) throws -> (outputs: [HostTensor], stats: RunStats) {
         try operationLock.locked {
             let acquireStart = monotonicSeconds()
             let acquisition = try acquire(wait: true)
             defer { context.unpin(self) }
             try ensureConstants()
             let acquireSeconds = monotonicSeconds() - acquireStart
-            let outputs = try runHolding(inputs: given, copiesIssued: copiesIssued)
-            lastStats!.acquireSeconds = acquireSeconds
-            lastStats!.acquiredMemory = acquisition == .acquired
-            lastStats!.wallSeconds += acquireSeconds
-            return outputs
+            var (outputs, stats) = try runHolding(inputs: given, copiesIssued: copiesIssued)
+            stats.acquireSeconds = acquireSeconds
+            stats.acquiredMemory = acquisition == .acquired
+            stats.wallSeconds += acquireSeconds
+            lastStats = stats
+            return (outputs, stats)
         }
     }
 
     /// A run while the context has the session's memory pinned.
-    private func runHolding(inputs given: [HostTensor], copiesIssued: (() -> Void)?) throws -> [HostTensor] {
+    private func runHolding(inputs given: [HostTensor], copiesIssued: (() -> Void)?) throws -> ([HostTensor], RunStats) {
         let start = monotonicSeconds()
         try checkBundleUnchanged()
         hostEvents = []
@@ -66,7 +68,7 @@ extension Session {
             counters.submissions += 1
         }
         if first != nil {
-            weights.residentLoaded = true
+            context.locked { weights.residentLoaded = true }
             first = nil  // frees its staging ring and transfer command buffers when `warm` is another program
         }
         // Conditions the kernels checked on the device (e.g. Gather indices in range): the outputs are not valid.
@@ -89,8 +91,7 @@ extension Session {
         if options.trace {
             stats.trace = try trace(steps: ticks ?? [], copier: copier, counters: counters, start: start)
         }
-        lastStats = stats
-        return outputs
+        return (outputs, stats)
     }
 
     /// Preload mode: copies every weight chunk into its image and waits for all of them, so the first run only

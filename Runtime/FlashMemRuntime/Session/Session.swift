@@ -1,5 +1,6 @@
 import CVulkan
 import Dispatch
+import Synchronization
 
 /// A compiled model ready to run on one device: the thing apps embed.
 ///
@@ -17,33 +18,49 @@ import Dispatch
 /// Lifetimes: the first streamed run copies every chunk (resident images then stay loaded); later runs copy
 /// only the chunks of streamed images, so with everything resident they copy nothing.
 ///
-/// Thread safety: `run`, `prepare`, `prefetch` and `releaseDeviceMemory` of one session take turns (a lock per
-/// session); sessions may run from several threads at once (queue submission is locked in `Device`, the budget
-/// in `DeviceContext`). The properties describing the last run (`lastStats`, `memory`) are for the thread that
-/// ran it. Keeps its `DeviceContext`, `Device` and `LoadedBundle` alive.
-public final class Session {
+/// Thread safety: `run`, `prepare`, `prefetch`, `loadWeights` and `releaseDeviceMemory` of one session take turns
+/// (a lock per session); sessions may run from several threads at once (queue submission is locked in `Device`,
+/// the budget in `DeviceContext`). `lastStats`, `memory` and `startup` are behind a lock of their own and
+/// `isResident` / `weightsResident` behind the context's, so any thread may read them at any time; `lastStats` is
+/// then the latest finished run's, whichever thread ran it (a caller that needs its own run's figures runs
+/// from one thread at a time). Hence `Sendable`. Keeps its `DeviceContext`, `Device` and `LoadedBundle` alive.
+public final class Session: @unchecked Sendable {
+    /// The bundle the session runs (its weight chunks are read from it on every run that copies them).
     public let bundle: LoadedBundle
+    /// The device the session runs on: its context's.
     public let device: Device
     /// Where the session's device memory comes from (its own, unbounded one with `init(bundle:device:options:)`).
     public let context: DeviceContext
+    /// How the session was made: load mode, staging, profiling.
     public let options: SessionOptions
     /// The session's own device allocations (what it holds while resident; see `isResident`).
-    public internal(set) var memory: MemoryReport
+    public internal(set) var memory: MemoryReport {
+        get { reports.withLock { $0.memory } }
+        set { reports.withLock { $0.memory = newValue } }
+    }
     /// Device bytes the session needs to run: arena + weight space (`memory.deviceBytes`), charged against
     /// the context's budget while it holds them.
     public let footprintBytes: UInt64
     /// What creating the session cost, and whether its pipelines came from the cache. The weight, program and
     /// recording phases are those of the latest acquisition of device memory.
-    public internal(set) var startup: StartupReport
+    public internal(set) var startup: StartupReport {
+        get { reports.withLock { $0.startup } }
+        set { reports.withLock { $0.startup = newValue } }
+    }
     /// Statistics of the latest successful `run`.
-    public internal(set) var lastStats: RunStats?
+    public internal(set) var lastStats: RunStats? {
+        get { reports.withLock { $0.lastStats } }
+        set { reports.withLock { $0.lastStats = newValue } }
+    }
     /// Whether the resident weights are loaded (by the first run, `loadWeights()` in preload mode, or `prefetch()`);
     /// later runs then copy only the streamed images' chunks.
-    public var weightsResident: Bool { residency?.weights.residentLoaded ?? false }
+    public var weightsResident: Bool { context.locked { residency?.weights.residentLoaded ?? false } }
     /// Whether the session holds its device memory now (its arena and weight space).
-    public var isResident: Bool { residency != nil }
+    public var isResident: Bool { context.locked { residency != nil } }
 
+    /// The model's inputs (name, element type, shape): what `run` needs, every one.
     public var inputs: [IOBinding] { bundle.bundle.meta.inputs }
+    /// The model's outputs (name, element type, shape), in the order `run(inputs: [HostTensor])` returns them.
     public var outputs: [IOBinding] { bundle.bundle.meta.outputs }
 
     let pipelines: [VK.Pipeline]
@@ -51,6 +68,13 @@ public final class Session {
     /// The device state, nil while the context holds none for this session. Set and cleared under the context's
     /// lock; read by this session's own operations while the context has it pinned.
     var residency: SessionResidency?
+    /// `memory`, `startup` and `lastStats`: written by this session's operations (which take turns), read by anyone.
+    private let reports: Mutex<Reports>
+    struct Reports {
+        var memory: MemoryReport
+        var startup: StartupReport
+        var lastStats: RunStats?
+    }
     /// The unbound arena buffer and weight images `init` made to learn the footprint: the first acquisition
     /// binds them instead of making new ones.
     var unbound: (arena: VK.Buffer, weights: WeightMemory)?
@@ -66,6 +90,8 @@ public final class Session {
     let verifier: ChunkVerifier?
     /// Serializes this session's run, prepare, prefetch and release.
     let operationLock = ConditionLock()
+    /// Where the `async` variants block (Session+Async.swift): a serial queue, so they run one after another.
+    let asyncQueue = DispatchQueue(label: "FlashMem.Session")
     /// With `options.trace`: the current run's host-thread events, the first compute submission and when the host
     /// saw the last copy land (host clock).
     var hostEvents: [RunTrace.Event] = []
@@ -133,8 +159,8 @@ public final class Session {
         }
         pipelines = try made.map { try $0!.get() }
         if let cacheFile, let data = try? cache.data(), data != cached { cacheFile.save(data) }
-        startup = StartupReport(pipelineSeconds: monotonicSeconds() - pipelineStart, pipelineCacheHit: cached != nil,
-                                pipelineCachePath: cacheFile?.path)
+        let startup = StartupReport(pipelineSeconds: monotonicSeconds() - pipelineStart, pipelineCacheHit: cached != nil,
+                                    pipelineCachePath: cacheFile?.path)
 
         // The footprint, from the driver's sizes, before any device memory is taken.
         let arena = try Session.makeArena(bundle: bundle, device: device)
@@ -146,13 +172,14 @@ public final class Session {
                                                     weightBytes: weights.deviceBytes, budgetBytes: budget)
         }
         unbound = (arena, weights)
-        memory = MemoryReport(arenaBytes: arenaBytes, weightBytes: weights.deviceBytes,
-                              weightAllocations: weights.segmentCount, residentImages: weights.resident.filter { $0 }.count,
-                              unaliasedWeightBytes: weights.unaliasedBytes, stagingBytes: 0, ioStagingBytes: 0,
-                              budgetBytes: bundle.schedule.budgetBytes, weightsAsPlanned: weights.asPlanned)
+        var memory = MemoryReport(arenaBytes: arenaBytes, weightBytes: weights.deviceBytes,
+                                  weightAllocations: weights.segmentCount, residentImages: weights.resident.filter { $0 }.count,
+                                  unaliasedWeightBytes: weights.unaliasedBytes, stagingBytes: 0, ioStagingBytes: 0,
+                                  budgetBytes: bundle.schedule.budgetBytes, weightsAsPlanned: weights.asPlanned)
 
         io = try IOStaging(device: device, bundle: bundle)
         memory.ioStagingBytes = io.host.size
+        reports = Mutex(Reports(memory: memory, startup: startup, lastStats: nil))
         loadedSemaphore = try VK.TimelineSemaphore(device: device.vk)
         computedSemaphore = try VK.TimelineSemaphore(device: device.vk)
         if options.timestamps {

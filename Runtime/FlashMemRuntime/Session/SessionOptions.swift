@@ -17,7 +17,9 @@ public enum HostRead: String, Sendable, CaseIterable {
     case pread
 }
 
+/// How a session loads weights, stages chunks, profiles and traces.
 public struct SessionOptions: Sendable {
+    /// Streaming (the default: chunks copied while the kernels run, as the plan says) or preload (copied once, kept).
     public var loadMode: LoadMode
     /// Requested size of the pinned staging ring chunks are decoded into. The session uses at least
     /// twice the largest chunk and never more than all chunks together.
