@@ -7,11 +7,7 @@ BIN := .build/release
 MODELS ?= resnet50 mobilenet_v3_large minilm_l6_v2 ppocrv4_det silero_vad silero_vad_dynamic_sr
 CORPUS_MODELS = $(sort $(patsubst %_dynamic_sr,%,$(MODELS)))
 
-# Unit, golden, per-op and fixture-model tests on lavapipe, the runtime's DocC documentation (on the same build:
-# ~40 s), the sanitize subset again under the Khronos validation layer (on the same build: ~45 s), fmrun under ASan
-# and TSan on the fixtures (sanitize-ci), the ONNX node-test subset, the corpus models, the C API's examples (C and
-# Python ctypes), the apps of `make examples` and the README's quick start.
-test: setup unit-tests docs validation sanitize-ci conformance model-tests c-api-examples examples quickstart
+.PHONY: setup build install example examples quickstart c-api-examples test unit-tests docs conformance model-tests compile-memory corpus paper-models shaders clean sanitize sanitize-asan sanitize-tsan sanitize-ci validation
 
 setup:
 	bash .ci/install.sh
@@ -77,8 +73,8 @@ docs:
 
 # Sanitizers and the Khronos validation layer (README "Tests"), on the runtime's session, streaming and fault tests
 # and fmrun on the CNN fixture: AddressSanitizer (+ LeakSanitizer), ThreadSanitizer, then FLASHMEM_VALIDATION=1
-# (the layer with synchronization validation; any error fails). Each sanitizer has its own build folder. Only
-# `validation` is part of `make test`: the two sanitizer builds alone take longer than CI can spare.
+# (the layer with synchronization validation; any error fails). Each sanitizer has its own build folder.
+# the subset's two sanitizer builds take longer than CI can spare, so `make test` runs `validation` and `sanitize-ci`.
 SANITIZE_CLASSES ?= SessionTests SessionChurnTests RuntimeFaultTests BundleFileTests BundleIntegrityTests RuntimeIfTests \
     IndexCheckTests FMRunTests ValidationLayerTests WeightSplitTests AppAPITests
 empty :=
