@@ -74,7 +74,7 @@ docs:
 # Sanitizers and the Khronos validation layer (README "Tests"), on the runtime's session, streaming and fault tests
 # and fmrun on the CNN fixture: AddressSanitizer (+ LeakSanitizer), ThreadSanitizer, then FLASHMEM_VALIDATION=1
 # (the layer with synchronization validation; any error fails). Each sanitizer has its own build folder.
-# the subset's two sanitizer builds take longer than CI can spare, so `make test` runs `validation` and `sanitize-ci`.
+# The subset's two sanitizer builds take longer than CI can spare, so `make test` runs `validation` and `sanitize-ci`.
 SANITIZE_CLASSES ?= SessionTests SessionChurnTests RuntimeFaultTests BundleFileTests BundleIntegrityTests RuntimeIfTests \
     IndexCheckTests FMRunTests ValidationLayerTests WeightSplitTests AppAPITests
 empty :=
