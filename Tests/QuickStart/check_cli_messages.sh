@@ -56,7 +56,7 @@ expect "fmc: a directory as the model" fail "$tmp: .*is a directory" "$bin/fmc" 
 once "$tmp:" "fmc compile DIR"
 expect "fmc: a missing model" fail "no-such.onnx: .*No such file" "$bin/fmc" compile "$tmp/no-such.onnx" -o "$tmp/m.fmb"
 once "$tmp/no-such.onnx" "fmc compile MISSING"
-expect "fmc: a bad compile flag shows the compile usage" fail "Usage: fmc compile <model>" \
+expect "fmc: a bad compile flag shows the compile usage" fail "Usage: fmc compile (\[<options>\] )?<model>" \
     "$bin/fmc" compile "$models/cnn.onnx" -o "$tmp/c.fmb" --bogus
 expect "fmc: -o into folders that do not exist yet" ok "wrote $tmp/new/deeper/cnn.fmb" \
     "$bin/fmc" compile "$models/cnn.onnx" -o "$tmp/new/deeper/cnn.fmb"
