@@ -35,7 +35,7 @@ quickstart: build
 	PYTHON=$(PYTHON) bash Tests/QuickStart/check_cli_messages.sh $(BIN)
 
 # The C API (libflashmem.so, Runtime/FlashMemC/include/flashmem.h) from C and from Python ctypes, on the
-# same fixture, checked against onnxruntime. Not part of `make test` (yet).
+# same fixture, checked against onnxruntime. Part of `make test`.
 c-api-examples:
 	swift build -c release --product fmc
 	swift build -c release --product flashmem

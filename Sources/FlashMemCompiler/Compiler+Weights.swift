@@ -92,6 +92,8 @@ struct WeightProgress {
     }
 
     private var line: String {
+        // Past the estimate (padding to whole texel blocks and rows outgrows it in small models), no share.
+        guard packed <= expected else { return "packed \(BundleInspector.bytes(packed)) of weights" }
         let share = expected > 0 ? min(99, Int(Double(packed) / Double(expected) * 100)) : 0
         return "packed \(BundleInspector.bytes(packed)) of weights (about \(share)% of \(BundleInspector.bytes(expected)))"
     }
