@@ -121,13 +121,9 @@ enum LoweringPasses {
         let uses = useCounts(nodes, graphOutputs: graphOutputs)
         let producer = producers(nodes)
         var removed = Set<Int>()
-        /// The node writing `value` as its only output, read only by one node and not a model output.
         func soleProducer(of value: String, predicate: LoweredPredicate?) -> Int? {
-            guard let p = producer[value], !removed.contains(p), isDefaultDomain(nodes[p].node),
-                  nodes[p].predicate == predicate,
-                  nodes[p].node.outputs.filter({ !$0.isEmpty }).count == 1, nodes[p].node.outputs[0] == value,
-                  uses[value] == 1, !graphOutputs.contains(value) else { return nil }
-            return p
+            Self.soleProducer(of: value, in: nodes, producers: producer, uses: uses, graphOutputs: graphOutputs,
+                              removed: removed, predicate: predicate)
         }
         for (r, act) in nodes.enumerated() {
             guard let fusion = fusable(act), act.node.outputs.count == 1,
@@ -166,9 +162,9 @@ enum LoweringPasses {
         for (r, add) in nodes.enumerated() where add.op == "Add" && isDefaultDomain(add.node) {
             guard add.node.inputs.count == 2, add.node.outputs.count == 1 else { continue }
             for (y, c) in [(add.node.inputs[0], add.node.inputs[1]), (add.node.inputs[1], add.node.inputs[0])] {
-                guard let p = producer[y], !removed.contains(p), nodes[p].op == "MatMul", isDefaultDomain(nodes[p].node),
-                      nodes[p].activation == .none, nodes[p].bias == nil, nodes[p].predicate == add.predicate,
-                      nodes[p].node.outputs == [y], uses[y] == 1, !graphOutputs.contains(y),
+                guard let p = soleProducer(of: y, in: nodes, producers: producer, uses: uses, graphOutputs: graphOutputs,
+                                           removed: removed, predicate: add.predicate),
+                      nodes[p].op == "MatMul", nodes[p].activation == .none, nodes[p].bias == nil,
                       nodes[p].node.inputs.count == 2, initializers[nodes[p].node.inputs[0]] == nil,
                       let weight = initializers[nodes[p].node.inputs[1]], weight.dtype.isFloat, weight.shape.count >= 2,
                       weight.shape.dropLast(2).allSatisfy({ $0 == 1 }),
@@ -184,6 +180,18 @@ enum LoweringPasses {
             }
         }
         nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
+    /// The node writing `value` as its only output, where `value` is read by one node only and is not a model
+    /// output, in the default domain, under `predicate` and not yet merged away: a producer a pass may merge into
+    /// that one reader.
+    static func soleProducer(of value: String, in nodes: [LoweringNode], producers: [String: Int], uses: [String: Int],
+                             graphOutputs: Set<String>, removed: Set<Int>, predicate: LoweredPredicate?) -> Int? {
+        guard let p = producers[value], !removed.contains(p), isDefaultDomain(nodes[p].node),
+              nodes[p].predicate == predicate,
+              nodes[p].node.outputs.filter({ !$0.isEmpty }).count == 1, nodes[p].node.outputs[0] == value,
+              uses[value] == 1, !graphOutputs.contains(value) else { return nil }
+        return p
     }
 
     static func isDefaultDomain(_ node: Node) -> Bool {
