@@ -23,18 +23,33 @@ def rel(a, b):
     return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300)
 
 
-def sweep(work, shapes_file, peak):
-    """One row per (shape, mode) for every NAME.MODE.json in WORK: GPU time, TFLOP/s, share of the peak, error."""
-    print("| shape | mode | ms | TFLOP/s | % of coopmat peak | err vs numpy |")
-    print("|---|---|---:|---:|---:|---:|")
+def shapes(work, shapes_file):
+    """(name, M, K, N, flags, flops, numpy reference or None) for each line of SHAPES_FILE: NAME M K N [fmc flags]."""
     for line in open(shapes_file):
         parts = line.split()
         if not parts or parts[0].startswith("#"):
             continue
         name, m, k, n = parts[0], int(parts[1]), int(parts[2]), int(parts[3])
-        flops = 2.0 * m * k * n
         ref_path = os.path.join(work, f"{name}.ref.Y.npy")
         ref = np.load(ref_path) if os.path.exists(ref_path) else None
+        yield name, m, k, n, " ".join(parts[4:]), 2.0 * m * k * n, ref
+
+
+def load_peak(path):
+    """coopmat-peak's JSON, or None when there is none (missing or unreadable)."""
+    if not path or not os.path.exists(path):
+        return None
+    try:
+        return json.load(open(path))
+    except ValueError:
+        return None
+
+
+def sweep(work, shapes_file, peak):
+    """One row per (shape, mode) for every NAME.MODE.json in WORK: GPU time, TFLOP/s, share of the peak, error."""
+    print("| shape | mode | ms | TFLOP/s | % of coopmat peak | err vs numpy |")
+    print("|---|---|---:|---:|---:|---:|")
+    for name, m, k, n, flags, flops, ref in shapes(work, shapes_file):
         modes = sorted(f[len(name) + 1:-5] for f in os.listdir(work) if f.startswith(name + ".") and f.endswith(".json"))
         for mode in modes:
             p = json.load(open(os.path.join(work, f"{name}.{mode}.json")))
@@ -48,27 +63,14 @@ def sweep(work, shapes_file, peak):
 
 def main():
     if sys.argv[1] == "--sweep":
-        peak = json.load(open(sys.argv[4])) if len(sys.argv) > 4 and os.path.exists(sys.argv[4]) else None
-        return sweep(sys.argv[2], sys.argv[3], peak)
+        return sweep(sys.argv[2], sys.argv[3], load_peak(sys.argv[4] if len(sys.argv) > 4 else None))
     work, shapes_file = sys.argv[1], sys.argv[2]
-    peak = None
-    if len(sys.argv) > 3 and os.path.exists(sys.argv[3]):
-        try:
-            peak = json.load(open(sys.argv[3]))
-        except ValueError:
-            peak = None
+    peak = load_peak(sys.argv[3] if len(sys.argv) > 3 else None)
     rows = []
     print("| shape | M×K×N | plain ms | plain TFLOP/s | tensor cores ms | TFLOP/s | speed-up | steps (tc) "
           "| err plain | err tc | tc vs plain |")
     print("|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
-    for line in open(shapes_file):
-        parts = line.split()
-        if not parts or parts[0].startswith("#"):
-            continue
-        name, m, k, n = parts[0], int(parts[1]), int(parts[2]), int(parts[3])
-        flops = 2.0 * m * k * n
-        ref_path = os.path.join(work, f"{name}.ref.Y.npy")
-        ref = np.load(ref_path) if os.path.exists(ref_path) else None
+    for name, m, k, n, flags, flops, ref in shapes(work, shapes_file):
         cells = {}
         outs = {}
         for mode in ("off", "on"):
@@ -91,7 +93,6 @@ def main():
         err_off = f"{rel(outs['off'], ref):.1e}" if "off" in outs and ref is not None else "–"
         err_on = f"{rel(outs['on'], ref):.1e}" if "on" in outs and ref is not None else "–"
         cross = f"{rel(outs['on'], outs['off']):.1e}" if "on" in outs and "off" in outs else "–"
-        flags = " ".join(parts[4:])
         print(f"| {name}{' (' + flags + ')' if flags else ''} | {m}×{k}×{n} | {off_ms} | {off_tf} | {on_ms} | "
               f"{on_tf} | {speed} | {steps} | {err_off} | {err_on} | {cross} |")
         rows.append((name, cells))
