@@ -73,13 +73,7 @@ for m in $MODELS; do
   echo "=== $m"
   [ -f corpus/$m.onnx ] || /usr/bin/time -f "generate %e s" python3 make_corpus.py --out corpus --only $m --no-bench 2>&1 | tail -2
   [ -f corpus/$m.onnx ] || { echo "=== $m FAILED to generate"; continue; }
-  python3 - $m <<'PY'
-import numpy as np, sys
-m = sys.argv[1]
-z = np.load(f"corpus/{m}.ref.npz")
-for i, n in enumerate(z["__input_names__"]): np.save(f"corpus/{m}.in.{n}.npy", z[f"in.{i}"])
-PY
-  inputs=$(python3 -c "import numpy as np; z=np.load('corpus/$m.ref.npz'); print(' '.join(f'--input {n}=corpus/$m.in.{n}.npy' for n in z['__input_names__']))")
+  inputs=$(python3 "$repo/Benchmarks/corpus_inputs.py" corpus $m)
   echo "--- $m compile fp16"
   /usr/bin/time -f "fmc %e s, peak RSS %M KiB" ./bin/fmc compile corpus/$m.onnx -o work/$m.fmb --precision fp16 2>&1 \
       | grep -v "^fmc:" | grep -v "^  split" || { echo "=== $m FAILED to compile"; continue; }
