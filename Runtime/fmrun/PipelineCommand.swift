@@ -53,6 +53,7 @@ extension FMRun {
                     try self.write(result.outputs.last!, to: outputDir)
                 }
             }
+            if pass == 0 { startup.append(("first pass", ProcessClock.sinceStart())) }
         }
         let memory = context.memory
         reportPipeline(pipeline, passes: passes, memory: memory, baseline: baseline, startup: startup)
@@ -111,7 +112,8 @@ extension FMRun {
         print("device:           [\(context.device.info.index)] \(context.device.info.name)")
         print("load mode:        \(pipeline.sessions[0].options.loadMode.rawValue), prefetch \(pipeline.prefetch ? "on" : "off")")
         let phases = zip(startup, [("", 0.0)] + startup).map { "\($0.0.0) \(ms($0.0.1 - $0.1.1))" }
-        print("start-up:         " + phases.joined(separator: ", "))
+        print("start-up:         " + phases.dropLast().joined(separator: ", "))
+        print("cold latency:     \(ms(startup.last!.1)) (process start → first pass's outputs written)")
         print("budget:           " + (context.budgetBytes.map { bytes($0) } ?? "none") + "; footprints (arena + weights): "
               + zip(pipeline.names, pipeline.sessions).map { "\($0) \(bytes($1.footprintBytes))" }.joined(separator: ", "))
         for (index, pass) in passes.enumerated() where index == 0 || index == passes.count - 1 {
@@ -126,6 +128,7 @@ extension FMRun {
                 }
                 print(line)
             }
+            if let bound = PassBound(pass) { print("  " + bound.description(total: pass.wallSeconds)) }
         }
         if passes.count > 1 {
             let warm = passes.dropFirst()
@@ -147,6 +150,41 @@ extension FMRun {
         } else {
             print("budget-reported:  n/a (no VK_EXT_memory_budget)")
         }
+    }
+}
+
+/// The bound of one pass: max(Σ kernel GPU time, bytes copied to the device / the copy bandwidth measured in that
+/// pass on the transfer queue). Needs per-step GPU times (`--profile`); nil without them.
+private struct PassBound {
+    var kernelSeconds: Double
+    var bytesCopied: UInt64
+    var bytesPerSecond: Double?
+
+    init?(_ pass: Pipeline.RunResult) {
+        var kernels = 0.0, copied: UInt64 = 0, timedBytes: UInt64 = 0, timedSeconds = 0.0
+        for model in pass.models {
+            guard let steps = model.stats.stepSeconds else { return nil }
+            kernels += steps.reduce(0, +)
+            copied += model.stats.bytesStreamed + (model.prefetch?.bytesCopied ?? 0)
+            if let seconds = model.stats.transferSeconds, seconds > 0 {
+                timedBytes += model.stats.bytesStreamed
+                timedSeconds += seconds
+            }
+        }
+        kernelSeconds = kernels
+        bytesCopied = copied
+        bytesPerSecond = timedSeconds > 0 ? Double(timedBytes) / timedSeconds : nil
+    }
+
+    func description(total: Double) -> String {
+        var text = "bound: Σ kernels \(ms(kernelSeconds))"
+        var bound = kernelSeconds
+        if let bytesPerSecond, bytesCopied > 0 {
+            let copying = Double(bytesCopied) / bytesPerSecond
+            text += ", \(bytes(bytesCopied)) copied / \(gbps(bytesPerSecond)) = \(ms(copying))"
+            bound = max(bound, copying)
+        }
+        return text + " → \(ms(bound)); total / bound \(Double(Int((total / bound * 100).rounded())) / 100)"
     }
 }
 

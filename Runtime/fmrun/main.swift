@@ -114,7 +114,6 @@ struct FMRun: ParsableCommand {
         if outputsFromLastRun && runs == 0 { throw ValidationError("--outputs-from-last-run needs --runs ≥ 1") }
         if HostRead(rawValue: hostRead) == nil { throw ValidationError("--host-read must be pread or mmap") }
         if stagingMiB == 0 { throw ValidationError("--staging-mib must be ≥ 1") }
-        if HostRead(rawValue: hostRead) == nil { throw ValidationError("--host-read must be pread or mmap") }
     }
 
     func run() throws {

@@ -45,12 +45,15 @@ final class FMRunTests: XCTestCase {
         for budget in [2 * footprint, footprint] {
             let outDir = dir.appendingPathComponent("out\(budget)").path
             let result = try run(["--pipeline", "\(a),\(b)", "--map", "first.y=second.v2.x", "--input", "x=\(inputPath)",
-                                  "--memory-budget", "\(budget)", "--runs", "2", "--output-dir", outDir, "--all-outputs"])
+                                  "--memory-budget", "\(budget)", "--runs", "2", "--output-dir", outDir, "--all-outputs"]
+                             + (budget > footprint ? ["--profile"] : []))
             XCTAssertEqual(result.status, 0, result.stderr)
-            for line in ["pipeline:         first → second.v2", "first pass:", "last pass:", "warm passes:      median",
-                         "device memory:    peak"] {
+            for line in ["pipeline:         first → second.v2", "cold latency:", "first pass:", "last pass:",
+                         "warm passes:      median", "device memory:    peak"] {
                 XCTAssertTrue(result.stdout.contains(line), "missing '\(line)': \(result.stdout)")
             }
+            // The bound of a pass needs per-step GPU times: printed with --profile only.
+            XCTAssertEqual(result.stdout.contains("  bound: Σ kernels "), budget > footprint, result.stdout)
             XCTAssertEqual(result.stdout.contains(" 0 times a model's memory was taken back"), budget > footprint, result.stdout)
             let first = try NPY.read(path: outDir + "/first/y.npy").floats()
             let second = try NPY.read(path: outDir + "/second.v2/y.npy").floats()
