@@ -94,7 +94,7 @@ def main(log, results):
     print("| model | mode | budget MiB | cold ms (cached / evicted) | first run ms | warm ms | held MiB (own / VK Δ) "
           "| occupied avg MiB | streamed/run MiB | rel. error fp16 | ≡ preload |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-    ratios_mem, cold_vs_torch = [], []
+    summary = {}  # streaming mode → ([preload avg / avg], [preload cold / cold], [torch cold / cold])
     for m in models:
         for tag in [t for (mm, t) in rows if mm == m]:
             r = rows[(m, tag)]
@@ -107,23 +107,29 @@ def main(log, results):
         if torch:
             print(f"| {m} | torch eager fp16 | – | {fmt_ms(torch['cold_s'])} / – | {fmt_ms(torch['first_run_s'])} "
                   f"| {fmt_ms(torch['warm_median_s'])} | {fmt_mib(torch['peak_cuda_bytes'] / 2**20)} (CUDA peak) | – | – | – | |")
-        pre, auto = rows.get((m, "preload"), {}), rows.get((m, "auto"), {})
-        if pre.get("avg") and auto.get("avg"):
-            ratios_mem.append(pre["avg"] / auto["avg"])
-        if torch and auto.get("cold"):
-            cold_vs_torch.append(torch["cold_s"] / auto["cold"])
+        pre = rows.get((m, "preload"), {})
+        for tag in [t for (mm, t) in rows if mm == m and t != "preload"]:
+            r = rows[(m, tag)]
+            mem, cold, vs_torch = summary.setdefault(tag, ([], [], []))
+            if pre.get("avg") and r.get("avg"):
+                mem.append(pre["avg"] / r["avg"])
+            if pre.get("cold") and r.get("cold"):
+                cold.append(pre["cold"] / r["cold"])
+            if torch and r.get("cold"):
+                vs_torch.append(torch["cold_s"] / r["cold"])
         for key in [k for k in checks if k[0] == m and k[1].startswith("fp32")]:
             print(f"| {m} | {key[1]} (fp32) | – | – | – | – | – | – | – | {fmt_err(checks[key])} "
                   f"| {'' if key[1].endswith('preload') else {True: 'yes', False: '**no**', None: '–'}[biteq.get((m, 'fp32.streamed'))]} |")
         for n in notes.get(m, []):
             print(f"| {m} | {n} | | | | | | | | | |")
-    g = geomean(ratios_mem)
-    c = geomean(cold_vs_torch)
     print()
-    print(f"Geomean over {len(ratios_mem)} models: preload's occupied average memory / auto's = "
-          + (f"{g:.2f}×" if g else "–") + f"; torch eager cold / ours (auto, cached) over {len(cold_vs_torch)} = "
-          + (f"{c:.2f}×" if c else "–"))
-
+    for tag, (mem, cold, vs_torch) in summary.items():
+        g, c, t = geomean(mem), geomean(cold), geomean(vs_torch)
+        print(f"Streaming at {tag}, geomean: preload's occupied average memory / this mode's = "
+              + (f"{g:.2f}× over {len(mem)} models" if g else "–")
+              + "; preload's cold / this mode's (cached) = " + (f"{c:.2f}× ({sum(x >= 1 for x in cold)} of {len(cold)} "
+                                                                 f"models at or below preload)" if c else "–")
+              + "; torch eager cold / this mode's = " + (f"{t:.2f}× over {len(vs_torch)}" if t else "–"))
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2])

@@ -26,11 +26,11 @@ def process_age():
     return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
 
 
-def save(name, corpus_dir, out):
+def build(name, corpus_dir):
+    """The corpus builder's module and example inputs for NAME (its ONNX export stubbed out)."""
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "corpus")
     sys.path.insert(0, os.environ.get("CORPUS_SCRIPTS", here))
     import make_corpus as mc
-    import torch
     captured = {}
 
     def capture(model, args, path, input_names, output_names, external_data=False):
@@ -49,8 +49,23 @@ def save(name, corpus_dir, out):
         if "model" not in captured:
             raise
         print(f"torch_eager: builder stopped after export ({type(e).__name__}: {e}); module captured", file=sys.stderr)
-    torch.save(dict(model=captured["model"], args=captured["args"], names=captured["input_names"]), out)
-    print(f"saved {name} to {out} ({os.path.getsize(out) / 2**20:.1f} MiB)")
+    return captured
+
+
+def save(name, corpus_dir, out):
+    import pickle
+    import torch
+    captured = build(name, corpus_dir)
+    try:
+        torch.save(dict(model=captured["model"], args=captured["args"], names=captured["input_names"]), out)
+        how = "whole module"
+    except (AttributeError, pickle.PicklingError):
+        # A module class defined inside the builder cannot be pickled: save its weights, and `run` builds the module
+        # again (the builder's random init, then these weights loaded: what from_pretrained does).
+        torch.save(dict(state=captured["model"].state_dict(), args=captured["args"], names=captured["input_names"],
+                        rebuild=name, corpus=os.path.abspath(corpus_dir)), out)
+        how = "state_dict; run rebuilds the module"
+    print(f"saved {name} to {out} ({os.path.getsize(out) / 2**20:.1f} MiB, {how})")
 
 
 def run(path, runs, dtype, json_path):
@@ -59,7 +74,12 @@ def run(path, runs, dtype, json_path):
     torch.cuda.init()
     t0 = time.perf_counter()
     saved = torch.load(path, weights_only=False, map_location="cpu")
-    model = saved["model"].eval()
+    if "rebuild" in saved:
+        model = build(saved["rebuild"], saved["corpus"])["model"]
+        model.load_state_dict(saved["state"])
+    else:
+        model = saved["model"]
+    model = model.eval()
     dt = torch.float16 if dtype == "fp16" else torch.float32
     model = model.to(device="cuda", dtype=dt)
     args = [a.to("cuda", dtype=dt) if a.is_floating_point() else a.to("cuda") for a in saved["args"]]
@@ -80,7 +100,7 @@ def run(path, runs, dtype, json_path):
             torch.cuda.synchronize()
             warm.append(time.perf_counter() - t)
     warm.sort()
-    result = dict(path=path, dtype=dtype, device=torch.cuda.get_device_name(), torch=torch.__version__,
+    result = dict(path=path, dtype=dtype, rebuilt="rebuild" in saved, device=torch.cuda.get_device_name(), torch=torch.__version__,
                   import_s=t_import, load_s=load_s, first_run_s=first_s, cold_s=cold,
                   warm_median_s=warm[len(warm) // 2] if warm else None,
                   peak_cuda_bytes=torch.cuda.max_memory_allocated(), output_shape=list(host.shape))

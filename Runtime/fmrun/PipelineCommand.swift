@@ -139,6 +139,13 @@ extension FMRun {
                       "\(pipeline.names[i]) \(ms(median(warm.map { $0.models[i].stats.wallSeconds })))"
                   }.joined(separator: ", "))
         }
+        // Where a model's "acquiring memory" goes (its latest acquisition; the rest of it is taking memory back from
+        // other models, waiting for room and uploading constants).
+        print("last acquisition: " + zip(pipeline.names, pipeline.sessions).map { name, session in
+            let startup = session.startup
+            return "\(name) allocations \(ms(startup.weightSeconds)), programs \(ms(startup.programSeconds)), "
+                + "recording \(ms(startup.recordSeconds))"
+        }.joined(separator: "; "))
         print("device memory:    peak \(bytes(memory.peakBytes)), time-averaged \(bytes(UInt64(memory.averageBytes))) "
               + "over \(ms(memory.seconds)) (own accounting: arenas + weight spaces); \(memory.evictions) times a "
               + "model's memory was taken back for another (\(bytes(memory.evictedBytes)))")
