@@ -188,10 +188,10 @@ public final class DeviceContext: @unchecked Sendable {
 
     private func drop(_ id: ObjectIdentifier, _ holder: Holder, counted: Bool) {
         holders.removeValue(forKey: id)
-        // Unpinned: nothing of the session is in flight (its runs and prefetches waited for their work); the drain
-        // makes sure the driver is done with those submissions too before their objects go.
+        // Unpinned: nothing of the session is in flight (its runs and prefetches waited for their work); where the
+        // driver needs it, the drain makes sure it is done with those submissions too before their objects go.
         if let session = holder.session {
-            device.drain(timeout: session.timeoutNanoseconds)
+            if device.drainsBeforeReuse { device.drain(timeout: session.timeoutNanoseconds) }
             session.residency = nil
         }
         change(by: -Int64(holder.bytes))

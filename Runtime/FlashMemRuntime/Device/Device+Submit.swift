@@ -27,6 +27,12 @@ extension Device {
         }
     }
 
+    /// Whether taking a session's memory back must `drain` the queues, beyond the session's own waits for its
+    /// timeline values: lavapipe's queue thread touches a submission after signalling (see `drain`). On other drivers
+    /// a signalled value means its batch has completed (a semaphore signal operation follows every command of its
+    /// batch), and draining would make a prefetch wait for all the work another session has in flight.
+    var drainsBeforeReuse: Bool { info.type == .cpu }
+
     private var drainTargets: [(VkQueue, ConditionLock, DrainTimeline)] {
         transferQueue == computeQueue ? [(computeQueue, computeQueueLock, computeDrain)]
             : [(computeQueue, computeQueueLock, computeDrain), (transferQueue, transferQueueLock, transferDrain)]
