@@ -1,7 +1,8 @@
 // `Compiler.planPipeline` (fmc plan-pipeline): per-model plan budgets under one chain budget.
 
-import FlashMemCompiler
+@testable import FlashMemCompiler
 import FMBFormat
+import TestSupport
 import XCTest
 
 final class PipelinePlanningTests: XCTestCase {
@@ -72,5 +73,44 @@ final class PipelinePlanningTests: XCTestCase {
         XCTAssertEqual(plan.notes.count, 2, "\(plan.notes)")
         XCTAssertTrue(plan.models.allSatisfy { $0.planBudgetBytes <= alone })
         XCTAssertEqual(plan.manifest(files: ["a.fmb", "b.fmb", "c.fmb"]).problems(), [])
+    }
+
+    /// The dynamic program's choice has the least chain cost of every choice that keeps the pairs that must fit
+    /// within B (brute force over random instances of 1–4 models with 1–4 candidates each).
+    func testChoiceIsTheBruteForceOptimum() {
+        var rng = SplitMix(seed: 23)
+        for instance in 0..<300 {
+            let budget = UInt64(rng.int(50...200))
+            let options = (0..<rng.int(1...4)).map { _ in
+                (0..<rng.int(1...4)).map { _ in
+                    PipelineChoice.Figures(budget: UInt64(rng.int(10...Int(budget))), latency: Double(rng.float(in: 1...5)),
+                                           copySeconds: Double(rng.float(in: 0...3)), idleTail: Double(rng.float(in: 0...3)))
+                }
+            }
+            let mustFit = options.indices.map { $0 > 0 && rng.int(4) > 0 }
+            var bestCost = Double.infinity
+            var choice = [Int](repeating: 0, count: options.count)
+            func visit(_ i: Int) {
+                if i == options.count {
+                    let chain = options.indices.map { options[$0][choice[$0]] }
+                    guard chain.indices.dropFirst().allSatisfy({ !mustFit[$0] || chain[$0 - 1].budget + chain[$0].budget <= budget })
+                    else { return }
+                    bestCost = min(bestCost, PipelineChoice.cost(chain, budgetBytes: budget))
+                    return
+                }
+                for c in options[i].indices { choice[i] = c; visit(i + 1) }
+            }
+            visit(0)
+            let chosen = PipelineChoice.choose(options, budgetBytes: budget, pairMustFit: mustFit)
+            guard let chosen else {
+                XCTAssertEqual(bestCost, .infinity, "instance \(instance): brute force found a choice")
+                continue
+            }
+            let chain = options.indices.map { options[$0][chosen[$0]] }
+            for i in chain.indices.dropFirst() where mustFit[i] {
+                XCTAssertLessThanOrEqual(chain[i - 1].budget + chain[i].budget, budget, "instance \(instance)")
+            }
+            XCTAssertEqual(PipelineChoice.cost(chain, budgetBytes: budget), bestCost, accuracy: 1e-9, "instance \(instance)")
+        }
     }
 }

@@ -132,31 +132,10 @@ extension Compiler {
             options.append(candidates)
         }
 
-        // Dynamic programming over (model, candidate): best[i][c] = least Σ cost of models 0...i with i at c.
-        var best = options.map { $0.map { _ in Double.infinity } }
-        var from = options.map { $0.map { _ in -1 } }
-        for c in options[0].indices { best[0][c] = options[0][c].copySeconds + options[0][c].latency }
-        for i in models.indices.dropFirst() {
-            for (c, candidate) in options[i].enumerated() {
-                for (p, previous) in options[i - 1].enumerated() where best[i - 1][p].isFinite {
-                    let sideBySide = previous.budget + candidate.budget <= budgetBytes
-                    if pairFits[i] && !sideBySide { continue }
-                    let hidden = sideBySide ? min(candidate.copySeconds, previous.idleTail) : 0
-                    let total = best[i - 1][p] + candidate.latency + candidate.copySeconds - hidden
-                    if total < best[i][c] {
-                        best[i][c] = total
-                        from[i][c] = p
-                    }
-                }
-            }
-        }
-        let last = models.count - 1
-        guard let end = best[last].indices.min(by: { best[last][$0] < best[last][$1] }), best[last][end].isFinite else {
+        guard let chosen = PipelineChoice.choose(options.map { $0.map(\.figures) }, budgetBytes: budgetBytes,
+                                                 pairMustFit: pairFits) else {
             throw CompileError(file: "<pipeline>", "no combination of budgets fits \(budgetBytes) bytes")
         }
-        var chosen = [Int](repeating: 0, count: models.count)
-        chosen[last] = end
-        for i in stride(from: last, to: 0, by: -1) { chosen[i - 1] = from[i][chosen[i]] }
 
         // The chosen budgets, solved in full.
         var planned: [PipelinePlan.Model] = []
@@ -165,7 +144,7 @@ extension Compiler {
             let budget = options[i][chosen[i]].budget
             let final = try Candidate(model, budget: budget, submissionSeconds: submissionSeconds, options: .init())
             let sideBySide = previous.map { $0.budget + budget <= budgetBytes } ?? false
-            let hidden = sideBySide ? min(final.copySeconds, previous!.idleTail) : 0
+            let hidden = PipelineChoice.hiddenSeconds(final.figures, after: previous?.figures, budgetBytes: budgetBytes)
             planned.append(PipelinePlan.Model(
                 name: model.name, bundle: final.bundle, report: final.report, planBudgetBytes: budget,
                 footprintBytes: final.report.arenaBytes + final.report.weightSpaceBytes,
@@ -181,18 +160,76 @@ extension Compiler {
     }
 }
 
+/// The chain's cost model over candidate budgets (see the top of the file), apart from the load planner so the
+/// choice can be checked against brute force.
+enum PipelineChoice {
+    /// What one candidate budget of one model gives.
+    struct Figures: Equatable {
+        var budget: UInt64
+        /// L: predicted warm latency.
+        var latency: Double
+        /// R / bandwidth: copying its resident images.
+        var copySeconds: Double
+        /// W: time from the last streamed copy's landing to the end of the run.
+        var idleTail: Double
+    }
+
+    /// h: the part of `model`'s resident copy hidden behind `previous` (0 when they do not fit side by side).
+    static func hiddenSeconds(_ model: Figures, after previous: Figures?, budgetBytes: UInt64) -> Double {
+        guard let previous, previous.budget + model.budget <= budgetBytes else { return 0 }
+        return min(model.copySeconds, previous.idleTail)
+    }
+
+    /// Σ c_i of one choice.
+    static func cost(_ chain: [Figures], budgetBytes: UInt64) -> Double {
+        chain.indices.reduce(0) { total, i in
+            total + chain[i].latency + chain[i].copySeconds
+                - hiddenSeconds(chain[i], after: i > 0 ? chain[i - 1] : nil, budgetBytes: budgetBytes)
+        }
+    }
+
+    /// The candidate index per model of least `cost`, with b_{i−1} + b_i ≤ B wherever `pairMustFit[i]`; nil when
+    /// no choice satisfies that. Dynamic programming over (model, candidate): best[i][c] is the least cost of
+    /// models 0...i with model i at candidate c (the cost of model i depends only on models i−1 and i).
+    static func choose(_ options: [[Figures]], budgetBytes: UInt64, pairMustFit: [Bool]) -> [Int]? {
+        guard !options.isEmpty else { return [] }
+        var best = options.map { $0.map { _ in Double.infinity } }
+        var from = options.map { $0.map { _ in -1 } }
+        for (c, candidate) in options[0].enumerated() { best[0][c] = candidate.latency + candidate.copySeconds }
+        for i in options.indices.dropFirst() {
+            for (c, candidate) in options[i].enumerated() {
+                for (p, previous) in options[i - 1].enumerated() where best[i - 1][p].isFinite {
+                    if pairMustFit[i] && previous.budget + candidate.budget > budgetBytes { continue }
+                    let total = best[i - 1][p] + candidate.latency + candidate.copySeconds
+                        - hiddenSeconds(candidate, after: previous, budgetBytes: budgetBytes)
+                    if total < best[i][c] {
+                        best[i][c] = total
+                        from[i][c] = p
+                    }
+                }
+            }
+        }
+        let last = options.count - 1
+        guard let end = best[last].indices.min(by: { best[last][$0] < best[last][$1] }), best[last][end].isFinite else {
+            return nil
+        }
+        var chosen = [Int](repeating: 0, count: options.count)
+        chosen[last] = end
+        for i in stride(from: last, to: 0, by: -1) { chosen[i - 1] = from[i][chosen[i]] }
+        return chosen
+    }
+}
+
 /// One model replanned at one budget, with the figures the chain's cost model needs.
 private struct Candidate {
-    var budget: UInt64
     var bundle: FMBundle
     var report: LoadPlanReport
-    /// L: predicted warm latency.
-    var latency: Double
-    /// R: resident image bytes, and R / bandwidth.
+    var figures: PipelineChoice.Figures
+    /// R: resident image bytes.
     var residentBytes: UInt64
-    var copySeconds: Double
-    /// W: time from the last streamed copy's landing to the end of the run.
-    var idleTail: Double
+    var budget: UInt64 { figures.budget }
+    var latency: Double { figures.latency }
+    var copySeconds: Double { figures.copySeconds }
 
     init(_ model: PipelineModel, budget: UInt64, submissionSeconds: Double, options: LoadPlanner.Options) throws {
         let (bundle, report) = try Compiler.replan(model.bundle, budget: .bytes(budget), stepSeconds: model.stepSeconds,
@@ -205,12 +242,11 @@ private struct Candidate {
         for (c, chunk) in bundle.chunks.enumerated() { issueStep[Int(chunk.image)] = Int(bundle.schedule.issueStep[c]) }
         let problem = LoadPlanning.problem(input, slots: input.images.map(LoadPlanning.slotBytes), capacity: nil)
         let timeline = LoadPlanner.timeline(problem, resident: resident, issueStep: issueStep)
-        self.budget = budget
         self.bundle = bundle
         self.report = report
-        latency = report.predictedSeconds
         residentBytes = bundle.images.indices.filter { resident[$0] }.reduce(0) { $0 + bundle.images[$1].byteSize }
-        copySeconds = Double(residentBytes) / input.model.transferBandwidth
-        idleTail = max(0, timeline.makespan - timeline.lastLanding)
+        figures = PipelineChoice.Figures(budget: budget, latency: report.predictedSeconds,
+                                         copySeconds: Double(residentBytes) / input.model.transferBandwidth,
+                                         idleTail: max(0, timeline.makespan - timeline.lastLanding))
     }
 }
