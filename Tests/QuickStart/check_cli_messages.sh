@@ -89,6 +89,11 @@ grep -Eq "^total +budget 1.00 MiB" "$tmp/out.txt" || { echo "FAIL plan-pipeline 
 expect "fmrun --pipeline DIR/pipeline.json" ok "pipeline: +0-cnn → 1-cnn" \
     "$bin/fmrun" --pipeline "$tmp/plan/pipeline.json" --input "0-cnn.x=$models/cnn.input.npy" \
     --input "1-cnn.x=$models/cnn.input.npy" --runs 0
+"$bin/fmrun" "$bundle" --input "x=$models/cnn.input.npy" --runs 1 --profile-out "$tmp/cnn.profile.json" > /dev/null 2>&1
+expect "fmc plan-pipeline --profile INDEX=profile.json" ok "wrote 2 bundles" \
+    "$bin/fmc" plan-pipeline "$bundle" "$bundle" --memory-budget 1MiB -o "$tmp/plan" --profile "1=$tmp/cnn.profile.json"
+expect "fmc plan-pipeline --profile naming no bundle" fail "--profile x=$tmp/cnn.profile.json: no bundle 'x'; the bundles: cnn, cnn" \
+    "$bin/fmc" plan-pipeline "$bundle" "$bundle" --memory-budget 1MiB -o "$tmp/plan" --profile "x=$tmp/cnn.profile.json"
 echo '{"version": 1, "budgetBytes": 10}' > "$tmp/bad.json"
 expect "fmrun --pipeline: a broken manifest names the file and the field" fail "$tmp/bad.json: predictedSeconds: missing" \
     "$bin/fmrun" --pipeline "$tmp/bad.json" --runs 0
