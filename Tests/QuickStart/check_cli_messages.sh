@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What a newcomer meets in fmc and fmrun when something is off (issue 11, item 7): every unsupported operator at
 # once, "is a directory", a path named once, the compile usage for a bad compile flag, --output-dir and -o made
-# with their parents, fmrun saying it wrote no outputs, the --target hint. Part of `make quickstart`.
+# with their parents, fmrun saying it wrote no outputs, the --target hint, fmc plan-pipeline and its manifest. Part of `make quickstart`.
 #
 #     bash Tests/QuickStart/check_cli_messages.sh .build/release
 set -euo pipefail
