@@ -6,15 +6,17 @@ import FlashMemRuntime
 
 extension FMRun {
     func runPipeline(_ list: String) throws {
-        let paths = list.split(separator: ",").map(String.init)
-        guard !paths.isEmpty else { throw ValidationError("--pipeline expects a.fmb,b.fmb,…") }
+        // A manifest of `fmc plan-pipeline` gives the bundles and the budget; an explicit --memory-budget overrides it.
+        let manifest = list.hasSuffix(".json") ? try readPipelineManifest(list) : nil
+        let paths = manifest?.paths ?? list.split(separator: ",").map(String.init)
+        guard !paths.isEmpty else { throw ValidationError("--pipeline expects a.fmb,b.fmb,… or DIR/pipeline.json") }
         let names = paths.map(bundleStem)
         let budget = try memoryBudget.map { text -> UInt64 in
             guard let bytes = ByteSize.parse(text) else {
                 throw ValidationError("--memory-budget expects a size such as 512MiB or 1GiB, got '\(text)'")
             }
             return bytes
-        }
+        } ?? manifest?.budgetBytes
         var startup: [(String, Double)] = [("process", ProcessClock.sinceStart())]
         let bundles = try paths.map { path -> LoadedBundle in
             progress("opening \(path)")

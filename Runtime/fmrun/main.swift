@@ -24,7 +24,8 @@ struct FMRun: ParsableCommand {
     var model: String?
 
     @Option(help: ArgumentHelp("Run several bundles in order under one --memory-budget, passing outputs to inputs "
-                               + "by --map; --runs N repeats the whole chain.", valueName: "a.fmb,b.fmb,…"))
+                               + "by --map; --runs N repeats the whole chain. A path ending in .json is a manifest "
+                               + "of fmc plan-pipeline: its bundles and budget.", valueName: "a.fmb,b.fmb,…"))
     var pipeline: String?
 
     @Option(name: .customLong("memory-budget"),

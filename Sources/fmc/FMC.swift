@@ -9,7 +9,7 @@ struct FMC: ParsableCommand {
         commandName: "fmc",
         abstract: "FlashMem ahead-of-time compiler: ONNX model → .fmb bundle.",
         version: Compiler.version,
-        subcommands: [Compile.self, Replan.self, Inspect.self])
+        subcommands: [Compile.self, Replan.self, PlanPipeline.self, Inspect.self])
 }
 
 struct Compile: ParsableCommand {

@@ -1,3 +1,4 @@
+import FlashMemCompiler
 import Foundation
 import XCTest
 @testable import FlashMemRuntime
@@ -67,6 +68,77 @@ final class FMRunTests: XCTestCase {
                                 "--memory-budget", "\(footprint - 1)"])
         XCTAssertNotEqual(tooSmall.status, 0)
         XCTAssertTrue(tooSmall.stderr.contains("needs \(footprint) bytes of device memory"), tooSmall.stderr)
+    }
+
+    /// `fmrun --pipeline DIR/pipeline.json`: a chain planned by `Compiler.planPipeline` (fmc plan-pipeline) runs
+    /// under the manifest's budget and gives exactly the outputs of its bundles run one by one; a malformed or
+    /// missing manifest is an error naming the file and what was expected.
+    func testPipelineManifestRunsAsTheBundlesOneByOne() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fmrun-manifest-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try TinyModel()
+        let minimum = try Compiler.minimumBudget(model.bundle, name: "tiny")
+        let full = try Compiler.replan(model.bundle, budget: .unbounded, name: "tiny").report
+        let budget = minimum + full.arenaBytes + full.weightSpaceBytes
+        let plan = try Compiler.planPipeline([PipelineModel(name: "first", bundle: model.bundle),
+                                              PipelineModel(name: "second", bundle: model.bundle)], budgetBytes: budget)
+        XCTAssertLessThanOrEqual(plan.models[0].planBudgetBytes + plan.models[1].planBudgetBytes, budget)
+        let files = ["first.fmb", "second.fmb"]
+        for (planned, file) in zip(plan.models, files) {
+            try BundleWriter.write(planned.bundle, payload: model.payload, to: dir.appendingPathComponent(file).path)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let manifestPath = dir.appendingPathComponent(PipelineManifest.fileName).path
+        try encoder.encode(plan.manifest(files: files)).write(to: URL(fileURLWithPath: manifestPath))
+
+        var rng = SplitMix(seed: 11)
+        let x = (0..<TinyModel.n).map { _ in rng.float(in: -1...1) }
+        let inputPath = dir.appendingPathComponent("x.npy").path
+        try NPY.write(HostTensor(name: "x", shape: [2, 64], floats: x), path: inputPath)
+        let outDir = dir.appendingPathComponent("chain").path
+        let chained = try run(["--pipeline", manifestPath, "--map", "first.y=second.x", "--input", "x=\(inputPath)",
+                               "--runs", "1", "--output-dir", outDir, "--all-outputs"])
+        XCTAssertEqual(chained.status, 0, chained.stderr)
+        XCTAssertTrue(chained.stdout.contains("pipeline:         first → second"), chained.stdout)
+        // The plan budgets fit side by side: the second model is prefetched, nothing is taken back.
+        XCTAssertTrue(chained.stdout.contains(", prefetched "), chained.stdout)
+        XCTAssertFalse(chained.stdout.contains("no room to prefetch"), chained.stdout)
+        XCTAssertTrue(chained.stdout.contains(" 0 times a model's memory was taken back"), chained.stdout)
+        // fmrun prints the budget as bytes < 1 KiB or tenths of KiB.
+        let shown = budget < 1024 ? "\(budget) B" : "\(Double(Int(Double(budget) / 1024 * 10)) / 10) KiB"
+        XCTAssertLessThan(budget, 1 << 20)
+        XCTAssertTrue(chained.stdout.contains("budget:           \(shown);"), chained.stdout)
+
+        // The same bundles one by one: the first's output is the second's input.
+        let firstDir = dir.appendingPathComponent("one").path, secondDir = dir.appendingPathComponent("two").path
+        let first = try run([dir.appendingPathComponent("first.fmb").path, "--input", "x=\(inputPath)",
+                             "--output-dir", firstDir])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let second = try run([dir.appendingPathComponent("second.fmb").path, "--input", "x=\(firstDir)/y.npy",
+                              "--output-dir", secondDir])
+        XCTAssertEqual(second.status, 0, second.stderr)
+        XCTAssertEqual(try NPY.read(path: outDir + "/first/y.npy").floats(), try NPY.read(path: firstDir + "/y.npy").floats())
+        let y = try NPY.read(path: outDir + "/second/y.npy").floats()
+        XCTAssertEqual(y, try NPY.read(path: secondDir + "/y.npy").floats())
+        for (g, e) in zip(y, model.reference(model.reference(x))) { XCTAssertEqual(g, e, accuracy: 1e-5 * max(1, abs(e))) }
+
+        // An explicit --memory-budget overrides the manifest's.
+        let overridden = try run(["--pipeline", manifestPath, "--map", "first.y=second.x", "--input", "x=\(inputPath)",
+                                  "--memory-budget", "10MiB"])
+        XCTAssertEqual(overridden.status, 0, overridden.stderr)
+        XCTAssertTrue(overridden.stdout.contains("budget:           10.0 MiB;"), overridden.stdout)
+
+        let badPath = dir.appendingPathComponent("bad.json").path
+        try Data(#"{"version": 1, "models": []}"#.utf8).write(to: URL(fileURLWithPath: badPath))
+        let bad = try run(["--pipeline", badPath, "--input", "x=\(inputPath)"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--pipeline \(badPath): budgetBytes: missing; expected a pipeline manifest"),
+                      bad.stderr)
+        let missing = try run(["--pipeline", dir.appendingPathComponent("none.json").path, "--input", "x=\(inputPath)"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("none.json: cannot read the manifest"), missing.stderr)
     }
 
     func testRunsABundleAndWritesOutputs() throws {

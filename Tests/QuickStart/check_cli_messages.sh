@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What a newcomer meets in fmc and fmrun when something is off (issue 11, item 7): every unsupported operator at
 # once, "is a directory", a path named once, the compile usage for a bad compile flag, --output-dir and -o made
-# with their parents, fmrun saying it wrote no outputs, the --target hint. Part of `make quickstart`.
+# with their parents, fmrun saying it wrote no outputs, the --target hint, fmc plan-pipeline and its manifest. Part of `make quickstart`.
 #
 #     bash Tests/QuickStart/check_cli_messages.sh .build/release
 set -euo pipefail
@@ -77,6 +77,26 @@ expect "fmrun: --output-dir through a file" fail "$tmp/new/deeper/cnn.fmb: is no
     "$bin/fmrun" "$bundle" --input "x=$models/cnn.input.npy" --output-dir "$bundle/out" --runs 0
 expect "fmrun: a directory as the bundle" fail "$tmp/o: is a directory" "$bin/fmrun" "$tmp/o" --runs 0
 once "$tmp/o" "fmrun DIR"
+# fmc plan-pipeline: a budget below a model's smallest names the model and that budget; a plan's table and
+# manifest, which fmrun --pipeline runs; a broken manifest names the file and the field.
+expect "fmc plan-pipeline: a budget too small names the model" fail \
+    "cnn: cannot run under a pipeline budget of 1024 bytes: its smallest feasible budget is [0-9]+ bytes" \
+    "$bin/fmc" plan-pipeline "$bundle" "$bundle" --memory-budget 1KiB -o "$tmp/plan" --target lavapipe
+expect "fmc plan-pipeline: a table with the predicted total, and the manifest" ok \
+    "wrote 2 bundles and $tmp/plan/pipeline.json" \
+    "$bin/fmc" plan-pipeline "$bundle" "$bundle" --memory-budget 1MiB -o "$tmp/plan" --target lavapipe
+grep -Eq "^total +budget 1.00 MiB" "$tmp/out.txt" || { echo "FAIL plan-pipeline prints no total line"; failures=$((failures + 1)); }
+expect "fmrun --pipeline DIR/pipeline.json" ok "pipeline: +0-cnn → 1-cnn" \
+    "$bin/fmrun" --pipeline "$tmp/plan/pipeline.json" --input "0-cnn.x=$models/cnn.input.npy" \
+    --input "1-cnn.x=$models/cnn.input.npy" --runs 0
+"$bin/fmrun" "$bundle" --input "x=$models/cnn.input.npy" --runs 1 --profile-out "$tmp/cnn.profile.json" > /dev/null 2>&1
+expect "fmc plan-pipeline --profile INDEX=profile.json" ok "wrote 2 bundles" \
+    "$bin/fmc" plan-pipeline "$bundle" "$bundle" --memory-budget 1MiB -o "$tmp/plan" --profile "1=$tmp/cnn.profile.json"
+expect "fmc plan-pipeline --profile naming no bundle" fail "--profile x=$tmp/cnn.profile.json: no bundle 'x'; the bundles: cnn, cnn" \
+    "$bin/fmc" plan-pipeline "$bundle" "$bundle" --memory-budget 1MiB -o "$tmp/plan" --profile "x=$tmp/cnn.profile.json"
+echo '{"version": 1, "budgetBytes": 10}' > "$tmp/bad.json"
+expect "fmrun --pipeline: a broken manifest names the file and the field" fail "$tmp/bad.json: predictedSeconds: missing" \
+    "$bin/fmrun" --pipeline "$tmp/bad.json" --runs 0
 
 [ $failures -eq 0 ] || { echo "check_cli_messages.sh: $failures checks failed" >&2; exit 1; }
 echo "cli messages: all checks passed"

@@ -171,6 +171,13 @@ public enum LoadPlanner {
 
     /// Makespan of a warm run (see the model above). Issue steps of resident loads are ignored.
     public static func simulate(_ p: ScheduleProblem, resident: [Bool], issueStep: [Int]) -> Double {
+        timeline(p, resident: resident, issueStep: issueStep).makespan
+    }
+
+    /// `simulate`'s makespan and when the last streamed copy lands (0 when nothing is streamed): from then on the
+    /// transfer queue idles, which is where `fmc plan-pipeline` counts on the next model's prefetch.
+    static func timeline(_ p: ScheduleProblem, resident: [Bool], issueStep: [Int])
+        -> (makespan: Double, lastLanding: Double) {
         let order = p.loads.indices.filter { !resident[$0] }.sorted {
             (issueStep[$0], p.loads[$0].firstUse, $0) < (issueStep[$1], p.loads[$1].firstUse, $1)
         }
@@ -197,7 +204,7 @@ public enum LoadPlanner {
             let boundary = cut[k] ? p.submissionSeconds : 0
             previousEnd = max(previousEnd + boundary, landedBy[k]) + p.stepSeconds[k]
         }
-        return previousEnd
+        return (previousEnd, order.isEmpty ? 0 : queueFree)
     }
 
     // MARK: Memory

@@ -74,7 +74,7 @@ enum LoadPlanning {
         var model: CostModel
     }
 
-    static func plan(_ input: Input, budget: MemoryBudget, name: String) throws
+    static func plan(_ input: Input, budget: MemoryBudget, name: String, options: LoadPlanner.Options = .init()) throws
         -> (schedule: Schedule, placement: Placement, report: LoadPlanReport) {
         let slots = input.images.map(slotBytes)
         // "100%" is every weight resident: the weight space of the all-resident placement (segment ends included).
@@ -106,7 +106,8 @@ enum LoadPlanning {
                                    + "feasible budget is \(minimum) bytes")
             }
         }
-        let solved = try solve(input, slots: slots, capacity: budgetBytes.map { $0 - input.arenaBytes }, name: name)
+        let solved = try solve(input, slots: slots, capacity: budgetBytes.map { $0 - input.arenaBytes }, name: name,
+                               options: options)
 
         // Chunks in issue order: by their image's issue step, then first use, then image.
         let imageOrder = input.images.indices.sorted {
@@ -204,6 +205,33 @@ extension Compiler {
     public static func replan(_ bundle: FMBundle, budget: MemoryBudget, stepSeconds: [Double]? = nil,
                               bandwidth: Double? = nil, submissionSeconds: Double = 0,
                               name: String) throws -> (bundle: FMBundle, report: LoadPlanReport) {
+        try replan(bundle, budget: budget, stepSeconds: stepSeconds, bandwidth: bandwidth,
+                   submissionSeconds: submissionSeconds, name: name, options: .init())
+    }
+
+    static func replan(_ bundle: FMBundle, budget: MemoryBudget, stepSeconds: [Double]?, bandwidth: Double?,
+                       submissionSeconds: Double, name: String,
+                       options: LoadPlanner.Options) throws -> (bundle: FMBundle, report: LoadPlanReport) {
+        let input = try planningInput(bundle, stepSeconds: stepSeconds, bandwidth: bandwidth,
+                                      submissionSeconds: submissionSeconds, name: name)
+        let (schedule, placement, report) = try LoadPlanning.plan(input, budget: budget, name: name, options: options)
+        var out = bundle
+        out.schedule = schedule
+        out.placement = placement
+        return (out, report)
+    }
+
+    /// The smallest budget (arena + weights) `replan` accepts for this bundle with these step times and bandwidth.
+    public static func minimumBudget(_ bundle: FMBundle, stepSeconds: [Double]? = nil, bandwidth: Double? = nil,
+                                     submissionSeconds: Double = 0, name: String) throws -> UInt64 {
+        let input = try planningInput(bundle, stepSeconds: stepSeconds, bandwidth: bandwidth,
+                                      submissionSeconds: submissionSeconds, name: name)
+        return LoadPlanning.minimumBudget(input, slots: input.images.map(LoadPlanning.slotBytes))
+    }
+
+    /// A compiled bundle as the load planner's input.
+    static func planningInput(_ bundle: FMBundle, stepSeconds: [Double]?, bandwidth: Double?,
+                              submissionSeconds: Double, name: String) throws -> LoadPlanning.Input {
         let steps = stepSeconds ?? bundle.schedule.stepSeconds
         guard steps.count == bundle.program.count else {
             throw CompileError(file: name, "\(steps.count) step times for a bundle of \(bundle.program.count) steps")
@@ -214,14 +242,9 @@ extension Compiler {
         let model = CostModel(name: "bundle", flopsPerSecond: 1, memoryBandwidth: 1,
                               transferBandwidth: bandwidth ?? bundle.schedule.bandwidth, launchSeconds: 0,
                               submissionSeconds: submissionSeconds)
-        let input = LoadPlanning.Input(stepSeconds: steps, images: bundle.images,
-                                       firstUse: bundle.schedule.firstUse.map(Int.init),
-                                       lastUse: bundle.schedule.lastUse.map(Int.init), chunksOf: chunksOf,
-                                       chunkCount: bundle.chunks.count, arenaBytes: bundle.meta.arenaSize, model: model)
-        let (schedule, placement, report) = try LoadPlanning.plan(input, budget: budget, name: name)
-        var out = bundle
-        out.schedule = schedule
-        out.placement = placement
-        return (out, report)
+        return LoadPlanning.Input(stepSeconds: steps, images: bundle.images,
+                                  firstUse: bundle.schedule.firstUse.map(Int.init),
+                                  lastUse: bundle.schedule.lastUse.map(Int.init), chunksOf: chunksOf,
+                                  chunkCount: bundle.chunks.count, arenaBytes: bundle.meta.arenaSize, model: model)
     }
 }
