@@ -175,6 +175,8 @@ final class LoweringContext {
         LoweringPasses.recognizeGelu(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
         LoweringPasses.fuseMatMulBias(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
         LoweringPasses.fuseActivations(&nodes, graphOutputs: outputs)
+        LoweringPasses.fuseAttention(&nodes, initializers: initializers, values: values, graphOutputs: outputs,
+                                     opset: graph.opset)
 
         // Graph inputs first (an initializer listed as an input, IR < 4 style, is a constant, not an input).
         for input in graph.inputs where initializers[input.name] == nil {
@@ -211,6 +213,7 @@ final class LoweringContext {
         case "MaxPool", "AveragePool": try lowerPool(n)
         case "GlobalAveragePool": try lowerGlobalAveragePool(n)
         case "Softmax": try lowerSoftmax(n)
+        case LoweringPasses.attentionOp: try lowerAttention(n)
         case "BatchNormalization": try lowerBatchNorm(n)
         case "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout": try lowerView(n)
         case "Constant": try lowerConstantNode(n)
