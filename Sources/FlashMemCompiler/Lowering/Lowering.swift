@@ -1,6 +1,7 @@
 // Lowering: graph IR (static shapes) → kernels, dispatches, arena tensors and pre-packed weight images.
 // This file is the driver and the bookkeeping every rule shares; each op family's rule lives in
-// Lowering+<Family>.swift, graph rewrites (BatchNorm folding, Relu fusion) in LoweringPasses.swift.
+// Lowering+<Family>.swift, graph rewrites (BatchNorm folding, Relu / GELU fusion, attention fusion) in
+// LoweringPasses*.swift.
 //
 // Conventions the rules follow:
 //   * every value a kernel reads or writes becomes an ArenaTensor of elements × 4 bytes (fp32 / int32);
