@@ -128,4 +128,29 @@ final class AttentionLoweringTests: XCTestCase {
         XCTAssertEqual(Array(push[17..<21]), [0, 8, 16, 1], "Y written as [L, H, D]")
         XCTAssertEqual(Float(bitPattern: push[29]), 2)
     }
+
+    /// GPT-Neo casts Q and Kᵀ to float32 (identity Casts in an fp32 model) and masks with Where before softmax.
+    func testIdentityCastsOnQAndKAndACausalWhereAreFused() throws {
+        var b = GraphBuilder()
+        b.input("q", [1, 2, 6, 8])
+        b.input("kt", [1, 2, 8, 6])
+        b.input("v", [1, 2, 6, 8])
+        b.constant("fill", [], [-3.4028235e38])
+        b.initializers["causal"] = ConstantTensor(dtype: .bool, shape: [1, 1, 6, 6],
+                                                  bytes: TensorBytes((0..<36).map { $0 % 6 <= $0 / 6 ? 1 : 0 }))
+        b.values["causal"] = ValueInfo(name: "causal", dtype: .bool, shape: [1, 1, 6, 6])
+        let float32: Attribute = .int(Int(DType.float32.rawValue))
+        b.node("Cast", ["q"], "qc", [1, 2, 6, 8], ["to": float32])
+        b.node("Cast", ["kt"], "kc", [1, 2, 8, 6], ["to": float32])
+        b.node("MatMul", ["qc", "kc"], "s", [1, 2, 6, 6])
+        b.node("Where", ["causal", "s", "fill"], "sw", [1, 2, 6, 6])
+        b.node("Softmax", ["sw"], "p", [1, 2, 6, 6], ["axis": .int(-1)])
+        b.node("MatMul", ["p", "v"], "y", [1, 2, 6, 8])
+        b.outputs = ["y"]
+        let p = try lower(b)
+        XCTAssertEqual(p.steps.count, 1, p.steps.map(\.label).description)
+        XCTAssertEqual(p.kernels[p.steps[0].kernel].specConstants, [0, 1, 0], "no add, keep where true")
+        XCTAssertEqual(Float(bitPattern: words(p.steps[0].pushConstants)[30]), -3.4028235e38)
+        XCTAssertNotNil(p.tensors["causal"]?.constant, "the bool mask is a resident int32 tensor")
+    }
 }

@@ -13,10 +13,10 @@
 //                     ← zero or more Mul / Div by a constant scalar (the 1/√d scale);
 //                     ← MatMul(Q, Kᵀ);
 //   Q, Kᵀ             each through zero or more Mul / Div by a constant scalar (torch's scaled_dot_product_attention
-//                     export scales both by √scale: ViT) and at most one Transpose (MiniLM, GPT-2: [B, L, H, D] →
-//                     [B, H, L, D], read in place by strides);
-//   V                 through at most one Transpose; the output through at most one Transpose that is its only
-//                     reader (written in place by strides).
+//                     export scales both by √scale: ViT) or identity Casts (GPT-Neo), and at most one Transpose
+//                     (MiniLM, GPT-2: [B, L, H, D] → [B, H, L, D], read in place by strides);
+//   V                 through identity Casts and at most one Transpose; the output through at most one Transpose
+//                     that is its only reader (written in place by strides).
 //
 // Q, Kᵀ and V must be activations (not constants), every shape static, the heads' depth D and Dv at most 128
 // (attention.comp's shared tiles) and the products' batch dims coalesce to at most two (`AttentionLayout`).
@@ -146,9 +146,11 @@ extension LoweringPasses {
             // Q and Kᵀ through scalings and one Transpose each; V and the output through one Transpose each.
             func operand(_ name: String, scaled: Bool) -> (source: String, perm: [Int]?) {
                 var name = name
-                while scaled, let q = sole(name), ["Mul", "Div"].contains(nodes[q].op), nodes[q].node.inputs.count == 2 {
+                while let q = sole(name), isIdentityCast(q) || (scaled && ["Mul", "Div"].contains(nodes[q].op)
+                                                                  && nodes[q].node.inputs.count == 2) {
                     let n = nodes[q].node
-                    if nodes[q].op == "Mul", let c = scalar(n.inputs[1]) { scale *= c; name = n.inputs[0] }
+                    if isIdentityCast(q) { name = n.inputs[0] }  // GPT-Neo casts Q and K to float32
+                    else if nodes[q].op == "Mul", let c = scalar(n.inputs[1]) { scale *= c; name = n.inputs[0] }
                     else if nodes[q].op == "Mul", let c = scalar(n.inputs[0]) { scale *= c; name = n.inputs[1] }
                     else if nodes[q].op == "Div", let c = scalar(n.inputs[1]), c != 0 { scale /= c; name = n.inputs[0] }
                     else { break }
