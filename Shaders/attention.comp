@@ -12,15 +12,16 @@
 // One workgroup of 64 invocations per (block of BR = 16 query rows, batch): groups = (ceil(Lq / 16), b0 · b1).
 // Four invocations share a query row; each owns the output columns t, t + 4, … of it. The keys are walked in
 // tiles of BC (32, or 16 when ATT_DMAX = 128): the K and V tile go through shared memory, each invocation
-// scores BC / 4 keys of its row into S, then every invocation of the row folds the tile into its running
-// softmax (online softmax, fp32): m' = max(m, max_j s_j), l' = l·e^(m − m') + Σ_j e^(s_j − m'),
+// scores BC / 4 keys of its row (their max into PM), writes their e^(s − m') into S once the row's new max m' is
+// known, then every invocation of the row folds the tile into its running softmax (online softmax, fp32): m' = max(m, max_j s_j), l' = l·e^(m − m') + Σ_j e^(s_j − m'),
 // acc' = acc·e^(m − m') + Σ_j e^(s_j − m')·V_j; at the end Y = acc / l.
 //
 //   score s = scale · (Q_i · K_j), then (MASK_ORDER 0) + MASK_ADD[i, j] and the select, or (1) the select and
 //   + MASK_ADD; the select keeps s where COND[i, j] ≠ 0 (SELECT 1) or = 0 (SELECT 2), else it is `fill`.
 //
 // Defines: ATT_DMAX (64 or 128: the largest D and Dv; shared tiles are sized by it).
-// Spec constants: 0 = HAS_ADD (0/1), 1 = SELECT (0 none, 1 keep where true, 2 keep where false), 2 = MASK_ORDER.
+// Spec constants: 0 = HAS_ADD (0/1), 1 = SELECT (0 none, 1 keep where true, 2 keep where false), 2 = MASK_ORDER,
+// 3 = HEAD_D, 4 = HEAD_DV (the push constants D and Dv again, as loop bounds the driver can unroll).
 // Bindings: 0 = Q, 1 = K, 2 = V, 3 = Y, 4 = MASK_ADD (fp32), 5 = COND (int32; bool in the arena); an absent mask
 // binding is given Q.
 
@@ -43,6 +44,9 @@ layout(local_size_x = 64) in;
 layout(constant_id = 0) const uint HAS_ADD = 0;
 layout(constant_id = 1) const uint SELECT = 0;
 layout(constant_id = 2) const uint MASK_ORDER = 0;
+layout(constant_id = 3) const uint HEAD_D = 64;   // D and Dv (≤ ATT_DMAX): loop bounds known to the driver
+layout(constant_id = 4) const uint HEAD_DV = 64;
+#define DPT_USED ((HEAD_DV + TPR - 1u) / TPR)
 
 layout(std430, set = 0, binding = 0) readonly buffer QBuffer { float Q[]; };
 layout(std430, set = 0, binding = 1) readonly buffer KBuffer { float K[]; };
@@ -66,7 +70,8 @@ layout(push_constant) uniform PushConstants {
 shared float Qs[BR * DS];
 shared float Ks[BC * DS];
 shared float Vs[BC * DS];
-shared float S[BR * BC];
+shared float S[BR * BC];       // scores' exponentials e^(s − m') of the tile
+shared float PM[BR * TPR];     // each invocation's max over its keys of the tile
 
 void main() {
     const uint lx = gl_LocalInvocationID.x;
@@ -83,8 +88,8 @@ void main() {
     const float negInf = uintBitsToFloat(0xff800000u);
     const bool rowValid = row < pc.Lq;
 
-    for (uint i = lx; i < BR * pc.D; i += gl_WorkGroupSize.x) {
-        const uint rr = i / pc.D, d = i - rr * pc.D;
+    for (uint i = lx; i < BR * HEAD_D; i += gl_WorkGroupSize.x) {
+        const uint rr = i / HEAD_D, d = i - rr * HEAD_D;
         const uint qr = gl_WorkGroupID.x * BR + rr;
         Qs[rr * DS + d] = qr < pc.Lq ? Q[qBase + qr * pc.qRow + d * pc.qCol] : 0.0;
     }
@@ -97,23 +102,26 @@ void main() {
 
     for (uint j0 = 0; j0 < pc.Lk; j0 += BC) {
         barrier();  // the previous tile's K, V and S are no longer read (and Qs is written, first time)
-        for (uint i = lx; i < BC * pc.D; i += gl_WorkGroupSize.x) {
-            const uint j = i / pc.D, d = i - j * pc.D;
+        for (uint i = lx; i < BC * HEAD_D; i += gl_WorkGroupSize.x) {
+            const uint j = i / HEAD_D, d = i - j * HEAD_D;
             Ks[j * DS + d] = j0 + j < pc.Lk ? K[kBase + (j0 + j) * pc.kRow + d * pc.kCol] : 0.0;
         }
-        for (uint i = lx; i < BC * pc.Dv; i += gl_WorkGroupSize.x) {
-            const uint j = i / pc.Dv, d = i - j * pc.Dv;
+        for (uint i = lx; i < BC * HEAD_DV; i += gl_WorkGroupSize.x) {
+            const uint j = i / HEAD_DV, d = i - j * HEAD_DV;
             Vs[j * DS + d] = j0 + j < pc.Lk ? V[vBase + (j0 + j) * pc.vRow + d * pc.vCol] : 0.0;
         }
         barrier();
 
+        // This invocation's keys t, t + 4, …: scores and their max.
+        float sv[BC / TPR];
+        float partMax = negInf;
         for (uint u = 0; u < BC / TPR; ++u) {
             const uint j = t + u * TPR;
             const uint key = j0 + j;
             float s = negInf;
             if (rowValid && key < pc.Lk) {
                 float dot = 0.0;
-                for (uint d = 0; d < pc.D; ++d) {
+                for (uint d = 0; d < HEAD_D; ++d) {
                     dot += Qs[r * DS + d] * Ks[j * DS + d];
                 }
                 s = pc.scale * dot;
@@ -128,27 +136,32 @@ void main() {
                     s += MASK_ADD[aBase + key * pc.aCol];
                 }
             }
-            S[r * BC + j] = s;
+            sv[u] = s;
+            partMax = max(partMax, s);
+        }
+        PM[lx] = partMax;
+        barrier();
+
+        // The row's new running max; each invocation writes e^(s − m') of its own keys.
+        const float mNew = max(m, max(max(PM[r * TPR], PM[r * TPR + 1u]), max(PM[r * TPR + 2u], PM[r * TPR + 3u])));
+        const bool live = mNew != negInf;  // else every score so far is -inf (or the row is padding)
+        for (uint u = 0; u < BC / TPR; ++u) {
+            S[r * BC + t + u * TPR] = live ? exp(sv[u] - mNew) : 0.0;
         }
         barrier();
 
-        float tileMax = negInf;
-        for (uint j = 0; j < BC; ++j) {
-            tileMax = max(tileMax, S[r * BC + j]);
-        }
-        const float mNew = max(m, tileMax);
-        if (mNew != negInf) {  // else every score so far is -inf (or the row is padding): nothing to add yet
+        if (live) {
             const float correction = exp(m - mNew);  // m = -inf: 0
             l *= correction;
-            for (uint c = 0; c < DPT; ++c) {
+            for (uint c = 0; c < DPT_USED; ++c) {
                 acc[c] *= correction;
             }
             for (uint j = 0; j < BC; ++j) {
-                const float p = exp(S[r * BC + j] - mNew);
+                const float p = S[r * BC + j];
                 l += p;
-                for (uint c = 0; c < DPT; ++c) {
+                for (uint c = 0; c < DPT_USED; ++c) {
                     const uint d = t + c * TPR;
-                    if (d < pc.Dv) {
+                    if (d < HEAD_DV) {
                         acc[c] += p * Vs[j * DS + d];
                     }
                 }
@@ -162,9 +175,9 @@ void main() {
     }
     const float inv = 1.0 / l;
     const uint yBase = b0 * pc.y0 + b1 * pc.y1 + row * pc.yRow;
-    for (uint c = 0; c < DPT; ++c) {
+    for (uint c = 0; c < DPT_USED; ++c) {
         const uint d = t + c * TPR;
-        if (d < pc.Dv) {
+        if (d < HEAD_DV) {
             Y[yBase + d * pc.yCol] = acc[c] * inv;
         }
     }

@@ -48,7 +48,7 @@ final class AttentionLoweringTests: XCTestCase {
         XCTAssertEqual(p.steps[0].label, "attention(qk+scale+mask+softmax+pv)")
         let kernel = p.kernels[p.steps[0].kernel]
         XCTAssertTrue(kernel.name.hasPrefix("attention<ATT_DMAX=64>"), kernel.name)
-        XCTAssertEqual(kernel.specConstants, [1, 0, 0], "HAS_ADD, no select")
+        XCTAssertEqual(kernel.specConstants, [1, 0, 0, 16, 16], "HAS_ADD, no select, D, Dv")
         let push = words(p.steps[0].pushConstants)
         XCTAssertEqual(Array(push[0..<5]), [10, 12, 16, 16, 2], "Lq Lk D Dv, inner batch = heads")
         XCTAssertEqual(Array(push[9..<13]), [0, 16 * 12, 1, 12], "Kᵀ [D, Lk] read as K [Lk, D]")
@@ -149,7 +149,7 @@ final class AttentionLoweringTests: XCTestCase {
         b.outputs = ["y"]
         let p = try lower(b)
         XCTAssertEqual(p.steps.count, 1, p.steps.map(\.label).description)
-        XCTAssertEqual(p.kernels[p.steps[0].kernel].specConstants, [0, 1, 0], "no add, keep where true")
+        XCTAssertEqual(p.kernels[p.steps[0].kernel].specConstants, [0, 1, 0, 8, 8], "no add, keep where true")
         XCTAssertEqual(Float(bitPattern: words(p.steps[0].pushConstants)[30]), -3.4028235e38)
         XCTAssertNotNil(p.tensors["causal"]?.constant, "the bool mask is a resident int32 tensor")
     }

@@ -22,9 +22,10 @@ extension LoweringContext {
         let select = n.node.int("select", default: 0)
         let kernel = try self.kernel(KernelRequest(
             family: KernelCatalog.attention, defines: ["ATT_DMAX": "\(dmax)"],
-            specConstants: [addMask == nil ? 0 : 1, UInt32(select), UInt32(n.node.int("mask_order", default: 0))],
+            specConstants: [addMask == nil ? 0 : 1, UInt32(select), UInt32(n.node.int("mask_order", default: 0)),
+                            UInt32(layout.d), UInt32(layout.dv)],
             workgroupSize: [64, 1, 1], sharedMemoryBytes: ((16 + 2 * (dmax == 64 ? 32 : 16)) * (dmax + 1)
-                                                            + 16 * (dmax == 64 ? 32 : 16)) * 4))
+                                                            + 16 * (dmax == 64 ? 32 : 16) + 64) * 4))
         var push = PushConstants()
         push.append([layout.lq, layout.lk, layout.d, layout.dv, layout.batch[1]])
         for strides in [layout.q, layout.k, layout.v, layout.y, layout.addMask, layout.cond] {
