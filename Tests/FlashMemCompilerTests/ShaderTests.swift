@@ -42,6 +42,7 @@ final class ShaderTests: XCTestCase {
             "conv_transpose.comp": 2,
             "lstm_step.comp": 1,  // recurrent
             "scatter_nd.comp": 2, "onehot.comp": 1,  // scatter
+            "attention.comp": 5,
         ]
         for family in KernelCatalog.all {
             let defines = family.readsWeightImage ? ["WEIGHT_FORMAT": "rgba32f"] : [:]

@@ -1,6 +1,7 @@
 // Lowering: graph IR (static shapes) → kernels, dispatches, arena tensors and pre-packed weight images.
 // This file is the driver and the bookkeeping every rule shares; each op family's rule lives in
-// Lowering+<Family>.swift, graph rewrites (BatchNorm folding, Relu fusion) in LoweringPasses.swift.
+// Lowering+<Family>.swift, graph rewrites (BatchNorm folding, Relu / GELU fusion, attention fusion) in
+// LoweringPasses*.swift.
 //
 // Conventions the rules follow:
 //   * every value a kernel reads or writes becomes an ArenaTensor of elements × 4 bytes (fp32 / int32);
@@ -175,6 +176,8 @@ final class LoweringContext {
         LoweringPasses.recognizeGelu(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
         LoweringPasses.fuseMatMulBias(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
         LoweringPasses.fuseActivations(&nodes, graphOutputs: outputs)
+        LoweringPasses.fuseAttention(&nodes, initializers: initializers, values: values, graphOutputs: outputs,
+                                     opset: graph.opset)
 
         // Graph inputs first (an initializer listed as an input, IR < 4 style, is a constant, not an input).
         for input in graph.inputs where initializers[input.name] == nil {
@@ -211,6 +214,7 @@ final class LoweringContext {
         case "MaxPool", "AveragePool": try lowerPool(n)
         case "GlobalAveragePool": try lowerGlobalAveragePool(n)
         case "Softmax": try lowerSoftmax(n)
+        case LoweringPasses.attentionOp: try lowerAttention(n)
         case "BatchNormalization": try lowerBatchNorm(n)
         case "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout": try lowerView(n)
         case "Constant": try lowerConstantNode(n)

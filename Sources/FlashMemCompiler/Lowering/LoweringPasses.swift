@@ -11,6 +11,9 @@
 //                   fused epilogue (spec constant ACTIVATION of its kernel, `activate` in common.glsl) writing
 //                   the activation's output; also through one view between them (X → Reshape → act becomes
 //                   X+act → Reshape).
+//   fuseAttention   MatMul(Q, Kᵀ) → scale → masks → Softmax → MatMul(·, V), with the transposes around it, becomes
+//                   one FusedAttention node (attention.comp; LoweringPasses+Attention.swift). Its survivor takes the
+//                   place of the last node it replaces, since its inputs come from before the first.
 //
 // All keep topological order: the surviving node takes the place of the first, whose consumers all come
 // after the removed node.

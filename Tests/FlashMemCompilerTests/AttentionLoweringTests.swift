@@ -1,0 +1,156 @@
+// LoweringPasses.fuseAttention: which chains become one attention.comp step and which stay separate kernels.
+// The kernel's numbers are checked on the device by AttentionOpTests (runtime target).
+
+import FMBFormat
+import TestSupport
+import XCTest
+
+@testable import FlashMemCompiler
+
+final class AttentionLoweringTests: XCTestCase {
+    private func lower(_ b: GraphBuilder) throws -> LoweredProgram {
+        if LoweringTests.sharedCompiler == nil { LoweringTests.sharedCompiler = try ShaderCompiler() }
+        return try Lowering.lower(b.graph(), precision: .fp32, compiler: LoweringTests.sharedCompiler!)
+    }
+
+    private func words(_ bytes: [UInt8]) -> [UInt32] {
+        stride(from: 0, to: bytes.count, by: 4).map {
+            UInt32(bytes[$0]) | UInt32(bytes[$0 + 1]) << 8 | UInt32(bytes[$0 + 2]) << 16 | UInt32(bytes[$0 + 3]) << 24
+        }
+    }
+
+    private func attentionSteps(_ p: LoweredProgram) -> [LoweredStep] {
+        p.steps.filter { p.kernels[$0.kernel].name.hasPrefix("attention<") }
+    }
+
+    /// MatMul(Q, Kᵀ) → Mul(scale) → Add(mask) → Softmax → MatMul(·, V), [1, H, L, D] operands. `d` the head depth.
+    private func chain(d: Int = 16, lq: Int = 10, lk: Int = 12, scaleName: String = "scale",
+                       mutate: (inout GraphBuilder) -> Void = { _ in }) -> GraphBuilder {
+        var b = GraphBuilder()
+        b.input("q", [1, 2, lq, d])
+        b.input("kt", [1, 2, d, lk])
+        b.input("v", [1, 2, lk, d])
+        b.input("mask", [1, 1, 1, lk])
+        if scaleName == "scale" { b.constant("scale", [], [0.25]) }
+        b.node("MatMul", ["q", "kt"], "s", [1, 2, lq, lk], name: "qk")
+        b.node("Mul", ["s", scaleName], "ss", [1, 2, lq, lk], name: "scale")
+        b.node("Add", ["ss", "mask"], "sm", [1, 2, lq, lk], name: "mask")
+        b.node("Softmax", ["sm"], "p", [1, 2, lq, lk], name: "softmax", ["axis": .int(-1)])
+        b.node("MatMul", ["p", "v"], "y", [1, 2, lq, d], name: "pv")
+        b.outputs = ["y"]
+        mutate(&b)
+        return b
+    }
+
+    func testTheChainIsOneAttentionStep() throws {
+        let p = try lower(chain())
+        XCTAssertEqual(p.steps.count, 1, p.steps.map(\.label).description)
+        XCTAssertEqual(p.steps[0].label, "attention(qk+scale+mask+softmax+pv)")
+        let kernel = p.kernels[p.steps[0].kernel]
+        XCTAssertTrue(kernel.name.hasPrefix("attention<ATT_DMAX=64>"), kernel.name)
+        XCTAssertEqual(kernel.specConstants, [1, 0, 0, 16, 16], "HAS_ADD, no select, D, Dv")
+        let push = words(p.steps[0].pushConstants)
+        XCTAssertEqual(Array(push[0..<5]), [10, 12, 16, 16, 2], "Lq Lk D Dv, inner batch = heads")
+        XCTAssertEqual(Array(push[9..<13]), [0, 16 * 12, 1, 12], "Kᵀ [D, Lk] read as K [Lk, D]")
+        XCTAssertEqual(Array(push[21..<25]), [0, 0, 0, 1], "the mask broadcast over heads and rows")
+        XCTAssertEqual(Float(bitPattern: push[29]), 0.25)
+        for intermediate in ["s", "ss", "sm", "p"] {
+            XCTAssertNil(p.tensors[intermediate], "\(intermediate) is never materialised")
+        }
+    }
+
+    func testAnIntermediateWithASecondReaderIsNotFused() throws {
+        for intermediate in ["s", "ss", "sm", "p"] {
+            let p = try lower(chain { $0.outputs.append(intermediate) })
+            XCTAssertTrue(attentionSteps(p).isEmpty, "\(intermediate) read twice: \(p.steps.map(\.label))")
+            XCTAssertEqual(p.steps.count, 5)
+        }
+        // A second node reading the scores.
+        let p = try lower(chain { b in
+            b.node("Relu", ["sm"], "r", [1, 2, 10, 12])
+            b.outputs.append("r")
+        })
+        XCTAssertTrue(attentionSteps(p).isEmpty, p.steps.map(\.label).description)
+    }
+
+    func testANonConstantScaleIsNotFused() throws {
+        let p = try lower(chain(scaleName: "s_in") { $0.input("s_in", [1]) })
+        XCTAssertTrue(attentionSteps(p).isEmpty, p.steps.map(\.label).description)
+    }
+
+    func testConstantOperandsAreNotFused() throws {
+        let p = try lower(chain { b in
+            b.inputs.removeAll { $0.name == "v" }
+            b.constant("v", [1, 2, 12, 16])
+        })
+        XCTAssertTrue(attentionSteps(p).isEmpty, p.steps.map(\.label).description)
+    }
+
+    /// A scale after the mask, a Softmax over another axis and heads wider than the kernel's tiles stay unfused.
+    func testOtherOrdersAxesAndWideHeadsAreNotFused() throws {
+        let maskThenScale = try lower(chain { b in
+            b.nodes[1].inputs = ["sm0", "scale"]  // Mul reads the masked scores
+            b.nodes[2].inputs = ["s", "mask"]
+            b.nodes[2].outputs = ["sm0"]
+            b.values["sm0"] = b.values["sm"]
+            b.nodes[1].outputs = ["sm"]
+            b.nodes.swapAt(1, 2)
+        })
+        XCTAssertTrue(attentionSteps(maskThenScale).isEmpty, maskThenScale.steps.map(\.label).description)
+
+        let otherAxis = try lower(chain { $0.nodes[3].attributes["axis"] = .int(2) })
+        XCTAssertTrue(attentionSteps(otherAxis).isEmpty, otherAxis.steps.map(\.label).description)
+
+        XCTAssertEqual(attentionSteps(try lower(chain(d: 128))).count, 1)
+        let wide = try lower(chain(d: 160))
+        XCTAssertTrue(attentionSteps(wide).isEmpty, wide.steps.map(\.label).description)
+    }
+
+    /// Transposes around the chain are absorbed as strides: MiniLM's layout is one step.
+    func testTransposesAroundTheChainAreAbsorbed() throws {
+        var b = GraphBuilder()
+        for name in ["q", "k", "v"] { b.input(name, [1, 9, 2, 8]) }
+        b.constant("scale", [], [0.5])
+        b.node("Transpose", ["q"], "qt", [1, 2, 9, 8], ["perm": .ints([0, 2, 1, 3])])
+        b.node("Transpose", ["k"], "kt", [1, 2, 8, 9], ["perm": .ints([0, 2, 3, 1])])
+        b.node("Transpose", ["v"], "vt", [1, 2, 9, 8], ["perm": .ints([0, 2, 1, 3])])
+        b.node("MatMul", ["qt", "kt"], "s", [1, 2, 9, 9])
+        b.node("Div", ["s", "scale"], "ss", [1, 2, 9, 9])
+        b.node("Softmax", ["ss"], "p", [1, 2, 9, 9], ["axis": .int(3)])
+        b.node("MatMul", ["p", "vt"], "o", [1, 2, 9, 8])
+        b.node("Transpose", ["o"], "y", [1, 9, 2, 8], ["perm": .ints([0, 2, 1, 3])])
+        b.outputs = ["y"]
+        let p = try lower(b)
+        XCTAssertEqual(p.steps.count, 1, p.steps.map(\.label).description)
+        let push = words(p.steps[0].pushConstants)
+        XCTAssertEqual(Array(push[5..<9]), [0, 8, 16, 1], "Q [L, H, D] read per head")
+        XCTAssertEqual(Array(push[9..<13]), [0, 8, 16, 1], "K [L, H, D] read per head")
+        XCTAssertEqual(Array(push[17..<21]), [0, 8, 16, 1], "Y written as [L, H, D]")
+        XCTAssertEqual(Float(bitPattern: push[29]), 2)
+    }
+
+    /// GPT-Neo casts Q and Kᵀ to float32 (identity Casts in an fp32 model) and masks with Where before softmax.
+    func testIdentityCastsOnQAndKAndACausalWhereAreFused() throws {
+        var b = GraphBuilder()
+        b.input("q", [1, 2, 6, 8])
+        b.input("kt", [1, 2, 8, 6])
+        b.input("v", [1, 2, 6, 8])
+        b.constant("fill", [], [-3.4028235e38])
+        b.initializers["causal"] = ConstantTensor(dtype: .bool, shape: [1, 1, 6, 6],
+                                                  bytes: TensorBytes((0..<36).map { $0 % 6 <= $0 / 6 ? 1 : 0 }))
+        b.values["causal"] = ValueInfo(name: "causal", dtype: .bool, shape: [1, 1, 6, 6])
+        let float32: Attribute = .int(Int(DType.float32.rawValue))
+        b.node("Cast", ["q"], "qc", [1, 2, 6, 8], ["to": float32])
+        b.node("Cast", ["kt"], "kc", [1, 2, 8, 6], ["to": float32])
+        b.node("MatMul", ["qc", "kc"], "s", [1, 2, 6, 6])
+        b.node("Where", ["causal", "s", "fill"], "sw", [1, 2, 6, 6])
+        b.node("Softmax", ["sw"], "p", [1, 2, 6, 6], ["axis": .int(-1)])
+        b.node("MatMul", ["p", "v"], "y", [1, 2, 6, 8])
+        b.outputs = ["y"]
+        let p = try lower(b)
+        XCTAssertEqual(p.steps.count, 1, p.steps.map(\.label).description)
+        XCTAssertEqual(p.kernels[p.steps[0].kernel].specConstants, [0, 1, 0, 8, 8], "no add, keep where true")
+        XCTAssertEqual(Float(bitPattern: words(p.steps[0].pushConstants)[30]), -3.4028235e38)
+        XCTAssertNotNil(p.tensors["causal"]?.constant, "the bool mask is a resident int32 tensor")
+    }
+}

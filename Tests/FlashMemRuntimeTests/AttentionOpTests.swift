@@ -1,0 +1,220 @@
+// Fused attention (LoweringPasses.fuseAttention → attention.comp) on lavapipe against a CPU reference in Double:
+// the exporters' chains (MiniLM's transposes + scale + additive mask, GPT-2's folded causal mask + identity Cast,
+// GPT-Neo's Where select, ViT's √scale on Q and Kᵀ), key counts that are not a multiple of the key tile, D over 64
+// (the ATT_DMAX = 128 variant), fp32 and fp16 bundles, streaming and preload.
+
+import FlashMemCompiler
+import FlashMemRuntime
+import TestSupport
+import XCTest
+
+final class AttentionOpTests: XCTestCase {
+    /// softmax(mask(scale · Q Kᵀ)) V per batch, on logical [batch, L, D] operands. `add(b, i, j)` is added to the
+    /// score; `keep(b, i, j)` false replaces it with `fill`; `selectFirst`: the select comes before the add.
+    static func reference(q: [Float], k: [Float], v: [Float], batches: Int, lq: Int, lk: Int, d: Int, dv: Int,
+                          scale: Double, add: ((Int, Int, Int) -> Double)? = nil, keep: ((Int, Int, Int) -> Bool)? = nil,
+                          fill: Double = 0, selectFirst: Bool = false) -> [Float] {
+        var y = [Float](repeating: 0, count: batches * lq * dv)
+        for b in 0..<batches {
+            for i in 0..<lq {
+                var s = [Double](repeating: 0, count: lk)
+                for j in 0..<lk {
+                    var dot = 0.0
+                    for t in 0..<d { dot += Double(q[(b * lq + i) * d + t]) * Double(k[(b * lk + j) * d + t]) }
+                    var x = Double(Float(scale)) * dot
+                    if !selectFirst, let add { x += add(b, i, j) }
+                    if let keep, !keep(b, i, j) { x = fill }
+                    if selectFirst, let add { x += add(b, i, j) }
+                    s[j] = x
+                }
+                let m = s.max()!
+                let e = s.map { Foundation.exp($0 - m) }
+                let sum = e.reduce(0, +)
+                for c in 0..<dv {
+                    var acc = 0.0
+                    for j in 0..<lk { acc += e[j] / sum * Double(v[(b * lk + j) * dv + c]) }
+                    y[(b * lq + i) * dv + c] = Float(acc)
+                }
+            }
+        }
+        return y
+    }
+
+    static func seeded(_ count: Int, seed: UInt64) -> [Float] {
+        var rng = ReferenceOps.SeededRandom(seed: seed)
+        return rng.floats(count)
+    }
+
+    /// Lowers `b` in both precisions, checks that it is one attention step (plus `otherSteps`), runs it streaming and
+    /// preloaded and compares output `y` with `expected` (1e-4 relative in fp32, 1e-2 in fp16).
+    func check(_ b: GraphBuilder, feeds: [HostTensor], expected: [Float], shape: [Int], otherSteps: Int = 0,
+               file: StaticString = #filePath, line: UInt = #line) throws {
+        for precision in Precision.allCases {
+            let program = try Lowering.lower(b.graph(), precision: precision)
+            XCTAssertEqual(program.steps.count, 1 + otherSteps, program.steps.map(\.label).description, file: file, line: line)
+            XCTAssertEqual(program.steps.filter { program.kernels[$0.kernel].name.hasPrefix("attention<") }.count, 1,
+                           program.kernels.map(\.name).description, file: file, line: line)
+            var results: [LoadMode: HostTensor] = [:]
+            for (mode, outputs) in try runInEveryLoadMode(program, name: "attention", feeds: feeds) {
+                results[mode] = try XCTUnwrap(outputs.first)
+            }
+            let streamed = try XCTUnwrap(results[.streaming])
+            XCTAssertEqual(streamed.shape, shape, file: file, line: line)
+            XCTAssertEqual(streamed, results[.preload], "\(precision): streaming != preload", file: file, line: line)
+            let error = relativeError(streamed.floats(), expected)
+            XCTAssertLessThanOrEqual(error, precision == .fp32 ? 1e-4 : 1e-2, "\(precision): relative error",
+                                     file: file, line: line)
+        }
+    }
+
+    /// MiniLM / BERT: Q, K, V as [B, L, H, D] through Transposes (Kᵀ by perm 0,2,3,1), × scale, + an extended
+    /// attention mask [B, 1, 1, L] that is a model input, Softmax, × V, the output transposed back to [B, L, H, D].
+    /// L = 37: not a multiple of the key tile.
+    func testBertAttentionWithTransposesAndAnInputMask() throws {
+        let (batch, l, h, d) = (2, 37, 3, 16)
+        var b = GraphBuilder()
+        for name in ["q", "k", "v"] { b.input(name, [batch, l, h, d]) }
+        b.input("mask", [batch, 1, 1, l])
+        b.constant("scale", [], [0.25])
+        b.node("Transpose", ["q"], "qt", [batch, h, l, d], ["perm": .ints([0, 2, 1, 3])])
+        b.node("Transpose", ["k"], "kt", [batch, h, d, l], ["perm": .ints([0, 2, 3, 1])])
+        b.node("Transpose", ["v"], "vt", [batch, h, l, d], ["perm": .ints([0, 2, 1, 3])])
+        b.node("MatMul", ["qt", "kt"], "s", [batch, h, l, l])
+        b.node("Mul", ["s", "scale"], "ss", [batch, h, l, l])
+        b.node("Add", ["ss", "mask"], "sm", [batch, h, l, l])
+        b.node("Softmax", ["sm"], "p", [batch, h, l, l], ["axis": .int(-1)])
+        b.node("MatMul", ["p", "vt"], "o", [batch, h, l, d])
+        b.node("Transpose", ["o"], "y", [batch, l, h, d], ["perm": .ints([0, 2, 1, 3])])
+        b.outputs = ["y"]
+        let count = batch * l * h * d
+        let q = Self.seeded(count, seed: 1), k = Self.seeded(count, seed: 2), v = Self.seeded(count, seed: 3)
+        // Padding: the last 5 keys of batch 1 masked out with BERT's large negative value.
+        let mask = (0..<batch * l).map { $0 >= batch * l - 5 ? Float(-3.4028235e38) : 0 }
+        // [B, L, H, D] → logical [B·H, L, D].
+        func logical(_ x: [Float]) -> [Float] {
+            var out = [Float](repeating: 0, count: count)
+            for n in 0..<batch { for i in 0..<l { for hh in 0..<h { for t in 0..<d {
+                out[((n * h + hh) * l + i) * d + t] = x[((n * l + i) * h + hh) * d + t]
+            } } } }
+            return out
+        }
+        let want = Self.reference(q: logical(q), k: logical(k), v: logical(v), batches: batch * h, lq: l, lk: l, d: d,
+                                  dv: d, scale: 0.25, add: { bh, _, j in Double(mask[(bh / h) * l + j]) })
+        var expected = [Float](repeating: 0, count: count)  // logical → [B, L, H, D]
+        for n in 0..<batch { for i in 0..<l { for hh in 0..<h { for t in 0..<d {
+            expected[((n * l + i) * h + hh) * d + t] = want[((n * h + hh) * l + i) * d + t]
+        } } } }
+        try check(b, feeds: [HostTensor(name: "q", shape: [batch, l, h, d], floats: q),
+                             HostTensor(name: "k", shape: [batch, l, h, d], floats: k),
+                             HostTensor(name: "v", shape: [batch, l, h, d], floats: v),
+                             HostTensor(name: "mask", shape: [batch, 1, 1, l], floats: mask)],
+                  expected: expected, shape: [batch, l, h, d])
+    }
+
+    /// GPT-Neo: Div by a scalar, then Where(constant causal bool, scores, -3.4e38); Lq ≠ Lk, Dv ≠ D.
+    func testCausalWhereMask() throws {
+        let (bh, lq, lk, d, dv) = (3, 20, 29, 8, 12)
+        var b = GraphBuilder()
+        b.input("q", [1, bh, lq, d])
+        b.input("kt", [1, bh, d, lk])
+        b.input("v", [1, bh, lk, dv])
+        b.constant("div", [], [2.5])
+        b.constant("fill", [], [-3.4028235e38])
+        let causal = (0..<lq * lk).map { ($0 % lk) <= ($0 / lk) + (lk - lq) }
+        b.initializers["causal"] = ConstantTensor(dtype: .bool, shape: [1, 1, lq, lk],
+                                                  bytes: TensorBytes(causal.map { $0 ? UInt8(1) : 0 }))
+        b.values["causal"] = ValueInfo(name: "causal", dtype: .bool, shape: [1, 1, lq, lk])
+        b.node("MatMul", ["q", "kt"], "s", [1, bh, lq, lk])
+        b.node("Div", ["s", "div"], "sd", [1, bh, lq, lk])
+        b.node("Where", ["causal", "sd", "fill"], "sw", [1, bh, lq, lk])
+        b.node("Softmax", ["sw"], "p", [1, bh, lq, lk], ["axis": .int(3)])
+        b.node("MatMul", ["p", "v"], "y", [1, bh, lq, dv])
+        b.outputs = ["y"]
+        let q = Self.seeded(bh * lq * d, seed: 4), kt = Self.seeded(bh * d * lk, seed: 5)
+        let v = Self.seeded(bh * lk * dv, seed: 6)
+        var k = [Float](repeating: 0, count: kt.count)  // [bh, D, Lk] → [bh, Lk, D]
+        for n in 0..<bh { for t in 0..<d { for j in 0..<lk { k[(n * lk + j) * d + t] = kt[(n * d + t) * lk + j] } } }
+        let want = Self.reference(q: q, k: k, v: v, batches: bh, lq: lq, lk: lk, d: d, dv: dv, scale: 1 / 2.5,
+                                  keep: { _, i, j in causal[i * lk + j] }, fill: -3.4028235e38)
+        try check(b, feeds: [HostTensor(name: "q", shape: [1, bh, lq, d], floats: q),
+                             HostTensor(name: "kt", shape: [1, bh, d, lk], floats: kt),
+                             HostTensor(name: "v", shape: [1, bh, lk, dv], floats: v)],
+                  expected: want, shape: [1, bh, lq, dv])
+    }
+
+    /// GPT-2 as exported: × 0.125, + a constant causal mask (0 / -3.4e38), Softmax, identity Cast, × V; rank-3
+    /// operands, D = 80 (ATT_DMAX = 128, key tile 16), Lk = 45. Also the select written the other way round
+    /// (Where(cond, fill, scores)) after an add: select = 2, mask_order = 0.
+    func testGpt2ConstantMaskCastAndWideHeads() throws {
+        let (bh, lq, lk, d) = (2, 33, 45, 80)
+        var b = GraphBuilder()
+        b.input("q", [bh, lq, d])
+        b.input("kt", [bh, d, lk])
+        b.input("v", [bh, lk, d])
+        b.constant("scale", [], [0.125])
+        let additive = (0..<lq * lk).map { Float(($0 % lk) <= ($0 / lk) + 5 ? 0 : -3.4028235e38) }
+        b.constant("mask", [1, lq, lk], additive)
+        b.node("MatMul", ["q", "kt"], "s", [bh, lq, lk])
+        b.node("Mul", ["scale", "s"], "ss", [bh, lq, lk])
+        b.node("Add", ["mask", "ss"], "sm", [bh, lq, lk])
+        b.node("Softmax", ["sm"], "p", [bh, lq, lk], ["axis": .int(-1)])
+        b.node("Cast", ["p"], "pc", [bh, lq, lk], ["to": .int(Int(DType.float32.rawValue))])
+        b.node("MatMul", ["pc", "v"], "y", [bh, lq, d])
+        b.outputs = ["y"]
+        let q = Self.seeded(bh * lq * d, seed: 7), kt = Self.seeded(bh * d * lk, seed: 8)
+        let v = Self.seeded(bh * lk * d, seed: 9)
+        var k = [Float](repeating: 0, count: kt.count)
+        for n in 0..<bh { for t in 0..<d { for j in 0..<lk { k[(n * lk + j) * d + t] = kt[(n * d + t) * lk + j] } } }
+        let want = Self.reference(q: q, k: k, v: v, batches: bh, lq: lq, lk: lk, d: d, dv: d, scale: 0.125,
+                                  add: { _, i, j in Double(additive[i * lk + j]) })
+        let feeds = [HostTensor(name: "q", shape: [bh, lq, d], floats: q),
+                     HostTensor(name: "kt", shape: [bh, d, lk], floats: kt),
+                     HostTensor(name: "v", shape: [bh, lk, d], floats: v)]
+        try check(b, feeds: feeds, expected: want, shape: [bh, lq, d])
+
+        // Where(cond, fill, scores) (keep where false) after the add, cond an input broadcast over rows.
+        var c = b
+        c.nodes.removeAll { $0.opType == "Softmax" || $0.opType == "Cast" }
+        c.input("pad", [bh, 1, lk], dtype: .bool)
+        c.constant("fill", [], [-1e4])
+        c.node("Where", ["pad", "fill", "sm"], "sw", [bh, lq, lk])
+        c.node("Softmax", ["sw"], "p", [bh, lq, lk], ["axis": .int(-1)])
+        c.nodes.append(c.nodes.remove(at: c.nodes.firstIndex { $0.outputs == ["y"] }!))  // the last MatMul last
+        c.nodes[c.nodes.count - 1].inputs[0] = "p"
+        let pad = (0..<bh * lk).map { $0 % 7 == 3 }
+        let wantC = Self.reference(q: q, k: k, v: v, batches: bh, lq: lq, lk: lk, d: d, dv: d, scale: 0.125,
+                                   add: { _, i, j in Double(additive[i * lk + j]) },
+                                   keep: { n, _, j in !pad[n * lk + j] }, fill: -1e4)
+        try check(c, feeds: feeds + [HostTensor(name: "pad", elementType: .bool, shape: [bh, 1, lk],
+                                                             bytes: pad.map { $0 ? 1 : 0 })],
+                  expected: wantC, shape: [bh, lq, d])
+    }
+
+    /// torchvision's ViT (scaled_dot_product_attention exported): Q × √s and Kᵀ × √s before the product, Kᵀ a
+    /// Transpose (perm 0,1,3,2) of K; no mask; Lk = 70.
+    func testVitScaledOperands() throws {
+        let (h, l, d) = (2, 70, 24)
+        var b = GraphBuilder()
+        b.input("q", [1, h, l, d])
+        b.input("k", [1, h, l, d])
+        b.input("v", [1, h, l, d])
+        let root = Float(1 / Double(d)).squareRoot().squareRoot()
+        b.constant("rq", [1], [root])
+        b.constant("rk", [1], [root])
+        b.node("Mul", ["q", "rq"], "qs", [1, h, l, d])
+        b.node("Transpose", ["k"], "kt", [1, h, d, l], ["perm": .ints([0, 1, 3, 2])])
+        b.node("Mul", ["kt", "rk"], "ks", [1, h, d, l])
+        b.node("MatMul", ["qs", "ks"], "s", [1, h, l, l])
+        b.node("Softmax", ["s"], "p", [1, h, l, l], ["axis": .int(-1)])
+        b.node("MatMul", ["p", "v"], "y", [1, h, l, d])
+        b.outputs = ["y"]
+        let q = Self.seeded(h * l * d, seed: 10), k = Self.seeded(h * l * d, seed: 11)
+        let v = Self.seeded(h * l * d, seed: 12)
+        let want = Self.reference(q: q, k: k, v: v, batches: h, lq: l, lk: l, d: d, dv: d,
+                                  scale: Double(root * root))
+        try check(b, feeds: [HostTensor(name: "q", shape: [1, h, l, d], floats: q),
+                             HostTensor(name: "k", shape: [1, h, l, d], floats: k),
+                             HostTensor(name: "v", shape: [1, h, l, d], floats: v)],
+                  expected: want, shape: [1, h, l, d])
+    }
+}
