@@ -21,7 +21,7 @@
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo/.device"
-for f in bin/*.gz; do [ -e "$f" ] && gunzip -f "$f"; done; chmod +x bin/*
+source "$repo/Benchmarks/unpack-bins.sh"; unpack_bins bin
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 log=$OUT/chain-$(date +%H%M%S).log
 exec > >(tee -a "$log") 2>&1

@@ -32,7 +32,7 @@ MODES=${MODES:-"off on"}
 mkdir -p "$OUT" "$WORK"
 exec > >(tee -a "$OUT/coopmat-bench.log") 2>&1
 
-for f in "$BIN"/*.gz; do [ -e "$f" ] && gunzip -f "$f"; done
+source "$(dirname "$0")/unpack-bins.sh"; unpack_bins "$BIN"
 tool() {  # the carried binary, else one on PATH
   if [ -x "$BIN/$1" ]; then echo "$BIN/$1"; elif [ -f "$BIN/$1" ]; then chmod +x "$BIN/$1"; echo "$BIN/$1";
   else command -v "$1"; fi

@@ -12,7 +12,7 @@
 # runs and print where their GPU time went, trace_gaps.py). Results: $OUT/core-*.log and $OUT/core-table.md.
 set -uo pipefail
 cd .device
-for f in bin/*.gz; do [ -e "$f" ] && gunzip -f "$f"; done; chmod +x bin/*
+source ../Benchmarks/unpack-bins.sh; unpack_bins bin
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 log=$OUT/core-$(date +%H%M%S).log
 exec > >(tee -a "$log") 2>&1

