@@ -7,7 +7,8 @@ import Synchronization
 /// Creating a session validates the bundle (`LoadedBundle.validate()`) and checks it against the device, then
 /// creates what lasts as long as the session: a pipeline per kernel (with its specialization constants), the I/O
 /// staging and the timeline semaphores. What takes device memory (`SessionResidency`: ONE arena buffer with ONE
-/// allocation, the weight images where the bundle's load plan places them, one allocation per segment; a descriptor
+/// allocation, the weight images where the bundle's load plan places them, one allocation per segment, or both in
+/// one range of the context's pool (`DevicePool`); a descriptor
 /// set per distinct (kernel, bindings); the command buffers of the first and of later runs, recorded once and
 /// replayed; resident constants copied into the arena) is acquired from the session's `DeviceContext` within its
 /// budget: at once by `init(bundle:device:options:)` (a context of its own, no budget), and on the first run
