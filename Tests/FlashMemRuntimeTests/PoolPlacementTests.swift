@@ -1,3 +1,4 @@
+import CVulkan
 import XCTest
 @testable import FlashMemRuntime
 
@@ -58,5 +59,20 @@ final class PoolPlacementTests: XCTestCase {
         let placed = place(30, alignment: 32, [Occupant(range: 0..<33, state: .pinned)])
         XCTAssertEqual(placed, 64)
         XCTAssertNil(place(40, alignment: 64, [Occupant(range: 0..<10, state: .pinned)]))
+    }
+
+    /// A session's piece: weight space first, the arena after it on its own granularity page; no padding where the
+    /// weight space is a multiple of the alignments (the footprint is then the piece).
+    func testMemoryPieceLaysWeightsThenArena() {
+        let arena = VkMemoryRequirements(size: 1000, alignment: 256, memoryTypeBits: 0b110)
+        let piece = MemoryPiece(arena: arena, weightBytes: 4096, weightAlignment: 512, weightTypeBits: 0b011,
+                                granularity: 1024)
+        XCTAssertEqual(piece, MemoryPiece(arenaOffset: 4096, bytes: 5096, alignment: 1024, typeBits: 0b010))
+        let padded = MemoryPiece(arena: arena, weightBytes: 4000, weightAlignment: 2048, weightTypeBits: 0b111,
+                                 granularity: 1)
+        XCTAssertEqual(padded, MemoryPiece(arenaOffset: 4096, bytes: 5096, alignment: 2048, typeBits: 0b110))
+        let weightless = MemoryPiece(arena: arena, weightBytes: 0, weightAlignment: 1, weightTypeBits: 0,
+                                     granularity: 64)
+        XCTAssertEqual(weightless, MemoryPiece(arenaOffset: 0, bytes: 1000, alignment: 256, typeBits: 0b110))
     }
 }

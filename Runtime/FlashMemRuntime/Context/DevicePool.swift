@@ -29,26 +29,31 @@ final class DevicePool {
     }
 }
 
-/// How a session's arena and weight space sit in one piece of memory (its range of a `DevicePool`): the arena at
-/// 0, the weight space at `weightOffset`, aligned for every weight image and bufferImageGranularity (a buffer and
-/// optimal-tiling images side by side). From the driver's requirements of the session's unbound arena and images.
+/// How a session's arena and weight space sit in one piece of memory (its range of a `DevicePool`): the weight space
+/// at 0 (the bundle's weight-space offsets are relative to it, each a multiple of its image's alignment), the arena
+/// after it at `arenaOffset`, aligned for the arena and bufferImageGranularity (a buffer after optimal-tiling
+/// images). Weight spaces are mostly multiples of those alignments already, so the piece is mostly exactly the
+/// footprint (arena + weight space): two neighbours whose footprints fit the budget side by side fit the pool
+/// side by side. From the driver's requirements of the session's unbound arena and images.
 struct MemoryPiece: Equatable {
-    /// Where the weight space starts (the bundle's weight-space offsets are relative to it).
-    var weightOffset: UInt64
-    /// The piece's length: arena, padding, weight space.
+    /// Where the arena starts.
+    var arenaOffset: UInt64
+    /// The piece's length: weight space, padding, arena.
     var bytes: UInt64
-    /// What the piece's start must be a multiple of: the arena's alignment, the images', bufferImageGranularity
+    /// What the piece's start must be a multiple of: every image's alignment, the arena's, bufferImageGranularity
     /// (so the ranges of two sessions never share a granularity page without overlapping).
     var alignment: UInt64
     /// Memory types every resource of the piece accepts.
     var typeBits: UInt32
+}
 
+extension MemoryPiece {
     init(arena: VkMemoryRequirements, weightBytes: UInt64, weightAlignment: UInt64, weightTypeBits: UInt32,
          granularity: UInt64) {
-        let imageAlignment = max(weightAlignment, granularity, 1)
-        weightOffset = weightBytes == 0 ? arena.size : alignUp(arena.size, imageAlignment)
-        bytes = weightOffset + weightBytes
-        alignment = max(arena.alignment, imageAlignment)
+        let arenaAlignment = max(arena.alignment, granularity, 1)
+        arenaOffset = weightBytes == 0 ? 0 : alignUp(weightBytes, arenaAlignment)
+        bytes = arenaOffset + arena.size
+        alignment = max(arenaAlignment, weightBytes == 0 ? 1 : weightAlignment)
         typeBits = arena.memoryTypeBits & (weightBytes == 0 ? UInt32.max : weightTypeBits)
     }
 }

@@ -185,8 +185,8 @@ extension Session {
         unbound = nil
         let arenaRequirements = arena.requirements
         if let pool {
-            try arena.bind(pool.memory, offset: pool.offset)
-            try weights.bind(pool.memory, at: pool.offset + piece.weightOffset)
+            try weights.bind(pool.memory, at: pool.offset)
+            try arena.bind(pool.memory, offset: pool.offset + piece.arenaOffset)
         } else {
             try arena.bind(device.allocate(size: arenaRequirements.size, typeBits: arenaRequirements.memoryTypeBits,
                                            required: 0, preferred: VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT.rawValue,
