@@ -141,16 +141,22 @@ extension FMRun {
                       "\(pipeline.names[i]) \(ms(median(warm.map { $0.models[i].stats.wallSeconds })))"
                   }.joined(separator: ", "))
         }
-        // Where a model's "acquiring memory" goes (its latest acquisition; the rest of it is taking memory back from
-        // other models, waiting for room and uploading constants).
-        print("last acquisition: " + zip(pipeline.names, pipeline.sessions).map { name, session in
+        // Where a model's "acquiring memory" goes (its latest build of its device state; the rest of it is taking
+        // memory back from other models, waiting for room, copying weights again and uploading constants). In the
+        // context's pool a model builds once, and later acquisitions only copy its contents again.
+        print("last build:       " + zip(pipeline.names, pipeline.sessions).map { name, session in
             let startup = session.startup
             return "\(name) allocations \(ms(startup.weightSeconds)), programs \(ms(startup.programSeconds)), "
-                + "recording \(ms(startup.recordSeconds))"
+                + "recording \(ms(startup.recordSeconds)) (built \(startup.residencyBuilds)×)"
         }.joined(separator: "; "))
         print("device memory:    peak \(bytes(memory.peakBytes)), time-averaged \(bytes(UInt64(memory.averageBytes))) "
               + "over \(ms(memory.seconds)) (own accounting: arenas + weight spaces); \(memory.evictions) times a "
               + "model's memory was taken back for another (\(bytes(memory.evictedBytes)))")
+        print("device pool:      " + (memory.poolBytes > 0
+            ? "\(bytes(memory.poolBytes)) allocated once" + (memory.unpooledBytes > 0
+                ? ", \(bytes(memory.unpooledBytes)) held beside it by models it cannot serve" : "")
+                + " (a model whose range another took copies its weights again; nothing is rebuilt)"
+            : "none (each model allocates its own memory when it acquires it)"))
         let heaps = passes.flatMap { $0.models.flatMap(\.stats.heaps) }.filter(\.deviceLocal)
         if let peak = heaps.max(by: { $0.usage < $1.usage }) {
             let before = baseline.first { $0.heap == peak.heap }?.usage ?? 0

@@ -128,6 +128,108 @@ final class DeviceContextTests: XCTestCase {
         }
     }
 
+    /// A chain of four under a budget with room for two: every session binds once in the context's pool (one
+    /// allocation), and later passes clobber and reload contents instead of rebuilding: no device allocation, no
+    /// residency built (so no descriptor writes or recording), weights copied again, outputs still bit-identical to
+    /// each model run alone, the peak within the budget. With and without prefetch, streamed plans, preload mode.
+    func testPooledChainBindsOnceAndReloadsContents() throws {
+        let cases: [(streamed: Bool, prefetch: Bool, mode: LoadMode)] = [
+            (false, true, .streaming), (false, false, .streaming), (true, true, .streaming), (false, true, .preload),
+        ]
+        for (streamed, prefetch, mode) in cases {
+            let label = "streamed \(streamed), prefetch \(prefetch), \(mode)"
+            let bundles = try [71, 72, 73, 74].map {
+                try Self.chainModel(seed: $0, budget: streamed ? .fractionOfWeights(0.5) : .unbounded)
+            }
+            let x = input(seed: 7)
+            let reference = try referenceChain(bundles, x)
+            let options = SessionOptions(loadMode: mode)
+            let probe = DeviceContext(device: try device(), budgetBytes: nil)
+            let pieces = try bundles.map { try Session(bundle: $0, context: probe, options: options).piece }
+            let largest = pieces.map(\.bytes).max()!, alignment = pieces.map(\.alignment).max()!
+            let budget = alignUp(2 * (largest + alignment), alignment)  // room for two, not three
+            XCTAssertLessThan(budget, 3 * pieces.map(\.bytes).min()!, label)
+            let context = DeviceContext(device: try device(), budgetBytes: budget)
+            let sessions = try bundles.map { try Session(bundle: $0, context: context, options: options) }
+            let pipeline = try Pipeline(sessions: sessions, links: links(4))
+            pipeline.prefetch = prefetch
+
+            let first = try pipeline.run(inputs: [0: [x]])
+            XCTAssertEqual(first.outputs.map { $0[0].bytes }, reference, label)
+            XCTAssertEqual(context.memory.poolBytes, budget, "\(label): one pool of the budget's size")
+            XCTAssertEqual(context.memory.unpooledBytes, 0, label)
+            XCTAssertEqual(sessions.map { $0.startup.residencyBuilds }, [1, 1, 1, 1], label)
+            XCTAssertEqual(sessions.map { $0.memory.weightAllocations }, [0, 0, 0, 0], "\(label): bound in the pool")
+
+            let allocations = VK.DeviceMemory.made.load(ordering: .relaxed)
+            let evictions = context.memory.evictions
+            for pass in 1...2 {
+                let result = try pipeline.run(inputs: [0: [x]])
+                XCTAssertEqual(result.outputs.map { $0[0].bytes }, reference, "\(label), pass \(pass)")
+                for model in result.models {
+                    // Each one's range was clobbered two models before: it takes it back and copies its weights again.
+                    let prefetched = model.prefetch?.acquired ?? false
+                    XCTAssertNotEqual(model.stats.acquiredMemory, prefetched, "\(label), pass \(pass): \(model.name)")
+                    XCTAssertGreaterThan(model.stats.bytesStreamed + (model.prefetch?.bytesCopied ?? 0), 0)
+                }
+            }
+            XCTAssertEqual(VK.DeviceMemory.made.load(ordering: .relaxed), allocations, "\(label): warm passes allocate")
+            XCTAssertEqual(sessions.map { $0.startup.residencyBuilds }, [1, 1, 1, 1], "\(label): rebuilt")
+            let memory = context.memory
+            XCTAssertEqual(memory.evictions - evictions, 2 * 4, "\(label): each pass clobbers every model once")
+            XCTAssertLessThanOrEqual(memory.peakBytes, budget, label)
+            XCTAssertGreaterThanOrEqual(memory.peakBytes, 2 * sessions.map(\.footprintBytes).min()!, "\(label): two at once")
+            XCTAssertEqual(memory.residentSessions, 2, label)
+            XCTAssertEqual(memory.usedBytes, sessions[2].footprintBytes + sessions[3].footprintBytes, label)
+            XCTAssertEqual(sessions.map(\.isResident), [false, false, true, true], label)
+        }
+    }
+
+    /// Two sessions whose pool ranges overlap (room for one): running one clobbers the other, which keeps its
+    /// objects, reloads on its next run and gives the same outputs; releasing memory keeps the range too.
+    func testClobberedSessionReloadsToIdenticalOutputs() throws {
+        let bundles = try [81, 82].map { try Self.chainModel(seed: $0) }
+        let inputs = [input(seed: 8), input(seed: 9)]
+        let reference = try zip(bundles, inputs).map { try referenceChain([$0], $1)[0] }
+        let probe = DeviceContext(device: try device(), budgetBytes: nil)
+        let largest = try bundles.map { try Session(bundle: $0, context: probe).piece.bytes }.max()!
+        let context = DeviceContext(device: try device(), budgetBytes: largest)
+        let (a, b) = try (Session(bundle: bundles[0], context: context), Session(bundle: bundles[1], context: context))
+        XCTAssertEqual(try a.run(inputs: [inputs[0]])[0].bytes, reference[0])
+        let weightBytes = a.lastStats!.bytesStreamed
+        XCTAssertTrue(a.isResident && a.weightsResident)
+        XCTAssertEqual(try b.run(inputs: [inputs[1]])[0].bytes, reference[1])
+        XCTAssertFalse(a.isResident || a.weightsResident, "b's range covers a's: a is clobbered")
+        XCTAssertEqual(context.memory.usedBytes, b.footprintBytes)
+        let allocations = VK.DeviceMemory.made.load(ordering: .relaxed)
+        for run in 0..<2 {
+            XCTAssertEqual(try a.run(inputs: [inputs[0]])[0].bytes, reference[0], "run \(run)")
+            XCTAssertTrue(a.lastStats!.acquiredMemory)
+            XCTAssertEqual(a.lastStats!.bytesStreamed, weightBytes, "a copies its weights again")
+            XCTAssertEqual(try b.run(inputs: [inputs[1]])[0].bytes, reference[1], "run \(run)")
+        }
+        XCTAssertTrue(b.releaseDeviceMemory())
+        XCTAssertFalse(b.isResident)
+        XCTAssertEqual(context.memory.usedBytes, 0)
+        XCTAssertEqual(try b.run(inputs: [inputs[1]])[0].bytes, reference[1])
+        XCTAssertEqual(VK.DeviceMemory.made.load(ordering: .relaxed), allocations)
+        XCTAssertEqual([a.startup.residencyBuilds, b.startup.residencyBuilds], [1, 1])
+        XCTAssertEqual(context.memory.poolBytes, largest)
+        XCTAssertLessThanOrEqual(context.memory.peakBytes, largest)
+    }
+
+    /// Without a pool (no budget) a session released and run again builds its residency again, as before.
+    func testUnboundedContextHasNoPool() throws {
+        let context = DeviceContext(device: try device(), budgetBytes: nil)
+        let session = try Session(bundle: Self.chainModel(seed: 91), context: context)
+        let y = try session.run(inputs: [input()])[0].bytes
+        XCTAssertTrue(session.releaseDeviceMemory())
+        XCTAssertEqual(try session.run(inputs: [input()])[0].bytes, y)
+        XCTAssertEqual(session.startup.residencyBuilds, 2)
+        XCTAssertEqual(context.memory.poolBytes, 0)
+        XCTAssertEqual(context.memory.unpooledBytes, session.footprintBytes)
+    }
+
     /// A session whose own plan cannot fit the context's budget is refused when created, naming what it needs.
     func testSessionLargerThanTheContextIsATypedError() throws {
         let bundle = try Self.chainModel(seed: 31)

@@ -1,19 +1,35 @@
 /// One device and ONE memory budget for the sessions of several bundles (a chain of models, or models an app
-/// switches between): their device allocations (each session's arena + weight space, `Session.footprintBytes`)
-/// are counted against the budget together, and never exceed it.
+/// switches between): their device memory (each session's arena + weight space, `Session.footprintBytes`) is
+/// counted against the budget together, and never exceeds it.
 ///
-/// The design, the simplest that lets a chain whose weights are many times the budget run: a session holds its
-/// device memory (`SessionResidency`) from when it first runs until the context needs the room for another
-/// session; then the context takes back the memory of the session used longest ago among those not running, and
-/// that session acquires it again (and copies every chunk again) when it next runs. While the budget has room,
-/// nothing is taken back, so a model that runs again finds its resident weights still there. A session whose own
-/// footprint exceeds the budget is refused when it is created (`RuntimeError.exceedsContextBudget`). A run waits
-/// when the room it needs is held by sessions that are running; `Session.prefetch` does not wait.
+/// The pool: a context with a budget allocates ONE piece of device memory of the budget's size (`DevicePool`) when
+/// a session first needs memory. Each session it can serve gets a FIXED range of it at its first acquisition
+/// (`PoolPlacement`), where its arena and weight images are bound once; its descriptor sets, run programs and
+/// command buffers are made once for its life. Ranges of different sessions may overlap: when a session needs its
+/// range, the sessions not in use whose ranges overlap it keep their objects but lose their contents ("clobbered":
+/// resident weights and constants must be copied again, images are re-transitioned from UNDEFINED by those
+/// copies), and their next run copies them again, with no allocation, no new images and no recording. Sessions
+/// whose valid contents the budget cannot hold together are clobbered least recently used first, as below.
 ///
-/// Own accounting: `memory` reports the bytes held now, the peak and the time-averaged bytes since
-/// `resetMemoryStatistics()`. Host memory (staging rings, I/O staging) is not charged to the budget.
+/// Without a pool (no budget; a budget larger than one allocation or than its heap, or the allocation refused), and
+/// for a session the pool cannot serve (no memory type in common with the pool, or its piece with alignment padding
+/// larger than the pool), a session allocates its own memory when it acquires it and the context takes it back
+/// (freeing everything: objects, recordings) to make room; the next acquisition builds it all again. Such a
+/// session's allocations lie beside the pool: `ContextMemory.unpooledBytes` reports them.
 ///
-/// Thread-safe. Queue submission is locked in `Device`; the context locks only its accounting.
+/// Either way a session holds its device memory from when it first runs until the context needs the room for
+/// another session; then the context takes back the memory of the session used longest ago among those not
+/// running, and that session acquires it again (and copies every chunk again) when it next runs. While the budget
+/// has room, nothing is taken back, so a model that runs again finds its resident weights still there. A session
+/// whose own footprint exceeds the budget is refused when it is created (`RuntimeError.exceedsContextBudget`). A
+/// run waits when the room it needs is held by sessions that are running; `Session.prefetch` does not wait.
+///
+/// Own accounting: `memory` reports the bytes of valid contents held now (each session's footprint while its
+/// contents are valid), the peak and the time-averaged bytes since `resetMemoryStatistics()`, and the pool's size.
+/// Host memory (staging rings, I/O staging) is not charged to the budget.
+///
+/// Thread-safe. Queue submission is locked in `Device`; the context locks its accounting and placement. The pool
+/// outlives every session (they keep the context alive).
 public final class DeviceContext: @unchecked Sendable {
     /// The device of every session of the context.
     public let device: Device
@@ -24,19 +40,30 @@ public final class DeviceContext: @unchecked Sendable {
     private final class Holder {
         weak var session: Session?
         let bytes: UInt64
+        /// The session's fixed range of the pool (nil: allocations of its own). A pool session stays a holder for
+        /// its life; its range then belongs to it even while its contents are not valid.
+        let range: Range<UInt64>?
+        /// Whether the session's memory holds its contents: counted in `used`, and never overlapped by another
+        /// valid range. False after a clobber or a release, until the session acquires its memory again.
+        var valid = true
         /// Operations of the session using its memory now (a run, a prefetch); the context never takes back a
         /// pinned session's memory.
         var pins = 1
         /// When the session last stopped using its memory (`tick` order): the oldest unpinned one goes first.
         var lastUse: UInt64 = 0
-        init(session: Session, bytes: UInt64) {
+        init(session: Session, bytes: UInt64, range: Range<UInt64>?) {
             self.session = session
             self.bytes = bytes
+            self.range = range
         }
     }
 
     private let lock = ConditionLock()
     private var holders: [ObjectIdentifier: Holder] = [:]
+    /// Made by the first acquisition that needs it (`pool(for:)`); nil before, and in a context without a budget.
+    private var pool: DevicePool?
+    /// Whether making the pool failed (every session then allocates on its own).
+    private var poolRefused = false
     private var tick: UInt64 = 0
     private var used: UInt64 = 0
     private var peak: UInt64 = 0
@@ -62,9 +89,12 @@ public final class DeviceContext: @unchecked Sendable {
             let now = monotonicSeconds()
             let seconds = now - windowStart
             let integral = byteSeconds + Double(used) * (now - lastChange)
+            let valid = holders.values.filter(\.valid)
             return ContextMemory(budgetBytes: budgetBytes, usedBytes: used, peakBytes: peak,
                                  averageBytes: seconds > 0 ? integral / seconds : Double(used), seconds: seconds,
-                                 residentSessions: holders.count, evictions: evictions, evictedBytes: evictedBytes)
+                                 residentSessions: valid.count, evictions: evictions, evictedBytes: evictedBytes,
+                                 poolBytes: pool?.bytes ?? 0,
+                                 unpooledBytes: valid.filter { $0.range == nil }.reduce(0) { $0 + $1.bytes })
         }
     }
 
@@ -82,30 +112,59 @@ public final class DeviceContext: @unchecked Sendable {
 
     // MARK: Sessions (called by Session)
 
-    enum Reservation {
-        /// The session holds its memory; now pinned.
+    enum Reservation: Equatable {
+        /// The session holds its memory with valid contents; now pinned.
         case held
-        /// Bytes are reserved and pinned for the session: it builds its residency, then `attach`es it (or `cancel`s).
-        case reserved
+        /// The session's pool range is its own again, its contents clobbered: it copies its weights and constants
+        /// again (no allocation). Now pinned.
+        case reclaimed
+        /// Bytes are reserved and pinned for the session: it builds its residency (in the pool at `offset`, or in
+        /// allocations of its own when nil), then `attach`es it (or `cancel`s).
+        case reserved(offset: UInt64?)
         /// No room without waiting (only with `wait: false`).
         case noRoom
     }
 
-    /// Pins `session`'s memory, or reserves its footprint, taking back the memory of sessions not in use (oldest
-    /// first) until it fits; waits for running sessions to finish when that is not enough (unless `wait` is false).
-    func reserve(_ session: Session, wait: Bool) -> Reservation {
+    /// The pool memory `session` binds into at its first acquisition, making the pool if this is the first need;
+    /// nil when the session allocates its own (no budget, no pool on this device, or a piece the pool cannot serve).
+    func pool(for session: Session) -> VK.DeviceMemory? {
+        guard let budgetBytes else { return nil }
+        return lock.locked {
+            if pool == nil, !poolRefused {
+                pool = DevicePool(device: device, bytes: budgetBytes, for: session.piece)
+                poolRefused = pool == nil
+            }
+            guard let pool, pool.serves(session.piece) else { return nil }
+            return pool.memory
+        }
+    }
+
+    /// Pins `session`'s memory, or reserves its footprint (at a range of the pool when `pooled`), taking back the
+    /// memory of sessions not in use until it fits; waits for sessions in use to finish when that is not enough
+    /// (unless `wait` is false).
+    func reserve(_ session: Session, wait: Bool, pooled: Bool) -> Reservation {
         let id = ObjectIdentifier(session)
         let bytes = session.footprintBytes
         return lock.locked {
             while true {
                 if let holder = holders[id] {
-                    holder.pins += 1
-                    return .held
-                }
-                if fits(bytes) || evictUntilFits(bytes) {
-                    holders[id] = Holder(session: session, bytes: bytes)
-                    change(by: Int64(bytes))
-                    return .reserved
+                    if holder.valid {
+                        holder.pins += 1
+                        return .held
+                    }
+                    if makeRoom(bytes, range: holder.range, for: id) {
+                        holder.valid = true
+                        holder.pins = 1
+                        change(by: Int64(bytes))
+                        return .reclaimed
+                    }
+                } else {
+                    let range = pooled ? placeInPool(session.piece, for: id) : nil
+                    if !pooled || range != nil, makeRoom(bytes, range: range, for: id) {
+                        holders[id] = Holder(session: session, bytes: bytes, range: range)
+                        change(by: Int64(bytes))
+                        return .reserved(offset: range?.lowerBound)
+                    }
                 }
                 if !wait { return .noRoom }
                 lock.wait()
@@ -119,16 +178,21 @@ public final class DeviceContext: @unchecked Sendable {
         try lock.locked(body)
     }
 
+    /// Whether `session` holds its memory with valid contents (`Session.isResident`).
+    func holds(_ session: Session) -> Bool {
+        lock.locked { holders[ObjectIdentifier(session)]?.valid ?? false }
+    }
+
     /// The residency a `.reserved` session built.
     func attach(_ session: Session, _ residency: SessionResidency) {
         lock.locked { session.residency = residency }
     }
 
-    /// A `.reserved` session could not build its residency: the bytes are free again.
+    /// A `.reserved` session could not build its residency: the bytes (and its pool range) are free again.
     func cancel(_ session: Session) {
         lock.locked {
             if let holder = holders.removeValue(forKey: ObjectIdentifier(session)) {
-                change(by: -Int64(holder.bytes))
+                if holder.valid { change(by: -Int64(holder.bytes)) }
                 lock.broadcast()
             }
         }
@@ -146,53 +210,80 @@ public final class DeviceContext: @unchecked Sendable {
     }
 
     /// Takes back an unpinned session's memory at its own request (`Session.releaseDeviceMemory`); false when
-    /// it is in use.
+    /// it is in use. A pool session keeps its range and objects; its contents count as gone.
     func release(_ session: Session) -> Bool {
         lock.locked {
-            guard let holder = holders[ObjectIdentifier(session)] else { return true }
+            guard let holder = holders[ObjectIdentifier(session)], holder.valid else { return true }
             guard holder.pins == 0 else { return false }
-            drop(ObjectIdentifier(session), holder, counted: false)
+            takeBack(ObjectIdentifier(session), holder, counted: false)
             return true
         }
     }
 
-    /// A session being deinitialized: its memory goes with it.
+    /// A session being deinitialized: its memory (and its pool range) goes with it.
     func forget(_ session: Session) {
         lock.locked {
             if let holder = holders.removeValue(forKey: ObjectIdentifier(session)) {
-                change(by: -Int64(holder.bytes))
+                if holder.valid { change(by: -Int64(holder.bytes)) }
                 lock.broadcast()
             }
         }
     }
 
-    // MARK: Accounting (lock held)
+    // MARK: Accounting and placement (lock held)
 
     private func fits(_ bytes: UInt64) -> Bool {
         guard let budgetBytes else { return true }
         return used + bytes <= budgetBytes
     }
 
-    /// Takes back unpinned sessions' memory, least recently used first, until `bytes` fit; false (taking nothing
-    /// back) when even all of them would not make room.
-    private func evictUntilFits(_ bytes: UInt64) -> Bool {
-        guard let budgetBytes else { return true }
-        let idle = holders.filter { $0.value.pins == 0 }.sorted { $0.value.lastUse < $1.value.lastUse }
-        let idleBytes = idle.reduce(UInt64(0)) { $0 + $1.value.bytes }
-        guard used - idleBytes + bytes <= budgetBytes else { return false }
-        for (id, holder) in idle where !fits(bytes) {
-            drop(id, holder, counted: true)
+    /// A range for a session's first acquisition (`PoolPlacement`), nil while every candidate overlaps a session in use.
+    private func placeInPool(_ piece: MemoryPiece, for id: ObjectIdentifier) -> Range<UInt64>? {
+        guard let pool else { return nil }
+        let occupants = holders.compactMap { key, holder -> PoolPlacement.Occupant? in
+            guard key != id, let range = holder.range else { return nil }
+            let state: PoolPlacement.State = !holder.valid ? .clobbered
+                : holder.pins > 0 ? .pinned : .idle(lastUse: holder.lastUse)
+            return PoolPlacement.Occupant(range: range, state: state)
         }
+        return PoolPlacement.place(bytes: piece.bytes, alignment: piece.alignment, poolBytes: pool.bytes,
+                                   occupants: occupants).map { $0..<($0 + piece.bytes) }
+    }
+
+    /// Makes room for `bytes` of valid contents at `range` of the pool (nil: outside it): takes back every valid
+    /// session whose range overlaps it, then unpinned sessions, least recently used first, until the bytes fit the
+    /// budget. False (taking nothing back) when a session in use overlaps the range or even all sessions not in
+    /// use would not make room.
+    private func makeRoom(_ bytes: UInt64, range: Range<UInt64>?, for id: ObjectIdentifier) -> Bool {
+        let valid = holders.filter { $0.key != id && $0.value.valid }
+        let overlapped = valid.filter { _, holder in
+            guard let range, let other = holder.range else { return false }
+            return other.overlaps(range)
+        }
+        guard !overlapped.values.contains(where: { $0.pins > 0 }) else { return false }
+        guard let budgetBytes else { return true }
+        let idle = valid.filter { $0.value.pins == 0 && overlapped[$0.key] == nil }
+            .sorted { $0.value.lastUse < $1.value.lastUse }
+        let freed = (overlapped.values + idle.map(\.value)).reduce(UInt64(0)) { $0 + $1.bytes }
+        guard used - freed + bytes <= budgetBytes else { return false }
+        for (other, holder) in overlapped { takeBack(other, holder, counted: true) }
+        for (other, holder) in idle where !fits(bytes) { takeBack(other, holder, counted: true) }
         return true
     }
 
-    private func drop(_ id: ObjectIdentifier, _ holder: Holder, counted: Bool) {
-        holders.removeValue(forKey: id)
+    /// Takes an unpinned session's memory back: a pool session's contents are marked clobbered (its objects stay,
+    /// bound at its range); a session with allocations of its own loses its residency (they are freed).
+    private func takeBack(_ id: ObjectIdentifier, _ holder: Holder, counted: Bool) {
         // Unpinned: nothing of the session is in flight (its runs and prefetches waited for their work); where the
-        // driver needs it, the drain makes sure it is done with those submissions too before their objects go.
-        if let session = holder.session {
-            if device.drainsBeforeReuse { device.drain(timeout: session.timeoutNanoseconds) }
-            session.residency = nil
+        // driver needs it, the drain makes sure it is done with those submissions too before their objects go or
+        // their memory is written by another session.
+        if let session = holder.session, device.drainsBeforeReuse { device.drain(timeout: session.timeoutNanoseconds) }
+        if holder.range != nil {
+            holder.valid = false
+            holder.session?.residency?.clobber()
+        } else {
+            holders.removeValue(forKey: id)
+            holder.session?.residency = nil
         }
         change(by: -Int64(holder.bytes))
         if counted {
@@ -214,7 +305,8 @@ public final class DeviceContext: @unchecked Sendable {
 /// A context's device memory, from its own accounting (allocation sizes as the driver reported them).
 public struct ContextMemory: Sendable, Equatable {
     public var budgetBytes: UInt64?
-    /// Held now by the context's sessions (arena + weight space each).
+    /// Held now by the context's sessions with valid contents (footprint = arena + weight space each); the pool's
+    /// ranges of sessions whose contents were clobbered are not counted.
     public var usedBytes: UInt64
     /// Most held at once since the window started.
     public var peakBytes: UInt64
@@ -227,4 +319,9 @@ public struct ContextMemory: Sendable, Equatable {
     /// Times the context took a session's memory back to make room for another, and the bytes taken back.
     public var evictions: Int
     public var evictedBytes: UInt64
+    /// The context's pool: device memory allocated once, at most the budget (0: no pool, see `DeviceContext`).
+    public var poolBytes: UInt64 = 0
+    /// Of `usedBytes`, what sessions hold in allocations of their own, beside the pool (0 when every session is in
+    /// the pool, or all of `usedBytes` without a pool).
+    public var unpooledBytes: UInt64 = 0
 }

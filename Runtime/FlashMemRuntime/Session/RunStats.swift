@@ -4,6 +4,7 @@ public struct MemoryReport: Sendable, Equatable {
     public var arenaBytes: UInt64
     /// The weight space: every weight allocation (one per segment; streamed images share bytes in it).
     public var weightBytes: UInt64
+    /// Allocations of the weight space: one per segment, 0 once bound in its context's pool.
     public var weightAllocations: Int
     /// Images loaded once and kept across runs.
     public var residentImages: Int

@@ -76,14 +76,13 @@ extension Session {
         }
     }
 
-    /// Copies every resident constant (`Tensor.constant`) from the data section into the arena, once per residency.
-    /// Returns the staging buffer and command pool it used: the caller keeps them as long as the arena (the driver may
-    /// still hold the submission after its signal; see `Device.drain`).
-    func uploadResidentConstants(arena: VK.Buffer) throws -> [AnyObject] {
+    /// The resident constants (`Tensor.constant`) from the data section in a staging buffer, and a command buffer
+    /// that copies them into the arena: recorded once per residency, submitted by `submit` after every clobber.
+    func makeConstantUpload(arena: VK.Buffer) throws -> ConstantUpload {
         let bundle = self.bundle.bundle
         let indices = bundle.tensors.indices.filter { (bundle.tensors[$0].constant?.size ?? 0) > 0 }
         let constants = indices.map { bundle.tensors[$0] }
-        guard !constants.isEmpty else { return [] }
+        guard !constants.isEmpty else { return ConstantUpload(staging: nil, pool: nil, command: nil) }
         var offsets: [UInt64] = []
         var total: UInt64 = 0
         for tensor in constants {
@@ -118,12 +117,32 @@ extension Session {
                           srcStage: VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue,
                           dstStage: VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue)
         }
+        return ConstantUpload(staging: staging, pool: pool, command: cb)
+    }
+
+    /// Copies the resident constants into the arena and waits for the copy.
+    func submit(_ upload: ConstantUpload) throws {
+        guard let cb = upload.command else { return }
         // Waits on the session's own timeline, not vkQueueWaitIdle: the queue may be busy with other sessions' work.
         let signal = computedValue + 1
         try device.submit([VK.Submission(commandBuffers: [cb], signals: [(computedSemaphore, signal)])],
                           to: device.computeQueue)
         computedValue = signal
         try computedSemaphore.wait(for: signal, timeout: timeoutNanoseconds)
-        return [staging, pool]
+    }
+}
+
+/// A residency's resident-constant upload (`Session.makeConstantUpload`): host staging (not charged to the budget)
+/// and its recorded copy, kept as long as the arena (the driver may still hold a submission after its signal; see
+/// `Device.drain`). All nil when the bundle has no resident constants.
+final class ConstantUpload {
+    let staging: HostBuffer?
+    let pool: VK.CommandPool?
+    let command: VkCommandBuffer?
+
+    init(staging: HostBuffer?, pool: VK.CommandPool?, command: VkCommandBuffer?) {
+        self.staging = staging
+        self.pool = pool
+        self.command = command
     }
 }

@@ -1,10 +1,14 @@
 import CVulkan
 
-/// What a session holds in device memory while its `DeviceContext` lets it: the arena (one allocation), the weight
-/// images and their weight space (one allocation per segment), the descriptor sets that point into them, the
-/// command buffers recorded against them, and the run programs (their streamers copy into these images). Made by
-/// `Session.buildResidency`; dropped as a whole when the context takes the memory back (Vulkan binds memory to a
-/// buffer or image for its whole life, so the next acquisition makes new ones and records again).
+/// What a session holds in device memory while its `DeviceContext` lets it: the arena, the weight images and their
+/// weight space, the descriptor sets that point into them, the command buffers recorded against them, and the run
+/// programs (their streamers copy into these images). Made by `Session.buildResidency`.
+///
+/// In a context's pool the arena and weight space are the session's fixed range of it, and the residency lasts as
+/// long as the session: when the context gives the range to another session, `clobber` marks its contents invalid
+/// and the next run copies them again (`reload`). Outside a pool the arena is one allocation and the weight space
+/// one per segment, and the residency is dropped as a whole when the context takes the memory back (Vulkan binds
+/// memory to a buffer or image for its whole life, so the next acquisition makes new ones and records again).
 final class SessionResidency {
     let arena: VK.Buffer
     let weights: WeightMemory
@@ -19,14 +23,22 @@ final class SessionResidency {
     /// `first` is nil once the resident images are loaded.
     var first: RunProgram?
     let warm: RunProgram
+    /// In a pool: the first program, kept to be `first` again after a clobber (its compute command buffers stay
+    /// recorded; its copies move every image from UNDEFINED, which is what memory another session wrote needs).
+    let reload: RunProgram?
+    /// In a pool: the program `Session.prefetch` loads the resident images with in streaming mode, once made.
+    var prefetchLoad: RunProgram?
     /// Whether the resident constants are in the arena (`Session.ensureConstants`).
     var constantsUploaded = false
+    /// The resident constants' staging and recorded copy, made by the first upload and submitted again after a
+    /// clobber.
+    var constants: ConstantUpload?
     /// Objects submissions used that must outlive them (constants staging, a prefetch's program): freed with the
     /// residency, after `Device.drain`.
     var keepAlive: [AnyObject] = []
 
     init(arena: VK.Buffer, weights: WeightMemory, descriptorPool: VK.DescriptorPool, stepSets: [VkDescriptorSet],
-         computePool: VK.CommandPool, commands: [VkCommandBuffer], first: RunProgram?, warm: RunProgram) {
+         computePool: VK.CommandPool, commands: [VkCommandBuffer], first: RunProgram?, warm: RunProgram, pooled: Bool) {
         self.arena = arena
         self.weights = weights
         self.descriptorPool = descriptorPool
@@ -36,6 +48,16 @@ final class SessionResidency {
         readbackCommand = commands[1]
         self.first = first
         self.warm = warm
+        reload = pooled ? first : nil
+    }
+
+    /// Another session of the pool wrote over this one's range (the context's lock held; this session unpinned, so
+    /// nothing of it is in flight): resident images and constants must be copied again by the next run or prefetch.
+    func clobber() {
+        precondition(reload != nil, "only a pool residency outlives its contents")
+        first = reload
+        weights.residentLoaded = false
+        constantsUploaded = false
     }
 }
 
@@ -43,7 +65,8 @@ final class SessionResidency {
 public struct PrefetchReport: Sendable {
     /// Whether the session holds its device memory now (false: the budget had no room without waiting).
     public var resident: Bool
-    /// Whether this call acquired the memory (built the arena, weight space and command buffers).
+    /// Whether this call acquired the memory (built the arena, weight space and command buffers, or took its range
+    /// of the context's pool back).
     public var acquired: Bool
     /// Weight bytes copied to the device.
     public var bytesCopied: UInt64
@@ -83,11 +106,13 @@ extension Session {
                 let load: RunProgram
                 if options.loadMode == .preload {
                     load = first
+                } else if let kept = residency.prefetchLoad {
+                    load = kept
                 } else {
                     load = try program(residency.weights, residency.computePool, copies: residency.weights.resident,
                                        streaming: false, sharing: first)
+                    if residency.reload != nil { residency.prefetchLoad = load } else { residency.keepAlive.append(load) }
                 }
-                residency.keepAlive.append(load)
                 copied = try self.load(load).bytesStreamed
                 residency.first = nil
                 context.locked { residency.weights.residentLoaded = true }
@@ -121,12 +146,14 @@ extension Session {
     /// Makes sure the session holds its device memory and pins it until `context.unpin(self)` (except `.noRoom`).
     /// Call with `operationLock` held.
     func acquire(wait: Bool) throws -> Acquisition {
-        switch context.reserve(self, wait: wait) {
+        let pool = context.pool(for: self)
+        switch context.reserve(self, wait: wait, pooled: pool != nil) {
         case .held: return .held
+        case .reclaimed: return .acquired  // the residency, clobbered, copies its contents again
         case .noRoom: return .noRoom
-        case .reserved:
+        case let .reserved(offset):
             do {
-                context.attach(self, try buildResidency())
+                context.attach(self, try buildResidency(in: offset.flatMap { offset in pool.map { ($0, offset) } }))
                 return .acquired
             } catch {
                 context.cancel(self)
@@ -135,17 +162,21 @@ extension Session {
         }
     }
 
-    /// Copies the resident constants into the arena once per residency (on the compute queue, so a prefetch does it
-    /// after its weight copies, which go on the transfer queue while another model computes).
+    /// Copies the resident constants into the arena once per residency, and again after a clobber (on the compute
+    /// queue, so a prefetch does it after its weight copies, which go on the transfer queue while another model
+    /// computes).
     func ensureConstants() throws {
         guard let residency, !residency.constantsUploaded else { return }
-        residency.keepAlive += try uploadResidentConstants(arena: residency.arena)
+        let upload = try residency.constants ?? makeConstantUpload(arena: residency.arena)
+        residency.constants = upload
+        try submit(upload)
         residency.constantsUploaded = true
     }
 
-    /// Binds the arena and the weight space (the unbound ones `init` made, else new ones), writes the descriptor
-    /// sets, makes the run programs and records the command buffers (`ensureConstants` fills the arena's constants).
-    func buildResidency() throws -> SessionResidency {
+    /// Binds the arena and the weight space (the unbound ones `init` made, else new ones) in `pool`'s memory at its
+    /// offset (the session's range), or in allocations of their own when nil; writes the descriptor sets, makes the
+    /// run programs and records the command buffers (`ensureConstants` fills the arena's constants).
+    func buildResidency(in pool: (memory: VK.DeviceMemory, offset: UInt64)?) throws -> SessionResidency {
         var phaseStart = monotonicSeconds()
         let bundle = self.bundle.bundle
         let (arena, weights) = try unbound
@@ -153,10 +184,15 @@ extension Session {
                 WeightMemory(device: device, loaded: self.bundle, mode: options.loadMode))
         unbound = nil
         let arenaRequirements = arena.requirements
-        try arena.bind(device.allocate(size: arenaRequirements.size, typeBits: arenaRequirements.memoryTypeBits,
-                                       required: 0, preferred: VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT.rawValue,
-                                       label: "arena (\(bundle.meta.arenaSize) bytes)"))
-        try weights.bind(device: device)
+        if let pool {
+            try weights.bind(pool.memory, at: pool.offset)
+            try arena.bind(pool.memory, offset: pool.offset + piece.arenaOffset)
+        } else {
+            try arena.bind(device.allocate(size: arenaRequirements.size, typeBits: arenaRequirements.memoryTypeBits,
+                                           required: 0, preferred: VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT.rawValue,
+                                           label: "arena (\(bundle.meta.arenaSize) bytes)"))
+            try weights.bind(device: device)
+        }
         startup.weightSeconds = monotonicSeconds() - phaseStart
         let (descriptorPool, stepSets) = try Session.writeDescriptorSets(bundle: bundle, device: device,
                                                                          pipelines: pipelines, arena: arena, weights: weights)
@@ -180,16 +216,17 @@ extension Session {
         startup.programSeconds = monotonicSeconds() - phaseStart
         let residency = SessionResidency(arena: arena, weights: weights, descriptorPool: descriptorPool,
                                          stepSets: stepSets, computePool: computePool, commands: commands,
-                                         first: first, warm: warm)
+                                         first: first, warm: warm, pooled: pool != nil)
         keptStaging = first.streamer?.staging ?? warm.streamer?.staging ?? keptStaging
-        memory.arenaBytes = arena.memory?.size ?? 0
-        memory.weightBytes = weights.allocatedBytes
+        memory.arenaBytes = arenaRequirements.size
+        memory.weightBytes = weights.deviceBytes
         memory.weightAllocations = weights.allocations.count
         memory.stagingBytes = max(first.streamer?.staging.size ?? 0, warm.streamer?.staging.size ?? 0)
 
         phaseStart = monotonicSeconds()
         try recordCommands(residency)
         startup.recordSeconds = monotonicSeconds() - phaseStart
+        startup.residencyBuilds += 1
         return residency
     }
 

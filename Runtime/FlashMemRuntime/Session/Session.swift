@@ -7,12 +7,14 @@ import Synchronization
 /// Creating a session validates the bundle (`LoadedBundle.validate()`) and checks it against the device, then
 /// creates what lasts as long as the session: a pipeline per kernel (with its specialization constants), the I/O
 /// staging and the timeline semaphores. What takes device memory (`SessionResidency`: ONE arena buffer with ONE
-/// allocation, the weight images where the bundle's load plan places them, one allocation per segment; a descriptor
+/// allocation, the weight images where the bundle's load plan places them, one allocation per segment, or both in
+/// one range of the context's pool (`DevicePool`); a descriptor
 /// set per distinct (kernel, bindings); the command buffers of the first and of later runs, recorded once and
 /// replayed; resident constants copied into the arena) is acquired from the session's `DeviceContext` within its
 /// budget: at once by `init(bundle:device:options:)` (a context of its own, no budget), and on the first run
 /// (or `prepare()` / `prefetch()`) by `init(bundle:context:options:)`. The context may take it back between runs
-/// when another session needs the room; the next run then acquires it again and copies every chunk again.
+/// when another session needs the room; the next run then acquires it again and copies every chunk again (in
+/// the context's pool the objects and recordings stay: only the contents are copied again).
 /// `run` then only converts inputs, decodes and copies weight chunks, submits and converts outputs.
 ///
 /// Lifetimes: the first streamed run copies every chunk (resident images then stay loaded); later runs copy
@@ -41,6 +43,9 @@ public final class Session: @unchecked Sendable {
     /// Device bytes the session needs to run: arena + weight space (`memory.deviceBytes`), charged against
     /// the context's budget while it holds them.
     public let footprintBytes: UInt64
+    /// How the arena and weight space sit in one range of a context's pool (the same resources as `footprintBytes`,
+    /// with alignment padding between them).
+    let piece: MemoryPiece
     /// What creating the session cost, and whether its pipelines came from the cache. The weight, program and
     /// recording phases are those of the latest acquisition of device memory.
     public internal(set) var startup: StartupReport {
@@ -55,8 +60,9 @@ public final class Session: @unchecked Sendable {
     /// Whether the resident weights are loaded (by the first run, `loadWeights()` in preload mode, or `prefetch()`);
     /// later runs then copy only the streamed images' chunks.
     public var weightsResident: Bool { context.locked { residency?.weights.residentLoaded ?? false } }
-    /// Whether the session holds its device memory now (its arena and weight space).
-    public var isResident: Bool { context.locked { residency != nil } }
+    /// Whether the session holds its device memory now (its arena and weight space) with valid contents (false
+    /// after its context took it back: freed, or, in the context's pool, overwritten by another session).
+    public var isResident: Bool { context.holds(self) }
 
     /// The model's inputs (name, element type, shape): what `run` needs, every one.
     public var inputs: [IOBinding] { bundle.bundle.meta.inputs }
@@ -167,6 +173,8 @@ public final class Session: @unchecked Sendable {
         let weights = try WeightMemory(device: device, loaded: loaded, mode: options.loadMode)
         let arenaBytes = arena.requirements.size
         footprintBytes = arenaBytes + weights.deviceBytes
+        piece = MemoryPiece(arena: arena.requirements, weightBytes: weights.deviceBytes, weightAlignment: weights.alignment,
+                            weightTypeBits: weights.typeBits, granularity: device.limits.bufferImageGranularity)
         if let budget = context.budgetBytes, footprintBytes > budget {
             throw RuntimeError.exceedsContextBudget(path: loaded.path, neededBytes: footprintBytes, arenaBytes: arenaBytes,
                                                     weightBytes: weights.deviceBytes, budgetBytes: budget)
@@ -319,4 +327,8 @@ public struct StartupReport: Sendable {
     public var programSeconds = 0.0
     /// Compute command buffers.
     public var recordSeconds = 0.0
+    /// How many times the session built its device state (arena and images bound, descriptor sets, run programs,
+    /// recorded command buffers): once in its context's pool (a clobbered session only copies its weights and
+    /// constants again), once per acquisition without a pool.
+    public var residencyBuilds = 0
 }

@@ -5,7 +5,7 @@ import CVulkan
 /// Outlives runs: resident images are loaded once (by the first run, or `Session.loadWeights`) and stay, until the
 /// session gives its device memory back to its `DeviceContext` (then new images are made and loaded again).
 /// `init` makes the images and places them without allocating (so a session knows its footprint before it takes
-/// any memory); `bind` allocates.
+/// any memory); `bind(device:)` allocates, `bind(_:at:)` binds into a range of a context's pool instead.
 ///
 /// Streaming mode binds every image at its planned slot when the device's real image sizes fit the slots, and
 /// otherwise re-places the slots with the device's sizes by the same rules (`SlotPlacement`, same residency and
@@ -19,7 +19,10 @@ final class WeightMemory {
     /// One per segment of the weight space (none when the bundle has no images); made by `bind`.
     private(set) var allocations: [VK.DeviceMemory] = []
     private let segmentSize: UInt64
-    private let typeBits: UInt32
+    /// Memory types every image accepts.
+    let typeBits: UInt32
+    /// What the weight space's start must be a multiple of: every image's alignment (its offsets are relative to it).
+    let alignment: UInt64
     private let mode: LoadMode
     /// Offsets in the weight space, per image.
     let offsets: [UInt64]
@@ -111,6 +114,7 @@ final class WeightMemory {
             }
         }
         self.typeBits = typeBits
+        alignment = alignments.max() ?? 1
         segmentSize = mode == .streaming && asPlanned ? placement.segmentBytes : segment
         self.mode = mode
     }
@@ -119,7 +123,6 @@ final class WeightMemory {
     /// views. Once: Vulkan binds an image's memory for its whole life, so a session that gave its memory back
     /// makes new images (`Session.buildResidency`).
     func bind(device: Device) throws {
-        precondition(allocations.isEmpty && views.isEmpty, "weight images are bound once")
         var blocks: [VK.DeviceMemory] = []
         var start: UInt64 = 0
         while start < deviceBytes {
@@ -129,10 +132,24 @@ final class WeightMemory {
                                               label: "weights segment \(blocks.count) (\(size) bytes, \(mode.rawValue))"))
             start += size
         }
-        for (image, offset) in zip(images, offsets) {
-            try image.bind(blocks[Int(offset / segmentSize)], offset: offset % segmentSize)
-        }
+        try bindImages { [segmentSize] offset in (blocks[Int(offset / segmentSize)], offset % segmentSize) }
         allocations = blocks
+    }
+
+    /// Binds every image at its offset from `base` in `memory` (one piece: a session's range of its context's
+    /// pool, `MemoryPiece`; `base` a multiple of `alignment`) and makes the views. Allocates nothing.
+    func bind(_ memory: VK.DeviceMemory, at base: UInt64) throws {
+        precondition(base % max(alignment, 1) == 0 && base + deviceBytes <= memory.size, "weight space outside its piece")
+        try bindImages { (memory, base + $0) }
+    }
+
+    /// Binds each image where `location` puts its weight-space offset, then makes the views. Once per image's life.
+    private func bindImages(_ location: (UInt64) -> (VK.DeviceMemory, UInt64)) throws {
+        precondition(allocations.isEmpty && views.isEmpty, "weight images are bound once")
+        for (image, offset) in zip(images, offsets) {
+            let (memory, at) = location(offset)
+            try image.bind(memory, offset: at)
+        }
         views = try images.map { try VK.ImageView(image: $0) }
     }
 

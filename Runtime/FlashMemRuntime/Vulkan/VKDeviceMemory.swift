@@ -13,6 +13,8 @@ extension VK {
         private(set) var mapped: UnsafeMutableRawPointer?
         /// Allocations alive in this process, for leak tests (sessions created and destroyed many times).
         static let live = Atomic<Int>(0)
+        /// Allocations ever made in this process (tests: a warm pass of a pooled context allocates nothing).
+        static let made = Atomic<Int>(0)
 
         init(device: Device, size: UInt64, typeIndex: UInt32, label: String) throws {
             self.device = device
@@ -26,6 +28,7 @@ extension VK {
             try check(vkAllocateMemory(device.handle, &info, nil, &raw), "vkAllocateMemory", "\(label), \(size) bytes")
             handle = raw!
             DeviceMemory.live.add(1, ordering: .relaxed)
+            DeviceMemory.made.add(1, ordering: .relaxed)
         }
 
         deinit {
