@@ -17,7 +17,9 @@
 # holds bin/fmc.gz, bin/fmrun.gz and make_corpus.py (+ pylib/ wheels unpacked by paper-bench.sh, or .whl/).
 # Settings: MODELS, BUDGET (context budget), PER_MODEL (each bundle's plan), PRELOAD_BUDGET (preload each in turn:
 # at least the largest model whole; default BUDGET), RUNS, VALIDATE=1 (the streamed pipeline once more
-# under the validation layer, which must be installed). Results: $OUT/chain-*.log.
+# under the validation layer, which must be installed), TRACE=1 (a trace of the prefetch row's first and last pass,
+# $OUT/chain-prefetch-trace.json), TRUSTED=1 (the prefetch row again with --trust-bundle: no checksums on first use).
+# Results: $OUT/chain-*.log.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo/.device"
@@ -57,7 +59,9 @@ row() {  # row TAG [fmrun flags]
   ./bin/fmrun --pipeline "$list" $inputs --runs "$RUNS" --profile --all-outputs --output-dir "chain/out.$tag" "$@" 2>&1 \
       | grep -v "^fmrun:"
 }
-row prefetch --memory-budget $BUDGET
+row prefetch --memory-budget $BUDGET ${TRACE:+--trace $OUT/chain-prefetch-trace.json}
+# Where the first pass's prefetch goes: the same row trusting the bundle (no chunk checksums on first use).
+[ "${TRUSTED:-0}" = 1 ] && row prefetch-trusted --memory-budget $BUDGET --trust-bundle
 row no-prefetch --memory-budget $BUDGET --no-prefetch
 row preload-each --memory-budget ${PRELOAD_BUDGET:-$BUDGET} --preload
 row preload-all --preload
