@@ -218,6 +218,22 @@ final class DeviceContextTests: XCTestCase {
         XCTAssertLessThanOrEqual(context.memory.peakBytes, largest)
     }
 
+    /// A budget larger than the models: the pool is what they need side by side, not the budget; nobody is clobbered.
+    func testPoolIsWhatTheSessionsNeedUnderAGenerousBudget() throws {
+        let bundles = try [61, 62].map { try Self.chainModel(seed: $0) }
+        let context = DeviceContext(device: try device(), budgetBytes: 1 << 30)
+        let sessions = try bundles.map { try Session(bundle: $0, context: context) }
+        let sideBySide = DevicePool.sideBySide(sessions.map(\.piece))
+        XCTAssertGreaterThanOrEqual(sideBySide, sessions.map(\.footprintBytes).reduce(0, +))
+        for (session, seed) in zip(sessions, [UInt64(5), 6]) { _ = try session.run(inputs: [input(seed: seed)]) }
+        for (session, seed) in zip(sessions, [UInt64(5), 6]) { _ = try session.run(inputs: [input(seed: seed)]) }
+        XCTAssertEqual(context.memory.poolBytes, sideBySide)
+        XCTAssertLessThan(context.memory.poolBytes, 1 << 30)
+        XCTAssertEqual(context.memory.evictions, 0)
+        XCTAssertEqual(context.memory.unpooledBytes, 0)
+        XCTAssertEqual(sessions.map(\.isResident), [true, true])
+    }
+
     /// Without a pool (no budget) a session released and run again builds its residency again, as before.
     func testUnboundedContextHasNoPool() throws {
         let context = DeviceContext(device: try device(), budgetBytes: nil)

@@ -2,10 +2,11 @@
 /// switches between): their device memory (each session's arena + weight space, `Session.footprintBytes`) is
 /// counted against the budget together, and never exceeds it.
 ///
-/// The pool: a context with a budget allocates ONE piece of device memory of the budget's size (`DevicePool`) when
-/// a session first needs memory. Each session it can serve gets a FIXED range of it at its first acquisition
-/// (`PoolPlacement`), where its arena and weight images are bound once; its descriptor sets, run programs and
-/// command buffers are made once for its life. Ranges of different sessions may overlap: when a session needs its
+/// The pool: a context with a budget allocates ONE piece of device memory (`DevicePool`) when a session first needs
+/// memory, as large as the pieces of the sessions made in the context by then need side by side, at most the budget.
+/// Each session it can serve gets a FIXED range of it at its first acquisition (`PoolPlacement`), where its arena
+/// and weight images are bound once; its descriptor sets, run programs and command buffers are made once for its
+/// life. Ranges of different sessions may overlap: when a session needs its
 /// range, the sessions not in use whose ranges overlap it keep their objects but lose their contents ("clobbered":
 /// resident weights and constants must be copied again, images are re-transitioned from UNDEFINED by those
 /// copies), and their next run copies them again, with no allocation, no new images and no recording. Sessions
@@ -15,7 +16,8 @@
 /// for a session the pool cannot serve (no memory type in common with the pool, or its piece with alignment padding
 /// larger than the pool), a session allocates its own memory when it acquires it and the context takes it back
 /// (freeing everything: objects, recordings) to make room; the next acquisition builds it all again. Such a
-/// session's allocations lie beside the pool: `ContextMemory.unpooledBytes` reports them.
+/// session's allocations lie beside the pool (`ContextMemory.unpooledBytes` reports them) and share what the pool
+/// leaves of the budget, so pool and allocations together stay within it.
 ///
 /// Either way a session holds its device memory from when it first runs until the context needs the room for
 /// another session; then the context takes back the memory of the session used longest ago among those not
@@ -64,6 +66,9 @@ public final class DeviceContext: @unchecked Sendable {
     private var pool: DevicePool?
     /// Whether making the pool failed (every session then allocates on its own).
     private var poolRefused = false
+    /// The pieces of the context's sessions alive now (`register`): the pool is made as large as they need side by
+    /// side, up to the budget, so a budget larger than the models is not taken whole.
+    private var pieces: [ObjectIdentifier: MemoryPiece] = [:]
     private var tick: UInt64 = 0
     private var used: UInt64 = 0
     private var peak: UInt64 = 0
@@ -131,7 +136,8 @@ public final class DeviceContext: @unchecked Sendable {
         guard let budgetBytes else { return nil }
         return lock.locked {
             if pool == nil, !poolRefused {
-                pool = DevicePool(device: device, bytes: budgetBytes, for: session.piece)
+                pool = DevicePool(device: device, bytes: min(budgetBytes, DevicePool.sideBySide(pieces.values)),
+                                  for: session.piece)
                 poolRefused = pool == nil
             }
             guard let pool, pool.serves(session.piece) else { return nil }
@@ -220,9 +226,16 @@ public final class DeviceContext: @unchecked Sendable {
         }
     }
 
+    /// A session made in this context (at the end of its init): its piece counts toward the pool's size if the pool
+    /// is made after it.
+    func register(_ session: Session) {
+        lock.locked { pieces[ObjectIdentifier(session)] = session.piece }
+    }
+
     /// A session being deinitialized: its memory (and its pool range) goes with it.
     func forget(_ session: Session) {
         lock.locked {
+            pieces.removeValue(forKey: ObjectIdentifier(session))
             if let holder = holders.removeValue(forKey: ObjectIdentifier(session)) {
                 if holder.valid { change(by: -Int64(holder.bytes)) }
                 lock.broadcast()
@@ -262,6 +275,20 @@ public final class DeviceContext: @unchecked Sendable {
         }
         guard !overlapped.values.contains(where: { $0.pins > 0 }) else { return false }
         guard let budgetBytes else { return true }
+        // Beside a pool, sessions with allocations of their own share what the pool leaves of the budget (the pool
+        // is allocated whole whatever its ranges hold), so the device never holds more than the budget.
+        if range == nil, let pool {
+            let beside = valid.filter { $0.value.range == nil }
+            let idle = beside.filter { $0.value.pins == 0 }.sorted { $0.value.lastUse < $1.value.lastUse }
+            var held = beside.values.reduce(UInt64(0)) { $0 + $1.bytes }
+            let limit = budgetBytes - min(budgetBytes, pool.bytes)
+            guard held - idle.reduce(UInt64(0), { $0 + $1.value.bytes }) + bytes <= limit else { return false }
+            for (other, holder) in idle where held + bytes > limit {
+                takeBack(other, holder, counted: true)
+                held -= holder.bytes
+            }
+            return true
+        }
         let idle = valid.filter { $0.value.pins == 0 && overlapped[$0.key] == nil }
             .sorted { $0.value.lastUse < $1.value.lastUse }
         let freed = (overlapped.values + idle.map(\.value)).reduce(UInt64(0)) { $0 + $1.bytes }

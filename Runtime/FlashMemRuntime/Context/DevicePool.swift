@@ -1,7 +1,8 @@
 import CVulkan
 
-/// The device memory of a `DeviceContext` with a budget: ONE allocation of the budget's size, made when a session
-/// first needs memory, in which every session it can serve has a fixed range (`PoolPlacement`) for its whole life.
+/// The device memory of a `DeviceContext` with a budget: ONE allocation, as large as the context's sessions need side
+/// by side and at most the budget, made when a session first needs memory, in which every session it can serve has
+/// a fixed range (`PoolPlacement`) for its whole life.
 /// Owned by the context; the arena buffers and weight images bound into it keep its `VK.DeviceMemory` alive too, so
 /// it is freed after the last of them (and sessions keep their context alive).
 final class DevicePool {
@@ -9,7 +10,7 @@ final class DevicePool {
     var bytes: UInt64 { memory.size }
 
     /// Allocates `bytes` of the memory type `makeFirst` needs (device-local where it can be), or nil where one
-    /// allocation cannot be the whole budget on this device: past maxMemoryAllocationSize or the type's heap, no
+    /// allocation cannot be that large on this device: past maxMemoryAllocationSize or the type's heap, no
     /// type for the session's resources, or the allocation itself refused. The context then gives every session
     /// allocations of its own (as a context without a pool does).
     init?(device: Device, bytes: UInt64, for piece: MemoryPiece) {
@@ -21,6 +22,12 @@ final class DevicePool {
                                                label: "context pool (\(bytes) bytes)")
         else { return nil }
         self.memory = memory
+    }
+
+    /// Bytes that hold `pieces` side by side in any order: each rounded up to the largest alignment among them.
+    static func sideBySide<S: Sequence>(_ pieces: S) -> UInt64 where S.Element == MemoryPiece {
+        let alignment = pieces.map(\.alignment).max() ?? 1
+        return pieces.reduce(UInt64(0)) { $0 + alignUp($1.bytes, alignment) }
     }
 
     /// Whether `piece` can be bound in this pool: its memory types include the pool's, and it fits.

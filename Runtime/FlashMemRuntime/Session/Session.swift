@@ -200,6 +200,7 @@ public final class Session: @unchecked Sendable {
             queryPool = nil
         }
         verifier = options.verifyChunks ? ChunkVerifier(loaded: loaded) : nil
+        context.register(self)
     }
 
     deinit {
