@@ -70,8 +70,11 @@ let package = Package(
         ], path: "Sources/fmc-conformance"),
 
         // MARK: Examples (apps embedding the runtime; Examples/run-examples.sh runs and checks them)
-        .executableTarget(name: "sentence-similarity", dependencies: ["FlashMemRuntime"], path: "Examples/sentence-similarity"),
-        .executableTarget(name: "detect-text", dependencies: ["FlashMemRuntime"], path: "Examples/detect-text"),
+        // What several examples share (PPM images, text boxes, command lines); no runtime code.
+        .target(name: "ExampleSupport", path: "Examples/ExampleSupport"),
+        .executableTarget(name: "sentence-similarity", dependencies: ["FlashMemRuntime", "ExampleSupport"],
+                          path: "Examples/sentence-similarity"),
+        .executableTarget(name: "detect-text", dependencies: ["FlashMemRuntime", "ExampleSupport"], path: "Examples/detect-text"),
 
         // MARK: Tests
         // Helpers both the compiler and the runtime test targets use (hand-built graphs, expected errors);

@@ -7,28 +7,20 @@
 // The bundle is compiled for one page size: fmc compile ppocrv4_det.onnx --input-shape x=1,3,H,W (H and W
 // multiples of 32), and the page must be W×H pixels.
 
+import ExampleSupport
 import FlashMemRuntime
 import Foundation
 
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("detect-text: \(message)\n".utf8))
-    exit(1)
-}
-
 let usage = "usage: detect-text det.fmb page.ppm boxes.ppm [--preload] [--threshold 0.3]"
-var arguments = Array(CommandLine.arguments.dropFirst())
-let preload = arguments.contains("--preload")
-arguments.removeAll { $0 == "--preload" }
+var arguments = ExampleArguments(usage: usage)
+let preload = arguments.flag("--preload")
 var threshold: Float = 0.3
-if let index = arguments.firstIndex(of: "--threshold") {
-    guard index + 1 < arguments.count, let t = Float(arguments[index + 1]), t > 0, t < 1 else {
-        fail("--threshold expects a probability in (0, 1)")
-    }
+if let text = arguments.option("--threshold") {
+    guard let t = Float(text), t > 0, t < 1 else { fail("--threshold expects a probability in (0, 1), got '\(text)'") }
     threshold = t
-    arguments.removeSubrange(index...(index + 1))
 }
-guard arguments.count == 3 else { fail(usage) }
-let (bundlePath, pagePath, outputPath) = (arguments[0], arguments[1], arguments[2])
+guard arguments.positional.count == 3 else { fail(usage) }
+let (bundlePath, pagePath, outputPath) = (arguments.positional[0], arguments.positional[1], arguments.positional[2])
 
 do {
     var page = try RGBImage(ppmPath: pagePath)

@@ -8,28 +8,13 @@
 // --dump DIR writes ids.npy (int64 [S, L]), mask.npy and embeddings.npy (float32 [S, H]) for checking
 // against a reference (Examples/check_examples.py).
 
+import ExampleSupport
 import FlashMemRuntime
 import Foundation
 
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("sentence-similarity: \(message)\n".utf8))
-    exit(1)
-}
-
 let usage = "usage: sentence-similarity model.fmb vocab.txt SENTENCE... [--preload] [--dump DIR]\n"
     + "       sentence-similarity --tokenize vocab.txt TEXT..."
-var arguments = Array(CommandLine.arguments.dropFirst())
-func take(flag: String) -> Bool {
-    guard let index = arguments.firstIndex(of: flag) else { return false }
-    arguments.remove(at: index)
-    return true
-}
-func take(option: String) -> String? {
-    guard let index = arguments.firstIndex(of: option) else { return nil }
-    guard index + 1 < arguments.count else { fail("\(option) expects a value\n\(usage)") }
-    defer { arguments.removeSubrange(index...(index + 1)) }
-    return arguments[index + 1]
-}
+var commandLine = ExampleArguments(usage: usage)
 
 /// Mean of the rows of `hidden` ([L, H], row-major) whose mask is 1, then scaled to unit length.
 func meanPooled(_ hidden: [Float], mask: [Int64], width: Int) -> [Float] {
@@ -46,7 +31,8 @@ func meanPooled(_ hidden: [Float], mask: [Int64], width: Int) -> [Float] {
 func dot(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
 
 do {
-    if take(flag: "--tokenize") {
+    if commandLine.flag("--tokenize") {
+        let arguments = commandLine.positional
         guard arguments.count >= 2 else { fail(usage) }
         let tokenizer = try WordPieceTokenizer(vocabPath: arguments[0])
         for text in arguments.dropFirst() {
@@ -55,8 +41,9 @@ do {
         }
         exit(0)
     }
-    let preload = take(flag: "--preload")
-    let dump = take(option: "--dump")
+    let preload = commandLine.flag("--preload")
+    let dump = commandLine.option("--dump")
+    let arguments = commandLine.positional
     guard arguments.count >= 4 else { fail("give at least two sentences\n\(usage)") }
     let (bundlePath, vocabPath, sentences) = (arguments[0], arguments[1], Array(arguments.dropFirst(2)))
 

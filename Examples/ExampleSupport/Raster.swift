@@ -1,18 +1,30 @@
-// The image side of detect-text: binary PPM (P6) in and out, text boxes from a probability map, boxes drawn.
+// 8-bit RGB images for the examples: binary PPM (P6) in and out, normalization into a model's input, boxes drawn.
+// Crops, rotation and resizing are RGBImage+Transform.swift; boxes from a probability map TextBoxes.swift.
 
 import Foundation
 
-struct RasterError: Error, CustomStringConvertible {
-    var description: String
+/// A PPM that cannot be read or written; the description names the file and what is wrong.
+public struct RasterError: Error, CustomStringConvertible {
+    public var description: String
+
+    public init(description: String) { self.description = description }
 }
 
 /// An 8-bit RGB image, row-major, 3 bytes per pixel.
-struct RGBImage {
-    var width: Int, height: Int
-    var pixels: [UInt8]
+public struct RGBImage: Equatable {
+    public var width: Int, height: Int
+    public var pixels: [UInt8]
+
+    /// An image of `pixels` (`width × height × 3` bytes, row-major RGB).
+    public init(width: Int, height: Int, pixels: [UInt8]) {
+        precondition(width > 0 && height > 0 && pixels.count == width * height * 3, "RGBImage: \(pixels.count) bytes for \(width)×\(height)")
+        self.width = width
+        self.height = height
+        self.pixels = pixels
+    }
 
     /// Reads a binary PPM (P6, maxval 255), the format every image tool writes (`convert page.png page.ppm`).
-    init(ppmPath path: String) throws {
+    public init(ppmPath path: String) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw RasterError(description: "\(path): cannot read the file")
         }
@@ -40,6 +52,9 @@ struct RGBImage {
         width = try field()
         height = try field()
         let maxValue = try field()
+        guard width > 0, height > 0, width <= 1 << 15, height <= 1 << 15 else {
+            throw RasterError(description: "\(path): \(width)×\(height) pixels; expected 1 to 32768 on each side")
+        }
         guard maxValue == 255 else { throw RasterError(description: "\(path): maxval \(maxValue); only 8-bit PPM (255) is read") }
         position += 1  // the single whitespace byte before the raster
         guard bytes.count - position >= width * height * 3 else {
@@ -48,7 +63,7 @@ struct RGBImage {
         pixels = Array(bytes[position..<(position + width * height * 3)])
     }
 
-    func writePPM(to path: String) throws {
+    public func writePPM(to path: String) throws {
         var data = Data("P6\n\(width) \(height)\n255\n".utf8)
         data.append(contentsOf: pixels)
         guard FileManager.default.createFile(atPath: path, contents: data) else {
@@ -57,7 +72,7 @@ struct RGBImage {
     }
 
     /// NCHW float32, each channel (value/255 − mean) / std: the detector's ImageNet normalization.
-    func normalizedCHW(mean: [Float] = [0.485, 0.456, 0.406], std: [Float] = [0.229, 0.224, 0.225]) -> [Float] {
+    public func normalizedCHW(mean: [Float] = [0.485, 0.456, 0.406], std: [Float] = [0.229, 0.224, 0.225]) -> [Float] {
         var out = [Float](repeating: 0, count: 3 * width * height)
         for c in 0..<3 {
             for i in 0..<(width * height) {
@@ -67,7 +82,7 @@ struct RGBImage {
         return out
     }
 
-    mutating func drawRectangle(_ box: Box, color: (UInt8, UInt8, UInt8), thickness: Int = 2) {
+    public mutating func drawRectangle(_ box: Box, color: (UInt8, UInt8, UInt8), thickness: Int = 2) {
         for y in max(box.y0, 0)...min(box.y1, height - 1) {
             for x in max(box.x0, 0)...min(box.x1, width - 1) {
                 let onEdge = x - box.x0 < thickness || box.x1 - x < thickness || y - box.y0 < thickness || box.y1 - y < thickness
@@ -79,50 +94,4 @@ struct RGBImage {
             }
         }
     }
-}
-
-/// An axis-aligned box, inclusive pixel coordinates.
-struct Box: Equatable {
-    var x0: Int, y0: Int, x1: Int, y1: Int
-}
-
-/// Text boxes from a DBNet probability map ([height × width], row-major), by the rule the check script repeats:
-/// pixels above `threshold`; 8-connected components; drop those under `minimumPixels`; each component's bounding
-/// box grown on every side by area × `unclipRatio` / perimeter, rounded half up (DBNet shrinks text regions by that offset when it
-/// trains), clamped to the image. Boxes in order of their first pixel (row-major).
-func textBoxes(probability: [Float], width: Int, height: Int, threshold: Float = 0.3, minimumPixels: Int = 10,
-               unclipRatio: Double = 1.5) -> [Box] {
-    var label = [Int32](repeating: 0, count: width * height)
-    var boxes: [Box] = []
-    var stack: [Int] = []
-    var next: Int32 = 0
-    for start in 0..<(width * height) where probability[start] > threshold && label[start] == 0 {
-        next += 1
-        label[start] = next
-        stack.append(start)
-        var box = Box(x0: start % width, y0: start / width, x1: start % width, y1: start / width)
-        var count = 0
-        while let p = stack.popLast() {
-            count += 1
-            let (x, y) = (p % width, p / width)
-            box = Box(x0: min(box.x0, x), y0: min(box.y0, y), x1: max(box.x1, x), y1: max(box.y1, y))
-            for dy in -1...1 {
-                for dx in -1...1 where (dx, dy) != (0, 0) {
-                    let (nx, ny) = (x + dx, y + dy)
-                    guard nx >= 0, nx < width, ny >= 0, ny < height else { continue }
-                    let q = ny * width + nx
-                    if probability[q] > threshold && label[q] == 0 {
-                        label[q] = next
-                        stack.append(q)
-                    }
-                }
-            }
-        }
-        guard count >= minimumPixels else { continue }
-        let (w, h) = (Double(box.x1 - box.x0 + 1), Double(box.y1 - box.y0 + 1))
-        let offset = Int(w * h * unclipRatio / (2 * (w + h)) + 0.5)  // rounded half up, as int(x + 0.5)
-        boxes.append(Box(x0: max(box.x0 - offset, 0), y0: max(box.y0 - offset, 0),
-                         x1: min(box.x1 + offset, width - 1), y1: min(box.y1 + offset, height - 1)))
-    }
-    return boxes
 }
