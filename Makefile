@@ -17,6 +17,7 @@ build:
 	swift build -c release --product fmrun
 	swift build -c release --product sentence-similarity
 	swift build -c release --product detect-text
+	swift build -c release --product read-text
 
 # Compile the bundled CNN fixture, run it streaming and preloaded, check it against onnxruntime.
 example: setup build

@@ -75,6 +75,8 @@ let package = Package(
         .executableTarget(name: "sentence-similarity", dependencies: ["FlashMemRuntime", "ExampleSupport"],
                           path: "Examples/sentence-similarity"),
         .executableTarget(name: "detect-text", dependencies: ["FlashMemRuntime", "ExampleSupport"], path: "Examples/detect-text"),
+        // Detector → direction classifier → recognizer in one DeviceContext under one budget.
+        .executableTarget(name: "read-text", dependencies: ["FlashMemRuntime", "ExampleSupport"], path: "Examples/read-text"),
 
         // MARK: Tests
         // Helpers both the compiler and the runtime test targets use (hand-built graphs, expected errors);

@@ -1,4 +1,4 @@
-// Text boxes from a text detector's probability map (DBNet: PP-OCR's detectors).
+// Text boxes from a text detector's probability map (DBNet: PP-OCR's detectors), and their reading order.
 
 /// An axis-aligned box, inclusive pixel coordinates.
 public struct Box: Equatable, Sendable {
@@ -54,4 +54,19 @@ public func textBoxes(probability: [Float], width: Int, height: Int, threshold: 
                          x1: min(box.x1 + offset, width - 1), y1: min(box.y1 + offset, height - 1)))
     }
     return boxes
+}
+
+/// `boxes` in reading order: top to bottom by line, left to right within a line. Two boxes are on one line when
+/// each one's vertical centre lies within the other's rows (so a box is never ordered before a line above it).
+public func readingOrder(_ boxes: [Box]) -> [Box] {
+    var lines: [[Box]] = []
+    for box in boxes.sorted(by: { ($0.y0 + $0.y1, $0.x0) < ($1.y0 + $1.y1, $1.x0) }) {
+        let centre = (box.y0 + box.y1) / 2
+        if let last = lines.last?.last, (last.y0...last.y1).contains(centre), (box.y0...box.y1).contains((last.y0 + last.y1) / 2) {
+            lines[lines.count - 1].append(box)
+        } else {
+            lines.append([box])
+        }
+    }
+    return lines.flatMap { $0.sorted { $0.x0 < $1.x0 } }
 }
