@@ -24,7 +24,8 @@ example: setup build
 	bash Examples/run-example.sh $(BIN)
 
 # Apps embedding the runtime, on trained corpus models, each result checked against onnxruntime: sentence-similarity
-# (MiniLM, WordPiece in Swift) and detect-text (PP-OCRv4 detector, boxes drawn into a page). Part of `make test`.
+# (MiniLM, WordPiece in Swift), detect-text (PP-OCRv4 detector, boxes drawn into a page) and read-text (detector →
+# direction classifier → recognizer under one budget; the latter two from the detector's rapidocr wheel). Part of `make test`.
 examples: build
 	$(MAKE) corpus MODELS="minilm_l6_v2 ppocrv4_det"
 	PYTHON=$(PYTHON) bash Examples/run-examples.sh $(BIN) $(CORPUS)
