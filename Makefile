@@ -61,7 +61,14 @@ install: build
 # ~40 s), the sanitize subset again under the Khronos validation layer (on the same build: ~45 s), fmrun under ASan
 # and TSan on the fixtures (sanitize-ci), the ONNX node-test subset, the corpus models, the C API's examples (C and
 # Python ctypes), the apps of `make examples` and the README's quick start.
-test: setup unit-tests docs validation sanitize-ci conformance model-tests c-api-examples examples quickstart
+# Each step's time is printed after it ("make test: STEP took N s"), so a CI log shows where the time goes.
+TEST_STEPS := setup unit-tests docs validation sanitize-ci conformance model-tests c-api-examples examples quickstart
+test:
+	@for step in $(TEST_STEPS); do \
+	  start=$$(date +%s); \
+	  $(MAKE) --no-print-directory $$step || { echo "make test: $$step FAILED after $$(( $$(date +%s) - start )) s"; exit 1; }; \
+	  echo "make test: $$step took $$(( $$(date +%s) - start )) s"; \
+	done
 
 unit-tests:
 	swift build --build-tests
