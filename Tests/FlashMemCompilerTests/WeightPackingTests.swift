@@ -92,8 +92,14 @@ final class WeightPackingTests: XCTestCase {
     func testImageLayoutExtents() {
         let cases: [(Int, (Int, Int, Int))] = [
             (0, (1, 1, 1)), (1, (1, 1, 1)), (3, (4, 1, 1)), (1024, (1024, 1, 1)), (1025, (1024, 2, 1)),
-            (3000, (1024, 3, 1)), (1000 * 1024, (1024, 1000, 1)), (1024 * 1024, (1024, 1024, 1)), (1024 * 1024 + 1, (1024, 1024, 2)),
+            (3000, (1024, 3, 1)), (1000 * 1024, (1024, 1000, 1)), (1024 * 1024, (1024, 1024, 1)),
+            // 1025 rows (a 1024 × 4096 weight and its bias row): 17 layers of 64 rows, not 2 of 1024.
+            (1024 * 1024 + 1, (1024, 64, 17)), (1024 * 1024 + 1024, (1024, 64, 17)),
             (5 * 1024 * 1024 - 7, (1024, 1024, 5)),
+            // GPT-Neo-2.7B's MLP (2560 × 10240 and its bias): 6403 rows in 13 layers of 512.
+            (2560 * 10240 / 4 + 10240 / 4, (1024, 512, 13)),
+            // 2049 rows: 17 layers of 128 (17 · 128 − 2049 = 127 ≤ 2049 / 16).
+            (2048 * 1024 + 1, (1024, 128, 17)),
         ]
         for (texels, expected) in cases {
             let e = ImageLayout.extent(texels: texels)
@@ -102,7 +108,12 @@ final class WeightPackingTests: XCTestCase {
             XCTAssertEqual(e.width & (e.width - 1), 0)
             XCTAssertLessThan(e.width * e.height * e.layers - max(texels, 1), max(e.width, 1) * (e.layers > 1 ? e.height : 1),
                               "\(texels) texels: padding of at most one row (one layer when layered)")
-            if e.layers > 1 { XCTAssertEqual(e.height & (e.height - 1), 0, "layered images have power-of-two height") }
+            if e.layers > 1 {
+                XCTAssertEqual(e.height & (e.height - 1), 0, "layered images have power-of-two height")
+                let rows = (max(texels, 1) + e.width - 1) / e.width
+                XCTAssertLessThanOrEqual((e.height * e.layers - rows) * 16, rows, "\(texels) texels: padding ≤ 1/16")
+                XCTAssertLessThanOrEqual(e.layers, ImageLayout.maxLayers)
+            }
         }
         XCTAssertTrue(ImageLayout.coordinate(texel: 0, width: 1024, height: 4) == (0, 0, 0))
         XCTAssertTrue(ImageLayout.coordinate(texel: 1023, width: 1024, height: 4) == (1023, 0, 0))

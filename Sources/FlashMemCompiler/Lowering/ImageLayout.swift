@@ -7,9 +7,17 @@ import FMBFormat
 public enum ImageLayout {
     /// The largest width / height a weight image gets (well under every device's maxImageDimension2D).
     public static let maxSide = 1024
+    /// The most layers a weight image gets: the least maxImageArrayLayers Vulkan allows a device.
+    public static let maxLayers = 256
+    /// The fewest rows of a layer: NVIDIA lays each layer out in blocks of at least 8 rows, so shorter layers
+    /// would be padded in device memory.
+    static let minLayerRows = 8
 
     /// The extent of an image holding `texels` texels: width = min(1024, nextPow2(texels)); one layer of
-    /// ceil(texels / width) rows when that fits in 1024 rows, else layers of 1024 rows.
+    /// r = ceil(texels / width) rows when that fits in 1024 rows, else layers of the tallest power-of-two height
+    /// h ≤ 1024 whose padding (h · ceil(r / h) − r rows) is at most r / 16, with at most `maxLayers` layers.
+    /// Layers of a fixed 1024 rows would pad a 1025-row image (a 1024 × 4096 weight and its bias row) to twice
+    /// its size; h = 64 pads it by 6%.
     /// The kernels address texels with shifts by `log2(width)` and `log2(height)` (see `log2`), so width is a
     /// power of two, and so is height whenever there are several layers; a single layer's height needs not
     /// be (t / width < height there), which keeps the padding under one row. Every count is ≥ 1.
@@ -18,7 +26,14 @@ public enum ImageLayout {
         let width = min(maxSide, nextPowerOfTwo(texels))
         let rows = LoweringMath.ceilDiv(texels, width)
         if rows <= maxSide { return (width, rows, 1) }
-        return (width, maxSide, LoweringMath.ceilDiv(rows, maxSide))
+        var height = maxSide
+        while height > minLayerRows {
+            let layers = LoweringMath.ceilDiv(rows, height)
+            if layers <= maxLayers && (height * layers - rows) * 16 <= rows { break }
+            if LoweringMath.ceilDiv(rows, height / 2) > maxLayers { break }  // shorter layers would be too many
+            height /= 2
+        }
+        return (width, height, LoweringMath.ceilDiv(rows, height))
     }
 
     /// Where texel `t` lives: x = t % width, y = (t / width) % height, layer = t / (width · height).
