@@ -30,10 +30,7 @@ extension FMRun {
                  + "transfer queue: \(device.transferQueueKind.rawValue)")
         let baseline = device.memoryBudget()
         let context = DeviceContext(device: device, budgetBytes: budget)
-        var options = SessionOptions(loadMode: preload ? .preload : .streaming, stagingBytes: stagingMiB << 20,
-                                     profile: profile, trace: trace != nil)
-        options.hostRead = HostRead(rawValue: hostRead)!
-        options.verifyChunks = !trustBundle
+        let options = sessionOptions()
         let sessions = try bundles.map { try Session(bundle: $0, context: context, options: options) }
         startup.append(("sessions", ProcessClock.sinceStart()))
         let pipeline = try Pipeline(sessions: sessions, names: names, links: links)

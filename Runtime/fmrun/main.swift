@@ -98,6 +98,11 @@ struct FMRun: ParsableCommand {
     @Option(name: .customLong("staging-mib"), help: "Size of the pinned staging ring in MiB.")
     var stagingMiB: UInt64 = 64
 
+    @Option(name: .customLong("wait-timeout"),
+            help: ArgumentHelp("Longest the host waits for the GPU at any one point, in seconds; a CPU Vulkan (lavapipe) "
+                               + "running a large model may need more.", valueName: "SECONDS"))
+    var waitTimeout: Double = 600
+
     @Flag(help: ArgumentHelp("Drop the bundle's pages from the OS page cache before opening it, so the cold run "
                              + "reads the file from storage (posix_fadvise; pages mapped elsewhere stay)."))
     var evictCache = false
@@ -115,6 +120,17 @@ struct FMRun: ParsableCommand {
         if outputsFromLastRun && runs == 0 { throw ValidationError("--outputs-from-last-run needs --runs ≥ 1") }
         if HostRead(rawValue: hostRead) == nil { throw ValidationError("--host-read must be pread or mmap") }
         if stagingMiB == 0 { throw ValidationError("--staging-mib must be ≥ 1") }
+        if !(waitTimeout > 0) { throw ValidationError("--wait-timeout must be a number of seconds > 0") }
+    }
+
+    /// The options every session of this invocation runs with (one bundle or a pipeline's).
+    func sessionOptions() -> SessionOptions {
+        var options = SessionOptions(loadMode: preload ? .preload : .streaming, stagingBytes: stagingMiB << 20,
+                                     profile: profile || profileOut != nil, waitTimeoutSeconds: waitTimeout,
+                                     trace: trace != nil)
+        options.hostRead = HostRead(rawValue: hostRead)!
+        options.verifyChunks = !trustBundle
+        return options
     }
 
     func run() throws {
@@ -150,10 +166,7 @@ struct FMRun: ParsableCommand {
         startup.append(("device", ProcessClock.sinceStart()))
         progress("device [\(device.info.index)] \(device.info.name) (\(device.info.type.rawValue)); "
                  + "transfer queue: \(device.transferQueueKind.rawValue)")
-        var options = SessionOptions(loadMode: preload ? .preload : .streaming, stagingBytes: stagingMiB << 20,
-                                     profile: profile || profileOut != nil, trace: trace != nil)
-        options.hostRead = HostRead(rawValue: hostRead)!
-        options.verifyChunks = !trustBundle
+        let options = sessionOptions()
         let baseline = device.memoryBudget()
         let session = try Session(bundle: loaded, device: device, options: options)
         startup.append(("session", ProcessClock.sinceStart()))

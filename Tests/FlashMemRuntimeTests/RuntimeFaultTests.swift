@@ -40,6 +40,17 @@ final class RuntimeFaultTests: XCTestCase {
         XCTAssertEqual(oom.description, "vkAllocateMemory failed: VK_ERROR_OUT_OF_DEVICE_MEMORY")
     }
 
+    func testAWaitThatRunsOutOfTimeSaysHowToWaitLonger() {
+        let late = VulkanError(call: "vkWaitSemaphores", result: VK_TIMEOUT.rawValue,
+                               context: "timeline value 294, after waiting 600 s")
+        XCTAssertTrue(late.isTimeout)
+        XCTAssertFalse(late.isDeviceLost)
+        XCTAssertTrue(late.description.hasPrefix("vkWaitSemaphores failed (timeline value 294, after waiting 600 s): VK_TIMEOUT"),
+                      late.description)
+        XCTAssertTrue(late.description.contains("waitTimeoutSeconds (fmrun --wait-timeout SECONDS)"), late.description)
+        XCTAssertFalse(VulkanError(call: "vkAllocateMemory", result: VK_ERROR_OUT_OF_DEVICE_MEMORY.rawValue).isTimeout)
+    }
+
     func testMissingFileIsAFileErrorNamingThePath() throws {
         XCTAssertThrowsError(try openBundle(path: "/nonexistent/model.fmb")) { error in
             guard let error = error as? FileError else { return XCTFail("not a FileError: \(error)") }

@@ -59,7 +59,9 @@ extension VK {
                     return vkWaitSemaphores(device.handle, &info, timeout)
                 }
             }
-            try check(result, "vkWaitSemaphores", "timeline value \(value)")
+            let waited = timeout == UInt64.max ? ""
+                : timeout >= 1_000_000_000 ? ", after waiting \(timeout / 1_000_000_000) s" : ", after waiting \(timeout / 1_000_000) ms"
+            try check(result, "vkWaitSemaphores", "timeline value \(value)\(waited)")
         }
     }
 }

@@ -21,8 +21,16 @@ public struct VulkanError: Error, CustomStringConvertible, Sendable {
     /// The device is gone (a GPU fault, hang, reset or removal): nothing made on it can be used again.
     public var isDeviceLost: Bool { result == VK_ERROR_DEVICE_LOST.rawValue }
 
+    /// A wait for the GPU ran out of time (`SessionOptions.waitTimeoutSeconds`).
+    public var isTimeout: Bool { result == VK_TIMEOUT.rawValue }
+
     public var description: String {
         let failed = context.isEmpty ? "\(call) failed: \(resultName)" : "\(call) failed (\(context)): \(resultName)"
+        if isTimeout {
+            return failed + " — the GPU did not get there within the wait timeout; a slow device (a CPU Vulkan such as "
+                + "lavapipe) running a large model can take longer: raise SessionOptions.waitTimeoutSeconds "
+                + "(fmrun --wait-timeout SECONDS)"
+        }
         guard isDeviceLost else { return failed }
         return failed + " — the GPU was lost (a fault, hang or reset); this Device and every session on it can no "
             + "longer run: open a new Device and sessions (the bundles stay valid)"
