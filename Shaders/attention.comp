@@ -10,11 +10,15 @@
 //   reads / writes); the masks [b0, b1, Lq, Lk] with stride 0 along the dims they are broadcast over.
 //
 // One workgroup of 64 invocations per (block of BR = 16 query rows, batch): groups = (ceil(Lq / 16), b0 · b1).
-// Four invocations share a query row; each owns the output columns t, t + 4, … of it. The keys are walked in
-// tiles of BC (32, or 16 when ATT_DMAX = 128): the K and V tile go through shared memory, each invocation
-// scores BC / 4 keys of its row (their max into PM), writes their e^(s − m') into S once the row's new max m' is
-// known, then every invocation of the row folds the tile into its running softmax (online softmax, fp32): m' = max(m, max_j s_j), l' = l·e^(m − m') + Σ_j e^(s_j − m'),
-// acc' = acc·e^(m − m') + Σ_j e^(s_j − m')·V_j; at the end Y = acc / l.
+// The keys are walked in tiles of BC (32, or 16 when ATT_DMAX = 128), the K tile stored transposed and the V tile
+// as it is in shared memory. Each tile takes three phases, every invocation reading consecutive shared addresses
+// along its neighbours' (one vector load on a CPU Vulkan, no bank conflict on a GPU) and the other operand as one
+// value for all of them:
+//   scores   invocation = (key j, group of BR · BC / 64 rows): s = scale · Q_r · K_j (+ masks) into S;
+//   rows     invocations 0..<BR, one row each: m' = max(m, max_j s_j), e^(s_j − m') in place of s_j,
+//            l' = l·e^(m − m') + Σ_j e^(s_j − m'), and the row's correction e^(m − m') (online softmax, fp32);
+//   values   invocation = (output column d, group of rows): acc' = acc·e^(m − m') + Σ_j e^(s_j − m')·V_j[d].
+// At the end Y = acc / l.
 //
 //   score s = scale · (Q_i · K_j), then (MASK_ORDER 0) + MASK_ADD[i, j] and the select, or (1) the select and
 //   + MASK_ADD; the select keeps s where COND[i, j] ≠ 0 (SELECT 1) or = 0 (SELECT 2), else it is `fill`.
@@ -32,21 +36,21 @@ layout(local_size_x = 64) in;
 #define ATT_DMAX 64
 #endif
 #define BR 16u
-#define TPR 4u                       // invocations per query row
+#define WG 64u
 #if ATT_DMAX > 64
 #define BC 16u
 #else
 #define BC 32u
 #endif
-#define DS (ATT_DMAX + 1)            // padded row stride of the shared Q / K / V tiles
-#define DPT (ATT_DMAX / 4)           // output columns per invocation
+#define KS (BC + 1u)                 // padded row stride of the transposed K tile and of S
+#define RPI (BR * BC / WG)           // rows per invocation in the score phase (8, or 4)
+#define CPI (ATT_DMAX / 64)          // most output columns per invocation in the value phase (1, or 2)
 
 layout(constant_id = 0) const uint HAS_ADD = 0;
 layout(constant_id = 1) const uint SELECT = 0;
 layout(constant_id = 2) const uint MASK_ORDER = 0;
 layout(constant_id = 3) const uint HEAD_D = 64;   // D and Dv (≤ ATT_DMAX): loop bounds known to the driver
 layout(constant_id = 4) const uint HEAD_DV = 64;
-#define DPT_USED ((HEAD_DV + TPR - 1u) / TPR)
 
 layout(std430, set = 0, binding = 0) readonly buffer QBuffer { float Q[]; };
 layout(std430, set = 0, binding = 1) readonly buffer KBuffer { float K[]; };
@@ -67,118 +71,159 @@ layout(push_constant) uniform PushConstants {
     float scale, fill;
 } pc;                                   // 124 bytes
 
-shared float Qs[BR * DS];
-shared float Ks[BC * DS];
-shared float Vs[BC * DS];
-shared float S[BR * BC];       // scores' exponentials e^(s − m') of the tile
-shared float PM[BR * TPR];     // each invocation's max over its keys of the tile
+shared float Qs[BR * ATT_DMAX];        // [row][d]
+shared float KsT[ATT_DMAX * KS];       // [d][key]
+shared float Vs[BC * ATT_DMAX];        // [key][d]
+shared float S[BR * KS];               // the tile's scores, then e^(s − m')
+shared float rowM[BR];                 // running max of each row
+shared float rowL[BR];                 // running Σ e^(s − m)
+shared float rowC[BR];                 // this tile's correction e^(m − m')
 
 void main() {
     const uint lx = gl_LocalInvocationID.x;
-    const uint r = lx / TPR;             // query row within the block
-    const uint t = lx % TPR;
-    const uint row = gl_WorkGroupID.x * BR + r;
+    const uint rowBase = gl_WorkGroupID.x * BR;
     const uint batch = gl_WorkGroupID.y;
     const uint b0 = batch / pc.b1Count, b1 = batch - b0 * pc.b1Count;
     const uint qBase = b0 * pc.q0 + b1 * pc.q1;
     const uint kBase = b0 * pc.k0 + b1 * pc.k1;
     const uint vBase = b0 * pc.v0 + b1 * pc.v1;
-    const uint aBase = b0 * pc.a0 + b1 * pc.a1 + row * pc.aRow;
-    const uint cBase = b0 * pc.c0 + b1 * pc.c1 + row * pc.cRow;
     const float negInf = uintBitsToFloat(0xff800000u);
-    const bool rowValid = row < pc.Lq;
 
-    for (uint i = lx; i < BR * HEAD_D; i += gl_WorkGroupSize.x) {
+    // Score phase: key j of the tile, rows sg·RPI … sg·RPI + RPI − 1 of the block.
+    const uint sj = lx % BC, sg = lx / BC;
+    // Value phase: output column vd (+ PV_COLS · c), rows vg·pvRows …; PV_COLS = HEAD_DV rounded up to a power of
+    // two (at most 64), so that no invocation idles for D = 32.
+    const uint pvCols = HEAD_DV > 32u ? 64u : HEAD_DV > 16u ? 32u : HEAD_DV > 8u ? 16u : HEAD_DV > 4u ? 8u : 4u;
+    const uint pvGroups = min(WG / pvCols, BR);
+    const uint pvRows = BR / pvGroups;
+    const uint pvCpi = (HEAD_DV + pvCols - 1u) / pvCols;
+    const uint vd = lx % pvCols, vg = lx / pvCols;
+    const bool valueLane = vg < pvGroups;
+
+    for (uint i = lx; i < BR * HEAD_D; i += WG) {
         const uint rr = i / HEAD_D, d = i - rr * HEAD_D;
-        const uint qr = gl_WorkGroupID.x * BR + rr;
-        Qs[rr * DS + d] = qr < pc.Lq ? Q[qBase + qr * pc.qRow + d * pc.qCol] : 0.0;
+        const uint qr = rowBase + rr;
+        Qs[rr * ATT_DMAX + d] = qr < pc.Lq ? Q[qBase + qr * pc.qRow + d * pc.qCol] : 0.0;
+    }
+    if (lx < BR) {
+        rowM[lx] = negInf;
+        rowL[lx] = 0.0;
     }
 
-    float m = negInf, l = 0.0;
-    float acc[DPT];
-    for (uint c = 0; c < DPT; ++c) {
+    float acc[BR * CPI];
+    for (uint c = 0; c < BR * CPI; ++c) {
         acc[c] = 0.0;
     }
 
     for (uint j0 = 0; j0 < pc.Lk; j0 += BC) {
-        barrier();  // the previous tile's K, V and S are no longer read (and Qs is written, first time)
-        for (uint i = lx; i < BC * HEAD_D; i += gl_WorkGroupSize.x) {
+        barrier();  // the previous tile's K, V and S are no longer read (and Qs and the rows' state are written)
+        for (uint i = lx; i < BC * HEAD_D; i += WG) {
             const uint j = i / HEAD_D, d = i - j * HEAD_D;
-            Ks[j * DS + d] = j0 + j < pc.Lk ? K[kBase + (j0 + j) * pc.kRow + d * pc.kCol] : 0.0;
+            KsT[d * KS + j] = j0 + j < pc.Lk ? K[kBase + (j0 + j) * pc.kRow + d * pc.kCol] : 0.0;
         }
-        for (uint i = lx; i < BC * HEAD_DV; i += gl_WorkGroupSize.x) {
+        for (uint i = lx; i < BC * HEAD_DV; i += WG) {
             const uint j = i / HEAD_DV, d = i - j * HEAD_DV;
-            Vs[j * DS + d] = j0 + j < pc.Lk ? V[vBase + (j0 + j) * pc.vRow + d * pc.vCol] : 0.0;
+            Vs[j * ATT_DMAX + d] = j0 + j < pc.Lk ? V[vBase + (j0 + j) * pc.vRow + d * pc.vCol] : 0.0;
         }
         barrier();
 
-        // This invocation's keys t, t + 4, …: scores and their max.
-        float sv[BC / TPR];
-        float partMax = negInf;
-        for (uint u = 0; u < BC / TPR; ++u) {
-            const uint j = t + u * TPR;
-            const uint key = j0 + j;
+        // Scores of key sj against this invocation's rows.
+        float dot[RPI];
+        for (uint k = 0; k < RPI; ++k) {
+            dot[k] = 0.0;
+        }
+        for (uint d = 0; d < HEAD_D; ++d) {
+            const float kv = KsT[d * KS + sj];
+            for (uint k = 0; k < RPI; ++k) {
+                dot[k] += Qs[(sg * RPI + k) * ATT_DMAX + d] * kv;
+            }
+        }
+        const uint key = j0 + sj;
+        for (uint k = 0; k < RPI; ++k) {
+            const uint r = sg * RPI + k;
+            const uint row = rowBase + r;
             float s = negInf;
-            if (rowValid && key < pc.Lk) {
-                float dot = 0.0;
-                for (uint d = 0; d < HEAD_D; ++d) {
-                    dot += Qs[r * DS + d] * Ks[j * DS + d];
-                }
-                s = pc.scale * dot;
+            if (row < pc.Lq && key < pc.Lk) {
+                s = pc.scale * dot[k];
+                const uint aAt = b0 * pc.a0 + b1 * pc.a1 + row * pc.aRow + key * pc.aCol;
                 if (MASK_ORDER == 0u && HAS_ADD != 0u) {
-                    s += MASK_ADD[aBase + key * pc.aCol];
+                    s += MASK_ADD[aAt];
                 }
                 if (SELECT != 0u) {
-                    const bool keep = (COND[cBase + key * pc.cCol] != 0) == (SELECT == 1u);
+                    const bool keep = (COND[b0 * pc.c0 + b1 * pc.c1 + row * pc.cRow + key * pc.cCol] != 0) == (SELECT == 1u);
                     s = keep ? s : pc.fill;
                 }
                 if (MASK_ORDER == 1u && HAS_ADD != 0u) {
-                    s += MASK_ADD[aBase + key * pc.aCol];
+                    s += MASK_ADD[aAt];
                 }
             }
-            sv[u] = s;
-            partMax = max(partMax, s);
-        }
-        PM[lx] = partMax;
-        barrier();
-
-        // The row's new running max; each invocation writes e^(s − m') of its own keys.
-        const float mNew = max(m, max(max(PM[r * TPR], PM[r * TPR + 1u]), max(PM[r * TPR + 2u], PM[r * TPR + 3u])));
-        const bool live = mNew != negInf;  // else every score so far is -inf (or the row is padding)
-        for (uint u = 0; u < BC / TPR; ++u) {
-            S[r * BC + t + u * TPR] = live ? exp(sv[u] - mNew) : 0.0;
+            S[r * KS + sj] = s;
         }
         barrier();
 
-        if (live) {
-            const float correction = exp(m - mNew);  // m = -inf: 0
-            l *= correction;
-            for (uint c = 0; c < DPT_USED; ++c) {
-                acc[c] *= correction;
+        // Each row's new running max, its exponentials, sum and correction.
+        if (lx < BR) {
+            const float m = rowM[lx];
+            float mNew = m;
+            for (uint j = 0; j < BC; ++j) {
+                mNew = max(mNew, S[lx * KS + j]);
+            }
+            if (mNew != negInf) {  // else every score so far is -inf (or the row is padding): nothing to add
+                float sum = 0.0;
+                for (uint j = 0; j < BC; ++j) {
+                    const float p = exp(S[lx * KS + j] - mNew);
+                    S[lx * KS + j] = p;
+                    sum += p;
+                }
+                const float correction = exp(m - mNew);  // m = -inf: 0
+                rowL[lx] = rowL[lx] * correction + sum;
+                rowM[lx] = mNew;
+                rowC[lx] = correction;
+            } else {
+                for (uint j = 0; j < BC; ++j) {
+                    S[lx * KS + j] = 0.0;
+                }
+                rowC[lx] = 1.0;
+            }
+        }
+        barrier();
+
+        // Values: this invocation's columns of its rows.
+        if (valueLane) {
+            for (uint k = 0; k < pvRows; ++k) {
+                const float correction = rowC[vg * pvRows + k];
+                for (uint c = 0; c < pvCpi; ++c) {
+                    acc[k * CPI + c] *= correction;
+                }
             }
             for (uint j = 0; j < BC; ++j) {
-                const float p = S[r * BC + j];
-                l += p;
-                for (uint c = 0; c < DPT_USED; ++c) {
-                    const uint d = t + c * TPR;
-                    if (d < HEAD_DV) {
-                        acc[c] += p * Vs[j * DS + d];
+                for (uint c = 0; c < pvCpi; ++c) {
+                    const uint d = vd + c * pvCols;
+                    const float v = d < HEAD_DV ? Vs[j * ATT_DMAX + d] : 0.0;
+                    for (uint k = 0; k < pvRows; ++k) {
+                        acc[k * CPI + c] += S[(vg * pvRows + k) * KS + j] * v;
                     }
                 }
             }
-            m = mNew;
         }
     }
 
-    if (!rowValid) {
+    if (!valueLane) {
         return;
     }
-    const float inv = 1.0 / l;
-    const uint yBase = b0 * pc.y0 + b1 * pc.y1 + row * pc.yRow;
-    for (uint c = 0; c < DPT_USED; ++c) {
-        const uint d = t + c * TPR;
-        if (d < HEAD_DV) {
-            Y[yBase + d * pc.yCol] = acc[c] * inv;
+    for (uint k = 0; k < pvRows; ++k) {
+        const uint r = vg * pvRows + k;
+        const uint row = rowBase + r;
+        if (row >= pc.Lq) {
+            continue;
+        }
+        const float inv = 1.0 / rowL[r];
+        const uint yBase = b0 * pc.y0 + b1 * pc.y1 + row * pc.yRow;
+        for (uint c = 0; c < pvCpi; ++c) {
+            const uint d = vd + c * pvCols;
+            if (d < HEAD_DV) {
+                Y[yBase + d * pc.yCol] = acc[k * CPI + c] * inv;
+            }
         }
     }
 }

@@ -19,13 +19,15 @@ extension LoweringContext {
             throw error(n, "internal: the fused attention's operands do not fit attention.comp")
         }
         let dmax = max(layout.d, layout.dv) <= 64 ? 64 : 128
+        let bc = dmax == 64 ? 32 : 16  // attention.comp's BC (keys per tile)
         let select = n.node.int("select", default: 0)
         let kernel = try self.kernel(KernelRequest(
             family: KernelCatalog.attention, defines: ["ATT_DMAX": "\(dmax)"],
             specConstants: [addMask == nil ? 0 : 1, UInt32(select), UInt32(n.node.int("mask_order", default: 0)),
                             UInt32(layout.d), UInt32(layout.dv)],
-            workgroupSize: [64, 1, 1], sharedMemoryBytes: ((16 + 2 * (dmax == 64 ? 32 : 16)) * (dmax + 1)
-                                                            + 16 * (dmax == 64 ? 32 : 16) + 64) * 4))
+            // attention.comp's shared arrays: Qs [16][dmax], KsT [dmax][BC + 1], Vs [BC][dmax], S [16][BC + 1], 3 × 16.
+            workgroupSize: [64, 1, 1], sharedMemoryBytes: (16 * dmax + dmax * (bc + 1) + bc * dmax + 16 * (bc + 1)
+                                                            + 3 * 16) * 4))
         var push = PushConstants()
         push.append([layout.lq, layout.lk, layout.d, layout.dv, layout.batch[1]])
         for strides in [layout.q, layout.k, layout.v, layout.y, layout.addMask, layout.cond] {
