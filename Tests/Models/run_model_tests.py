@@ -196,7 +196,7 @@ def check_bundle(bundle, case, input_args, refs, tolerance, args, work, log):
     results = {}
     for mode in ("streaming", "preload"):
         out_dir = os.path.join(work, f"{case.replace('/', '.')}.{mode}")
-        cmd = [os.path.join(args.bin, "fmrun"), bundle, "--output-dir", out_dir, "--runs", "0"] + input_args
+        cmd = [os.path.join(args.bin, "fmrun"), bundle, "--output-dir", out_dir, "--runs", "0"] + input_args + fmrun_wait(args)
         if mode == "preload":
             cmd.append("--preload")
         try:
@@ -221,6 +221,10 @@ def check_bundle(bundle, case, input_args, refs, tolerance, args, work, log):
         same = all(np.array_equal(results["streaming"][n], results["preload"][n]) for n in refs)
         yield f"{case}/streaming==preload", same, "bit-identical" if same else "outputs differ"
     return results.get("preload")
+
+
+def fmrun_wait(args):
+    return [] if args.wait_timeout is None else ["--wait-timeout", f"{args.wait_timeout:g}"]
 
 
 def size_bytes(text):
@@ -252,7 +256,7 @@ def check_budget(compile_cmd, bundle, budget, case, input_args, refs, preload, a
         return
     for which, extra in (("first run", []), ("warm run", ["--runs", "1", "--outputs-from-last-run"])):
         out_dir = os.path.join(work, f"{case.replace('/', '.').replace('%', 'pct')}.{which.split()[0]}")
-        cmd = [os.path.join(args.bin, "fmrun"), planned, "--output-dir", out_dir] + (extra or ["--runs", "0"]) + input_args
+        cmd = [os.path.join(args.bin, "fmrun"), planned, "--output-dir", out_dir] + (extra or ["--runs", "0"]) + input_args + fmrun_wait(args)
         try:
             stdout, seconds = run(cmd, log)
         except RuntimeError as e:
@@ -280,6 +284,8 @@ def main():
     parser.add_argument("--budgets", nargs="*", default=["25%"],
                         help="memory budgets (fmc compile --memory-budget) whose runs must equal preload bit for bit")
     parser.add_argument("--log", default=None, help="write every command and its output here")
+    parser.add_argument("--wait-timeout", type=float, default=None,
+                        help="fmrun --wait-timeout SECONDS (a run of Whisper-Medium on lavapipe outlasts fmrun's 600 s)")
     args = parser.parse_args()
 
     passed = failed = skipped = 0
