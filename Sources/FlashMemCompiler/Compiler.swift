@@ -25,8 +25,22 @@ public struct CompileOptions: Sendable {
     public var tensorCores: TensorCores = .auto
     /// The tensor-core tile of every product instead of the rule's (`CoopmatTile.parse`); for tuning.
     public var coopmatTile: CoopmatTile?
+    /// Which attentions become one fused attention.comp step (`AttentionFusion`).
+    public var attentionFusion: AttentionFusion = .auto
 
     public init() {}
+
+    /// The rule `Lowering.lower` fuses attentions by: every one (`on`), none (`off`), or `auto`: where the target
+    /// measured the fused kernel at least as fast (`CostModel.fusedAttentionMaxKeys`) or where the unfused scores
+    /// would not fit one of its storage buffers (`CostModel.storageBufferRange`).
+    public var attentionFusionRule: AttentionFusionRule {
+        switch attentionFusion {
+        case .on: return .always
+        case .off: return .never
+        case .auto: return AttentionFusionRule(maxKeys: costModel.fusedAttentionMaxKeys,
+                                               scoresAbove: costModel.storageBufferRange)
+        }
+    }
 
     /// Whether this compile lowers with cooperative-matrix kernels: `on` (fp16 only), `auto` where the target
     /// has them (`CostModel.cooperativeMatrix`) and the weights are fp16, never for `off`.
@@ -50,6 +64,13 @@ public struct CompileOptions: Sendable {
 /// `on` wherever the shape suits (the bundle then runs only on a device with VK_NV_cooperative_matrix); `off`
 /// never (what tests on lavapipe compile with). Shapes: `Lowering.coopmatTile`.
 public enum TensorCores: String, Sendable, CaseIterable {
+    case auto, on, off
+}
+
+/// Fused attention (attention.comp: the scores never reach the arena) or the unfused steps (two products, the
+/// masks and a softmax, each through the arena): `auto` picks per attention by the target
+/// (`CompileOptions.attentionFusionRule`), `on` fuses every attention the pass matches, `off` none.
+public enum AttentionFusion: String, Sendable, CaseIterable {
     case auto, on, off
 }
 
@@ -132,7 +153,7 @@ public enum Compiler {
         let program = try withoutActuallyEscaping(progress) { progress in
             try Lowering.lower(graph, precision: options.precision, maxImageBytes: limit,
                                cooperativeMatrix: cooperativeMatrix, coopmatTile: options.coopmatTile,
-                               compiler: ShaderCompiler()) { image in
+                               attentionFusion: options.attentionFusionRule, compiler: ShaderCompiler()) { image in
                 weights.add(image)
                 // The source bytes were read: let the mapped model and data files' pages go (they stay in the page
                 // cache), or the process's resident set would grow to the whole model as lowering walks it.

@@ -70,6 +70,13 @@ struct Compile: ParsableCommand {
                                    + "VK_NV_cooperative_matrix); off: the plain kernels everywhere (lavapipe)."))
     var tensorCores: TensorCores = .auto
 
+    @Option(name: .customLong("fuse-attention"),
+            help: ArgumentHelp("Attention as one fused kernel (the scores never in memory): auto, on or off.",
+                               discussion: "auto (default): where the --target measured it faster (NVIDIA: at most 256 "
+                                   + "keys; lavapipe: never) or where the unfused scores would not fit a storage "
+                                   + "buffer; on: every attention; off: none."))
+    var fuseAttention: AttentionFusion = .auto
+
     @Option(name: .customLong("coopmat-tile"),
             help: ArgumentHelp("Tensor-core tile of every product, instead of the rule's (for tuning).",
                                valueName: "BMxBN/WMxWN[/BK][/db][/packed]"))
@@ -78,6 +85,7 @@ struct Compile: ParsableCommand {
     mutating func run() throws {
         var options = CompileOptions()
         options.tensorCores = tensorCores
+        options.attentionFusion = fuseAttention
         if let coopmatTile {
             options.coopmatTile = try CoopmatTile.parse(coopmatTile).mapError { ValidationError($0.description) }.get()
         }
@@ -237,6 +245,7 @@ struct Inspect: ParsableCommand {
 
 extension Precision: ExpressibleByArgument {}
 extension TensorCores: ExpressibleByArgument {}
+extension AttentionFusion: ExpressibleByArgument {}
 
 /// Makes the folder of the bundle to write, with its parents; a directory at the bundle's path is an error.
 func prepareOutput(_ path: String) throws {

@@ -42,6 +42,33 @@ final class AttentionLoweringTests: XCTestCase {
         return b
     }
 
+    func testTheRuleFusesShortAttentionsAndScoresTooLargeForABuffer() throws {
+        func fusedSteps(_ rule: AttentionFusionRule, lk: Int = 12) throws -> Int {
+            if LoweringTests.sharedCompiler == nil { LoweringTests.sharedCompiler = try ShaderCompiler() }
+            let p = try Lowering.lower(chain(lk: lk).graph(), precision: .fp32, attentionFusion: rule,
+                                       compiler: LoweringTests.sharedCompiler!)
+            return attentionSteps(p).count
+        }
+        XCTAssertEqual(try fusedSteps(.always), 1)
+        XCTAssertEqual(try fusedSteps(.never), 0)
+        XCTAssertEqual(try fusedSteps(AttentionFusionRule(maxKeys: 12, scoresAbove: .max)), 1, "12 keys ≤ 12")
+        XCTAssertEqual(try fusedSteps(AttentionFusionRule(maxKeys: 11, scoresAbove: .max)), 0, "12 keys > 11")
+        // Scores [1, 2, 10, 12] fp32 = 960 bytes: fused past a 959-byte buffer whatever the length, not past 960.
+        XCTAssertEqual(try fusedSteps(AttentionFusionRule(maxKeys: 0, scoresAbove: 959)), 1)
+        XCTAssertEqual(try fusedSteps(AttentionFusionRule(maxKeys: 0, scoresAbove: 960)), 0)
+
+        // fmc's rule per target: NVIDIA fuses up to 256 keys, lavapipe only scores past its 128 MiB buffers.
+        var options = CompileOptions()
+        options.costModel = .h200
+        XCTAssertEqual(options.attentionFusionRule, AttentionFusionRule(maxKeys: 256, scoresAbove: Int(UInt32.max)))
+        options.costModel = .lavapipe
+        XCTAssertEqual(options.attentionFusionRule, AttentionFusionRule(maxKeys: 0, scoresAbove: 128 << 20))
+        options.attentionFusion = .on
+        XCTAssertEqual(options.attentionFusionRule, .always)
+        options.attentionFusion = .off
+        XCTAssertEqual(options.attentionFusionRule, .never)
+    }
+
     func testTheChainIsOneAttentionStep() throws {
         let p = try lower(chain())
         XCTAssertEqual(p.steps.count, 1, p.steps.map(\.label).description)

@@ -43,12 +43,16 @@ public enum Lowering {
     ///   the compiler writes each weight out and drops it, so the packed weights are never all in memory.
     /// - Parameter coopmatTile: with `cooperativeMatrix`, the tensor-core tile of every product that takes one,
     ///   instead of `Lowering.coopmatTile`'s rule (for tuning: `fmc compile --coopmat-tile`).
+    /// - Parameter attentionFusion: which attentions become one attention.comp step (`AttentionFusionRule`;
+    ///   `fmc compile` takes it from the target, `CompileOptions.attentionFusionRule`).
     public static func lower(_ graph: Graph, precision: Precision, maxImageBytes: Int? = nil,
-                             cooperativeMatrix: Bool = false, coopmatTile: CoopmatTile? = nil, compiler: ShaderCompiler,
+                             cooperativeMatrix: Bool = false, coopmatTile: CoopmatTile? = nil,
+                             attentionFusion: AttentionFusionRule = .always, compiler: ShaderCompiler,
                              imageSink: ((WeightImage) -> Void)? = nil) throws -> LoweredProgram {
         let context = LoweringContext(graph: graph, precision: precision, maxImageBytes: maxImageBytes,
                                       cooperativeMatrix: cooperativeMatrix, compiler: compiler)
         context.coopmatTileOverride = coopmatTile
+        context.attentionFusion = attentionFusion
         context.imageSink = imageSink
         try context.run()
         // Copies folded into later copies leave kernels without steps; each would cost a pipeline.
@@ -138,6 +142,8 @@ final class LoweringContext {
     let cooperativeMatrix: Bool
     /// The tensor-core tile every product uses instead of `Lowering.coopmatTile`'s rule; see Lowering.lower.
     var coopmatTileOverride: CoopmatTile?
+    /// Which attentions `LoweringPasses.fuseAttention` fuses; see Lowering.lower.
+    var attentionFusion = AttentionFusionRule.always
     let compiler: ShaderCompiler
     var values: [String: ValueInfo]
     var initializers: [String: ConstantTensor]
@@ -177,7 +183,7 @@ final class LoweringContext {
         LoweringPasses.fuseMatMulBias(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
         LoweringPasses.fuseActivations(&nodes, graphOutputs: outputs)
         LoweringPasses.fuseAttention(&nodes, initializers: initializers, values: values, graphOutputs: outputs,
-                                     opset: graph.opset)
+                                     opset: graph.opset, rule: attentionFusion)
 
         // Graph inputs first (an initializer listed as an input, IR < 4 style, is a constant, not an input).
         for input in graph.inputs where initializers[input.name] == nil {

@@ -31,7 +31,9 @@ extension LoweringPasses {
     static let attentionOp = "FusedAttention"
 
     static func fuseAttention(_ nodes: inout [LoweringNode], initializers: [String: ConstantTensor],
-                              values: [String: ValueInfo], graphOutputs: Set<String>, opset: Int) {
+                              values: [String: ValueInfo], graphOutputs: Set<String>, opset: Int,
+                              rule: AttentionFusionRule = .always) {
+        guard rule.maxKeys > 0 || rule.scoresAbove < Int.max else { return }
         let uses = useCounts(nodes, graphOutputs: graphOutputs)
         let producer = producers(nodes)
         var readers: [String: [Int]] = [:]
@@ -178,8 +180,10 @@ extension LoweringPasses {
             guard [q.source, k.source, v.source].allSatisfy(isActivation),
                   let qShape = shape(q.source), let kShape = shape(k.source), let vShape = shape(v.source),
                   let yShape = shape(output),
-                  AttentionLayout(q: (qShape, q.perm), kT: (kShape, k.perm), v: (vShape, v.perm), y: (yShape, yPerm),
-                                  addMask: addMask.flatMap(shape), cond: cond.flatMap(shape)) != nil
+                  let layout = AttentionLayout(q: (qShape, q.perm), kT: (kShape, k.perm), v: (vShape, v.perm),
+                                               y: (yShape, yPerm), addMask: addMask.flatMap(shape),
+                                               cond: cond.flatMap(shape)),
+                  rule.fuses(keys: layout.lk, scoresBytes: layout.batch.reduce(1, *) * layout.lq * layout.lk * 4)
             else { continue }
             var attributes: [String: Attribute] = ["scale": .float(scale), "fill": .float(fill), "select": .int(select),
                                                    "mask_order": .int(maskOrder)]
@@ -275,4 +279,25 @@ struct AttentionLayout: Equatable {
             return nil
         }
     }
+}
+
+/// Where `fuseAttention` makes one attention.comp step of an attention: where it has at most `maxKeys` keys, or
+/// where its fp32 scores would take more than `scoresAbove` bytes (then the unfused chain would not fit one
+/// storage buffer of the device). Per device: `CostModel.fusedAttentionMaxKeys` and `CostModel.storageBufferRange`
+/// (`CompileOptions.attentionFusionRule`).
+public struct AttentionFusionRule: Sendable, Equatable {
+    public var maxKeys: Int
+    public var scoresAbove: Int
+
+    public init(maxKeys: Int, scoresAbove: Int) {
+        self.maxKeys = maxKeys
+        self.scoresAbove = scoresAbove
+    }
+
+    /// Every attention the pass matches.
+    public static let always = AttentionFusionRule(maxKeys: Int.max, scoresAbove: 0)
+    /// None.
+    public static let never = AttentionFusionRule(maxKeys: 0, scoresAbove: Int.max)
+
+    func fuses(keys: Int, scoresBytes: Int) -> Bool { keys <= maxKeys || scoresBytes > scoresAbove }
 }

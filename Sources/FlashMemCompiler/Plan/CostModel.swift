@@ -17,6 +17,16 @@ public struct CostModel: Sendable, Equatable {
     public var cooperativeMatrix = false
     /// GPU time lost at each compute-submission boundary of a streamed run (`ScheduleProblem.submissionSeconds`).
     public var submissionSeconds: Double = 0
+    /// The most keys an attention may have for `--fuse-attention auto` to make it one attention.comp step
+    /// (`CompileOptions.attentionFusionRule`). NVIDIA: 256. On an H100, 2026-12-06 (Benchmarks/ab-bench.sh, fp16,
+    /// GPU time fused / unfused): GPT-2 and GPT-Neo-125M (128 keys) −2%, ViT-B/16 and ViT 1024/12 (197 keys) ±1%,
+    /// Depth Anything S (1370 keys) +20%, Whisper-Medium's encoder (1500 keys) +40%: 16 query rows a workgroup
+    /// reuse K and V too little for long sequences. Lavapipe: 0 (MiniLM-L6, 128 keys: the fused steps 317–378 ms
+    /// against 234–290 ms unfused).
+    public var fusedAttentionMaxKeys = 256
+    /// maxStorageBufferRange of the device: attention scores larger than this cannot be bound unfused, so `auto`
+    /// fuses them whatever their length.
+    public var storageBufferRange = Int(UInt32.max)
 
     /// NVIDIA H100 over Vulkan (DESIGN.md: 49–50 GB/s host→device; staging memcpy is the tighter bound). No
     /// `cooperativeMatrix`: its probe listed VK_KHR_cooperative_matrix and VK_NV_cooperative_matrix2, not the NV
@@ -46,7 +56,8 @@ public struct CostModel: Sendable, Equatable {
                                        submissionSeconds: 23e-6)
     /// Mesa lavapipe on a small CPU.
     public static let lavapipe = CostModel(name: "lavapipe", flopsPerSecond: 2e10, memoryBandwidth: 1e10,
-                                           transferBandwidth: 5e9, launchSeconds: 5e-5)
+                                           transferBandwidth: 5e9, launchSeconds: 5e-5, fusedAttentionMaxKeys: 0,
+                                           storageBufferRange: 128 << 20)
     public static let all = [h200, h100, lavapipe]
 
     public func seconds(flops: Double, bytes: Double) -> Double {
