@@ -38,8 +38,9 @@ final class PoolGemmOpTests: XCTestCase {
     /// Compiles `nodes` with `inputs` as graph inputs and `weights` as initializers, checks that the lowering
     /// chose a kernel starting with each of `kernels`, runs the bundle streaming (4 KiB chunks, so weights
     /// arrive in pieces) and preloaded in fp32 and fp16, and compares every output.
+    /// `inspect` sees each precision's lowered program before it runs.
     func check(_ nodes: [Node], inputs: [Operand], weights: [Operand] = [], outputs: [Expected], kernels: [String],
-               file: StaticString = #filePath, line: UInt = #line) throws {
+               inspect: (LoweredProgram) -> Void = { _ in }, file: StaticString = #filePath, line: UInt = #line) throws {
         let label = nodes.map(\.opType).joined(separator: "+")
         for precision in Precision.allCases {
             let initializers = Dictionary(uniqueKeysWithValues: weights.map { ($0.name, $0.constant) })
@@ -59,6 +60,7 @@ final class PoolGemmOpTests: XCTestCase {
             for prefix in kernels where !program.kernels.contains(where: { $0.name.hasPrefix(prefix) }) {
                 XCTFail("\(label): no kernel \(prefix)… among \(program.kernels.map(\.name))", file: file, line: line)
             }
+            inspect(program)
             let feeds = inputs.map { HostTensor(name: $0.name, shape: $0.shape, floats: $0.values) }
             let results = try runInEveryLoadMode(program, name: label, feeds: feeds)
             let streamed = try XCTUnwrap(results[.streaming]), preloaded = try XCTUnwrap(results[.preload])
@@ -133,6 +135,21 @@ final class PoolGemmOpTests: XCTestCase {
                      Node(name: "relu", opType: "Relu", inputs: ["g"], outputs: ["y"])]
         try check(nodes, inputs: [a, c], weights: [b], outputs: [Expected("y", ref.shape, R.relu(ref.y))],
                   kernels: ["gemm<", "splitk_reduce<"])
+    }
+
+    func testGemmWeightInSeveralShortLayers() throws {
+        // A 1024 × 4100 weight and its bias: over 1024 rows of 1024 texels, so its image has layers shorter than
+        // 1024 rows (ImageLayout.extent: at most 1/16 padding), addressed by shifts in the kernel.
+        let a = Operand("a", [2, 1024], seed: 130)
+        let b = Operand("b", [1024, 4100], seed: 131)
+        let c = Operand("c", [4100], seed: 132)
+        let ref = R.gemm(a: a.values, aShape: a.shape, b: b.values, bShape: b.shape, c: c.values, cShape: c.shape,
+                         alpha: 1, beta: 1)
+        try check([gemmNode(["a", "b", "c"])], inputs: [a], weights: [b, c],
+                  outputs: [Expected("y", ref.shape, ref.y)], kernels: ["gemm"]) { program in
+            XCTAssertTrue(program.images.contains { $0.layers > 1 && $0.height < ImageLayout.maxSide },
+                          "\(program.images.map { [$0.width, $0.height, $0.layers] })")
+        }
     }
 
     func testGemmWeightManyRowsWithColumnBroadcastActivationC() throws {
