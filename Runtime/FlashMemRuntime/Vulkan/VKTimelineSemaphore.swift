@@ -60,7 +60,8 @@ extension VK {
                 }
             }
             let waited = timeout == UInt64.max ? ""
-                : timeout >= 1_000_000_000 ? ", after waiting \(timeout / 1_000_000_000) s" : ", after waiting \(timeout / 1_000_000) ms"
+                : timeout >= 1_000_000_000 ? ", after waiting \(timeout / 1_000_000_000) s"
+                : ", after waiting \(timeout / 1_000_000) ms"
             try check(result, "vkWaitSemaphores", "timeline value \(value)\(waited)")
         }
     }
