@@ -4,13 +4,13 @@
 ///
 /// The pool: a context with a budget allocates ONE piece of device memory (`DevicePool`) when a session first needs
 /// memory, as large as the pieces of the sessions made in the context by then need side by side, at most the budget.
-/// Each session it can serve gets a FIXED range of it at its first acquisition (`PoolPlacement`), where its arena
-/// and weight images are bound once; its descriptor sets, run programs and command buffers are made once for its
-/// life. Ranges of different sessions may overlap: when a session needs its
-/// range, the sessions not in use whose ranges overlap it keep their objects but lose their contents ("clobbered":
-/// resident weights and constants must be copied again, images are re-transitioned from UNDEFINED by those
-/// copies), and their next run copies them again, with no allocation, no new images and no recording. Sessions
-/// whose valid contents the budget cannot hold together are clobbered least recently used first, as below.
+/// Each session it can serve gets a FIXED range of it at its first acquisition (`PoolPlacement`), where its arena and
+/// weight images are bound once; its descriptor sets, run programs and command buffers are made once for its life.
+/// Ranges of different sessions may overlap: when a session needs its range, the sessions not in use whose ranges
+/// overlap it keep their objects but lose their contents ("clobbered": resident weights and constants must be copied
+/// again, images are re-transitioned from UNDEFINED by those copies), and their next run copies them again, with no
+/// allocation, no new images and no recording. Sessions whose valid contents the budget cannot hold together are
+/// clobbered least recently used first, as below.
 ///
 /// Without a pool (no budget; a budget larger than one allocation or than its heap, or the allocation refused), and
 /// for a session the pool cannot serve (no memory type in common with the pool, or its piece with alignment padding
