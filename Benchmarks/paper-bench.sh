@@ -107,7 +107,8 @@ for m in $MODELS; do
   if [ "${TORCH:-1}" = 1 ]; then
     echo "--- $m torch eager"
     python3 "$repo/Benchmarks/paper/torch_eager.py" save $m corpus work/$m.pt 2>&1 | tail -1
-    python3 "$repo/Benchmarks/paper/torch_eager.py" run work/$m.pt --runs $RUNS --dtype fp16 --json "$OUT/paper/$m.torch.json" 2>&1 | tail -1
+    python3 "$repo/Benchmarks/paper/torch_eager.py" run work/$m.pt --runs $RUNS --dtype fp16 --json "$OUT/paper/$m.torch.json" \
+        --ref corpus/$m.ref.npz 2>&1 | tail -1
     rm -f work/$m.pt
   fi
   rm -rf work/out.$m.* work/ev.$m.*

@@ -106,7 +106,8 @@ def main(log, results):
         torch = json.load(open(t)) if os.path.exists(t) else None
         if torch:
             print(f"| {m} | torch eager fp16 | – | {fmt_ms(torch['cold_s'])} / – | {fmt_ms(torch['first_run_s'])} "
-                  f"| {fmt_ms(torch['warm_median_s'])} | {fmt_mib(torch['peak_cuda_bytes'] / 2**20)} (CUDA peak) | – | – | – | |")
+                  f"| {fmt_ms(torch['warm_median_s'])} | {fmt_mib(torch['peak_cuda_bytes'] / 2**20)} (CUDA peak) | – | – "
+                  f"| {'–' if torch.get('rel_error') is None else format(torch['rel_error'], '.1e')} | |")
         pre = rows.get((m, "preload"), {})
         for tag in [t for (mm, t) in rows if mm == m and t != "preload"]:
             r = rows[(m, tag)]

@@ -3,11 +3,12 @@
   torch_eager.py save NAME CORPUS_DIR OUT.pt   builds the corpus model NAME with make_corpus.py's own builder
                                                 (same seed, same module as the ONNX export) and saves the whole
                                                 module and its inputs with torch.save instead of exporting it
-  torch_eager.py run OUT.pt [--runs N] [--dtype fp16|fp32] [--json FILE]
+  torch_eager.py run OUT.pt [--runs N] [--dtype fp16|fp32] [--json FILE] [--ref NAME.ref.npz]
                                                 a fresh process: load the file, move it to cuda in DTYPE, run it;
                                                 prints cold (process start -> first output on the host), the load
-                                                alone, first run, warm median, peak CUDA memory (allocator), and
-                                                writes them to FILE
+                                                alone, first run, warm median, peak CUDA memory (allocator), with
+                                                --ref the first output's relative error against onnxruntime's
+                                                reference (torch's own error in DTYPE), and writes them to FILE
 
 Process start is read from /proc/self/stat, so interpreter and `import torch` time count, as they do for fmrun.
 """
@@ -68,7 +69,7 @@ def save(name, corpus_dir, out):
     print(f"saved {name} to {out} ({os.path.getsize(out) / 2**20:.1f} MiB, {how})")
 
 
-def run(path, runs, dtype, json_path):
+def run(path, runs, dtype, json_path, ref=None):
     import torch
     t_import = process_age()
     torch.cuda.init()
@@ -104,9 +105,16 @@ def run(path, runs, dtype, json_path):
                   import_s=t_import, load_s=load_s, first_run_s=first_s, cold_s=cold,
                   warm_median_s=warm[len(warm) // 2] if warm else None,
                   peak_cuda_bytes=torch.cuda.max_memory_allocated(), output_shape=list(host.shape))
+    if ref:
+        import numpy as np
+        expected = np.load(ref)["out.0"].astype(np.float64)
+        got = host.numpy().astype(np.float64)
+        result["rel_error"] = (float(np.linalg.norm(got - expected) / max(np.linalg.norm(expected), 1e-30))
+                               if got.shape == expected.shape else None)
     print(f"torch eager {dtype}: cold {cold * 1e3:.1f} ms (process start -> first output; import {t_import * 1e3:.0f} ms, "
           f"load to GPU {load_s * 1e3:.1f} ms, first run {first_s * 1e3:.1f} ms), warm median "
-          f"{(result['warm_median_s'] or 0) * 1e3:.3f} ms over {runs}, peak CUDA {result['peak_cuda_bytes'] / 2**20:.1f} MiB")
+          f"{(result['warm_median_s'] or 0) * 1e3:.3f} ms over {runs}, peak CUDA {result['peak_cuda_bytes'] / 2**20:.1f} MiB"
+          + (f", first output's error against the reference {result['rel_error']:.2e}" if result.get("rel_error") else ""))
     if json_path:
         with open(json_path, "w") as f:
             json.dump(result, f, indent=1)
@@ -122,8 +130,9 @@ if __name__ == "__main__":
         p.add_argument("--runs", type=int, default=10)
         p.add_argument("--dtype", default="fp16")
         p.add_argument("--json")
+        p.add_argument("--ref", help="NAME.ref.npz: report the first output's relative error against its out.0")
         a = p.parse_args(sys.argv[2:])
-        run(a.path, a.runs, a.dtype, a.json)
+        run(a.path, a.runs, a.dtype, a.json, a.ref)
     else:
         print(__doc__)
         sys.exit(2)

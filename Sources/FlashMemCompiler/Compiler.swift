@@ -90,6 +90,8 @@ public struct CompileReport: Sendable {
     public var spirvModules = 0
     public var arenaBytes: UInt64 = 0
     public var arenaUnsharedBytes: UInt64 = 0
+    /// The most activation bytes live at one step: the least any arena placement needs.
+    public var arenaLivePeakBytes: UInt64 = 0
     public var weightBytes: UInt64 = 0
     public var storedBytes: UInt64 = 0
     public var chunks = 0
@@ -328,6 +330,7 @@ public enum Compiler {
         report.spirvModules = spirv.count
         report.arenaBytes = arena.arenaSize
         report.arenaUnsharedBytes = arena.unsharedSize
+        report.arenaLivePeakBytes = arena.livePeakSize
         report.chunks = weights.chunks.count
         report.plan = planReport
         return (bundle, report)

@@ -136,7 +136,7 @@ struct Compile: ParsableCommand {
             \(String(format: "%.0f", Double(r.weightBytes) / 1_048_576 / max(seconds, 1e-9))) MiB/s), \
             peak RSS \(formatBytes(peakResidentBytes()))
               nodes \(r.nodes) (\(r.foldedNodes) folded) → steps \(r.steps) (\(r.copySteps) copies), kernels \(r.kernels) (\(r.spirvModules) SPIR-V modules)
-              arena \(formatBytes(r.arenaBytes)) (without reuse \(formatBytes(r.arenaUnsharedBytes)))
+              arena \(formatBytes(r.arenaBytes)) (live at once at most \(formatBytes(r.arenaLivePeakBytes)), without reuse \(formatBytes(r.arenaUnsharedBytes)))
               weights \(formatBytes(r.weightBytes)) in \(r.chunks) chunks, stored \(formatBytes(r.storedBytes))
             """)
         if r.cooperativeMatrixSteps > 0 {

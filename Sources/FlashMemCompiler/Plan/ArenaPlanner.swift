@@ -12,6 +12,9 @@ public struct ArenaPlan: Sendable {
     public var arenaSize: UInt64
     /// Σ of every non-view tensor's size: what the arena would be without reuse.
     public var unsharedSize: UInt64
+    /// The most bytes live at any one step (Σ of the aligned tensors whose lifetimes cover it): no placement of
+    /// these lifetimes can make the arena smaller, so `arenaSize / livePeakSize` is the placement's overhead.
+    public var livePeakSize: UInt64
 }
 
 public enum ArenaPlanner {
@@ -80,6 +83,20 @@ public enum ArenaPlanner {
             arenaSize = max(arenaSize, offset + size)
         }
 
+        // The live peak: + size at a tensor's first step, − after its last (steps −1 … count shifted by one).
+        var delta = [Int64](repeating: 0, count: program.steps.count + 3)
+        for name in bases {
+            let span = life[name]!
+            let size = Int64(align(UInt64(max(program.tensors[name]!.byteSize, 4))))
+            delta[span.first + 1] += size
+            delta[span.last + 2] -= size
+        }
+        var live: Int64 = 0, livePeak: Int64 = 0
+        for d in delta {
+            live += d
+            livePeak = max(livePeak, live)
+        }
+
         var tensors: [Tensor] = []
         var index: [String: UInt32] = [:]
         var unshared: UInt64 = 0
@@ -92,7 +109,8 @@ public enum ArenaPlanner {
             index[name] = UInt32(tensors.count)
             tensors.append(Tensor(name: name, offset: offset, size: UInt64(spec.byteSize), constant: constant))
         }
-        return ArenaPlan(tensors: tensors, index: index, arenaSize: max(arenaSize, alignment), unsharedSize: unshared)
+        return ArenaPlan(tensors: tensors, index: index, arenaSize: max(arenaSize, alignment), unsharedSize: unshared,
+                         livePeakSize: UInt64(livePeak))
     }
 
     static func align(_ value: UInt64) -> UInt64 { (value + alignment - 1) / alignment * alignment }
