@@ -9,13 +9,17 @@
 # Here: build B as for core-bench.sh (Benchmarks/README.md) into .device/bin/fmc.gz, and keep the earlier release
 # fmc as .device/bin/fmc-a.gz. There: for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig;
 #   MODELS="gpt2 vit_b_16" bash Benchmarks/ab-bench.sh
-# Settings: MODELS, PRECISION (fp16), RUNS (20), STREAM_BUDGET (25%), DEADLINE (seconds; later models skipped).
+# Settings: MODELS, PRECISION (fp16), RUNS (20), STREAM_BUDGET (25%), DEADLINE (seconds; later models skipped),
+# A_FLAGS / B_FLAGS (more fmc compile flags for A / B; with A_FLAGS set and no fmc-a, A is fmc with them: an A/B of
+# a compile option, e.g. A_FLAGS="--split-attention off").
 # Results: $OUT/ab-*.log and $OUT/ab/*.json (the cost profiles).
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo/.device"
 source "$repo/Benchmarks/unpack-bins.sh"; unpack_bins bin
-[ -x bin/fmc-a ] && [ -x bin/fmc ] || { echo "ab-bench: needs .device/bin/fmc-a and .device/bin/fmc" >&2; exit 2; }
+A_FLAGS=${A_FLAGS:-}; B_FLAGS=${B_FLAGS:-}
+fmc_a=./bin/fmc-a; [ -x bin/fmc-a ] || { [ -n "$A_FLAGS" ] && fmc_a=./bin/fmc; }
+[ -x $fmc_a ] && [ -x bin/fmc ] || { echo "ab-bench: needs .device/bin/fmc-a (or A_FLAGS) and .device/bin/fmc" >&2; exit 2; }
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT/ab"
 log=$OUT/ab-$(date +%H%M%S).log
 exec > >(tee -a "$log") 2>&1
@@ -55,13 +59,15 @@ for m in $MODELS; do
   [ -f corpus/$m.onnx ] || { echo "=== $m FAILED to generate"; continue; }
   inputs=$(python3 "$repo/Benchmarks/corpus_inputs.py" corpus $m)
   for v in a b; do
-    fmc=./bin/fmc; [ $v = a ] && fmc=./bin/fmc-a
-    $fmc compile corpus/$m.onnx -o work/$m.$v.fmb --precision $PRECISION 2>&1 | grep -E "rror" && continue
+    fmc=./bin/fmc flags=$B_FLAGS; [ $v = a ] && fmc=$fmc_a flags=$A_FLAGS
+    $fmc compile corpus/$m.onnx -o work/$m.$v.fmb --precision $PRECISION $flags 2>&1 | grep -E "rror|^  arena" \
+      | tee /dev/stderr | grep -q rror && continue
     ./bin/fmrun work/$m.$v.fmb $inputs --runs 0 --preload > /dev/null 2>&1   # pipelines into the cache
     ./bin/fmrun work/$m.$v.fmb $inputs --preload --runs $RUNS --output-dir work/out.$m.$v \
-        --profile-out "$OUT/ab/$m.$v.json" 2>&1 | grep -E "^warm latency|^profile|rror"
+        --profile-out "$OUT/ab/$m.$v.json" 2>&1 | grep -E "^warm latency|^profile|^device memory|rror"
     summary $m $v "$OUT/ab/$m.$v.json" work/out.$m.$v
   done
+  diff -r -q work/out.$m.a work/out.$m.b > /dev/null 2>&1 && echo "BITEQ $m a == b" || echo "BITEQ $m a differs from b"
   if ./bin/fmc replan work/$m.b.fmb -o work/$m.bs.fmb --memory-budget $STREAM_BUDGET 2>&1 | grep -E "rror|INFEAS"; then :; else
     ./bin/fmrun work/$m.bs.fmb $inputs --runs $RUNS --output-dir work/out.$m.bs 2>&1 | grep -E "^warm latency|rror"
     diff -r -q work/out.$m.b work/out.$m.bs > /dev/null && echo "BITEQ $m b streamed-$STREAM_BUDGET == preload" \

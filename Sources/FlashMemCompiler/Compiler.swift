@@ -27,19 +27,28 @@ public struct CompileOptions: Sendable {
     public var coopmatTile: CoopmatTile?
     /// Which attentions become one fused attention.comp step (`AttentionFusion`).
     public var attentionFusion: AttentionFusion = .auto
+    /// An attention left unfused whose fp32 scores would take more than this many bytes is computed in blocks of
+    /// query rows whose scores take at most this (`AttentionSplit`); nil: never split.
+    public var splitAttentionBytes: Int? = CompileOptions.defaultSplitAttentionBytes
+    /// 32 MiB: SAM 2's and SD-UNet's 512 MiB scores in 16 blocks of 256 rows.
+    public static let defaultSplitAttentionBytes = 32 << 20
 
     public init() {}
 
     /// The rule `Lowering.lower` fuses attentions by: every one (`on`), none (`off`), or `auto`: where the target
     /// measured the fused kernel at least as fast (`CostModel.fusedAttentionMaxKeys`) or where the unfused scores
     /// would not fit one of its storage buffers (`CostModel.storageBufferRange`).
+    /// Attentions left unfused are split by `splitAttentionBytes`.
     public var attentionFusionRule: AttentionFusionRule {
+        var rule: AttentionFusionRule
         switch attentionFusion {
-        case .on: return .always
-        case .off: return .never
-        case .auto: return AttentionFusionRule(maxKeys: costModel.fusedAttentionMaxKeys,
+        case .on: rule = .always
+        case .off: rule = .never
+        case .auto: rule = AttentionFusionRule(maxKeys: costModel.fusedAttentionMaxKeys,
                                                scoresAbove: costModel.storageBufferRange)
         }
+        rule.splitScoresAbove = splitAttentionBytes ?? .max
+        return rule
     }
 
     /// Whether this compile lowers with cooperative-matrix kernels: `on` (fp16 only), `auto` where the target

@@ -77,6 +77,13 @@ struct Compile: ParsableCommand {
                                    + "buffer; on: every attention; off: none."))
     var fuseAttention: AttentionFusion = .auto
 
+    @Option(name: .customLong("split-attention"),
+            help: ArgumentHelp("An attention left unfused whose scores would take more than SIZE is computed in "
+                               + "blocks of query rows, each block's scores at most SIZE (default 32MiB), or off.",
+                               discussion: "The arena then holds one block's scores at a time (SAM 2's 512 MiB "
+                                   + "scores of a global attention: 32 MiB).", valueName: "SIZE|off"))
+    var splitAttention: String?
+
     @Option(name: .customLong("coopmat-tile"),
             help: ArgumentHelp("Tensor-core tile of every product, instead of the rule's (for tuning).",
                                valueName: "BMxBN/WMxWN[/BK][/db][/packed]"))
@@ -86,6 +93,10 @@ struct Compile: ParsableCommand {
         var options = CompileOptions()
         options.tensorCores = tensorCores
         options.attentionFusion = fuseAttention
+        if let splitAttention {
+            options.splitAttentionBytes = splitAttention == "off" ? nil
+                : Int(try parseBytes(splitAttention, option: "--split-attention"))
+        }
         if let coopmatTile {
             options.coopmatTile = try CoopmatTile.parse(coopmatTile).mapError { ValidationError($0.description) }.get()
         }

@@ -57,16 +57,48 @@ final class AttentionLoweringTests: XCTestCase {
         XCTAssertEqual(try fusedSteps(AttentionFusionRule(maxKeys: 0, scoresAbove: 959)), 1)
         XCTAssertEqual(try fusedSteps(AttentionFusionRule(maxKeys: 0, scoresAbove: 960)), 0)
 
-        // fmc's rule per target: NVIDIA fuses up to 256 keys, lavapipe only scores past its 128 MiB buffers.
+        // Scores past the buffer that splitting brings within it are split instead (unfused, in blocks of rows).
+        XCTAssertEqual(try fusedSteps(AttentionFusionRule(maxKeys: 0, scoresAbove: 959, splitScoresAbove: 959)), 1)
+        XCTAssertEqual(try fusedSteps(AttentionFusionRule(maxKeys: 0, scoresAbove: 959, splitScoresAbove: 480)), 0)
+
+        // fmc's rule per target: NVIDIA fuses up to 256 keys, lavapipe none; both split scores past 32 MiB (unless
+        // --split-attention off: then lavapipe fuses scores past its 128 MiB buffers).
+        let split = CompileOptions.defaultSplitAttentionBytes
         var options = CompileOptions()
         options.costModel = .h200
-        XCTAssertEqual(options.attentionFusionRule, AttentionFusionRule(maxKeys: 256, scoresAbove: Int(UInt32.max)))
+        XCTAssertEqual(options.attentionFusionRule,
+                       AttentionFusionRule(maxKeys: 256, scoresAbove: Int(UInt32.max), splitScoresAbove: split))
         options.costModel = .lavapipe
+        XCTAssertEqual(options.attentionFusionRule,
+                       AttentionFusionRule(maxKeys: 0, scoresAbove: 128 << 20, splitScoresAbove: split))
+        options.splitAttentionBytes = nil
         XCTAssertEqual(options.attentionFusionRule, AttentionFusionRule(maxKeys: 0, scoresAbove: 128 << 20))
         options.attentionFusion = .on
         XCTAssertEqual(options.attentionFusionRule, .always)
         options.attentionFusion = .off
         XCTAssertEqual(options.attentionFusionRule, .never)
+        options.splitAttentionBytes = split
+        XCTAssertEqual(options.attentionFusionRule, AttentionFusionRule(maxKeys: 0, scoresAbove: .max, splitScoresAbove: split))
+    }
+
+    func testLongUnfusedAttentionsAreSplitIntoBlocksOfRows() throws {
+        if LoweringTests.sharedCompiler == nil { LoweringTests.sharedCompiler = try ShaderCompiler() }
+        // Scores [1, 2, 10, 12] fp32: a row of both heads is 96 bytes; 300 bytes hold 3 rows: blocks of 3, 3, 3, 1.
+        let p = try Lowering.lower(chain().graph(), precision: .fp32,
+                                   attentionFusion: AttentionFusionRule(maxKeys: 0, scoresAbove: .max, splitScoresAbove: 300),
+                                   compiler: LoweringTests.sharedCompiler!)
+        let labels = p.steps.map(\.label)
+        XCTAssertEqual(labels.filter { $0.hasSuffix("_qk") }, ["pv/rows0_qk", "pv/rows3_qk", "pv/rows6_qk", "pv/rows9_qk"])
+        XCTAssertEqual(labels.filter { $0.hasSuffix("/concat") }.count, 4, labels.description)
+        XCTAssertEqual(p.tensors["pv#rows9_0"]?.byteSize, 2 * 1 * 12 * 4, "the last block's scores: one row")
+        XCTAssertEqual(AttentionSplit.rowsPerBlock(scoresShape: [1, 8, 4096, 4096], limit: 32 << 20), 256)
+        XCTAssertEqual(AttentionSplit.rowsPerBlock(scoresShape: [1, 8, 4096, 4096], limit: 40 << 20), 320)
+        XCTAssertEqual(AttentionSplit.rowsPerBlock(scoresShape: [1, 16, 1500, 1500], limit: 1 << 20), 10)
+        // Short of the limit: one chain, unsplit.
+        let whole = try Lowering.lower(chain().graph(), precision: .fp32,
+                                       attentionFusion: AttentionFusionRule(maxKeys: 0, scoresAbove: .max, splitScoresAbove: 960),
+                                       compiler: LoweringTests.sharedCompiler!)
+        XCTAssertEqual(whole.steps.map(\.label), ["qk", "scale", "mask", "softmax", "pv"])
     }
 
     func testTheChainIsOneAttentionStep() throws {

@@ -217,4 +217,70 @@ final class AttentionOpTests: XCTestCase {
                              HostTensor(name: "v", shape: [1, h, l, d], floats: v)],
                   expected: want, shape: [1, h, l, d])
     }
+    /// Long attentions left unfused run in blocks of query rows (AttentionSplit): GPT-Neo's causal Where (a mask that
+    /// varies along the rows, sliced with them) and BERT's padding mask [B, 1, 1, L] (broadcast along the rows, read
+    /// whole), 37 rows in blocks of 8 (the last one 5). Against the CPU reference, streamed ≡ preloaded, and bit for
+    /// bit the unsplit chain's outputs; the arena holds one block's scores instead of all of them.
+    func testSplitAttentionEqualsTheUnsplitChain() throws {
+        let (bh, lq, lk, d) = (3, 37, 29, 8)
+        var b = GraphBuilder()
+        b.input("q", [1, bh, lq, d])
+        b.input("kt", [1, bh, d, lk])
+        b.input("v", [1, bh, lk, d])
+        b.input("pad", [1, 1, 1, lk])
+        b.constant("div", [], [2.5])
+        b.constant("fill", [], [-3.4028235e38])
+        let causal = (0..<lq * lk).map { ($0 % lk) <= ($0 / lk) }
+        b.initializers["causal"] = ConstantTensor(dtype: .bool, shape: [1, 1, lq, lk],
+                                                  bytes: TensorBytes(causal.map { $0 ? UInt8(1) : 0 }))
+        b.values["causal"] = ValueInfo(name: "causal", dtype: .bool, shape: [1, 1, lq, lk])
+        b.node("MatMul", ["q", "kt"], "s", [1, bh, lq, lk])
+        b.node("Div", ["s", "div"], "sd", [1, bh, lq, lk])
+        b.node("Where", ["causal", "sd", "fill"], "sw", [1, bh, lq, lk])
+        b.node("Add", ["sw", "pad"], "sa", [1, bh, lq, lk])
+        b.node("Softmax", ["sa"], "p", [1, bh, lq, lk], ["axis": .int(-1)])
+        b.node("MatMul", ["p", "v"], "y", [1, bh, lq, d])
+        b.outputs = ["y"]
+        let q = Self.seeded(bh * lq * d, seed: 7), kt = Self.seeded(bh * d * lk, seed: 8)
+        let v = Self.seeded(bh * lk * d, seed: 9)
+        let pad = (0..<lk).map { $0 >= lk - 3 ? Float(-1e4) : 0 }
+        var k = [Float](repeating: 0, count: kt.count)  // [bh, D, Lk] → [bh, Lk, D]
+        for n in 0..<bh { for t in 0..<d { for j in 0..<lk { k[(n * lk + j) * d + t] = kt[(n * d + t) * lk + j] } } }
+        let want = Self.reference(q: q, k: k, v: v, batches: bh, lq: lq, lk: lk, d: d, dv: d, scale: 1 / 2.5,
+                                  add: { _, _, j in Double(pad[j]) }, keep: { _, i, j in causal[i * lk + j] },
+                                  fill: -3.4028235e38, selectFirst: true)
+        let feeds = [HostTensor(name: "q", shape: [1, bh, lq, d], floats: q),
+                     HostTensor(name: "kt", shape: [1, bh, d, lk], floats: kt),
+                     HostTensor(name: "v", shape: [1, bh, lk, d], floats: v),
+                     HostTensor(name: "pad", shape: [1, 1, 1, lk], floats: pad)]
+        let rowBytes = bh * lk * 4
+        let split = AttentionFusionRule(maxKeys: 0, scoresAbove: .max, splitScoresAbove: 8 * rowBytes)
+        let compiler = try ShaderCompiler()
+        for precision in Precision.allCases {
+            let whole = try Lowering.lower(b.graph(), precision: precision, attentionFusion: .never, compiler: compiler)
+            let blocks = try Lowering.lower(b.graph(), precision: precision, attentionFusion: split, compiler: compiler)
+            XCTAssertEqual(whole.steps.count, 6, whole.steps.map(\.label).description)
+            // Per block of rows (5): the Slice of Q, the chain's six steps and the block's copy into the output (the
+            // causal mask's slices are constants).
+            XCTAssertEqual(blocks.steps.count, 5 * 8, blocks.steps.map(\.label).description)
+            XCTAssertEqual(blocks.steps.filter { $0.label.hasSuffix("/concat") }.count, 5)
+            func scores(_ p: LoweredProgram, rows: Int) -> Int {  // activations of the scores' size for `rows` rows
+                p.tensors.values.filter { $0.viewOf == nil && $0.constant == nil && $0.byteSize == rows * rowBytes }.count
+            }
+            XCTAssertEqual(scores(whole, rows: lq), 5, "MatMul, Div, Where, Add, Softmax")
+            XCTAssertEqual(scores(blocks, rows: lq), 0, "no tensor holds every row's scores")
+            XCTAssertGreaterThan(scores(blocks, rows: 8), 0)
+            var outputs: [String: [LoadMode: HostTensor]] = [:]
+            for (tag, program) in [("whole", whole), ("blocks", blocks)] {
+                for (mode, result) in try runInEveryLoadMode(program, name: "split-attention", feeds: feeds) {
+                    outputs[tag, default: [:]][mode] = try XCTUnwrap(result.first)
+                }
+            }
+            let streamed = try XCTUnwrap(outputs["blocks"]?[.streaming])
+            XCTAssertEqual(streamed.shape, [1, bh, lq, d])
+            XCTAssertEqual(streamed, outputs["blocks"]?[.preload], "\(precision): streaming != preload")
+            XCTAssertEqual(streamed, outputs["whole"]?[.streaming], "\(precision): split != unsplit")
+            XCTAssertLessThanOrEqual(relativeError(streamed.floats(), want), precision == .fp32 ? 1e-4 : 1e-2)
+        }
+    }
 }

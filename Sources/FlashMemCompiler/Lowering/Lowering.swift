@@ -182,8 +182,9 @@ final class LoweringContext {
         LoweringPasses.recognizeGelu(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
         LoweringPasses.fuseMatMulBias(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
         LoweringPasses.fuseActivations(&nodes, graphOutputs: outputs)
-        LoweringPasses.fuseAttention(&nodes, initializers: initializers, values: values, graphOutputs: outputs,
-                                     opset: graph.opset, rule: attentionFusion)
+        let splits = LoweringPasses.fuseAttention(&nodes, initializers: initializers, values: values,
+                                                  graphOutputs: outputs, opset: graph.opset, rule: attentionFusion)
+        try splitAttentions(splits)  // Lowering+AttentionSplit.swift
 
         // Graph inputs first (an initializer listed as an input, IR < 4 style, is a constant, not an input).
         for input in graph.inputs where initializers[input.name] == nil {

@@ -30,10 +30,14 @@ extension LoweringPasses {
     /// then add), q_perm / k_perm / v_perm / y_perm (absorbed transposes; absent = none).
     static let attentionOp = "FusedAttention"
 
+    /// Returns the chains it matched but did not fuse whose scores are larger than `rule.splitScoresAbove`: the
+    /// lowering computes those in blocks of query rows (`LoweringContext.splitAttentions`).
+    @discardableResult
     static func fuseAttention(_ nodes: inout [LoweringNode], initializers: [String: ConstantTensor],
                               values: [String: ValueInfo], graphOutputs: Set<String>, opset: Int,
-                              rule: AttentionFusionRule = .always) {
-        guard rule.maxKeys > 0 || rule.scoresAbove < Int.max else { return }
+                              rule: AttentionFusionRule = .always) -> [AttentionSplit] {
+        guard rule.maxKeys > 0 || rule.scoresAbove < Int.max || rule.splitScoresAbove < Int.max else { return [] }
+        var splits: [AttentionSplit] = []
         let uses = useCounts(nodes, graphOutputs: graphOutputs)
         let producer = producers(nodes)
         var readers: [String: [Int]] = [:]
@@ -144,6 +148,23 @@ extension LoweringPasses {
             guard ok, let m1 = first, nodes[m1].bias == nil, nodes[m1].node.inputs.count == 2,
                   nodes[m1].node.outputs[0] == value else { continue }
             members.append(m1)
+            // The chain itself, MatMul(Q, Kᵀ) first: what a split computes once per block of query rows.
+            let core = members.reversed().map { nodes[$0] }
+            let scoresBytes = scoresShape.reduce(1, *) * 4
+            func split() {
+                guard scoresBytes > rule.splitScoresAbove, let qShape = shape(nodes[m1].node.inputs[0]), qShape.count >= 2,
+                      qShape[qShape.count - 2] == scoresShape[rank - 2], scoresShape[rank - 2] > 1 else { return }
+                let masks = core.flatMap { n -> [String] in
+                    switch n.op {
+                    case "Add": return n.node.inputs.filter { !core.map(\.node.outputs[0]).contains($0) }
+                    case "Where": return [n.node.inputs[0]]
+                    default: return []
+                    }
+                }
+                splits.append(AttentionSplit(chain: core, scoresShape: scoresShape, masks: masks,
+                                             rowsPerBlock: AttentionSplit.rowsPerBlock(scoresShape: scoresShape,
+                                                                                     limit: rule.splitScoresAbove)))
+            }
 
             // Q and Kᵀ through scalings and one Transpose each; V and the output through one Transpose each.
             func operand(_ name: String, scaled: Bool) -> (source: String, perm: [Int]?) {
@@ -183,8 +204,11 @@ extension LoweringPasses {
                   let layout = AttentionLayout(q: (qShape, q.perm), kT: (kShape, k.perm), v: (vShape, v.perm),
                                                y: (yShape, yPerm), addMask: addMask.flatMap(shape),
                                                cond: cond.flatMap(shape)),
-                  rule.fuses(keys: layout.lk, scoresBytes: layout.batch.reduce(1, *) * layout.lq * layout.lk * 4)
-            else { continue }
+                  rule.fuses(keys: layout.lk, scoresBytes: scoresBytes)
+            else {
+                split()
+                continue
+            }
             var attributes: [String: Attribute] = ["scale": .float(scale), "fill": .float(fill), "select": .int(select),
                                                    "mask_order": .int(maskOrder)]
             for (key, perm) in [("q_perm", q.perm), ("k_perm", k.perm), ("v_perm", v.perm), ("y_perm", yPerm)] {
@@ -199,8 +223,32 @@ extension LoweringPasses {
             replacements[at] = fused
             removed.formUnion(members)
         }
-        guard !removed.isEmpty else { return }
-        nodes = nodes.enumerated().compactMap { i, n in replacements[i] ?? (removed.contains(i) ? nil : n) }
+        if !removed.isEmpty {
+            nodes = nodes.enumerated().compactMap { i, n in replacements[i] ?? (removed.contains(i) ? nil : n) }
+        }
+        return splits
+    }
+}
+
+/// An attention left unfused whose scores would take more than `AttentionFusionRule.splitScoresAbove` bytes:
+/// the lowering computes its chain once per block of `rowsPerBlock` query rows (Slice of Q and of the masks that
+/// vary along the rows, the chain, Concat of the outputs), so at most one block's scores are in the arena at a time.
+struct AttentionSplit {
+    /// MatMul(Q, Kᵀ), the scalings, masks and casts, Softmax, MatMul(·, V): in order, each reading the one before.
+    var chain: [LoweringNode]
+    /// [batch…, Lq, Lk].
+    var scoresShape: [Int]
+    /// The masks' inputs (additive masks, select conditions): sliced along the rows where they vary along them.
+    var masks: [String]
+    var rowsPerBlock: Int
+
+    /// The most rows whose scores take at most `limit` bytes, rounded down to a multiple of 64 (the products'
+    /// tiles) where that leaves at least 64, at least 1.
+    static func rowsPerBlock(scoresShape: [Int], limit: Int) -> Int {
+        let rank = scoresShape.count
+        let rowBytes = max(scoresShape.prefix(rank - 2).reduce(1, *) * scoresShape[rank - 1] * 4, 1)
+        let rows = max(limit / rowBytes, 1)
+        return rows >= 64 ? rows / 64 * 64 : rows
     }
 }
 
@@ -283,15 +331,19 @@ struct AttentionLayout: Equatable {
 
 /// Where `fuseAttention` makes one attention.comp step of an attention: where it has at most `maxKeys` keys, or
 /// where its fp32 scores would take more than `scoresAbove` bytes (then the unfused chain would not fit one
-/// storage buffer of the device). Per device: `CostModel.fusedAttentionMaxKeys` and `CostModel.storageBufferRange`
+/// storage buffer of the device) and splitting does not make them fit. An attention left unfused whose scores
+/// take more than `splitScoresAbove` bytes is computed in blocks of query rows whose scores take at most that
+/// (`AttentionSplit`). Per device: `CostModel.fusedAttentionMaxKeys` and `CostModel.storageBufferRange`
 /// (`CompileOptions.attentionFusionRule`).
 public struct AttentionFusionRule: Sendable, Equatable {
     public var maxKeys: Int
     public var scoresAbove: Int
+    public var splitScoresAbove: Int
 
-    public init(maxKeys: Int, scoresAbove: Int) {
+    public init(maxKeys: Int, scoresAbove: Int, splitScoresAbove: Int = .max) {
         self.maxKeys = maxKeys
         self.scoresAbove = scoresAbove
+        self.splitScoresAbove = splitScoresAbove
     }
 
     /// Every attention the pass matches.
@@ -299,5 +351,7 @@ public struct AttentionFusionRule: Sendable, Equatable {
     /// None.
     public static let never = AttentionFusionRule(maxKeys: 0, scoresAbove: Int.max)
 
-    func fuses(keys: Int, scoresBytes: Int) -> Bool { keys <= maxKeys || scoresBytes > scoresAbove }
+    func fuses(keys: Int, scoresBytes: Int) -> Bool {
+        keys <= maxKeys || (scoresBytes > scoresAbove && splitScoresAbove >= scoresAbove)
+    }
 }
