@@ -79,11 +79,26 @@ for m in $MODELS; do
   inputs=$(python3 "$repo/Benchmarks/corpus_inputs.py" corpus $m)
   echo "--- $m compile fp16"
   /usr/bin/time -f "fmc %e s, peak RSS %M KiB" ./bin/fmc compile corpus/$m.onnx -o work/$m.fmb --precision fp16 2>&1 \
-      | grep -v "^fmc:" | grep -v "^  split" || { echo "=== $m FAILED to compile"; continue; }
+      | grep -v "^fmc:" | grep -v "^  split" | tee work/$m.compile.txt || { echo "=== $m FAILED to compile"; continue; }
   run $m preload work/$m.fmb --preload --profile-out work/$m.profile.json
+  # Budget rows (not auto) replan a bundle compiled with long attentions split into blocks of rows (what fmc compile
+  # --memory-budget does by itself): the same bundle when the model has none.
+  split=work/$m.fmb
+  if [ "${SPLIT:-1}" = 1 ]; then
+    ./bin/fmc compile corpus/$m.onnx -o work/$m.split.fmb --precision fp16 --split-attention 32MiB 2>&1 \
+        | grep -E "rror|^  nodes|^  arena" > work/$m.split.txt
+    steps() { grep -o 'steps [0-9]*' "$1" | head -1; }
+    if ! grep -q rror work/$m.split.txt && [ "$(steps work/$m.split.txt)" != "$(steps work/$m.compile.txt)" ]; then
+      echo "--- $m split attention: $(tr '\n' ' ' < work/$m.split.txt)"
+      ./bin/fmrun work/$m.split.fmb $inputs --preload --runs 3 --profile-out work/$m.split.profile.json > /dev/null 2>&1
+      split=work/$m.split.fmb
+    fi
+  fi
   for budget in ${BUDGETS:-auto $FIXED}; do
     tag=$budget
-    if ./bin/fmc replan work/$m.fmb -o work/$m.$tag.fmb --memory-budget $budget --profile work/$m.profile.json 2>&1 | grep -v "^fmc:"; then
+    src=$split profile=work/$m.split.profile.json
+    [ $budget = auto ] || [ $split = work/$m.fmb ] && src=work/$m.fmb profile=work/$m.profile.json
+    if ./bin/fmc replan $src -o work/$m.$tag.fmb --memory-budget $budget --profile $profile 2>&1 | grep -v "^fmc:"; then
       run $m $tag work/$m.$tag.fmb
       same $m work/out.$m.preload work/out.$m.$tag
       rm -f work/$m.$tag.fmb
@@ -91,7 +106,7 @@ for m in $MODELS; do
       echo "=== $m $budget INFEASIBLE"
     fi
   done
-  rm -f work/$m.fmb
+  rm -f work/$m.fmb work/$m.split.fmb
   case " $FP32_MODELS " in *" $m "*)
     echo "--- $m compile fp32"
     if ./bin/fmc compile corpus/$m.onnx -o work/$m.fp32.fmb --precision fp32 --memory-budget 25% 2>&1 | grep -E "rror|budget"; then

@@ -27,17 +27,29 @@ public struct CompileOptions: Sendable {
     public var coopmatTile: CoopmatTile?
     /// Which attentions become one fused attention.comp step (`AttentionFusion`).
     public var attentionFusion: AttentionFusion = .auto
-    /// An attention left unfused whose fp32 scores would take more than this many bytes is computed in blocks of
-    /// query rows whose scores take at most this (`AttentionSplit`); nil: never split.
-    public var splitAttentionBytes: Int? = CompileOptions.defaultSplitAttentionBytes
-    /// 32 MiB: SAM 2's and SD-UNet's 512 MiB scores in 16 blocks of 256 rows.
-    public static let defaultSplitAttentionBytes = 32 << 20
+    /// Whether attentions left unfused are computed in blocks of query rows (`SplitAttention`).
+    public var splitAttention: SplitAttention = .auto
 
     public init() {}
 
     /// The rule `Lowering.lower` fuses attentions by: every one (`on`), none (`off`), or `auto`: where the target
     /// measured the fused kernel at least as fast (`CostModel.fusedAttentionMaxKeys`) or where the unfused scores
     /// would not fit one of its storage buffers (`CostModel.storageBufferRange`).
+    /// The most bytes of scores one block of an unfused attention may take (`AttentionSplit`), nil: no split.
+    /// `auto` splits at `SplitAttention.autoBlockBytes` where the compile has a byte or fraction budget (memory is
+    /// then what the user asked to save) and not otherwise (the blocks cost GPU time; see `SplitAttention`).
+    public var splitAttentionBytes: Int? {
+        switch splitAttention {
+        case .off: return nil
+        case .blockBytes(let bytes): return bytes
+        case .auto:
+            switch memoryBudget {
+            case .bytes, .fractionOfWeights: return SplitAttention.autoBlockBytes
+            case .unbounded, .auto: return nil
+            }
+        }
+    }
+
     /// Attentions left unfused are split by `splitAttentionBytes`.
     public var attentionFusionRule: AttentionFusionRule {
         var rule: AttentionFusionRule
@@ -81,6 +93,22 @@ public enum TensorCores: String, Sendable, CaseIterable {
 /// (`CompileOptions.attentionFusionRule`), `on` fuses every attention the pass matches, `off` none.
 public enum AttentionFusion: String, Sendable, CaseIterable {
     case auto, on, off
+}
+
+/// Attentions left unfused (`AttentionFusion`) whose scores would take more than a block's bytes computed in blocks
+/// of query rows (`AttentionSplit`): the arena then holds one block's scores instead of all of them, at a cost in
+/// GPU time, since each block's products have fewer rows to spread over the GPU. On an H100, 2026-12-06
+/// (`Benchmarks/ab-bench.sh`, fp16, 32 MiB blocks against none, Σ per-step GPU time): SD-UNet arena 1.02 GiB →
+/// 104 MiB at 59.7 → 87.0 ms, SAM 2 1.09 GiB → 503 MiB at 161 → 178 ms, Whisper-Medium 299 → 98 MiB at 53.3 →
+/// 64.7 ms, Depth Anything S 102 → 82 MiB at 11.3 → 13.0 ms; outputs equal bit for bit.
+public enum SplitAttention: Equatable, Sendable {
+    /// Blocks of `autoBlockBytes` where the compile has a byte or fraction memory budget, none otherwise.
+    case auto
+    case off
+    case blockBytes(Int)
+
+    /// 32 MiB: SAM 2's and SD-UNet's 512 MiB of scores (8 heads × 4096²) in 16 blocks of 256 rows.
+    public static let autoBlockBytes = 32 << 20
 }
 
 /// Figures about a compile, for the CLI and tests.

@@ -61,24 +61,30 @@ final class AttentionLoweringTests: XCTestCase {
         XCTAssertEqual(try fusedSteps(AttentionFusionRule(maxKeys: 0, scoresAbove: 959, splitScoresAbove: 959)), 1)
         XCTAssertEqual(try fusedSteps(AttentionFusionRule(maxKeys: 0, scoresAbove: 959, splitScoresAbove: 480)), 0)
 
-        // fmc's rule per target: NVIDIA fuses up to 256 keys, lavapipe none; both split scores past 32 MiB (unless
-        // --split-attention off: then lavapipe fuses scores past its 128 MiB buffers).
-        let split = CompileOptions.defaultSplitAttentionBytes
+        // fmc's rule per target: NVIDIA fuses up to 256 keys, lavapipe only scores past its 128 MiB buffers; with a
+        // size or fraction budget both split scores past 32 MiB instead (lavapipe then fuses none).
+        let split = SplitAttention.autoBlockBytes
         var options = CompileOptions()
         options.costModel = .h200
+        XCTAssertEqual(options.attentionFusionRule, AttentionFusionRule(maxKeys: 256, scoresAbove: Int(UInt32.max)))
+        options.memoryBudget = .fractionOfWeights(0.25)
         XCTAssertEqual(options.attentionFusionRule,
                        AttentionFusionRule(maxKeys: 256, scoresAbove: Int(UInt32.max), splitScoresAbove: split))
         options.costModel = .lavapipe
+        options.memoryBudget = .bytes(64 << 20)
         XCTAssertEqual(options.attentionFusionRule,
                        AttentionFusionRule(maxKeys: 0, scoresAbove: 128 << 20, splitScoresAbove: split))
-        options.splitAttentionBytes = nil
+        options.memoryBudget = .auto  // the budget whose latency is all-resident's: no split
         XCTAssertEqual(options.attentionFusionRule, AttentionFusionRule(maxKeys: 0, scoresAbove: 128 << 20))
+        options.splitAttention = .blockBytes(1 << 20)
+        XCTAssertEqual(options.attentionFusionRule,
+                       AttentionFusionRule(maxKeys: 0, scoresAbove: 128 << 20, splitScoresAbove: 1 << 20))
+        options.attentionFusion = .off
+        XCTAssertEqual(options.attentionFusionRule, AttentionFusionRule(maxKeys: 0, scoresAbove: .max, splitScoresAbove: 1 << 20))
+        options.splitAttention = .off
+        XCTAssertEqual(options.attentionFusionRule, .never)
         options.attentionFusion = .on
         XCTAssertEqual(options.attentionFusionRule, .always)
-        options.attentionFusion = .off
-        XCTAssertEqual(options.attentionFusionRule, .never)
-        options.splitAttentionBytes = split
-        XCTAssertEqual(options.attentionFusionRule, AttentionFusionRule(maxKeys: 0, scoresAbove: .max, splitScoresAbove: split))
     }
 
     func testLongUnfusedAttentionsAreSplitIntoBlocksOfRows() throws {
