@@ -98,7 +98,11 @@ struct Compile: ParsableCommand {
         switch splitAttention {
         case nil, "auto": options.splitAttention = .auto
         case "off": options.splitAttention = .off
-        case let size?: options.splitAttention = .blockBytes(Int(try parseBytes(size, option: "--split-attention")))
+        case let size?:
+            guard let bytes = try? parseBytes(size, option: "--split-attention") else {
+                throw ValidationError("--split-attention expects auto, off or a size such as 32MiB, got '\(size)'")
+            }
+            options.splitAttention = .blockBytes(Int(bytes))
         }
         if let coopmatTile {
             options.coopmatTile = try CoopmatTile.parse(coopmatTile).mapError { ValidationError($0.description) }.get()
