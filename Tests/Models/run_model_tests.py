@@ -153,7 +153,7 @@ def check_model(name, args, work, log):
     if not (os.path.exists(onnx_path) and os.path.exists(ref_path)):
         yield name, None, f"not in corpus {args.corpus} (generate it with make corpus)"
         return
-    flags = COMPILE_FLAGS.get(name, [])
+    flags = COMPILE_FLAGS.get(name, []) + (["--target", args.target] if args.target else [])
     sets = []
     for label, inputs, refs in input_sets(name, onnx_path, ref_path):
         input_args = []
@@ -281,6 +281,8 @@ def main():
     # CI runs on lavapipe, which has no cooperative matrices; `auto` or `on` on a device with them.
     parser.add_argument("--tensor-cores", default="off", choices=["auto", "on", "off"],
                         help="fmc compile --tensor-cores (default off: the portable kernels)")
+    parser.add_argument("--target", default=None,
+                        help="fmc compile --target (default: fmc's, the H200; lavapipe for the device lavapipe runs on)")
     parser.add_argument("--budgets", nargs="*", default=["25%"],
                         help="memory budgets (fmc compile --memory-budget) whose runs must equal preload bit for bit")
     parser.add_argument("--log", default=None, help="write every command and its output here")
