@@ -32,9 +32,6 @@ public struct CompileOptions: Sendable {
 
     public init() {}
 
-    /// The rule `Lowering.lower` fuses attentions by: every one (`on`), none (`off`), or `auto`: where the target
-    /// measured the fused kernel at least as fast (`CostModel.fusedAttentionMaxKeys`) or where the unfused scores
-    /// would not fit one of its storage buffers (`CostModel.storageBufferRange`).
     /// The most bytes of scores one block of an unfused attention may take (`AttentionSplit`), nil: no split.
     /// `auto` splits at `SplitAttention.autoBlockBytes` where the compile has a byte or fraction budget (memory is
     /// then what the user asked to save) and not otherwise (the blocks cost GPU time; see `SplitAttention`).
@@ -50,7 +47,10 @@ public struct CompileOptions: Sendable {
         }
     }
 
-    /// Attentions left unfused are split by `splitAttentionBytes`.
+    /// The rule `Lowering.lower` fuses attentions by: every one (`on`), none (`off`), or `auto`: where the target
+    /// measured the fused kernel at least as fast (`CostModel.fusedAttentionMaxKeys`) or where the unfused scores
+    /// would not fit one of its storage buffers (`CostModel.storageBufferRange`). Attentions left unfused are split
+    /// by `splitAttentionBytes`.
     public var attentionFusionRule: AttentionFusionRule {
         var rule: AttentionFusionRule
         switch attentionFusion {
@@ -97,10 +97,10 @@ public enum AttentionFusion: String, Sendable, CaseIterable {
 
 /// Attentions left unfused (`AttentionFusion`) whose scores would take more than a block's bytes computed in blocks
 /// of query rows (`AttentionSplit`): the arena then holds one block's scores instead of all of them, at a cost in
-/// GPU time, since each block's products have fewer rows to spread over the GPU. On an H100, 2026-12-06
-/// (`Benchmarks/ab-bench.sh`, fp16, 32 MiB blocks against none, Σ per-step GPU time): SD-UNet arena 1.02 GiB →
-/// 104 MiB at 59.7 → 87.0 ms, SAM 2 1.09 GiB → 503 MiB at 161 → 178 ms, Whisper-Medium 299 → 98 MiB at 53.3 →
-/// 64.7 ms, Depth Anything S 102 → 82 MiB at 11.3 → 13.0 ms; outputs equal bit for bit.
+/// GPU time (each block's products have fewer rows to spread over the GPU: the likely cause, not measured apart).
+/// On an H100, 2026-12-06 (`Benchmarks/ab-bench.sh`, fp16, 32 MiB blocks against none, Σ per-step GPU time):
+/// SD-UNet arena 1.02 GiB → 104 MiB at 59.7 → 87.0 ms, SAM 2 1.09 GiB → 503 MiB at 161 → 178 ms, Whisper-Medium
+/// 299 → 98 MiB at 53.3 → 64.7 ms, Depth Anything S 102 → 82 MiB at 11.3 → 13.0 ms; outputs equal bit for bit.
 public enum SplitAttention: Equatable, Sendable {
     /// Blocks of `autoBlockBytes` where the compile has a byte or fraction memory budget, none otherwise.
     case auto
