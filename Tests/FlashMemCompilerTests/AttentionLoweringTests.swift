@@ -97,6 +97,23 @@ final class AttentionLoweringTests: XCTestCase {
         XCTAssertEqual(labels.filter { $0.hasSuffix("_qk") }, ["pv/rows0_qk", "pv/rows3_qk", "pv/rows6_qk", "pv/rows9_qk"])
         XCTAssertEqual(labels.filter { $0.hasSuffix("/concat") }.count, 4, labels.description)
         XCTAssertEqual(p.tensors["pv#rows9_0"]?.byteSize, 2 * 1 * 12 * 4, "the last block's scores: one row")
+        // The arena's live peak (the most bytes live at one step), which no placement beats. Unsplit: q, kt, v, the
+        // mask, y and the scale constant live throughout, and at the scale step its input and output scores.
+        let slot = { (bytes: Int) in UInt64((bytes + 255) / 256 * 256) }
+        func plan(lq: Int, _ rule: AttentionFusionRule) throws -> ArenaPlan {
+            let program = try Lowering.lower(chain(lq: lq, lk: 64).graph(), precision: .fp32, attentionFusion: rule,
+                                             compiler: LoweringTests.sharedCompiler!)
+            return try ArenaPlanner.plan(program) { _ in DataRange(offset: 0, size: 0) }
+        }
+        let short = try plan(lq: 10, .never)
+        let io = slot(1280) + slot(8192) + slot(8192) + slot(256) + slot(1280) + slot(4)
+        XCTAssertEqual(short.livePeakSize, io + 2 * slot(2 * 10 * 64 * 4))
+        XCTAssertGreaterThanOrEqual(short.arenaSize, short.livePeakSize)
+        // 256 query rows in blocks of 8 (4 KiB of scores): the peak drops by far more than the blocks' Slices add.
+        let (long, blocks) = try (plan(lq: 256, .never),
+                                  plan(lq: 256, AttentionFusionRule(maxKeys: 0, scoresAbove: .max, splitScoresAbove: 4096)))
+        XCTAssertLessThan(blocks.livePeakSize * 2, long.livePeakSize)
+        XCTAssertGreaterThanOrEqual(blocks.arenaSize, blocks.livePeakSize)
         XCTAssertEqual(AttentionSplit.rowsPerBlock(scoresShape: [1, 8, 4096, 4096], limit: 32 << 20), 256)
         XCTAssertEqual(AttentionSplit.rowsPerBlock(scoresShape: [1, 8, 4096, 4096], limit: 40 << 20), 320)
         XCTAssertEqual(AttentionSplit.rowsPerBlock(scoresShape: [1, 16, 1500, 1500], limit: 1 << 20), 10)

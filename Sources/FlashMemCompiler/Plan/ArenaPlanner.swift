@@ -67,11 +67,12 @@ public enum ArenaPlanner {
             let a = program.tensors[$0]!.byteSize, b = program.tensors[$1]!.byteSize
             return a != b ? a > b : $0 < $1
         }
+        func slotSize(_ name: String) -> UInt64 { align(UInt64(max(program.tensors[name]!.byteSize, 4))) }
         var placed: [(offset: UInt64, size: UInt64, first: Int, last: Int)] = []
         var offsets: [String: UInt64] = [:]
         var arenaSize: UInt64 = 0
         for name in order {
-            let size = align(UInt64(max(program.tensors[name]!.byteSize, 4)))
+            let size = slotSize(name)
             let span = life[name]!
             let conflicts = placed.filter { $0.first <= span.last && span.first <= $0.last }.sorted { $0.offset < $1.offset }
             var offset: UInt64 = 0
@@ -87,9 +88,8 @@ public enum ArenaPlanner {
         var delta = [Int64](repeating: 0, count: program.steps.count + 3)
         for name in bases {
             let span = life[name]!
-            let size = Int64(align(UInt64(max(program.tensors[name]!.byteSize, 4))))
-            delta[span.first + 1] += size
-            delta[span.last + 2] -= size
+            delta[span.first + 1] += Int64(slotSize(name))
+            delta[span.last + 2] -= Int64(slotSize(name))
         }
         var live: Int64 = 0, livePeak: Int64 = 0
         for d in delta {
