@@ -100,6 +100,14 @@ final class WeightPackingTests: XCTestCase {
             (2560 * 10240 / 4 + 10240 / 4, (1024, 512, 13)),
             // 2049 rows: 17 layers of 128 (17 · 128 − 2049 = 127 ≤ 2049 / 16).
             (2048 * 1024 + 1, (1024, 128, 17)),
+            // A 384 × 384 fp16 weight and its bias (37 rows): one layer would take 64 rows on NVIDIA, 5 of 8 take 40.
+            (384 * 384 / 4 + 96, (1024, 8, 5)),
+            // 145 rows (a 384 × 1536 weight): 256 rows as one layer, 5 layers of 32 take 160 (19 of 8: 152).
+            (144 * 1024 + 96, (1024, 32, 5)),
+            // 300 rows: 384 as one layer; 5 layers of 64 take 320 (within 300 / 16 of 38 layers of 8).
+            (300 * 1024, (1024, 64, 5)),
+            // 640 rows take 640 as one layer: kept whole.
+            (640 * 1024, (1024, 640, 1)),
         ]
         for (texels, expected) in cases {
             let e = ImageLayout.extent(texels: texels)
@@ -110,10 +118,16 @@ final class WeightPackingTests: XCTestCase {
                               "\(texels) texels: padding of at most one row (one layer when layered)")
             if e.layers > 1 {
                 XCTAssertEqual(e.height & (e.height - 1), 0, "layered images have power-of-two height")
-                let rows = (max(texels, 1) + e.width - 1) / e.width
-                XCTAssertLessThanOrEqual((e.height * e.layers - rows) * 16, rows, "\(texels) texels: padding ≤ 1/16")
                 XCTAssertLessThanOrEqual(e.layers, ImageLayout.maxLayers)
             }
+            // Device rows (each layer padded as NVIDIA tiles it) within rows / 16 of the best layout, by brute force.
+            let rows = (max(texels, 1) + e.width - 1) / e.width
+            var fewest = rows <= ImageLayout.maxSide ? ImageLayout.paddedRows(rows) : Int.max
+            for h in [8, 16, 32, 64, 128, 256, 512, 1024] where h < rows && (rows + h - 1) / h <= ImageLayout.maxLayers {
+                fewest = min(fewest, (rows + h - 1) / h * h)
+            }
+            XCTAssertLessThanOrEqual((ImageLayout.paddedRows(e.height) * e.layers - fewest) * 16, rows,
+                                     "\(texels) texels: device rows within 1/16 of the fewest")
         }
         XCTAssertTrue(ImageLayout.coordinate(texel: 0, width: 1024, height: 4) == (0, 0, 0))
         XCTAssertTrue(ImageLayout.coordinate(texel: 1023, width: 1024, height: 4) == (1023, 0, 0))

@@ -13,11 +13,24 @@ public enum ImageLayout {
     /// would be padded in device memory.
     static let minLayerRows = 8
 
-    /// The extent of an image holding `texels` texels: width = min(1024, nextPow2(texels)); one layer of
-    /// r = ceil(texels / width) rows when that fits in 1024 rows, else layers of the tallest power-of-two height
-    /// h ≤ 1024 whose padding (h · ceil(r / h) − r rows) is at most r / 16, with at most `maxLayers` layers.
-    /// Layers of a fixed 1024 rows would pad a 1025-row image (a 1024 × 4096 weight and its bias row) to twice
-    /// its size; h = 64 pads it by 6%.
+    /// The rows a layer of `rows` rows takes in device memory, by a conservative model of tiled image layouts:
+    /// NVIDIA rounds a layer's rows up to a block of the next power of two rows, at least 8 and at most 128 (a
+    /// 4096×1000 image takes 1024 rows, a 1024×37 one 64; measured with vkGetImageMemoryRequirements on the
+    /// H200, `Benchmarks/imgsize`); lavapipe rounds rows up to 4. The planner sizes weight slots with it
+    /// (`LoadPlanning.slotBytes`); the runtime checks the real size and re-places slots where a device pads more.
+    public static func paddedRows(_ rows: Int) -> Int {
+        let rows = max(rows, 1)
+        let block = min(128, max(minLayerRows, nextPowerOfTwo(rows)))
+        return LoweringMath.ceilDiv(rows, block) * block
+    }
+
+    /// The extent of an image holding `texels` texels: width = min(1024, nextPow2(texels)) and r =
+    /// ceil(texels / width) rows, laid out as the candidate that takes the fewest rows in device memory
+    /// (`paddedRows` per layer), or one within r / 16 rows of it with fewer layers: one layer of r rows (r ≤ 1024),
+    /// or layers of a power-of-two height h (8 ≤ h ≤ 1024, h < r, at most `maxLayers` of them). A 384 × 384 fp16
+    /// weight (37 rows of 1024 texels) would take 64 rows as one layer; 5 layers of 8 take 40. Layers of a fixed
+    /// 1024 rows would pad a 1025-row image (a 1024 × 4096 weight and its bias row) to twice its size; h = 64
+    /// pads it by 6%.
     /// The kernels address texels with shifts by `log2(width)` and `log2(height)` (see `log2`), so width is a
     /// power of two, and so is height whenever there are several layers; a single layer's height needs not
     /// be (t / width < height there), which keeps the padding under one row. Every count is ≥ 1.
@@ -25,15 +38,19 @@ public enum ImageLayout {
         let texels = max(texels, 1)
         let width = min(maxSide, nextPowerOfTwo(texels))
         let rows = LoweringMath.ceilDiv(texels, width)
-        if rows <= maxSide { return (width, rows, 1) }
+        var candidates: [(height: Int, layers: Int, deviceRows: Int)] = []
+        if rows <= maxSide { candidates.append((rows, 1, paddedRows(rows))) }
         var height = maxSide
-        while height > minLayerRows {
+        while height >= minLayerRows {
             let layers = LoweringMath.ceilDiv(rows, height)
-            if layers <= maxLayers && (height * layers - rows) * 16 <= rows { break }
-            if LoweringMath.ceilDiv(rows, height / 2) > maxLayers { break }  // shorter layers would be too many
+            if height < rows && layers <= maxLayers { candidates.append((height, layers, height * layers)) }
             height /= 2
         }
-        return (width, height, LoweringMath.ceilDiv(rows, height))
+        // Every row count fits 256 layers of 1024 rows at most 2^18 texels wide: the caller's images are far
+        // smaller (`maxImageBytes`), so there is always a candidate.
+        let fewest = candidates.map(\.deviceRows).min()!
+        let chosen = candidates.filter { ($0.deviceRows - fewest) * 16 <= rows }.min { $0.layers < $1.layers }!
+        return (width, chosen.height, chosen.layers)
     }
 
     /// Where texel `t` lives: x = t % width, y = (t / width) % height, layer = t / (width · height).

@@ -50,14 +50,10 @@ enum LoadPlanning {
     /// `auto` accepts a predicted warm latency this much above all-resident.
     static let autoTolerance = 0.05
 
-    /// The slot an image needs on a device, by a conservative model of tiled image layouts: NVIDIA rounds each
-    /// layer's rows up to 8 and, for taller images, to blocks of up to 128 rows (a 4096×1000 image takes 1024
-    /// rows; measured with vkGetImageMemoryRequirements on the H200); lavapipe rounds rows up to 4. The runtime
-    /// checks the real size and re-places slots when a device pads more.
+    /// The slot an image needs on a device: each layer's rows as a tiled layout pads them
+    /// (`ImageLayout.paddedRows`), aligned to `slotAlignment`.
     static func slotBytes(_ image: Image) -> UInt64 {
-        let h = UInt64(image.height)
-        let block = min(128, max(8, UInt64(1) << UInt64(64 - (max(h, 1) - 1).leadingZeroBitCount)))
-        let rows = (h + block - 1) / block * block
+        let rows = UInt64(ImageLayout.paddedRows(Int(image.height)))
         let bytes = UInt64(image.width) * rows * UInt64(image.layers) * UInt64(image.format.texelBytes)
         return alignUp(bytes, slotAlignment)
     }
