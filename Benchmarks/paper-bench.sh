@@ -29,7 +29,7 @@ log=$OUT/paper-$(date +%H%M%S).log
 exec > >(tee -a "$log") 2>&1
 start=$(date +%s)
 MODELS=${MODELS:-"resnet50 gpt_neo_125m vit_1024_12 deepvit depth_anything_s depth_anything_l whisper_medium sam2"}
-FP32_MODELS=${FP32_MODELS:-"depth_anything_l whisper_medium sam2"}
+FP32_MODELS=${FP32_MODELS-"depth_anything_l whisper_medium sam2"}  # set and empty: none
 RUNS=${RUNS:-10}; COLD_RUNS=${COLD_RUNS:-4}; FIXED=${FIXED:-500MB}; DEADLINE=${DEADLINE:-100000}
 SPLIT_BLOCK=${SPLIT_BLOCK:-32MiB}
 # The corpus script's extra packages (vit-pytorch, einops, diffusers) from carried wheels, never from a network.

@@ -3,7 +3,8 @@ the row's process starts, with their count; evicted),
 first run, warm median, device memory held (own allocations; VK_EXT_memory_budget increase) and occupied on time
 average, relative errors against onnxruntime, streamed ≡ preload, and torch eager fp16 beside them.
 
-  paper_table.py paper-HHMMSS.log RESULTS_DIR   (RESULTS_DIR holds MODEL.torch.json)
+  paper_table.py paper-HHMMSS.log [more.log ...] RESULTS_DIR   (RESULTS_DIR holds MODEL.torch.json; several logs,
+                                                              e.g. of one table run in several device calls, make one table)
 """
 import json
 import math
@@ -24,10 +25,10 @@ def mib(text):
     return float(m.group(1)) * {"B": 2**-20, "KiB": 2**-10, "MiB": 1, "GiB": 1024}[m.group(2)] if m else None
 
 
-def parse(log):
+def parse(logs):
     rows, checks, biteq, notes = {}, {}, {}, {}
     model = tag = phase = None
-    for line in open(log, errors="replace"):
+    for line in (line for log in logs for line in open(log, errors="replace")):
         line = line.rstrip("\n")
         if m := re.match(r"=== (\S+)(?: (.*))?$", line):
             model = m.group(1)
@@ -94,8 +95,8 @@ def geomean(xs):
     return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else None
 
 
-def main(log, results):
-    rows, checks, biteq, notes = parse(log)
+def main(logs, results):
+    rows, checks, biteq, notes = parse(logs)
     models = list(dict.fromkeys(m for m, _ in rows))
     print("| model | mode | budget MiB | cold ms (cached / evicted) | first run ms | warm ms | held MiB (own / VK Δ) "
           "| occupied avg MiB | streamed/run MiB | rel. error fp16 | ≡ preload |")
@@ -141,4 +142,6 @@ def main(log, results):
               + "; torch eager cold / this mode's = " + (f"{t:.2f}× over {len(vs_torch)}" if t else "–"))
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    main(sys.argv[1:-1], sys.argv[-1])
