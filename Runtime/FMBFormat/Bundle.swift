@@ -375,9 +375,15 @@ public struct Schedule: Equatable, Sendable {
     /// The predicted makespan of a streamed run and the lower bound max(Σ t_k, Σ s_c / B), in seconds.
     public var predictedSeconds: Double
     public var lowerBoundSeconds: Double
+    /// Per image (format 1.4, `waits` section; nil: `firstUse`): the step whose compute submission first waits
+    /// for all of the image's chunks to land. Between its chunks' issue steps and `firstUse`: the plan moves
+    /// waits earlier so several images land behind one submission boundary (`waitStep(image:)`).
+    public var waitStep: [UInt32]?
 
     public init(order: [UInt32], issueStep: [UInt32], firstUse: [UInt32], lastUse: [UInt32], budgetBytes: UInt64,
-                bandwidth: Double, stepSeconds: [Double], predictedSeconds: Double, lowerBoundSeconds: Double) {
+                bandwidth: Double, stepSeconds: [Double], predictedSeconds: Double, lowerBoundSeconds: Double,
+                waitStep: [UInt32]? = nil) {
+        self.waitStep = waitStep
         self.order = order
         self.issueStep = issueStep
         self.firstUse = firstUse
@@ -387,6 +393,11 @@ public struct Schedule: Equatable, Sendable {
         self.stepSeconds = stepSeconds
         self.predictedSeconds = predictedSeconds
         self.lowerBoundSeconds = lowerBoundSeconds
+    }
+
+    /// The step before which a run waits for every chunk of image `i`: `waitStep[i]`, or its first use.
+    public func waitStep(image i: Int) -> Int {
+        Int(waitStep?[i] ?? firstUse[i])
     }
 }
 

@@ -220,6 +220,13 @@ public enum BundleInspector {
             ["predicted", seconds(s.predictedSeconds)],
             ["lower bound", "\(seconds(s.lowerBoundSeconds))  gap \(format1(gap))%"],
         ]
+        if s.order.count == b.chunks.count, s.issueStep.count == b.chunks.count, s.firstUse.count == b.images.count,
+           (s.waitStep?.count ?? b.images.count) == b.images.count {
+            let n = b.streamingSubmissions
+            let waits = s.waitStep.map { w in b.images.indices.filter { w[$0] != s.firstUse[$0] }.count } ?? 0
+            rows.append(["submissions", "first run \(n.first), warm run \(n.warm) when streamed"
+                         + (waits > 0 ? " (\(waits) images waited for before their first use)" : "")])
+        }
         if let p = b.placement {
             let resident = p.slots.filter(\.resident).count
             let total = b.meta.arenaSize + p.weightSpaceBytes

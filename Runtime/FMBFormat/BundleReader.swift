@@ -103,8 +103,14 @@ public enum BundleReader {
         let chunks = try decodeChunks(&r)
         try r.finish()
         r = reader(.schedule)
-        let schedule = try decodeSchedule(&r)
+        var schedule = try decodeSchedule(&r)
         try r.finish()
+        if layout.section(.waits) != nil {
+            r = reader(.waits)
+            let n = try r.count("waits", minElementSize: 4)
+            schedule.waitStep = try r.u32s(n, "waits")
+            try r.finish()
+        }
         var steps = program
         if layout.section(.predicates) != nil {
             r = reader(.predicates)

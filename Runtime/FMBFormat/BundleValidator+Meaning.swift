@@ -351,6 +351,22 @@ private struct MeaningCheck {
                      + "images[\(image)] is first used by step \(s.firstUse[image])")
             }
         }
+        // A run waits for an image's chunks before its wait step: they must be issued by then (else the copy would
+        // wait for a step that waits for it), and landed by the first step that reads it.
+        if let waits = s.waitStep {
+            if waits.count != b.images.count {
+                fail("waits", "\(waits.count) entries, expected \(b.images.count) (one per image)")
+            } else if usesOK {
+                var lastIssue = [UInt32](repeating: 0, count: b.images.count)
+                for (c, chunk) in b.chunks.enumerated() where Int(chunk.image) < b.images.count {
+                    lastIssue[Int(chunk.image)] = max(lastIssue[Int(chunk.image)], s.issueStep[c])
+                }
+                for (i, wait) in waits.enumerated() where wait > s.firstUse[i] || wait < lastIssue[i] {
+                    fail("waits[\(i)]", "\(wait): images[\(i)] must be waited for between the issue step of its last "
+                         + "chunk (\(lastIssue[i])) and its first use (\(s.firstUse[i]))")
+                }
+            }
+        }
         // The streamer issues chunks in `order`, each once its issue step is reached: a later chunk with an
         // earlier issue step would wait behind it, possibly for a step that needs it (deadlock).
         var latest: (issue: UInt32, at: Int)? = nil

@@ -164,6 +164,10 @@ public enum BundleValidator {
                                           + "1.\(minor) bundle (\(what) are format 1.3)"))
             }
         }
+        if let index = seen[.waits], minor < 4 {
+            issues.append(FormatIssue(.structure, "sections[\(index)].kind", "a waits section in a 1.\(minor) bundle "
+                                      + "(wait steps are format 1.4)"))
+        }
         if !issues.isEmpty { return (nil, issues) }
         for (i, e) in entries.enumerated() where e.kind.isKnown && e.kind != .data {
             if Checksum.fm64(UnsafeRawBufferPointer(rebasing: bytes[e.range])) != e.checksum {

@@ -79,7 +79,8 @@ public enum BundleWriter {
         // Constant checksums (1.3) go with a placement (every bundle fmc writes), so 1.0–1.1 files keep their bytes.
         let constantChecksums = bundle.placement != nil && bundle.tensors.contains { $0.constant != nil }
             ? try encodeConstantChecksums(bundle.tensors, checksum: constantChecksum) : nil
-        let minor: UInt16 = featured || constantChecksums != nil || !bundle.checks.isEmpty ? 3
+        let waits = bundle.schedule.waitStep
+        let minor: UInt16 = waits != nil ? 4 : featured || constantChecksums != nil || !bundle.checks.isEmpty ? 3
             : bundle.placement != nil ? 2 : predicated ? 1 : 0
         let flags = (predicated ? FileLayout.predicatedStepsFlag : 0)
             | (bundle.placement != nil ? FileLayout.placementFlag : 0)
@@ -96,6 +97,7 @@ public enum BundleWriter {
           + (bundle.placement.map { [(.placement, encodePlacement($0))] } ?? [])
           + (constantChecksums.map { [(.constantChecksums, $0)] } ?? [])
           + (bundle.checks.isEmpty ? [] : [(.checks, encodeChecks(bundle.checks))])
+          + (waits.map { [(.waits, encodeWaits($0))] } ?? [])
         let sectionCount = bodies.count + 1
         var w = ByteWriter()
         w.zeros(FileLayout.headerSize + sectionCount * FileLayout.sectionEntrySize)
@@ -293,6 +295,13 @@ public enum BundleWriter {
         }
         w.count(s.stepSeconds.count)
         for t in s.stepSeconds { w.f64(t) }
+        return w.bytes
+    }
+
+    static func encodeWaits(_ waitStep: [UInt32]) -> [UInt8] {
+        var w = ByteWriter()
+        w.count(waitStep.count)
+        w.u32s(waitStep)
         return w.bytes
     }
 

@@ -24,11 +24,13 @@ public struct SectionKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let constantChecksums = SectionKind(rawValue: 11)
     /// Since 1.3, optional: conditions kernels check on the device (`FMBundle.checks`).
     public static let checks = SectionKind(rawValue: 12)
+    /// Since 1.4, optional: per image, the step whose submission waits for its chunks (`Schedule.waitStep`).
+    public static let waits = SectionKind(rawValue: 13)
 
     /// Every v1.0 section, in the order the writer lays them out. Each must appear exactly once.
     public static let v1: [SectionKind] = [.meta, .kernels, .program, .tensors, .images, .chunks, .schedule, .data]
 
-    public var isKnown: Bool { (1...12).contains(rawValue) }
+    public var isKnown: Bool { (1...13).contains(rawValue) }
 
     public var description: String {
         switch rawValue {
@@ -44,6 +46,7 @@ public struct SectionKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         case 10: "placement"
         case 11: "constantChecksums"
         case 12: "checks"
+        case 13: "waits"
         default: "unknown(\(rawValue))"
         }
     }
@@ -79,7 +82,7 @@ public struct FileLayout: Equatable, Sendable {
     /// The newest format version this code writes; it reads any 1.x. The writer stamps the lowest minor that
     /// holds the file (1.0 unless it has predicated steps), so bundles without them stay readable by 1.0 readers.
     public static let currentMajor: UInt16 = 1
-    public static let currentMinor: UInt16 = 3
+    public static let currentMinor: UInt16 = 4
     /// Sizes of the v1.0 header and section entry; later minors may grow them (readers use the file's sizes).
     public static let headerSize = 64
     public static let sectionEntrySize = 32

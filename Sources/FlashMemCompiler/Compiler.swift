@@ -370,6 +370,7 @@ public enum Compiler {
         report.arenaLivePeakBytes = arena.livePeakSize
         report.chunks = weights.chunks.count
         report.plan = planReport
+        report.plan.submissions = bundle.streamingSubmissions
         return (bundle, report)
     }
 

@@ -229,7 +229,8 @@ func planSummary(_ r: LoadPlanReport, target: String? = nil) -> String {
         (resident \(formatBytes(r.residentBytes)), streamed per run \(formatBytes(r.streamedBytes)))
           predicted warm \(formatSeconds(r.predictedSeconds)), lower bound \(formatSeconds(r.lowerBoundSeconds)) \
         (Σ kernels \(formatSeconds(r.computeSeconds))), gap \(String(format: "%.1f", gap))%
-        """ + (r.autoChoice.map { "\n  " + $0 } ?? "")
+        """ + (r.submissions.map { "\n  compute submissions when streamed: first run \($0.first), warm run \($0.warm)" } ?? "")
+          + (r.autoChoice.map { "\n  " + $0 } ?? "")
 }
 
 struct Inspect: ParsableCommand {

@@ -45,6 +45,12 @@
 // lower limit) and is kept only when the whole plan then simulates faster and places within the capacity,
 // so windows never make the heuristic's plan worse. The result is `.windowedExact` when any window was kept.
 //
+// ## Submission boundaries
+// A run starts another compute submission at every issue step and every wait step (`submissionSeconds` each,
+// `timeline`). The solvers wait for each image at its first use; `coalesce` (LoadPlanner+Coalesce.swift) then moves
+// issues and waits onto fewer steps where that simulates faster, in the last quarter of the time limit. The
+// bundle stores the waits (`Schedule.waitStep`, format 1.4).
+//
 // ## Fallback
 // The heuristic (LoadPlanner+Heuristic.swift) always runs: its prefix scan to the end, its local search for
 // at most 40% of the time limit. The exact method runs when there is time left, the heuristic has not
@@ -60,7 +66,7 @@ import Foundation
 
 public enum LoadPlanner {
     public struct Options: Sendable {
-        /// Wall-clock limit for the whole solve (heuristic and exact method), seconds.
+        /// Wall-clock limit for the whole solve (heuristic, exact method and `coalesce`), seconds.
         public var timeLimitSeconds: Double
         /// Run the MIP at all.
         public var useExact: Bool
@@ -82,6 +88,9 @@ public enum LoadPlanner {
     struct Plan: Equatable {
         var resident: [Bool]
         var issueStep: [Int]
+        /// Per load, the step whose submission waits for it; nil: its first use (what the solvers plan with;
+        /// `coalesce` sets it).
+        var waitStep: [Int]? = nil
     }
 
     // MARK: Solve
@@ -90,12 +99,14 @@ public enum LoadPlanner {
     /// Throws a CompileError for a malformed problem or a capacity below `minimumCapacity`.
     public static func solve(_ p: ScheduleProblem, options: Options = .init()) throws -> LoadSchedule {
         try p.validate()
-        let deadline = Date().addingTimeInterval(options.timeLimitSeconds)
+        let end = Date().addingTimeInterval(options.timeLimitSeconds)
+        // Where boundaries cost time, the last quarter of the limit merges them (`coalesce`, after the solvers).
+        let deadline = p.submissionSeconds > 0 ? Date().addingTimeInterval(0.75 * options.timeLimitSeconds) : end
         guard let capacity = p.capacityBytes else {
             // Unbounded: everything resident; warm runs stream nothing and run at Σ t_k, the lower bound.
             let plan = Plan(resident: Array(repeating: true, count: p.loads.count),
                             issueStep: Array(repeating: 0, count: p.loads.count))
-            return schedule(p, plan, method: .allResident)
+            return schedule(p, coalesce(p, plan, capacity: nil, deadline: end), method: .allResident)
         }
         let minimum = minimumCapacity(p)
         if capacity < minimum {
@@ -118,7 +129,10 @@ public enum LoadPlanner {
             let candidate = schedule(p, searched, method: .heuristic)
             if better(candidate, than: best, p) { best = candidate }
         }
-        return best
+        // Boundaries merged last: the solvers above plan without wait steps.
+        let merged = coalesce(p, Plan(resident: best.resident, issueStep: best.issueStep), capacity: capacity,
+                              deadline: end)
+        return schedule(p, merged, method: best.method)
     }
 
     /// The smallest weight capacity `solve` accepts, computed directly rather than by bisection: the weight
@@ -163,32 +177,38 @@ public enum LoadPlanner {
         let lowerBound = max(p.stepSeconds.reduce(0, +), streamed / p.bandwidth)
         return LoadSchedule(resident: plan.resident, issueStep: plan.issueStep, offsets: placement.offsets,
                             weightSpaceBytes: placement.weightSpaceBytes,
-                            predictedSeconds: simulate(p, resident: plan.resident, issueStep: plan.issueStep),
-                            lowerBoundSeconds: lowerBound, method: method)
+                            predictedSeconds: simulate(p, resident: plan.resident, issueStep: plan.issueStep,
+                                                       waitStep: plan.waitStep),
+                            lowerBoundSeconds: lowerBound, method: method, waitStep: plan.waitStep)
     }
 
     // MARK: Time
 
     /// Makespan of a warm run (see the model above). Issue steps of resident loads are ignored.
-    public static func simulate(_ p: ScheduleProblem, resident: [Bool], issueStep: [Int]) -> Double {
-        timeline(p, resident: resident, issueStep: issueStep).makespan
+    public static func simulate(_ p: ScheduleProblem, resident: [Bool], issueStep: [Int], waitStep: [Int]? = nil) -> Double {
+        timeline(p, resident: resident, issueStep: issueStep, waitStep: waitStep).makespan
     }
 
     /// `simulate`'s makespan and when the last streamed copy lands (0 when nothing is streamed): from then on the
     /// transfer queue idles, which is where `fmc plan-pipeline` counts on the next model's prefetch.
-    static func timeline(_ p: ScheduleProblem, resident: [Bool], issueStep: [Int])
-        -> (makespan: Double, lastLanding: Double) {
-        let order = p.loads.indices.filter { !resident[$0] }.sorted {
+    ///
+    /// - Parameters:
+    ///   - waitStep: per load, the step whose submission waits for it (nil: its first use; `Schedule.waitStep`).
+    ///   - firstRun: model the first run instead, which copies resident loads too (at their issue steps).
+    static func timeline(_ p: ScheduleProblem, resident: [Bool], issueStep: [Int], waitStep: [Int]? = nil,
+                         firstRun: Bool = false) -> (makespan: Double, lastLanding: Double) {
+        let order = p.loads.indices.filter { firstRun || !resident[$0] }.sorted {
             (issueStep[$0], p.loads[$0].firstUse, $0) < (issueStep[$1], p.loads[$1].firstUse, $1)
         }
-        var landedBy = [Double](repeating: 0, count: p.stepSeconds.count)  // latest landing per first use
+        let wait = waitStep ?? p.loads.map(\.firstUse)
+        var landedBy = [Double](repeating: 0, count: p.stepSeconds.count)  // latest landing per wait step
         // Where the runtime starts another compute submission (ExecutionPlan.streamingBatches): where copies
-        // are issued and where a step first needs a streamed image.
+        // are issued and where a step waits for copied images.
         var cut = [Bool](repeating: false, count: p.stepSeconds.count)
         if p.submissionSeconds > 0 {
             for i in order {
                 if issueStep[i] > 0, issueStep[i] < cut.count { cut[issueStep[i]] = true }
-                if p.loads[i].firstUse > 0 { cut[p.loads[i].firstUse] = true }
+                if wait[i] > 0 { cut[wait[i]] = true }
             }
         }
         var next = 0
@@ -198,7 +218,7 @@ public enum LoadPlanner {
             while next < order.count, issueStep[order[next]] <= k {
                 let i = order[next]
                 queueFree = max(queueFree, previousEnd) + p.transferSeconds(i)
-                landedBy[p.loads[i].firstUse] = max(landedBy[p.loads[i].firstUse], queueFree)
+                landedBy[wait[i]] = max(landedBy[wait[i]], queueFree)
                 next += 1
             }
             let boundary = cut[k] ? p.submissionSeconds : 0

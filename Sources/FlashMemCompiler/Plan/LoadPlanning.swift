@@ -39,6 +39,8 @@ public struct LoadPlanReport: Sendable {
     public var method: Placement.Method = .allResident
     /// What `auto` chose, and why; nil otherwise.
     public var autoChoice: String?
+    /// Compute submissions of a streamed first and warm run (`FMBundle.streamingSubmissions`), once the bundle exists.
+    public var submissions: (first: Int, warm: Int)?
 }
 
 enum LoadPlanning {
@@ -121,7 +123,8 @@ enum LoadPlanning {
         let schedule = Schedule(order: order, issueStep: issueStep, firstUse: input.firstUse.map { UInt32($0) },
                                 lastUse: input.lastUse.map { UInt32($0) }, budgetBytes: budgetBytes ?? 0,
                                 bandwidth: input.model.transferBandwidth, stepSeconds: input.stepSeconds,
-                                predictedSeconds: solved.predictedSeconds, lowerBoundSeconds: solved.lowerBoundSeconds)
+                                predictedSeconds: solved.predictedSeconds, lowerBoundSeconds: solved.lowerBoundSeconds,
+                                waitStep: solved.waitStep.flatMap { $0 == input.firstUse ? nil : $0.map { UInt32($0) } })
         let placement = Placement(
             weightSpaceBytes: solved.weightSpaceBytes, segmentBytes: segmentBytes, slotAlignment: slotAlignment,
             method: solved.method,
@@ -214,7 +217,9 @@ extension Compiler {
         var out = bundle
         out.schedule = schedule
         out.placement = placement
-        return (out, report)
+        var withSubmissions = report
+        withSubmissions.submissions = out.streamingSubmissions
+        return (out, withSubmissions)
     }
 
     /// The smallest budget (arena + weights) `replan` accepts for this bundle with these step times and bandwidth.

@@ -241,7 +241,8 @@ private struct Candidate {
         var issueStep = [Int](repeating: 0, count: bundle.images.count)
         for (c, chunk) in bundle.chunks.enumerated() { issueStep[Int(chunk.image)] = Int(bundle.schedule.issueStep[c]) }
         let problem = LoadPlanning.problem(input, slots: input.images.map(LoadPlanning.slotBytes), capacity: nil)
-        let timeline = LoadPlanner.timeline(problem, resident: resident, issueStep: issueStep)
+        let timeline = LoadPlanner.timeline(problem, resident: resident, issueStep: issueStep,
+                                            waitStep: bundle.images.indices.map { bundle.schedule.waitStep(image: $0) })
         self.bundle = bundle
         self.report = report
         residentBytes = bundle.images.indices.filter { resident[$0] }.reduce(0) { $0 + bundle.images[$1].byteSize }

@@ -103,9 +103,12 @@ public struct LoadSchedule: Sendable, Equatable {
     /// max(Σ stepSeconds, streamed bytes / bandwidth).
     public var lowerBoundSeconds: Double
     public var method: Method
+    /// Per load, the step whose compute submission waits for its copy (`Schedule.waitStep`); nil: its first use.
+    public var waitStep: [Int]?
 
     public init(resident: [Bool], issueStep: [Int], offsets: [UInt64], weightSpaceBytes: UInt64,
-                predictedSeconds: Double, lowerBoundSeconds: Double, method: Method) {
+                predictedSeconds: Double, lowerBoundSeconds: Double, method: Method, waitStep: [Int]? = nil) {
+        self.waitStep = waitStep
         self.resident = resident
         self.issueStep = issueStep
         self.offsets = offsets

@@ -7,32 +7,41 @@
 /// the `loaded` timeline counts finished copies in that order, so `loaded >= o + 1` means chunks 0…o have
 /// landed. A session has two plans: the first run copies every chunk; later runs only those of streamed images
 /// (resident ones stay loaded).
-struct ExecutionPlan {
+public struct ExecutionPlan: Sendable {
     /// Per ordinal: the chunk index.
-    let order: [Int]
+    public let order: [Int]
     /// Per ordinal: the chunk's own issueStep (its copy waits for `computed >= issueStep`).
-    let issueStep: [Int]
+    public let issueStep: [Int]
     /// Per ordinal: the step before which the host loop issues it. Copies are issued in ordinal order
     /// (timeline values must grow), so this is the running maximum of `issueStep`.
-    let issueBefore: [Int]
+    public let issueBefore: [Int]
     /// Per image: the ordinals of its first and last chunk (nil for an image without chunks).
-    let imageFirstOrdinal: [Int?]
-    let imageLastOrdinal: [Int?]
-    /// Per step: the `loaded` value it needs (all chunks of every image it binds), 0 for none.
-    let stepNeed: [Int]
+    public let imageFirstOrdinal: [Int?]
+    public let imageLastOrdinal: [Int?]
+    /// Per step: the `loaded` value it needs (all chunks of the images it waits for), 0 for none.
+    public let stepNeed: [Int]
 
     /// A run of consecutive steps submitted together.
-    struct Batch: Equatable {
-        var steps: Range<Int>
+    public struct Batch: Equatable, Sendable {
+        public var steps: Range<Int>
         /// `loaded` value to wait for before the batch starts (0: none).
-        var waitLoaded: Int
+        public var waitLoaded: Int
+
+        public init(steps: Range<Int>, waitLoaded: Int) {
+            self.steps = steps
+            self.waitLoaded = waitLoaded
+        }
     }
 
     /// - Parameter copies: per image, whether this plan copies its chunks (nil: all of them).
-    init(_ loaded: LoadedBundle, copies: [Bool]? = nil) {
+    public init(_ loaded: LoadedBundle, copies: [Bool]? = nil) {
+        self.init(loaded.bundle, copies: copies)
+    }
+
+    /// - Parameter copies: per image, whether this plan copies its chunks (nil: all of them).
+    public init(_ bundle: FMBundle, copies: [Bool]? = nil) {
         // Indices, ranges and the schedule's consistency were checked by the one validator
         // (`LoadedBundle.validate()`, which `Session` runs first); this only derives.
-        let bundle = loaded.bundle
         let schedule = bundle.schedule
         order = schedule.order.map(Int.init).filter { copies?[Int(bundle.chunks[$0].image)] ?? true }
         issueStep = order.map { Int(schedule.issueStep[$0]) }
@@ -49,12 +58,13 @@ struct ExecutionPlan {
         imageFirstOrdinal = first
         imageLastOrdinal = last
 
-        // What each step must wait for: every chunk of every image it binds (every image has chunks: they tile it).
+        // What each step must wait for: every chunk of every image whose wait step it is (its first use unless the
+        // plan waits earlier, `Schedule.waitStep`; the validator keeps it between the chunks' issue and first use).
         var need = [Int](repeating: 0, count: bundle.program.count)
-        for (k, step) in bundle.program.enumerated() {
-            for case let .image(i) in step.bindings where copies?[Int(i)] != false {  // resident: loaded earlier
-                need[k] = max(need[k], (last[Int(i)] ?? -1) + 1)
-            }
+        for (i, lastOrdinal) in last.enumerated() {
+            guard let lastOrdinal else { continue }  // resident in this plan: loaded earlier
+            let k = schedule.waitStep(image: i)
+            if k < need.count { need[k] = max(need[k], lastOrdinal + 1) }
         }
         stepNeed = need
     }
@@ -63,7 +73,7 @@ struct ExecutionPlan {
     /// landed chunks than every earlier step (so earlier steps are not held back by later steps' weights).
     /// Waits are cumulative: the barrier between consecutive steps orders a batch after the previous one,
     /// so a batch never needs to wait for less than the batch before it.
-    func streamingBatches(stepCount: Int) -> [Batch] {
+    public func streamingBatches(stepCount: Int) -> [Batch] {
         var batches: [Batch] = []
         let issueSteps = Set(issueBefore)
         var waited = 0
@@ -76,5 +86,17 @@ struct ExecutionPlan {
             }
         }
         return batches
+    }
+}
+
+extension FMBundle {
+    /// Compute submissions of a streamed run, as the runtime cuts them (`ExecutionPlan.streamingBatches`): the first
+    /// run, which copies every image, and later runs, which copy the streamed ones (one when they copy nothing).
+    public var streamingSubmissions: (first: Int, warm: Int) {
+        func count(_ copies: [Bool]?) -> Int {
+            let plan = ExecutionPlan(self, copies: copies)
+            return plan.order.isEmpty ? 1 : plan.streamingBatches(stepCount: program.count).count
+        }
+        return (count(nil), count(placement.map { $0.slots.map { !$0.resident } }))
     }
 }
