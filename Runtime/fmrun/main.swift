@@ -103,6 +103,11 @@ struct FMRun: ParsableCommand {
                                + "running a large model may need more.", valueName: "SECONDS"))
     var waitTimeout: Double = 600
 
+    @Flag(name: .customLong("signals-before-waits"),
+          help: ArgumentHelp("Submit every semaphore wait of a streamed run only after the submission that signals it "
+                             + "(compute batches then follow the streamer's copies on the host)."))
+    var signalsBeforeWaits = false
+
     @Flag(help: ArgumentHelp("Drop the bundle's pages from the OS page cache before opening it, so the cold run "
                              + "reads the file from storage (posix_fadvise; pages mapped elsewhere stay)."))
     var evictCache = false
@@ -130,6 +135,7 @@ struct FMRun: ParsableCommand {
                                      trace: trace != nil)
         options.hostRead = HostRead(rawValue: hostRead)!
         options.verifyChunks = !trustBundle
+        options.signalsBeforeWaits = signalsBeforeWaits
         return options
     }
 

@@ -69,6 +69,9 @@ final class ChunkStreamer {
     private var loadedBase: UInt64 = 0
     private var computedBase: UInt64 = 0
     private var waitForCompute = true
+    /// With `SessionOptions.signalsBeforeWaits`: the run's record of submitted values (a copy waiting for compute is
+    /// submitted only once the batch that signals it is).
+    private var order: SubmissionOrder? = nil
     /// The highest `loaded` value any submitted copy signals (what to wait for when draining after an error).
     private(set) var submittedLoaded: UInt64 = 0
     /// Per copy ordinal of this run, once submitted: the `loaded` value its submission signals (that of the group's
@@ -159,7 +162,8 @@ final class ChunkStreamer {
 
     /// Starts a run whose timeline values are offset by the given bases. `waitForCompute` false (preload)
     /// drops the `computed` waits: nothing reads the images while they load.
-    func begin(loadedBase: UInt64, computedBase: UInt64, waitForCompute: Bool) {
+    func begin(loadedBase: UInt64, computedBase: UInt64, waitForCompute: Bool, order: SubmissionOrder? = nil) {
+        self.order = order
         self.loadedBase = loadedBase
         self.computedBase = computedBase
         self.waitForCompute = waitForCompute
@@ -365,7 +369,23 @@ final class ChunkStreamer {
         pendingOrdinals = 0..<0
         let start = monotonicSeconds()
         if counters.firstSubmit == nil { counters.firstSubmit = start }
-        try device.submit(batch, to: queue)
+        if let order {
+            // Each submission that waits for compute goes once the batch signalling its value is submitted.
+            var from = 0
+            for (index, submission) in batch.enumerated() {
+                guard let wait = submission.waits.first?.value else { continue }
+                if from < index {
+                    try device.submit(Array(batch[from..<index]), to: queue)
+                    order.copiesSubmitted(through: batch[index - 1].signals[0].value)
+                    from = index
+                }
+                guard order.awaitCompute(wait) else { throw SubmissionOrder.Abandoned() }
+            }
+            try device.submit(Array(batch[from...]), to: queue)
+            order.copiesSubmitted(through: batch.last!.signals[0].value)
+        } else {
+            try device.submit(batch, to: queue)
+        }
         if tracing {
             events.append(RunTrace.Event(track: .hostStreamer, name: "submit copies", start: start,
                                          duration: monotonicSeconds() - start,

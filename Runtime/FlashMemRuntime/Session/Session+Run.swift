@@ -164,26 +164,31 @@ extension Session {
         let plan = program.plan
         let loadedBase = loadedValue, computedBase = computedValue
         let chunkCount = plan.order.count
-        streamer.begin(loadedBase: loadedBase, computedBase: computedBase, waitForCompute: true)
+        let separateQueues = device.transferQueue != device.computeQueue
+        let order = separateQueues && options.signalsBeforeWaits
+            ? SubmissionOrder(loaded: loadedBase, computed: computedBase) : nil
+        streamer.begin(loadedBase: loadedBase, computedBase: computedBase, waitForCompute: true, order: order)
         var submittedComputed = computedBase
         var submissions = 0
         func submitBatch(_ index: Int) throws {
             var submission = computeSubmission(program, batch: index, computedBase: computedBase)
             let batch = program.batches[index]
             if batch.waitLoaded > 0 {
-                submission.waits.append((loadedSemaphore, loadedBase + UInt64(batch.waitLoaded),
-                                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue))
+                let value = loadedBase + UInt64(batch.waitLoaded)
+                submission.waits.append((loadedSemaphore, value, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue))
+                if let order, !order.awaitCopies(value) { throw SubmissionOrder.Abandoned() }
             }
             let submitStart = monotonicSeconds()
             if firstComputeSubmit == nil { firstComputeSubmit = submitStart }
             try device.submit([submission], to: device.computeQueue)
+            order?.computeSubmitted(through: submission.signals[0].value)
             traceHost("submit compute", from: submitStart,
                       ["steps": "\(batch.steps.lowerBound)..<\(batch.steps.upperBound)", "waitLoaded": "\(batch.waitLoaded)"])
             submittedComputed = submission.signals[0].value
             submissions += 1
         }
         do {
-            if device.transferQueue != device.computeQueue {
+            if separateQueues {
                 // Copies on their own task: waits before signals are fine across queues with timeline semaphores.
                 let group = DispatchGroup()
                 let streamError = ErrorBox()
@@ -194,6 +199,7 @@ extension Session {
                         copiesIssued?()
                     } catch {
                         streamError.error = error
+                        order?.abandon()
                     }
                 }
                 var computeError: Error? = nil
@@ -201,9 +207,12 @@ extension Session {
                     for index in program.batches.indices { try submitBatch(index) }
                 } catch {
                     computeError = error
+                    order?.abandon()
                 }
                 group.wait()
-                if let error = streamError.error ?? computeError { throw error }
+                // The thread that failed first, not the one that stopped waiting for it.
+                let errors = [streamError.error, computeError].compactMap { $0 }
+                if let error = errors.first(where: { !($0 is SubmissionOrder.Abandoned) }) ?? errors.first { throw error }
             } else {
                 var next = 0
                 for (index, batch) in program.batches.enumerated() {

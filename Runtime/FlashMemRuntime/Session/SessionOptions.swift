@@ -38,6 +38,12 @@ public struct SessionOptions: Sendable {
     /// wrong outputs. Costs a hash of each chunk once per session (warm runs skip verified chunks). Turn it off
     /// only for bundles you trust (`fmrun --trust-bundle`, FM_SESSION_TRUST_BUNDLE).
     public var verifyChunks = true
+    /// Streamed runs on a device with a transfer queue of its own: submit every semaphore wait only after the
+    /// submission that signals it (the compute thread then waits on the host for the streamer's copies, and the
+    /// streamer for the compute batches its copies wait for), instead of submitting every compute batch at once.
+    /// A driver may hold a submission that waits for an unsubmitted value back on a thread of its own
+    /// (Benchmarks/boundaries measures what that costs). Off by default.
+    public var signalsBeforeWaits = false
 
     /// `waitTimeoutSeconds` as Vulkan wants it (at least 1 ms).
     var waitTimeoutNanoseconds: UInt64 { UInt64(max(waitTimeoutSeconds, 0.001) * 1e9) }
