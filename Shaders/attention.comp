@@ -60,8 +60,9 @@ layout(std430, set = 0, binding = 4) readonly buffer MaskBuffer { float MASK_ADD
 layout(std430, set = 0, binding = 5) readonly buffer CondBuffer { int COND[]; };
 
 layout(push_constant) uniform PushConstants {
-    uint Lq, Lk, D, Dv;
+    uint Lq, Lk;
     uint b1Count;                       // inner batch dim size
+    uint qOff, kOff, vOff;              // first element of Q, K, V in their buffers (views of a larger tensor)
     uint q0, q1, qRow, qCol;            // element strides: batch 0, batch 1, row, column
     uint k0, k1, kRow, kCol;            // K as [Lk, D]: row = key, column = depth
     uint v0, v1, vRow, vCol;
@@ -69,7 +70,7 @@ layout(push_constant) uniform PushConstants {
     uint a0, a1, aRow, aCol;            // MASK_ADD
     uint c0, c1, cRow, cCol;            // COND
     float scale, fill;
-} pc;                                   // 124 bytes
+} pc;                                   // 128 bytes
 
 shared float Qs[BR * ATT_DMAX];        // [row][d]
 shared float KsT[ATT_DMAX * KS];       // [d][key]
@@ -84,9 +85,9 @@ void main() {
     const uint rowBase = gl_WorkGroupID.x * BR;
     const uint batch = gl_WorkGroupID.y;
     const uint b0 = batch / pc.b1Count, b1 = batch - b0 * pc.b1Count;
-    const uint qBase = b0 * pc.q0 + b1 * pc.q1;
-    const uint kBase = b0 * pc.k0 + b1 * pc.k1;
-    const uint vBase = b0 * pc.v0 + b1 * pc.v1;
+    const uint qBase = pc.qOff + b0 * pc.q0 + b1 * pc.q1;
+    const uint kBase = pc.kOff + b0 * pc.k0 + b1 * pc.k1;
+    const uint vBase = pc.vOff + b0 * pc.v0 + b1 * pc.v1;
     const float negInf = uintBitsToFloat(0xff800000u);
 
     // Score phase: key j of the tile, rows sg·RPI … sg·RPI + RPI − 1 of the block.

@@ -132,10 +132,10 @@ final class AttentionLoweringTests: XCTestCase {
         XCTAssertTrue(kernel.name.hasPrefix("attention<ATT_DMAX=64>"), kernel.name)
         XCTAssertEqual(kernel.specConstants, [1, 0, 0, 16, 16], "HAS_ADD, no select, D, Dv")
         let push = words(p.steps[0].pushConstants)
-        XCTAssertEqual(Array(push[0..<5]), [10, 12, 16, 16, 2], "Lq Lk D Dv, inner batch = heads")
-        XCTAssertEqual(Array(push[9..<13]), [0, 16 * 12, 1, 12], "Kᵀ [D, Lk] read as K [Lk, D]")
-        XCTAssertEqual(Array(push[21..<25]), [0, 0, 0, 1], "the mask broadcast over heads and rows")
-        XCTAssertEqual(Float(bitPattern: push[29]), 0.25)
+        XCTAssertEqual(Array(push[0..<6]), [10, 12, 2, 0, 0, 0], "Lq Lk, inner batch = heads, no offsets")
+        XCTAssertEqual(Array(push[10..<14]), [0, 16 * 12, 1, 12], "Kᵀ [D, Lk] read as K [Lk, D]")
+        XCTAssertEqual(Array(push[22..<26]), [0, 0, 0, 1], "the mask broadcast over heads and rows")
+        XCTAssertEqual(Float(bitPattern: push[30]), 0.25)
         for intermediate in ["s", "ss", "sm", "p"] {
             XCTAssertNil(p.tensors[intermediate], "\(intermediate) is never materialised")
         }
@@ -205,10 +205,10 @@ final class AttentionLoweringTests: XCTestCase {
         let p = try lower(b)
         XCTAssertEqual(p.steps.count, 1, p.steps.map(\.label).description)
         let push = words(p.steps[0].pushConstants)
-        XCTAssertEqual(Array(push[5..<9]), [0, 8, 16, 1], "Q [L, H, D] read per head")
-        XCTAssertEqual(Array(push[9..<13]), [0, 8, 16, 1], "K [L, H, D] read per head")
-        XCTAssertEqual(Array(push[17..<21]), [0, 8, 16, 1], "Y written as [L, H, D]")
-        XCTAssertEqual(Float(bitPattern: push[29]), 2)
+        XCTAssertEqual(Array(push[6..<10]), [0, 8, 16, 1], "Q [L, H, D] read per head")
+        XCTAssertEqual(Array(push[10..<14]), [0, 8, 16, 1], "K [L, H, D] read per head")
+        XCTAssertEqual(Array(push[18..<22]), [0, 8, 16, 1], "Y written as [L, H, D]")
+        XCTAssertEqual(Float(bitPattern: push[30]), 2)
     }
 
     /// GPT-Neo casts Q and Kᵀ to float32 (identity Casts in an fp32 model) and masks with Where before softmax.
@@ -232,7 +232,7 @@ final class AttentionLoweringTests: XCTestCase {
         let p = try lower(b)
         XCTAssertEqual(p.steps.count, 1, p.steps.map(\.label).description)
         XCTAssertEqual(p.kernels[p.steps[0].kernel].specConstants, [0, 1, 0, 8, 8], "no add, keep where true")
-        XCTAssertEqual(Float(bitPattern: words(p.steps[0].pushConstants)[30]), -3.4028235e38)
+        XCTAssertEqual(Float(bitPattern: words(p.steps[0].pushConstants)[31]), -3.4028235e38)
         XCTAssertNotNil(p.tensors["causal"]?.constant, "the bool mask is a resident int32 tensor")
     }
 }

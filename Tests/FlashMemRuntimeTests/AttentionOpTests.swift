@@ -217,6 +217,52 @@ final class AttentionOpTests: XCTestCase {
                              HostTensor(name: "v", shape: [1, h, l, d], floats: v)],
                   expected: want, shape: [1, h, l, d])
     }
+    /// torchvision's ViT splits one [L, 1, 3E] QKV product into heads: Reshape, Unsqueeze, one Transpose, Squeeze,
+    /// then per operand a Gather of a constant index, Reshape, Transpose and Reshape. The copies that made Q, K and V
+    /// for the attention alone are read in place (a view with an element offset into the big Transpose's output),
+    /// so two steps remain: that Transpose (it has three readers) and the attention.
+    func testVitHeadSplitCopiesAreReadInPlace() throws {
+        let (h, l, d) = (2, 37, 16)
+        let e = h * d
+        var b = GraphBuilder()
+        b.input("qkv", [l, 1, 3 * e])
+        b.intConstant("s4", [Int64(l), 1, 3, Int64(e)])
+        b.node("Reshape", ["qkv", "s4"], "r", [l, 1, 3, e])
+        b.intConstant("ax0", [0])
+        b.node("Unsqueeze", ["r", "ax0"], "u", [1, l, 1, 3, e])
+        b.node("Transpose", ["u"], "t", [3, l, 1, 1, e], ["perm": .ints([3, 1, 2, 0, 4])])
+        b.intConstant("ax3", [3])
+        b.node("Squeeze", ["t", "ax3"], "sq", [3, l, 1, e])
+        b.intConstant("heads", [Int64(l), Int64(h), Int64(d)])
+        b.intConstant("batched", [1, Int64(h), Int64(l), Int64(d)])
+        for (j, name) in ["q", "k", "v"].enumerated() {
+            b.initializers["i\(j)"] = ConstantTensor(dtype: .int64, shape: [],
+                                                     bytes: TensorBytes(withUnsafeBytes(of: Int64(j)) { [UInt8]($0) }))
+            b.node("Gather", ["sq", "i\(j)"], "\(name)g", [l, 1, e], ["axis": .int(0)])
+            b.node("Reshape", ["\(name)g", "heads"], "\(name)r", [l, h, d])
+            b.node("Transpose", ["\(name)r"], "\(name)h", [h, l, d], ["perm": .ints([1, 0, 2])])
+            b.node("Reshape", ["\(name)h", "batched"], name, [1, h, l, d])
+        }
+        b.node("Transpose", ["k"], "kT", [1, h, d, l], ["perm": .ints([0, 1, 3, 2])])
+        b.node("MatMul", ["q", "kT"], "s", [1, h, l, l])
+        b.node("Softmax", ["s"], "p", [1, h, l, l], ["axis": .int(-1)])
+        b.node("MatMul", ["p", "v"], "y", [1, h, l, d])
+        b.outputs = ["y"]
+        let qkv = Self.seeded(l * 3 * e, seed: 21)
+        // Operand j of head n, row i, depth t: qkv[i][j·E + n·D + t].
+        func operand(_ j: Int) -> [Float] {
+            (0..<h).flatMap { n in (0..<l).flatMap { i in (0..<d).map { t in qkv[i * 3 * e + j * e + n * d + t] } } }
+        }
+        let want = Self.reference(q: operand(0), k: operand(1), v: operand(2), batches: h, lq: l, lk: l, d: d, dv: d,
+                                  scale: 1)
+        try check(b, feeds: [HostTensor(name: "qkv", shape: [l, 1, 3 * e], floats: qkv)], expected: want,
+                  shape: [1, h, l, d], otherSteps: 1)
+        let program = try Lowering.lower(b.graph(), precision: .fp32)
+        let attention = try XCTUnwrap(program.steps.first { program.kernels[$0.kernel].name.hasPrefix("attention<") })
+        let push = attention.pushConstants.withUnsafeBytes { Array($0.bindMemory(to: UInt32.self)) }
+        XCTAssertEqual(Array(push[3..<6]), [0, UInt32(l * e), UInt32(2 * l * e)], "Q, K, V offsets in the Transpose's output")
+    }
+
     /// Long attentions left unfused run in blocks of query rows (AttentionSplit): GPT-Neo's causal Where (a mask that
     /// varies along the rows, sliced with them) and BERT's padding mask [B, 1, 1, L] (broadcast along the rows, read
     /// whole), 37 rows in blocks of 8 (the last one 5). Against the CPU reference, streamed ≡ preloaded, and bit for

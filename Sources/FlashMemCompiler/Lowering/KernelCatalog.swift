@@ -71,10 +71,11 @@ enum KernelCatalog {
     static let batchnorm = KernelFamily(file: "batchnorm.comp", bindings: [buffer, buffer, buffer],
                                         pushConstantSize: 3 * 4, axes: [])
 
-    /// Fused attention (LoweringPasses.fuseAttention). Q, K, V, Y, additive mask, select condition. Push: Lq Lk D Dv
-    /// b1Count, then strides (b0 b1 row column) of Q K V Y mask cond, scale fill.
+    /// Fused attention (LoweringPasses.fuseAttention). Q, K, V, Y, additive mask, select condition. Push: Lq Lk
+    /// b1Count, the offsets of Q K V, then strides (b0 b1 row column) of Q K V Y mask cond, scale fill (128 bytes,
+    /// Vulkan's guaranteed maxPushConstantsSize).
     static let attention = KernelFamily(file: "attention.comp", bindings: [buffer, buffer, buffer, buffer, buffer, buffer],
-                                        pushConstantSize: 31 * 4, axes: [("ATT_DMAX", ["64", "128"])])
+                                        pushConstantSize: 32 * 4, axes: [("ATT_DMAX", ["64", "128"])])
 
     static let all: [KernelFamily] = [conv2d, conv2dIGemm, gemm, gemmTiled, gemmCoopmat, splitKReduce, matmul, binary, unary, pool,
                                       globalAvgPool, softmax, batchnorm, attention]

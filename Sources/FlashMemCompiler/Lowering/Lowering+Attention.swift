@@ -1,7 +1,10 @@
 // FusedAttention (made by LoweringPasses.fuseAttention, LoweringPasses+Attention.swift) → attention.comp: one
 // dispatch of ceil(Lq / 16) × batches workgroups computing softmax(mask(scale · Q × Kᵀ)) × V with the scores on
 // chip. The operands are read (and the output written) through the strides `AttentionLayout` computes, so the
-// transposes the pass absorbed cost nothing. Owned by the matmul family.
+// transposes the pass absorbed cost nothing. A strided copy that made Q, K or V for this step alone (the head
+// split of a fused QKV projection: ViT's Gather + Reshape + Transpose of one [L, 3·E] product) is folded in too:
+// the step reads the copy's source through the composed view, from an element offset (`composableCopy`, as the
+// data-movement lowering folds copies into copies). Owned by the matmul family.
 
 import FMBFormat
 
@@ -11,13 +14,42 @@ extension LoweringContext {
         let addMask = optionalInput(n, 3), cond = optionalInput(n, 4)
         try requireFloat(n, [q, k, v, y] + (addMask.map { [$0] } ?? []))
         let perm = { (key: String) in n.node.ints(key) }
-        guard let layout = AttentionLayout(
-            q: (try shape(q, of: n), perm("q_perm")), kT: (try shape(k, of: n), perm("k_perm")),
-            v: (try shape(v, of: n), perm("v_perm")), y: (try shape(y, of: n), perm("y_perm")),
-            addMask: try addMask.map { try shape($0, of: n) }, cond: try cond.map { try shape($0, of: n) })
-        else {
+        let yView = (try shape(y, of: n), perm("y_perm"))
+        let maskShapes = (try addMask.map { try shape($0, of: n) }, try cond.map { try shape($0, of: n) })
+        // Each operand as the products see it: the tensor itself, or the source of the copy that made it.
+        var sources = [q, k, v]
+        var views: [StridedAccess] = []
+        var folded: [Int] = []
+        for (name, key) in [(q, "q_perm"), (k, "k_perm"), (v, "v_perm")] {
+            let operandShape = try shape(name, of: n)
+            var view = StridedAccess.contiguous(operandShape)
+            if let copy = composableCopy(producing: name, consumer: n), let seen = copy.access.reshaped(operandShape) {
+                sources[views.count] = copy.source
+                view = seen
+                folded.append(copy.step)
+            }
+            if let p = perm(key) {
+                guard p.count == operandShape.count, Set(p) == Set(0..<operandShape.count) else {
+                    throw error(n, "internal: \(key) \(p) is not a permutation of \(operandShape.count) axes")
+                }
+                view = view.permuted(p)
+            }
+            views.append(view)
+        }
+        var layout = AttentionLayout(q: views[0], kT: views[1], v: views[2], y: yView, addMask: maskShapes.0,
+                                     cond: maskShapes.1)
+        if layout == nil, !folded.isEmpty {
+            // The composed views do not fit the kernel's strides: read the copies' outputs instead.
+            sources = [q, k, v]
+            folded = []
+            layout = AttentionLayout(q: (try shape(q, of: n), perm("q_perm")), kT: (try shape(k, of: n), perm("k_perm")),
+                                     v: (try shape(v, of: n), perm("v_perm")), y: yView, addMask: maskShapes.0,
+                                     cond: maskShapes.1)
+        }
+        guard let layout else {
             throw error(n, "internal: the fused attention's operands do not fit attention.comp")
         }
+        for step in folded.sorted(by: >) { program.steps.remove(at: step) }
         let dmax = max(layout.d, layout.dv) <= 64 ? 64 : 128
         let bc = dmax == 64 ? 32 : 16  // attention.comp's BC (keys per tile)
         let select = n.node.int("select", default: 0)
@@ -29,7 +61,7 @@ extension LoweringContext {
             workgroupSize: [64, 1, 1], sharedMemoryBytes: (16 * dmax + dmax * (bc + 1) + bc * dmax + 16 * (bc + 1)
                                                             + 3 * 16) * 4))
         var push = PushConstants()
-        push.append([layout.lq, layout.lk, layout.d, layout.dv, layout.batch[1]])
+        push.append([layout.lq, layout.lk, layout.batch[1]] + layout.offsets)
         for strides in [layout.q, layout.k, layout.v, layout.y, layout.addMask, layout.cond] {
             push.append(strides)
         }
@@ -40,8 +72,8 @@ extension LoweringContext {
             throw error(n, "\(batches) attention batches exceed the dispatch grid")
         }
         let groups = [LoweringMath.ceilDiv(layout.lq, 16), batches, 1]
-        let qBinding = try read(q, for: n)
-        let bindings = [qBinding, try read(k, for: n), try read(v, for: n), try write(y, for: n),
+        let qBinding = try read(sources[0], for: n)
+        let bindings = [qBinding, try read(sources[1], for: n), try read(sources[2], for: n), try write(y, for: n),
                         try addMask.map { try read($0, for: n) } ?? qBinding,
                         try cond.map { try read($0, for: n) } ?? qBinding]
         let (lq, lk, d, dv) = (Double(layout.lq), Double(layout.lk), Double(layout.d), Double(layout.dv))

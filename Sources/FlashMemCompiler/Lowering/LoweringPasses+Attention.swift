@@ -258,6 +258,8 @@ struct AttentionLayout: Equatable {
     var lq: Int, lk: Int, d: Int, dv: Int
     var batch: [Int]  // [outer, inner]
     var q: [Int], k: [Int], v: [Int], y: [Int], addMask: [Int], cond: [Int]  // each [b0, b1, row, column]
+    /// Where Q, K and V start in the tensors bound for them (elements): views of a larger tensor (Lowering+Attention).
+    var offsets: [Int]
 
     /// attention.comp's widest head (shared tiles of ATT_DMAX = 128).
     static let maxDepth = 128
@@ -267,14 +269,21 @@ struct AttentionLayout: Equatable {
     /// `y` is the tensor written and the Transpose that made it from the product.
     init?(q: ([Int], [Int]?), kT: ([Int], [Int]?), v: ([Int], [Int]?), y: ([Int], [Int]?), addMask: [Int]?,
           cond: [Int]?) {
-        func view(_ operand: ([Int], [Int]?)) -> (shape: [Int], strides: [Int])? {
+        func view(_ operand: ([Int], [Int]?)) -> StridedAccess? {
             let (shape, perm) = operand
-            let strides = StridedAccess.rowMajorStrides(shape)
-            guard let perm else { return (shape, strides) }
+            guard let perm else { return .contiguous(shape) }
             guard perm.count == shape.count, Set(perm) == Set(0..<shape.count) else { return nil }
-            return (perm.map { shape[$0] }, perm.map { strides[$0] })
+            return StridedAccess.contiguous(shape).permuted(perm)
         }
-        guard let qv = view(q), let kv = view(kT), let vv = view(v), qv.shape.count >= 2,
+        guard let qv = view(q), let kv = view(kT), let vv = view(v) else { return nil }
+        self.init(q: qv, kT: kv, v: vv, y: y, addMask: addMask, cond: cond)
+    }
+
+    /// The same with Q, Kᵀ and V given as views (shape as the products see them, strides and offset into the
+    /// tensor read).
+    init?(q qv: StridedAccess, kT kv: StridedAccess, v vv: StridedAccess, y: ([Int], [Int]?), addMask: [Int]?,
+          cond: [Int]?) {
+        guard qv.shape.count >= 2,
               qv.shape.count == kv.shape.count, qv.shape.count == vv.shape.count else { return nil }
         let rank = qv.shape.count
         let lq = qv.shape[rank - 2], d = qv.shape[rank - 1]
@@ -323,7 +332,9 @@ struct AttentionLayout: Equatable {
         self.y = two(dims.strides[3]) + [yStrides[rank - 2], yStrides[rank - 1]]
         self.addMask = two(dims.strides[4]) + [aStrides[rank - 2], aStrides[rank - 1]]
         self.cond = two(dims.strides[5]) + [cStrides[rank - 2], cStrides[rank - 1]]
-        guard ([self.q, self.k, self.v, self.y, self.addMask, self.cond].joined()).allSatisfy({ $0 >= 0 }) else {
+        offsets = [qv.offset, kv.offset, vv.offset]
+        guard ([self.q, self.k, self.v, self.y, self.addMask, self.cond].joined()).allSatisfy({ $0 >= 0 }),
+              offsets.allSatisfy({ $0 >= 0 }) else {
             return nil
         }
     }
