@@ -346,4 +346,60 @@ extension KernelPathTests {
         u.outputs = ["y"]
         try paths.check(u, ["z": z], ["y": apply(exact, z)], kernels: ["unary<"])
     }
+
+    /// A residual Add after a product (fuseResidualAdd) is the product's C: MatMul + bias + Add(R) + Relu is one
+    /// product (the activation after C), and so is Gemm with a bias C → Reshape → Transpose of a size-1 dim → Add(R)
+    /// (ViT's attention projection); a residual computed after the product still adds correctly.
+    func testResidualAddFusedIntoTheProduct() throws {
+        let paths = self
+        func plus(_ x: [Float], _ y: [Float]) -> [Float] { zip(x, y).map { $0 + $1 } }
+        func steps(_ b: GraphBuilder) throws -> [String] {
+            try Lowering.lower(b.graph(), precision: .fp32, compiler: Self.compiler ?? ShaderCompiler()).steps.map(\.label)
+        }
+        var l = GraphBuilder()
+        let t = paths.rand(3 * 20 * 48, 310), wl = paths.rand(48 * 40, 311), bl = paths.rand(40, 312)
+        let res = paths.rand(3 * 20 * 40, 313)
+        l.input("t", [3, 20, 48])
+        l.input("res", [3, 20, 40])
+        l.constant("wl", [48, 40], wl)
+        l.constant("bl", [40], bl)
+        l.node("MatMul", ["t", "wl"], "p", [3, 20, 40])
+        l.node("Add", ["p", "bl"], "h", [3, 20, 40])
+        l.node("Add", ["res", "h"], "s", [3, 20, 40])
+        l.node("Relu", ["s"], "y", [3, 20, 40])
+        l.outputs = ["y"]
+        let linear = R.gemm(a: t, aShape: [60, 48], b: wl, bShape: [48, 40], c: bl, cShape: [40])
+        try paths.check(l, ["t": t, "res": res], ["y": R.relu(plus(linear.y, res))])
+        XCTAssertEqual(try steps(l).filter { !$0.hasPrefix("p+") }, [], "one product (and its split-K reduction)")
+
+        var g = GraphBuilder()
+        let a = paths.rand(100 * 70, 314), w = paths.rand(70 * 50, 315), c = paths.rand(50, 316)
+        let r2 = paths.rand(100 * 50, 317)
+        g.input("a", [100, 70])
+        g.input("r", [1, 100, 50])
+        g.constant("w", [70, 50], w)
+        g.constant("c", [50], c)
+        g.intConstant("shape", [100, 1, 50])
+        g.node("Gemm", ["a", "w", "c"], "h", [100, 50])
+        g.node("Reshape", ["h", "shape"], "v", [100, 1, 50])
+        g.node("Transpose", ["v"], "vt", [1, 100, 50], ["perm": .ints([1, 0, 2])])
+        g.node("Add", ["vt", "r"], "y", [1, 100, 50])
+        g.outputs = ["y"]
+        let gemm = R.gemm(a: a, aShape: [100, 70], b: w, bShape: [70, 50], c: c, cShape: [50])
+        try paths.check(g, ["a": a, "r": r2], ["y": plus(gemm.y, r2)], kernels: ["gemm_tiled<"])
+        XCTAssertEqual(try steps(g), ["h+y"], "Gemm and Add as one step (the Reshape and Transpose are views)")
+
+        // The residual is computed after the product: not fused (it would be read before it is written).
+        var late = GraphBuilder()
+        late.input("a", [100, 70])
+        late.input("r", [100, 50])
+        late.constant("w", [70, 50], w)
+        late.constant("c", [50], c)
+        late.node("Gemm", ["a", "w", "c"], "h", [100, 50])
+        late.node("Relu", ["r"], "rr", [100, 50])
+        late.node("Add", ["h", "rr"], "y", [100, 50])
+        late.outputs = ["y"]
+        try paths.check(late, ["a": a, "r": r2], ["y": plus(gemm.y, R.relu(r2))])
+        XCTAssertEqual(try steps(late).count, 3, "Gemm, Relu, Add")
+    }
 }

@@ -66,6 +66,10 @@ extension LoweringContext {
                 addend = GemmAddend(name: c, beta: beta, rowStride: strides.row, columnStride: strides.column)
             }
         }
+        if let residual = n.residual {  // fuseResidualAdd: only where C is constant bias texels or absent
+            guard addend == nil else { throw error(n, "internal: a fused residual beside a run-time C") }
+            addend = GemmAddend(name: residual, beta: 1, rowStride: nCols, columnStride: 1)
+        }
         if let constantB = initializers[b] {
             try emitGemm(n, a: a, aStrides: transA ? (1, m) : (k, 1), m: m, k: k, n: nCols, b: constantB, bName: b,
                          transB: transB, alpha: alpha, bias: bias, beta: beta, addend: addend,
@@ -115,11 +119,12 @@ extension LoweringContext {
                 guard let constant = initializers[name] else { throw error(n, "fused bias '\(name)' is not a constant") }
                 return constant.floats()
             }
+            let addend = n.residual.map { GemmAddend(name: $0, beta: 1, rowStride: nCols, columnStride: 1) }
             try emitGemm(n, a: a, aStrides: (k, 1), m: m, k: k, n: nCols, b: constantB, bName: b, transB: false,
-                         alpha: 1, bias: bias, beta: 1, addend: nil, aBytes: elementCount(aShape) * 4, y: y)
+                         alpha: 1, bias: bias, beta: 1, addend: addend, aBytes: elementCount(aShape) * 4, y: y)
             return
         }
-        guard n.bias == nil else { throw error(n, "a fused bias needs a constant B (internal)") }
+        guard n.bias == nil, n.residual == nil else { throw error(n, "a fused bias or residual needs a constant B (internal)") }
         let layout = try matMulLayout(n, aShape: aShape, bShape: bShape, yShape: yShape)
         try emitMatMul(n, layout: layout, a: a, b: b, addend: nil, y: y,
                        bytes: elementCount(aShape) + elementCount(bShape) + elementCount(yShape))

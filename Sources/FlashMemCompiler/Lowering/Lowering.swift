@@ -114,6 +114,9 @@ struct LoweringNode {
     var predicate: LoweredPredicate?
     /// A MatMul's fused bias: the constant added along the last axis of its product (`fuseMatMulBias`).
     var bias: String?
+    /// A MatMul's or Gemm's fused residual: an activation of the product's shape added in its epilogue
+    /// (`fuseResidualAdd`).
+    var residual: String?
 
     init(_ node: Node) {
         self.node = node
@@ -181,6 +184,7 @@ final class LoweringContext {
         LoweringPasses.foldBatchNorm(&nodes, initializers: &initializers, graphOutputs: outputs)
         LoweringPasses.recognizeGelu(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
         LoweringPasses.fuseMatMulBias(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
+        LoweringPasses.fuseResidualAdd(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
         LoweringPasses.fuseActivations(&nodes, graphOutputs: outputs)
         let splits = LoweringPasses.fuseAttention(&nodes, initializers: initializers, values: values,
                                                   graphOutputs: outputs, opset: graph.opset, rule: attentionFusion)

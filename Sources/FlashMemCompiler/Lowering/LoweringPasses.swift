@@ -185,6 +185,79 @@ enum LoweringPasses {
         nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }
 
+    /// MatMul(A, constant B) (its bias fused or not) or Gemm(A, constant B[, constant C along the columns]) → Add(·, R), where R is an
+    /// activation of exactly the product's shape, becomes one product that adds R in its epilogue (the kernels' C,
+    /// row-major [M, N]): a transformer's residual connection after its attention projection and its MLP, otherwise
+    /// an element-wise kernel and an arena round trip of its own. Runs before `fuseActivations`, since the kernels
+    /// apply the activation after C: act(A × B + bias + R) is Relu(product + R). The Add's output becomes the
+    /// product's (or that of a view between them, as `fuseActivations` does).
+    static func fuseResidualAdd(_ nodes: inout [LoweringNode], initializers: [String: ConstantTensor],
+                                values: [String: ValueInfo], graphOutputs: Set<String>) {
+        let uses = useCounts(nodes, graphOutputs: graphOutputs)
+        let producer = producers(nodes)
+        var removed = Set<Int>()
+        for (r, add) in nodes.enumerated() where add.op == "Add" && isDefaultDomain(add.node) {
+            guard add.node.inputs.count == 2, add.node.outputs.count == 1, add.node.inputs[0] != add.node.inputs[1],
+                  let outShape = values[add.node.outputs[0]]?.staticShape else { continue }
+            for (y, residual) in [(add.node.inputs[0], add.node.inputs[1]), (add.node.inputs[1], add.node.inputs[0])] {
+                guard var p = soleProducer(of: y, in: nodes, producers: producer, uses: uses, graphOutputs: graphOutputs,
+                                           removed: removed, predicate: add.predicate) else { continue }
+                // Product → views → Add (ViT: Gemm [L, E] → Reshape [L, 1, E] → Transpose [1, L, E]): views and
+                // transposes of size-1 dims keep the element order.
+                var view: Int?
+                while keepsElementOrder(nodes[p], values), let data = nodes[p].node.inputs.first,
+                      let q = soleProducer(of: data, in: nodes, producers: producer, uses: uses, graphOutputs: graphOutputs,
+                                           removed: removed, predicate: add.predicate) {
+                    view = view ?? p
+                    p = q
+                }
+                let product = nodes[p].node.outputs[0]
+                guard nodes[p].activation == .none, nodes[p].residual == nil,
+                      initializers[residual] == nil, producer[residual].map({ $0 < p }) ?? true,
+                      let info = values[residual], info.dtype == .float32, info.staticShape == outShape,
+                      view != nil || values[product]?.staticShape == outShape,
+                      nodes[p].node.inputs.count >= 2, initializers[nodes[p].node.inputs[0]] == nil,
+                      let weight = initializers[nodes[p].node.inputs[1]], weight.dtype.isFloat
+                else { continue }
+                switch nodes[p].op {
+                case "MatMul":
+                    guard nodes[p].node.inputs.count == 2, weight.shape.count >= 2,
+                          weight.shape.dropLast(2).allSatisfy({ $0 == 1 }) else { continue }
+                case "Gemm":
+                    // Its C must be a constant the lowering packs as bias texels (the same for every row).
+                    let inputs = nodes[p].node.inputs
+                    if inputs.count > 2, !inputs[2].isEmpty {
+                        guard let c = initializers[inputs[2]], c.shape.count <= 1 || c.shape.first == 1 else { continue }
+                    }
+                default:
+                    continue
+                }
+                if let view {
+                    nodes[view].node.outputs = [add.node.outputs[0]]
+                    nodes[view].label += "+\(add.label)"
+                } else {
+                    nodes[p].node.outputs = [add.node.outputs[0]]
+                }
+                nodes[p].residual = residual
+                nodes[p].label += "+\(add.label)"
+                removed.insert(r)
+                break
+            }
+        }
+        nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
+    /// A view (`views`), or a Transpose that moves only size-1 dims: its output has its input's elements in the
+    /// same order.
+    static func keepsElementOrder(_ n: LoweringNode, _ values: [String: ValueInfo]) -> Bool {
+        guard isDefaultDomain(n.node), n.node.outputs.count == 1 else { return false }
+        if views.contains(n.op) { return true }
+        guard n.op == "Transpose", let x = n.node.inputs.first, let shape = values[x]?.staticShape,
+              let perm = n.node.ints("perm"), perm.count == shape.count else { return false }
+        let moved = perm.filter { shape[$0] != 1 }
+        return moved == moved.sorted()
+    }
+
     /// The node writing `value` as its only output, where `value` is read by one node only and is not a model
     /// output, in the default domain, under `predicate` and not yet merged away: a producer a pass may merge into
     /// that one reader.
