@@ -138,14 +138,8 @@ enum LoweringPasses {
                 (view, p) = (p, q)
             }
             guard fusion.producers.contains(nodes[p].op), nodes[p].activation == .none else { continue }
-            if let view {
-                nodes[view].node.outputs = [act.node.outputs[0]]
-                nodes[view].label += "+\(act.label)"
-            } else {
-                nodes[p].node.outputs = [act.node.outputs[0]]
-            }
+            absorb(act, into: p, through: view, &nodes)
             nodes[p].activation = fusion.activation
-            nodes[p].label += "+\(act.label)"
             removed.insert(r)
         }
         nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
@@ -169,15 +163,13 @@ enum LoweringPasses {
                                            removed: removed, predicate: add.predicate),
                       nodes[p].op == "MatMul", nodes[p].activation == .none, nodes[p].bias == nil,
                       nodes[p].node.inputs.count == 2, initializers[nodes[p].node.inputs[0]] == nil,
-                      let weight = initializers[nodes[p].node.inputs[1]], weight.dtype.isFloat, weight.shape.count >= 2,
-                      weight.shape.dropLast(2).allSatisfy({ $0 == 1 }),
+                      let weight = initializers[nodes[p].node.inputs[1]], isPlainWeight(weight),
                       let bias = initializers[c], bias.dtype == weight.dtype, let n = weight.shape.last,
                       bias.shape.last == n || (bias.shape.isEmpty && n == 1), bias.elementCount == n,
                       let yRank = values[y]?.shape?.count, bias.shape.count <= yRank
                 else { continue }
-                nodes[p].node.outputs = [add.node.outputs[0]]
+                absorb(add, into: p, &nodes)
                 nodes[p].bias = c
-                nodes[p].label += "+\(add.label)"
                 removed.insert(r)
                 break
             }
@@ -185,10 +177,10 @@ enum LoweringPasses {
         nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }
 
-    /// MatMul(A, constant B) (its bias fused or not) or Gemm(A, constant B[, constant C along the columns]) → Add(·, R), where R is an
-    /// activation of exactly the product's shape, becomes one product that adds R in its epilogue (the kernels' C,
-    /// row-major [M, N]): a transformer's residual connection after its attention projection and its MLP, otherwise
-    /// an element-wise kernel and an arena round trip of its own. Runs before `fuseActivations`, since the kernels
+    /// MatMul(A, constant B) (its bias fused or not) or Gemm(A, constant B[, a constant C along the columns]) →
+    /// Add(·, R), where R is an activation of the product's shape, becomes one product adding R in its epilogue
+    /// (the kernels' C, row-major [M, N]): a transformer's residual connection after its attention projection and
+    /// its MLP, otherwise an element-wise kernel and an arena round trip of its own. Runs before `fuseActivations`, since the kernels
     /// apply the activation after C: act(A × B + bias + R) is Relu(product + R). The Add's output becomes the
     /// product's (or that of a view between them, as `fuseActivations` does).
     static func fuseResidualAdd(_ nodes: inout [LoweringNode], initializers: [String: ConstantTensor],
@@ -221,8 +213,7 @@ enum LoweringPasses {
                 else { continue }
                 switch nodes[p].op {
                 case "MatMul":
-                    guard nodes[p].node.inputs.count == 2, weight.shape.count >= 2,
-                          weight.shape.dropLast(2).allSatisfy({ $0 == 1 }) else { continue }
+                    guard nodes[p].node.inputs.count == 2, isPlainWeight(weight) else { continue }
                 case "Gemm":
                     // Its C must be a constant the lowering packs as bias texels (the same for every row).
                     let inputs = nodes[p].node.inputs
@@ -232,14 +223,8 @@ enum LoweringPasses {
                 default:
                     continue
                 }
-                if let view {
-                    nodes[view].node.outputs = [add.node.outputs[0]]
-                    nodes[view].label += "+\(add.label)"
-                } else {
-                    nodes[p].node.outputs = [add.node.outputs[0]]
-                }
+                absorb(add, into: p, through: view, &nodes)
                 nodes[p].residual = residual
-                nodes[p].label += "+\(add.label)"
                 removed.insert(r)
                 break
             }
@@ -256,6 +241,23 @@ enum LoweringPasses {
               let perm = n.node.ints("perm"), perm.count == shape.count else { return false }
         let moved = perm.filter { shape[$0] != 1 }
         return moved == moved.sorted()
+    }
+
+    /// Merges the node at `merged` into the producer `p`: the producer (or `view`, a view node between them that
+    /// stays) now writes `merged`'s output, and the producer's label names it. The caller removes `merged`.
+    static func absorb(_ merged: LoweringNode, into p: Int, through view: Int? = nil, _ nodes: inout [LoweringNode]) {
+        if let view {
+            nodes[view].node.outputs = [merged.node.outputs[0]]
+            nodes[view].label += "+\(merged.label)"
+        } else {
+            nodes[p].node.outputs = [merged.node.outputs[0]]
+        }
+        nodes[p].label += "+\(merged.label)"
+    }
+
+    /// A constant MatMul operand that is one [K, N] weight (leading dims all 1): what the lowering packs as an image.
+    static func isPlainWeight(_ weight: ConstantTensor) -> Bool {
+        weight.dtype.isFloat && weight.shape.count >= 2 && weight.shape.dropLast(2).allSatisfy({ $0 == 1 })
     }
 
     /// The node writing `value` as its only output, where `value` is read by one node only and is not a model
