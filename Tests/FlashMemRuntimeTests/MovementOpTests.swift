@@ -227,7 +227,9 @@ final class MovementOpTests: XCTestCase {
         XCTAssertEqual(copySteps(program).count, 3, "one copy per concat input, none for the transpose")
     }
 
-    func testTransposeFeedingTwoConsumersIsNotComposed() throws {
+    /// A copy read by two movement ops is composed into both (each reads x through the composed strides) and goes
+    /// once the second has: t2 ∘ t1 is the identity (b is a view of x), t3 ∘ t1 one copy from x.
+    func testTransposeFeedingTwoTransposesIsComposedIntoBoth() throws {
         let x = Input("x", [3, 4, 5], seed: 6)
         let nodes = [
             Node(name: "t1", opType: "Transpose", inputs: ["x"], outputs: ["a"], attributes: ["perm": .ints([2, 0, 1])]),
@@ -241,7 +243,49 @@ final class MovementOpTests: XCTestCase {
             Expected(name: "s", shape: x.shape, values: x.values.map { 2 * $0 }),
             Expected(name: "y2", shape: y2.shape, values: y2.y),
         ])
-        XCTAssertEqual(copySteps(program).count, 3)
+        XCTAssertEqual(copySteps(program).count, 1)
+    }
+
+    /// A copy read by a movement op and by another kind of op stays (the Add needs its bytes): both transposes copy.
+    func testTransposeFeedingATransposeAndAnAddIsNotComposed() throws {
+        let x = Input("x", [3, 4, 5], seed: 6)
+        let nodes = [
+            Node(name: "t1", opType: "Transpose", inputs: ["x"], outputs: ["a"], attributes: ["perm": .ints([2, 0, 1])]),
+            Node(name: "t2", opType: "Transpose", inputs: ["a"], outputs: ["b"], attributes: ["perm": .ints([0, 2, 1])]),
+            Node(name: "add", opType: "Add", inputs: ["a", "a"], outputs: ["s"]),
+        ]
+        let a = ReferenceOps.transpose(x.values, x.shape, perm: [2, 0, 1])
+        let b = ReferenceOps.transpose(a.y, a.shape, perm: [0, 2, 1])
+        let program = try check(nodes, inputs: [x], expected: [
+            Expected(name: "b", shape: b.shape, values: b.y),
+            Expected(name: "s", shape: a.shape, values: a.y.map { 2 * $0 }),
+        ])
+        XCTAssertEqual(copySteps(program).count, 2)
+    }
+
+    /// ViT's head split: one Transpose read through a Squeeze by three Gathers of constant indices, each feeding a
+    /// Transpose of its own. The Gathers compose the first Transpose, which goes once the third has; each Gather's copy
+    /// is then composed into its Transpose: three copies from x, none of the big transpose.
+    func testTransposeReadByThreeGathersComposesIntoEach() throws {
+        let x = Input("x", [5, 3, 8], seed: 9)
+        var nodes = [
+            Node(name: "t", opType: "Transpose", inputs: ["x"], outputs: ["t"], attributes: ["perm": .ints([1, 0, 2])]),
+        ]
+        var constants: [String: ConstantTensor] = [:]
+        var expected: [Expected] = []
+        let t = ReferenceOps.transpose(x.values, x.shape, perm: [1, 0, 2])
+        for j in 0..<3 {
+            constants["i\(j)"] = Self.ints([j], shape: [])
+            nodes.append(Node(name: "g\(j)", opType: "Gather", inputs: ["t", "i\(j)"], outputs: ["g\(j)"],
+                              attributes: ["axis": .int(0)]))
+            nodes.append(Node(name: "h\(j)", opType: "Transpose", inputs: ["g\(j)"], outputs: ["y\(j)"],
+                              attributes: ["perm": .ints([1, 0])]))
+            let slice = Array(t.y[(j * 40)..<((j + 1) * 40)])  // t[j]: [5, 8]
+            let y = ReferenceOps.transpose(slice, [5, 8], perm: [1, 0])
+            expected.append(Expected(name: "y\(j)", shape: y.shape, values: y.y))
+        }
+        let program = try check(nodes, inputs: [x], constants: constants, expected: expected)
+        XCTAssertEqual(copySteps(program).count, 3, "one copy per output, none of t")
     }
 
     func testTransposeOfConstantFolds() throws {

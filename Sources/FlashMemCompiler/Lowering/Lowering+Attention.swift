@@ -23,7 +23,8 @@ extension LoweringContext {
         for (name, key) in [(q, "q_perm"), (k, "k_perm"), (v, "v_perm")] {
             let operandShape = try shape(name, of: n)
             var view = StridedAccess.contiguous(operandShape)
-            if let copy = composableCopy(producing: name, consumer: n), let seen = copy.access.reshaped(operandShape) {
+            if let copy = composableCopy(producing: name, consumer: n), copy.removable,
+               let seen = copy.access.reshaped(operandShape) {
                 sources[views.count] = copy.source
                 view = seen
                 folded.append(copy.step)

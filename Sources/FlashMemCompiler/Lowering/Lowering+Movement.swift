@@ -160,12 +160,14 @@ extension LoweringContext {
                   write: (StridedAccess) -> (strides: [Int], offset: Int),
                   scatter: (strides: [Int], offset: Int)? = nil) throws -> CopyPlan {
         if let producer = composableCopy(producing: x, consumer: n) {
-            if let seen = producer.access.reshaped(xShape), let composed = view(seen) {
-                let w = write(composed)
-                return CopyPlan(source: producer.source, read: composed, writeStrides: w.strides, writeOffset: w.offset,
-                                replaced: producer.step)
+            if let seen = producer.access.reshaped(xShape), let access = view(seen) {
+                let w = write(access)
+                composed(producer.root, by: n)
+                return CopyPlan(source: producer.source, read: access, writeStrides: w.strides, writeOffset: w.offset,
+                                replaced: producer.removable ? producer.step : nil)
             }
-            if let scatter, let w = StridedAccess(shape: xShape, strides: scatter.strides, offset: scatter.offset)
+            if producer.removable, let scatter,
+               let w = StridedAccess(shape: xShape, strides: scatter.strides, offset: scatter.offset)
                 .reshaped(producer.access.shape) {
                 return CopyPlan(source: producer.source, read: producer.access, writeStrides: w.strides,
                                 writeOffset: w.offset, replaced: producer.step)
@@ -201,7 +203,8 @@ extension LoweringContext {
         var source = x
         var base = StridedAccess.contiguous(xShape)
         if let producer = composableCopy(producing: x, consumer: n), let seen = producer.access.reshaped(xShape) {
-            program.steps.remove(at: producer.step)
+            if producer.removable { program.steps.remove(at: producer.step) }
+            composed(producer.root, by: n)
             source = producer.source
             base = seen
         }
@@ -300,10 +303,13 @@ extension LoweringContext {
         }
     }
 
-    /// The copy step that wrote all of `value`'s root tensor, in order, if it may be folded into `consumer`:
-    /// it is the only step that binds the root, and no node other than `consumer` and views between them reads
-    /// the root or a view of it (nor is any of them a graph output).
-    func composableCopy(producing value: String, consumer: LoweringNode) -> (step: Int, source: String, access: StridedAccess)? {
+    /// The copy step that wrote all of `value`'s root tensor, in order, if `consumer` may read its source instead:
+    /// it is the only step that binds the root, no graph output is the root or a view of it, and every node that
+    /// reads them (through views) is `consumer`, or else every one is a data-movement op (ViT's three Gathers of
+    /// one head-split Transpose). `removable`: no other reader still needs the copy (the caller removes the step;
+    /// otherwise it stays for the readers not yet lowered, and the caller records `composed(root, by:)`).
+    func composableCopy(producing value: String, consumer: LoweringNode)
+        -> (step: Int, root: String, source: String, access: StridedAccess, removable: Bool)? {
         guard let tensor = program.tensors[value] else { return nil }
         let root = tensor.viewOf ?? value
         var binders: [Int] = []
@@ -318,33 +324,51 @@ extension LoweringContext {
               source != root, let decoded = MovementCopy.decode(step.pushConstants),
               decoded.outOffset == 0, decoded.outStrides == StridedAccess.rowMajorStrides(decoded.shape),
               decoded.shape.reduce(1, *) == tensor.byteSize / 4,
-              onlyConsumer(of: root, is: consumer) else {
+              let others = otherReaders(of: root, consumer: consumer) else {
             return nil
         }
-        return (k, source, StridedAccess(shape: decoded.shape, strides: decoded.inStrides, offset: decoded.inOffset))
+        let removable = others.isSubset(of: composedReaders[root, default: []])
+        return (k, root, source, StridedAccess(shape: decoded.shape, strides: decoded.inStrides, offset: decoded.inOffset),
+                removable)
     }
 
-    /// Whether every reader of `root` and of the views of it is `consumer` or a view node on the way to it.
-    private func onlyConsumer(of root: String, is consumer: LoweringNode) -> Bool {
+    /// Records that `consumer` reads the source of `root`'s copy (found by `composableCopy`) instead of the root, so
+    /// the last of several readers may remove the copy. Call only once the consumer is lowered that way.
+    func composed(_ root: String, by consumer: LoweringNode) {
+        composedReaders[root, default: []].insert(consumer.node.outputs.first ?? consumer.label)
+    }
+
+    /// The readers of `root` and of the views of it other than `consumer` and the view nodes on the way (each by its
+    /// first output): empty when `consumer` is the only one; nil when the copy must stay for them (one is not a
+    /// data-movement op, or `consumer` reads the root through two names, or a view of it is a graph output).
+    private func otherReaders(of root: String, consumer: LoweringNode) -> Set<String>? {
         let views: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"]
+        let movement: Set<String> = ["Transpose", "Slice", "Gather", "Split", "Concat", "Expand", "Tile"]
         let graphOutputs = Set(graph.outputs.map(\.name))
         var aliases: Set<String> = [root]
+        var others: Set<String> = []
+        var consumerIsMovement = false
         for node in nodes {
             let reads = node.node.inputs.contains(where: aliases.contains)
             guard reads else { continue }
-            if node.node.outputs == consumer.node.outputs && node.op == consumer.op { continue }
-            guard views.contains(node.op), node.node.inputs.first.map(aliases.contains) == true,
-                  node.node.inputs.dropFirst().allSatisfy({ !aliases.contains($0) }),
-                  let out = node.node.outputs.first, !out.isEmpty,
-                  node.node.outputs.dropFirst().allSatisfy(\.isEmpty) else {
-                return false
+            if node.node.outputs == consumer.node.outputs && node.op == consumer.op {
+                consumerIsMovement = movement.contains(node.op)
+                continue
             }
-            aliases.insert(out)
+            if views.contains(node.op), node.node.inputs.first.map(aliases.contains) == true,
+               node.node.inputs.dropFirst().allSatisfy({ !aliases.contains($0) }),
+               let out = node.node.outputs.first, !out.isEmpty, node.node.outputs.dropFirst().allSatisfy(\.isEmpty) {
+                aliases.insert(out)
+                continue
+            }
+            guard movement.contains(node.op) else { return nil }
+            others.insert(node.node.outputs.first ?? node.label)
         }
-        // The consumer must read the root through one name only: composing removes the copy, so a second name
+        // The consumer must read the root through one name only: composing may remove the copy, so a second name
         // would read a tensor nobody writes.
         let read = Set(consumer.node.inputs).intersection(aliases)
-        return read.count == 1 && aliases.isDisjoint(with: graphOutputs)
+        guard read.count == 1, aliases.isDisjoint(with: graphOutputs) else { return nil }
+        return others.isEmpty || consumerIsMovement ? others : nil
     }
 }
 

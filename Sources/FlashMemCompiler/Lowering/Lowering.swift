@@ -156,6 +156,9 @@ final class LoweringContext {
     /// `Lowering.lower` is never modified.
     var graph: Graph
     var program = LoweredProgram()
+    /// Per root tensor of a copy step read by several movement ops: the readers (their first outputs) that already
+    /// read its source through composed strides (`composableCopy`); the copy goes once the last one has.
+    var composedReaders: [String: Set<String>] = [:]
     private var kernelIndex: [String: Int] = [:]
     /// The predicate of the node being lowered; `emit` gives it to every step.
     private var stepPredicate: LoweredPredicate?
