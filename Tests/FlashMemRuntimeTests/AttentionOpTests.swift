@@ -263,6 +263,47 @@ final class AttentionOpTests: XCTestCase {
         XCTAssertEqual(Array(push[3..<6]), [0, UInt32(e), UInt32(2 * e)], "Q, K, V offsets in each row of the product")
     }
 
+    /// GPT-Neo's projections: Q, K and V are three MatMuls of one activation (with biases here, as BERT's), each
+    /// split into heads by Reshape and Transpose. They become one product of the concatenated weights
+    /// (`fuseSharedInputProducts`) whose three column slices the attention reads in place: no copy, one product.
+    func testSeparateProjectionsOfOneInputAreOneProduct() throws {
+        let (h, l, d) = (2, 37, 16)
+        let e = h * d
+        var b = GraphBuilder()
+        b.input("x", [l, e])
+        b.intConstant("heads", [Int64(l), Int64(h), Int64(d)])
+        let x = Self.seeded(l * e, seed: 31)
+        var projected: [[Float]] = []
+        for (j, name) in ["q", "k", "v"].enumerated() {
+            let w = Self.seeded(e * e, seed: 32 + UInt64(j)), bias = Self.seeded(e, seed: 40 + UInt64(j))
+            b.constant("w\(name)", [e, e], w)
+            b.constant("b\(name)", [e], bias)
+            b.node("MatMul", ["x", "w\(name)"], "\(name)m", [l, e])
+            b.node("Add", ["\(name)m", "b\(name)"], "\(name)p", [l, e])
+            b.node("Reshape", ["\(name)p", "heads"], "\(name)r", [l, h, d])
+            b.node("Transpose", ["\(name)r"], name, [h, l, d], ["perm": .ints([1, 0, 2])])
+            // [h, l, d] per head: x · W + bias, columns n·D … n·D + D − 1.
+            projected.append((0..<h).flatMap { n in (0..<l).flatMap { i in (0..<d).map { t -> Float in
+                var acc = Double(bias[n * d + t])
+                for c in 0..<e { acc += Double(x[i * e + c]) * Double(w[c * e + n * d + t]) }
+                return Float(acc)
+            } } })
+        }
+        b.node("Transpose", ["k"], "kT", [h, d, l], ["perm": .ints([0, 2, 1])])
+        b.node("MatMul", ["q", "kT"], "s", [h, l, l])
+        b.node("Softmax", ["s"], "p", [h, l, l], ["axis": .int(-1)])
+        b.node("MatMul", ["p", "v"], "y", [h, l, d])
+        b.outputs = ["y"]
+        let program = try Lowering.lower(b.graph(), precision: .fp32)
+        let kernels = program.steps.map { program.kernels[$0.kernel].name }
+        XCTAssertEqual(kernels.filter { $0.hasPrefix("gemm") }.count, 1, "one product: \(kernels)")
+        XCTAssertTrue(kernels.allSatisfy { !$0.hasPrefix("copy_strided<") }, "no copy: \(kernels)")
+        let want = Self.reference(q: projected[0], k: projected[1], v: projected[2], batches: h, lq: l, lk: l, d: d,
+                                  dv: d, scale: 1)
+        try check(b, feeds: [HostTensor(name: "x", shape: [l, e], floats: x)], expected: want, shape: [h, l, d],
+                  otherSteps: program.steps.count - 1)
+    }
+
     /// Long attentions left unfused run in blocks of query rows (AttentionSplit): GPT-Neo's causal Where (a mask that
     /// varies along the rows, sliced with them) and BERT's padding mask [B, 1, 1, L] (broadcast along the rows, read
     /// whole), 37 rows in blocks of 8 (the last one 5). Against the CPU reference, streamed ≡ preloaded, and bit for

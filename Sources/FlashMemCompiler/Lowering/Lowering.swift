@@ -187,6 +187,9 @@ final class LoweringContext {
         LoweringPasses.foldBatchNorm(&nodes, initializers: &initializers, graphOutputs: outputs)
         LoweringPasses.recognizeGelu(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
         LoweringPasses.fuseMatMulBias(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
+        LoweringPasses.fuseSharedInputProducts(&nodes, initializers: &initializers, values: &values, graphOutputs: outputs)
+        // The shape rules the lowering reuses (NodeContext) read constants from the graph: give them the new ones.
+        for (name, constant) in initializers where graph.initializers[name] == nil { graph.initializers[name] = constant }
         LoweringPasses.fuseResidualAdd(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
         LoweringPasses.fuseActivations(&nodes, graphOutputs: outputs)
         let splits = LoweringPasses.fuseAttention(&nodes, initializers: initializers, values: values,

@@ -276,7 +276,7 @@ enum LoweringPasses {
         node.domain.isEmpty || node.domain == "ai.onnx"
     }
 
-    private static func unusedName(_ base: String, in initializers: [String: ConstantTensor]) -> String {
+    static func unusedName(_ base: String, in initializers: [String: ConstantTensor]) -> String {
         var name = base
         var i = 1
         while initializers[name] != nil {
