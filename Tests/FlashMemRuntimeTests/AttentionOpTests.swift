@@ -294,7 +294,9 @@ final class AttentionOpTests: XCTestCase {
         b.node("Softmax", ["s"], "p", [h, l, l], ["axis": .int(-1)])
         b.node("MatMul", ["p", "v"], "y", [h, l, d])
         b.outputs = ["y"]
-        let program = try Lowering.lower(b.graph(), precision: .fp32)
+        let graph = b.graph()
+        let program = try Lowering.lower(graph, precision: .fp32)
+        XCTAssertEqual(Set(graph.initializers.keys), Set(b.initializers.keys), "the caller's graph is not modified")
         let kernels = program.steps.map { program.kernels[$0.kernel].name }
         XCTAssertEqual(kernels.filter { $0.hasPrefix("gemm") }.count, 1, "one product: \(kernels)")
         XCTAssertTrue(kernels.allSatisfy { !$0.hasPrefix("copy_strided<") }, "no copy: \(kernels)")

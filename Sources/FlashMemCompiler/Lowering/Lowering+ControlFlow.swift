@@ -45,8 +45,7 @@ extension LoweringContext {
             }
         }
         nodes = expanded
-        graph = Graph(name: graph.name, nodes: nodes.map(\.node), inputs: graph.inputs, outputs: graph.outputs,
-                      initializers: initializers, values: values, opset: graph.opset, sourcePath: graph.sourcePath)
+        refreshGraph()
     }
 
     private func isRuntimeIf(_ node: Node) -> Bool {

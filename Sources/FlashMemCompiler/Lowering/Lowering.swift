@@ -179,6 +179,15 @@ final class LoweringContext {
         self.nodes = graph.nodes.map(LoweringNode.init)
     }
 
+    /// Makes `graph` a new graph of the current nodes, constants and values, so rules that parse operands through a
+    /// NodeContext see what the passes added; the graph given to `Lowering.lower` stays as it was.
+    func refreshGraph() {
+        let copy = Graph(name: graph.name, nodes: nodes.map(\.node), inputs: graph.inputs, outputs: graph.outputs,
+                         initializers: initializers, values: values, opset: graph.opset, sourcePath: graph.sourcePath)
+        copy.sourceFiles = graph.sourceFiles
+        graph = copy
+    }
+
     func run() throws {
         let outputs = Set(graph.outputs.map(\.name))
         try expandRuntimeIfs()  // Lowering+ControlFlow.swift
@@ -187,9 +196,10 @@ final class LoweringContext {
         LoweringPasses.foldBatchNorm(&nodes, initializers: &initializers, graphOutputs: outputs)
         LoweringPasses.recognizeGelu(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
         LoweringPasses.fuseMatMulBias(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
-        LoweringPasses.fuseSharedInputProducts(&nodes, initializers: &initializers, values: &values, graphOutputs: outputs)
-        // The shape rules the lowering reuses (NodeContext) read constants from the graph: give them the new ones.
-        for (name, constant) in initializers where graph.initializers[name] == nil { graph.initializers[name] = constant }
+        if LoweringPasses.fuseSharedInputProducts(&nodes, initializers: &initializers, values: &values,
+                                                  graphOutputs: outputs) {
+            refreshGraph()  // its Slices' constant operands, for the shape rules
+        }
         LoweringPasses.fuseResidualAdd(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
         LoweringPasses.fuseActivations(&nodes, graphOutputs: outputs)
         let splits = LoweringPasses.fuseAttention(&nodes, initializers: initializers, values: values,

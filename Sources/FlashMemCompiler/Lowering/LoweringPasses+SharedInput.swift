@@ -11,15 +11,17 @@ extension LoweringPasses {
     /// non-constant A with constant [K, N_i] weights (leading dims 1) of one dtype and K, either all with a fused bias
     /// of that dtype or none, no activation or residual yet, whose outputs are no model outputs and each read by one
     /// Reshape or Transpose (the head split of an attention: where the Slices cost nothing). The fused product takes
-    /// the place of the group's first node.
+    /// the place of the group's first node. Returns whether it fused any (and so added constants and values).
+    @discardableResult
     static func fuseSharedInputProducts(_ nodes: inout [LoweringNode], initializers: inout [String: ConstantTensor],
-                                        values: inout [String: ValueInfo], graphOutputs: Set<String>) {
+                                        values: inout [String: ValueInfo], graphOutputs: Set<String>) -> Bool {
         let uses = useCounts(nodes, graphOutputs: graphOutputs)
         var readers: [String: [Int]] = [:]
         for (i, n) in nodes.enumerated() {
             for input in n.node.inputs where !input.isEmpty { readers[input, default: []].append(i) }
         }
-        func candidate(_ i: Int) -> (a: String, weight: ConstantTensor)? {
+        /// The activation a group member reads, nil for a node that is no member.
+        func sharedInput(_ i: Int) -> String? {
             let n = nodes[i]
             guard n.op == "MatMul", isDefaultDomain(n.node), n.node.inputs.count == 2, n.node.outputs.count == 1,
                   n.activation == .none, n.residual == nil, initializers[n.node.inputs[0]] == nil,
@@ -27,14 +29,14 @@ extension LoweringPasses {
                   let y = n.node.outputs.first, !graphOutputs.contains(y), uses[y] == 1,
                   let r = readers[y]?.first, ["Reshape", "Transpose"].contains(nodes[r].op),
                   values[y]?.staticShape?.last == weight.shape.last else { return nil }
-            return (n.node.inputs[0], weight)
+            return n.node.inputs[0]
         }
         var groups: [String: [Int]] = [:]
         var order: [String] = []
         for i in nodes.indices {
-            guard let c = candidate(i) else { continue }
-            if groups[c.a] == nil { order.append(c.a) }
-            groups[c.a, default: []].append(i)
+            guard let a = sharedInput(i) else { continue }
+            if groups[a] == nil { order.append(a) }
+            groups[a, default: []].append(i)
         }
         var removed = Set<Int>()
         var inserted: [Int: [LoweringNode]] = [:]  // after node i
@@ -89,12 +91,13 @@ extension LoweringPasses {
             inserted[members[0]] = slices
             removed.formUnion(members.dropFirst())
         }
-        guard !inserted.isEmpty else { return }
+        guard !inserted.isEmpty else { return false }
         var result: [LoweringNode] = []
         for (i, n) in nodes.enumerated() where !removed.contains(i) {
             result.append(n)
             result += inserted[i] ?? []
         }
         nodes = result
+        return true
     }
 }
