@@ -158,15 +158,13 @@ public enum BundleValidator {
         }
         issues += checkPredicatesSection(flags: flags, minor: minor, at: seen[.predicates])
         issues += checkPlacementSection(flags: flags, minor: minor, at: seen[.placement])
-        for (kind, what) in [(SectionKind.constantChecksums, "constant checksums"), (.checks, "run-time checks")] {
-            if let index = seen[kind], minor < 3 {
+        // Optional sections without a flag: each only in a file of the minor that added it or later.
+        for (kind, what, since) in [(SectionKind.constantChecksums, "constant checksums", 3), (.checks, "run-time checks", 3),
+                                    (.waits, "wait steps", 4)] {
+            if let index = seen[kind], minor < since {
                 issues.append(FormatIssue(.structure, "sections[\(index)].kind", "a \(kind) section in a "
-                                          + "1.\(minor) bundle (\(what) are format 1.3)"))
+                                          + "1.\(minor) bundle (\(what) are format 1.\(since))"))
             }
-        }
-        if let index = seen[.waits], minor < 4 {
-            issues.append(FormatIssue(.structure, "sections[\(index)].kind", "a waits section in a 1.\(minor) bundle "
-                                      + "(wait steps are format 1.4)"))
         }
         if !issues.isEmpty { return (nil, issues) }
         for (i, e) in entries.enumerated() where e.kind.isKnown && e.kind != .data {

@@ -16,36 +16,33 @@ extension LoweringContext {
         let perm = { (key: String) in n.node.ints(key) }
         let yView = (try shape(y, of: n), perm("y_perm"))
         let maskShapes = (try addMask.map { try shape($0, of: n) }, try cond.map { try shape($0, of: n) })
-        // Each operand as the products see it: the tensor itself, or the source of the copy that made it.
+        // Each operand as the products see it: the tensor itself (`plain`), or the source of the copy that made it.
         var sources = [q, k, v]
-        var views: [StridedAccess] = []
+        var plain: [StridedAccess] = [], views: [StridedAccess] = []
         var folded: [Int] = []
         for (name, key) in [(q, "q_perm"), (k, "k_perm"), (v, "v_perm")] {
             let operandShape = try shape(name, of: n)
-            var view = StridedAccess.contiguous(operandShape)
+            let p = perm(key) ?? Array(0..<operandShape.count)
+            guard p.count == operandShape.count, Set(p) == Set(0..<operandShape.count) else {
+                throw error(n, "internal: \(key) \(p) is not a permutation of \(operandShape.count) axes")
+            }
+            plain.append(StridedAccess.contiguous(operandShape).permuted(p))
             if let copy = composableCopy(producing: name, consumer: n), copy.removable,
                let seen = copy.access.reshaped(operandShape) {
                 sources[views.count] = copy.source
-                view = seen
                 folded.append(copy.step)
+                views.append(seen.permuted(p))
+            } else {
+                views.append(plain[plain.count - 1])
             }
-            if let p = perm(key) {
-                guard p.count == operandShape.count, Set(p) == Set(0..<operandShape.count) else {
-                    throw error(n, "internal: \(key) \(p) is not a permutation of \(operandShape.count) axes")
-                }
-                view = view.permuted(p)
-            }
-            views.append(view)
         }
-        var layout = AttentionLayout(q: views[0], kT: views[1], v: views[2], y: yView, addMask: maskShapes.0,
-                                     cond: maskShapes.1)
+        func fit(_ v: [StridedAccess]) -> AttentionLayout? {
+            AttentionLayout(q: v[0], kT: v[1], v: v[2], y: yView, addMask: maskShapes.0, cond: maskShapes.1)
+        }
+        var layout = fit(views)
         if layout == nil, !folded.isEmpty {
             // The composed views do not fit the kernel's strides: read the copies' outputs instead.
-            sources = [q, k, v]
-            folded = []
-            layout = AttentionLayout(q: (try shape(q, of: n), perm("q_perm")), kT: (try shape(k, of: n), perm("k_perm")),
-                                     v: (try shape(v, of: n), perm("v_perm")), y: yView, addMask: maskShapes.0,
-                                     cond: maskShapes.1)
+            (sources, folded, layout) = ([q, k, v], [], fit(plain))
         }
         guard let layout else {
             throw error(n, "internal: the fused attention's operands do not fit attention.comp")

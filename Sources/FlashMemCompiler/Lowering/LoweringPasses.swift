@@ -180,9 +180,9 @@ enum LoweringPasses {
     /// MatMul(A, constant B) (its bias fused or not) or Gemm(A, constant B[, a constant C along the columns]) →
     /// Add(·, R), where R is an activation of the product's shape, becomes one product adding R in its epilogue
     /// (the kernels' C, row-major [M, N]): a transformer's residual connection after its attention projection and
-    /// its MLP, otherwise an element-wise kernel and an arena round trip of its own. Runs before `fuseActivations`, since the kernels
-    /// apply the activation after C: act(A × B + bias + R) is Relu(product + R). The Add's output becomes the
-    /// product's (or that of a view between them, as `fuseActivations` does).
+    /// its MLP, otherwise an element-wise kernel and an arena round trip of its own. Runs before `fuseActivations`,
+    /// since the kernels apply the activation after C: act(A × B + bias + R) is Relu(product + R). The Add's output
+    /// becomes the product's (or that of a view between them, as `fuseActivations` does).
     static func fuseResidualAdd(_ nodes: inout [LoweringNode], initializers: [String: ConstantTensor],
                                 values: [String: ValueInfo], graphOutputs: Set<String>) {
         let uses = useCounts(nodes, graphOutputs: graphOutputs)

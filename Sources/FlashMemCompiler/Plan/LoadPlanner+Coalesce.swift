@@ -35,13 +35,9 @@ extension LoadPlanner {
                   c.warm + c.first < bestCost.warm + bestCost.first - tolerance else { return nil }
             return !movesIssues || fits(q) ? (q, c) : nil
         }
+        // The first run's cuts: it copies every load, so they include the warm run's.
         func cuts(_ q: Plan) -> [Int] {
-            var set = Set<Int>()
-            for i in p.loads.indices {
-                if !q.resident[i], q.issueStep[i] > 0 { set.insert(q.issueStep[i]) }
-                if q.waitStep![i] > 0 { set.insert(q.waitStep![i]) }
-            }
-            return set.sorted()
+            cutSteps(p, copied: Array(p.loads.indices), issueStep: q.issueStep, waitStep: q.waitStep!).sorted()
         }
         var improved = true
         while improved, Date() < deadline {

@@ -184,6 +184,17 @@ public enum LoadPlanner {
 
     // MARK: Time
 
+    /// Where the runtime starts another compute submission of a run that copies `copied`
+    /// (ExecutionPlan.streamingBatches): where copies are issued and where a step waits for copied images.
+    static func cutSteps(_ p: ScheduleProblem, copied: [Int], issueStep: [Int], waitStep: [Int]) -> Set<Int> {
+        var steps = Set<Int>()
+        for i in copied {
+            if issueStep[i] > 0, issueStep[i] < p.stepSeconds.count { steps.insert(issueStep[i]) }
+            if waitStep[i] > 0 { steps.insert(waitStep[i]) }
+        }
+        return steps
+    }
+
     /// Makespan of a warm run (see the model above). Issue steps of resident loads are ignored.
     public static func simulate(_ p: ScheduleProblem, resident: [Bool], issueStep: [Int], waitStep: [Int]? = nil) -> Double {
         timeline(p, resident: resident, issueStep: issueStep, waitStep: waitStep).makespan
@@ -202,14 +213,9 @@ public enum LoadPlanner {
         }
         let wait = waitStep ?? p.loads.map(\.firstUse)
         var landedBy = [Double](repeating: 0, count: p.stepSeconds.count)  // latest landing per wait step
-        // Where the runtime starts another compute submission (ExecutionPlan.streamingBatches): where copies
-        // are issued and where a step waits for copied images.
         var cut = [Bool](repeating: false, count: p.stepSeconds.count)
         if p.submissionSeconds > 0 {
-            for i in order {
-                if issueStep[i] > 0, issueStep[i] < cut.count { cut[issueStep[i]] = true }
-                if wait[i] > 0 { cut[wait[i]] = true }
-            }
+            for k in cutSteps(p, copied: order, issueStep: issueStep, waitStep: wait) { cut[k] = true }
         }
         var next = 0
         var queueFree = 0.0

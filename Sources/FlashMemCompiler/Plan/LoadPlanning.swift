@@ -213,13 +213,12 @@ extension Compiler {
                        options: LoadPlanner.Options) throws -> (bundle: FMBundle, report: LoadPlanReport) {
         let input = try planningInput(bundle, stepSeconds: stepSeconds, bandwidth: bandwidth,
                                       submissionSeconds: submissionSeconds, name: name)
-        let (schedule, placement, report) = try LoadPlanning.plan(input, budget: budget, name: name, options: options)
+        var (schedule, placement, report) = try LoadPlanning.plan(input, budget: budget, name: name, options: options)
         var out = bundle
         out.schedule = schedule
         out.placement = placement
-        var withSubmissions = report
-        withSubmissions.submissions = out.streamingSubmissions
-        return (out, withSubmissions)
+        report.submissions = out.streamingSubmissions
+        return (out, report)
     }
 
     /// The smallest budget (arena + weights) `replan` accepts for this bundle with these step times and bandwidth.
