@@ -190,9 +190,9 @@ extension StreamingBundleWriter {
     }
 }
 
-/// write(2) and pwrite(2) loops shared by the bundle writers.
-enum FileIO {
-    static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws {
+/// write(2) and pwrite(2) loops shared by the bundle writers (and the compiler's derived constants).
+public enum FileIO {
+    public static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws {
         var done = 0
         while done < buffer.count {
             let n = systemWrite(fd, buffer.baseAddress! + done, min(buffer.count - done, 1 << 30))

@@ -193,10 +193,7 @@ public enum Compiler {
             try Lowering.lower(graph, precision: options.precision, maxImageBytes: limit,
                                cooperativeMatrix: cooperativeMatrix, coopmatTile: options.coopmatTile,
                                attentionFusion: options.attentionFusionRule, compiler: ShaderCompiler()) { image in
-                weights.add(image)
-                // The source bytes were read: let the mapped model and data files' pages go (they stay in the page
-                // cache), or the process's resident set would grow to the whole model as lowering walks it.
-                graph.releaseSourcePages()
+                weights.add(image)  // the lowering then lets the source pages it read go
                 if let line = meter.packed(UInt64(image.byteSize)) { progress(line) }
             }
         }

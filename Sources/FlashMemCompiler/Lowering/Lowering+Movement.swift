@@ -432,18 +432,24 @@ enum MovementCopy {
 
     /// Concat of constants (same dtype) along `axis` into `shape`.
     static func concatenate(_ parts: [ConstantTensor], axis: Int, shape: [Int]) -> ConstantTensor {
+        var out: [UInt8] = []
+        out.reserveCapacity(shape.reduce(1, *) * parts[0].dtype.byteSize)
+        forEachRun(of: parts, axis: axis, shape: shape) { out.append(contentsOf: $0) }
+        return ConstantTensor(dtype: parts[0].dtype, shape: shape, bytes: TensorBytes(out))
+    }
+
+    /// The bytes of `parts` concatenated along `axis` into `shape`, in order, as runs of one part each (the
+    /// concatenation is their sequence).
+    static func forEachRun(of parts: [ConstantTensor], axis: Int, shape: [Int],
+                           _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
         let size = parts[0].dtype.byteSize
         let outer = shape[..<axis].reduce(1, *), inner = shape[(axis + 1)...].reduce(1, *)
-        var out: [UInt8] = []
-        out.reserveCapacity(shape.reduce(1, *) * size)
         for o in 0..<outer {
             for part in parts {
-                let rowBytes = part.shape[axis] * inner * size
-                let start = o * rowBytes
-                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: part.bytes.pointer[start..<(start + rowBytes)]))
+                let run = part.shape[axis] * inner * size
+                try body(UnsafeRawBufferPointer(rebasing: part.bytes.pointer[(o * run)..<((o + 1) * run)]))
             }
         }
-        return ConstantTensor(dtype: parts[0].dtype, shape: shape, bytes: TensorBytes(out))
     }
 }
 

@@ -165,6 +165,8 @@ final class LoweringContext {
     private var imageNames: Set<String> = []
     /// See `Lowering.lower(_:precision:maxImageBytes:compiler:imageSink:)`.
     var imageSink: ((WeightImage) -> Void)?
+    /// The mapped files of constants the passes derived from the model's weights (`DerivedConstant`).
+    private var derivedFiles: [MappedFile] = []
 
     init(graph: Graph, precision: Precision, maxImageBytes: Int? = nil, cooperativeMatrix: Bool = false,
          compiler: ShaderCompiler) {
@@ -188,6 +190,27 @@ final class LoweringContext {
         graph = copy
     }
 
+    /// `parts` concatenated in a mapped temporary file (`DerivedConstant`), whose pages go with the model's.
+    func deriveConcatenation(_ parts: [ConstantTensor], axis: Int, shape: [Int]) throws -> ConstantTensor {
+        do {
+            let (tensor, file) = try DerivedConstant.concatenate(parts, axis: axis, shape: shape)
+            derivedFiles.append(file)
+            releaseSourcePages()  // the parts were read
+            return tensor
+        } catch let failure as FileError {
+            throw CompileError(file: file, "could not write a concatenated weight to a temporary file: \(failure) "
+                               + "(set TMPDIR to a directory with room)")
+        }
+    }
+
+    /// Drops the resident pages of the model's mapped files and of the derived constants' (they stay in the page
+    /// cache): after each packed image (`image(named:values:)`), so lowering a model of any size never holds more of
+    /// its weights than the one being packed.
+    func releaseSourcePages() {
+        graph.releaseSourcePages()
+        for file in derivedFiles { file.dropResidentPages() }
+    }
+
     func run() throws {
         let outputs = Set(graph.outputs.map(\.name))
         try expandRuntimeIfs()  // Lowering+ControlFlow.swift
@@ -196,8 +219,8 @@ final class LoweringContext {
         LoweringPasses.foldBatchNorm(&nodes, initializers: &initializers, graphOutputs: outputs)
         LoweringPasses.recognizeGelu(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
         LoweringPasses.fuseMatMulBias(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
-        if LoweringPasses.fuseSharedInputProducts(&nodes, initializers: &initializers, values: &values,
-                                                  graphOutputs: outputs) {
+        if try LoweringPasses.fuseSharedInputProducts(&nodes, initializers: &initializers, values: &values,
+                                                      graphOutputs: outputs, concatenateWeights: deriveConcatenation) {
             refreshGraph()  // its Slices' constant operands, for the shape rules
         }
         LoweringPasses.fuseResidualAdd(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
@@ -426,6 +449,7 @@ final class LoweringContext {
         if let imageSink {
             imageSink(image)
             image.texels = []
+            releaseSourcePages()
         }
         program.images.append(image)
         return .image(program.images.count - 1)

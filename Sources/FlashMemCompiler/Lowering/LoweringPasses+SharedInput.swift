@@ -11,10 +11,14 @@ extension LoweringPasses {
     /// non-constant A with constant [K, N_i] weights (leading dims 1) of one dtype and K, either all with a fused bias
     /// of that dtype or none, no activation or residual yet, whose outputs are no model outputs and each read by one
     /// Reshape or Transpose (the head split of an attention: where the Slices cost nothing). The fused product takes
-    /// the place of the group's first node. Returns whether it fused any (and so added constants and values).
+    /// the place of the group's first node. `concatenateWeights` makes the fused weight (the lowering writes it to a
+    /// mapped file, `DerivedConstant`, so a large model's concatenations are not all in memory at once). Returns
+    /// whether it fused any (and so added constants and values).
     @discardableResult
     static func fuseSharedInputProducts(_ nodes: inout [LoweringNode], initializers: inout [String: ConstantTensor],
-                                        values: inout [String: ValueInfo], graphOutputs: Set<String>) -> Bool {
+                                        values: inout [String: ValueInfo], graphOutputs: Set<String>,
+                                        concatenateWeights: (_ parts: [ConstantTensor], _ axis: Int, _ shape: [Int]) throws
+                                            -> ConstantTensor) rethrows -> Bool {
         let uses = useCounts(nodes, graphOutputs: graphOutputs)
         var readers: [String: [Int]] = [:]
         for (i, n) in nodes.enumerated() {
@@ -55,8 +59,8 @@ extension LoweringPasses {
             let total = columns.reduce(0, +)
             let rank = weights[0].shape.count
             let weightName = unusedName(first.node.inputs[1] + "#shared", in: initializers)
-            initializers[weightName] = MovementCopy.concatenate(weights, axis: rank - 1,
-                                                                shape: Array(weights[0].shape.dropLast()) + [total])
+            initializers[weightName] = try concatenateWeights(weights, rank - 1,
+                                                              Array(weights[0].shape.dropLast()) + [total])
             var fused = first
             fused.node.inputs = [a, weightName]
             let output = first.node.outputs[0] + "#shared"
