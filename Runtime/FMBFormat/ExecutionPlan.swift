@@ -69,6 +69,16 @@ public struct ExecutionPlan: Sendable {
         stepNeed = need
     }
 
+    /// Whether a run of this plan overlaps copies with its steps when asked to stream: only when it copies something.
+    public func streams(_ streaming: Bool) -> Bool { streaming && !order.isEmpty }
+
+    /// The submissions of a run of `stepCount` steps: `streamingBatches` when it streams (`streams`), else one batch
+    /// (nothing to copy, or every copy lands before the first step).
+    public func batches(stepCount: Int, streaming: Bool) -> [Batch] {
+        streams(streaming) && stepCount > 0
+            ? streamingBatches(stepCount: stepCount) : [Batch(steps: 0..<stepCount, waitLoaded: 0)]
+    }
+
     /// Streaming batches: a new batch starts where chunks must be issued first, or where a step needs more
     /// landed chunks than every earlier step (so earlier steps are not held back by later steps' weights).
     /// Waits are cumulative: the barrier between consecutive steps orders a batch after the previous one,
@@ -94,8 +104,7 @@ extension FMBundle {
     /// run, which copies every image, and later runs, which copy the streamed ones (one when they copy nothing).
     public var streamingSubmissions: (first: Int, warm: Int) {
         func count(_ copies: [Bool]?) -> Int {
-            let plan = ExecutionPlan(self, copies: copies)
-            return plan.order.isEmpty ? 1 : plan.streamingBatches(stepCount: program.count).count
+            ExecutionPlan(self, copies: copies).batches(stepCount: program.count, streaming: true).count
         }
         return (count(nil), count(placement.map { $0.slots.map { !$0.resident } }))
     }

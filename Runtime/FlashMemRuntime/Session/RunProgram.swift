@@ -23,10 +23,8 @@ final class RunProgram {
          verifier: ChunkVerifier? = nil) throws {
         let stepCount = loaded.bundle.program.count
         plan = ExecutionPlan(loaded, copies: copies)
-        self.streaming = streaming && !plan.order.isEmpty
-        batches = self.streaming && stepCount > 0
-            ? plan.streamingBatches(stepCount: stepCount)
-            : [ExecutionPlan.Batch(steps: 0..<stepCount, waitLoaded: 0)]
+        self.streaming = plan.streams(streaming)
+        batches = plan.batches(stepCount: stepCount, streaming: streaming)
         commands = try commandPool.allocate(batches.count)
         streamer = plan.order.isEmpty ? nil : try ChunkStreamer(
             device: device, loaded: loaded, plan: plan, weights: weights, options: options,
