@@ -100,6 +100,25 @@ public enum BundleInspector {
         return out.joined(separator: "\n") + "\n"
     }
 
+    /// One row per step: its kernel, workgroups, bindings (arena tensors by name, weight images by name) and the
+    /// ONNX nodes it computes (`fmc inspect --steps`), for finding which nodes became copies or extra steps.
+    public static func stepTable(_ b: FMBundle) -> String {
+        var rows = [["#", "kernel", "groups", "reads / writes", "nodes"]]
+        for (i, step) in b.program.enumerated() {
+            let kernel = Int(step.kernel) < b.kernels.count ? b.kernels[Int(step.kernel)].name : "?\(step.kernel)"
+            let bindings = step.bindings.map { binding -> String in
+                switch binding {
+                case .tensor(let t): return Int(t) < b.tensors.count ? b.tensors[Int(t)].name : "tensor \(t)"
+                case .image(let m): return Int(m) < b.images.count ? "image " + b.images[Int(m)].name : "image \(m)"
+                }
+            }
+            rows.append(["\(i)", String(kernel.prefix { $0 != "<" }) + (isCopyKernel(kernel) ? " (copy)" : ""),
+                         step.groups.map(String.init).joined(separator: "×"), bindings.joined(separator: ", "),
+                         step.label])
+        }
+        return (["Steps (\(b.program.count))"] + table(rows, indent: 2, right: [0])).joined(separator: "\n") + "\n"
+    }
+
     // MARK: - Data movement
 
     /// Stems of the kernels that only move data (no arithmetic): what issue 3's "layout without transformations"

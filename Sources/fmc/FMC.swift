@@ -242,6 +242,9 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Also verify every chunk's checksum.")
     var verifyChecksums = false
 
+    @Flag(help: "Also list every step: kernel, workgroups, the tensors and weight images it binds, its ONNX nodes.")
+    var steps = false
+
     @Option(help: ArgumentHelp("Also draw the planned device memory over the steps (arena, resident and live "
                                + "streamed weights, the budget) as an SVG chart.", valueName: "memory.svg"))
     var timeline: String?
@@ -249,6 +252,7 @@ struct Inspect: ParsableCommand {
     mutating func run() throws {
         let loaded = try BundleReader.open(path: bundle, verifyChecksums: verifyChecksums)
         print(BundleInspector.describe(loaded))
+        if steps { print(BundleInspector.stepTable(loaded.bundle)) }
         if let timeline {
             let chart = MemoryTimeline(bundle: loaded.bundle)
                 .svg(title: "\(loaded.bundle.meta.modelName): planned device memory")
