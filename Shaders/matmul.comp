@@ -15,8 +15,9 @@
 // groups = (ceil(N / BN), ceil(M / BM), batch). Batch index z is split over up to 4 output batch dims
 // (innermost last); each operand has its own element stride per batch dim (0 where it is broadcast).
 // A 1-D operand is handled by the lowering as M = 1 / N = 1 with contiguous rows. Within a batch, element
-// (m, k) of A is at m · aStrideM + k · aStrideK and (k, n) of B at k · bStrideK + n · bStrideN, so Gemm's
-// transA / transB are strided reads, not copies.
+// (m, k) of A is at m · aStrideM + k · aStrideK and (k, n) of B at k · bStrideK + n · bStrideN, from element
+// aOffset / bOffset of the first batch, so Gemm's transA / transB, and a transpose or slice copied for this product
+// alone (the lowering folds it), are strided reads, not copies.
 //
 // C (HAS_C, Gemm only, so one batch): element (m, n) is C[m · cStrideM + n · cStrideN], strides 0 along
 // broadcast dims.
@@ -55,7 +56,8 @@ layout(push_constant) uniform PushConstants {
     uint bStrideK, bStrideN;
     float alpha, beta;
     uint cStrideM, cStrideN;
-} pc;                         // 92 bytes
+    uint aOffset, bOffset;    // element (0, 0) of A and B's first batch (views of a larger tensor)
+} pc;                         // 100 bytes
 
 shared vec4 As[BK][BM / 4];
 shared vec4 Bs[BK][BN / 4];
@@ -68,8 +70,8 @@ void main() {
     const uint col0 = gl_WorkGroupID.x * BN;
 
     uint batch = gl_WorkGroupID.z;
-    uint aBase = 0;
-    uint bBase = 0;
+    uint aBase = pc.aOffset;
+    uint bBase = pc.bOffset;
     for (int d = 3; d >= 0; --d) {
         uint i = batch % pc.batchShape[d];
         batch /= pc.batchShape[d];

@@ -47,13 +47,18 @@ final class AttentionOpTests: XCTestCase {
 
     /// Lowers `b` in both precisions, checks that it is one attention step (plus `otherSteps`), runs it streaming and
     /// preloaded and compares output `y` with `expected` (1e-4 relative in fp32, 1e-2 in fp16).
+    /// Lowers `b` (fused attention unless `fusion` says otherwise), checks its step count (one attention step and
+    /// `otherSteps`; with `fusion`, `otherSteps` alone) and runs it in every load mode against `expected`.
     func check(_ b: GraphBuilder, feeds: [HostTensor], expected: [Float], shape: [Int], otherSteps: Int = 0,
-               file: StaticString = #filePath, line: UInt = #line) throws {
+               fusion: AttentionFusionRule? = nil, file: StaticString = #filePath, line: UInt = #line) throws {
         for precision in Precision.allCases {
-            let program = try Lowering.lower(b.graph(), precision: precision)
-            XCTAssertEqual(program.steps.count, 1 + otherSteps, program.steps.map(\.label).description, file: file, line: line)
-            XCTAssertEqual(program.steps.filter { program.kernels[$0.kernel].name.hasPrefix("attention<") }.count, 1,
-                           program.kernels.map(\.name).description, file: file, line: line)
+            let program = try Lowering.lower(b.graph(), precision: precision, attentionFusion: fusion ?? .always,
+                                             compiler: ShaderCompiler())
+            let attentions = fusion == nil ? 1 : 0
+            XCTAssertEqual(program.steps.count, attentions + otherSteps, program.steps.map(\.label).description,
+                           file: file, line: line)
+            XCTAssertEqual(program.steps.filter { program.kernels[$0.kernel].name.hasPrefix("attention<") }.count,
+                           attentions, program.kernels.map(\.name).description, file: file, line: line)
             var results: [LoadMode: HostTensor] = [:]
             for (mode, outputs) in try runInEveryLoadMode(program, name: "attention", feeds: feeds) {
                 results[mode] = try XCTUnwrap(outputs.first)
@@ -109,6 +114,45 @@ final class AttentionOpTests: XCTestCase {
                              HostTensor(name: "v", shape: [batch, l, h, d], floats: v),
                              HostTensor(name: "mask", shape: [batch, 1, 1, l], floats: mask)],
                   expected: expected, shape: [batch, l, h, d])
+    }
+
+    /// The same attention left unfused: both products read their transposed operands in place (Q and V through
+    /// batch and row strides, Kᵀ with k stride 1), so the three input Transposes cost no step; the output's
+    /// Transpose stays (a write).
+    func testUnfusedAttentionReadsTransposedOperandsInPlace() throws {
+        let (batch, l, h, d) = (2, 37, 3, 16)
+        var b = GraphBuilder()
+        for name in ["q", "k", "v"] { b.input(name, [batch, l, h, d]) }
+        b.constant("scale", [], [0.25])
+        b.node("Transpose", ["q"], "qt", [batch, h, l, d], ["perm": .ints([0, 2, 1, 3])])
+        b.node("Transpose", ["k"], "kt", [batch, h, d, l], ["perm": .ints([0, 2, 3, 1])])
+        b.node("Transpose", ["v"], "vt", [batch, h, l, d], ["perm": .ints([0, 2, 1, 3])])
+        b.node("MatMul", ["qt", "kt"], "s", [batch, h, l, l])
+        b.node("Mul", ["s", "scale"], "ss", [batch, h, l, l])
+        b.node("Softmax", ["ss"], "p", [batch, h, l, l], ["axis": .int(-1)])
+        b.node("MatMul", ["p", "vt"], "o", [batch, h, l, d])
+        b.node("Transpose", ["o"], "y", [batch, l, h, d], ["perm": .ints([0, 2, 1, 3])])
+        b.outputs = ["y"]
+        let count = batch * l * h * d
+        let q = Self.seeded(count, seed: 4), k = Self.seeded(count, seed: 5), v = Self.seeded(count, seed: 6)
+        func logical(_ x: [Float]) -> [Float] {  // [B, L, H, D] → [B·H, L, D]
+            var out = [Float](repeating: 0, count: count)
+            for n in 0..<batch { for i in 0..<l { for hh in 0..<h { for t in 0..<d {
+                out[((n * h + hh) * l + i) * d + t] = x[((n * l + i) * h + hh) * d + t]
+            } } } }
+            return out
+        }
+        let want = Self.reference(q: logical(q), k: logical(k), v: logical(v), batches: batch * h, lq: l, lk: l, d: d,
+                                  dv: d, scale: 0.25)
+        var expected = [Float](repeating: 0, count: count)
+        for n in 0..<batch { for i in 0..<l { for hh in 0..<h { for t in 0..<d {
+            expected[((n * l + i) * h + hh) * d + t] = want[((n * h + hh) * l + i) * d + t]
+        } } } }
+        // MatMul, Mul, Softmax, MatMul, the output's Transpose.
+        try check(b, feeds: [HostTensor(name: "q", shape: [batch, l, h, d], floats: q),
+                             HostTensor(name: "k", shape: [batch, l, h, d], floats: k),
+                             HostTensor(name: "v", shape: [batch, l, h, d], floats: v)],
+                  expected: expected, shape: [batch, l, h, d], otherSteps: 5, fusion: .never)
     }
 
     /// GPT-Neo: Div by a scalar, then Where(constant causal bool, scores, -3.4e38); Lq ≠ Lk, Dv ≠ D.
@@ -349,9 +393,9 @@ final class AttentionOpTests: XCTestCase {
             let whole = try Lowering.lower(b.graph(), precision: precision, attentionFusion: .never, compiler: compiler)
             let blocks = try Lowering.lower(b.graph(), precision: precision, attentionFusion: split, compiler: compiler)
             XCTAssertEqual(whole.steps.count, 6, whole.steps.map(\.label).description)
-            // Per block of rows (5): the Slice of Q, the chain's six steps and the block's copy into the output (the
-            // causal mask's slices are constants).
-            XCTAssertEqual(blocks.steps.count, 5 * 8, blocks.steps.map(\.label).description)
+            // Per block of rows (5): the chain's six steps (the first product reads its rows of Q in place, from an
+            // offset) and the block's copy into the output (the causal mask's slices are constants).
+            XCTAssertEqual(blocks.steps.count, 5 * 7, blocks.steps.map(\.label).description)
             XCTAssertEqual(blocks.steps.filter { $0.label.hasSuffix("/concat") }.count, 5)
             func scores(_ p: LoweredProgram, rows: Int) -> Int {  // activations of the scores' size for `rows` rows
                 p.tensors.values.filter { $0.viewOf == nil && $0.constant == nil && $0.byteSize == rows * rowBytes }.count

@@ -33,6 +33,9 @@ struct MatMulLayout {
     /// Element (k, n) of B within a batch is at k · bStrides.k + n · bStrides.n.
     var bStrides: (k: Int, n: Int)
     var alpha: Float = 1
+    /// Element (0, 0) of each operand's first batch: a view of a larger tensor (a copy the product reads in place).
+    var aOffset = 0
+    var bOffset = 0
 
     var batches: Int { batchShape.reduce(1, *) }
 }
@@ -125,8 +128,25 @@ extension LoweringContext {
             return
         }
         guard n.bias == nil, n.residual == nil else { throw error(n, "a fused bias or residual needs a constant B (internal)") }
-        let layout = try matMulLayout(n, aShape: aShape, bShape: bShape, yShape: yShape)
-        try emitMatMul(n, layout: layout, a: a, b: b, addend: nil, y: y,
+        // An operand copied for products alone (a transpose, a slice of rows: an unfused attention's Kᵀ and its
+        // blocks of Q) is read in place: the product reads the copy's source through the composed view and the
+        // copy goes once its last reader has (`composableCopy`).
+        var sources = [a, b]
+        var views: [StridedAccess?] = [nil, nil]
+        var folded: [(step: Int, root: String, removable: Bool)] = []
+        let aRoot = program.tensors[a]?.viewOf ?? a, bRoot = program.tensors[b]?.viewOf ?? b
+        for (i, (name, operandShape)) in [(a, aShape), (b, bShape)].enumerated() where operandShape.count >= 2 && aRoot != bRoot {
+            guard let copy = composableCopy(producing: name, consumer: n),
+                  let seen = copy.access.reshaped(operandShape) else { continue }
+            sources[i] = copy.source
+            views[i] = seen
+            folded.append((copy.step, copy.root, copy.removable))
+        }
+        let layout = try matMulLayout(n, aShape: aShape, bShape: bShape, yShape: yShape, views: views)
+        for copy in folded.sorted(by: { $0.step > $1.step }) {
+            if copy.removable { program.steps.remove(at: copy.step) } else { composed(copy.root, by: n) }
+        }
+        try emitMatMul(n, layout: layout, a: sources[0], b: sources[1], addend: nil, y: y,
                        bytes: elementCount(aShape) + elementCount(bShape) + elementCount(yShape))
     }
 
@@ -247,8 +267,9 @@ extension LoweringContext {
     }
 
     /// The layout of numpy matmul A × B: a 1-D A is [1, K] (M dropped from the output), a 1-D B is [K, 1] (N
-    /// dropped), batch dims broadcast; both operands contiguous.
-    private func matMulLayout(_ n: LoweringNode, aShape: [Int], bShape: [Int], yShape: [Int]) throws -> MatMulLayout {
+    /// dropped), batch dims broadcast; each operand contiguous, or read through `views` (of its shape, rank ≥ 2).
+    private func matMulLayout(_ n: LoweringNode, aShape: [Int], bShape: [Int], yShape: [Int],
+                              views: [StridedAccess?] = [nil, nil]) throws -> MatMulLayout {
         let a2 = aShape.count == 1 ? [1, aShape[0]] : aShape
         let b2 = bShape.count == 1 ? [bShape[0], 1] : bShape
         let m = a2[a2.count - 2], k = a2[a2.count - 1]
@@ -270,21 +291,24 @@ extension LoweringContext {
         guard elementCount(yShape) == elementCount(outBatch) * m * nCols else {
             throw error(n, "the output shape \(yShape) does not fit A \(aShape) × B \(bShape)")
         }
-        // Element strides per batch dim (0 where broadcast), then drop size-1 dims and merge contiguous ones.
-        var aStride = [Int](repeating: 0, count: rank), bStride = [Int](repeating: 0, count: rank)
-        var aRun = m * k, bRun = k * nCols
-        for d in stride(from: rank - 1, through: 0, by: -1) {
-            aStride[d] = aB[d] == 1 ? 0 : aRun
-            bStride[d] = bB[d] == 1 ? 0 : bRun
-            aRun *= aB[d]
-            bRun *= bB[d]
+        // Each operand's element strides (its view's, else row-major): per batch dim (0 where broadcast), then its
+        // two matrix dims; the batch dims are then coalesced (size-1 dims dropped, contiguous ones merged).
+        func strides(_ view: StridedAccess?, _ full: [Int], _ batch: [Int]) -> (batch: [Int], matrix: (Int, Int)) {
+            let s = view?.strides ?? StridedAccess.rowMajorStrides(full)
+            let own = Array(s.dropLast(2))
+            let padded = [Int](repeating: 0, count: rank - own.count) + own
+            return (zip(batch, padded).map { $0 == 1 ? 0 : $1 }, (s[s.count - 2], s[s.count - 1]))
         }
-        let dims = Broadcast.coalesce(shape: outBatch, strides: [aStride, bStride])
+        let aS = strides(aShape.count >= 2 ? views[0] : nil, a2, aB)
+        let bS = strides(bShape.count >= 2 ? views[1] : nil, b2, bB)
+        let dims = Broadcast.coalesce(shape: outBatch, strides: [aS.batch, bS.batch])
         guard dims.shape.count <= 4 else {
             throw error(n, "more than 4 distinct broadcast batch dims are not supported (\(outBatch))")
         }
         let pad = 4 - dims.shape.count
-        var layout = MatMulLayout(m: m, k: k, n: nCols, aStrides: (k, 1), bStrides: (nCols, 1))
+        var layout = MatMulLayout(m: m, k: k, n: nCols, aStrides: aS.matrix, bStrides: bS.matrix)
+        layout.aOffset = aShape.count >= 2 ? views[0]?.offset ?? 0 : 0
+        layout.bOffset = bShape.count >= 2 ? views[1]?.offset ?? 0 : 0
         layout.batchShape = [Int](repeating: 1, count: pad) + dims.shape
         layout.aBatchStrides = [Int](repeating: 0, count: pad) + dims.strides[0]
         layout.bBatchStrides = [Int](repeating: 0, count: pad) + dims.strides[1]
@@ -310,6 +334,7 @@ extension LoweringContext {
         push.append(layout.alpha)
         push.append(addend?.beta ?? 0)
         push.append([addend?.rowStride ?? 0, addend?.columnStride ?? 0])
+        push.append([layout.aOffset, layout.bOffset])
         let cElements = try addend.map { elementCount(try shape($0.name, of: n)) } ?? 0
         let groups = [LoweringMath.ceilDiv(nCols, 64 * tn), LoweringMath.ceilDiv(m, 64 * tm), batches]
         let aBinding = try read(a, for: n)

@@ -305,8 +305,8 @@ extension LoweringContext {
 
     /// The copy step that wrote all of `value`'s root tensor, in order, if `consumer` may read its source instead:
     /// it is the only step that binds the root, no graph output is the root or a view of it, and every node that
-    /// reads them (through views) is `consumer`, or else every one is a data-movement op (ViT's three Gathers of
-    /// one head-split Transpose). `removable`: no other reader still needs the copy (the caller removes the step;
+    /// reads them (through views) is `consumer`, or else every one is a data-movement op or a MatMul, the consumer
+    /// too (ViT's three Gathers of one head-split Transpose; the products of a split attention's blocks). `removable`: no other reader still needs the copy (the caller removes the step;
     /// otherwise it stays for the readers not yet lowered, and the caller records `composed(root, by:)`).
     func composableCopy(producing value: String, consumer: LoweringNode)
         -> (step: Int, root: String, source: String, access: StridedAccess, removable: Bool)? {
@@ -345,14 +345,17 @@ extension LoweringContext {
         let views: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"]
         let movement: Set<String> = ["Transpose", "Slice", "Gather", "Split", "Concat", "Expand", "Tile"]
         let graphOutputs = Set(graph.outputs.map(\.name))
+        // Readers that compose a copy each on their own (recording `composed`): data movement, and products of two
+        // activations (an unfused attention's Kᵀ read by the products of every block of query rows).
+        let composing = movement.union(["MatMul"])
         var aliases: Set<String> = [root]
         var others: Set<String> = []
-        var consumerIsMovement = false
+        var consumerComposes = false
         for node in nodes {
             let reads = node.node.inputs.contains(where: aliases.contains)
             guard reads else { continue }
             if node.node.outputs == consumer.node.outputs && node.op == consumer.op {
-                consumerIsMovement = movement.contains(node.op)
+                consumerComposes = composing.contains(node.op)
                 continue
             }
             if views.contains(node.op), node.node.inputs.first.map(aliases.contains) == true,
@@ -361,14 +364,14 @@ extension LoweringContext {
                 aliases.insert(out)
                 continue
             }
-            guard movement.contains(node.op) else { return nil }
+            guard composing.contains(node.op) else { return nil }
             others.insert(node.node.outputs.first ?? node.label)
         }
         // The consumer must read the root through one name only: composing may remove the copy, so a second name
         // would read a tensor nobody writes.
         let read = Set(consumer.node.inputs).intersection(aliases)
         guard read.count == 1, aliases.isDisjoint(with: graphOutputs) else { return nil }
-        return others.isEmpty || consumerIsMovement ? others : nil
+        return others.isEmpty || consumerComposes ? others : nil
     }
 }
 
