@@ -82,8 +82,9 @@ public struct CompileOptions: Sendable {
 
 /// Tensor-core (cooperative-matrix) kernels for Gemm / MatMul with a constant B: `auto` uses them where the
 /// compile target's device has them (`CostModel.cooperativeMatrix`, e.g. `--target h200`) for fp16 bundles;
-/// `on` wherever the shape suits (the bundle then runs only on a device with VK_NV_cooperative_matrix); `off`
-/// never (what tests on lavapipe compile with). Shapes: `Lowering.coopmatTile`.
+/// `on` wherever the shape suits (the bundle then runs only on a device with VK_NV_cooperative_matrix), products of
+/// two activations included (matmul_cm.comp, not yet measured on a device, so `auto` leaves them on matmul.comp);
+/// `off` never (what tests on lavapipe compile with). Shapes: `Lowering.coopmatTile`.
 public enum TensorCores: String, Sendable, CaseIterable {
     case auto, on, off
 }
@@ -191,7 +192,8 @@ public enum Compiler {
         let cooperativeMatrix = try options.usesCooperativeMatrix(file: path)
         let program = try withoutActuallyEscaping(progress) { progress in
             try Lowering.lower(graph, precision: options.precision, maxImageBytes: limit,
-                               cooperativeMatrix: cooperativeMatrix, coopmatTile: options.coopmatTile,
+                               cooperativeMatrix: cooperativeMatrix,
+                               cooperativeMatrixProducts: options.tensorCores == .on, coopmatTile: options.coopmatTile,
                                attentionFusion: options.attentionFusionRule, compiler: ShaderCompiler()) { image in
                 weights.add(image)  // the lowering then lets the source pages it read go
                 if let line = meter.packed(UInt64(image.byteSize)) { progress(line) }

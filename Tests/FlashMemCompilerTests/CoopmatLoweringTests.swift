@@ -1,4 +1,4 @@
-// Tensor cores (gemm_cm.comp, VK_NV_cooperative_matrix): the selection rule per shape, what the lowering emits
+// Tensor cores (gemm_cm.comp and matmul_cm.comp, VK_NV_cooperative_matrix): the selection rule per shape, what the lowering emits
 // with cooperative matrices allowed (kernel, tile, dispatch grid, split over K, column pieces, the declared
 // feature) and that nothing changes without them, how `--tensor-cores auto|on|off` resolves per target and
 // precision, and that every variant of the kernel passes spirv-val. The kernel's numbers can only be checked on
@@ -13,11 +13,12 @@ import TestSupport
 final class CoopmatLoweringTests: XCTestCase {
     nonisolated(unsafe) static var sharedCompiler: ShaderCompiler?
 
-    private func lower(_ b: GraphBuilder, cooperativeMatrix: Bool, precision: Precision = .fp16,
+    private func lower(_ b: GraphBuilder, cooperativeMatrix: Bool, products: Bool = false, precision: Precision = .fp16,
                        limit: Int? = nil) throws -> LoweredProgram {
         if Self.sharedCompiler == nil { Self.sharedCompiler = try ShaderCompiler() }
         return try Lowering.lower(b.graph(), precision: precision, maxImageBytes: limit,
-                                  cooperativeMatrix: cooperativeMatrix, compiler: Self.sharedCompiler!)
+                                  cooperativeMatrix: cooperativeMatrix, cooperativeMatrixProducts: products,
+                                  compiler: Self.sharedCompiler!)
     }
 
     private func push(_ p: LoweredProgram, _ step: Int) -> [UInt32] {
@@ -157,6 +158,46 @@ final class CoopmatLoweringTests: XCTestCase {
         XCTAssertTrue(p.kernels.allSatisfy { $0.features.isEmpty }, "\(p.kernels.map(\.name))")
     }
 
+    // MARK: - Products of two activations (matmul_cm.comp)
+
+    /// Q [2, 4, L, 32] × Kᵀ (K given as [2, 4, L, 32], transposed by a Transpose the matmul reads in place).
+    private func scoresGraph(l: Int) -> GraphBuilder {
+        var b = GraphBuilder()
+        b.input("q", [2, 4, l, 32])
+        b.input("k", [2, 4, l, 32])
+        b.node("Transpose", ["k"], "kt", [2, 4, 32, l], ["perm": .ints([0, 1, 3, 2])])
+        b.node("MatMul", ["q", "kt"], "s", [2, 4, l, l], name: "scores")
+        b.outputs = ["s"]
+        return b
+    }
+
+    func testProductsOfTwoActivationsRunOnTensorCoresWhereTheyMayAndAreLargeEnough() throws {
+        // Only when asked for (`--tensor-cores on`): without, the plain kernel even with cooperative matrices.
+        let unasked = try lower(scoresGraph(l: 100), cooperativeMatrix: true)
+        XCTAssertTrue(unasked.kernels.allSatisfy { $0.features.isEmpty }, "\(unasked.kernels.map(\.name))")
+        let p = try lower(scoresGraph(l: 100), cooperativeMatrix: true, products: true)
+        let step = try XCTUnwrap(p.steps.first { p.kernels[$0.kernel].name.hasPrefix("matmul") })
+        let kernel = p.kernels[step.kernel]
+        XCTAssertEqual(kernel.name, "matmul_cm<>[0,0]")
+        XCTAssertEqual(kernel.features, .cooperativeMatrixNV)
+        XCTAssertEqual(kernel.workgroupSize, [128, 1, 1])
+        XCTAssertEqual(step.groups, [2, 2, 8], "64 × 64 tiles of the 100 × 100 scores, 8 batches")
+        // The same push block as matmul.comp: M N K, then the batch shape.
+        let plain = try lower(scoresGraph(l: 100), cooperativeMatrix: false)
+        let plainStep = try XCTUnwrap(plain.steps.first { plain.kernels[$0.kernel].name.hasPrefix("matmul") })
+        XCTAssertTrue(plain.kernels[plainStep.kernel].name.hasPrefix("matmul<"))
+        XCTAssertEqual(step.pushConstants, plainStep.pushConstants)
+        XCTAssertTrue(plain.kernels.allSatisfy { $0.features.isEmpty })
+        // Depth 32 is the smallest the tiles take; below it, the plain kernel.
+        var thin = GraphBuilder()
+        thin.input("a", [64, 16])
+        thin.input("b", [16, 64])
+        thin.node("MatMul", ["a", "b"], "y", [64, 64])
+        thin.outputs = ["y"]
+        let t = try lower(thin, cooperativeMatrix: true, products: true)
+        XCTAssertTrue(t.kernels.allSatisfy { $0.features.isEmpty }, "\(t.kernels.map(\.name))")
+    }
+
     // MARK: - Options
 
     func testTensorCoresResolvePerTargetAndPrecision() throws {
@@ -208,8 +249,10 @@ final class CoopmatLoweringTests: XCTestCase {
             throw XCTSkip("spirv-val is not installed (Debian: spirv-tools, which `make setup` installs)")
         }
         let compiler = try ShaderCompiler()
-        let variants = KernelCatalog.allVariants().filter { $0.file == KernelCatalog.gemmCoopmat.file }
-        XCTAssertEqual(variants.count, 16)
+        let variants = KernelCatalog.allVariants().filter {
+            [KernelCatalog.gemmCoopmat.file, KernelCatalog.matmulCoopmat.file].contains($0.file)
+        }
+        XCTAssertEqual(variants.count, 17, "16 of gemm_cm, 1 of matmul_cm")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("coopmat-spirv-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }

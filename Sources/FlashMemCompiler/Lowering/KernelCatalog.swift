@@ -53,6 +53,9 @@ enum KernelCatalog {
     /// alpha beta cStrideM cStrideN aOffset bOffset.
     static let matmul = KernelFamily(file: "matmul.comp", bindings: [buffer, buffer, buffer, buffer],
                                      pushConstantSize: 25 * 4, axes: [("MM_TM", ["1", "2"]), ("MM_TN", ["1", "2"])])
+    /// Tensor cores (VK_NV_cooperative_matrix), fp16 bundles. A, B, Y, C. Push: the same block as matmul.
+    static let matmulCoopmat = KernelFamily(file: "matmul_cm.comp", bindings: [buffer, buffer, buffer, buffer],
+                                            pushConstantSize: 25 * 4, axes: [])
     /// A, B, Y. Push: count rank shape[6] aStride[6] bStride[6].
     static let binary = KernelFamily(file: "binary.comp", bindings: [buffer, buffer, buffer], pushConstantSize: 20 * 4,
                                      axes: [])
@@ -77,7 +80,8 @@ enum KernelCatalog {
     static let attention = KernelFamily(file: "attention.comp", bindings: [buffer, buffer, buffer, buffer, buffer, buffer],
                                         pushConstantSize: 32 * 4, axes: [("ATT_DMAX", ["64", "128"])])
 
-    static let all: [KernelFamily] = [conv2d, conv2dIGemm, gemm, gemmTiled, gemmCoopmat, splitKReduce, matmul, binary, unary, pool,
+    static let all: [KernelFamily] = [conv2d, conv2dIGemm, gemm, gemmTiled, gemmCoopmat, splitKReduce, matmul,
+                                      matmulCoopmat, binary, unary, pool,
                                       globalAvgPool, softmax, batchnorm, attention]
         + reductionFamilies  // Lowering+Reduce.swift
         + elementwiseFamilies  // Lowering+Elementwise.swift

@@ -5,7 +5,7 @@
 //     tiles would not fill the device; B packed by WeightPacking.gemm with transB and alpha folded in and a
 //     constant per-column C (times beta) as the bias texels; transA is a strided read of A;
 //   two activations (MatMul; Gemm whose B is not a constant, its A an activation or a constant) → matmul.comp
-//     with numpy batch broadcasting, transA / transB as strided reads and alpha in the epilogue (a constant
+//     (matmul_cm.comp on tensor cores with `--tensor-cores on`) with numpy batch broadcasting, transA / transB as strided reads and alpha in the epilogue (a constant
 //     operand is then a resident arena tensor);
 //   any other C of a Gemm (an activation, or a constant that varies along M) is read by either kernel's
 //     epilogue with broadcast strides, Y = act(product + beta · C), so no step is added for it.
@@ -315,16 +315,28 @@ extension LoweringContext {
         return layout
     }
 
-    /// matmul.comp: batched Y = act(alpha · A × B + beta · C) as `layout` describes; `bytes` counts the
+    /// matmul.comp (matmul_cm.comp on tensor cores where the lowering may use them for such products,
+    /// `cooperativeMatrixProducts`, and the product is not too small for their tiles): batched Y = act(alpha · A × B + beta · C) as `layout` describes; `bytes` counts the
     /// elements of A, B and Y.
     private func emitMatMul(_ n: LoweringNode, layout: MatMulLayout, a: String, b: String, addend: GemmAddend?,
                             y: String, bytes: Int) throws {
         let (m, k, nCols, batches) = (layout.m, layout.k, layout.n, layout.batches)
-        let (tm, tn) = Lowering.tileShape(m: m, n: nCols, batches: batches)
-        let kernel = try self.kernel(KernelRequest(
-            family: KernelCatalog.matmul, defines: ["MM_TM": "\(tm)", "MM_TN": "\(tn)"],
-            specConstants: [n.activation.rawValue, addend == nil ? 0 : 1], workgroupSize: [256, 1, 1],
-            sharedMemoryBytes: 16 * 64 * (tm + tn) * 4))
+        let specConstants: [UInt32] = [n.activation.rawValue, addend == nil ? 0 : 1]
+        let kernel: Int
+        let tile: (rows: Int, columns: Int)
+        if cooperativeMatrixProducts && Lowering.coopmatMinimumMet(m: m, k: k, n: nCols) {
+            // Tensor cores: 64 × 64 tiles of 16 × 16 fragments, K in slabs of 32 (matmul_cm.comp).
+            tile = (64, 64)
+            kernel = try self.kernel(KernelRequest(
+                family: KernelCatalog.matmulCoopmat, specConstants: specConstants, workgroupSize: [128, 1, 1],
+                sharedMemoryBytes: (64 * 40 + 32 * 72) * 2 + 4 * 256 * 4, features: .cooperativeMatrixNV))
+        } else {
+            let (tm, tn) = Lowering.tileShape(m: m, n: nCols, batches: batches)
+            tile = (64 * tm, 64 * tn)
+            kernel = try self.kernel(KernelRequest(
+                family: KernelCatalog.matmul, defines: ["MM_TM": "\(tm)", "MM_TN": "\(tn)"],
+                specConstants: specConstants, workgroupSize: [256, 1, 1], sharedMemoryBytes: 16 * 64 * (tm + tn) * 4))
+        }
         var push = PushConstants()
         push.append([m, nCols, k])
         push.append(layout.batchShape)
@@ -336,7 +348,7 @@ extension LoweringContext {
         push.append([addend?.rowStride ?? 0, addend?.columnStride ?? 0])
         push.append([layout.aOffset, layout.bOffset])
         let cElements = try addend.map { elementCount(try shape($0.name, of: n)) } ?? 0
-        let groups = [LoweringMath.ceilDiv(nCols, 64 * tn), LoweringMath.ceilDiv(m, 64 * tm), batches]
+        let groups = [LoweringMath.ceilDiv(nCols, tile.columns), LoweringMath.ceilDiv(m, tile.rows), batches]
         let aBinding = try read(a, for: n)
         let cBinding = try addend.map { try read($0.name, for: n) } ?? aBinding
         try emit(n, kernel: kernel, groups: groups.map { UInt32(clamping: $0) },

@@ -45,12 +45,17 @@ public enum Lowering {
     ///   instead of `Lowering.coopmatTile`'s rule (for tuning: `fmc compile --coopmat-tile`).
     /// - Parameter attentionFusion: which attentions become one attention.comp step (`AttentionFusionRule`;
     ///   `fmc compile` takes it from the target, `CompileOptions.attentionFusionRule`).
+    /// - Parameter cooperativeMatrixProducts: with `cooperativeMatrix`, products of two activations run on tensor
+    ///   cores too (matmul_cm.comp); `fmc compile` asks for it with `--tensor-cores on` only, since its numbers are
+    ///   not yet measured on a device (`CompileOptions.usesCooperativeMatrixProducts`).
     public static func lower(_ graph: Graph, precision: Precision, maxImageBytes: Int? = nil,
-                             cooperativeMatrix: Bool = false, coopmatTile: CoopmatTile? = nil,
+                             cooperativeMatrix: Bool = false, cooperativeMatrixProducts: Bool = false,
+                             coopmatTile: CoopmatTile? = nil,
                              attentionFusion: AttentionFusionRule = .always, compiler: ShaderCompiler,
                              imageSink: ((WeightImage) -> Void)? = nil) throws -> LoweredProgram {
         let context = LoweringContext(graph: graph, precision: precision, maxImageBytes: maxImageBytes,
                                       cooperativeMatrix: cooperativeMatrix, compiler: compiler)
+        context.cooperativeMatrixProducts = cooperativeMatrix && cooperativeMatrixProducts
         context.coopmatTileOverride = coopmatTile
         context.attentionFusion = attentionFusion
         context.imageSink = imageSink
@@ -143,6 +148,8 @@ final class LoweringContext {
     let maxImageBytes: Int?
     /// Kernels on tensor cores (cooperative matrices) are allowed; see Lowering.lower.
     let cooperativeMatrix: Bool
+    /// Products of two activations on tensor cores too (matmul_cm.comp); see Lowering.lower.
+    var cooperativeMatrixProducts = false
     /// The tensor-core tile every product uses instead of `Lowering.coopmatTile`'s rule; see Lowering.lower.
     var coopmatTileOverride: CoopmatTile?
     /// Which attentions `LoweringPasses.fuseAttention` fuses; see Lowering.lower.
