@@ -76,6 +76,18 @@ final class AttentionOpTests: XCTestCase {
     /// attention mask [B, 1, 1, L] that is a model input, Softmax, × V, the output transposed back to [B, L, H, D].
     /// L = 37: not a multiple of the key tile.
     func testBertAttentionWithTransposesAndAnInputMask() throws {
+        try checkBertAttention(fusion: nil, otherSteps: 0)
+    }
+
+    /// The same attention left unfused: both products read their transposed operands in place (Q and V through
+    /// batch and row strides, Kᵀ with k stride 1), so the three input Transposes cost no step. Steps: MatMul, Mul,
+    /// Add, Softmax, MatMul and the output's Transpose (a write, which stays).
+    func testUnfusedAttentionReadsTransposedOperandsInPlace() throws {
+        try checkBertAttention(fusion: .never, otherSteps: 6)
+    }
+
+    private func checkBertAttention(fusion: AttentionFusionRule?, otherSteps: Int,
+                                    file: StaticString = #filePath, line: UInt = #line) throws {
         let (batch, l, h, d) = (2, 37, 3, 16)
         var b = GraphBuilder()
         for name in ["q", "k", "v"] { b.input(name, [batch, l, h, d]) }
@@ -113,46 +125,8 @@ final class AttentionOpTests: XCTestCase {
                              HostTensor(name: "k", shape: [batch, l, h, d], floats: k),
                              HostTensor(name: "v", shape: [batch, l, h, d], floats: v),
                              HostTensor(name: "mask", shape: [batch, 1, 1, l], floats: mask)],
-                  expected: expected, shape: [batch, l, h, d])
-    }
-
-    /// The same attention left unfused: both products read their transposed operands in place (Q and V through
-    /// batch and row strides, Kᵀ with k stride 1), so the three input Transposes cost no step; the output's
-    /// Transpose stays (a write).
-    func testUnfusedAttentionReadsTransposedOperandsInPlace() throws {
-        let (batch, l, h, d) = (2, 37, 3, 16)
-        var b = GraphBuilder()
-        for name in ["q", "k", "v"] { b.input(name, [batch, l, h, d]) }
-        b.constant("scale", [], [0.25])
-        b.node("Transpose", ["q"], "qt", [batch, h, l, d], ["perm": .ints([0, 2, 1, 3])])
-        b.node("Transpose", ["k"], "kt", [batch, h, d, l], ["perm": .ints([0, 2, 3, 1])])
-        b.node("Transpose", ["v"], "vt", [batch, h, l, d], ["perm": .ints([0, 2, 1, 3])])
-        b.node("MatMul", ["qt", "kt"], "s", [batch, h, l, l])
-        b.node("Mul", ["s", "scale"], "ss", [batch, h, l, l])
-        b.node("Softmax", ["ss"], "p", [batch, h, l, l], ["axis": .int(-1)])
-        b.node("MatMul", ["p", "vt"], "o", [batch, h, l, d])
-        b.node("Transpose", ["o"], "y", [batch, l, h, d], ["perm": .ints([0, 2, 1, 3])])
-        b.outputs = ["y"]
-        let count = batch * l * h * d
-        let q = Self.seeded(count, seed: 4), k = Self.seeded(count, seed: 5), v = Self.seeded(count, seed: 6)
-        func logical(_ x: [Float]) -> [Float] {  // [B, L, H, D] → [B·H, L, D]
-            var out = [Float](repeating: 0, count: count)
-            for n in 0..<batch { for i in 0..<l { for hh in 0..<h { for t in 0..<d {
-                out[((n * h + hh) * l + i) * d + t] = x[((n * l + i) * h + hh) * d + t]
-            } } } }
-            return out
-        }
-        let want = Self.reference(q: logical(q), k: logical(k), v: logical(v), batches: batch * h, lq: l, lk: l, d: d,
-                                  dv: d, scale: 0.25)
-        var expected = [Float](repeating: 0, count: count)
-        for n in 0..<batch { for i in 0..<l { for hh in 0..<h { for t in 0..<d {
-            expected[((n * l + i) * h + hh) * d + t] = want[((n * h + hh) * l + i) * d + t]
-        } } } }
-        // MatMul, Mul, Softmax, MatMul, the output's Transpose.
-        try check(b, feeds: [HostTensor(name: "q", shape: [batch, l, h, d], floats: q),
-                             HostTensor(name: "k", shape: [batch, l, h, d], floats: k),
-                             HostTensor(name: "v", shape: [batch, l, h, d], floats: v)],
-                  expected: expected, shape: [batch, l, h, d], otherSteps: 5, fusion: .never)
+                  expected: expected, shape: [batch, l, h, d], otherSteps: otherSteps, fusion: fusion,
+                  file: file, line: line)
     }
 
     /// GPT-Neo: Div by a scalar, then Where(constant causal bool, scores, -3.4e38); Lq ≠ Lk, Dv ≠ D.
