@@ -1,6 +1,6 @@
-// Tensor cores (gemm_cm.comp and matmul_cm.comp, VK_NV_cooperative_matrix): the selection rule per shape, what the lowering emits
-// with cooperative matrices allowed (kernel, tile, dispatch grid, split over K, column pieces, the declared
-// feature) and that nothing changes without them, how `--tensor-cores auto|on|off` resolves per target and
+// Tensor cores (gemm_cm.comp and matmul_cm.comp, VK_NV_cooperative_matrix): the selection rule per shape, what
+// the lowering emits with cooperative matrices allowed (kernel, tile, dispatch grid, split over K, column pieces,
+// the declared feature) and that nothing changes without them, how `--tensor-cores auto|on|off` resolves per target and
 // precision, and that every variant of the kernel passes spirv-val. The kernel's numbers can only be checked on
 // a device with the units (Benchmarks/coopmat-bench.sh); lavapipe has none.
 

@@ -44,7 +44,7 @@ enum DerivedConstant {
         unlink(path)
         let count = shape.reduce(1, *) * parts[0].dtype.byteSize
         precondition(mapped.bytes.count == count, "the derived constant's file holds every byte")
-        return (ConstantTensor(dtype: parts[0].dtype, shape: shape, bytes: TensorBytes(mapped: mapped, offset: 0, count: count)),
-                mapped)
+        let bytes = TensorBytes(mapped: mapped, offset: 0, count: count)
+        return (ConstantTensor(dtype: parts[0].dtype, shape: shape, bytes: bytes), mapped)
     }
 }

@@ -5,8 +5,9 @@
 //     tiles would not fill the device; B packed by WeightPacking.gemm with transB and alpha folded in and a
 //     constant per-column C (times beta) as the bias texels; transA is a strided read of A;
 //   two activations (MatMul; Gemm whose B is not a constant, its A an activation or a constant) → matmul.comp
-//     (matmul_cm.comp on tensor cores with `--tensor-cores on`) with numpy batch broadcasting, transA / transB as strided reads and alpha in the epilogue (a constant
-//     operand is then a resident arena tensor);
+//     (matmul_cm.comp on tensor cores with `--tensor-cores on`) with numpy batch broadcasting, transA / transB and
+//     copies made for the product alone as strided reads, alpha in the epilogue (a constant operand is then a
+//     resident arena tensor);
 //   any other C of a Gemm (an activation, or a constant that varies along M) is read by either kernel's
 //     epilogue with broadcast strides, Y = act(product + beta · C), so no step is added for it.
 
@@ -135,9 +136,11 @@ extension LoweringContext {
         var views: [StridedAccess?] = [nil, nil]
         var folded: [(step: Int, root: String, removable: Bool)] = []
         let aRoot = program.tensors[a]?.viewOf ?? a, bRoot = program.tensors[b]?.viewOf ?? b
-        for (i, (name, operandShape)) in [(a, aShape), (b, bShape)].enumerated() where operandShape.count >= 2 && aRoot != bRoot {
+        for (i, (name, operandShape)) in [(a, aShape), (b, bShape)].enumerated()
+        where operandShape.count >= 2 && aRoot != bRoot {
             guard let copy = composableCopy(producing: name, consumer: n),
-                  let seen = copy.access.reshaped(operandShape) else { continue }
+                  let seen = copy.access.reshaped(operandShape), seen.offset >= 0,
+                  seen.strides.allSatisfy({ $0 >= 0 }) else { continue }  // the kernels take unsigned strides
             sources[i] = copy.source
             views[i] = seen
             folded.append((copy.step, copy.root, copy.removable))
@@ -316,8 +319,8 @@ extension LoweringContext {
     }
 
     /// matmul.comp (matmul_cm.comp on tensor cores where the lowering may use them for such products,
-    /// `cooperativeMatrixProducts`, and the product is not too small for their tiles): batched Y = act(alpha · A × B + beta · C) as `layout` describes; `bytes` counts the
-    /// elements of A, B and Y.
+    /// `cooperativeMatrixProducts`, and the product is not too small for their tiles): batched
+    /// Y = act(alpha · A × B + beta · C) as `layout` describes; `bytes` counts the elements of A, B and Y.
     private func emitMatMul(_ n: LoweringNode, layout: MatMulLayout, a: String, b: String, addend: GemmAddend?,
                             y: String, bytes: Int) throws {
         let (m, k, nCols, batches) = (layout.m, layout.k, layout.n, layout.batches)

@@ -306,8 +306,9 @@ extension LoweringContext {
     /// The copy step that wrote all of `value`'s root tensor, in order, if `consumer` may read its source instead:
     /// it is the only step that binds the root, no graph output is the root or a view of it, and every node that
     /// reads them (through views) is `consumer`, or else every one is a data-movement op or a MatMul, the consumer
-    /// too (ViT's three Gathers of one head-split Transpose; the products of a split attention's blocks). `removable`: no other reader still needs the copy (the caller removes the step;
-    /// otherwise it stays for the readers not yet lowered, and the caller records `composed(root, by:)`).
+    /// too (ViT's three Gathers of one head-split Transpose; the products of a split attention's blocks).
+    /// `removable`: no other reader still needs the copy (the caller removes the step; otherwise it stays for the
+    /// readers not yet lowered, and the caller records `composed(root, by:)`).
     func composableCopy(producing value: String, consumer: LoweringNode)
         -> (step: Int, root: String, source: String, access: StridedAccess, removable: Bool)? {
         guard let tensor = program.tensors[value] else { return nil }

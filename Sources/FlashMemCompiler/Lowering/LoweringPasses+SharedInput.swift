@@ -17,8 +17,8 @@ extension LoweringPasses {
     @discardableResult
     static func fuseSharedInputProducts(_ nodes: inout [LoweringNode], initializers: inout [String: ConstantTensor],
                                         values: inout [String: ValueInfo], graphOutputs: Set<String>,
-                                        concatenateWeights: (_ parts: [ConstantTensor], _ axis: Int, _ shape: [Int]) throws
-                                            -> ConstantTensor) rethrows -> Bool {
+                                        concatenateWeights: (_ parts: [ConstantTensor], _ axis: Int,
+                                                             _ shape: [Int]) throws -> ConstantTensor) rethrows -> Bool {
         let uses = useCounts(nodes, graphOutputs: graphOutputs)
         var readers: [String: [Int]] = [:]
         for (i, n) in nodes.enumerated() {
