@@ -46,8 +46,8 @@ public enum Lowering {
     /// - Parameter attentionFusion: which attentions become one attention.comp step (`AttentionFusionRule`;
     ///   `fmc compile` takes it from the target, `CompileOptions.attentionFusionRule`).
     /// - Parameter cooperativeMatrixProducts: with `cooperativeMatrix`, products of two activations run on tensor
-    ///   cores too (matmul_cm.comp); `fmc compile` asks for it with `--tensor-cores on` only, since its numbers are
-    ///   not yet measured on a device (`CompileOptions.usesCooperativeMatrixProducts`).
+    ///   cores too (matmul_cm.comp); `fmc compile` asks for it with `--tensor-cores on` only (`Compiler.compile`),
+    ///   since its numbers are not yet measured on a device.
     public static func lower(_ graph: Graph, precision: Precision, maxImageBytes: Int? = nil,
                              cooperativeMatrix: Bool = false, cooperativeMatrixProducts: Bool = false,
                              coopmatTile: CoopmatTile? = nil,
