@@ -130,6 +130,9 @@ public struct CompileReport: Sendable {
     public var arenaUnsharedBytes: UInt64 = 0
     /// The most activation bytes live at one step: the least any arena placement needs.
     public var arenaLivePeakBytes: UInt64 = 0
+    /// Where that peak is: the step (its label) and the largest tensors live there (`ArenaPlan.livePeakTensors`).
+    public var arenaPeakStep: String?
+    public var arenaPeakTensors: [(name: String, bytes: UInt64)] = []
     public var weightBytes: UInt64 = 0
     public var storedBytes: UInt64 = 0
     public var chunks = 0
@@ -367,6 +370,9 @@ public enum Compiler {
         report.arenaBytes = arena.arenaSize
         report.arenaUnsharedBytes = arena.unsharedSize
         report.arenaLivePeakBytes = arena.livePeakSize
+        report.arenaPeakStep = program.steps.indices.contains(arena.livePeakStep)
+            ? "step \(arena.livePeakStep) (\(program.steps[arena.livePeakStep].label))" : nil
+        report.arenaPeakTensors = arena.livePeakTensors
         report.chunks = weights.chunks.count
         report.plan = planReport
         report.plan.submissions = bundle.streamingSubmissions

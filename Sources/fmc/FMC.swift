@@ -158,6 +158,10 @@ struct Compile: ParsableCommand {
               arena \(formatBytes(r.arenaBytes)) (live at once at most \(formatBytes(r.arenaLivePeakBytes)), without reuse \(formatBytes(r.arenaUnsharedBytes)))
               weights \(formatBytes(r.weightBytes)) in \(r.chunks) chunks, stored \(formatBytes(r.storedBytes))
             """)
+        if let step = r.arenaPeakStep, !r.arenaPeakTensors.isEmpty {
+            let largest = r.arenaPeakTensors.map { "'\($0.name)' \(formatBytes($0.bytes))" }.joined(separator: ", ")
+            print("  arena peak at \(step): largest live \(largest)")
+        }
         if r.cooperativeMatrixSteps > 0 {
             print("  tensor cores: \(r.cooperativeMatrixSteps) steps on cooperative matrices (VK_NV_cooperative_matrix)")
         }

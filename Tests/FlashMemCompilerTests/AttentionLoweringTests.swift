@@ -109,6 +109,9 @@ final class AttentionLoweringTests: XCTestCase {
         let io = slot(1280) + slot(8192) + slot(8192) + slot(256) + slot(1280) + slot(4)
         XCTAssertEqual(short.livePeakSize, io + 2 * slot(2 * 10 * 64 * 4))
         XCTAssertGreaterThanOrEqual(short.arenaSize, short.livePeakSize)
+        // Where: the first step with both scores live; the largest there are Kᵀ and V (8 KiB each), then scores.
+        XCTAssertGreaterThanOrEqual(short.livePeakStep, 0)
+        XCTAssertEqual(short.livePeakTensors.map(\.bytes), [slot(8192), slot(8192), slot(2 * 10 * 64 * 4)])
         // 256 query rows in blocks of 8 (4 KiB of scores): the peak drops by far more than the blocks' Slices add.
         let (long, blocks) = try (plan(lq: 256, .never),
                                   plan(lq: 256, AttentionFusionRule(maxKeys: 0, scoresAbove: .max, splitScoresAbove: 4096)))

@@ -15,6 +15,11 @@ public struct ArenaPlan: Sendable {
     /// The most bytes live at any one step (Σ of the aligned tensors whose lifetimes cover it): no placement of
     /// these lifetimes can make the arena smaller, so `arenaSize / livePeakSize` is the placement's overhead.
     public var livePeakSize: UInt64
+    /// The first step at which `livePeakSize` bytes are live (−1: before the first step, where only the tensors that
+    /// live throughout are), and the largest tensors live there (by their aligned size, largest first, at most 3):
+    /// where a smaller arena must come from.
+    public var livePeakStep: Int
+    public var livePeakTensors: [(name: String, bytes: UInt64)]
 }
 
 public enum ArenaPlanner {
@@ -91,11 +96,15 @@ public enum ArenaPlanner {
             delta[span.first + 1] += Int64(slotSize(name))
             delta[span.last + 2] -= Int64(slotSize(name))
         }
-        var live: Int64 = 0, livePeak: Int64 = 0
-        for d in delta {
+        var live: Int64 = 0, livePeak: Int64 = 0, peakAt = 0
+        for (i, d) in delta.enumerated() {
             live += d
-            livePeak = max(livePeak, live)
+            if live > livePeak { (livePeak, peakAt) = (live, i) }
         }
+        let peakStep = peakAt - 1
+        let atPeak = bases.filter { life[$0]!.first <= peakStep && peakStep <= life[$0]!.last }
+            .map { (name: $0, bytes: slotSize($0)) }
+            .sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.name < $1.name }
 
         var tensors: [Tensor] = []
         var index: [String: UInt32] = [:]
@@ -110,7 +119,7 @@ public enum ArenaPlanner {
             tensors.append(Tensor(name: name, offset: offset, size: UInt64(spec.byteSize), constant: constant))
         }
         return ArenaPlan(tensors: tensors, index: index, arenaSize: max(arenaSize, alignment), unsharedSize: unshared,
-                         livePeakSize: UInt64(livePeak))
+                         livePeakSize: UInt64(livePeak), livePeakStep: peakStep, livePeakTensors: Array(atPeak.prefix(3)))
     }
 
     static func align(_ value: UInt64) -> UInt64 { (value + alignment - 1) / alignment * alignment }
