@@ -94,11 +94,14 @@ final class AttentionLoweringTests: XCTestCase {
                                    attentionFusion: AttentionFusionRule(maxKeys: 0, scoresAbove: .max, splitScoresAbove: 300),
                                    compiler: LoweringTests.sharedCompiler!)
         let labels = p.steps.map(\.label)
-        XCTAssertEqual(labels.filter { $0.hasSuffix("_qk") }, ["pv/rows0_qk", "pv/rows3_qk", "pv/rows6_qk", "pv/rows9_qk"])
+        // Each block's scores product scales them in its epilogue (`fuseProductScale`).
+        XCTAssertEqual(labels.filter { $0.contains("_qk") },
+                       [0, 3, 6, 9].map { "pv/rows\($0)_qk+pv/rows\($0)_scale" })
         XCTAssertEqual(labels.filter { $0.hasSuffix("/concat") }.count, 4, labels.description)
-        XCTAssertEqual(p.tensors["pv#rows9_0"]?.byteSize, 2 * 1 * 12 * 4, "the last block's scores: one row")
+        XCTAssertEqual(p.tensors["pv#rows9_1"]?.byteSize, 2 * 1 * 12 * 4, "the last block's scores: one row")
         // The arena's live peak (the most bytes live at one step), which no placement beats. Unsplit: q, kt, v, the
-        // mask, y and the scale constant live throughout, and at the scale step its input and output scores.
+        // mask and y live throughout (the scale is the product's alpha), and at the mask step its input and output
+        // scores.
         let slot = { (bytes: Int) in UInt64((bytes + 255) / 256 * 256) }
         func plan(lq: Int, _ rule: AttentionFusionRule) throws -> ArenaPlan {
             let program = try Lowering.lower(chain(lq: lq, lk: 64).graph(), precision: .fp32, attentionFusion: rule,
@@ -106,7 +109,7 @@ final class AttentionLoweringTests: XCTestCase {
             return try ArenaPlanner.plan(program) { _ in DataRange(offset: 0, size: 0) }
         }
         let short = try plan(lq: 10, .never)
-        let io = slot(1280) + slot(8192) + slot(8192) + slot(256) + slot(1280) + slot(4)
+        let io = slot(1280) + slot(8192) + slot(8192) + slot(256) + slot(1280)
         XCTAssertEqual(short.livePeakSize, io + 2 * slot(2 * 10 * 64 * 4))
         XCTAssertGreaterThanOrEqual(short.arenaSize, short.livePeakSize)
         // Where: the first step with both scores live; the largest there are Kᵀ and V (8 KiB each), then scores.
@@ -124,7 +127,7 @@ final class AttentionLoweringTests: XCTestCase {
         let whole = try Lowering.lower(chain().graph(), precision: .fp32,
                                        attentionFusion: AttentionFusionRule(maxKeys: 0, scoresAbove: .max, splitScoresAbove: 960),
                                        compiler: LoweringTests.sharedCompiler!)
-        XCTAssertEqual(whole.steps.map(\.label), ["qk", "scale", "mask", "softmax", "pv"])
+        XCTAssertEqual(whole.steps.map(\.label), ["qk+scale", "mask", "softmax", "pv"])
     }
 
     func testTheChainIsOneAttentionStep() throws {
@@ -148,7 +151,8 @@ final class AttentionLoweringTests: XCTestCase {
         for intermediate in ["s", "ss", "sm", "p"] {
             let p = try lower(chain { $0.outputs.append(intermediate) })
             XCTAssertTrue(attentionSteps(p).isEmpty, "\(intermediate) read twice: \(p.steps.map(\.label))")
-            XCTAssertEqual(p.steps.count, 5)
+            // The unfused chain; its scaling is the first product's alpha unless the scores themselves are read.
+            XCTAssertEqual(p.steps.count, intermediate == "s" ? 5 : 4, p.steps.map(\.label).description)
         }
         // A second node reading the scores.
         let p = try lower(chain { b in

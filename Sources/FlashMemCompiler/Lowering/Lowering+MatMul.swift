@@ -145,7 +145,8 @@ extension LoweringContext {
             views[i] = seen
             folded.append((copy.step, copy.root, copy.removable))
         }
-        let layout = try matMulLayout(n, aShape: aShape, bShape: bShape, yShape: yShape, views: views)
+        var layout = try matMulLayout(n, aShape: aShape, bShape: bShape, yShape: yShape, views: views)
+        layout.alpha = n.node.float("alpha", default: 1)  // a scaling fused after it (`fuseProductScale`)
         for copy in folded.sorted(by: { $0.step > $1.step }) {
             if copy.removable { program.steps.remove(at: copy.step) } else { composed(copy.root, by: n) }
         }

@@ -235,6 +235,7 @@ final class LoweringContext {
         let splits = LoweringPasses.fuseAttention(&nodes, initializers: initializers, values: values,
                                                   graphOutputs: outputs, opset: graph.opset, rule: attentionFusion)
         try splitAttentions(splits)  // Lowering+AttentionSplit.swift
+        LoweringPasses.fuseProductScale(&nodes, initializers: initializers, graphOutputs: outputs)
 
         // Graph inputs first (an initializer listed as an input, IR < 4 style, is a constant, not an input).
         for input in graph.inputs where initializers[input.name] == nil {

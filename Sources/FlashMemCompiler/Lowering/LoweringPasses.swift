@@ -177,6 +177,38 @@ enum LoweringPasses {
         nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }
 
+    /// MatMul of two activations → Mul or Div by a float scalar constant becomes one product scaling in its epilogue
+    /// (the MatMul's "alpha", an attribute of our own that matmul.comp applies): an attention left unfused (its
+    /// scores · scale) otherwise writes and reads the scores once more. Runs after the attention passes, which absorb
+    /// the scalings of the attentions they fuse; a Div becomes alpha = 1 / c.
+    static func fuseProductScale(_ nodes: inout [LoweringNode], initializers: [String: ConstantTensor],
+                                 graphOutputs: Set<String>) {
+        let uses = useCounts(nodes, graphOutputs: graphOutputs)
+        let producer = producers(nodes)
+        var removed = Set<Int>()
+        for (r, scale) in nodes.enumerated() where ["Mul", "Div"].contains(scale.op) && isDefaultDomain(scale.node) {
+            guard scale.node.inputs.count == 2, scale.node.outputs.count == 1 else { continue }
+            let operands = scale.op == "Mul"
+                ? [(scale.node.inputs[0], scale.node.inputs[1]), (scale.node.inputs[1], scale.node.inputs[0])]
+                : [(scale.node.inputs[0], scale.node.inputs[1])]
+            for (y, c) in operands {
+                guard let constant = initializers[c], constant.dtype.isFloat, constant.elementCount == 1,
+                      let value = constant.floats().first, value.isFinite, scale.op == "Mul" || value != 0,
+                      let p = soleProducer(of: y, in: nodes, producers: producer, uses: uses, graphOutputs: graphOutputs,
+                                           removed: removed, predicate: scale.predicate),
+                      nodes[p].op == "MatMul", nodes[p].activation == .none, nodes[p].bias == nil,
+                      nodes[p].residual == nil, nodes[p].node.inputs.count == 2,
+                      nodes[p].node.inputs.allSatisfy({ initializers[$0] == nil }) else { continue }
+                let alpha = nodes[p].node.float("alpha", default: 1) * (scale.op == "Mul" ? value : 1 / value)
+                absorb(scale, into: p, &nodes)
+                nodes[p].node.attributes["alpha"] = .float(alpha)
+                removed.insert(r)
+                break
+            }
+        }
+        nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
     /// MatMul(A, constant B) (its bias fused or not) or Gemm(A, constant B[, a constant C along the columns]) →
     /// Add(·, R), where R is an activation of the product's shape, becomes one product adding R in its epilogue
     /// (the kernels' C, row-major [M, N]): a transformer's residual connection after its attention projection and
