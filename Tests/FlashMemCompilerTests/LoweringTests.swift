@@ -251,6 +251,33 @@ final class LoweringTests: XCTestCase {
         XCTAssertEqual(p.images[0].texels.count, 32 * 8)
     }
 
+    /// A Softmax whose input nothing else reads writes over it (SOFTMAX_IN_PLACE, one read-write binding; its
+    /// output a view of the input, so the arena holds one of the two); a second reader keeps them apart.
+    func testSoftmaxOverwritesAnInputNothingElseReads() throws {
+        func program(secondReader: Bool) throws -> LoweredProgram {
+            var b = GraphBuilder()
+            b.input("a", [4, 8])
+            b.input("c", [8, 16])
+            b.node("MatMul", ["a", "c"], "s", [4, 16])
+            b.node("Softmax", ["s"], "p", [4, 16], ["axis": .int(-1)])
+            b.outputs = ["p"]
+            if secondReader {
+                b.node("Relu", ["s"], "r", [4, 16])
+                b.outputs.append("r")
+            }
+            return try lower(b)
+        }
+        let alone = try program(secondReader: false)
+        let softmax = try XCTUnwrap(alone.steps.first { alone.kernels[$0.kernel].name.hasPrefix("softmax<") })
+        XCTAssertEqual(alone.kernels[softmax.kernel].name, "softmax<SOFTMAX_IN_PLACE=1>[64,0]")
+        XCTAssertEqual(softmax.bindings, [.tensor("s")])
+        XCTAssertEqual(alone.tensors["p"]?.viewOf, "s")
+        let shared = try program(secondReader: true)
+        let apart = try XCTUnwrap(shared.steps.first { shared.kernels[$0.kernel].name.hasPrefix("softmax<") })
+        XCTAssertEqual(apart.bindings, [.tensor("s"), .tensor("p")])
+        XCTAssertNil(shared.tensors["p"]?.viewOf)
+    }
+
     func testMatMulOfActivationsBroadcastsBatchDims() throws {
         var b = GraphBuilder()
         b.input("a", [2, 1, 3, 4])

@@ -70,6 +70,9 @@ enum KernelCatalog {
     /// X, Y. Push: rows len inner.
     static let softmax = KernelFamily(file: "softmax.comp", bindings: [buffer, buffer], pushConstantSize: 3 * 4,
                                       axes: [])
+    /// X overwritten by Y (softmax.comp with SOFTMAX_IN_PLACE). Push: the same as softmax.
+    static let softmaxInPlace = KernelFamily(file: "softmax.comp", bindings: [buffer], pushConstantSize: 3 * 4,
+                                             axes: [("SOFTMAX_IN_PLACE", ["1"])])
     /// X, params (scale[C] then shift[C]), Y. Push: count C inner.
     static let batchnorm = KernelFamily(file: "batchnorm.comp", bindings: [buffer, buffer, buffer],
                                         pushConstantSize: 3 * 4, axes: [])
@@ -82,7 +85,7 @@ enum KernelCatalog {
 
     static let all: [KernelFamily] = [conv2d, conv2dIGemm, gemm, gemmTiled, gemmCoopmat, splitKReduce, matmul,
                                       matmulCoopmat, binary, unary, pool,
-                                      globalAvgPool, softmax, batchnorm, attention]
+                                      globalAvgPool, softmax, softmaxInPlace, batchnorm, attention]
         + reductionFamilies  // Lowering+Reduce.swift
         + elementwiseFamilies  // Lowering+Elementwise.swift
         + movementFamilies  // Lowering+Movement.swift

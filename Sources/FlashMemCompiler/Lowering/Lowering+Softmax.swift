@@ -35,13 +35,36 @@ extension LoweringContext {
         let rows = outer * inner
         let wg = len >= 1024 ? 256 : 64
         let log: UInt32 = n.op == "LogSoftmax" ? 1 : 0
-        let kernel = try self.kernel(KernelRequest(family: KernelCatalog.softmax, specConstants: [UInt32(wg), log],
+        // Into X itself where nothing reads X afterwards (an unfused attention's scores): Y is then a view of X, so
+        // the arena never holds both (Depth Anything S: its live peak was one block's scores and their softmax).
+        let inPlace = mayOverwrite(x, for: n)
+        let kernel = try self.kernel(KernelRequest(family: inPlace ? KernelCatalog.softmaxInPlace : KernelCatalog.softmax,
+                                                   defines: inPlace ? ["SOFTMAX_IN_PLACE": "1"] : [:],
+                                                   specConstants: [UInt32(wg), log],
                                                    workgroupSize: [UInt32(wg), 1, 1], sharedMemoryBytes: wg * 4))
         var push = PushConstants()
         push.append([rows, len, inner])
         let count = rows * len
-        try emit(n, kernel: kernel, groups: try groups1D(n, items: rows, perGroup: 1),
-                 bindings: [try read(x, for: n), try write(y, for: n)], push: push,
+        let bindings: [LoweredBinding]
+        if inPlace {
+            bindings = [try read(x, for: n)]
+            try registerView(y, of: x, for: n)
+        } else {
+            bindings = [try read(x, for: n), try write(y, for: n)]
+        }
+        try emit(n, kernel: kernel, groups: try groups1D(n, items: rows, perGroup: 1), bindings: bindings, push: push,
                  flops: Double(count * 5), bytes: Double(count * 12))
+    }
+
+    /// Whether `n` may write its output over its input `x`: x is an arena tensor a step computed (not a view, a
+    /// constant, a model input or output, or a checked tensor), nothing else binds it yet but its producer, and
+    /// `n` is the only node that reads it; `n` runs unconditionally.
+    func mayOverwrite(_ x: String, for n: LoweringNode) -> Bool {
+        guard n.predicate == nil, let tensor = program.tensors[x], tensor.viewOf == nil, tensor.constant == nil,
+              !graph.inputs.contains(where: { $0.name == x }), !graph.outputs.contains(where: { $0.name == x }),
+              !program.checks.contains(where: { $0.tensor == x }),
+              !program.tensors.values.contains(where: { $0.viewOf == x }),
+              program.steps.filter({ $0.bindings.contains(.tensor(x)) }).count == 1 else { return false }
+        return nodes.filter { $0.node.inputs.contains(x) }.count == 1
     }
 }

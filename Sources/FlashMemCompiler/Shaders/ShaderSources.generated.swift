@@ -3489,15 +3489,21 @@ void main() {
 //
 // groups = Lowering.groups1D(rows, 1) with rows = outer · inner.
 // Spec constants: 0 = WG (a power of two ≤ 1024), 1 = LOG.
-// Bindings: 0 = X, 1 = Y.
+// Bindings: 0 = X, 1 = Y; with SOFTMAX_IN_PLACE, 0 = X, overwritten by Y (one read-write binding: every element
+// is read by passes 1 and 2 of its row's workgroup, then read and written by one invocation in pass 3).
 
 layout(local_size_x_id = 0) in;
 #include "common.glsl"
 
 layout(constant_id = 1) const uint LOG = 0u;
 
+#ifdef SOFTMAX_IN_PLACE
+layout(std430, set = 0, binding = 0) buffer InOutBuffer { float X[]; };
+#define Y X
+#else
 layout(std430, set = 0, binding = 0) readonly buffer InputBuffer { float X[]; };
 layout(std430, set = 0, binding = 1) writeonly buffer OutputBuffer { float Y[]; };
+#endif
 
 layout(push_constant) uniform PushConstants {
     uint rows, len, inner;
