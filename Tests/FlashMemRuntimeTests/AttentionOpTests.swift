@@ -392,4 +392,37 @@ final class AttentionOpTests: XCTestCase {
             XCTAssertLessThanOrEqual(relativeError(streamed.floats(), want), precision == .fp32 ? 1e-4 : 1e-2)
         }
     }
+
+    /// Self-attention over its input, split: Q, K and V are one tensor x (scores x · xᵀ, output softmax · x), and
+    /// only Q's rows are sliced per block: V stays whole (a split once sliced V with Q and could not lower).
+    func testSplitSelfAttentionSlicesOnlyTheQueryRows() throws {
+        let (l, d) = (40, 8)
+        var b = GraphBuilder()
+        b.input("x", [1, l, d])
+        b.node("Transpose", ["x"], "xt", [1, d, l], ["perm": .ints([0, 2, 1])])
+        b.node("MatMul", ["x", "xt"], "s", [1, l, l])
+        b.node("Softmax", ["s"], "p", [1, l, l], ["axis": .int(-1)])
+        b.node("MatMul", ["p", "x"], "y", [1, l, d])
+        b.outputs = ["y"]
+        let x = Self.seeded(l * d, seed: 11)
+        let want = Self.reference(q: x, k: x, v: x, batches: 1, lq: l, lk: l, d: d, dv: d, scale: 1)
+        let split = AttentionFusionRule(maxKeys: 0, scoresAbove: .max, splitScoresAbove: 16 * l * 4)
+        let compiler = try ShaderCompiler()
+        for precision in Precision.allCases {
+            let whole = try Lowering.lower(b.graph(), precision: precision, attentionFusion: .never, compiler: compiler)
+            let blocks = try Lowering.lower(b.graph(), precision: precision, attentionFusion: split, compiler: compiler)
+            XCTAssertEqual(blocks.steps.filter { $0.label.hasSuffix("/concat") }.count, 3, "blocks of 16, 16, 8 rows")
+            var outputs: [String: [LoadMode: HostTensor]] = [:]
+            for (tag, program) in [("whole", whole), ("blocks", blocks)] {
+                let feeds = [HostTensor(name: "x", shape: [1, l, d], floats: x)]
+                for (mode, result) in try runInEveryLoadMode(program, name: "self-attention", feeds: feeds) {
+                    outputs[tag, default: [:]][mode] = try XCTUnwrap(result.first)
+                }
+            }
+            let streamed = try XCTUnwrap(outputs["blocks"]?[.streaming])
+            XCTAssertEqual(streamed, outputs["blocks"]?[.preload], "\(precision): streaming != preload")
+            XCTAssertEqual(streamed, outputs["whole"]?[.streaming], "\(precision): split != unsplit")
+            XCTAssertLessThanOrEqual(relativeError(streamed.floats(), want), precision == .fp32 ? 1e-4 : 1e-2)
+        }
+    }
 }

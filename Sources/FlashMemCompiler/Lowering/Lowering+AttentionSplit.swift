@@ -41,21 +41,28 @@ extension LoweringContext {
         while r0 < lq {
             let r1 = min(r0 + split.rowsPerBlock, lq)
             let tag = "rows\(r0)"
-            var renamed: [String: String] = [q: try slice(q, axis: qRank - 2, r0, r1, tag: "\(tag)_q", &builder)]
-            for mask in split.masks where renamed[mask] == nil {
+            // Only the rows' operands are sliced, by position: Q as the first product's A, the masks where the nodes
+            // between the products read them (K or V may be the very tensor Q is: self-attention over its input).
+            let qRows = try slice(q, axis: qRank - 2, r0, r1, tag: "\(tag)_q", &builder)
+            var maskRows: [String: String] = [:]
+            for mask in split.masks where maskRows[mask] == nil {
                 let s = try shape(mask, of: last)
                 if s.count >= 2, s[s.count - 2] == lq {
-                    renamed[mask] = try slice(mask, axis: s.count - 2, r0, r1, tag: "\(tag)_mask", &builder)
+                    maskRows[mask] = try slice(mask, axis: s.count - 2, r0, r1, tag: "\(tag)_mask", &builder)
                 }
             }
+            var renamed: [String: String] = [:]  // the chain's outputs: this block's
             for (i, n) in split.chain.enumerated() {
                 let original = n.node.outputs[0]
                 var outShape = try shape(original, of: n)
                 outShape[outShape.count - 2] = r1 - r0
                 let out = builder.value("\(tag)_\(i)", shape: outShape)
                 if let dtype = dtype(original) { values[out]?.dtype = dtype }
-                builder.op(n.op, n.node.inputs.map { renamed[$0] ?? $0 }, output: out, name: "\(tag)_\(n.label)",
-                           attributes: n.node.attributes)
+                let between = i > 0 && i < split.chain.count - 1
+                let inputs = n.node.inputs.enumerated().map { j, name in
+                    renamed[name] ?? (i == 0 && j == 0 ? qRows : (between ? maskRows[name] : nil) ?? name)
+                }
+                builder.op(n.op, inputs, output: out, name: "\(tag)_\(n.label)", attributes: n.node.attributes)
                 renamed[original] = out
             }
             outputs.append(renamed[last.node.outputs[0]]!)
