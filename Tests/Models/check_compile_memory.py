@@ -10,7 +10,9 @@ sixteen 64 MiB MatMul weights, 1.25 GiB of fp32 weights in all, so a compiler th
 (besides the tensor it packs) would exceed the limit of 1.5 GiB. Each layer's first three products read one
 activation and are split into heads, as an attention's Q, K and V projections are, so the compiler fuses them into
 one product of their concatenated weights (`fuseSharedInputProducts`): 768 MiB of concatenations, which a compiler
-holding them in memory for the whole lowering (as one did) would add to its peak. The peak is the child's ru_maxrss from
+holding them in memory for the whole lowering (as one did) would add to its peak. An attention over 3000 positions
+(no weights) is split into blocks of query rows in the compile with a memory budget: a lowering that lost the mapped
+files' pages there (as one did) would hold the whole model. The peak is the child's ru_maxrss from
 wait4(2), which counts the mapped model pages the process touched as well as its heap; fmc's own "peak RSS"
 line must agree with it. Linux carries ru_maxrss across fork and exec, so the models are generated in a
 child process and this one stays small. Each bundle is then checked with `fmc inspect --verify-checksums`. Ends with
@@ -33,6 +35,7 @@ from onnx import TensorProto, helper, numpy_helper
 MIB = 1 << 20
 GIB = 1 << 30
 VOCAB, WIDTH, HIDDEN, LAYERS, HEADS = 65536, 1024, 16384, 4, 16  # table 256 MiB; each MatMul weight 64 MiB
+SEQ = 3000  # an attention's positions: 3000² fp32 scores are 34 MiB, over the 32 MiB that splits them
 
 
 def build_model():
@@ -59,9 +62,17 @@ def build_model():
                   helper.make_node("MatMul", [f"m{i}", f"down{i}"], [f"h{i + 1}"], name=f"down{i}")]
         x = f"h{i + 1}"
     nodes.append(helper.make_node("Identity", [x], ["y"], name="out"))
+    # An attention over SEQ positions without weights: its 34 MiB of fp32 scores are split into blocks of query rows
+    # when the compile has a memory budget, which replaces the graph the lowering reads (its mapped files included).
+    nodes += [helper.make_node("Transpose", ["seq"], ["seq_t"], name="keys", perm=[0, 2, 1]),
+              helper.make_node("MatMul", ["seq", "seq_t"], ["scores"], name="scores"),
+              helper.make_node("Softmax", ["scores"], ["probs"], name="softmax", axis=-1),
+              helper.make_node("MatMul", ["probs", "seq"], ["z"], name="mix")]
     graph = helper.make_graph(nodes, "compile_memory",
-                              [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, WIDTH])], inits)
+                              [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 8]),
+                               helper.make_tensor_value_info("seq", TensorProto.FLOAT, [1, SEQ, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, WIDTH]),
+                               helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, SEQ, 8])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     largest = max(int(np.prod(t.dims)) * 4 for t in inits)
     total = sum(int(np.prod(t.dims)) * 4 for t in inits)
@@ -120,14 +131,23 @@ def main():
         print(f"compile-memory: weights {total / MIB:.0f} MiB, largest tensor {largest / MIB:.0f} MiB, "
               f"limit {limit / MIB:.0f} MiB (generated in {time.monotonic() - t0:.1f} s)")
 
-        for label, path, extra in [("inline fp32", inline, []), ("external fp16", external, ["--precision", "fp16"])]:
+        # With a budget the attention is split, which must not hold more than the same compile without one (the
+        # split once lost the mapped files, whose pages then stayed: 987 MiB against 761 without a budget).
+        peaks = {}
+        for label, path, extra in [("inline fp32", inline, []), ("external fp16", external, ["--precision", "fp16"]),
+                                   ("external fp16 at 50%", external, ["--precision", "fp16", "--memory-budget", "50%"])]:
             bundle = os.path.join(work, label.replace(" ", "_") + ".fmb")
             rc, peak, text, seconds = compile_measured(fmc, path, bundle, extra)
+            peaks[label] = peak
             problems = []
             if rc != 0:
                 problems.append(f"fmc exited with {rc}:\n{text[-2000:]}")
             if peak > limit:
                 problems.append(f"peak RSS {peak / MIB:.0f} MiB exceeds the limit {limit / MIB:.0f} MiB")
+            unbudgeted = peaks.get("external fp16")
+            if "--memory-budget" in extra and unbudgeted and peak > unbudgeted + 64 * MIB:
+                problems.append(f"peak RSS {peak / MIB:.0f} MiB with a budget, {unbudgeted / MIB:.0f} MiB without: "
+                                "the split lowering holds more of the model")
             reported = re.search(r"peak RSS ([0-9.]+) (MiB|GiB)", text)
             if rc == 0 and not reported:
                 problems.append("fmc printed no 'peak RSS' line")
@@ -142,6 +162,10 @@ def main():
                 if "q0#shared" not in listing:
                     problems.append("the q, k and v products were not fused (no image q0#shared in fmc inspect): "
                                     "the test no longer covers concatenated weights")
+                if "--memory-budget" in extra and "rows0" not in subprocess.run(
+                        [fmc, "inspect", bundle, "--steps"], capture_output=True, text=True).stdout:
+                    problems.append("the attention was not split into blocks of rows (no step 'rows0' in fmc inspect "
+                                    "--steps): the test no longer covers the split")
             if rc == 0:
                 check = subprocess.run([fmc, "inspect", bundle, "--verify-checksums"], capture_output=True, text=True)
                 if check.returncode != 0:

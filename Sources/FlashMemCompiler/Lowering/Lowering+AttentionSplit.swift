@@ -25,8 +25,7 @@ extension LoweringContext {
         }
         guard !splits.isEmpty else { return }
         // The Slices' operands are constants the lowering reads through the graph (NodeContext), as after Ifs.
-        graph = Graph(name: graph.name, nodes: nodes.map(\.node), inputs: graph.inputs, outputs: graph.outputs,
-                      initializers: initializers, values: values, opset: graph.opset, sourcePath: graph.sourcePath)
+        refreshGraph()
     }
 
     private func splitNodes(_ split: AttentionSplit) throws -> [LoweringNode] {
