@@ -12,11 +12,12 @@ import Glibc
 
 enum DerivedConstant {
     /// `parts` concatenated along `axis` into a tensor of `shape` (the parts agree on every other axis and on the
-    /// dtype), written to a temporary file in `directory` (default: TMPDIR or /tmp) and mapped; the file is
-    /// unlinked at once, so it goes when the mapping does. Reads each part once, in order. Throws `FileError`.
+    /// dtype), written to a temporary file in `directory` (default: Foundation's temporary directory, $TMPDIR or
+    /// /tmp) and mapped; the file is unlinked at once, so it goes when the mapping does. Reads each part once, in
+    /// order. Throws `FileError`.
     static func concatenate(_ parts: [ConstantTensor], axis: Int, shape: [Int],
                             directory: String? = nil) throws -> (tensor: ConstantTensor, file: MappedFile) {
-        let dir = directory ?? ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        let dir = directory ?? FileManager.default.temporaryDirectory.path
         var template = Array("\(dir)/fmc-constant-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         let path = String(cString: template)
