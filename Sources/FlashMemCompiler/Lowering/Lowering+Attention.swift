@@ -19,7 +19,7 @@ extension LoweringContext {
         // Each operand as the products see it: the tensor itself (`plain`), or the source of the copy that made it.
         var sources = [q, k, v]
         var plain: [StridedAccess] = [], views: [StridedAccess] = []
-        var folded: [Int] = []
+        var folded: [(step: Int, root: String, removable: Bool)] = []
         for (name, key) in [(q, "q_perm"), (k, "k_perm"), (v, "v_perm")] {
             let operandShape = try shape(name, of: n)
             let p = perm(key) ?? Array(0..<operandShape.count)
@@ -30,7 +30,7 @@ extension LoweringContext {
             if let copy = composableCopy(producing: name, consumer: n), copy.removable,
                let seen = copy.access.reshaped(operandShape) {
                 sources[views.count] = copy.source
-                folded.append(copy.step)
+                folded.append((copy.step, copy.root, copy.removable))
                 views.append(seen.permuted(p))
             } else {
                 views.append(plain[plain.count - 1])
@@ -47,7 +47,7 @@ extension LoweringContext {
         guard let layout else {
             throw error(n, "internal: the fused attention's operands do not fit attention.comp")
         }
-        for step in folded.sorted(by: >) { program.steps.remove(at: step) }
+        fold(folded, into: n)
         let dmax = max(layout.d, layout.dv) <= 64 ? 64 : 128
         let bc = dmax == 64 ? 32 : 16  // attention.comp's BC (keys per tile)
         let select = n.node.int("select", default: 0)

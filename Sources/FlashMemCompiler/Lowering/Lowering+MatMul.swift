@@ -147,9 +147,7 @@ extension LoweringContext {
         }
         var layout = try matMulLayout(n, aShape: aShape, bShape: bShape, yShape: yShape, views: views)
         layout.alpha = n.node.float("alpha", default: 1)  // a scaling fused after it (`fuseProductScale`)
-        for copy in folded.sorted(by: { $0.step > $1.step }) {
-            if copy.removable { program.steps.remove(at: copy.step) } else { composed(copy.root, by: n) }
-        }
+        fold(folded, into: n)
         try emitMatMul(n, layout: layout, a: sources[0], b: sources[1], addend: nil, y: y,
                        bytes: elementCount(aShape) + elementCount(bShape) + elementCount(yShape))
     }

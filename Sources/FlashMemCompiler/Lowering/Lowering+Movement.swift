@@ -203,8 +203,7 @@ extension LoweringContext {
         var source = x
         var base = StridedAccess.contiguous(xShape)
         if let producer = composableCopy(producing: x, consumer: n), let seen = producer.access.reshaped(xShape) {
-            if producer.removable { program.steps.remove(at: producer.step) }
-            composed(producer.root, by: n)
+            fold([(producer.step, producer.root, producer.removable)], into: n)
             source = producer.source
             base = seen
         }
@@ -337,6 +336,13 @@ extension LoweringContext {
     /// the last of several readers may remove the copy. Call only once the consumer is lowered that way.
     func composed(_ root: String, by consumer: LoweringNode) {
         composedReaders[root, default: []].insert(consumer.node.outputs.first ?? consumer.label)
+    }
+
+    /// Folds copies `consumer` now reads through (each found by `composableCopy`): every copy is recorded as composed
+    /// by it, and the removable ones' steps go, each once and from the last, so the other indices stay valid.
+    func fold(_ copies: [(step: Int, root: String, removable: Bool)], into consumer: LoweringNode) {
+        for copy in copies { composed(copy.root, by: consumer) }
+        for step in Set(copies.filter(\.removable).map(\.step)).sorted(by: >) { program.steps.remove(at: step) }
     }
 
     /// The readers of `root` and of the views of it other than `consumer` and the view nodes on the way (each by its
