@@ -112,7 +112,7 @@ public enum BundleInspector {
                 case .image(let m): return Int(m) < b.images.count ? "image " + b.images[Int(m)].name : "image \(m)"
                 }
             }
-            rows.append(["\(i)", String(kernel.prefix { $0 != "<" }) + (isCopyKernel(kernel) ? " (copy)" : ""),
+            rows.append(["\(i)", kernelStem(kernel) + (isCopyKernel(kernel) ? " (copy)" : ""),
                          step.groups.map(String.init).joined(separator: "×"), bindings.joined(separator: ", "),
                          step.label])
         }
@@ -126,10 +126,15 @@ public enum BundleInspector {
     public static let copyKernelStems = ["copy", "gather", "pad", "transpose", "concat", "slice", "split", "tile",
                                          "expand"]
 
+    /// The stem of a kernel's bundle name `stem<defines>[spec constants]` (Lowering's `kernel(_:)`).
+    static func kernelStem(_ name: String) -> String {
+        String(name.prefix { $0 != "<" && $0 != "[" })
+    }
+
     /// Whether a kernel (by its bundle name) is a pure data-movement copy: its stem is one of `copyKernelStems`
     /// or starts with one followed by "_" (copy_strided, gather_image).
     public static func isCopyKernel(_ name: String) -> Bool {
-        let stem = name.prefix { $0 != "<" && $0 != "[" }
+        let stem = kernelStem(name)
         // Whole words: "splitk_reduce" (a matmul's reduction) is not "split".
         return copyKernelStems.contains { stem == $0 || stem.hasPrefix($0 + "_") }
     }
@@ -140,7 +145,7 @@ public enum BundleInspector {
         for step in b.program where Int(step.kernel) < b.kernels.count {
             let name = b.kernels[Int(step.kernel)].name
             guard isCopyKernel(name) else { continue }
-            perStem[String(name.prefix { $0 != "<" && $0 != "[" }), default: 0] += 1
+            perStem[kernelStem(name), default: 0] += 1
         }
         let total = perStem.values.reduce(0, +)
         let parts = perStem.keys.sorted().map { "\($0) \(perStem[$0]!)" }
