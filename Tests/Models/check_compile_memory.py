@@ -15,8 +15,12 @@ holding them in memory for the whole lowering (as one did) would add to its peak
 files' pages there (as one did) would hold the whole model. The peak is the child's ru_maxrss from
 wait4(2), which counts the mapped model pages the process touched as well as its heap; fmc's own "peak RSS"
 line must agree with it. Linux carries ru_maxrss across fork and exec, so the models are generated in a
-child process and this one stays small. Each bundle is then checked with `fmc inspect --verify-checksums`. Ends with
-"N passed, N failed".
+child process and this one stays small. Each bundle is then checked with `fmc inspect --verify-checksums`.
+
+Disk: one model at a time is on disk (the inline one, then the external one), with the compiler's temporary files
+(TMPDIR is the work folder) and one bundle, about 3.3 GiB at most; each is removed when done. Where the work
+folder's file system has less free than a stage needs, that stage is reported as skipped, with the space it needs
+and the space there is (never as passed). Ends with "N passed, N failed" (and ", N skipped").
 """
 
 import argparse
@@ -79,22 +83,39 @@ def build_model():
     return model, largest, total
 
 
-def generate(work):
-    """Writes inline.onnx and external/external.onnx (+ .data) into `work`; prints largest and total bytes."""
+def model_path(work, kind):
+    """Where `generate` writes the model of `kind` ("inline" or "external"; the latter's weights beside it)."""
+    return os.path.join(work, "inline.onnx") if kind == "inline" else os.path.join(work, "external", "external.onnx")
+
+
+def generate(work, kind):
+    """Writes the model of `kind` into `work` (model_path); prints largest and total bytes."""
     model, largest, total = build_model()
-    onnx.save_model(model, os.path.join(work, "inline.onnx"))
-    ext_dir = os.path.join(work, "external")
-    os.makedirs(ext_dir)
-    onnx.save_model(model, os.path.join(ext_dir, "external.onnx"), save_as_external_data=True,
-                    all_tensors_to_one_file=True, location="external.onnx.data", size_threshold=1024)
+    path = model_path(work, kind)
+    if kind == "inline":
+        onnx.save_model(model, path)
+    else:
+        os.makedirs(os.path.dirname(path))
+        onnx.save_model(model, path, save_as_external_data=True,
+                        all_tensors_to_one_file=True, location="external.onnx.data", size_threshold=1024)
     print(largest, total)
 
 
-def compile_measured(fmc, model, bundle, extra):
-    """Runs fmc compile; returns (exit code, peak RSS bytes from wait4, fmc's output, seconds)."""
+def remove_model(work, kind):
+    path = model_path(work, kind)
+    if kind == "inline":
+        os.remove(path)
+    else:
+        shutil.rmtree(os.path.dirname(path))
+
+
+def compile_measured(fmc, model, bundle, extra, tmpdir):
+    """Runs fmc compile (its temporary files in `tmpdir`); returns (exit code, peak RSS bytes from wait4, fmc's
+    output, seconds)."""
     start = time.monotonic()
     with tempfile.TemporaryFile() as out:
-        child = subprocess.Popen([fmc, "compile", model, "-o", bundle] + extra, stdout=out, stderr=subprocess.STDOUT)
+        child = subprocess.Popen([fmc, "compile", model, "-o", bundle] + extra, stdout=out, stderr=subprocess.STDOUT,
+                                 env=dict(os.environ, TMPDIR=tmpdir))
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -102,86 +123,105 @@ def compile_measured(fmc, model, bundle, extra):
     return child.returncode, usage.ru_maxrss * 1024, text, time.monotonic() - start
 
 
+def check_compile(fmc, label, model, bundle, extra, work, limit, peaks):
+    """Compiles `model` once, measured; returns the problems found (empty when it passes) and prints its line."""
+    rc, peak, text, seconds = compile_measured(fmc, model, bundle, extra, work)
+    peaks[label] = peak
+    problems = []
+    if rc != 0:
+        problems.append(f"fmc exited with {rc}:\n{text[-2000:]}")
+    if peak > limit:
+        problems.append(f"peak RSS {peak / MIB:.0f} MiB exceeds the limit {limit / MIB:.0f} MiB")
+    # With a budget the attention is split, which must not hold more than the same compile without one (the split
+    # once lost the mapped files, whose pages then stayed: 987 MiB against 761 without a budget).
+    unbudgeted = peaks.get("external fp16")
+    if "--memory-budget" in extra and unbudgeted and peak > unbudgeted + 64 * MIB:
+        problems.append(f"peak RSS {peak / MIB:.0f} MiB with a budget, {unbudgeted / MIB:.0f} MiB without: "
+                        "the split lowering holds more of the model")
+    reported = re.search(r"peak RSS ([0-9.]+) (MiB|GiB)", text)
+    if rc == 0 and not reported:
+        problems.append("fmc printed no 'peak RSS' line")
+    elif reported:
+        value = float(reported.group(1)) * (GIB if reported.group(2) == "GiB" else MIB)
+        if abs(value - peak) > 0.05 * peak + 8 * MIB:
+            problems.append(f"fmc reports peak RSS {value / MIB:.0f} MiB, wait4 {peak / MIB:.0f} MiB")
+    if rc == 0 and "packed" not in text:
+        problems.append("fmc printed no progress ('packed ...') line")
+    if rc == 0:
+        listing = subprocess.run([fmc, "inspect", bundle], capture_output=True, text=True).stdout
+        if "q0#shared" not in listing:
+            problems.append("the q, k and v products were not fused (no image q0#shared in fmc inspect): "
+                            "the test no longer covers concatenated weights")
+        if "--memory-budget" in extra and "rows0" not in subprocess.run(
+                [fmc, "inspect", bundle, "--steps"], capture_output=True, text=True).stdout:
+            problems.append("the attention was not split into blocks of rows (no step 'rows0' in fmc inspect "
+                            "--steps): the test no longer covers the split")
+        check = subprocess.run([fmc, "inspect", bundle, "--verify-checksums"], capture_output=True, text=True)
+        if check.returncode != 0:
+            problems.append(f"fmc inspect --verify-checksums failed:\n{check.stdout[-1000:]}{check.stderr[-1000:]}")
+    if os.path.exists(bundle):
+        os.remove(bundle)
+    print(f"  {label}: peak RSS {peak / MIB:.0f} MiB of {limit / MIB:.0f} MiB allowed, {seconds:.1f} s: "
+          + ("FAIL" if problems else "ok"))
+    for p in problems:
+        print("    " + p)
+    return problems
+
+
+# Each model is generated, compiled as each case says, and removed before the next; bytes per weight of the bundle.
+STAGES = [("inline", [("inline fp32", [], 4)]),
+          ("external", [("external fp16", ["--precision", "fp16"], 2),
+                        ("external fp16 at 50%", ["--precision", "fp16", "--memory-budget", "50%"], 2)])]
+WEIGHTS = (VOCAB * WIDTH + LAYERS * 4 * WIDTH * HIDDEN) * 4  # fp32 bytes of the generated model's weights
+CONCATENATED = LAYERS * 3 * WIDTH * HIDDEN * 4  # the fused q, k, v weights the compiler writes to TMPDIR (fp32)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", required=True, help="folder with fmc")
     ap.add_argument("--work", default=None, help="folder for the generated models and bundles (default: a temp dir)")
-    ap.add_argument("--keep", action="store_true", help="keep the generated files")
-    ap.add_argument("--generate", metavar="DIR", help=argparse.SUPPRESS)  # the child that writes the models
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (the bundles are removed as checked)")
+    ap.add_argument("--generate", metavar="DIR", help=argparse.SUPPRESS)  # the child that writes a model
+    ap.add_argument("--kind", choices=["inline", "external"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.generate:
-        generate(args.generate)
+        generate(args.generate, args.kind)
         return 0
     fmc = os.path.join(args.bin, "fmc")
 
     work = tempfile.mkdtemp(prefix="fm-compile-memory-", dir=args.work)
-    passed = failed = 0
+    passed = failed = skipped = 0
+    peaks = {}
     try:
-        t0 = time.monotonic()
-        child = subprocess.run([sys.executable, os.path.abspath(__file__), "--bin", args.bin, "--generate", work],
-                               capture_output=True, text=True)
-        if child.returncode != 0:
-            print(f"compile-memory: generating the model failed:\n{child.stdout}{child.stderr}")
-            print("0 passed, 1 failed")
-            return 1
-        largest, total = map(int, child.stdout.split()[-2:])
-        inline = os.path.join(work, "inline.onnx")
-        external = os.path.join(work, "external", "external.onnx")
-        limit = GIB + 2 * largest
-        print(f"compile-memory: weights {total / MIB:.0f} MiB, largest tensor {largest / MIB:.0f} MiB, "
-              f"limit {limit / MIB:.0f} MiB (generated in {time.monotonic() - t0:.1f} s)")
-
-        # With a budget the attention is split, which must not hold more than the same compile without one (the
-        # split once lost the mapped files, whose pages then stayed: 987 MiB against 761 without a budget).
-        peaks = {}
-        for label, path, extra in [("inline fp32", inline, []), ("external fp16", external, ["--precision", "fp16"]),
-                                   ("external fp16 at 50%", external, ["--precision", "fp16", "--memory-budget", "50%"])]:
-            bundle = os.path.join(work, label.replace(" ", "_") + ".fmb")
-            rc, peak, text, seconds = compile_measured(fmc, path, bundle, extra)
-            peaks[label] = peak
-            problems = []
-            if rc != 0:
-                problems.append(f"fmc exited with {rc}:\n{text[-2000:]}")
-            if peak > limit:
-                problems.append(f"peak RSS {peak / MIB:.0f} MiB exceeds the limit {limit / MIB:.0f} MiB")
-            unbudgeted = peaks.get("external fp16")
-            if "--memory-budget" in extra and unbudgeted and peak > unbudgeted + 64 * MIB:
-                problems.append(f"peak RSS {peak / MIB:.0f} MiB with a budget, {unbudgeted / MIB:.0f} MiB without: "
-                                "the split lowering holds more of the model")
-            reported = re.search(r"peak RSS ([0-9.]+) (MiB|GiB)", text)
-            if rc == 0 and not reported:
-                problems.append("fmc printed no 'peak RSS' line")
-            elif reported:
-                value = float(reported.group(1)) * (GIB if reported.group(2) == "GiB" else MIB)
-                if abs(value - peak) > 0.05 * peak + 8 * MIB:
-                    problems.append(f"fmc reports peak RSS {value / MIB:.0f} MiB, wait4 {peak / MIB:.0f} MiB")
-            if rc == 0 and "packed" not in text:
-                problems.append("fmc printed no progress ('packed ...') line")
-            if rc == 0:
-                listing = subprocess.run([fmc, "inspect", bundle], capture_output=True, text=True).stdout
-                if "q0#shared" not in listing:
-                    problems.append("the q, k and v products were not fused (no image q0#shared in fmc inspect): "
-                                    "the test no longer covers concatenated weights")
-                if "--memory-budget" in extra and "rows0" not in subprocess.run(
-                        [fmc, "inspect", bundle, "--steps"], capture_output=True, text=True).stdout:
-                    problems.append("the attention was not split into blocks of rows (no step 'rows0' in fmc inspect "
-                                    "--steps): the test no longer covers the split")
-            if rc == 0:
-                check = subprocess.run([fmc, "inspect", bundle, "--verify-checksums"], capture_output=True, text=True)
-                if check.returncode != 0:
-                    problems.append(f"fmc inspect --verify-checksums failed:\n{check.stdout[-1000:]}{check.stderr[-1000:]}")
-                os.remove(bundle)
-            status = "FAIL" if problems else "ok"
-            print(f"  {label}: peak RSS {peak / MIB:.0f} MiB of {limit / MIB:.0f} MiB allowed, {seconds:.1f} s, "
-                  f"{total / MIB / seconds:.0f} MiB/s: {status}")
-            for p in problems:
-                print("    " + p)
-            failed += bool(problems)
-            passed += not problems
+        for kind, cases in STAGES:
+            needed = WEIGHTS + CONCATENATED + max(WEIGHTS // 4 * b for _, _, b in cases) + 256 * MIB
+            free = shutil.disk_usage(work).free
+            if free < needed:
+                print(f"compile-memory: {kind} model skipped: it needs {needed / GIB:.1f} GiB free in {work} "
+                      f"(model, the compiler's temporary files and a bundle), there are {free / GIB:.1f} GiB")
+                skipped += len(cases)
+                continue
+            t0 = time.monotonic()
+            child = subprocess.run([sys.executable, os.path.abspath(__file__), "--bin", args.bin, "--generate", work,
+                                    "--kind", kind], capture_output=True, text=True)
+            if child.returncode != 0:
+                print(f"compile-memory: generating the {kind} model failed:\n{child.stdout}{child.stderr}")
+                failed += len(cases)
+                continue
+            largest, total = map(int, child.stdout.split()[-2:])
+            limit = GIB + 2 * largest
+            print(f"compile-memory: {kind} model, weights {total / MIB:.0f} MiB, largest tensor {largest / MIB:.0f} "
+                  f"MiB, limit {limit / MIB:.0f} MiB (generated in {time.monotonic() - t0:.1f} s)")
+            for label, extra, _ in cases:
+                bundle = os.path.join(work, label.replace(" ", "_") + ".fmb")
+                problems = check_compile(fmc, label, model_path(work, kind), bundle, extra, work, limit, peaks)
+                failed += bool(problems)
+                passed += not problems
+            remove_model(work, kind)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
+    print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
     return 1 if failed else 0
 
 
