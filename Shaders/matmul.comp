@@ -17,7 +17,9 @@
 // A 1-D operand is handled by the lowering as M = 1 / N = 1 with contiguous rows. Within a batch, element
 // (m, k) of A is at m · aStrideM + k · aStrideK and (k, n) of B at k · bStrideK + n · bStrideN, from element
 // aOffset / bOffset of the first batch, so Gemm's transA / transB, and a transpose or slice copied for this product
-// alone (the lowering folds it), are strided reads, not copies.
+// alone (the lowering folds it), are strided reads, not copies. Y is written the same way, element (m, n) of batch
+// (b…) at yOffset + Σ b_d · yBatchStride[d] + m · yStrideM + n · yStrideN: row-major [batch…, M, N] unless the
+// lowering makes the product write straight into the transpose or concatenation that alone reads it.
 //
 // C (HAS_C, Gemm only, so one batch): element (m, n) is C[m · cStrideM + n · cStrideN], strides 0 along
 // broadcast dims.
@@ -57,7 +59,10 @@ layout(push_constant) uniform PushConstants {
     float alpha, beta;
     uint cStrideM, cStrideN;
     uint aOffset, bOffset;    // element (0, 0) of A and B's first batch (views of a larger tensor)
-} pc;                         // 100 bytes
+    uint yBatchStride[4];     // element strides of Y per batch dim
+    uint yStrideM, yStrideN;
+    uint yOffset;             // element (0, 0) of Y's first batch
+} pc;                         // 128 bytes
 
 shared vec4 As[BK][BM / 4];
 shared vec4 Bs[BK][BN / 4];
@@ -72,11 +77,13 @@ void main() {
     uint batch = gl_WorkGroupID.z;
     uint aBase = pc.aOffset;
     uint bBase = pc.bOffset;
+    uint yBase = pc.yOffset;
     for (int d = 3; d >= 0; --d) {
         uint i = batch % pc.batchShape[d];
         batch /= pc.batchShape[d];
         aBase += i * pc.aBatchStride[d];
         bBase += i * pc.bBatchStride[d];
+        yBase += i * pc.yBatchStride[d];
     }
 
     vec4 acc[MM_TM][4][MM_TN];
@@ -140,7 +147,7 @@ void main() {
                         if (HAS_C != 0u) {
                             v += pc.beta * C[row * pc.cStrideM + col * pc.cStrideN];
                         }
-                        Y[(gl_WorkGroupID.z * pc.M + row) * pc.N + col] = activate(v, ACTIVATION);
+                        Y[yBase + row * pc.yStrideM + col * pc.yStrideN] = activate(v, ACTIVATION);
                     }
                 }
             }

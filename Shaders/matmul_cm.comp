@@ -62,7 +62,10 @@ layout(push_constant) uniform PushConstants {
     float alpha, beta;
     uint cStrideM, cStrideN;
     uint aOffset, bOffset;    // element (0, 0) of A and B's first batch (views of a larger tensor)
-} pc;                         // 100 bytes (the same block as matmul.comp)
+    uint yBatchStride[4];     // element strides of Y per batch dim
+    uint yStrideM, yStrideN;
+    uint yOffset;             // element (0, 0) of Y's first batch
+} pc;                         // 128 bytes (the same block as matmul.comp)
 
 shared float16_t As[BM * AS_STRIDE];
 shared float16_t Bs[BK * BS_STRIDE];
@@ -125,11 +128,13 @@ void main() {
     uint batch = gl_WorkGroupID.z;
     uint aBase = pc.aOffset;
     uint bBase = pc.bOffset;
+    uint yBase = pc.yOffset;
     for (int d = 3; d >= 0; --d) {
         uint i = batch % pc.batchShape[d];
         batch /= pc.batchShape[d];
         aBase += i * pc.aBatchStride[d];
         bBase += i * pc.bBatchStride[d];
+        yBase += i * pc.yBatchStride[d];
     }
 
     ACC acc[F][F];
@@ -171,7 +176,6 @@ void main() {
 
     const uint staging = subgroup * 256u;
     const uint column = lane % 16u;
-    const uint yBase = gl_WorkGroupID.z * pc.M * pc.N;
     [[unroll]] for (uint j = 0; j < F; ++j) {
         const uint col = col0 + wn * WT + 16u * j + column;
         [[unroll]] for (uint i = 0; i < F; ++i) {
@@ -186,7 +190,7 @@ void main() {
                     if (HAS_C != 0u) {
                         v += pc.beta * C[m * pc.cStrideM + col * pc.cStrideN];
                     }
-                    Y[yBase + m * pc.N + col] = activate(v, ACTIVATION);
+                    Y[yBase + m * pc.yStrideM + col * pc.yStrideN] = activate(v, ACTIVATION);
                 }
             }
             subgroupMemoryBarrierShared();

@@ -97,7 +97,13 @@ final class AttentionLoweringTests: XCTestCase {
         // Each block's scores product scales them in its epilogue (`fuseProductScale`).
         XCTAssertEqual(labels.filter { $0.contains("_qk") },
                        [0, 3, 6, 9].map { "pv/rows\($0)_qk+pv/rows\($0)_scale" })
-        XCTAssertEqual(labels.filter { $0.hasSuffix("/concat") }.count, 4, labels.description)
+        // Each block's P·V writes its rows of the result itself (`writeProducts`): no Concat copies.
+        XCTAssertEqual(labels.filter { $0.hasSuffix("/concat") }.count, 0, labels.description)
+        let products = p.steps.filter { $0.label.hasSuffix("_pv") }
+        XCTAssertEqual(products.count, 4)
+        XCTAssertTrue(products.allSatisfy { $0.bindings[2] == products[0].bindings[2] }, "the blocks write one tensor")
+        XCTAssertEqual(products.compactMap { MatMulPush.output($0.pushConstants)?.offset }, [0, 3, 6, 9].map { $0 * 16 },
+                       "each block from its first row (rows of 16 values)")
         XCTAssertEqual(p.tensors["pv#rows9_1"]?.byteSize, 2 * 1 * 12 * 4, "the last block's scores: one row")
         // The arena's live peak (the most bytes live at one step), which no placement beats. Unsplit: q, kt, v, the
         // mask and y live throughout (the scale is the product's alpha), and at the mask step its input and output

@@ -291,11 +291,13 @@ final class LoweringTests: XCTestCase {
         XCTAssertTrue(kernel(p, 0).name.hasPrefix("matmul"))
         XCTAssertEqual(kernel(p, 0).workgroupSize, [256, 1, 1])
         // M N K | batch shape | A strides (broadcast along 5) | B strides (broadcast along 2) | matrix strides
-        // of A and B | alpha beta cStrideM cStrideN (no C) | aOffset bOffset.
+        // of A and B | alpha beta cStrideM cStrideN (no C) | aOffset bOffset | Y row-major: batch strides, M, N, offset.
         let one = Float(1).bitPattern
-        XCTAssertEqual(push(p, 0), [3, 6, 4, 1, 1, 2, 5, 0, 0, 12, 0, 0, 0, 0, 24, 4, 1, 6, 1, one, 0, 0, 0, 0, 0])
+        XCTAssertEqual(push(p, 0), [3, 6, 4, 1, 1, 2, 5, 0, 0, 12, 0, 0, 0, 0, 24, 4, 1, 6, 1, one, 0, 0, 0, 0, 0,
+                                    180, 180, 90, 18, 6, 1, 0])
         XCTAssertEqual(p.steps[0].groups, [1, 1, 10])
-        XCTAssertEqual(push(p, 1), [1, 6, 4, 1, 1, 1, 5, 0, 0, 0, 0, 0, 0, 0, 24, 4, 1, 6, 1, one, 0, 0, 0, 0, 0])
+        XCTAssertEqual(push(p, 1), [1, 6, 4, 1, 1, 1, 5, 0, 0, 0, 0, 0, 0, 0, 24, 4, 1, 6, 1, one, 0, 0, 0, 0, 0,
+                                    30, 30, 30, 6, 6, 1, 0])
     }
 
     // MARK: - Element-wise, pooling, softmax, views

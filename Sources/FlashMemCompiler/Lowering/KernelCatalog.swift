@@ -50,12 +50,12 @@ enum KernelCatalog {
     static let splitKReduce = KernelFamily(file: "splitk_reduce.comp", bindings: [buffer, buffer],
                                            pushConstantSize: 2 * 4, axes: [])
     /// A, B, Y, C. Push: M N K batchShape[4] aBatchStride[4] bBatchStride[4] aStrideM aStrideK bStrideK bStrideN
-    /// alpha beta cStrideM cStrideN aOffset bOffset.
+    /// alpha beta cStrideM cStrideN aOffset bOffset yBatchStride[4] yStrideM yStrideN yOffset (MatMulPush).
     static let matmul = KernelFamily(file: "matmul.comp", bindings: [buffer, buffer, buffer, buffer],
-                                     pushConstantSize: 25 * 4, axes: [("MM_TM", ["1", "2"]), ("MM_TN", ["1", "2"])])
+                                     pushConstantSize: MatMulPush.size, axes: [("MM_TM", ["1", "2"]), ("MM_TN", ["1", "2"])])
     /// Tensor cores (VK_NV_cooperative_matrix), fp16 bundles. A, B, Y, C. Push: the same block as matmul.
     static let matmulCoopmat = KernelFamily(file: "matmul_cm.comp", bindings: [buffer, buffer, buffer, buffer],
-                                            pushConstantSize: 25 * 4, axes: [])
+                                            pushConstantSize: MatMulPush.size, axes: [])
     /// A, B, Y. Push: count rank shape[6] aStride[6] bStride[6].
     static let binary = KernelFamily(file: "binary.comp", bindings: [buffer, buffer, buffer], pushConstantSize: 20 * 4,
                                      axes: [])

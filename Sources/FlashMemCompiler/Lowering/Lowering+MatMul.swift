@@ -7,7 +7,8 @@
 //   two activations (MatMul; Gemm whose B is not a constant, its A an activation or a constant) → matmul.comp
 //     (matmul_cm.comp on tensor cores with `--tensor-cores on`) with numpy batch broadcasting, transA / transB and
 //     copies made for the product alone as strided reads, alpha in the epilogue (a constant operand is then a
-//     resident arena tensor);
+//     resident arena tensor); Y too is strided (`MatMulPush`), so a Transpose or Concat that alone reads the
+//     product has it write there instead of copying (`writeProducts`, Lowering+Movement.swift);
 //   any other C of a Gemm (an activation, or a constant that varies along M) is read by either kernel's
 //     epilogue with broadcast strides, Y = act(product + beta · C), so no step is added for it.
 
@@ -39,6 +40,53 @@ struct MatMulLayout {
     var bOffset = 0
 
     var batches: Int { batchShape.reduce(1, *) }
+}
+
+/// matmul.comp's push block (matmul_cm.comp's too), field by field: the one place it is written and read back.
+enum MatMulPush {
+    /// 32 fields, 128 bytes (Vulkan's guaranteed maxPushConstantsSize).
+    static let size = 32 * 4
+    private static let batchShape = 3, yBatchStride = 25, yStrideM = 29, yStrideN = 30, yOffset = 31
+
+    static func encode(_ layout: MatMulLayout, addend: GemmAddend?) -> PushConstants {
+        var push = PushConstants()
+        push.append([layout.m, layout.n, layout.k])
+        push.append(layout.batchShape)
+        push.append(layout.aBatchStrides)
+        push.append(layout.bBatchStrides)
+        push.append([layout.aStrides.m, layout.aStrides.k, layout.bStrides.k, layout.bStrides.n])
+        push.append(layout.alpha)
+        push.append(addend?.beta ?? 0)
+        push.append([addend?.rowStride ?? 0, addend?.columnStride ?? 0])
+        push.append([layout.aOffset, layout.bOffset])
+        // Y is its own row-major tensor [batch…, M, N] until the lowering retargets the step (`withOutput`).
+        let y = StridedAccess.contiguous(layout.batchShape + [layout.m, layout.n])
+        push.append(Array(y.strides[..<4]))
+        push.append([y.strides[4], y.strides[5], y.offset])
+        assert(push.count == size)
+        return push
+    }
+
+    /// The elements a product writes, as an access over [batch dims (4), M, N] into its Y binding; nil for a block
+    /// that is not matmul.comp's.
+    static func output(_ bytes: [UInt8]) -> StridedAccess? {
+        guard bytes.count == size else { return nil }
+        let push = PushConstants(bytes: bytes)
+        func field(_ i: Int) -> Int { Int(push.u32(at: i)) }
+        return StridedAccess(shape: (batchShape..<batchShape + 4).map(field) + [field(0), field(1)],
+                             strides: (yBatchStride..<yBatchStride + 4).map(field) + [field(yStrideM), field(yStrideN)],
+                             offset: field(yOffset))
+    }
+
+    /// The block with the product writing to `view` (over the dims of `output`; strides and offset non-negative).
+    static func withOutput(_ bytes: [UInt8], _ view: StridedAccess) -> [UInt8] {
+        var push = PushConstants(bytes: bytes)
+        for d in 0..<4 { push.set(view.strides[d], at: yBatchStride + d) }
+        push.set(view.strides[4], at: yStrideM)
+        push.set(view.strides[5], at: yStrideN)
+        push.set(view.offset, at: yOffset)
+        return push.bytes
+    }
 }
 
 extension LoweringContext {
@@ -339,16 +387,7 @@ extension LoweringContext {
                 family: KernelCatalog.matmul, defines: ["MM_TM": "\(tm)", "MM_TN": "\(tn)"],
                 specConstants: specConstants, workgroupSize: [256, 1, 1], sharedMemoryBytes: 16 * 64 * (tm + tn) * 4))
         }
-        var push = PushConstants()
-        push.append([m, nCols, k])
-        push.append(layout.batchShape)
-        push.append(layout.aBatchStrides)
-        push.append(layout.bBatchStrides)
-        push.append([layout.aStrides.m, layout.aStrides.k, layout.bStrides.k, layout.bStrides.n])
-        push.append(layout.alpha)
-        push.append(addend?.beta ?? 0)
-        push.append([addend?.rowStride ?? 0, addend?.columnStride ?? 0])
-        push.append([layout.aOffset, layout.bOffset])
+        let push = MatMulPush.encode(layout, addend: addend)
         let cElements = try addend.map { elementCount(try shape($0.name, of: n)) } ?? 0
         let groups = [LoweringMath.ceilDiv(nCols, tile.columns), LoweringMath.ceilDiv(m, tile.rows), batches]
         let aBinding = try read(a, for: n)

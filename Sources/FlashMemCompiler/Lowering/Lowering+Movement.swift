@@ -117,6 +117,9 @@ extension LoweringContext {
             initializers[y] = MovementCopy.materialize(constant, access, shape: yShape)
             return
         }
+        if let scatter, try writeProducts(of: x, shape: xShape, for: n, into: y, scatter: (scatter, 0)) {
+            return
+        }
         let plan = try planCopy(of: x, shape: xShape, for: n, view: view,
                                 write: { (StridedAccess.rowMajorStrides($0.shape), 0) },
                                 scatter: scatter.map { ($0, 0) })
@@ -242,8 +245,13 @@ extension LoweringContext {
             start += xShape[axis]
         }
         var plans: [String: CopyPlan] = [:]
-        for x in inputs where plans[x] == nil {
+        var written: Set<String> = []  // inputs whose products write into y themselves (`writeProducts`)
+        for x in inputs where plans[x] == nil && !written.contains(x) {
             let region = (strides: outStrides, offset: offsets[x]! * outStrides[axis])
+            if try writeProducts(of: x, shape: try shape(x, of: n), for: n, into: y, scatter: region) {
+                written.insert(x)
+                continue
+            }
             let plan = try planCopy(of: x, shape: try shape(x, of: n), for: n, view: { $0 }, write: { _ in region },
                                     scatter: region)
             if let replaced = plan.replaced { program.steps.remove(at: replaced) }
@@ -253,7 +261,10 @@ extension LoweringContext {
         start = 0
         for x in inputs {
             let xShape = try shape(x, of: n)
-            var plan = plans[x]!
+            guard var plan = plans[x] else {
+                start += xShape[axis]
+                continue
+            }
             if start != offsets[x]! {
                 // The same input again, further along: move its write pattern by the difference.
                 plan.writeOffset += (start - offsets[x]!) * outStrides[axis]
@@ -330,6 +341,36 @@ extension LoweringContext {
         let removable = others.isSubset(of: composedReaders[root, default: []])
         return (k, root, source, StridedAccess(shape: decoded.shape, strides: decoded.inStrides, offset: decoded.inOffset),
                 removable)
+    }
+
+    /// Where `x` (of `xShape`) is written only by products of two activations (matmul.comp or matmul_cm.comp steps)
+    /// and only `n` reads it, makes those products write their elements straight to where `n` would copy them
+    /// (element c of x to `scatter.offset + Σ c_d·scatter.strides[d]` of `y`, registered here) and returns true: no
+    /// copy is needed. The write side of composition: an unfused attention's P·V written through the Transpose back
+    /// to [positions, heads, dims], and a split attention's blocks of rows into their Concat.
+    func writeProducts(of x: String, shape xShape: [Int], for n: LoweringNode, into y: String,
+                       scatter: (strides: [Int], offset: Int)) throws -> Bool {
+        guard let tensor = program.tensors[x], tensor.constant == nil,
+              n.node.inputs.filter({ $0 == x }).count == 1 else { return false }
+        let root = tensor.viewOf ?? x
+        guard otherReaders(of: root, consumer: n)?.isEmpty == true else { return false }
+        let products = [KernelCatalog.matmul.stem, KernelCatalog.matmulCoopmat.stem].map { $0 + "<" }
+        var writers: [(step: Int, view: StridedAccess)] = []
+        for (k, step) in program.steps.enumerated() where step.bindings.contains(.tensor(root)) {
+            let name = program.kernels[step.kernel].name
+            guard products.contains(where: name.hasPrefix), step.predicate == nil, step.bindings.count == 4,
+                  step.bindings.indices.allSatisfy({ ($0 == 2) == (step.bindings[$0] == .tensor(root)) }),
+                  let view = MatMulPush.output(step.pushConstants)?.scattered(over: xShape, to: scatter),
+                  view.offset >= 0, view.strides.allSatisfy({ $0 >= 0 }) else { return false }
+            writers.append((k, view))
+        }
+        guard !writers.isEmpty else { return false }
+        let destination = try write(y, for: n)
+        for (k, view) in writers {
+            program.steps[k].bindings[2] = destination
+            program.steps[k].pushConstants = MatMulPush.withOutput(program.steps[k].pushConstants, view)
+        }
+        return true
     }
 
     /// Records that `consumer` reads the source of `root`'s copy (found by `composableCopy`) instead of the root, so

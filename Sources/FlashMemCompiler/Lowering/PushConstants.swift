@@ -7,6 +7,11 @@ public struct PushConstants: Sendable, Equatable {
 
     public init() {}
 
+    /// A block built earlier (a lowered step's), to read or rewrite.
+    public init(bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
     public mutating func append(_ value: UInt32) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
@@ -22,6 +27,14 @@ public struct PushConstants: Sendable, Equatable {
 
     public mutating func append(_ values: [Int]) {
         for v in values { append(v) }
+    }
+
+    /// Replaces field `index` (a block built earlier, rewritten where the lowering retargets a step).
+    public mutating func set(_ value: Int, at index: Int) {
+        let v = UInt32(truncatingIfNeeded: value).littleEndian
+        withUnsafeBytes(of: v) { raw in
+            for (i, byte) in raw.enumerated() { bytes[index * 4 + i] = byte }
+        }
     }
 
     /// Field `index` read back as UInt32 (tests and tools).

@@ -130,6 +130,38 @@ struct StridedAccess: Equatable, CustomStringConvertible {
         return StridedAccess(shape: target, strides: result, offset: offset)
     }
 
+    /// These elements (offsets into a row-major tensor of `shape`) at the places `scatter` moves that tensor's
+    /// elements to: element c goes to `scatter.offset + Σ c_d·scatter.strides[d]`. nil unless the result is affine:
+    /// each dim of this access must step along one dim of the tensor (its stride a multiple of that dim's) without
+    /// carrying into the next, so every element's coordinates are the offset's plus its steps.
+    func scattered(over shape: [Int], to scatter: (strides: [Int], offset: Int)) -> StridedAccess? {
+        let radix = StridedAccess.rowMajorStrides(shape)
+        let total = shape.reduce(1, *)
+        guard scatter.strides.count == shape.count, offset >= 0, offset < total else { return nil }
+        var reach: [Int] = []  // the coordinates of the first element, then the largest each dim reaches
+        var rest = offset
+        for r in radix {
+            reach.append(rest / r)
+            rest %= r
+        }
+        var moved = [Int](repeating: 0, count: self.shape.count)
+        for d in self.shape.indices where self.shape[d] > 1 {
+            let s = strides[d]
+            guard s > 0, let j = shape.indices.first(where: { shape[$0] > 1 && s % radix[$0] == 0 }) else { return nil }
+            let steps = s / radix[j]
+            reach[j] += steps * (self.shape[d] - 1)
+            guard reach[j] < shape[j] else { return nil }
+            moved[d] = steps * scatter.strides[j]
+        }
+        var first = scatter.offset
+        rest = offset
+        for j in shape.indices {
+            first += rest / radix[j] * scatter.strides[j]
+            rest %= radix[j]
+        }
+        return StridedAccess(shape: self.shape, strides: moved, offset: first)
+    }
+
     // MARK: - Dispatch shape
 
     /// Drops size-1 dims and merges each dim into its outer neighbour where both the read (`self`) and the write
