@@ -58,9 +58,8 @@ final class ProductWriteTests: XCTestCase {
         XCTAssertEqual(try outputFields(both, 0), [30, 30, 30, 15, 5, 1, 0])
     }
 
-    func testBlocksOfRowsWriteIntoTheirConcatAndOnThroughATranspose() throws {
-        // Two blocks of query rows (3 and 2) of two heads, concatenated along the rows, then moved to
-        // [positions, heads, 5]: both products write into the transpose's output, no copy.
+    /// Two blocks of query rows (3 and 2) of two heads, each × V, concatenated along the rows: z [2, 5, 5].
+    private func blocks() -> GraphBuilder {
         var b = GraphBuilder()
         b.input("q0", [2, 3, 4])
         b.input("q1", [2, 2, 4])
@@ -68,6 +67,13 @@ final class ProductWriteTests: XCTestCase {
         b.node("MatMul", ["q0", "v"], "z0", [2, 3, 5])
         b.node("MatMul", ["q1", "v"], "z1", [2, 2, 5])
         b.node("Concat", ["z0", "z1"], "z", [2, 5, 5], ["axis": .int(1)])
+        return b
+    }
+
+    func testBlocksOfRowsWriteIntoTheirConcatAndOnThroughATranspose() throws {
+        // The blocks' concatenation, then moved to [positions, heads, 5]: both products write into the
+        // transpose's output, no copy.
+        var b = blocks()
         b.outputs = ["z"]
         let concatenated = try lower(b)
         XCTAssertEqual(kernelNames(concatenated), ["matmul", "matmul"])
@@ -85,13 +91,7 @@ final class ProductWriteTests: XCTestCase {
     }
 
     func testAProductWithAnotherReaderKeepsItsConcatCopy() throws {
-        var b = GraphBuilder()
-        b.input("q0", [2, 3, 4])
-        b.input("q1", [2, 2, 4])
-        b.input("v", [2, 4, 5])
-        b.node("MatMul", ["q0", "v"], "z0", [2, 3, 5])
-        b.node("MatMul", ["q1", "v"], "z1", [2, 2, 5])
-        b.node("Concat", ["z0", "z1"], "z", [2, 5, 5], ["axis": .int(1)])
+        var b = blocks()
         b.node("Relu", ["z1"], "r", [2, 2, 5])
         b.outputs = ["z", "r"]
         let p = try lower(b)
