@@ -12,6 +12,9 @@
 //          └───┴──────────────────┴───┘      or by Π over axes of the taps inside [−PB, X+PE) (COUNT_PAD = 1;
 //                                            ceil_mode windows may reach past it, those taps never count).
 //
+// X is read through strides and an offset (a transpose copied for the pool alone is read in place: SAM 2's Hiera
+// pools Q, a third of its QKV product, after moving channels first); Y is row-major.
+//
 // MaxPool keeps the first largest tap in row-major window order (a later tap must be strictly greater, as
 // onnxruntime does) and, with INDICES, writes its flat index into X: nc · Π X_a plus the spatial offset,
 // row-major (INDICES = 1, storage_order 0) or column-major (INDICES = 2, storage_order 1).
@@ -40,7 +43,11 @@ layout(push_constant) uniform PushConstants {
     uint dilation[3];
     uint padBegin[3];
     uint padEnd[3];
-} pc;                    // 88 bytes
+    uint C;              // channels: nc = n · C + c
+    uint xStrideN, xStrideC;
+    uint xStride[3];     // element (n, c, x0, x1, x2) of X is at xOffset + n·xStrideN + c·xStrideC + Σ x_a·xStride[a]
+    uint xOffset;
+} pc;                    // 116 bytes
 
 // Taps of a window starting at `start` along `axis` that lie inside the padded extent [−PB, X + PE).
 uint paddedTaps(int start, uint axis) {
@@ -70,7 +77,8 @@ void main() {
     const int start1 = int(o1 * pc.stride[1]) - int(pc.padBegin[1]);
     const int start2 = int(o2 * pc.stride[2]) - int(pc.padBegin[2]);
     const uint plane = pc.inSize[0] * pc.inSize[1] * pc.inSize[2];
-    const uint base = nc * plane;
+    const uint base = nc * plane;  // of the tap's index in row-major X (Indices)
+    const uint origin = pc.xOffset + (nc / pc.C) * pc.xStrideN + (nc % pc.C) * pc.xStrideC;  // of its address
 
     float best = uintBitsToFloat(0xff800000u);  // -inf
     uint bestAt = 0;                            // (x0, x1, x2) of the best tap, row-major
@@ -87,12 +95,13 @@ void main() {
                 continue;
             }
             const uint row = (uint(x0) * pc.inSize[1] + uint(x1)) * pc.inSize[2];
+            const uint rowAt = origin + uint(x0) * pc.xStride[0] + uint(x1) * pc.xStride[1];
             for (uint k2 = 0; k2 < pc.kernelSize[2]; ++k2) {
                 int x2 = start2 + int(k2 * pc.dilation[2]);
                 if (x2 < 0 || x2 >= int(pc.inSize[2])) {
                     continue;
                 }
-                float v = X[base + row + uint(x2)];
+                float v = X[rowAt + uint(x2) * pc.xStride[2]];
                 if (v > best) {
                     best = v;
                     bestAt = row + uint(x2);

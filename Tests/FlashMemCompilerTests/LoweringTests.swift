@@ -346,8 +346,10 @@ final class LoweringTests: XCTestCase {
         let p = try lower(b)
         XCTAssertEqual(p.steps.indices.map { String(kernel(p, $0).name.prefix(while: { $0 != "<" })) },
                        ["pool", "pool", "global_avgpool", "softmax"])
-        // NC | in, out, kernel, strides, dilations, pads begin, pads end: a leading spatial dim of 1 makes it 3-D.
-        XCTAssertEqual(push(p, 0), [4, 1, 9, 9, 1, 5, 5, 1, 3, 3, 1, 2, 2, 1, 1, 1, 0, 1, 1, 0, 1, 1])
+        // NC | in, out, kernel, strides, dilations, pads begin, pads end: a leading spatial dim of 1 makes it 3-D |
+        // C, X's strides (N, C, spatial) and offset: row-major.
+        XCTAssertEqual(push(p, 0), [4, 1, 9, 9, 1, 5, 5, 1, 3, 3, 1, 2, 2, 1, 1, 1, 0, 1, 1, 0, 1, 1,
+                                    4, 324, 81, 0, 9, 1, 0])
         XCTAssertEqual(kernel(p, 0).specConstants, [128, 0, 0, 0])
         XCTAssertEqual(kernel(p, 1).specConstants, [128, 1, 1, 0])
         XCTAssertEqual(push(p, 2), [4, 4])

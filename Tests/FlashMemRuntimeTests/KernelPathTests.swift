@@ -272,6 +272,38 @@ final class KernelPathTests: XCTestCase {
                   precisions: [.fp32])
     }
 
+    /// Pools over a Transpose made for them alone (channels-last [N, H, W, C] → [N, C, H, W], as SAM 2's Hiera
+    /// pools Q): read in place through strides, no copy step.
+    func testPoolingReadsATransposeInPlace() throws {
+        let (n, h, w, c) = (2, 7, 5, 3)
+        var b = GraphBuilder()
+        b.input("t", [n, h, w, c])
+        let t = rand(n * h * w * c, 62)
+        var x = [Float](repeating: 0, count: t.count)  // [N, C, H, W]
+        for i in 0..<n { for y in 0..<h { for z in 0..<w { for k in 0..<c {
+            x[((i * c + k) * h + y) * w + z] = t[((i * h + y) * w + z) * c + k]
+        } } } }
+        let xShape = [n, c, h, w]
+        b.node("Transpose", ["t"], "x", xShape, ["perm": .ints([0, 3, 1, 2])])
+        let mp = R.pool2d(x: x, xShape: xShape, isMax: true, kernel: [2, 2], strides: [2, 2], ceilMode: true)
+        b.node("MaxPool", ["x"], "mp", mp.shape, ["kernel_shape": .ints([2, 2]), "strides": .ints([2, 2]),
+                                                 "ceil_mode": .int(1)])
+        b.outputs = ["mp"]
+        if Self.compiler == nil { Self.compiler = try ShaderCompiler() }
+        let program = try Lowering.lower(b.graph(), precision: .fp32, compiler: Self.compiler!)
+        XCTAssertEqual(program.steps.map { program.kernels[$0.kernel].name.prefix(while: { $0 != "<" }) }, ["pool"])
+        try check(b, ["t": t], ["mp": mp.y], precisions: [.fp32])
+
+        // Read by a second pool too, the Transpose stays a copy that both read.
+        let ap = R.pool2d(x: x, xShape: xShape, isMax: false, kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1])
+        b.node("AveragePool", ["x"], "ap", ap.shape, ["kernel_shape": .ints([3, 3]), "pads": .ints([1, 1, 1, 1])])
+        b.outputs = ["mp", "ap"]
+        let shared = try Lowering.lower(b.graph(), precision: .fp32, compiler: Self.compiler!)
+        XCTAssertEqual(shared.steps.map { shared.kernels[$0.kernel].name.prefix(while: { $0 != "<" }) },
+                       ["copy_strided", "pool", "pool"])
+        try check(b, ["t": t], ["mp": mp.y, "ap": ap.y], precisions: [.fp32])
+    }
+
     func testSoftmax() throws {
         var b = GraphBuilder()
         b.input("a", [3, 7]); b.input("l", [2, 2000]); b.input("m", [2, 3, 5])

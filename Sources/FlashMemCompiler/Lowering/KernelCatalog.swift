@@ -61,8 +61,9 @@ enum KernelCatalog {
                                      axes: [])
     /// X, Y. Push: count alpha beta.
     static let unary = KernelFamily(file: "unary.comp", bindings: [buffer, buffer], pushConstantSize: 3 * 4, axes: [])
-    /// X, Y, Indices. Push: NC inSize[3] outSize[3] kernelSize[3] stride[3] dilation[3] padBegin[3] padEnd[3].
-    static let pool = KernelFamily(file: "pool.comp", bindings: [buffer, buffer, buffer], pushConstantSize: 22 * 4,
+    /// X, Y, Indices. Push: NC inSize[3] outSize[3] kernelSize[3] stride[3] dilation[3] padBegin[3] padEnd[3] C
+    /// xStrideN xStrideC xStride[3] xOffset.
+    static let pool = KernelFamily(file: "pool.comp", bindings: [buffer, buffer, buffer], pushConstantSize: 29 * 4,
                                    axes: [])
     /// X, Y. Push: NC HW.
     static let globalAvgPool = KernelFamily(file: "global_avgpool.comp", bindings: [buffer, buffer],

@@ -32,17 +32,29 @@ extension LoweringContext {
         let kernel = try self.kernel(KernelRequest(family: KernelCatalog.pool,
                                                    specConstants: [UInt32(wg), isMax ? 0 : 1, countPad, indexOrder],
                                                    workgroupSize: [UInt32(wg), 1, 1]))
+        // A copy made for the pool alone (SAM 2's Hiera moves channels first to pool Q) is read in place.
+        var source = x
+        var access = StridedAccess.contiguous(xShape)
+        if let copy = composableCopy(producing: x, consumer: n), let seen = copy.access.reshaped(xShape),
+           seen.offset >= 0, seen.strides.allSatisfy({ $0 >= 0 }) {  // the kernel takes unsigned strides
+            fold([(copy.step, copy.root, copy.removable)], into: n)
+            source = copy.source
+            access = seen
+        }
         var push = PushConstants()
         push.append(xShape[0] * xShape[1])
         for values in [padded(spatial, 1), padded(outSpatial, 1), padded(window.kernel, 1), padded(window.strides, 1),
                        padded(window.dilations, 1), padded(window.padsBegin, 0), padded(window.padsEnd, 0)] {
             push.append(values)
         }
+        push.append([xShape[1], access.strides[0], access.strides[1]])
+        push.append(padded(Array(access.strides.dropFirst(2)), 0))
+        push.append(access.offset)
         let count = elementCount(yShape)
         let yBinding = try write(y, for: n)
         let indicesBinding = try indices.map { try write($0, for: n) } ?? yBinding
         try emit(n, kernel: kernel, groups: try groups1D(n, items: count, perGroup: wg),
-                 bindings: [try read(x, for: n), yBinding, indicesBinding], push: push,
+                 bindings: [try read(source, for: n), yBinding, indicesBinding], push: push,
                  flops: Double(count * elementCount(window.kernel)),
                  bytes: Double((elementCount(xShape) + count * (indices == nil ? 1 : 2)) * 4))
     }
