@@ -26,6 +26,17 @@ final class CStringArray {
     var count: UInt32 { UInt32(pointers.count) }
 }
 
+/// The sharing of a buffer or image used by the queue `families` (duplicates allowed): concurrent across several,
+/// else exclusive. `body` gets the mode and the family list for the create info (valid only during the call).
+func withSharing<R>(_ families: [UInt32],
+                    _ body: (VkSharingMode, UInt32, UnsafePointer<UInt32>?) -> R) -> R {
+    let unique = Array(Set(families)).sorted()
+    return unique.withUnsafeBufferPointer { pointer in
+        unique.count > 1 ? body(VK_SHARING_MODE_CONCURRENT, UInt32(unique.count), pointer.baseAddress)
+                         : body(VK_SHARING_MODE_EXCLUSIVE, 0, nil)
+    }
+}
+
 /// Reads a fixed-size C char array (imported as a tuple), e.g. `VkPhysicalDeviceProperties.deviceName`.
 func string<T>(fromCTuple tuple: T) -> String {
     withUnsafeBytes(of: tuple) { raw in

@@ -14,20 +14,15 @@ extension VK {
              label: String) throws {
             self.device = device
             self.size = size
-            let unique = Array(Set(families)).sorted()
             var raw: VkBuffer?
-            let result = unique.withUnsafeBufferPointer { familyPointer -> VkResult in
+            let result = withSharing(families) { mode, familyCount, familyList -> VkResult in
                 var info = VkBufferCreateInfo()
                 info.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO
                 info.size = size
                 info.usage = usage
-                if unique.count > 1 {
-                    info.sharingMode = VK_SHARING_MODE_CONCURRENT
-                    info.queueFamilyIndexCount = UInt32(unique.count)
-                    info.pQueueFamilyIndices = familyPointer.baseAddress
-                } else {
-                    info.sharingMode = VK_SHARING_MODE_EXCLUSIVE
-                }
+                info.sharingMode = mode
+                info.queueFamilyIndexCount = familyCount
+                info.pQueueFamilyIndices = familyList
                 return vkCreateBuffer(device.handle, &info, nil, &raw)
             }
             try check(result, "vkCreateBuffer", "\(label), \(size) bytes")

@@ -17,9 +17,8 @@ extension VK {
             self.device = device
             self.format = format
             self.layers = layers
-            let unique = Array(Set(families)).sorted()
             var raw: VkImage?
-            let result = unique.withUnsafeBufferPointer { familyPointer -> VkResult in
+            let result = withSharing(families) { mode, familyCount, familyList -> VkResult in
                 var info = VkImageCreateInfo()
                 info.sType = VK_STRUCTURE_TYPE_IMAGE_CREATE_INFO
                 info.imageType = VK_IMAGE_TYPE_2D
@@ -31,13 +30,9 @@ extension VK {
                 info.tiling = VK_IMAGE_TILING_OPTIMAL
                 info.usage = usage
                 info.initialLayout = VK_IMAGE_LAYOUT_UNDEFINED
-                if unique.count > 1 {
-                    info.sharingMode = VK_SHARING_MODE_CONCURRENT
-                    info.queueFamilyIndexCount = UInt32(unique.count)
-                    info.pQueueFamilyIndices = familyPointer.baseAddress
-                } else {
-                    info.sharingMode = VK_SHARING_MODE_EXCLUSIVE
-                }
+                info.sharingMode = mode
+                info.queueFamilyIndexCount = familyCount
+                info.pQueueFamilyIndices = familyList
                 return vkCreateImage(device.handle, &info, nil, &raw)
             }
             try check(result, "vkCreateImage", "\(label), \(width)x\(height)x\(layers)")
