@@ -433,5 +433,22 @@ extension KernelPathTests {
         late.outputs = ["y"]
         try paths.check(late, ["a": a, "r": r2], ["y": plus(gemm.y, R.relu(r2))])
         XCTAssertEqual(try steps(late).count, 3, "Gemm, Relu, Add")
+
+        // A product broadcast through views (SD-UNet's time embedding [1, C] → [1, C, 1, 1] added to every pixel
+        // of [1, C, H, W]) is not a residual: not fused (it once was, and the lowering refused the view).
+        var broadcast = GraphBuilder()
+        let e = paths.rand(1 * 70, 318), hw = paths.rand(50 * 4 * 3, 319)
+        broadcast.input("e", [1, 70])
+        broadcast.input("x", [1, 50, 4, 3])
+        broadcast.constant("w", [70, 50], w)
+        broadcast.intConstant("axes", [2, 3])
+        broadcast.node("MatMul", ["e", "w"], "p", [1, 50])
+        broadcast.node("Unsqueeze", ["p", "axes"], "pu", [1, 50, 1, 1])
+        broadcast.node("Add", ["x", "pu"], "y", [1, 50, 4, 3])
+        broadcast.outputs = ["y"]
+        let product = R.gemm(a: e, aShape: [1, 70], b: w, bShape: [70, 50])
+        let want = hw.indices.map { hw[$0] + product.y[$0 / 12] }
+        try paths.check(broadcast, ["e": e, "x": hw], ["y": want])
+        XCTAssertEqual(try steps(broadcast).last, "y", "the broadcast Add is a step of its own, after the MatMul")
     }
 }

@@ -235,11 +235,14 @@ enum LoweringPasses {
                     view = view ?? p
                     p = q
                 }
-                let product = nodes[p].node.outputs[0]
-                guard nodes[p].activation == .none, nodes[p].residual == nil,
+                // The product has every element of the sum: through views its shape may differ, never its size
+                // (SD-UNet's time embedding [1, 320] → Unsqueeze ×2 → [1, 320, 1, 1] + hidden [1, 320, 64, 64] is a
+                // broadcast, not a residual).
+                guard let productShape = values[nodes[p].node.outputs[0]]?.staticShape,
+                      productShape.reduce(1, *) == outShape.reduce(1, *), view != nil || productShape == outShape,
+                      nodes[p].activation == .none, nodes[p].residual == nil,
                       initializers[residual] == nil, producer[residual].map({ $0 < p }) ?? true,
                       let info = values[residual], info.dtype == .float32, info.staticShape == outShape,
-                      view != nil || values[product]?.staticShape == outShape,
                       nodes[p].node.inputs.count >= 2, initializers[nodes[p].node.inputs[0]] == nil,
                       let weight = initializers[nodes[p].node.inputs[1]], weight.dtype.isFloat
                 else { continue }
