@@ -153,28 +153,17 @@ enum LoweringPasses {
     /// product and its activation.
     static func fuseMatMulBias(_ nodes: inout [LoweringNode], initializers: [String: ConstantTensor],
                                values: [String: ValueInfo], graphOutputs: Set<String>) {
-        let uses = useCounts(nodes, graphOutputs: graphOutputs)
-        let producer = producers(nodes)
-        var removed = Set<Int>()
-        for (r, add) in nodes.enumerated() where add.op == "Add" && isDefaultDomain(add.node) {
-            guard add.node.inputs.count == 2, add.node.outputs.count == 1 else { continue }
-            for (y, c) in [(add.node.inputs[0], add.node.inputs[1]), (add.node.inputs[1], add.node.inputs[0])] {
-                guard let p = soleProducer(of: y, in: nodes, producers: producer, uses: uses, graphOutputs: graphOutputs,
-                                           removed: removed, predicate: add.predicate),
-                      nodes[p].op == "MatMul", nodes[p].activation == .none, nodes[p].bias == nil,
-                      nodes[p].node.inputs.count == 2, initializers[nodes[p].node.inputs[0]] == nil,
-                      let weight = initializers[nodes[p].node.inputs[1]], isPlainWeight(weight),
-                      let bias = initializers[c], bias.dtype == weight.dtype, let n = weight.shape.last,
-                      bias.shape.last == n || (bias.shape.isEmpty && n == 1), bias.elementCount == n,
-                      let yRank = values[y]?.shape?.count, bias.shape.count <= yRank
-                else { continue }
-                absorb(add, into: p, &nodes)
-                nodes[p].bias = c
-                removed.insert(r)
-                break
-            }
+        mergeIntoProducers(&nodes, ops: ["Add"], graphOutputs: graphOutputs, orders: bothOrders) {
+            nodes, _, y, c, p, _ in
+            guard nodes[p].op == "MatMul", nodes[p].activation == .none, nodes[p].bias == nil,
+                  nodes[p].node.inputs.count == 2, initializers[nodes[p].node.inputs[0]] == nil,
+                  let weight = initializers[nodes[p].node.inputs[1]], isPlainWeight(weight),
+                  let bias = initializers[c], bias.dtype == weight.dtype, let n = weight.shape.last,
+                  bias.shape.last == n || (bias.shape.isEmpty && n == 1), bias.elementCount == n,
+                  let yRank = values[y]?.shape?.count, bias.shape.count <= yRank
+            else { return nil }
+            return Merge { $0.bias = c }
         }
-        nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }
 
     /// MatMul of two activations → Mul or Div by a float scalar constant becomes one product scaling in its epilogue
@@ -183,30 +172,19 @@ enum LoweringPasses {
     /// the scalings of the attentions they fuse; a Div becomes alpha = 1 / c.
     static func fuseProductScale(_ nodes: inout [LoweringNode], initializers: [String: ConstantTensor],
                                  graphOutputs: Set<String>) {
-        let uses = useCounts(nodes, graphOutputs: graphOutputs)
-        let producer = producers(nodes)
-        var removed = Set<Int>()
-        for (r, scale) in nodes.enumerated() where ["Mul", "Div"].contains(scale.op) && isDefaultDomain(scale.node) {
-            guard scale.node.inputs.count == 2, scale.node.outputs.count == 1 else { continue }
-            let operands = scale.op == "Mul"
-                ? [(scale.node.inputs[0], scale.node.inputs[1]), (scale.node.inputs[1], scale.node.inputs[0])]
-                : [(scale.node.inputs[0], scale.node.inputs[1])]
-            for (y, c) in operands {
-                guard let constant = initializers[c], constant.dtype.isFloat, constant.elementCount == 1,
-                      let value = constant.floats().first, value.isFinite, scale.op == "Mul" || value != 0,
-                      let p = soleProducer(of: y, in: nodes, producers: producer, uses: uses, graphOutputs: graphOutputs,
-                                           removed: removed, predicate: scale.predicate),
-                      nodes[p].op == "MatMul", nodes[p].activation == .none, nodes[p].bias == nil,
-                      nodes[p].residual == nil, nodes[p].node.inputs.count == 2,
-                      nodes[p].node.inputs.allSatisfy({ initializers[$0] == nil }) else { continue }
-                let alpha = nodes[p].node.float("alpha", default: 1) * (scale.op == "Mul" ? value : 1 / value)
-                absorb(scale, into: p, &nodes)
-                nodes[p].node.attributes["alpha"] = .float(alpha)
-                removed.insert(r)
-                break
-            }
+        let orders = { (scale: LoweringNode) in  // c · y commutes, y / c does not
+            scale.op == "Mul" ? bothOrders(scale) : [(scale.node.inputs[0], scale.node.inputs[1])]
         }
-        nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        mergeIntoProducers(&nodes, ops: ["Mul", "Div"], graphOutputs: graphOutputs, orders: orders) {
+            nodes, scale, _, c, p, _ in
+            guard let constant = initializers[c], constant.dtype.isFloat, constant.elementCount == 1,
+                  let value = constant.floats().first, value.isFinite, scale.op == "Mul" || value != 0,
+                  nodes[p].op == "MatMul", nodes[p].activation == .none, nodes[p].bias == nil,
+                  nodes[p].residual == nil, nodes[p].node.inputs.count == 2,
+                  nodes[p].node.inputs.allSatisfy({ initializers[$0] == nil }) else { return nil }
+            let alpha = nodes[p].node.float("alpha", default: 1) * (scale.op == "Mul" ? value : 1 / value)
+            return Merge { $0.node.attributes["alpha"] = .float(alpha) }
+        }
     }
 
     /// MatMul(A, constant B) (its bias fused or not) or Gemm(A, constant B[, a constant C along the columns]) →
@@ -217,54 +195,43 @@ enum LoweringPasses {
     /// becomes the product's (or that of a view between them, as `fuseActivations` does).
     static func fuseResidualAdd(_ nodes: inout [LoweringNode], initializers: [String: ConstantTensor],
                                 values: [String: ValueInfo], graphOutputs: Set<String>) {
-        let uses = useCounts(nodes, graphOutputs: graphOutputs)
         let producer = producers(nodes)
-        var removed = Set<Int>()
-        for (r, add) in nodes.enumerated() where add.op == "Add" && isDefaultDomain(add.node) {
-            guard add.node.inputs.count == 2, add.node.outputs.count == 1, add.node.inputs[0] != add.node.inputs[1],
-                  let outShape = values[add.node.outputs[0]]?.staticShape else { continue }
-            for (y, residual) in [(add.node.inputs[0], add.node.inputs[1]), (add.node.inputs[1], add.node.inputs[0])] {
-                guard var p = soleProducer(of: y, in: nodes, producers: producer, uses: uses, graphOutputs: graphOutputs,
-                                           removed: removed, predicate: add.predicate) else { continue }
-                // Product → views → Add (ViT: Gemm [L, E] → Reshape [L, 1, E] → Transpose [1, L, E]): views and
-                // transposes of size-1 dims keep the element order.
-                var view: Int?
-                while keepsElementOrder(nodes[p], values), let data = nodes[p].node.inputs.first,
-                      let q = soleProducer(of: data, in: nodes, producers: producer, uses: uses, graphOutputs: graphOutputs,
-                                           removed: removed, predicate: add.predicate) {
-                    view = view ?? p
-                    p = q
-                }
-                // The product has every element of the sum: through views its shape may differ, never its size
-                // (SD-UNet's time embedding [1, 320] → Unsqueeze ×2 → [1, 320, 1, 1] + hidden [1, 320, 64, 64] is a
-                // broadcast, not a residual).
-                guard let productShape = values[nodes[p].node.outputs[0]]?.staticShape,
-                      productShape.reduce(1, *) == outShape.reduce(1, *), view != nil || productShape == outShape,
-                      nodes[p].activation == .none, nodes[p].residual == nil,
-                      initializers[residual] == nil, producer[residual].map({ $0 < p }) ?? true,
-                      let info = values[residual], info.dtype == .float32, info.staticShape == outShape,
-                      nodes[p].node.inputs.count >= 2, initializers[nodes[p].node.inputs[0]] == nil,
-                      let weight = initializers[nodes[p].node.inputs[1]], weight.dtype.isFloat
-                else { continue }
-                switch nodes[p].op {
-                case "MatMul":
-                    guard nodes[p].node.inputs.count == 2, isPlainWeight(weight) else { continue }
-                case "Gemm":
-                    // Its C must be a constant the lowering packs as bias texels (the same for every row).
-                    let inputs = nodes[p].node.inputs
-                    if inputs.count > 2, !inputs[2].isEmpty {
-                        guard let c = initializers[inputs[2]], c.shape.count <= 1 || c.shape.first == 1 else { continue }
-                    }
-                default:
-                    continue
-                }
-                absorb(add, into: p, through: view, &nodes)
-                nodes[p].residual = residual
-                removed.insert(r)
-                break
+        mergeIntoProducers(&nodes, ops: ["Add"], graphOutputs: graphOutputs, orders: bothOrders) {
+            nodes, add, _, residual, found, sole in
+            guard let outShape = values[add.node.outputs[0]]?.staticShape else { return nil }
+            // Product → views → Add (ViT: Gemm [L, E] → Reshape [L, 1, E] → Transpose [1, L, E]): views and
+            // transposes of size-1 dims keep the element order.
+            var p = found
+            var view: Int?
+            while keepsElementOrder(nodes[p], values), let data = nodes[p].node.inputs.first, let q = sole(data) {
+                view = view ?? p
+                p = q
             }
+            // The product has every element of the sum: through views its shape may differ, never its size
+            // (SD-UNet's time embedding [1, 320] → Unsqueeze ×2 → [1, 320, 1, 1] + hidden [1, 320, 64, 64] is a
+            // broadcast, not a residual).
+            guard let productShape = values[nodes[p].node.outputs[0]]?.staticShape,
+                  productShape.reduce(1, *) == outShape.reduce(1, *), view != nil || productShape == outShape,
+                  nodes[p].activation == .none, nodes[p].residual == nil,
+                  initializers[residual] == nil, producer[residual].map({ $0 < p }) ?? true,
+                  let info = values[residual], info.dtype == .float32, info.staticShape == outShape,
+                  nodes[p].node.inputs.count >= 2, initializers[nodes[p].node.inputs[0]] == nil,
+                  let weight = initializers[nodes[p].node.inputs[1]], weight.dtype.isFloat
+            else { return nil }
+            switch nodes[p].op {
+            case "MatMul":
+                guard nodes[p].node.inputs.count == 2, isPlainWeight(weight) else { return nil }
+            case "Gemm":
+                // Its C must be a constant the lowering packs as bias texels (the same for every row).
+                let inputs = nodes[p].node.inputs
+                if inputs.count > 2, !inputs[2].isEmpty {
+                    guard let c = initializers[inputs[2]], c.shape.count <= 1 || c.shape.first == 1 else { return nil }
+                }
+            default:
+                return nil
+            }
+            return Merge(producer: p, view: view) { $0.residual = residual }
         }
-        nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }
 
     /// A view (`views`), or a Transpose that moves only size-1 dims: its output has its input's elements in the
@@ -298,6 +265,57 @@ enum LoweringPasses {
     /// The node writing `value` as its only output, where `value` is read by one node only and is not a model
     /// output, in the default domain, under `predicate` and not yet merged away: a producer a pass may merge into
     /// that one reader.
+    /// How a node merges into the product that computes one of its operands: `producer` (nil: the operand's own)
+    /// takes the node's output, through `view` (a view node between them that stays, see `absorb`), and `apply`
+    /// records what the product now computes.
+    struct Merge {
+        var producer: Int?
+        var view: Int?
+        var apply: (inout LoweringNode) -> Void
+
+        init(producer: Int? = nil, view: Int? = nil, apply: @escaping (inout LoweringNode) -> Void) {
+            (self.producer, self.view, self.apply) = (producer, view, apply)
+        }
+    }
+
+    /// Both (operand, other) orders of a two-input node.
+    static func bothOrders(_ n: LoweringNode) -> [(String, String)] {
+        [(n.node.inputs[0], n.node.inputs[1]), (n.node.inputs[1], n.node.inputs[0])]
+    }
+
+    /// The loop of the passes that merge an element-wise node into the product computing one of its operands
+    /// (fuseMatMulBias, fuseProductScale, fuseResidualAdd): for every node `ops` names with two inputs and one
+    /// output, each (operand, other) of `orders` whose operand has a sole producer (`soleProducer`) is offered to
+    /// `merge` with that producer's index and a finder of further sole producers under the same predicate; the
+    /// first `Merge` it returns is applied (`absorb`) and the node goes.
+    static func mergeIntoProducers(_ nodes: inout [LoweringNode], ops: Set<String>, graphOutputs: Set<String>,
+                                   orders: (LoweringNode) -> [(String, String)],
+                                   merge: (_ nodes: [LoweringNode], _ node: LoweringNode, _ operand: String,
+                                           _ other: String, _ producer: Int, _ sole: (String) -> Int?) -> Merge?) {
+        let uses = useCounts(nodes, graphOutputs: graphOutputs)
+        let producer = producers(nodes)
+        var removed = Set<Int>()
+        for (r, n) in nodes.enumerated() where ops.contains(n.op) && isDefaultDomain(n.node) {
+            guard n.node.inputs.count == 2, n.node.outputs.count == 1, n.node.inputs[0] != n.node.inputs[1] else {
+                continue
+            }
+            let current = nodes
+            func sole(_ value: String) -> Int? {
+                soleProducer(of: value, in: current, producers: producer, uses: uses, graphOutputs: graphOutputs,
+                             removed: removed, predicate: n.predicate)
+            }
+            for (operand, other) in orders(n) {
+                guard let p = sole(operand), let m = merge(current, n, operand, other, p, sole) else { continue }
+                let target = m.producer ?? p
+                absorb(n, into: target, through: m.view, &nodes)
+                m.apply(&nodes[target])
+                removed.insert(r)
+                break
+            }
+        }
+        nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
     static func soleProducer(of value: String, in nodes: [LoweringNode], producers: [String: Int], uses: [String: Int],
                              graphOutputs: Set<String>, removed: Set<Int>, predicate: LoweredPredicate?) -> Int? {
         guard let p = producers[value], !removed.contains(p), isDefaultDomain(nodes[p].node),
