@@ -18,7 +18,12 @@
 //
 // One invocation per output element; groups = Lowering.groups1D(count, WG) (x, y grid).
 //
-// Spec constants: 0 = WG, 1 = OP, 2 = ACTIVATION, 3 = TYPES (the lowering omits it when 0: all float).
+// Operands are read through strides from an element offset, so a slice or transpose copied for this op alone is read
+// in place (a GEGLU's two halves of one product); B_ACTIVATION applies an activation to B first (Mul(A, gelu(B)),
+// `fuseGatedActivation`).
+//
+// Spec constants: 0 = WG, 1 = OP, 2 = ACTIVATION, 3 = TYPES (the lowering omits it when 0 and 4 is none: all float),
+// 4 = B_ACTIVATION.
 // Bindings: 0 = A, 1 = B, 2 = Y.
 
 layout(local_size_x_id = 0) in;
@@ -48,6 +53,7 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint OP = OP_ADD;
 layout(constant_id = 2) const uint ACTIVATION = ACT_NONE;
 layout(constant_id = 3) const uint TYPES = 0u;
+layout(constant_id = 4) const uint B_ACTIVATION = ACT_NONE;  // applied to a float B before the op (a gated unit)
 
 const bool A_INT = (TYPES & 1u) != 0u;
 const bool B_INT = (TYPES & 2u) != 0u;
@@ -63,7 +69,8 @@ layout(push_constant) uniform PushConstants {
     uint shape[MAX_RANK];      // output dims, innermost at rank-1
     uint aStride[MAX_RANK];    // element strides (0 where broadcast)
     uint bStride[MAX_RANK];
-} pc;                          // 80 bytes
+    uint aOffset, bOffset;     // the element each operand starts at (a view of a larger tensor)
+} pc;                          // 88 bytes
 
 #define NAN uintBitsToFloat(0x7FC00000u)
 #define INF uintBitsToFloat(0x7F800000u)
@@ -225,8 +232,8 @@ void main() {
         return;
     }
     uint rest = i;
-    uint a = 0;
-    uint b = 0;
+    uint a = pc.aOffset;
+    uint b = pc.bOffset;
     for (int d = int(pc.rank) - 1; d >= 0; --d) {
         uint extent = pc.shape[d];
         uint q = rest / extent;
@@ -244,7 +251,8 @@ void main() {
         }
         Y[i] = Y_INT ? uint(r) : floatBitsToUint(float(r));
     } else {
-        float r = floatOp(A_INT ? float(int(x)) : uintBitsToFloat(x), B_INT ? float(int(y)) : uintBitsToFloat(y));
+        float r = floatOp(A_INT ? float(int(x)) : uintBitsToFloat(x),
+                          B_INT ? float(int(y)) : activate(uintBitsToFloat(y), B_ACTIVATION));
         r = activate(r, ACTIVATION);
         Y[i] = Y_INT ? uint(int(r)) : floatBitsToUint(r);
     }

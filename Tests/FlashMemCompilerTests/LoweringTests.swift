@@ -310,7 +310,7 @@ final class LoweringTests: XCTestCase {
         b.outputs = ["y"]
         let p = try lower(b)
         // Coalesced to [2, 3, 20]: x contiguous, k strided on the channel dim only.
-        XCTAssertEqual(push(p, 0), [120, 3, 2, 3, 20, 1, 1, 1, 60, 20, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0])
+        XCTAssertEqual(push(p, 0), [120, 3, 2, 3, 20, 1, 1, 1, 60, 20, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0])  // offsets 0
         XCTAssertEqual(kernel(p, 0).specConstants, [256, 0, 0])
         let k = try XCTUnwrap(p.tensors["k"])
         XCTAssertEqual(k.byteSize, 12)

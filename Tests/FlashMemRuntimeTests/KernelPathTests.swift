@@ -382,6 +382,42 @@ extension KernelPathTests {
     /// A residual Add after a product (fuseResidualAdd) is the product's C: MatMul + bias + Add(R) + Relu is one
     /// product (the activation after C), and so is Gemm with a bias C → Reshape → Transpose of a size-1 dim → Add(R)
     /// (ViT's attention projection); a residual computed after the product still adds correctly.
+    /// A GEGLU (SD-UNet's feed-forward): h = x·W + c, then h[..., :F] · gelu(h[..., F:]) (a decomposed GELU). One
+    /// product and one Mul that reads both halves of h in place and takes the GELU of the second as it reads it.
+    func testGegluReadsBothHalvesInPlaceAndGatesInTheMul() throws {
+        let (rows, k, f) = (24, 16, 20)
+        var b = GraphBuilder()
+        let x = rand(rows * k, 320), w = rand(k * 2 * f, 321), c = rand(2 * f, 322)
+        b.input("x", [1, rows, k])
+        b.constant("w", [k, 2 * f], w)
+        b.constant("c", [2 * f], c)
+        b.intConstant("starts0", [0])
+        b.intConstant("ends0", [Int64(f)])
+        b.intConstant("starts1", [Int64(f)])
+        b.intConstant("ends1", [Int64(2 * f)])
+        b.intConstant("axes", [-1])
+        b.node("MatMul", ["x", "w"], "p", [1, rows, 2 * f])
+        b.node("Add", ["p", "c"], "h", [1, rows, 2 * f])
+        b.node("Slice", ["h", "starts0", "ends0", "axes"], "hidden", [1, rows, f])
+        b.node("Slice", ["h", "starts1", "ends1", "axes"], "gate", [1, rows, f])
+        b.decomposedGelu("gate", "gelu", [1, rows, f])
+        b.node("Mul", ["hidden", "gelu"], "y", [1, rows, f])
+        b.outputs = ["y"]
+        let h = R.gemm(a: x, aShape: [rows, k], b: w, bShape: [k, 2 * f], c: c, cShape: [2 * f]).y
+        let gelu = R.unary("Gelu")
+        let want = (0..<(rows * f)).map { i -> Float in
+            let (r, j) = (i / f, i % f)
+            return h[r * 2 * f + j] * Float(gelu(Double(h[r * 2 * f + f + j])))
+        }
+        try check(b, ["x": x], ["y": want])
+        if Self.compiler == nil { Self.compiler = try ShaderCompiler() }
+        let program = try Lowering.lower(b.graph(), precision: .fp32, compiler: Self.compiler!)
+        let kernels = program.steps.map { program.kernels[$0.kernel].name.prefix(while: { $0 != "<" }) }
+        XCTAssertFalse(kernels.contains("copy_strided"), "\(kernels)")
+        XCTAssertFalse(kernels.contains("unary"), "\(kernels)")
+        XCTAssertEqual(kernels.filter { $0 == "binary" }.count, 1, "\(kernels)")
+    }
+
     func testResidualAddFusedIntoTheProduct() throws {
         let paths = self
         func plus(_ x: [Float], _ y: [Float]) -> [Float] { zip(x, y).map { $0 + $1 } }

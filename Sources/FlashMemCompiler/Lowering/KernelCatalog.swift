@@ -56,8 +56,8 @@ enum KernelCatalog {
     /// Tensor cores (VK_NV_cooperative_matrix), fp16 bundles. A, B, Y, C. Push: the same block as matmul.
     static let matmulCoopmat = KernelFamily(file: "matmul_cm.comp", bindings: [buffer, buffer, buffer, buffer],
                                             pushConstantSize: MatMulPush.size, axes: [])
-    /// A, B, Y. Push: count rank shape[6] aStride[6] bStride[6].
-    static let binary = KernelFamily(file: "binary.comp", bindings: [buffer, buffer, buffer], pushConstantSize: 20 * 4,
+    /// A, B, Y. Push: count rank shape[6] aStride[6] bStride[6] aOffset bOffset.
+    static let binary = KernelFamily(file: "binary.comp", bindings: [buffer, buffer, buffer], pushConstantSize: 22 * 4,
                                      axes: [])
     /// X, Y. Push: count alpha beta.
     static let unary = KernelFamily(file: "unary.comp", bindings: [buffer, buffer], pushConstantSize: 3 * 4, axes: [])

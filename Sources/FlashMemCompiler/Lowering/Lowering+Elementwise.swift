@@ -149,17 +149,12 @@ enum Broadcast {
         return out
     }
 
-    /// Element strides of a contiguous tensor of `shape` read at the coordinates of `out` (right-aligned):
-    /// 0 on dims it is broadcast along.
-    static func strides(of shape: [Int], broadcastTo out: [Int]) -> [Int] {
-        let shape = [Int](repeating: 1, count: out.count - shape.count) + shape
-        var strides = [Int](repeating: 0, count: out.count)
-        var run = 1
-        for d in stride(from: out.count - 1, through: 0, by: -1) {
-            strides[d] = shape[d] == 1 ? 0 : run
-            run *= shape[d]
-        }
-        return strides
+    /// Element strides of a tensor of `shape` (contiguous, or read through `view`'s strides) at the coordinates of
+    /// `out` (right-aligned): 0 on dims it is broadcast along.
+    static func strides(of shape: [Int], view: StridedAccess? = nil, broadcastTo out: [Int]) -> [Int] {
+        let own = view?.strides ?? StridedAccess.rowMajorStrides(shape)
+        let lead = out.count - shape.count
+        return out.indices.map { d in d < lead || shape[d - lead] == 1 ? 0 : own[d - lead] }
     }
 
     /// Drops size-1 dims and merges each dim into its outer neighbour when every operand is contiguous across
@@ -187,9 +182,12 @@ enum Broadcast {
     static let maxRank = 6
 
     /// The push-constant block binary.comp and where.comp share: count, rank, shape[6], then strides[6] per
-    /// operand, each padded to maxRank. nil when the operands need more than maxRank distinct dims.
-    static func pushConstants(operands: [[Int]], out: [Int]) -> PushConstants? {
-        let dims = coalesce(shape: out, strides: operands.map { strides(of: $0, broadcastTo: out) })
+    /// operand (from `views` where given), each padded to maxRank. nil when the operands need more than maxRank
+    /// distinct dims. (binary.comp's block goes on with each operand's offset.)
+    static func pushConstants(operands: [[Int]], views: [StridedAccess?]? = nil, out: [Int]) -> PushConstants? {
+        let dims = coalesce(shape: out, strides: operands.indices.map {
+            strides(of: operands[$0], view: views?[$0], broadcastTo: out)
+        })
         guard dims.shape.count <= maxRank else { return nil }
         let pad = maxRank - dims.shape.count
         var push = PushConstants()
@@ -242,13 +240,15 @@ extension LoweringContext {
         guard let op = BinaryOp(node: n.node) else {
             throw error(n, "internal: not a binary op")
         }
-        try emitBinary(n, op: op, a: try input(n, 0), b: try input(n, 1), y: try output(n))
+        try emitBinary(n, op: op, a: try input(n, 0), b: try input(n, 1), y: try output(n),
+                       operandActivation: n.operandActivation)
     }
 
-    /// binary.comp: Y = act(A op B) with numpy broadcasting (up to 6 distinct dims after coalescing).
-    /// `activation` defaults to the node's fused one (a chain passes .none for its inner steps).
+    /// binary.comp: Y = act(A op bAct(B)) with numpy broadcasting (up to 6 distinct dims after coalescing).
+    /// `activation` defaults to the node's fused one (a chain passes .none for its inner steps). An operand copied for
+    /// this op alone (a slice, a transpose) is read in place through the copy's view (`composableCopy`).
     func emitBinary(_ n: LoweringNode, op: BinaryOp, a: String, b: String, y: String,
-                    activation: FusedActivation? = nil) throws {
+                    activation: FusedActivation? = nil, operandActivation: FusedActivation = .none) throws {
         let aKind = try arenaKind(a, for: n), bKind = try arenaKind(b, for: n), yKind = try arenaKind(y, for: n)
         let expected: ArenaKind = op.givesBool ? .int : aKind
         guard op == .pow || op.givesBool || aKind == bKind else {
@@ -263,19 +263,34 @@ extension LoweringContext {
         guard let outShape = Broadcast.shape(aShape, bShape), outShape == yShape else {
             throw error(n, "operands \(aShape) and \(bShape) do not broadcast to the output \(yShape)")
         }
-        guard let push = Broadcast.pushConstants(operands: [aShape, bShape], out: outShape) else {
+        var sources = [a, b]
+        var views: [StridedAccess?] = [nil, nil]
+        var folded: [(step: Int, root: String, removable: Bool)] = []
+        for (i, (name, operandShape)) in [(a, aShape), (b, bShape)].enumerated() where a != b {
+            guard let copy = composableCopy(producing: name, consumer: n),
+                  let seen = copy.access.reshaped(operandShape), seen.offset >= 0,
+                  seen.strides.allSatisfy({ $0 >= 0 }) else { continue }  // the kernel takes unsigned strides
+            sources[i] = copy.source
+            views[i] = seen
+            folded.append((copy.step, copy.root, copy.removable))
+        }
+        guard var push = Broadcast.pushConstants(operands: [aShape, bShape], views: views, out: outShape) else {
             throw error(n, "broadcasting over more than \(Broadcast.maxRank) distinct dims is not supported "
                         + "(\(aShape) and \(bShape))")
         }
+        push.append(views.map { $0?.offset ?? 0 })
+        fold(folded, into: n)
         let types = UInt32(aKind == .int ? 1 : 0) | UInt32(bKind == .int ? 2 : 0) | UInt32(yKind == .int ? 4 : 0)
         let count = elementCount(outShape)
         let wg = Self.elementwiseWorkgroup
         var spec = [UInt32(wg), op.rawValue, (activation ?? n.activation).rawValue]
-        if types != 0 { spec.append(types) }
+        if types != 0 || operandActivation != .none { spec.append(types) }
+        if operandActivation != .none { spec.append(operandActivation.rawValue) }
         let kernel = try self.kernel(KernelRequest(family: KernelCatalog.binary, specConstants: spec,
                                                    workgroupSize: [UInt32(wg), 1, 1]))
         try emit(n, kernel: kernel, groups: try groups1D(n, items: count, perGroup: wg),
-                 bindings: [try read(a, for: n), try read(b, for: n), try write(y, for: n)], push: push,
+                 bindings: [try read(sources[0], for: n), try read(sources[1], for: n), try write(y, for: n)],
+                 push: push,
                  flops: Double(count),
                  bytes: Double((elementCount(aShape) + elementCount(bShape) + count) * 4))
     }

@@ -122,6 +122,8 @@ struct LoweringNode {
     /// A MatMul's or Gemm's fused residual: an activation of the product's shape added in its epilogue
     /// (`fuseResidualAdd`).
     var residual: String?
+    /// A Mul's activation of its second input before the product (`fuseGatedActivation`: a GEGLU's x · gelu(gate)).
+    var operandActivation: FusedActivation = .none
 
     init(_ node: Node) {
         self.node = node
@@ -232,6 +234,7 @@ final class LoweringContext {
         }
         LoweringPasses.fuseResidualAdd(&nodes, initializers: initializers, values: values, graphOutputs: outputs)
         LoweringPasses.fuseActivations(&nodes, graphOutputs: outputs)
+        LoweringPasses.fuseGatedActivation(&nodes, graphOutputs: outputs)
         let splits = LoweringPasses.fuseAttention(&nodes, initializers: initializers, values: values,
                                                   graphOutputs: outputs, opset: graph.opset, rule: attentionFusion)
         try splitAttentions(splits)  // Lowering+AttentionSplit.swift

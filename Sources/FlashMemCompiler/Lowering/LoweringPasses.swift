@@ -11,6 +11,7 @@
 //                   fused epilogue (spec constant ACTIVATION of its kernel, `activate` in common.glsl) writing
 //                   the activation's output; also through one view between them (X → Reshape → act becomes
 //                   X+act → Reshape).
+//   fuseGatedActivation  Mul(x, Gelu(g)) becomes one Mul taking the GELU of g as it reads it (a GEGLU).
 //   fuseAttention   MatMul(Q, Kᵀ) → scale → masks → Softmax → MatMul(·, V), with the transposes around it, becomes
 //                   one FusedAttention node (attention.comp; LoweringPasses+Attention.swift). Its survivor takes the
 //                   place of the last node it replaces, since its inputs come from before the first.
@@ -141,6 +142,35 @@ enum LoweringPasses {
             absorb(act, into: p, through: view, &nodes)
             nodes[p].activation = fusion.activation
             removed.insert(r)
+        }
+        nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
+    /// Mul(x, Gelu(g)) (either order), where the Gelu's output feeds only the Mul and is not a model output, becomes
+    /// one Mul applying the GELU to g as it reads it (binary.comp's B_ACTIVATION): a GEGLU (SD-UNet's feed-forward,
+    /// x, g = proj(h).chunk(2) then x · gelu(g)) otherwise writes gelu(g) and reads it back, and with both halves read
+    /// in place from the product (`composableCopy`) it holds no half as a tensor of its own.
+    static func fuseGatedActivation(_ nodes: inout [LoweringNode], graphOutputs: Set<String>) {
+        let uses = useCounts(nodes, graphOutputs: graphOutputs)
+        let producer = producers(nodes)
+        var removed = Set<Int>()
+        for (r, mul) in nodes.enumerated() where mul.op == "Mul" && isDefaultDomain(mul.node) {
+            guard mul.node.inputs.count == 2, mul.node.outputs.count == 1, mul.operandActivation == .none else {
+                continue
+            }
+            for (x, gated) in bothOrders(mul) {
+                guard let g = soleProducer(of: gated, in: nodes, producers: producer, uses: uses,
+                                           graphOutputs: graphOutputs, removed: removed, predicate: mul.predicate),
+                      nodes[g].op == "Gelu", nodes[g].activation == .none, nodes[g].node.inputs.count == 1,
+                      let input = nodes[g].node.inputs.first else { continue }
+                let approximate = nodes[g].node.string("approximate") ?? "none"
+                guard approximate == "none" || approximate == "tanh" else { continue }
+                nodes[r].node.inputs = [x, input]
+                nodes[r].operandActivation = approximate == "tanh" ? .geluTanh : .gelu
+                nodes[r].label = "\(nodes[g].label)+\(mul.label)"
+                removed.insert(g)
+                break
+            }
         }
         nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }
