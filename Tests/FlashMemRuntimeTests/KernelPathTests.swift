@@ -418,6 +418,23 @@ extension KernelPathTests {
         XCTAssertEqual(kernels.filter { $0 == "binary" }.count, 1, "\(kernels)")
     }
 
+    /// Sum(t, u, t) of a transposed t: a chain of two binary steps for one node, both reading t. The first may not
+    /// read the Transpose's source in place and remove the copy the second still reads.
+    func testAChainReadingACopyTwiceKeepsIt() throws {
+        var b = GraphBuilder()
+        let x = rand(3 * 4, 323), u = rand(4 * 3, 324)
+        b.input("x", [3, 4])
+        b.input("u", [4, 3])
+        b.node("Transpose", ["x"], "t", [4, 3], ["perm": .ints([1, 0])])
+        b.node("Sum", ["t", "u", "t"], "y", [4, 3])
+        b.outputs = ["y"]
+        let want: [Float] = (0..<12).map { (i: Int) -> Float in
+            let t: Float = x[(i % 3) * 4 + i / 3]  // t[i / 3][i % 3] = x[i % 3][i / 3]
+            return t + u[i] + t
+        }
+        try check(b, ["x": x, "u": u], ["y": want], kernels: ["copy_strided<"])
+    }
+
     func testResidualAddFusedIntoTheProduct() throws {
         let paths = self
         func plus(_ x: [Float], _ y: [Float]) -> [Float] { zip(x, y).map { $0 + $1 } }

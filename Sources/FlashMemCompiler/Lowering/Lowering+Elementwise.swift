@@ -266,7 +266,10 @@ extension LoweringContext {
         var sources = [a, b]
         var views: [StridedAccess?] = [nil, nil]
         var folded: [(step: Int, root: String, removable: Bool)] = []
-        for (i, (name, operandShape)) in [(a, aShape), (b, bShape)].enumerated() where a != b {
+        // Only an operand the node reads once: a chain of steps for one node (Sum(x, y, x)) would read a copy the
+        // first step removed.
+        for (i, (name, operandShape)) in [(a, aShape), (b, bShape)].enumerated()
+        where a != b && n.node.inputs.filter({ $0 == name }).count == 1 {
             guard let copy = composableCopy(producing: name, consumer: n),
                   let seen = copy.access.reshaped(operandShape), seen.offset >= 0,
                   seen.strides.allSatisfy({ $0 >= 0 }) else { continue }  // the kernel takes unsigned strides
