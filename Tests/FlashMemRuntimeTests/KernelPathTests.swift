@@ -418,6 +418,45 @@ extension KernelPathTests {
         XCTAssertEqual(kernels.filter { $0 == "binary" }.count, 1, "\(kernels)")
     }
 
+    /// A window un-partition (windows [wy, wx, iy, ix, C] → [wy, iy, wx, ix, C] → [H, W, C]) added to a shortcut, as
+    /// SAM 2's Hiera blocks end: the Add reads the windows in place, walking the Transpose's five dims (its view does
+    /// not fit [H, W, C]), so no copy; also through an identity Slice.
+    func testAResidualAddReadsAWindowUnpartitionInPlace() throws {
+        let (wy, wx, iy, ix, c) = (2, 3, 3, 2, 4)
+        let (h, w) = (wy * iy, wx * ix)
+        var b = GraphBuilder()
+        let windows = rand(wy * wx * iy * ix * c, 325), shortcut = rand(h * w * c, 326)
+        b.input("windows", [wy, wx, iy, ix, c])
+        b.input("shortcut", [h, w, c])
+        b.intConstant("hw", [Int64(h), Int64(w), Int64(c)])
+        b.node("Transpose", ["windows"], "t", [wy, iy, wx, ix, c], ["perm": .ints([0, 2, 1, 3, 4])])
+        b.node("Reshape", ["t", "hw"], "x", [h, w, c])
+        b.node("Add", ["shortcut", "x"], "y", [h, w, c])
+        b.outputs = ["y"]
+        var want = shortcut
+        for a in 0..<wy { for e in 0..<wx { for p in 0..<iy { for q in 0..<ix { for k in 0..<c {
+            want[((a * iy + p) * w + e * ix + q) * c + k] += windows[(((a * wx + e) * iy + p) * ix + q) * c + k]
+        } } } } }
+        try check(b, ["windows": windows, "shortcut": shortcut], ["y": want])
+        if Self.compiler == nil { Self.compiler = try ShaderCompiler() }
+        let program = try Lowering.lower(b.graph(), precision: .fp32, compiler: Self.compiler!)
+        XCTAssertEqual(program.steps.map { program.kernels[$0.kernel].name.prefix(while: { $0 != "<" }) }, ["binary"])
+
+        // With the crop of a padding that was not needed between them (a Slice keeping every element, lowered as a
+        // view), as SAM 2 writes it.
+        var cropped = b
+        cropped.nodes.removeLast()
+        cropped.intConstant("zero", [0, 0])
+        cropped.intConstant("end", [Int64(h), Int64(w)])
+        cropped.intConstant("axes", [0, 1])
+        cropped.node("Slice", ["x", "zero", "end", "axes"], "xc", [h, w, c])
+        cropped.node("Add", ["shortcut", "xc"], "y", [h, w, c])
+        try check(cropped, ["windows": windows, "shortcut": shortcut], ["y": want])
+        let croppedProgram = try Lowering.lower(cropped.graph(), precision: .fp32, compiler: Self.compiler!)
+        XCTAssertEqual(croppedProgram.steps.map { croppedProgram.kernels[$0.kernel].name.prefix(while: { $0 != "<" }) },
+                       ["binary"])
+    }
+
     /// Sum(t, u, t) of a transposed t: a chain of two binary steps for one node, both reading t. The first may not
     /// read the Transpose's source in place and remove the copy the second still reads.
     func testAChainReadingACopyTwiceKeepsIt() throws {

@@ -266,18 +266,28 @@ extension LoweringContext {
         var sources = [a, b]
         var views: [StridedAccess?] = [nil, nil]
         var folded: [(step: Int, root: String, removable: Bool)] = []
+        var iteration: [Int]?  // the copy's own dims, where its view does not fit the operand's shape
         // Only an operand the node reads once: a chain of steps for one node (Sum(x, y, x)) would read a copy the
         // first step removed.
         for (i, (name, operandShape)) in [(a, aShape), (b, bShape)].enumerated()
         where a != b && n.node.inputs.filter({ $0 == name }).count == 1 {
-            guard let copy = composableCopy(producing: name, consumer: n),
-                  let seen = copy.access.reshaped(operandShape), seen.offset >= 0,
-                  seen.strides.allSatisfy({ $0 >= 0 }) else { continue }  // the kernel takes unsigned strides
+            guard let copy = composableCopy(producing: name, consumer: n) else { continue }
+            var seen = copy.access.reshaped(operandShape)
+            if seen == nil, aShape == bShape, aShape == outShape, views == [nil, nil] {
+                // Same shapes throughout: walk the copy's own dims instead, in which the other operand and the
+                // output are row-major too (SAM 2's window un-partition, [1, 32, 8, 32, 8, C] seen as [1, 256, 256, C],
+                // then its residual Add).
+                seen = copy.access
+            }
+            guard let seen, seen.offset >= 0, seen.strides.allSatisfy({ $0 >= 0 }) else { continue }  // unsigned
+            if seen.shape != operandShape, seen.count == elementCount(operandShape) { iteration = seen.shape }
             sources[i] = copy.source
             views[i] = seen
             folded.append((copy.step, copy.root, copy.removable))
+            if iteration != nil { break }  // the other operand's shape no longer matches the walk
         }
-        guard var push = Broadcast.pushConstants(operands: [aShape, bShape], views: views, out: outShape) else {
+        let walked = iteration.map { [$0, $0] } ?? [aShape, bShape]
+        guard var push = Broadcast.pushConstants(operands: walked, views: views, out: iteration ?? outShape) else {
             throw error(n, "broadcasting over more than \(Broadcast.maxRank) distinct dims is not supported "
                         + "(\(aShape) and \(bShape))")
         }

@@ -406,9 +406,13 @@ extension LoweringContext {
                 consumerComposes = composing.contains(node.op)
                 continue
             }
-            if views.contains(node.op), node.node.inputs.first.map(aliases.contains) == true,
+            // A view op, or a data-movement op already lowered as a view of the root (a Slice that keeps every
+            // element: SAM 2's crop of a window un-partition that needed no padding).
+            if let out = node.node.outputs.first, !out.isEmpty,
+               views.contains(node.op) || program.tensors[out]?.viewOf == root,
+               node.node.inputs.first.map(aliases.contains) == true,
                node.node.inputs.dropFirst().allSatisfy({ !aliases.contains($0) }),
-               let out = node.node.outputs.first, !out.isEmpty, node.node.outputs.dropFirst().allSatisfy(\.isEmpty) {
+               node.node.outputs.dropFirst().allSatisfy(\.isEmpty) {
                 aliases.insert(out)
                 continue
             }
