@@ -68,7 +68,7 @@ enum MatMulPush {
     }
 
     /// The elements a product writes, as an access over [batch dims (4), M, N] into its Y binding; nil for a block
-    /// that is not matmul.comp's.
+    /// of another size (the caller checks that the step's kernel is a product's: other blocks may be 128 bytes too).
     static func output(_ bytes: [UInt8]) -> StridedAccess? {
         guard bytes.count == size else { return nil }
         let push = PushConstants(bytes: bytes)
