@@ -271,20 +271,19 @@ extension LoweringContext {
         // first step removed.
         for (i, (name, operandShape)) in [(a, aShape), (b, bShape)].enumerated()
         where a != b && n.node.inputs.filter({ $0 == name }).count == 1 {
-            guard let copy = composableCopy(producing: name, consumer: n) else { continue }
-            var seen = copy.access.reshaped(operandShape)
-            if seen == nil, aShape == bShape, aShape == outShape, views == [nil, nil] {
-                // Same shapes throughout: walk the copy's own dims instead, in which the other operand and the
-                // output are row-major too (SAM 2's window un-partition, [1, 32, 8, 32, 8, C] seen as [1, 256, 256, C],
-                // then its residual Add).
-                seen = copy.access
+            // Same shapes throughout: where the copy's view does not fit the operand, walk the copy's own dims, in
+            // which the other operand and the output are row-major too (SAM 2's window un-partition,
+            // [1, 32, 8, 32, 8, C] seen as [1, 256, 256, C], then its residual Add).
+            let sameShapes = aShape == bShape && aShape == outShape && views == [nil, nil]
+            guard let read = inPlaceRead(of: name, shape: operandShape, for: n, walkingCopyDims: sameShapes) else {
+                continue
             }
-            guard let seen, seen.offset >= 0, seen.strides.allSatisfy({ $0 >= 0 }) else { continue }  // unsigned
-            if seen.shape != operandShape, seen.count == elementCount(operandShape) { iteration = seen.shape }
-            sources[i] = copy.source
-            views[i] = seen
-            folded.append((copy.step, copy.root, copy.removable))
-            if iteration != nil { break }  // the other operand's shape no longer matches the walk
+            (sources[i], views[i]) = (read.source, read.view)
+            folded.append(read.copy)
+            if read.view.shape != operandShape {
+                iteration = read.view.shape
+                break  // the other operand's shape no longer matches the walk
+            }
         }
         let walked = iteration.map { [$0, $0] } ?? [aShape, bShape]
         guard var push = Broadcast.pushConstants(operands: walked, views: views, out: iteration ?? outShape) else {

@@ -186,12 +186,9 @@ extension LoweringContext {
         let aRoot = program.tensors[a]?.viewOf ?? a, bRoot = program.tensors[b]?.viewOf ?? b
         for (i, (name, operandShape)) in [(a, aShape), (b, bShape)].enumerated()
         where operandShape.count >= 2 && aRoot != bRoot {
-            guard let copy = composableCopy(producing: name, consumer: n),
-                  let seen = copy.access.reshaped(operandShape), seen.offset >= 0,
-                  seen.strides.allSatisfy({ $0 >= 0 }) else { continue }  // the kernels take unsigned strides
-            sources[i] = copy.source
-            views[i] = seen
-            folded.append((copy.step, copy.root, copy.removable))
+            guard let read = inPlaceRead(of: name, shape: operandShape, for: n) else { continue }
+            (sources[i], views[i]) = (read.source, read.view)
+            folded.append(read.copy)
         }
         var layout = try matMulLayout(n, aShape: aShape, bShape: bShape, yShape: yShape, views: views)
         layout.alpha = n.node.float("alpha", default: 1)  // a scaling fused after it (`fuseProductScale`)

@@ -343,6 +343,18 @@ extension LoweringContext {
                 removable)
     }
 
+    /// How `consumer`, a kernel taking unsigned strides and an offset, reads `value` in place where a copy made it
+    /// for consumer alone (`composableCopy`): the copy's source and its view seen with `shape` — or, with
+    /// `walkingCopyDims`, over the copy's own dims where that view does not fit `shape` — and the copy, for `fold`
+    /// once the consumer reads it so.
+    func inPlaceRead(of value: String, shape: [Int], for consumer: LoweringNode, walkingCopyDims: Bool = false)
+        -> (source: String, view: StridedAccess, copy: (step: Int, root: String, removable: Bool))? {
+        guard let copy = composableCopy(producing: value, consumer: consumer),
+              let view = copy.access.reshaped(shape) ?? (walkingCopyDims ? copy.access : nil),
+              view.offset >= 0, view.strides.allSatisfy({ $0 >= 0 }) else { return nil }
+        return (copy.source, view, (copy.step, copy.root, copy.removable))
+    }
+
     /// Where `x` (of `xShape`) is written only by products of two activations (matmul.comp or matmul_cm.comp steps)
     /// and only `n` reads it, makes those products write their elements straight to where `n` would copy them
     /// (element c of x to `scatter.offset + Σ c_d·scatter.strides[d]` of `y`, registered here) and returns true: no

@@ -35,11 +35,9 @@ extension LoweringContext {
         // A copy made for the pool alone (SAM 2's Hiera moves channels first to pool Q) is read in place.
         var source = x
         var access = StridedAccess.contiguous(xShape)
-        if let copy = composableCopy(producing: x, consumer: n), let seen = copy.access.reshaped(xShape),
-           seen.offset >= 0, seen.strides.allSatisfy({ $0 >= 0 }) {  // the kernel takes unsigned strides
-            fold([(copy.step, copy.root, copy.removable)], into: n)
-            source = copy.source
-            access = seen
+        if let read = inPlaceRead(of: x, shape: xShape, for: n) {
+            fold([read.copy], into: n)
+            (source, access) = (read.source, read.view)
         }
         var push = PushConstants()
         push.append(xShape[0] * xShape[1])
