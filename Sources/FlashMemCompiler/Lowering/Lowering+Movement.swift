@@ -245,13 +245,10 @@ extension LoweringContext {
             start += xShape[axis]
         }
         var plans: [String: CopyPlan] = [:]
-        var written: Set<String> = []  // inputs whose products write into y themselves (`writeProducts`)
-        for x in inputs where plans[x] == nil && !written.contains(x) {
+        for x in inputs where plans[x] == nil {
             let region = (strides: outStrides, offset: offsets[x]! * outStrides[axis])
-            if try writeProducts(of: x, shape: try shape(x, of: n), for: n, into: y, scatter: region) {
-                written.insert(x)
-                continue
-            }
+            // Products that write into y themselves need no plan (`writeProducts`: only an input named once).
+            if try writeProducts(of: x, shape: try shape(x, of: n), for: n, into: y, scatter: region) { continue }
             let plan = try planCopy(of: x, shape: try shape(x, of: n), for: n, view: { $0 }, write: { _ in region },
                                     scatter: region)
             if let replaced = plan.replaced { program.steps.remove(at: replaced) }
