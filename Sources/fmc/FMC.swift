@@ -233,9 +233,12 @@ func planSummary(_ r: LoadPlanReport, target: String? = nil) -> String {
         arena \(formatBytes(r.arenaBytes)) + weight space \(formatBytes(r.weightSpaceBytes)) \
         (resident \(formatBytes(r.residentBytes)), streamed per run \(formatBytes(r.streamedBytes)))
           predicted warm \(formatSeconds(r.predictedSeconds)), lower bound \(formatSeconds(r.lowerBoundSeconds)) \
-        (Σ kernels \(formatSeconds(r.computeSeconds))), gap \(String(format: "%.1f", gap))%
+        (Σ kernels \(formatSeconds(r.computeSeconds))), gap \(String(format: "%.1f", gap))%; searched \
+        \(String(format: "%.0f", Double(r.searchUnits) / 1e6))M work units in \(String(format: "%.2f", r.searchSeconds)) s
         """ + (r.submissions.map { "\n  compute submissions when streamed: first run \($0.first), warm run \($0.warm)" } ?? "")
           + (r.autoChoice.map { "\n  " + $0 } ?? "")
+          + (r.stoppedByClock ? "\n  note: the plan's search ran out of wall-clock time before its work budget (a slow or "
+              + "busy machine): compiling again may give another plan" : "")
 }
 
 struct Inspect: ParsableCommand {

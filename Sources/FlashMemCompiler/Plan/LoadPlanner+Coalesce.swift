@@ -15,7 +15,7 @@ import Foundation
 extension LoadPlanner {
     /// `plan` with its cuts merged where that simulates faster (see above); `plan` itself, with waits at first
     /// uses, when boundaries cost nothing or nothing improves before `deadline`.
-    static func coalesce(_ p: ScheduleProblem, _ plan: Plan, capacity: UInt64?, deadline: Date) -> Plan {
+    static func coalesce(_ p: ScheduleProblem, _ plan: Plan, capacity: UInt64?, deadline: SearchDeadline) -> Plan {
         var best = plan
         let firstUse = p.loads.map(\.firstUse)
         best.waitStep = best.waitStep ?? firstUse
@@ -29,6 +29,7 @@ extension LoadPlanner {
         }
         var bestCost = cost(best)
         func consider(_ q: Plan, movesIssues: Bool) -> (Plan, (warm: Double, first: Double))? {
+            deadline.charge(3 * p.passUnits + (movesIssues ? p.placeUnits : 0))  // two runs simulated, the cuts, a placement
             let c = cost(q)
             let tolerance = 1e-9 * (bestCost.warm + bestCost.first)
             guard c.warm <= bestCost.warm + tolerance, c.first <= bestCost.first + tolerance,
@@ -40,11 +41,11 @@ extension LoadPlanner {
             cutSteps(p, copied: Array(p.loads.indices), issueStep: q.issueStep, waitStep: q.waitStep!).sorted()
         }
         var improved = true
-        while improved, Date() < deadline {
+        while improved, !deadline.passed {
             improved = false
             var list = cuts(best)
             var index = 0
-            while index < list.count, Date() < deadline {
+            while index < list.count, !deadline.passed {
                 let cut = list[index]
                 var found: [(Plan, (warm: Double, first: Double))] = []
                 // Backward: to the previous cut (or the start of the run).

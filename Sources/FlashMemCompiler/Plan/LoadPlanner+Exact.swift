@@ -11,23 +11,22 @@ extension LoadPlanner {
         var plan: Plan
         /// The MIP objective Σ T_j over its step range, seconds.
         var objectiveSeconds: Double
-        /// GLPK proved it optimal (not just feasible at the time limit).
+        /// GLPK proved it optimal (not just feasible when its budget ran out).
         var optimal: Bool
     }
 
     // MARK: Driver
 
-    /// The best exact (or windowed) schedule within `capacity`, or nil when GLPK found nothing in time.
+    /// The best exact (or windowed) schedule within `capacity`, or nil when GLPK found nothing within its budget.
     static func exactSchedule(_ p: ScheduleProblem, capacity: UInt64, start: LoadSchedule, options: Options,
-                              deadline: Date) -> LoadSchedule? {
+                              deadline: SearchDeadline) -> LoadSchedule? {
         let issueVariables = p.loads.reduce(0) { $0 + $1.firstUse + 1 }
         if issueVariables <= options.exactMaxIssueVariables {
             var limit = capacity
             for _ in 0..<4 {
-                let seconds = deadline.timeIntervalSinceNow
-                guard seconds > 0.005,
+                guard !deadline.passed,
                       let result = solveModel(p, capacity: limit, steps: 0..<p.stepSeconds.count,
-                                              free: Array(p.loads.indices), fixed: nil, timeLimit: seconds)
+                                              free: Array(p.loads.indices), fixed: nil, deadline: deadline)
                 else { return nil }
                 let candidate = schedule(p, result.plan, method: .exact)
                 if candidate.weightSpaceBytes <= capacity { return candidate }
@@ -46,7 +45,7 @@ extension LoadPlanner {
     /// within the capacity: the MIP does not see copies of later loads, so a window alone may mislead.
     /// nil when no window improved on `start`.
     static func windowed(_ p: ScheduleProblem, capacity: UInt64, start: Plan, windowLoads: Int,
-                         deadline: Date) -> LoadSchedule? {
+                         deadline: SearchDeadline) -> LoadSchedule? {
         let order = p.loads.indices.sorted { (p.loads[$0].firstUse, $0) < (p.loads[$1].firstUse, $1) }
         var current = schedule(p, start, method: .heuristic)
         var plan = start
@@ -68,11 +67,10 @@ extension LoadPlanner {
             // again with the capacity inside its step range lowered by the overflow (twice at most).
             var limit = capacity
             for attempt in 0..<3 {
-                let remaining = deadline.timeIntervalSinceNow
-                let share = remaining / Double(windowCount - window) / Double(3 - attempt)
-                guard remaining > 0.002,
+                let share = deadline.share(1 / Double(windowCount - window) / Double(3 - attempt))
+                guard !deadline.passed,
                       let result = solveModel(p, capacity: capacity, rangeCapacity: limit, steps: s0..<(last + 1),
-                                              free: free, fixed: plan, timeLimit: share),
+                                              free: free, fixed: plan, deadline: share),
                       result.plan != plan else { break }
                 // Fragmentation first meets the heuristic's repair (delay prefetches under a lower limit).
                 guard let repaired = fitPlacement(p, result.plan, order: order, capacity: capacity) else {
@@ -104,7 +102,7 @@ extension LoadPlanner {
     /// (nil: all loads are free). Returns the whole plan with the free loads' decisions filled in.
     /// `rangeCapacity` (≤ capacity) bounds the bytes at the steps of the range only.
     static func solveModel(_ p: ScheduleProblem, capacity: UInt64, rangeCapacity: UInt64? = nil, steps: Range<Int>,
-                           free: [Int], fixed: Plan?, timeLimit: Double) -> ExactResult? {
+                           free: [Int], fixed: Plan?, deadline: SearchDeadline) -> ExactResult? {
         let stepCount = p.stepSeconds.count
         var plan = fixed ?? Plan(resident: Array(repeating: false, count: p.loads.count),
                                  issueStep: Array(repeating: 0, count: p.loads.count))
@@ -245,7 +243,7 @@ extension LoadPlanner {
             previousFrontier = frontier
         }
 
-        guard let solution = m.solve(timeLimit: timeLimit) else { return nil }
+        guard let solution = m.solve(deadline: deadline) else { return nil }
         for i in free {
             plan.resident[i] = solution.values[r[i]!] > 0.5
             let chosen = (lo[i]...hi[i]).first(where: { solution.values[x[i]![$0 - lo[i]]] > 0.5 })
@@ -257,6 +255,12 @@ extension LoadPlanner {
 }
 
 // MARK: GLPK
+
+/// What the branch-and-bound callback charges, and where it stops.
+private struct NodeCounter {
+    let deadline: SearchDeadline
+    let nodeUnits: Int
+}
 
 /// A MIP in coordinate form, solved by glp_intopt. Columns and rows are 0-based here, 1-based in GLPK.
 struct MIPBuilder {
@@ -290,8 +294,10 @@ struct MIPBuilder {
     /// GLPK keeps global state per thread and prints to the terminal unless told not to: one solve at a time.
     private static let lock = NSLock()
 
-    /// Solves with presolve and a time limit; nil when no integer-feasible solution was found.
-    func solve(timeLimit: Double) -> Solution? {
+    /// Solves with presolve until `deadline`: each branch-and-bound node charges a pass over the MIP's rows and
+    /// columns, and the search ends when the deadline's share is spent (GLPK's own time limit is the budget's
+    /// wall-clock safety net); nil when no integer-feasible solution was found.
+    func solve(deadline: SearchDeadline) -> Solution? {
         Self.lock.lock()
         defer { Self.lock.unlock() }
         _ = glp_term_out(GLP_OFF)
@@ -324,14 +330,29 @@ struct MIPBuilder {
         var ar: [Double] = [0] + entries.map(\.value)
         glp_load_matrix(lp, Int32(entries.count), &ia, &ja, &ar)
 
+        // The root LP charges a pass too: the search is then charged even when it ends before branching.
+        let nodeUnits = 4 * (rows.count + columns.count + entries.count)
+        deadline.charge(nodeUnits)
+        var search = NodeCounter(deadline: deadline, nodeUnits: nodeUnits)
         var parm = glp_iocp()
         glp_init_iocp(&parm)
         parm.msg_lev = GLP_MSG_OFF
         parm.presolve = GLP_ON
-        parm.tm_lim = Int32(max(1, min(timeLimit * 1000, Double(Int32.max))))
-        let code = glp_intopt(lp, &parm)
+        parm.tm_lim = Int32(max(1, min(deadline.budget.secondsLeft * 1000, Double(Int32.max))))
+        parm.cb_func = { tree, info in
+            guard let tree, let info else { return }
+            let counter = info.assumingMemoryBound(to: NodeCounter.self)
+            if glp_ios_reason(tree) == GLP_ISELECT {
+                counter.pointee.deadline.charge(counter.pointee.nodeUnits)
+                if counter.pointee.deadline.passed { glp_ios_terminate(tree) }
+            }
+        }
+        let code = withUnsafeMutablePointer(to: &search) { counter in
+            parm.cb_info = UnsafeMutableRawPointer(counter)
+            return glp_intopt(lp, &parm)
+        }
         let status = glp_mip_status(lp)
-        guard code == 0 || code == GLP_ETMLIM, status == GLP_OPT || status == GLP_FEAS else { return nil }
+        guard code == 0 || code == GLP_ETMLIM || code == GLP_ESTOP, status == GLP_OPT || status == GLP_FEAS else { return nil }
         let values = (0..<columns.count).map { glp_mip_col_val(lp, Int32($0 + 1)) }
         return Solution(values: values, objective: glp_mip_obj_val(lp), optimal: status == GLP_OPT)
     }

@@ -32,9 +32,15 @@ extension LoadPlanner {
         }
     }
 
+    /// Work charged per candidate plan: planned, placed (twice, typically, to fit) and simulated.
+    static func candidateUnits(_ p: ScheduleProblem) -> Int {
+        4 * p.passUnits + 2 * p.placeUnits
+    }
+
     /// The prefix scan (always completed unless `hardDeadline` passes), then local search until `deadline`.
-    static func heuristic(_ p: ScheduleProblem, capacity: UInt64, deadline: Date,
-                          hardDeadline: Date = .distantFuture) -> Plan {
+    static func heuristic(_ p: ScheduleProblem, capacity: UInt64, deadline: SearchDeadline,
+                          hardDeadline: SearchDeadline? = nil) -> Plan {
+        let hardDeadline = hardDeadline ?? deadline
         let (order, starts) = firstUseOrder(p)
         let n = order.count
         // The just-in-time plan fits whenever capacity ≥ minimumCapacity: the fallback.
@@ -42,7 +48,8 @@ extension LoadPlanner {
         best.consider(justInTime(p), p)
         var tried = Set<Int>()
         func tryPrefix(_ m: Int) {
-            guard m >= 0, m <= n, Date() < hardDeadline, tried.insert(m).inserted else { return }
+            guard m >= 0, m <= n, !hardDeadline.passed, tried.insert(m).inserted else { return }
+            hardDeadline.charge(candidateUnits(p))
             if let plan = prefixPlan(p, order: order, residentCount: m, starts: starts, capacity: capacity) {
                 best.consider(plan, p)
             }
@@ -64,32 +71,33 @@ extension LoadPlanner {
             let centre = bestPrefix(best.plan, order: order)
             for m in max(0, centre - stride)...min(maxPrefix, centre + stride) { tryPrefix(m) }
         }
-        return localSearch(p, capacity: capacity, start: best.plan, deadline: min(deadline, hardDeadline))
+        return localSearch(p, capacity: capacity, start: best.plan, deadline: deadline.earlier(hardDeadline))
     }
 
     /// Local search over the resident set of `start`: flip one load (and, on small graphs, swap a resident
     /// one for a streamed one), re-planning the streamed loads each time, while that simulates faster; until
     /// nothing improves or `deadline` passes. Returns `start` itself unless something beat it.
-    static func localSearch(_ p: ScheduleProblem, capacity: UInt64, start: Plan, deadline: Date) -> Plan {
+    static func localSearch(_ p: ScheduleProblem, capacity: UInt64, start: Plan, deadline: SearchDeadline) -> Plan {
         let (order, starts) = firstUseOrder(p)
         var best = Incumbent(plan: start)
         best.consider(start, p)
         func tryResident(_ resident: [Bool]) {
+            deadline.charge(candidateUnits(p))
             if let plan = streamedPlan(p, order: order, resident: resident, starts: starts, capacity: capacity) {
                 best.consider(plan, p)
             }
         }
         var improved = true
-        while improved, Date() < deadline {
+        while improved, !deadline.passed {
             let current = best.plan
-            for i in order where Date() < deadline {
+            for i in order where !deadline.passed {
                 var resident = current.resident
                 resident[i].toggle()
                 tryResident(resident)
             }
             if order.count <= 16 {
                 for i in order where current.resident[i] {
-                    for j in order where !current.resident[j] && Date() < deadline {
+                    for j in order where !current.resident[j] && !deadline.passed {
                         var resident = current.resident
                         resident[i] = false
                         resident[j] = true

@@ -48,25 +48,33 @@
 // ## Submission boundaries
 // A run starts another compute submission at every issue step and every wait step (`submissionSeconds` each,
 // `timeline`). The solvers wait for each image at its first use; `coalesce` (LoadPlanner+Coalesce.swift) then moves
-// issues and waits onto fewer steps where that simulates faster, in the last quarter of the time limit. The
+// issues and waits onto fewer steps where that simulates faster, in the last quarter of the search budget. The
 // bundle stores the waits (`Schedule.waitStep`, format 1.4).
 //
-// ## Fallback
+// ## Fallback, and the search budget
+// Every phase below stops at its share of one work budget (SearchBudget.swift: elements visited, GLPK's nodes
+// included), not at a wall-clock time, so a compile gives the same plan on every machine; a wall-clock limit is
+// only a safety net, and a plan it cut short says so (`LoadSchedule.stoppedByClock`).
 // The heuristic (LoadPlanner+Heuristic.swift) always runs: its prefix scan to the end, its local search for
-// at most 40% of the time limit. The exact method runs when there is time left, the heuristic has not
-// already reached the lower bound, and GLPK returns a solution; a window whose MIP finds nothing in its
-// share of the time keeps the heuristic's decisions. Time the exact method leaves goes to local search from
-// the best plan (a plan it improves is labelled `.heuristic`). `solve` keeps whichever plan simulates
-// faster (ties: fewer streamed bytes, then the earlier one). `.exact` means one MIP over the whole
-// instance: optimal for the MIP unless GLPK's time limit stopped it at a feasible plan (a LoadSchedule
-// does not say which). On large instances the result depends on how far the time limit let the search go.
+// at most 40% of the budget. The exact method runs when budget is left, the heuristic has not already
+// reached the lower bound, and GLPK returns a solution; a window whose MIP finds nothing within its share
+// keeps the heuristic's decisions. Budget the exact method leaves goes to local search from the best plan
+// (a plan it improves is labelled `.heuristic`). `solve` keeps whichever plan simulates faster (ties: fewer
+// streamed bytes, then the earlier one). `.exact` means one MIP over the whole instance: optimal for the MIP
+// unless its share of the budget stopped GLPK at a feasible plan (a LoadSchedule does not say which). On
+// large instances the result depends on how far the budget let the search go.
 
 import FMBFormat
 import Foundation
 
 public enum LoadPlanner {
     public struct Options: Sendable {
-        /// Wall-clock limit for the whole solve (heuristic, exact method and `coalesce`), seconds.
+        /// The search's work budget, in elements visited (`SearchBudget`): what makes the plan the same on every
+        /// machine. The default is about 2–3 s on a 2-core development VM for a 1000-step, 300-image problem that
+        /// does not converge sooner (Depth Anything L, SAM 2, Whisper-Medium and SD-UNet converge within it in 0.3–1.3 s).
+        public var workUnits: Int
+        /// Wall-clock safety net for the whole solve, seconds: reached only on a machine far slower than the
+        /// budget assumes, and then reported (`LoadSchedule.stoppedByClock`).
         public var timeLimitSeconds: Double
         /// Run the MIP at all.
         public var useExact: Bool
@@ -75,8 +83,11 @@ public enum LoadPlanner {
         /// Loads freed per window of the windowed method.
         public var windowLoads: Int
 
-        public init(timeLimitSeconds: Double = 2, useExact: Bool = true, exactMaxIssueVariables: Int = 400,
-                    windowLoads: Int = 8) {
+        public static let defaultWorkUnits = 300_000_000
+
+        public init(workUnits: Int = Options.defaultWorkUnits, timeLimitSeconds: Double = 60, useExact: Bool = true,
+                    exactMaxIssueVariables: Int = 400, windowLoads: Int = 8) {
+            self.workUnits = workUnits
             self.timeLimitSeconds = timeLimitSeconds
             self.useExact = useExact
             self.exactMaxIssueVariables = exactMaxIssueVariables
@@ -95,13 +106,23 @@ public enum LoadPlanner {
 
     // MARK: Solve
 
-    /// The best plan the heuristic and the exact method find within `options.timeLimitSeconds`.
+    /// The best plan the heuristic and the exact method find within `options.workUnits`.
     /// Throws a CompileError for a malformed problem or a capacity below `minimumCapacity`.
     public static func solve(_ p: ScheduleProblem, options: Options = .init()) throws -> LoadSchedule {
         try p.validate()
-        let end = Date().addingTimeInterval(options.timeLimitSeconds)
-        // Where boundaries cost time, the last quarter of the limit merges them (`coalesce`, after the solvers).
-        let deadline = p.submissionSeconds > 0 ? Date().addingTimeInterval(0.75 * options.timeLimitSeconds) : end
+        let clock = Date()
+        let budget = SearchBudget(units: options.workUnits, seconds: options.timeLimitSeconds)
+        var solved = try solve(p, options: options, budget: budget)
+        solved.stoppedByClock = budget.stoppedByClock
+        solved.searchUnits = budget.spent
+        solved.searchSeconds = Date().timeIntervalSince(clock)
+        return solved
+    }
+
+    private static func solve(_ p: ScheduleProblem, options: Options, budget: SearchBudget) throws -> LoadSchedule {
+        let end = budget.deadline(1)
+        // Where boundaries cost time, the last quarter of the budget merges them (`coalesce`, after the solvers).
+        let deadline = p.submissionSeconds > 0 ? budget.deadline(0.75) : end
         guard let capacity = p.capacityBytes else {
             // Unbounded: everything resident; warm runs stream nothing and run at Σ t_k, the lower bound.
             let plan = Plan(resident: Array(repeating: true, count: p.loads.count),
@@ -113,13 +134,13 @@ public enum LoadPlanner {
             throw capacityError(p, capacity: capacity, minimum: minimum)
         }
 
-        // The heuristic's local search gets 40% of the time when the exact method follows; what the exact
+        // The heuristic's local search gets 40% of the budget when the exact method follows; what the exact
         // method leaves goes to local search from the best plan (whose label stays unless it improves).
-        let heuristicDeadline = options.useExact ? Date().addingTimeInterval(0.4 * options.timeLimitSeconds) : deadline
+        let heuristicDeadline = options.useExact ? budget.deadline(0.4) : deadline
         var best = schedule(p, heuristic(p, capacity: capacity, deadline: heuristicDeadline, hardDeadline: deadline),
                             method: .heuristic)
         if options.useExact, !p.loads.isEmpty, best.predictedSeconds > best.lowerBoundSeconds * (1 + 1e-9),
-           Date() < deadline {
+           !deadline.passed {
             if let exact = exactSchedule(p, capacity: capacity, start: best, options: options, deadline: deadline),
                better(exact, than: best, p) {
                 best = exact

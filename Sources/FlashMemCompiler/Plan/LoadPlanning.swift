@@ -37,6 +37,12 @@ public struct LoadPlanReport: Sendable {
     /// Σ step times: the warm latency with every weight resident.
     public var computeSeconds = 0.0
     public var method: Placement.Method = .allResident
+    /// The wall-clock safety net, not the work budget, ended the plan's search (`LoadSchedule.stoppedByClock`):
+    /// compiling again may give another plan.
+    public var stoppedByClock = false
+    /// The final plan's search: work units spent (of `LoadPlanner.Options.workUnits`) and wall-clock seconds.
+    public var searchUnits = 0
+    public var searchSeconds = 0.0
     /// What `auto` chose, and why; nil otherwise.
     public var autoChoice: String?
     /// Compute submissions of a streamed first and warm run (`FMBundle.streamingSubmissions`), once the bundle exists.
@@ -136,6 +142,8 @@ enum LoadPlanning {
         report.predictedSeconds = solved.predictedSeconds
         report.lowerBoundSeconds = solved.lowerBoundSeconds
         report.method = solved.method
+        report.stoppedByClock = report.stoppedByClock || solved.stoppedByClock  // `auto`'s probes set it too
+        (report.searchUnits, report.searchSeconds) = (solved.searchUnits, solved.searchSeconds)
         return (schedule, placement, report)
     }
 
@@ -170,16 +178,18 @@ enum LoadPlanning {
     static func autoBudget(_ input: Input, slots: [UInt64], name: String, report: inout LoadPlanReport) throws -> UInt64 {
         let compute = input.stepSeconds.reduce(0, +)
         let target = compute * (1 + autoTolerance)
-        let probe = LoadPlanner.Options(timeLimitSeconds: 0.25, useExact: false)
+        let probe = LoadPlanner.Options(workUnits: LoadPlanner.Options.defaultWorkUnits / 8, useExact: false)
         var low = LoadPlanner.minimumCapacity(problem(input, slots: slots, capacity: nil))
         var high = slots.reduce(0, +) + segmentBytes
-        if let solved = try? solve(input, slots: slots, capacity: low, name: name, options: probe), solved.predictedSeconds <= target {
-            high = low
+        if let solved = try? solve(input, slots: slots, capacity: low, name: name, options: probe) {
+            report.stoppedByClock = report.stoppedByClock || solved.stoppedByClock
+            if solved.predictedSeconds <= target { high = low }
         }
         while high - low > max(high / 256, slotAlignment) {
             let mid = low + (high - low) / 2
-            if let solved = try? solve(input, slots: slots, capacity: mid, name: name, options: probe),
-               solved.predictedSeconds <= target {
+            let solved = try? solve(input, slots: slots, capacity: mid, name: name, options: probe)
+            report.stoppedByClock = report.stoppedByClock || solved?.stoppedByClock == true
+            if let solved, solved.predictedSeconds <= target {
                 high = mid
             } else {
                 low = mid

@@ -110,7 +110,7 @@ extension Compiler {
         }
 
         // Candidate budgets per model, each probed once.
-        let probe = LoadPlanner.Options(timeLimitSeconds: 0.25, useExact: false)
+        let probe = LoadPlanner.Options(workUnits: LoadPlanner.Options.defaultWorkUnits / 8, useExact: false)
         var options: [[Candidate]] = []
         for (i, model) in models.enumerated() {
             let high = min(budgetBytes, full[i])

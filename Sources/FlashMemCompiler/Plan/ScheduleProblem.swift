@@ -105,6 +105,11 @@ public struct LoadSchedule: Sendable, Equatable {
     public var method: Method
     /// Per load, the step whose compute submission waits for its copy (`Schedule.waitStep`); nil: its first use.
     public var waitStep: [Int]?
+    /// The wall-clock safety net, not the work budget, ended the search: this plan may differ between compiles.
+    public var stoppedByClock = false
+    /// Work units the search spent (`SearchBudget`), and its wall-clock seconds.
+    public var searchUnits = 0
+    public var searchSeconds = 0.0
 
     public init(resident: [Bool], issueStep: [Int], offsets: [UInt64], weightSpaceBytes: UInt64,
                 predictedSeconds: Double, lowerBoundSeconds: Double, method: Method, waitStep: [Int]? = nil) {
