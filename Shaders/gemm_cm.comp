@@ -12,24 +12,28 @@
 // A (fp32 activations) and B (weight texels, fp16 or fp32) are rounded to fp16 as they are staged into shared
 // memory; products accumulate in fp32.
 //
-// Work split — a workgroup of CM_WM × CM_WN subgroups owns a BM × BN tile of Y and walks K in steps of BK = 32;
+// Work split — a workgroup of CM_WM × CM_WN subgroups owns a BM × BN tile of Y and walks K in slabs of BK;
 // subgroup (wm, wn) owns a WTM × WTN sub-tile (WTM = BM / CM_WM, WTN = BN / CM_WN) held as FM × FN 16 × 16
 // fp32 accumulators:
 //
 //             BN columns (BN / 4 texel blocks) ──────►
 //           ┌───────────────┬───────────────┬──────
-//    BM     │ subgroup 0,0  │ subgroup 0,1  │ …      As[BM][BK + 8]  fp16, row-major  ← A, coalesced along k
-//    rows   │ FM × FN frags │               │        Bs[BK][BN + 8]  fp16, row-major  ← image, coalesced
+//    BM     │ subgroup 0,0  │ subgroup 0,1  │ …      As[BM][BK + 8]  fp16 rows of uvec4 ← A, 8 k per run
+//    rows   │ FM × FN frags │               │        Bs[BK][BN + 8]  fp16 rows of uvec4 ← image, 2 texels per run
 //           ├───────────────┼───────────────┤        per 16-deep k step a subgroup loads FM A and FN B
 //           │ subgroup 1,0  │ …             │        fragments and does FM·FN coopMatMulAdd
 //           └───────────────┴───────────────┘
 //
-// The next BK slab is read from memory into registers while the current one is multiplied; with CM_DB it is then
+// Staging moves runs of 8 halves: each invocation reads 8 consecutive k of one row of A (two vec4) or two
+// consecutive texels of one row of B, converts them to fp16 and stores them as one uvec4 — one 16-byte shared
+// store per run. (Runs of 4 stored as 4 halves or one uvec2 kept the kernel at 32–41 TFLOP/s on the H200 and
+// H100; these runs, measured by Benchmarks/coopmat/gemm-lab on an H100, 98–101 TFLOP/s for 4096³ with the same
+// fp32 A and image B: results/h100-gemm-lab-2026-12-07.txt.) Rows of BK + 8 (BN + 8) halves keep every run and
+// fragment 16-byte aligned and spread rows over the shared-memory banks.
+//
+// The next slab is read from memory into registers while the current one is multiplied; with CM_DB it is then
 // staged into the other of two shared buffers (one barrier per slab), else into the one buffer (two barriers).
-// With CM_PACKED the shared tiles are arrays of uvec2 (4 halves): one 8-byte store per staged run of 4 instead
-// of four 2-byte ones; the fragments are loaded from them with offsets and strides in uvec2 units. Row strides
-// of 8 extra halves keep every fragment 16-byte aligned and spread rows over the shared-memory banks. Edges
-// (M, N, K not multiples of the tile) are zero-filled when staged and masked when stored.
+// Edges (M, N, K not multiples of the tile) are zero-filled when staged and masked when stored.
 //
 // Epilogue: each accumulator goes through a per-subgroup 16 × 16 fp32 staging area in shared memory; lane l
 // then owns column l % 16 of rows l / 16 + 2t, adds the bias (slice 0), C (slice 0, HAS_C), applies the
@@ -38,7 +42,8 @@
 // groups = (ceil(NB / (BN / 4)), ceil(M / BM), SLICES). kPerSlice is a multiple of BK.
 //
 // Defines: WEIGHT_FORMAT, CM_BM, CM_BN (tile), CM_WM, CM_WN (subgroup grid; the workgroup has 32 · CM_WM · CM_WN
-// invocations), CM_BK (K per slab: 32 or 64), CM_DB (0/1: two shared buffers), CM_PACKED (0/1: uvec2 tiles). Spec constants: 0 = ACTIVATION, 1 = HAS_C (0 or 1).
+// invocations), CM_BK (K per slab: 32 or 64), CM_DB (0/1: two shared buffers). The lowering checks that a slab
+// splits into whole runs per invocation (`CoopmatTile.invalidReason`). Spec constants: 0 = ACTIVATION, 1 = HAS_C.
 // Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums), 3 = C (read only when HAS_C; the
 // lowering binds A there otherwise).
 
@@ -60,15 +65,11 @@
 #ifndef CM_WN
 #define CM_WN 4
 #endif
-
 #ifndef CM_BK
-#define CM_BK 32
+#define CM_BK 64
 #endif
 #ifndef CM_DB
 #define CM_DB 0
-#endif
-#ifndef CM_PACKED
-#define CM_PACKED 0
 #endif
 
 #define SUBGROUPS (CM_WM * CM_WN)
@@ -78,11 +79,11 @@
 #define FM (WTM / 16)              // accumulators along M per subgroup
 #define FN (WTN / 16)              // accumulators along N per subgroup
 #define BK CM_BK
-#define AS_STRIDE (BK + 8)         // halves per staged A row (80 bytes)
-#define BS_STRIDE (CM_BN + 8)      // halves per staged B row
+#define ASTR ((BK + 8) / 8)        // uvec4 per staged A row
+#define BSTR ((CM_BN + 8) / 8)     // uvec4 per staged B row
 #define BNB (CM_BN / 4)            // texel blocks per tile
-#define A_QUADS (CM_BM * BK / 4 / WG)  // 4-value runs of A each invocation stages per slab
-#define B_TEXELS (BK * BNB / WG)       // texels of B each invocation stages per slab
+#define A_RUNS (CM_BM * BK / 8 / WG)   // runs of 8 k of A each invocation stages per slab
+#define B_RUNS (BK * CM_BN / 8 / WG)   // runs of 2 texels of B each invocation stages per slab
 
 layout(local_size_x = WG) in;
 #include "common.glsl"
@@ -107,91 +108,79 @@ layout(push_constant) uniform PushConstants {
     uint n0, ldY;             // this piece's first output column, the row stride of Y (the full N)
 } pc;                         // 60 bytes (the same block as gemm.comp and gemm_tiled.comp)
 
-#define AS_SIZE (CM_BM * AS_STRIDE)  // halves per A buffer
-#define BS_SIZE (BK * BS_STRIDE)      // halves per B buffer
+#define AS_SIZE (CM_BM * ASTR)  // uvec4 per A buffer
+#define BS_SIZE (BK * BSTR)      // uvec4 per B buffer
 #if CM_DB
 #define BUFFERS 2
 #else
 #define BUFFERS 1
 #endif
-#if CM_PACKED
-#define UNIT 4u                        // halves per shared element
-shared uvec2 As[BUFFERS * AS_SIZE / 4];
-shared uvec2 Bs[BUFFERS * BS_SIZE / 4];
-#else
-#define UNIT 1u
-shared float16_t As[BUFFERS * AS_SIZE];
-shared float16_t Bs[BUFFERS * BS_SIZE];
-#endif
+shared uvec4 As[BUFFERS * AS_SIZE];
+shared uvec4 Bs[BUFFERS * BS_SIZE];
 shared float Cs[SUBGROUPS * 256];
 
 #define ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
 #define HALF fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
 
-vec4 aStage[A_QUADS];
-vec4 bStage[B_TEXELS];
+uvec4 aStage[A_RUNS];
+uvec4 bStage[B_RUNS];
 
-// Reads slab k0 of A and B into registers (zeros outside M, NB and [k0, kEnd)).
-void readSlab(uint k0, uint kEnd, uint row0, uint nb0, bool vectorA) {
-    const uint lid = gl_LocalInvocationID.x;
-    [[unroll]] for (uint i = 0; i < A_QUADS; ++i) {
-        uint idx = lid + WG * i;
-        uint r = idx / (BK / 4);
-        uint k = k0 + 4u * (idx % (BK / 4));
-        uint m = row0 + r;
-        if (vectorA) {
-            // strideK = 1 and K, strideM multiples of 4: a run of 4 is inside or outside as a whole.
-            bool inside = m < pc.M && k < kEnd;
-            vec4 v = A4[inside ? (m * pc.strideM + k) / 4u : 0u];
-            aStage[i] = inside ? v : vec4(0.0);
-        } else {
-            vec4 v;
-            for (uint j = 0; j < 4u; ++j) {
-                bool inside = m < pc.M && k + j < kEnd;
-                float a = A[inside ? m * pc.strideM + (k + j) * pc.strideK : 0u];
-                v[j] = inside ? a : 0.0;
-            }
-            aStage[i] = v;
+uvec2 packHalf4(vec4 v) {
+    return uvec2(packHalf2x16(v.xy), packHalf2x16(v.zw));
+}
+
+// Values k .. k + 7 of row m of A as fp16 (zeros outside M and [k, kEnd)).
+uvec4 readA(uint m, uint k, uint kEnd, bool vectorA) {
+    if (vectorA) {
+        // strideK = 1 and K, strideM, kEnd multiples of 4: each half of the run is inside or outside as a whole.
+        bool lo = m < pc.M && k < kEnd, hi = m < pc.M && k + 4u < kEnd;
+        uint base = (m * pc.strideM + k) / 4u;
+        vec4 a = A4[lo ? base : 0u], b = A4[hi ? base + 1u : 0u];
+        return uvec4(packHalf4(lo ? a : vec4(0.0)), packHalf4(hi ? b : vec4(0.0)));
+    }
+    vec4 v[2];
+    [[unroll]] for (uint h = 0; h < 2u; ++h) {
+        for (uint j = 0; j < 4u; ++j) {
+            uint kk = k + 4u * h + j;
+            bool inside = m < pc.M && kk < kEnd;
+            float a = A[inside ? m * pc.strideM + kk * pc.strideK : 0u];
+            v[h][j] = inside ? a : 0.0;
         }
     }
-    [[unroll]] for (uint j = 0; j < B_TEXELS; ++j) {
+    return uvec4(packHalf4(v[0]), packHalf4(v[1]));
+}
+
+// Texels nb and nb + 1 of row k of B as fp16 (zeros outside NB and [.., kEnd)).
+uvec4 readB(uint k, uint nb, uint kEnd) {
+    bool first = k < kEnd && nb < pc.NB, second = k < kEnd && nb + 1u < pc.NB;
+    vec4 w0 = WEIGHT_AT(weights, first ? k * pc.NB + nb : 0u, pc.log2W, pc.log2H);
+    vec4 w1 = WEIGHT_AT(weights, second ? k * pc.NB + nb + 1u : 0u, pc.log2W, pc.log2H);
+    return uvec4(packHalf4(first ? w0 : vec4(0.0)), packHalf4(second ? w1 : vec4(0.0)));
+}
+
+// Reads slab k0 of A and B into registers.
+void readSlab(uint k0, uint kEnd, uint row0, uint nb0, bool vectorA) {
+    const uint lid = gl_LocalInvocationID.x;
+    [[unroll]] for (uint i = 0; i < A_RUNS; ++i) {
+        uint idx = lid + WG * i;
+        aStage[i] = readA(row0 + idx / (BK / 8), k0 + 8u * (idx % (BK / 8)), kEnd, vectorA);
+    }
+    [[unroll]] for (uint j = 0; j < B_RUNS; ++j) {
         uint idx = lid + WG * j;
-        uint b = idx % BNB;
-        uint k = k0 + idx / BNB;
-        bool inside = nb0 + b < pc.NB && k < kEnd;
-        vec4 w = WEIGHT_AT(weights, inside ? k * pc.NB + nb0 + b : 0u, pc.log2W, pc.log2H);
-        bStage[j] = inside ? w : vec4(0.0);
+        bStage[j] = readB(k0 + idx / (CM_BN / 8), nb0 + 2u * (idx % (CM_BN / 8)), kEnd);
     }
 }
 
-// Writes the registers of readSlab into buffer `buf` of As and Bs as fp16.
+// Writes the registers of readSlab into buffer `buf` of As and Bs.
 void stageSlab(uint buf) {
     const uint lid = gl_LocalInvocationID.x;
-    [[unroll]] for (uint i = 0; i < A_QUADS; ++i) {
+    [[unroll]] for (uint i = 0; i < A_RUNS; ++i) {
         uint idx = lid + WG * i;
-        uint base = buf * AS_SIZE + (idx / (BK / 4)) * AS_STRIDE + 4u * (idx % (BK / 4));
-#if CM_PACKED
-        As[base / 4u] = uvec2(packHalf2x16(aStage[i].xy), packHalf2x16(aStage[i].zw));
-#else
-        f16vec4 h = f16vec4(aStage[i]);
-        As[base] = h.x;
-        As[base + 1u] = h.y;
-        As[base + 2u] = h.z;
-        As[base + 3u] = h.w;
-#endif
+        As[buf * AS_SIZE + (idx / (BK / 8)) * ASTR + idx % (BK / 8)] = aStage[i];
     }
-    [[unroll]] for (uint j = 0; j < B_TEXELS; ++j) {
+    [[unroll]] for (uint j = 0; j < B_RUNS; ++j) {
         uint idx = lid + WG * j;
-        uint base = buf * BS_SIZE + (idx / BNB) * BS_STRIDE + 4u * (idx % BNB);
-#if CM_PACKED
-        Bs[base / 4u] = uvec2(packHalf2x16(bStage[j].xy), packHalf2x16(bStage[j].zw));
-#else
-        f16vec4 h = f16vec4(bStage[j]);
-        Bs[base] = h.x;
-        Bs[base + 1u] = h.y;
-        Bs[base + 2u] = h.z;
-        Bs[base + 3u] = h.w;
-#endif
+        Bs[buf * BS_SIZE + (idx / (CM_BN / 8)) * BSTR + idx % (CM_BN / 8)] = bStage[j];
     }
 }
 
@@ -227,12 +216,10 @@ void main() {
             HALF a[FM];
             HALF b[FN];
             [[unroll]] for (uint i = 0; i < FM; ++i) {
-                coopMatLoadNV(a[i], As, (buf * AS_SIZE + (wm * WTM + 16u * i) * AS_STRIDE + kk) / UNIT,
-                              AS_STRIDE / UNIT, false);
+                coopMatLoadNV(a[i], As, buf * AS_SIZE + (wm * WTM + 16u * i) * ASTR + kk / 8u, ASTR, false);
             }
             [[unroll]] for (uint j = 0; j < FN; ++j) {
-                coopMatLoadNV(b[j], Bs, (buf * BS_SIZE + kk * BS_STRIDE + wn * WTN + 16u * j) / UNIT,
-                              BS_STRIDE / UNIT, false);
+                coopMatLoadNV(b[j], Bs, buf * BS_SIZE + kk * BSTR + (wn * WTN + 16u * j) / 8u, BSTR, false);
             }
             [[unroll]] for (uint i = 0; i < FM; ++i) {
                 [[unroll]] for (uint j = 0; j < FN; ++j) {

@@ -4,6 +4,7 @@
 # or MMAs switched off) and what other structures give (fp16 buffers staged with no conversion; fragments loaded
 # straight from global memory). Carry .gl and .device (bin/gemm-lab, bin/coopmat-peak; build-lab.sh, build-peak.sh).
 #   bash Benchmarks/coopmat/lab-run.sh [SHAPES...]   (default "4096x4096x4096"; MxNxK)
+# VARIANTS=production runs only Shaders/gemm_cm.comp itself with the tiles in TILES (BMxBN/WMxWN/BK[/db]).
 # Results: $OUT/lab.txt.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,6 +26,12 @@ run() {  # run LABEL BM BN SHADER [gemm-lab args...]
 for s in $SHAPES; do
   IFS=x read -r M N K <<< "$s"
   echo "=== $s"
+  for t in ${TILES:-128x128/2x4/64 64x64/2x2/32}; do
+    IFS=/ read -r bmbn wmwn bk db <<< "$t"; IFS=x read -r bm bn <<< "$bmbn"; IFS=x read -r wm wn <<< "$wmwn"
+    run "gemm_cm.$t" $bm $bn ../../../Shaders/gemm_cm.comp -D WEIGHT_FORMAT=rgba16f -D CM_BM=$bm -D CM_BN=$bn \
+      -D CM_WM=$wm -D CM_WN=$wn -D CM_BK=$bk -D CM_DB=$([ "$db" = db ] && echo 1 || echo 0) -D CM_VECTOR_A=1
+  done
+  [ "${VARIANTS:-all}" = production ] && continue
   cm="gemm_cm_lab.comp -D WEIGHT_FORMAT=rgba16f -D CM_PACKED=1"
   run cm.image.a32 128 128 $cm
   run cm.buffer.a32 128 128 $cm -D LAB_B_BUFFER=1 --b-buffer

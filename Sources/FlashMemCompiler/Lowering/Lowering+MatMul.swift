@@ -399,29 +399,30 @@ extension LoweringContext {
 // MARK: - Tensor-core tiles
 
 /// A tile of gemm_cm.comp: a workgroup of `wm` × `wn` subgroups (32 invocations each) owns `bm` × `bn` outputs
-/// and walks K in slabs of `bk`; each subgroup holds (bm / wm / 16) × (bn / wn / 16) 16 × 16 accumulators.
-/// `doubleBuffered`: two shared buffers, one barrier per slab; `packed`: shared tiles as uvec2 (one 8-byte store
-/// per 4 halves). `fmc compile --coopmat-tile` overrides the rule (`Lowering.coopmatTile`) with one, for tuning.
+/// and walks K in slabs of `bk`, staged into shared memory in runs of 8 halves; each subgroup holds
+/// (bm / wm / 16) × (bn / wn / 16) 16 × 16 accumulators. `doubleBuffered`: two shared buffers, one barrier per slab.
+/// `fmc compile --coopmat-tile` overrides the rule (`Lowering.coopmatTile`) with one, for tuning.
 public struct CoopmatTile: Equatable, Sendable, CustomStringConvertible {
     public var bm: Int, bn: Int, wm: Int, wn: Int
     public var bk = 32
     public var doubleBuffered = false
-    public var packed = false
 
-    /// 8 subgroups, 64 × 32 outputs (4 × 2 fragments) each.
-    static let large = CoopmatTile(bm: 128, bn: 128, wm: 2, wn: 4)
+    /// 8 subgroups, 64 × 32 outputs (4 × 2 fragments) each, K in slabs of 64: of the 128 × 128 tiles gemm-lab
+    /// timed on an H100 with fp32 A and the weight image, the fastest on 4096³ and on 512 × 10240 × 2560
+    /// (Benchmarks/results/h100-gemm-lab-2026-12-07.txt).
+    static let large = CoopmatTile(bm: 128, bn: 128, wm: 2, wn: 4, bk: 64)
     /// 4 subgroups, 32 × 32 outputs (2 × 2 fragments) each.
     static let small = CoopmatTile(bm: 64, bn: 64, wm: 2, wn: 2)
     /// The most shared memory a tile may declare: Vulkan's guaranteed minimum is 16 KiB, the H200 reports 48 KiB.
     static let sharedMemoryLimit = 48 * 1024
 
-    init(bm: Int, bn: Int, wm: Int, wn: Int, bk: Int = 32, doubleBuffered: Bool = false, packed: Bool = false) {
+    init(bm: Int, bn: Int, wm: Int, wn: Int, bk: Int = 32, doubleBuffered: Bool = false) {
         (self.bm, self.bn, self.wm, self.wn) = (bm, bn, wm, wn)
-        (self.bk, self.doubleBuffered, self.packed) = (bk, doubleBuffered, packed)
+        (self.bk, self.doubleBuffered) = (bk, doubleBuffered)
     }
 
-    /// Parses `BMxBN/WMxWN[/BK][/db][/packed]`, e.g. `128x128/2x2/32/db/packed`; nil with the reason when the text
-    /// or the tile is not valid.
+    /// Parses `BMxBN/WMxWN[/BK][/db]`, e.g. `128x128/2x4/64/db`; nil with the reason when the text or the tile is
+    /// not valid.
     public static func parse(_ text: String) -> Result<CoopmatTile, CoopmatTileError> {
         let parts = text.split(separator: "/").map(String.init)
         func pair(_ s: String) -> (Int, Int)? {
@@ -429,13 +430,12 @@ public struct CoopmatTile: Equatable, Sendable, CustomStringConvertible {
             return xy.count == 2 ? (xy[0], xy[1]) : nil
         }
         guard parts.count >= 2, let (bm, bn) = pair(parts[0]), let (wm, wn) = pair(parts[1]) else {
-            return .failure(CoopmatTileError(text: text, reason: "expected BMxBN/WMxWN[/BK][/db][/packed]"))
+            return .failure(CoopmatTileError(text: text, reason: "expected BMxBN/WMxWN[/BK][/db]"))
         }
         var tile = CoopmatTile(bm: bm, bn: bn, wm: wm, wn: wn)
         for part in parts.dropFirst(2) {
             if let bk = Int(part) { tile.bk = bk }
             else if part == "db" { tile.doubleBuffered = true }
-            else if part == "packed" { tile.packed = true }
             else { return .failure(CoopmatTileError(text: text, reason: "unknown part '\(part)'")) }
         }
         if let reason = tile.invalidReason { return .failure(CoopmatTileError(text: text, reason: reason)) }
@@ -451,8 +451,8 @@ public struct CoopmatTile: Equatable, Sendable, CustomStringConvertible {
             return "each subgroup's part (BM / WM × BN / WN) must be whole 16 × 16 fragments"
         }
         guard bk == 32 || bk == 64 else { return "BK must be 32 or 64" }
-        guard (bm * bk / 4) % invocations == 0, (bk * bn / 4) % invocations == 0 else {
-            return "a slab (BM × BK and BK × BN) must split evenly into runs of 4 over \(invocations) invocations"
+        guard (bm * bk / 8) % invocations == 0, (bk * bn / 8) % invocations == 0 else {
+            return "a slab (BM × BK and BK × BN) must split evenly into runs of 8 over \(invocations) invocations"
         }
         guard sharedMemoryBytes <= Self.sharedMemoryLimit else {
             return "needs \(sharedMemoryBytes) bytes of shared memory, more than \(Self.sharedMemoryLimit)"
@@ -463,7 +463,7 @@ public struct CoopmatTile: Equatable, Sendable, CustomStringConvertible {
     var invocations: Int { 32 * wm * wn }
     var defines: [String: String] {
         ["CM_BM": "\(bm)", "CM_BN": "\(bn)", "CM_WM": "\(wm)", "CM_WN": "\(wn)", "CM_BK": "\(bk)",
-         "CM_DB": doubleBuffered ? "1" : "0", "CM_PACKED": packed ? "1" : "0"]
+         "CM_DB": doubleBuffered ? "1" : "0"]
     }
     /// As, Bs (fp16, rows padded by 8; twice when double-buffered) and one 16 × 16 fp32 staging area per subgroup,
     /// as the shader declares them.
@@ -471,7 +471,7 @@ public struct CoopmatTile: Equatable, Sendable, CustomStringConvertible {
         (doubleBuffered ? 2 : 1) * (bm * (bk + 8) * 2 + bk * (bn + 8) * 2) + wm * wn * 256 * 4
     }
     public var description: String {
-        "\(bm)x\(bn)/\(wm)x\(wn)/\(bk)" + (doubleBuffered ? "/db" : "") + (packed ? "/packed" : "")
+        "\(bm)x\(bn)/\(wm)x\(wn)/\(bk)" + (doubleBuffered ? "/db" : "")
     }
 }
 
