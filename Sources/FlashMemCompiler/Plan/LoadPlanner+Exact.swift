@@ -260,6 +260,10 @@ extension LoadPlanner {
 private struct NodeCounter {
     let deadline: SearchDeadline
     let nodeUnits: Int
+    /// Charged per simplex iteration: four passes over the rows and columns (a pivot updates the factorized basis).
+    let iterationUnits: Int
+    /// Simplex iterations counted so far.
+    var iterations = 0
 }
 
 /// A MIP in coordinate form, solved by glp_intopt. Columns and rows are 0-based here, 1-based in GLPK.
@@ -294,8 +298,8 @@ struct MIPBuilder {
     /// GLPK keeps global state per thread and prints to the terminal unless told not to: one solve at a time.
     private static let lock = NSLock()
 
-    /// Solves with presolve until `deadline`: each branch-and-bound node charges a pass over the MIP's rows and
-    /// columns, and the search ends when the deadline's share is spent (GLPK's own time limit is the budget's
+    /// Solves with presolve until `deadline`: each branch-and-bound node and each simplex iteration charges its
+    /// work (SearchBudget.swift), and the search ends when the deadline's share is spent (GLPK's own time limit is the budget's
     /// wall-clock safety net); nil when no integer-feasible solution was found.
     func solve(deadline: SearchDeadline) -> Solution? {
         Self.lock.lock()
@@ -333,7 +337,7 @@ struct MIPBuilder {
         // The root LP charges a pass too: the search is then charged even when it ends before branching.
         let nodeUnits = 4 * (rows.count + columns.count + entries.count)
         deadline.charge(nodeUnits)
-        var search = NodeCounter(deadline: deadline, nodeUnits: nodeUnits)
+        var search = NodeCounter(deadline: deadline, nodeUnits: nodeUnits, iterationUnits: 4 * (rows.count + columns.count))
         var parm = glp_iocp()
         glp_init_iocp(&parm)
         parm.msg_lev = GLP_MSG_OFF
@@ -342,10 +346,12 @@ struct MIPBuilder {
         parm.cb_func = { tree, info in
             guard let tree, let info else { return }
             let counter = info.assumingMemoryBound(to: NodeCounter.self)
-            if glp_ios_reason(tree) == GLP_ISELECT {
-                counter.pointee.deadline.charge(counter.pointee.nodeUnits)
-                if counter.pointee.deadline.passed { glp_ios_terminate(tree) }
-            }
+            // Every simplex iteration since the last call (the LPs of the nodes), and each node selected.
+            let iterations = Int(glp_get_it_cnt(glp_ios_get_prob(tree)))
+            counter.pointee.deadline.charge(max(0, iterations - counter.pointee.iterations) * counter.pointee.iterationUnits)
+            counter.pointee.iterations = iterations
+            if glp_ios_reason(tree) == GLP_ISELECT { counter.pointee.deadline.charge(counter.pointee.nodeUnits) }
+            if counter.pointee.deadline.passed { glp_ios_terminate(tree) }
         }
         let code = withUnsafeMutablePointer(to: &search) { counter in
             parm.cb_info = UnsafeMutableRawPointer(counter)

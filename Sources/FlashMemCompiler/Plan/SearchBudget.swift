@@ -3,8 +3,10 @@
 // problem with the same options gets the same plan on any machine under any load: a bundle compiles to the same
 // bytes every time. Work is counted in elements visited: a pass over the problem (a simulated run, a live-bytes
 // sweep) visits its steps and its loads once, a placement compares every pair of streamed slots
-// (SlotPlacement's first fit, in two orders); GLPK's branch and bound charges each node it selects, through its
-// callback, as a pass over the MIP's rows, columns and entries.
+// (SlotPlacement's first fit, in two orders); GLPK's branch and bound, through its callback, charges each node
+// it selects as a pass over the MIP's rows, columns and entries and each simplex iteration as four passes over
+// its rows and columns (a MIP of few nodes and long LPs — the compile-memory test's, at 50% — otherwise ran
+// 60 s on 181M units where the others take 0.3–1.6 s for up to 200M).
 //
 // A wall-clock limit remains as a safety net for a machine far slower than the budget was sized for. A search it
 // stops is reported (`LoadSchedule.stoppedByClock`, and fmc says so), since that plan may differ between compiles.
