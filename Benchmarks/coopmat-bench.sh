@@ -19,7 +19,7 @@
 # Settings: BIN (folder with fmc, fmrun, coopmat-peak, gzipped or not; default .device/bin, else PATH),
 # SHAPES (a file of "NAME M K N [make_matmul flags]" lines; default: the list below), MODES ("off on"),
 # RUNS (warm runs, default 20), WORK (scratch, default /tmp/coopmat-work), KEEP=1 keeps WORK, TILES (tensor-core
-# tiles to sweep besides the rule's, `fmc compile --coopmat-tile` syntax, e.g. "128x128/2x2/32/db/packed"; each
+# tiles to sweep besides the rule's, `fmc compile --coopmat-tile` syntax, e.g. "128x128/2x2/32/db"; each
 # is run as mode t.<tile with / as _>, and the sweep table lists every mode's TFLOP/s and error per shape).
 # Results: $OUT/coopmat-bench.log, $OUT/coopmat-table.md, $OUT/coopmat-peak.json, per-shape profiles.
 set -uo pipefail

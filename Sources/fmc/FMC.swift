@@ -89,7 +89,7 @@ struct Compile: ParsableCommand {
 
     @Option(name: .customLong("coopmat-tile"),
             help: ArgumentHelp("Tensor-core tile of every product, instead of the rule's (for tuning).",
-                               valueName: "BMxBN/WMxWN[/BK][/db][/packed]"))
+                               valueName: "BMxBN/WMxWN[/BK][/db]"))
     var coopmatTile: String?
 
     mutating func run() throws {
