@@ -29,7 +29,8 @@ extension LoadPlanner {
         }
         var bestCost = cost(best)
         func consider(_ q: Plan, movesIssues: Bool) -> (Plan, (warm: Double, first: Double))? {
-            deadline.charge(3 * p.passUnits + (movesIssues ? p.placeUnits : 0))  // two runs simulated, the cuts, a placement
+            // Two runs simulated, the cuts, and a placement where issues move.
+            deadline.charge(3 * p.passUnits + (movesIssues ? p.placeUnits : 0))
             let c = cost(q)
             let tolerance = 1e-9 * (bestCost.warm + bestCost.first)
             guard c.warm <= bestCost.warm + tolerance, c.first <= bestCost.first + tolerance,

@@ -299,8 +299,8 @@ struct MIPBuilder {
     private static let lock = NSLock()
 
     /// Solves with presolve until `deadline`: each branch-and-bound node and each simplex iteration charges its
-    /// work (SearchBudget.swift), and the search ends when the deadline's share is spent (GLPK's own time limit is the budget's
-    /// wall-clock safety net); nil when no integer-feasible solution was found.
+    /// work (SearchBudget.swift), and the search ends when the deadline's share is spent (GLPK's own time limit is
+    /// the budget's wall-clock safety net); nil when no integer-feasible solution was found.
     func solve(deadline: SearchDeadline) -> Solution? {
         Self.lock.lock()
         defer { Self.lock.unlock() }
@@ -337,7 +337,8 @@ struct MIPBuilder {
         // The root LP charges a pass too: the search is then charged even when it ends before branching.
         let nodeUnits = 4 * (rows.count + columns.count + entries.count)
         deadline.charge(nodeUnits)
-        var search = NodeCounter(deadline: deadline, nodeUnits: nodeUnits, iterationUnits: 4 * (rows.count + columns.count))
+        var search = NodeCounter(deadline: deadline, nodeUnits: nodeUnits,
+                                 iterationUnits: 4 * (rows.count + columns.count))
         var parm = glp_iocp()
         glp_init_iocp(&parm)
         parm.msg_lev = GLP_MSG_OFF
@@ -348,7 +349,8 @@ struct MIPBuilder {
             let counter = info.assumingMemoryBound(to: NodeCounter.self)
             // Every simplex iteration since the last call (the LPs of the nodes), and each node selected.
             let iterations = Int(glp_get_it_cnt(glp_ios_get_prob(tree)))
-            counter.pointee.deadline.charge(max(0, iterations - counter.pointee.iterations) * counter.pointee.iterationUnits)
+            let newIterations = max(0, iterations - counter.pointee.iterations)
+            counter.pointee.deadline.charge(newIterations * counter.pointee.iterationUnits)
             counter.pointee.iterations = iterations
             if glp_ios_reason(tree) == GLP_ISELECT { counter.pointee.deadline.charge(counter.pointee.nodeUnits) }
             if counter.pointee.deadline.passed { glp_ios_terminate(tree) }
@@ -358,7 +360,9 @@ struct MIPBuilder {
             return glp_intopt(lp, &parm)
         }
         let status = glp_mip_status(lp)
-        guard code == 0 || code == GLP_ETMLIM || code == GLP_ESTOP, status == GLP_OPT || status == GLP_FEAS else { return nil }
+        guard code == 0 || code == GLP_ETMLIM || code == GLP_ESTOP, status == GLP_OPT || status == GLP_FEAS else {
+            return nil
+        }
         let values = (0..<columns.count).map { glp_mip_col_val(lp, Int32($0 + 1)) }
         return Solution(values: values, objective: glp_mip_obj_val(lp), optimal: status == GLP_OPT)
     }

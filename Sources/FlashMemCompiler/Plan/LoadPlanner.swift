@@ -52,9 +52,9 @@
 // bundle stores the waits (`Schedule.waitStep`, format 1.4).
 //
 // ## Fallback, and the search budget
-// Every phase below stops at its share of one work budget (SearchBudget.swift: elements visited, GLPK's nodes
-// included), not at a wall-clock time, so a compile gives the same plan on every machine; a wall-clock limit is
-// only a safety net, and a plan it cut short says so (`LoadSchedule.stoppedByClock`).
+// Every phase below stops at its share of one work budget (SearchBudget.swift: elements visited, GLPK's nodes and
+// simplex iterations included), not at a wall-clock time, so a compile gives the same plan on every machine; a
+// wall-clock limit is only a safety net, and a plan it cut short says so (`LoadSchedule.stoppedByClock`).
 // The heuristic (LoadPlanner+Heuristic.swift) always runs: its prefix scan to the end, its local search for
 // at most 40% of the budget. The exact method runs when budget is left, the heuristic has not already
 // reached the lower bound, and GLPK returns a solution; a window whose MIP finds nothing within its share
@@ -71,7 +71,8 @@ public enum LoadPlanner {
     public struct Options: Sendable {
         /// The search's work budget, in elements visited (`SearchBudget`): what makes the plan the same on every
         /// machine. The default is about 2–3 s on a 2-core development VM for a 1000-step, 300-image problem that
-        /// does not converge sooner (Depth Anything L, SAM 2, Whisper-Medium and SD-UNet converge within it in 0.3–1.3 s).
+        /// does not converge sooner (Depth Anything L, SAM 2, Whisper-Medium and SD-UNet converge within it in
+        /// 0.3–1.1 s).
         public var workUnits: Int
         /// Wall-clock safety net for the whole solve, seconds: reached only on a machine far slower than the
         /// budget assumes, and then reported (`LoadSchedule.stoppedByClock`).
