@@ -11,11 +11,8 @@
  * timestamps around one dispatch, best of R; FLOPs = 2·16·16·16 per coopMatMulAdd. The GLSL is compiled at
  * start with shaderc (linked statically: build with build-peak.sh), so the binary needs only libvulkan.so.1.
  */
+#include "lab_vulkan.h"
 #include <shaderc/shaderc.h>
-#include <vulkan/vulkan.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define SUBGROUPS 4
 #define ACCUMULATORS 8
@@ -60,8 +57,7 @@ static const char *kSource =
     "    coopMatStoreNV(c[0], y, (index % 64u) * 256u, 16, false);\n"
     "}\n";
 
-#define CHECK(x) do { VkResult r_ = (x); if (r_ != VK_SUCCESS) { \
-    fprintf(stderr, "coopmat-peak: %s failed: %d\n", #x, (int)r_); exit(1); } } while (0)
+#define CHECK(x) LAB_CHECK("coopmat-peak", x)
 
 static int parse_int(const char *s) { return (int)strtol(s, NULL, 10); }
 
@@ -104,74 +100,10 @@ int main(int argc, char **argv) {
         return 0;
     }
 
-    /* instance and device */
-    VkApplicationInfo app = {VK_STRUCTURE_TYPE_APPLICATION_INFO};
-    app.pApplicationName = "coopmat-peak";
-    app.apiVersion = VK_API_VERSION_1_2;
-    VkInstanceCreateInfo ici = {VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
-    ici.pApplicationInfo = &app;
-    VkInstance instance;
-    CHECK(vkCreateInstance(&ici, NULL, &instance));
-    uint32_t count = 0;
-    CHECK(vkEnumeratePhysicalDevices(instance, &count, NULL));
-    VkPhysicalDevice devices[16];
-    if (count > 16) count = 16;
-    CHECK(vkEnumeratePhysicalDevices(instance, &count, devices));
-    VkPhysicalDevice physical = VK_NULL_HANDLE;
-    VkPhysicalDeviceProperties props;
-    for (uint32_t i = 0; i < count; i++) {
-        vkGetPhysicalDeviceProperties(devices[i], &props);
-        if ((device_index >= 0 && (uint32_t)device_index == i)
-            || (device_index < 0 && props.deviceType == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU)) {
-            physical = devices[i];
-            break;
-        }
-    }
-    if (!physical && count > 0 && device_index < 0) physical = devices[0];
-    if (!physical) { fprintf(stderr, "coopmat-peak: no such device\n"); return 1; }
-    vkGetPhysicalDeviceProperties(physical, &props);
-
-    uint32_t ext_count = 0;
-    vkEnumerateDeviceExtensionProperties(physical, NULL, &ext_count, NULL);
-    VkExtensionProperties *exts = calloc(ext_count, sizeof *exts);
-    vkEnumerateDeviceExtensionProperties(physical, NULL, &ext_count, exts);
-    int has = 0;
-    for (uint32_t i = 0; i < ext_count; i++) has |= !strcmp(exts[i].extensionName, "VK_NV_cooperative_matrix");
-    if (!has) { fprintf(stderr, "coopmat-peak: %s does not offer VK_NV_cooperative_matrix\n", props.deviceName); return 1; }
-
-    uint32_t family_count = 0;
-    vkGetPhysicalDeviceQueueFamilyProperties(physical, &family_count, NULL);
-    VkQueueFamilyProperties families[32];
-    if (family_count > 32) family_count = 32;
-    vkGetPhysicalDeviceQueueFamilyProperties(physical, &family_count, families);
-    uint32_t family = UINT32_MAX;
-    for (uint32_t i = 0; i < family_count; i++)
-        if (families[i].queueFlags & VK_QUEUE_COMPUTE_BIT) { family = i; break; }
-
-    float priority = 1;
-    VkDeviceQueueCreateInfo qci = {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
-    qci.queueFamilyIndex = family;
-    qci.queueCount = 1;
-    qci.pQueuePriorities = &priority;
-    VkPhysicalDeviceCooperativeMatrixFeaturesNV coop = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
-    coop.cooperativeMatrix = VK_TRUE;
-    VkPhysicalDeviceVulkan12Features v12 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
-    v12.shaderFloat16 = VK_TRUE;
-    v12.vulkanMemoryModel = VK_TRUE;
-    v12.pNext = &coop;
-    VkPhysicalDeviceFeatures2 f2 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
-    f2.pNext = &v12;
-    const char *ext_names[] = {"VK_NV_cooperative_matrix"};
-    VkDeviceCreateInfo dci = {VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
-    dci.pNext = &f2;
-    dci.queueCreateInfoCount = 1;
-    dci.pQueueCreateInfos = &qci;
-    dci.enabledExtensionCount = 1;
-    dci.ppEnabledExtensionNames = ext_names;
-    VkDevice device;
-    CHECK(vkCreateDevice(physical, &dci, NULL, &device));
-    VkQueue queue;
-    vkGetDeviceQueue(device, family, 0, &queue);
+    LabDevice lab = lab_open("coopmat-peak", device_index, 1);
+    VkPhysicalDevice physical = lab.physical;
+    VkDevice device = lab.device;
+    VkPhysicalDeviceProperties props = lab.props;
 
     /* output buffer (64 fragments of fp32) */
     VkDeviceSize size = 64 * 256 * 4;
@@ -248,50 +180,18 @@ int main(int argc, char **argv) {
     write.pBufferInfo = &dbi;
     vkUpdateDescriptorSets(device, 1, &write, 0, NULL);
 
-    VkQueryPoolCreateInfo qpci = {VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
-    qpci.queryType = VK_QUERY_TYPE_TIMESTAMP;
-    qpci.queryCount = 2;
-    VkQueryPool queries;
-    CHECK(vkCreateQueryPool(device, &qpci, NULL, &queries));
-    VkCommandPoolCreateInfo cpoolci = {VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-    cpoolci.queueFamilyIndex = family;
-    cpoolci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-    VkCommandPool cpool;
-    CHECK(vkCreateCommandPool(device, &cpoolci, NULL, &cpool));
-    VkCommandBufferAllocateInfo cbai = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-    cbai.commandPool = cpool;
-    cbai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    cbai.commandBufferCount = 1;
-    VkCommandBuffer cb;
-    CHECK(vkAllocateCommandBuffers(device, &cbai, &cb));
-    VkFenceCreateInfo fci = {VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    VkFence fence;
-    CHECK(vkCreateFence(device, &fci, NULL, &fence));
-
     if (workgroups <= 0) workgroups = 132 * 16;  /* many waves on a 132-SM part */
     double best = 1e30;
     for (int r = 0; r < repeats + 1; r++) {  /* the first is a warm-up */
-        VkCommandBufferBeginInfo cbbi = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-        CHECK(vkBeginCommandBuffer(cb, &cbbi));
-        vkCmdResetQueryPool(cb, queries, 0, 2);
-        vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
-        vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, layout, 0, 1, &set, 0, NULL);
-        vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queries, 0);
-        vkCmdDispatch(cb, (uint32_t)workgroups, 1, 1);
-        vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries, 1);
-        CHECK(vkEndCommandBuffer(cb));
-        VkSubmitInfo si = {VK_STRUCTURE_TYPE_SUBMIT_INFO};
-        si.commandBufferCount = 1;
-        si.pCommandBuffers = &cb;
-        CHECK(vkQueueSubmit(queue, 1, &si, fence));
-        CHECK(vkWaitForFences(device, 1, &fence, VK_TRUE, UINT64_MAX));
-        CHECK(vkResetFences(device, 1, &fence));
-        uint64_t ts[2];
-        CHECK(vkGetQueryPoolResults(device, queries, 0, 2, sizeof ts, ts, 8,
-                                    VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
-        double seconds = (double)(ts[1] - ts[0]) * props.limits.timestampPeriod * 1e-9;
+        lab_begin(&lab);
+        vkCmdBindPipeline(lab.cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
+        vkCmdBindDescriptorSets(lab.cb, VK_PIPELINE_BIND_POINT_COMPUTE, layout, 0, 1, &set, 0, NULL);
+        vkCmdWriteTimestamp(lab.cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, lab.timestamps, 0);
+        vkCmdDispatch(lab.cb, (uint32_t)workgroups, 1, 1);
+        vkCmdWriteTimestamp(lab.cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, lab.timestamps, 1);
+        lab_submit(&lab);
+        double seconds = lab_elapsed_ms(&lab) * 1e-3;
         if (r > 0 && seconds < best) best = seconds;
-        CHECK(vkResetCommandBuffer(cb, 0));
     }
     double flops = 2.0 * 16 * 16 * 16 * ACCUMULATORS * (double)iterations * SUBGROUPS * (double)workgroups;
     double tflops = flops / best / 1e12;
@@ -307,8 +207,7 @@ int main(int argc, char **argv) {
             fclose(f);
         }
     }
-    vkDestroyDevice(device, NULL);
-    vkDestroyInstance(instance, NULL);
+    lab_close(&lab);
     shaderc_result_release(spv);
     shaderc_compiler_release(compiler);
     return 0;

@@ -13,16 +13,12 @@
  * label, median and best GPU time of R dispatches (timestamps), TFLOP/s of the median, relative error.
  * shaderc is linked statically (build-lab.sh), so the binary needs only libvulkan.so.1 there.
  */
+#include "lab_vulkan.h"
 #include <shaderc/shaderc.h>
-#include <vulkan/vulkan.h>
 #include <math.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#define CHECK(x) do { VkResult r_ = (x); if (r_ != VK_SUCCESS) { \
-    fprintf(stderr, "gemm-lab: %s failed: %d\n", #x, (int)r_); exit(1); } } while (0)
+#define CHECK(x) LAB_CHECK("gemm-lab", x)
 
 static char *slurp(const char *path, size_t *length) {
     FILE *f = fopen(path, "rb");
@@ -178,64 +174,10 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    /* instance, device (the first discrete GPU, else the first), one compute queue */
-    VkApplicationInfo app = {VK_STRUCTURE_TYPE_APPLICATION_INFO};
-    app.pApplicationName = "gemm-lab";
-    app.apiVersion = VK_API_VERSION_1_2;
-    VkInstanceCreateInfo ici = {VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
-    ici.pApplicationInfo = &app;
-    VkInstance instance;
-    CHECK(vkCreateInstance(&ici, NULL, &instance));
-    uint32_t count = 16;
-    VkPhysicalDevice devices[16];
-    CHECK(vkEnumeratePhysicalDevices(instance, &count, devices));
-    if (count == 0) { fprintf(stderr, "gemm-lab: no Vulkan device\n"); return 1; }
-    VkPhysicalDeviceProperties props;
-    physical = devices[0];
-    for (uint32_t i = 0; i < count; i++) {
-        vkGetPhysicalDeviceProperties(devices[i], &props);
-        if (props.deviceType == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU) { physical = devices[i]; break; }
-    }
-    vkGetPhysicalDeviceProperties(physical, &props);
-    uint32_t ext_count = 0;
-    vkEnumerateDeviceExtensionProperties(physical, NULL, &ext_count, NULL);
-    VkExtensionProperties *exts = calloc(ext_count, sizeof *exts);
-    vkEnumerateDeviceExtensionProperties(physical, NULL, &ext_count, exts);
-    int has_coopmat = 0;
-    for (uint32_t i = 0; i < ext_count; i++) has_coopmat |= !strcmp(exts[i].extensionName, "VK_NV_cooperative_matrix");
-    uint32_t family_count = 32;
-    VkQueueFamilyProperties families[32];
-    vkGetPhysicalDeviceQueueFamilyProperties(physical, &family_count, families);
-    uint32_t family = 0;
-    for (uint32_t i = 0; i < family_count; i++)
-        if (families[i].queueFlags & VK_QUEUE_COMPUTE_BIT) { family = i; break; }
-    float priority = 1;
-    VkDeviceQueueCreateInfo qci = {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
-    qci.queueFamilyIndex = family;
-    qci.queueCount = 1;
-    qci.pQueuePriorities = &priority;
-    VkPhysicalDeviceCooperativeMatrixFeaturesNV coop = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
-    coop.cooperativeMatrix = VK_TRUE;
-    VkPhysicalDeviceVulkan12Features v12 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
-    v12.shaderFloat16 = VK_TRUE;
-    v12.storageBuffer8BitAccess = VK_FALSE;
-    v12.vulkanMemoryModel = VK_TRUE;
-    v12.pNext = has_coopmat ? &coop : NULL;
-    VkPhysicalDeviceVulkan11Features v11 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
-    v11.storageBuffer16BitAccess = VK_TRUE;
-    v11.pNext = &v12;
-    VkPhysicalDeviceFeatures2 f2 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
-    f2.pNext = &v11;
-    const char *ext_names[] = {"VK_NV_cooperative_matrix"};
-    VkDeviceCreateInfo dci = {VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
-    dci.pNext = &f2;
-    dci.queueCreateInfoCount = 1;
-    dci.pQueueCreateInfos = &qci;
-    dci.enabledExtensionCount = has_coopmat ? 1 : 0;
-    dci.ppEnabledExtensionNames = ext_names;
-    CHECK(vkCreateDevice(physical, &dci, NULL, &device));
-    VkQueue queue;
-    vkGetDeviceQueue(device, family, 0, &queue);
+    LabDevice lab = lab_open("gemm-lab", -1, 0);  /* the first discrete GPU, else the first device */
+    physical = lab.physical;
+    device = lab.device;
+    VkCommandBuffer cb = lab.cb;
 
     /* data: A[M][K], B's texels (K · NB, then NB zero bias texels), fp16-exact values */
     const uint32_t NB = N / 4;
@@ -291,34 +233,14 @@ int main(int argc, char **argv) {
         CHECK(vkCreateImageView(device, &ivci, NULL, &view));
     }
 
-    VkCommandPoolCreateInfo cpci = {VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-    cpci.queueFamilyIndex = family;
-    cpci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-    VkCommandPool cpool;
-    CHECK(vkCreateCommandPool(device, &cpci, NULL, &cpool));
-    VkCommandBufferAllocateInfo cbai = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-    cbai.commandPool = cpool;
-    cbai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    cbai.commandBufferCount = 1;
-    VkCommandBuffer cb;
-    CHECK(vkAllocateCommandBuffers(device, &cbai, &cb));
-    VkFenceCreateInfo fci = {VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    VkFence fence;
-    CHECK(vkCreateFence(device, &fci, NULL, &fence));
-    VkCommandBufferBeginInfo cbbi = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-#define SUBMIT() do { CHECK(vkEndCommandBuffer(cb)); VkSubmitInfo si_ = {VK_STRUCTURE_TYPE_SUBMIT_INFO}; \
-    si_.commandBufferCount = 1; si_.pCommandBuffers = &cb; CHECK(vkQueueSubmit(queue, 1, &si_, fence)); \
-    CHECK(vkWaitForFences(device, 1, &fence, VK_TRUE, UINT64_MAX)); CHECK(vkResetFences(device, 1, &fence)); \
-    CHECK(vkResetCommandBuffer(cb, 0)); } while (0)
-
     /* uploads through the one staging buffer */
     if (a_half) memcpy(staging.host, a16, a_bytes); else memcpy(staging.host, a, a_bytes);
-    CHECK(vkBeginCommandBuffer(cb, &cbbi));
+    lab_begin(&lab);
     VkBufferCopy region = {0, 0, a_bytes};
     vkCmdCopyBuffer(cb, staging.buffer, ab.buffer, 1, &region);
-    SUBMIT();
+    lab_submit(&lab);
     memcpy(staging.host, b16, b_bytes);
-    CHECK(vkBeginCommandBuffer(cb, &cbbi));
+    lab_begin(&lab);
     if (b_buffer) {
         VkBufferCopy bregion = {0, 0, b_bytes};
         vkCmdCopyBuffer(cb, staging.buffer, bb.buffer, 1, &bregion);
@@ -343,7 +265,7 @@ int main(int argc, char **argv) {
     after.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
     vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &after, 0,
                          NULL, 0, NULL);
-    SUBMIT();
+    lab_submit(&lab);
 
     /* pipeline */
     VkDescriptorSetLayoutBinding bindings[4] = {
@@ -408,36 +330,26 @@ int main(int argc, char **argv) {
     }
     vkUpdateDescriptorSets(device, 4, writes, 0, NULL);
 
-    VkQueryPoolCreateInfo qpci = {VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
-    qpci.queryType = VK_QUERY_TYPE_TIMESTAMP;
-    qpci.queryCount = 2;
-    VkQueryPool queries;
-    CHECK(vkCreateQueryPool(device, &qpci, NULL, &queries));
-
     struct { uint32_t M, N, K, NB, strideM, strideK, kPerSlice, slices, log2W, log2H; float beta;
              uint32_t cStrideM, cStrideN, n0, ldY; } push = {M, N, K, NB, K, 1, K, 1, log2W, log2H, 0.0f, 0, 0, 0, N};
     const uint32_t groups_x = (NB + bn / 4 - 1) / (bn / 4), groups_y = (M + bm - 1) / bm;
     double *times = calloc((size_t)repeats, sizeof *times);
     for (int r = 0; r <= repeats; r++) {  /* the first is a warm-up */
-        CHECK(vkBeginCommandBuffer(cb, &cbbi));
-        vkCmdResetQueryPool(cb, queries, 0, 2);
+        lab_begin(&lab);
         vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
         vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, layout, 0, 1, &set, 0, NULL);
         vkCmdPushConstants(cb, layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, 60, &push);
-        vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queries, 0);
+        vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, lab.timestamps, 0);
         vkCmdDispatch(cb, groups_x, groups_y, 1);
-        vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries, 1);
-        SUBMIT();
-        uint64_t ts[2];
-        CHECK(vkGetQueryPoolResults(device, queries, 0, 2, sizeof ts, ts, 8,
-                                    VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
-        if (r > 0) times[r - 1] = (double)(ts[1] - ts[0]) * props.limits.timestampPeriod * 1e-6;
+        vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, lab.timestamps, 1);
+        lab_submit(&lab);
+        if (r > 0) times[r - 1] = lab_elapsed_ms(&lab);
     }
     qsort(times, (size_t)repeats, sizeof *times, cmp_double);
     double median = times[repeats / 2], best = times[0];
 
     /* read Y back and check 256 sampled outputs */
-    CHECK(vkBeginCommandBuffer(cb, &cbbi));
+    lab_begin(&lab);
     VkMemoryBarrier to_host = {VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     to_host.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
     to_host.dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT;
@@ -445,7 +357,7 @@ int main(int argc, char **argv) {
                          NULL, 0, NULL);
     VkBufferCopy yregion = {0, 0, y_bytes};
     vkCmdCopyBuffer(cb, yb.buffer, staging.buffer, 1, &yregion);
-    SUBMIT();
+    lab_submit(&lab);
     const float *y = staging.host;
     double diff = 0, norm = 0;
     for (int s = 0; s < 256; s++) {
@@ -461,7 +373,6 @@ int main(int argc, char **argv) {
     printf("%-44s %5ux%5ux%5u  median %8.3f ms  best %8.3f ms  %7.1f TFLOP/s  error %.1e%s\n", label, M, N, K, median,
            best, tflops, error, !(error <= 1e-2) ? "  WRONG" : "");
     fflush(stdout);
-    vkDestroyDevice(device, NULL);
-    vkDestroyInstance(instance, NULL);
+    lab_close(&lab);
     return !(error <= 1e-2) ? 3 : 0;
 }
