@@ -586,3 +586,15 @@ final class LoadPlannerTests: XCTestCase {
         XCTAssertEqual(again.issueStep, s.issueStep)
     }
 }
+
+extension SearchDeadline {
+    /// A search that runs until it finishes (an hour of wall clock at most): exact answers for the tests.
+    static var unlimited: SearchDeadline {
+        SearchBudget(units: Int.max, seconds: 3600).deadline(1)
+    }
+
+    /// A search with nothing left to spend.
+    static var spent: SearchDeadline {
+        SearchBudget(units: 0, seconds: 3600).deadline(1)
+    }
+}

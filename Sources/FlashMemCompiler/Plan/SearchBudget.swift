@@ -81,16 +81,6 @@ struct SearchDeadline {
     func charge(_ units: Int) {
         budget.charge(units)
     }
-
-    /// A search that runs until it finishes (an hour of wall clock at most): for tests and exact answers.
-    static var unlimited: SearchDeadline {
-        SearchBudget(units: Int.max, seconds: 3600).deadline(1)
-    }
-
-    /// A search with nothing left to spend.
-    static var spent: SearchDeadline {
-        SearchBudget(units: 0, seconds: 3600).deadline(1)
-    }
 }
 
 extension ScheduleProblem {
