@@ -42,7 +42,8 @@
 // groups = (ceil(NB / (BN / 4)), ceil(M / BM), SLICES). kPerSlice is a multiple of BK.
 //
 // Defines: WEIGHT_FORMAT, CM_BM, CM_BN (tile), CM_WM, CM_WN (subgroup grid; the workgroup has 32 · CM_WM · CM_WN
-// invocations), CM_BK (K per slab: 32 or 64), CM_DB (0/1: two shared buffers). The lowering checks that a slab
+// invocations), CM_BK (K per slab: 32 or 64), CM_DB (0/1: two shared buffers), CM_VECTOR_A (1: A is read as
+// vec4 — strideK = 1 and strideM, K multiples of 4 —, 0: value by value through the strides). The lowering checks that a slab
 // splits into whole runs per invocation (`CoopmatTile.invalidReason`). Spec constants: 0 = ACTIVATION, 1 = HAS_C.
 // Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums), 3 = C (read only when HAS_C; the
 // lowering binds A there otherwise).
@@ -70,6 +71,9 @@
 #endif
 #ifndef CM_DB
 #define CM_DB 0
+#endif
+#ifndef CM_VECTOR_A
+#define CM_VECTOR_A 0
 #endif
 
 #define SUBGROUPS (CM_WM * CM_WN)
@@ -129,45 +133,56 @@ uvec2 packHalf4(vec4 v) {
     return uvec2(packHalf2x16(v.xy), packHalf2x16(v.zw));
 }
 
-// Values k .. k + 7 of row m of A as fp16 (zeros outside M and [k, kEnd)).
-uvec4 readA(uint m, uint k, uint kEnd, bool vectorA) {
-    if (vectorA) {
-        // strideK = 1 and K, strideM, kEnd multiples of 4: each half of the run is inside or outside as a whole.
-        bool lo = m < pc.M && k < kEnd, hi = m < pc.M && k + 4u < kEnd;
-        uint base = (m * pc.strideM + k) / 4u;
-        vec4 a = A4[lo ? base : 0u], b = A4[hi ? base + 1u : 0u];
-        return uvec4(packHalf4(lo ? a : vec4(0.0)), packHalf4(hi ? b : vec4(0.0)));
+// Values k .. k + 7 of row m of A as fp16; `guarded`: zeros outside M and [k, kEnd), else the run is inside.
+uvec4 readA(uint m, uint k, uint kEnd, bool guarded) {
+#if CM_VECTOR_A
+    // strideK = 1 and K, strideM, kEnd multiples of 4: each half of the run is inside or outside as a whole.
+    bool lo = !guarded || (m < pc.M && k < kEnd), hi = !guarded || (m < pc.M && k + 4u < kEnd);
+    uint base = (m * pc.strideM + k) / 4u;
+    vec4 a = A4[lo ? base : 0u], b = A4[hi ? base + 1u : 0u];
+    return uvec4(packHalf4(lo ? a : vec4(0.0)), packHalf4(hi ? b : vec4(0.0)));
+#else
+    float v[8];
+    [[unroll]] for (uint j = 0; j < 8u; ++j) {
+        bool inside = !guarded || (m < pc.M && k + j < kEnd);
+        float a = A[inside ? m * pc.strideM + (k + j) * pc.strideK : 0u];
+        v[j] = inside ? a : 0.0;
     }
-    vec4 v[2];
-    [[unroll]] for (uint h = 0; h < 2u; ++h) {
-        for (uint j = 0; j < 4u; ++j) {
-            uint kk = k + 4u * h + j;
-            bool inside = m < pc.M && kk < kEnd;
-            float a = A[inside ? m * pc.strideM + kk * pc.strideK : 0u];
-            v[h][j] = inside ? a : 0.0;
-        }
-    }
-    return uvec4(packHalf4(v[0]), packHalf4(v[1]));
+    return uvec4(packHalf2x16(vec2(v[0], v[1])), packHalf2x16(vec2(v[2], v[3])),
+                 packHalf2x16(vec2(v[4], v[5])), packHalf2x16(vec2(v[6], v[7])));
+#endif
 }
 
-// Texels nb and nb + 1 of row k of B as fp16 (zeros outside NB and [.., kEnd)).
-uvec4 readB(uint k, uint nb, uint kEnd) {
-    bool first = k < kEnd && nb < pc.NB, second = k < kEnd && nb + 1u < pc.NB;
+// Texels nb and nb + 1 of row k of B as fp16; `guarded`: zeros outside NB and [.., kEnd), else both are inside.
+uvec4 readB(uint k, uint nb, uint kEnd, bool guarded) {
+    bool first = !guarded || (k < kEnd && nb < pc.NB), second = !guarded || (k < kEnd && nb + 1u < pc.NB);
     vec4 w0 = WEIGHT_AT(weights, first ? k * pc.NB + nb : 0u, pc.log2W, pc.log2H);
     vec4 w1 = WEIGHT_AT(weights, second ? k * pc.NB + nb + 1u : 0u, pc.log2W, pc.log2H);
     return uvec4(packHalf4(first ? w0 : vec4(0.0)), packHalf4(second ? w1 : vec4(0.0)));
 }
 
-// Reads slab k0 of A and B into registers.
-void readSlab(uint k0, uint kEnd, uint row0, uint nb0, bool vectorA) {
+// Reads slab k0 of A and B into registers. A slab inside M, NB and [.., kEnd) (the same answer in every
+// invocation) is read without per-run guards.
+void readSlab(uint k0, uint kEnd, uint row0, uint nb0) {
     const uint lid = gl_LocalInvocationID.x;
-    [[unroll]] for (uint i = 0; i < A_RUNS; ++i) {
-        uint idx = lid + WG * i;
-        aStage[i] = readA(row0 + idx / (BK / 8), k0 + 8u * (idx % (BK / 8)), kEnd, vectorA);
-    }
-    [[unroll]] for (uint j = 0; j < B_RUNS; ++j) {
-        uint idx = lid + WG * j;
-        bStage[j] = readB(k0 + idx / (CM_BN / 8), nb0 + 2u * (idx % (CM_BN / 8)), kEnd);
+    if (row0 + CM_BM <= pc.M && nb0 + BNB <= pc.NB && k0 + BK <= kEnd) {
+        [[unroll]] for (uint i = 0; i < A_RUNS; ++i) {
+            uint idx = lid + WG * i;
+            aStage[i] = readA(row0 + idx / (BK / 8), k0 + 8u * (idx % (BK / 8)), kEnd, false);
+        }
+        [[unroll]] for (uint j = 0; j < B_RUNS; ++j) {
+            uint idx = lid + WG * j;
+            bStage[j] = readB(k0 + idx / (CM_BN / 8), nb0 + 2u * (idx % (CM_BN / 8)), kEnd, false);
+        }
+    } else {
+        [[unroll]] for (uint i = 0; i < A_RUNS; ++i) {
+            uint idx = lid + WG * i;
+            aStage[i] = readA(row0 + idx / (BK / 8), k0 + 8u * (idx % (BK / 8)), kEnd, true);
+        }
+        [[unroll]] for (uint j = 0; j < B_RUNS; ++j) {
+            uint idx = lid + WG * j;
+            bStage[j] = readB(k0 + idx / (CM_BN / 8), nb0 + 2u * (idx % (CM_BN / 8)), kEnd, true);
+        }
     }
 }
 
@@ -194,7 +209,6 @@ void main() {
     const uint slice = gl_WorkGroupID.z;
     const uint kBegin = slice * pc.kPerSlice;
     const uint kEnd = min(pc.K, kBegin + pc.kPerSlice);
-    const bool vectorA = pc.strideK == 1u && (pc.strideM & 3u) == 0u && (pc.K & 3u) == 0u;
 
     ACC acc[FM][FN];
     [[unroll]] for (uint i = 0; i < FM; ++i) {
@@ -203,14 +217,14 @@ void main() {
         }
     }
 
-    readSlab(kBegin, kEnd, row0, nb0, vectorA);
+    readSlab(kBegin, kEnd, row0, nb0);
     stageSlab(0u);
     barrier();
     uint buf = 0u;
     for (uint k0 = kBegin; k0 < kEnd; k0 += BK) {
         const bool more = k0 + BK < kEnd;  // the same in every invocation: barriers stay in uniform control flow
         if (more) {
-            readSlab(k0 + BK, kEnd, row0, nb0, vectorA);
+            readSlab(k0 + BK, kEnd, row0, nb0);
         }
         [[unroll]] for (uint kk = 0; kk < BK; kk += 16u) {
             HALF a[FM];

@@ -109,7 +109,7 @@ final class CoopmatLoweringTests: XCTestCase {
         let p = try lower(gemmGraph(m: 2048, k: 256, n: 2048, relu: true), cooperativeMatrix: true)
         XCTAssertEqual(p.steps.count, 1, "no split over K, no reduction")
         let kernel = p.kernels[p.steps[0].kernel]
-        XCTAssertEqual(kernel.name, "gemm_cm<CM_BK=64,CM_BM=128,CM_BN=128,CM_DB=0,CM_WM=2,CM_WN=4,WEIGHT_FORMAT=rgba16f>[1,0]",
+        XCTAssertEqual(kernel.name, "gemm_cm<CM_BK=64,CM_BM=128,CM_BN=128,CM_DB=0,CM_VECTOR_A=1,CM_WM=2,CM_WN=4,WEIGHT_FORMAT=rgba16f>[1,0]",
                        "the fused relu is spec constant 0")
         XCTAssertEqual(kernel.features, .cooperativeMatrixNV)
         XCTAssertEqual(kernel.workgroupSize, [256, 1, 1])
@@ -126,7 +126,7 @@ final class CoopmatLoweringTests: XCTestCase {
         let p = try lower(gemmGraph(m: 64, k: 4096, n: 256, relu: true), cooperativeMatrix: true)
         XCTAssertEqual(p.steps.count, 2)
         let product = p.kernels[p.steps[0].kernel]
-        XCTAssertTrue(product.name.hasPrefix("gemm_cm<CM_BK=32,CM_BM=64,CM_BN=64,CM_DB=0,CM_WM=2,CM_WN=2,"), product.name)
+        XCTAssertTrue(product.name.hasPrefix("gemm_cm<CM_BK=32,CM_BM=64,CM_BN=64,CM_DB=0,CM_VECTOR_A=1,CM_WM=2,CM_WN=2,"), product.name)
         XCTAssertTrue(product.name.hasSuffix("[0,0]"), "partial sums carry no activation: \(product.name)")
         XCTAssertTrue(p.kernels[p.steps[1].kernel].name.hasPrefix("splitk_reduce<>[256,1]"),
                       "the reduction applies the relu")

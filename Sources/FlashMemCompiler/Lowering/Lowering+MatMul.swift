@@ -226,8 +226,10 @@ extension LoweringContext {
             }
             let columnTiles = LoweringMath.ceilDiv(geometry.blocks, blocksPerGroup)
             split = Lowering.splitK(tiles: rowGroups * columnTiles, k: k, step: tile.bk, minDepth: 4 * tile.bk)
+            // A read 4 values at a time where its rows are contiguous and 16-byte aligned.
+            let vectorA = aStrides.k == 1 && aStrides.m % 4 == 0 && k % 4 == 0
             kernel = try self.kernel(KernelRequest(
-                family: KernelCatalog.gemmCoopmat, defines: tile.defines,
+                family: KernelCatalog.gemmCoopmat, defines: tile.defines.merging(["CM_VECTOR_A": vectorA ? "1" : "0"]) { $1 },
                 specConstants: [split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue, hasC],
                 workgroupSize: [UInt32(tile.invocations), 1, 1], sharedMemoryBytes: tile.sharedMemoryBytes,
                 features: .cooperativeMatrixNV))
