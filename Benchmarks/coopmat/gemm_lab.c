@@ -1,12 +1,13 @@
 /* gemm-lab: times one GEMM kernel source on its own, so variants of gemm_cm.comp's structure (where B comes from,
  * A's precision, loads switched off, another work split) can be compared in one device call without building
  * them into fmc. The kernel takes gemm_cm.comp's interface: bindings 0 = A, 1 = B (a 2D-array rgba16f image, or
- * with --b-buffer the same texels as a storage buffer of uvec2), 2 = Y (fp32), 3 = C; the 60-byte push block
+ * with --b-buffer the same texels as a storage buffer of uvec2; --b-format rg32ui or rgba32ui holds the same bytes
+ * in an image of that format, rgba32ui's texels being 8 halves each and the image half as wide), 2 = Y (fp32), 3 = C; the 60-byte push block
  * M, N, K, NB, strideM, strideK, kPerSlice, slices, log2W, log2H, beta, cStrideM, cStrideN, n0, ldY. Texel
  * k · NB + nb of B holds B[k, 4nb .. 4nb + 3] and the bias follows at K · NB (zero here).
  *
  *   gemm-lab --shader FILE [--include DIR] [-D NAME=VALUE]... --M m --N n --K k --bm BM --bn BN
- *            [--b-buffer] [--a-half] [--repeats R] [--label TEXT]
+ *            [--b-buffer | --b-format rgba16f|rg32ui|rgba32ui] [--a-half] [--repeats R] [--label TEXT]
  *
  * A is fp32 (fp16 with --a-half, packed 4 per uvec2); inputs are random values rounded to fp16, so the reference
  * (float64 dot products of 256 sampled outputs) is exact up to the kernel's fp32 accumulation. Prints one line:
@@ -126,6 +127,7 @@ int main(int argc, char **argv) {
     int define_count = 0;
     uint32_t M = 0, N = 0, K = 0, bm = 0, bn = 0;
     int b_buffer = 0, a_half = 0, repeats = 10;
+    const char *b_format = "rgba16f";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -139,6 +141,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--bn") && v) bn = (uint32_t)atoi(argv[++i]);
         else if (!strcmp(a, "--b-buffer")) b_buffer = 1;
         else if (!strcmp(a, "--a-half")) a_half = 1;
+        else if (!strcmp(a, "--b-format") && v) b_format = argv[++i];
         else if (!strcmp(a, "--repeats") && v) repeats = atoi(argv[++i]);
         else if (!strcmp(a, "--label") && v) label = argv[++i];
         else {
@@ -182,8 +185,15 @@ int main(int argc, char **argv) {
     /* data: A[M][K], B's texels (K · NB, then NB zero bias texels), fp16-exact values */
     const uint32_t NB = N / 4;
     const uint64_t texels = (uint64_t)(K + 1) * NB;
-    const uint32_t log2W = 12, log2H = 10;
-    const uint64_t layer_texels = 1ull << (log2W + log2H);
+    /* The weight image holds the same bytes in any of three formats: rgba16f (what fmc's images are), rg32ui (the
+     * same 8-byte texels read as raw bits), rgba32ui (16-byte texels, 8 halves each: half as wide). */
+    VkFormat image_format = VK_FORMAT_R16G16B16A16_SFLOAT;
+    uint32_t texel_shift = 0;  /* log2 of the texel's size over 8 bytes */
+    if (!strcmp(b_format, "rg32ui")) image_format = VK_FORMAT_R32G32_UINT;
+    else if (!strcmp(b_format, "rgba32ui")) { image_format = VK_FORMAT_R32G32B32A32_UINT; texel_shift = 1; }
+    else if (strcmp(b_format, "rgba16f")) { fprintf(stderr, "gemm-lab: --b-format is rgba16f, rg32ui or rgba32ui\n"); return 2; }
+    const uint32_t log2W = 12 - texel_shift, log2H = 10;
+    const uint64_t layer_texels = 1ull << (log2W + log2H + texel_shift);  /* in 8-byte units */
     const uint32_t layers = (uint32_t)((texels + layer_texels - 1) / layer_texels);
     float *a = malloc(sizeof(float) * M * K);
     uint16_t *a16 = malloc(2ull * M * K);
@@ -209,7 +219,7 @@ int main(int argc, char **argv) {
     } else {
         VkImageCreateInfo imci = {VK_STRUCTURE_TYPE_IMAGE_CREATE_INFO};
         imci.imageType = VK_IMAGE_TYPE_2D;
-        imci.format = VK_FORMAT_R16G16B16A16_SFLOAT;
+        imci.format = image_format;
         imci.extent = (VkExtent3D){1u << log2W, 1u << log2H, 1};
         imci.mipLevels = 1;
         imci.arrayLayers = layers;

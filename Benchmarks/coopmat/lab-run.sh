@@ -4,7 +4,8 @@
 # or MMAs switched off) and what other structures give (fp16 buffers staged with no conversion; fragments loaded
 # straight from global memory). Carry .gl and .device (bin/gemm-lab, bin/coopmat-peak; build-lab.sh, build-peak.sh).
 #   bash Benchmarks/coopmat/lab-run.sh [SHAPES...]   (default "4096x4096x4096"; MxNxK)
-# VARIANTS=production runs only Shaders/gemm_cm.comp itself with the tiles in TILES (BMxBN/WMxWN/BK[/db]).
+# VARIANTS=production runs only Shaders/gemm_cm.comp itself with the tiles in TILES (BMxBN/WMxWN/BK[/db]);
+# VARIANTS=formats runs the staged kernel with B from an fp16 buffer and from images of three texel formats.
 # Results: $OUT/lab.txt.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -32,6 +33,20 @@ for s in $SHAPES; do
       -D CM_WM=$wm -D CM_WN=$wn -D CM_BK=$bk -D CM_DB=$([ "$db" = db ] && echo 1 || echo 0) -D CM_VECTOR_A=1
   done
   [ "${VARIANTS:-all}" = production ] && continue
+  if [ "${VARIANTS:-all}" = formats ]; then  # the weight image's texel format: rgba16f converted, raw bits 8 or 16 bytes
+    for v in "128 128 64 2 4 0" "128 256 32 2 4 0" "64 128 32 2 2 0"; do
+      read -r bm bn bk wm wn db <<< "$v"
+      d="-D BM=$bm -D BN=$bn -D BK=$bk -D WM=$wm -D WN=$wn -D LAB_DB=$db"
+      run "staged.buffer.${bm}x${bn}.bk$bk.a16" $bm $bn gemm_staged.comp $d --b-buffer --a-half
+      for a in a16 a32; do
+        af=$([ $a = a16 ] && echo --a-half || echo "-D LAB_A32=1")
+        run "staged.rgba16f.${bm}x${bn}.bk$bk.$a" $bm $bn gemm_staged.comp $d $af -D LAB_B_IMAGE=1
+        run "staged.rg32ui.${bm}x${bn}.bk$bk.$a" $bm $bn gemm_staged.comp $d $af -D LAB_B_IMAGE=2 --b-format rg32ui
+        run "staged.rgba32ui.${bm}x${bn}.bk$bk.$a" $bm $bn gemm_staged.comp $d $af -D LAB_B_IMAGE=3 --b-format rgba32ui
+      done
+    done
+    continue
+  fi
   cm="gemm_cm_lab.comp -D WEIGHT_FORMAT=rgba16f -D CM_PACKED=1"
   run cm.image.a32 128 128 $cm
   run cm.buffer.a32 128 128 $cm -D LAB_B_BUFFER=1 --b-buffer

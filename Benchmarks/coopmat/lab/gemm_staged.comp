@@ -5,8 +5,9 @@
 // The next slab is read into registers while the current one is multiplied; LAB_DB = 1 stages it into a second
 // shared buffer (one barrier per slab). M, N and K must be multiples of BM, BN and BK (a lab kernel: no edges, no
 // bias). Defines: BM, BN, BK, WM, WN (subgroup grid), LAB_DB; LAB_A32 reads A as fp32 (two vec4 per staged
-// uvec4, converted), LAB_B_IMAGE reads B from the rgba16f weight image (two texels per staged uvec4), as
-// gemm_cm.comp does.
+// uvec4, converted), LAB_B_IMAGE = 1 reads B from the rgba16f weight image (two texels per staged uvec4,
+// converted), as gemm_cm.comp does; = 2 from the same texels as rg32ui (raw bits, `--b-format rg32ui`), = 3 from
+// 16-byte rgba32ui texels of 8 halves each (one load per staged uvec4, `--b-format rgba32ui`).
 #extension GL_NV_cooperative_matrix : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_KHR_memory_scope_semantics : require
@@ -68,7 +69,7 @@ layout(std430, set = 0, binding = 0) readonly buffer ABuffer { vec4 A4[]; };
 layout(std430, set = 0, binding = 0) readonly buffer ABuffer { uvec4 A8[]; };
 #define LOAD_A(i) A8[i]
 #endif
-#if LAB_B_IMAGE
+#if LAB_B_IMAGE == 1
 #define WEIGHT_FORMAT rgba16f
 #include "common.glsl"
 layout(set = 0, binding = 1, WEIGHT_FORMAT) readonly uniform image2DArray weights;
@@ -77,6 +78,19 @@ uvec4 loadB(uint i) {
     return uvec4(packHalf2x16(lo.xy), packHalf2x16(lo.zw), packHalf2x16(hi.xy), packHalf2x16(hi.zw));
 }
 #define LOAD_B(i) loadB(i)
+#elif LAB_B_IMAGE == 2
+#define WEIGHT_FORMAT rg32ui
+#include "common.glsl"
+layout(set = 0, binding = 1, WEIGHT_FORMAT) readonly uniform uimage2DArray weights;
+uvec4 loadB(uint i) {
+    return uvec4(WEIGHT_AT(weights, 2u * i, pc.log2W, pc.log2H).xy, WEIGHT_AT(weights, 2u * i + 1u, pc.log2W, pc.log2H).xy);
+}
+#define LOAD_B(i) loadB(i)
+#elif LAB_B_IMAGE == 3
+#define WEIGHT_FORMAT rgba32ui
+#include "common.glsl"
+layout(set = 0, binding = 1, WEIGHT_FORMAT) readonly uniform uimage2DArray weights;
+#define LOAD_B(i) WEIGHT_AT(weights, (i), pc.log2W, pc.log2H)
 #else
 layout(std430, set = 0, binding = 1) readonly buffer BBuffer { uvec4 B8[]; };
 #define LOAD_B(i) B8[i]
