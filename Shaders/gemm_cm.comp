@@ -9,8 +9,12 @@
 // 2023.2 / glslang 12) knows only the NV extension. The H200's driver offers both; the KHR path is a
 // follow-up once the toolchain has it (the kernel body maps one to one: coopmat<…, gl_MatrixUseA/B/Accumulator>).
 //
-// A (fp32 activations) and B (weight texels, fp16 or fp32) are rounded to fp16 as they are staged into shared
-// memory; products accumulate in fp32.
+// A (fp32 activations) is rounded to fp16 as it is staged into shared memory (with CM_HALF_A it comes as rows of
+// halves already, from to_half.comp, and is staged as it is); B is already fp16, in an rgba32ui
+// image whose texels hold 8 halves each (ImageFormat.half8: row k of B is NB8 = ceil(NB / 2) texels, texel
+// k · NB8 + j holding B[k, 8j .. 8j + 7], zero past N; the bias row follows at K · NB8) and is staged as the raw
+// bits; products accumulate in fp32. (The same halves read as rgba16f texels and converted kept the staged kernel
+// at 102 TFLOP/s against 175–186 on an H100: results/h100-gemm-lab-formats-2026-12-07.txt.)
 //
 // Work split — a workgroup of CM_WM × CM_WN subgroups owns a BM × BN tile of Y and walks K in slabs of BK;
 // subgroup (wm, wn) owns a WTM × WTN sub-tile (WTM = BM / CM_WM, WTN = BN / CM_WN) held as FM × FN 16 × 16
@@ -19,14 +23,13 @@
 //             BN columns (BN / 4 texel blocks) ──────►
 //           ┌───────────────┬───────────────┬──────
 //    BM     │ subgroup 0,0  │ subgroup 0,1  │ …      As[BM][BK + 8]  fp16 rows of uvec4 ← A, 8 k per run
-//    rows   │ FM × FN frags │               │        Bs[BK][BN + 8]  fp16 rows of uvec4 ← image, 2 texels per run
+//    rows   │ FM × FN frags │               │        Bs[BK][BN + 8]  fp16 rows of uvec4 ← image, 1 texel per run
 //           ├───────────────┼───────────────┤        per 16-deep k step a subgroup loads FM A and FN B
 //           │ subgroup 1,0  │ …             │        fragments and does FM·FN coopMatMulAdd
 //           └───────────────┴───────────────┘
 //
-// Staging moves runs of 8 halves: each invocation reads 8 consecutive k of one row of A (two vec4) or two
-// consecutive texels of one row of B, converts them to fp16 and stores them as one uvec4 — one 16-byte shared
-// store per run. (Runs of 4 stored as 4 halves or one uvec2 kept the kernel at 32–41 TFLOP/s on the H200 and
+// Staging moves runs of 8 halves: each invocation reads 8 consecutive k of one row of A (two vec4, converted to
+// fp16) or one texel of one row of B and stores them as one uvec4 — one 16-byte shared store per run. (Runs of 4 stored as 4 halves or one uvec2 kept the kernel at 32–41 TFLOP/s on the H200 and
 // H100; these runs, measured by Benchmarks/coopmat/gemm-lab on an H100, 98–101 TFLOP/s for 4096³ with the same
 // fp32 A and image B: results/h100-gemm-lab-2026-12-07.txt.) Rows of BK + 8 (BN + 8) halves keep every run and
 // fragment 16-byte aligned and spread rows over the shared-memory banks.
@@ -41,9 +44,10 @@
 //
 // groups = (ceil(NB / (BN / 4)), ceil(M / BM), SLICES). kPerSlice is a multiple of BK.
 //
-// Defines: WEIGHT_FORMAT, CM_BM, CM_BN (tile), CM_WM, CM_WN (subgroup grid; the workgroup has 32 · CM_WM · CM_WN
+// Defines: WEIGHT_FORMAT (rgba32ui), CM_BM, CM_BN (tile), CM_WM, CM_WN (subgroup grid; the workgroup has 32 · CM_WM · CM_WN
 // invocations), CM_BK (K per slab: 32 or 64), CM_DB (0/1: two shared buffers), CM_VECTOR_A (1: A is read as
-// vec4 — strideK = 1 and strideM, K multiples of 4 —, 0: value by value through the strides). The lowering checks that a slab
+// vec4 — strideK = 1 and strideM, K multiples of 4 —, 0: value by value through the strides), CM_HALF_A (1: A is
+// rows of strideM halves, a multiple of 8, zero past K — to_half.comp's output —, read one uvec4 per run). The lowering checks that a slab
 // splits into whole runs per invocation (`CoopmatTile.invalidReason`). Spec constants: 0 = ACTIVATION, 1 = HAS_C.
 // Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums), 3 = C (read only when HAS_C; the
 // lowering binds A there otherwise).
@@ -75,6 +79,9 @@
 #ifndef CM_VECTOR_A
 #define CM_VECTOR_A 0
 #endif
+#ifndef CM_HALF_A
+#define CM_HALF_A 0
+#endif
 
 #define SUBGROUPS (CM_WM * CM_WN)
 #define WG (32 * SUBGROUPS)
@@ -87,7 +94,7 @@
 #define BSTR ((CM_BN + 8) / 8)     // uvec4 per staged B row
 #define BNB (CM_BN / 4)            // texel blocks per tile
 #define A_RUNS (CM_BM * BK / 8 / WG)   // runs of 8 k of A each invocation stages per slab
-#define B_RUNS (BK * CM_BN / 8 / WG)   // runs of 2 texels of B each invocation stages per slab
+#define B_RUNS (BK * CM_BN / 8 / WG)   // texels of B each invocation stages per slab
 
 layout(local_size_x = WG) in;
 #include "common.glsl"
@@ -95,10 +102,14 @@ layout(local_size_x = WG) in;
 layout(constant_id = 0) const uint ACTIVATION = ACT_NONE;
 layout(constant_id = 1) const uint HAS_C = 0;
 
+#if CM_HALF_A
+layout(std430, set = 0, binding = 0) readonly buffer AHalfBuffer { uvec4 A8[]; };
+#else
 layout(std430, set = 0, binding = 0) readonly buffer ABuffer { float A[]; };
 // The same buffer read 4 values at a time (arena offsets are multiples of 256 bytes).
 layout(std430, set = 0, binding = 0) readonly buffer A4Buffer { vec4 A4[]; };
-layout(set = 0, binding = 1, WEIGHT_FORMAT) readonly uniform image2DArray weights;
+#endif
+layout(set = 0, binding = 1, WEIGHT_FORMAT) readonly uniform uimage2DArray weights;
 layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { float Y[]; };
 layout(std430, set = 0, binding = 3) readonly buffer CBuffer { float C[]; };
 
@@ -135,7 +146,11 @@ uvec2 packHalf4(vec4 v) {
 
 // Values k .. k + 7 of row m of A as fp16; `guarded`: zeros outside M and [k, kEnd), else the run is inside.
 uvec4 readA(uint m, uint k, uint kEnd, bool guarded) {
-#if CM_VECTOR_A
+#if CM_HALF_A
+    // k is a multiple of 8 and the row is zero past K, so a run is inside or outside as a whole.
+    bool inside = !guarded || (m < pc.M && k < kEnd);
+    return inside ? A8[(m * pc.strideM + k) / 8u] : uvec4(0u);
+#elif CM_VECTOR_A
     // strideK = 1 and K, strideM, kEnd multiples of 4: each half of the run is inside or outside as a whole.
     bool lo = !guarded || (m < pc.M && k < kEnd), hi = !guarded || (m < pc.M && k + 4u < kEnd);
     uint base = (m * pc.strideM + k) / 4u;
@@ -153,12 +168,13 @@ uvec4 readA(uint m, uint k, uint kEnd, bool guarded) {
 #endif
 }
 
-// Texels nb and nb + 1 of row k of B as fp16; `guarded`: zeros outside NB and [.., kEnd), else both are inside.
+// Columns 4nb .. 4nb + 7 of row k of B (nb even: one texel); `guarded`: zeros outside NB and [.., kEnd), else
+// inside. Columns past N in the texel are zeros already.
 uvec4 readB(uint k, uint nb, uint kEnd, bool guarded) {
-    bool first = !guarded || (k < kEnd && nb < pc.NB), second = !guarded || (k < kEnd && nb + 1u < pc.NB);
-    vec4 w0 = WEIGHT_AT(weights, first ? k * pc.NB + nb : 0u, pc.log2W, pc.log2H);
-    vec4 w1 = WEIGHT_AT(weights, second ? k * pc.NB + nb + 1u : 0u, pc.log2W, pc.log2H);
-    return uvec4(packHalf4(first ? w0 : vec4(0.0)), packHalf4(second ? w1 : vec4(0.0)));
+    const uint nb8 = (pc.NB + 1u) / 2u;
+    bool inside = !guarded || (k < kEnd && nb < pc.NB);
+    uvec4 w = WEIGHT_AT(weights, inside ? k * nb8 + nb / 2u : 0u, pc.log2W, pc.log2H);
+    return inside ? w : uvec4(0u);
 }
 
 // Reads slab k0 of A and B into registers. A slab inside M, NB and [.., kEnd) (the same answer in every
@@ -266,7 +282,8 @@ void main() {
         const uint col = 4u * nb0 + wn * WTN + 16u * j + column;  // within this piece
         float bias = 0.0;
         if (first && col < pc.N) {
-            bias = WEIGHT_AT(weights, pc.K * pc.NB + col / 4u, pc.log2W, pc.log2H)[col % 4u];
+            uint pair = WEIGHT_AT(weights, pc.K * ((pc.NB + 1u) / 2u) + col / 8u, pc.log2W, pc.log2H)[(col % 8u) / 2u];
+            bias = unpackHalf2x16(pair)[col % 2u];
         }
         [[unroll]] for (uint i = 0; i < FM; ++i) {
             coopMatStoreNV(acc[i][j], Cs, staging, 16u, false);

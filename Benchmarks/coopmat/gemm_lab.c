@@ -184,7 +184,11 @@ int main(int argc, char **argv) {
 
     /* data: A[M][K], B's texels (K · NB, then NB zero bias texels), fp16-exact values */
     const uint32_t NB = N / 4;
-    const uint64_t texels = (uint64_t)(K + 1) * NB;
+    /* Rows of B are NB texels of 4, or for rgba32ui whole texels of 8 (fmc's half8 images: a row of NB = 2j + 1
+     * blocks ends with 4 zeros). */
+    const int half8 = !strcmp(b_format, "rgba32ui");
+    const uint32_t ldb = half8 ? (N + 7) / 8 * 8 : N;  /* halves per row of B */
+    const uint64_t texels = (uint64_t)(K + 1) * ldb / 4;
     /* The weight image holds the same bytes in any of three formats: rgba16f (what fmc's images are), rg32ui (the
      * same 8-byte texels read as raw bits), rgba32ui (16-byte texels, 8 halves each: half as wide). */
     VkFormat image_format = VK_FORMAT_R16G16B16A16_SFLOAT;
@@ -199,7 +203,8 @@ int main(int argc, char **argv) {
     uint16_t *a16 = malloc(2ull * M * K);
     for (uint64_t i = 0; i < (uint64_t)M * K; i++) { a[i] = next_value(); a16[i] = to_half(a[i]); }
     uint16_t *b16 = calloc(layer_texels * layers * 4, 2);
-    for (uint64_t i = 0; i < (uint64_t)K * N; i++) b16[i] = to_half(next_value());
+    for (uint64_t k = 0; k < K; k++)
+        for (uint64_t n = 0; n < N; n++) b16[k * ldb + n] = to_half(next_value());
 
     VkDeviceSize a_bytes = a_half ? 2ull * M * K : 4ull * M * K;
     VkDeviceSize b_bytes = 8ull * layer_texels * layers;
@@ -374,7 +379,7 @@ int main(int argc, char **argv) {
         uint32_t m = (uint32_t)((s * 2654435761u) % M), n = (uint32_t)((s * 40503u + 17u) % N);
         if (s == 0) { m = M - 1; n = N - 1; }
         double ref = 0;
-        for (uint32_t k = 0; k < K; k++) ref += (double)from_half(a16[(uint64_t)m * K + k]) * from_half(b16[(uint64_t)k * N + n]);
+        for (uint32_t k = 0; k < K; k++) ref += (double)from_half(a16[(uint64_t)m * K + k]) * from_half(b16[(uint64_t)k * ldb + n]);
         diff += (y[(uint64_t)m * N + n] - ref) * (y[(uint64_t)m * N + n] - ref);
         norm += ref * ref;
     }

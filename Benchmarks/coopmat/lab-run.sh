@@ -4,7 +4,8 @@
 # or MMAs switched off) and what other structures give (fp16 buffers staged with no conversion; fragments loaded
 # straight from global memory). Carry .gl and .device (bin/gemm-lab, bin/coopmat-peak; build-lab.sh, build-peak.sh).
 #   bash Benchmarks/coopmat/lab-run.sh [SHAPES...]   (default "4096x4096x4096"; MxNxK)
-# VARIANTS=production runs only Shaders/gemm_cm.comp itself with the tiles in TILES (BMxBN/WMxWN/BK[/db]);
+# VARIANTS=production runs only Shaders/gemm_cm.comp itself with the tiles in TILES (BMxBN/WMxWN/BK[/db]),
+# its weights in an image of PRODUCTION_FORMAT (default rgba32ui, fmc's half8);
 # VARIANTS=formats runs the staged kernel with B from an fp16 buffer and from images of three texel formats.
 # Results: $OUT/lab.txt.
 set -uo pipefail
@@ -18,6 +19,7 @@ icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json  # where the device mac
 nvidia-smi --query-gpu=name,clocks.max.sm,driver_version --format=csv,noheader
 "$repo/.device/bin/coopmat-peak" --repeats 5
 SHAPES=${*:-4096x4096x4096}
+wf=${PRODUCTION_FORMAT:-rgba32ui}  # gemm_cm's weight image format (rgba16f for kernels before format 1.5's half8)
 REPEATS=${REPEATS:-10}
 run() {  # run LABEL BM BN SHADER [gemm-lab args...]
   local label=$1 bm=$2 bn=$3 shader=$4; shift 4
@@ -29,8 +31,12 @@ for s in $SHAPES; do
   echo "=== $s"
   for t in ${TILES:-128x128/2x4/64 64x64/2x2/32}; do
     IFS=/ read -r bmbn wmwn bk db <<< "$t"; IFS=x read -r bm bn <<< "$bmbn"; IFS=x read -r wm wn <<< "$wmwn"
-    run "gemm_cm.$t" $bm $bn ../../../Shaders/gemm_cm.comp -D WEIGHT_FORMAT=rgba16f -D CM_BM=$bm -D CM_BN=$bn \
-      -D CM_WM=$wm -D CM_WN=$wn -D CM_BK=$bk -D CM_DB=$([ "$db" = db ] && echo 1 || echo 0) -D CM_VECTOR_A=1
+    run "gemm_cm.$t" $bm $bn ../../../Shaders/gemm_cm.comp -D WEIGHT_FORMAT=$wf --b-format $wf -D CM_BM=$bm \
+      -D CM_BN=$bn -D CM_WM=$wm -D CM_WN=$wn -D CM_BK=$bk -D CM_DB=$([ "$db" = db ] && echo 1 || echo 0) -D CM_VECTOR_A=1
+    # A as rows of halves (fmc's to_half.comp ahead of the product, CM_HALF_A), where K is a multiple of 8
+    [ $((K % 8)) = 0 ] && [ "$wf" = rgba32ui ] && run "gemm_cm.$t.halfA" $bm $bn ../../../Shaders/gemm_cm.comp \
+      -D WEIGHT_FORMAT=$wf --b-format $wf -D CM_BM=$bm -D CM_BN=$bn -D CM_WM=$wm -D CM_WN=$wn -D CM_BK=$bk \
+      -D CM_DB=$([ "$db" = db ] && echo 1 || echo 0) -D CM_HALF_A=1 --a-half
   done
   [ "${VARIANTS:-all}" = production ] && continue
   if [ "${VARIANTS:-all}" = formats ]; then  # the weight image's texel format: rgba16f converted, raw bits 8 or 16 bytes

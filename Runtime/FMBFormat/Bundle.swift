@@ -161,7 +161,8 @@ public struct Meta: Equatable, Sendable {
 public enum BindingKind: UInt8, Sendable {
     /// A range of the arena (a `Tensor`), `layout(std430) buffer` in GLSL.
     case storageBuffer = 1
-    /// A weight image, `layout(rgba32f|rgba16f) readonly uniform image2DArray` in GLSL.
+    /// A weight image, `layout(rgba32f|rgba16f) readonly uniform image2DArray` in GLSL (`layout(rgba32ui)
+    /// readonly uniform uimage2DArray` for `ImageFormat.half8`).
     case storageImage = 2
 }
 
@@ -298,10 +299,23 @@ public struct DataRange: Equatable, Sendable {
 }
 
 public enum ImageFormat: UInt8, Sendable {
+    /// 4 floats per texel.
     case rgba32f = 1
+    /// 4 IEEE halves per texel.
     case rgba16f = 2
+    /// 8 IEEE halves per texel, stored as rgba32ui (format 1.5): the tensor-core kernels read a texel's raw bits
+    /// as 8 fp16 values with no conversion (`Shaders/gemm_cm.comp`).
+    case half8 = 3
 
-    public var texelBytes: Int { self == .rgba32f ? 16 : 8 }
+    public var texelBytes: Int {
+        switch self {
+        case .rgba32f, .half8: 16
+        case .rgba16f: 8
+        }
+    }
+
+    /// Weight values per texel.
+    public var valuesPerTexel: Int { self == .half8 ? 8 : 4 }
 }
 
 /// A weight image: a 2D array image whose texels hold one weight, already in the order its kernel reads

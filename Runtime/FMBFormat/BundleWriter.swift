@@ -73,14 +73,15 @@ public enum BundleWriter {
             if !issues.isEmpty { throw FormatError(file: "<writer>", issues: issues) }
         }
         // The lowest version that holds the file: predicated steps need 1.1, a placement 1.2, device features
-        // 1.3, each with its must-understand flag.
+        // 1.3, each with its must-understand flag; waits 1.4; images of 8 halves per texel 1.5.
         let predicated = bundle.hasPredicatedSteps
         let featured = !bundle.meta.requirements.features.isEmpty
         // Constant checksums (1.3) go with a placement (every bundle fmc writes), so 1.0–1.1 files keep their bytes.
         let constantChecksums = bundle.placement != nil && bundle.tensors.contains { $0.constant != nil }
             ? try encodeConstantChecksums(bundle.tensors, checksum: constantChecksum) : nil
         let waits = bundle.schedule.waitStep
-        let minor: UInt16 = waits != nil ? 4 : featured || constantChecksums != nil || !bundle.checks.isEmpty ? 3
+        let halfTexels = bundle.images.contains { $0.format == .half8 }
+        let minor: UInt16 = halfTexels ? 5 : waits != nil ? 4 : featured || constantChecksums != nil || !bundle.checks.isEmpty ? 3
             : bundle.placement != nil ? 2 : predicated ? 1 : 0
         let flags = (predicated ? FileLayout.predicatedStepsFlag : 0)
             | (bundle.placement != nil ? FileLayout.placementFlag : 0)

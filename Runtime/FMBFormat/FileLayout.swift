@@ -82,7 +82,7 @@ public struct FileLayout: Equatable, Sendable {
     /// The newest format version this code writes; it reads any 1.x. The writer stamps the lowest minor that
     /// holds the file (1.0 unless it has predicated steps), so bundles without them stay readable by 1.0 readers.
     public static let currentMajor: UInt16 = 1
-    public static let currentMinor: UInt16 = 4
+    public static let currentMinor: UInt16 = 5
     /// Sizes of the v1.0 header and section entry; later minors may grow them (readers use the file's sizes).
     public static let headerSize = 64
     public static let sectionEntrySize = 32

@@ -31,7 +31,6 @@ final class WaitStepTests: XCTestCase {
         XCTAssertEqual(parsed.bundle, bundle)
         XCTAssertEqual(parsed.bundle.schedule.waitStep, [0, 1])
         XCTAssertEqual(parsed.layout.minor, 4)
-        XCTAssertEqual(FileLayout.currentMinor, 4)
         XCTAssertEqual(parsed.layout.flags, FileLayout.placementFlag, "wait steps add no must-understand flag")
         let section = try XCTUnwrap(parsed.layout.section(.waits))
         XCTAssertEqual(section.size, 4 + 2 * 4, "a count and one u32 per image")

@@ -100,43 +100,94 @@ final class CoopmatLoweringTests: XCTestCase {
         let plain = try lower(b, cooperativeMatrix: false)
         XCTAssertTrue(plain.kernels.allSatisfy { $0.features.isEmpty }, "\(plain.kernels.map(\.name))")
         XCTAssertTrue(plain.kernels[plain.steps[0].kernel].name.hasPrefix("gemm_tiled<"))
-        // Same images either way: the tensor-core kernel reads the plain kernels' weight layout.
+        // The same halves either way, 4 per rgba16f texel for the plain kernel, 8 per half8 texel for the
+        // tensor-core kernel (N = 512: rows of an even number of blocks, so no padding between them).
         let tensor = try lower(b, cooperativeMatrix: true)
-        XCTAssertEqual(plain.images.map(\.texels), tensor.images.map(\.texels))
+        XCTAssertEqual(plain.images.map(\.format), [.rgba16f])
+        XCTAssertEqual(tensor.images.map(\.format), [.half8])
+        let values = (256 + 1) * 512
+        XCTAssertEqual((0..<values).map { ImageLayout.component($0, of: plain.images[0]) },
+                       (0..<values).map { ImageLayout.component($0, of: tensor.images[0]) })
     }
 
-    func testALargeGemmRunsOnLargeTilesWithoutASplitAndDeclaresTheFeature() throws {
+    /// A half8 image's rows are whole texels: with an odd number of blocks (N = 300, 75 blocks) each row of B and
+    /// the bias row end with 4 zeros, so gemm_cm reads row k at texel k · 38.
+    func testHalf8RowsOfAnOddNumberOfBlocksArePaddedToWholeTexels() throws {
+        let (m, k, n) = (64, 64, 300)
+        let b = gemmGraph(m: m, k: k, n: n)
+        let w = try XCTUnwrap(b.initializers["w"]?.floats()), c = try XCTUnwrap(b.initializers["c"]?.floats())
+        let p = try lower(b, cooperativeMatrix: true)
+        XCTAssertTrue(p.kernels[p.steps[1].kernel].name.hasPrefix("gemm_cm<"))
+        let image = p.images[0]
+        XCTAssertEqual(image.format, .half8)
+        let g = WeightPacking.GemmGeometry(k: k, n: n, rowAlignment: 2)
+        XCTAssertEqual(g.rowBlocks, 76)
+        XCTAssertGreaterThanOrEqual(image.width * image.height * image.layers * 8, g.texels * 4)
+        for kk in [0, 1, 37, k - 1] {
+            for col in [0, 5, 298, 299] {
+                let (t, lane) = g.texel(k: kk, n: col)
+                XCTAssertEqual(ImageLayout.component(4 * t + lane, of: image), Float(Float16(w[kk * n + col])))
+            }
+            for pad in 300..<304 {
+                XCTAssertEqual(ImageLayout.component(kk * 304 + pad, of: image), 0, "row \(kk) padding")
+            }
+        }
+        let (bt, bl) = g.biasTexel(n: 299)
+        XCTAssertEqual(bt, k * 76 + 74)
+        XCTAssertEqual(ImageLayout.component(4 * bt + bl, of: image), Float(Float16(c[299])))
+        // The push constants still carry NB = 75: the kernel derives the row of 38 texels from it.
+        XCTAssertEqual(push(p, 1)[3], 75)
+    }
+
+    func testALargeGemmConvertsAOnceRunsOnLargeTilesWithoutASplitAndDeclaresTheFeature() throws {
         let p = try lower(gemmGraph(m: 2048, k: 256, n: 2048, relu: true), cooperativeMatrix: true)
-        XCTAssertEqual(p.steps.count, 1, "no split over K, no reduction")
-        let kernel = p.kernels[p.steps[0].kernel]
-        XCTAssertEqual(kernel.name, "gemm_cm<CM_BK=64,CM_BM=128,CM_BN=128,CM_DB=0,CM_VECTOR_A=1,CM_WM=2,CM_WN=4,WEIGHT_FORMAT=rgba16f>[1,0]",
-                       "the fused relu is spec constant 0")
+        XCTAssertEqual(p.steps.count, 2, "A to halves once, then the product: no split over K, no reduction")
+        XCTAssertEqual(p.kernels[p.steps[0].kernel].name, "to_half<>[256]")
+        XCTAssertEqual(push(p, 0), [2048, 256, 256, 32], "M K strideM runsPerRow")
+        let kernel = p.kernels[p.steps[1].kernel]
+        XCTAssertEqual(kernel.name, "gemm_cm<CM_BK=64,CM_BM=128,CM_BN=128,CM_DB=0,CM_HALF_A=1,CM_VECTOR_A=0,CM_WM=2,CM_WN=4,"
+                       + "WEIGHT_FORMAT=rgba32ui>[1,0]", "the fused relu is spec constant 0")
         XCTAssertEqual(kernel.features, .cooperativeMatrixNV)
         XCTAssertEqual(kernel.workgroupSize, [256, 1, 1])
         XCTAssertEqual(kernel.sharedMemoryBytes, CoopmatTile.large.sharedMemoryBytes)
         // 512 texel blocks / 32 per tile, 2048 rows / 128 per tile.
-        XCTAssertEqual(p.steps[0].groups, [16, 16, 1])
-        let pc = push(p, 0)
-        XCTAssertEqual(Array(pc[0..<4]), [2048, 2048, 256, 512], "M N K NB")
+        XCTAssertEqual(p.steps[1].groups, [16, 16, 1])
+        let pc = push(p, 1)
+        XCTAssertEqual(Array(pc[0..<6]), [2048, 2048, 256, 512, 256, 1], "M N K NB strideM (halves) strideK")
         XCTAssertEqual(Array(pc[6..<8]), [256, 1], "kPerSlice slices")
+        // The product reads what to_half wrote.
+        XCTAssertEqual(p.steps[1].bindings[0], p.steps[0].bindings[1])
+    }
+
+    /// Rows of halves are K rounded up to 8 (K = 100: 13 runs, a row stride of 104); a product of one column tile
+    /// converts A itself (no extra step).
+    func testHalfRowsRoundKUpTo8AndOneColumnTileConvertsInPlace() throws {
+        let p = try lower(gemmGraph(m: 256, k: 100, n: 256), cooperativeMatrix: true)
+        XCTAssertEqual(p.kernels[p.steps[0].kernel].name, "to_half<>[256]")
+        XCTAssertEqual(push(p, 0), [256, 100, 100, 13])
+        XCTAssertEqual(push(p, 1)[4], 104, "strideM in halves")
+        let one = try lower(gemmGraph(m: 256, k: 128, n: 64), cooperativeMatrix: true)
+        XCTAssertEqual(one.steps.count, 1)
+        XCTAssertTrue(one.kernels[one.steps[0].kernel].name.contains("CM_HALF_A=0,CM_VECTOR_A=1"),
+                      one.kernels[one.steps[0].kernel].name)
     }
 
     func testFewTilesSplitKInSlabMultiplesAndReduceOnce() throws {
         // 64 × 256 output → 1 × 4 small tiles: far below a wave, so K is split.
         let p = try lower(gemmGraph(m: 64, k: 4096, n: 256, relu: true), cooperativeMatrix: true)
-        XCTAssertEqual(p.steps.count, 2)
-        let product = p.kernels[p.steps[0].kernel]
-        XCTAssertTrue(product.name.hasPrefix("gemm_cm<CM_BK=32,CM_BM=64,CM_BN=64,CM_DB=0,CM_VECTOR_A=1,CM_WM=2,CM_WN=2,"), product.name)
+        XCTAssertEqual(p.steps.count, 3, "to_half, the product, the reduction")
+        let product = p.kernels[p.steps[1].kernel]
+        XCTAssertTrue(product.name.hasPrefix("gemm_cm<CM_BK=32,CM_BM=64,CM_BN=64,CM_DB=0,CM_HALF_A=1,CM_VECTOR_A=0,CM_WM=2,CM_WN=2,"), product.name)
         XCTAssertTrue(product.name.hasSuffix("[0,0]"), "partial sums carry no activation: \(product.name)")
-        XCTAssertTrue(p.kernels[p.steps[1].kernel].name.hasPrefix("splitk_reduce<>[256,1]"),
+        XCTAssertTrue(p.kernels[p.steps[2].kernel].name.hasPrefix("splitk_reduce<>[256,1]"),
                       "the reduction applies the relu")
-        let pc = push(p, 0)
+        let pc = push(p, 1)
         let kPerSlice = Int(pc[6]), slices = Int(pc[7])
         XCTAssertGreaterThan(slices, 1)
         XCTAssertEqual(kPerSlice % CoopmatTile.small.bk, 0)
         XCTAssertGreaterThanOrEqual(kPerSlice * slices, 4096)
         XCTAssertLessThan(kPerSlice * (slices - 1), 4096, "no empty slice")
-        XCTAssertEqual(p.steps[0].groups, [4, 1, UInt32(slices)])
+        XCTAssertEqual(p.steps[1].groups, [4, 1, UInt32(slices)])
     }
 
     func testColumnPiecesKeepWholeTensorCoreTiles() throws {
@@ -145,12 +196,13 @@ final class CoopmatLoweringTests: XCTestCase {
         let split = try XCTUnwrap(p.splits.first)
         XCTAssertGreaterThan(split.pieces, 1)
         var columns = 0
-        for step in 0..<split.pieces {
+        XCTAssertEqual(p.kernels[p.steps[0].kernel].name, "to_half<>[256]", "one conversion for every piece")
+        for step in 1...split.pieces {
             XCTAssertTrue(p.kernels[p.steps[step].kernel].name.hasPrefix("gemm_cm<"))
             let pc = push(p, step)
             XCTAssertEqual(Int(pc[13]), columns, "piece \(step): n0")
             XCTAssertEqual(pc[14], 1000, "piece \(step): ldY")
-            if step < split.pieces - 1 {
+            if step < split.pieces {
                 XCTAssertEqual(Int(pc[1]) % 64, 0, "piece \(step) has \(pc[1]) columns")
             }
             columns += Int(pc[1])
@@ -235,8 +287,9 @@ final class CoopmatLoweringTests: XCTestCase {
         XCTAssertEqual(compiled.report.cooperativeMatrixSteps, 1)
         let file = try BundleWriter.serialize(compiled.bundle, payload: compiled.payload)
         let parsed = try file.withUnsafeBytes { try BundleReader.parse(bytes: $0) }
-        XCTAssertEqual(parsed.layout.minor, 3)
+        XCTAssertEqual(parsed.layout.minor, 5, "a half8 image")
         XCTAssertEqual(parsed.bundle.meta.requirements.features, .cooperativeMatrixNV)
+        XCTAssertEqual(parsed.bundle.images.map(\.format), [.half8])
 
         let plain = try Compiler.assemble(try lower(gemmGraph(m: 256, k: 128, n: 256), cooperativeMatrix: false),
                                           name: "plain", options: options)
@@ -246,7 +299,7 @@ final class CoopmatLoweringTests: XCTestCase {
 
     // MARK: - SPIR-V
 
-    /// Every variant the catalog lists (both tiles and the other axis combinations, both weight formats) passes
+    /// Every variant the catalog lists (both tiles and the other axis combinations) passes
     /// spirv-val for Vulkan 1.2 and declares the capability the validator maps to the feature.
     func testEveryVariantPassesSpirvVal() throws {
         let tool = ["/usr/bin/spirv-val", "/usr/local/bin/spirv-val"].first { FileManager.default.isExecutableFile(atPath: $0) }
@@ -257,7 +310,7 @@ final class CoopmatLoweringTests: XCTestCase {
         let variants = KernelCatalog.allVariants().filter {
             [KernelCatalog.gemmCoopmat.file, KernelCatalog.matmulCoopmat.file].contains($0.file)
         }
-        XCTAssertEqual(variants.count, 17, "16 of gemm_cm, 1 of matmul_cm")
+        XCTAssertEqual(variants.count, 17, "16 of gemm_cm (tiles × CM_HALF_A; its weights are half8 in every precision), 1 of matmul_cm")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("coopmat-spirv-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }

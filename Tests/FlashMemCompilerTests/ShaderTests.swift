@@ -38,7 +38,7 @@ final class ShaderTests: XCTestCase {
     func testSpecializationConstantIdsAreDense() throws {
         let compiler = try ShaderCompiler()
         let expected: [String: Int] = [
-            "conv2d.comp": 2, "conv2d_igemm.comp": 1, "gemm.comp": 3, "gemm_tiled.comp": 2, "gemm_cm.comp": 2, "splitk_reduce.comp": 2, "matmul.comp": 2, "matmul_cm.comp": 2, "binary.comp": 5, "unary.comp": 3, "where.comp": 1,
+            "conv2d.comp": 2, "conv2d_igemm.comp": 1, "gemm.comp": 3, "gemm_tiled.comp": 2, "gemm_cm.comp": 2, "to_half.comp": 1, "splitk_reduce.comp": 2, "matmul.comp": 2, "matmul_cm.comp": 2, "binary.comp": 5, "unary.comp": 3, "where.comp": 1,
             "pool.comp": 4, "global_avgpool.comp": 1, "softmax.comp": 2, "batchnorm.comp": 2,
             "reduce.comp": 3, "argmax.comp": 4, "cumsum.comp": 4, "normalize.comp": 3,  // normalization / reduction
             "copy_strided.comp": 1, "gather.comp": 1, "gather_image.comp": 1, "pad.comp": 3, "trilu.comp": 2, "resize.comp": 2,  // movement
@@ -48,7 +48,7 @@ final class ShaderTests: XCTestCase {
             "attention.comp": 5,
         ]
         for family in KernelCatalog.all {
-            let defines = family.readsWeightImage ? ["WEIGHT_FORMAT": "rgba32f"] : [:]
+            let defines = family.readsWeightImage ? ["WEIGHT_FORMAT": family.weightFormat(.fp32).glslLayout] : [:]
             let ids = try SPIRVReflection(compiler.compile(family.file, defines: defines)).specIds
             XCTAssertEqual(ids, Array(0..<(expected[family.file] ?? -1)), family.file)
         }

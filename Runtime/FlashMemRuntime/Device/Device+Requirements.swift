@@ -91,6 +91,7 @@ extension ImageFormat {
         switch self {
         case .rgba32f: VK_FORMAT_R32G32B32A32_SFLOAT
         case .rgba16f: VK_FORMAT_R16G16B16A16_SFLOAT
+        case .half8: VK_FORMAT_R32G32B32A32_UINT
         }
     }
 }

@@ -58,17 +58,19 @@ public enum ImageLayout {
         (t % width, (t / width) % height, t / (width * height))
     }
 
-    /// A weight image holding `values` (4 per texel, already in the kernel's read order), padded with zeros
-    /// to its whole extent and encoded as `format` (IEEE half with round-to-nearest-even for rgba16f).
+    /// A weight image holding `values` (`format.valuesPerTexel` per texel, already in the kernel's read order),
+    /// padded with zeros to its whole extent and encoded as `format` (IEEE half with round-to-nearest-even for
+    /// rgba16f and half8).
     public static func image(name: String, values: [Float], format: ImageFormat) -> WeightImage {
-        let texels = LoweringMath.ceilDiv(values.count, 4)
+        let texels = LoweringMath.ceilDiv(values.count, format.valuesPerTexel)
         let (width, height, layers) = extent(texels: texels)
-        let total = width * height * layers * 4
+        let total = width * height * layers * format.valuesPerTexel
         let bytes = encode(values, format: format, paddedTo: total)
         return WeightImage(name: name, format: format, width: width, height: height, layers: layers, texels: bytes)
     }
 
-    /// `values` as little-endian fp32 or fp16 components, zero-padded to `count` components.
+    /// `values` as little-endian fp32 or fp16 components, zero-padded to `count` components (half8 holds the
+    /// same halves as rgba16f, 8 to a texel).
     public static func encode(_ values: [Float], format: ImageFormat, paddedTo count: Int) -> [UInt8] {
         let count = max(count, values.count)
         switch format {
@@ -83,7 +85,7 @@ public enum ImageLayout {
                 }
                 initialized = count * 4
             }
-        case .rgba16f:
+        case .rgba16f, .half8:
             return [UInt8](unsafeUninitializedCapacity: count * 2) { bytes, initialized in
                 let out = UnsafeMutableRawBufferPointer(bytes)
                 for (i, v) in values.enumerated() {
@@ -97,13 +99,14 @@ public enum ImageLayout {
         }
     }
 
-    /// Component `i` (texel i / 4, lane i % 4) of an encoded image, widened to Float. For tests and tools.
+    /// Component `i` (texel i / valuesPerTexel, lane i % valuesPerTexel) of an encoded image, widened to Float.
+    /// For tests and tools.
     public static func component(_ i: Int, of image: WeightImage) -> Float {
         image.texels.withUnsafeBytes { raw in
             switch image.format {
             case .rgba32f:
                 return Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))
-            case .rgba16f:
+            case .rgba16f, .half8:
                 return Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))))
             }
         }

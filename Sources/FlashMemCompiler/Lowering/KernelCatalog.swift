@@ -13,8 +13,15 @@ struct KernelFamily: Sendable {
     /// Compile-time axes: define name → the values the lowering may pick (first = default).
     var axes: [(define: String, values: [String])]
 
+    /// Its weight image holds 8 halves per texel (`ImageFormat.half8`) in every precision, instead of the
+    /// precision's format: a tensor-core kernel, which exists only in fp16 bundles.
+    var halfTexels = false
+
     /// Kernels reading a weight image are compiled once per image format (WEIGHT_FORMAT).
     var readsWeightImage: Bool { bindings.contains(.storageImage) }
+
+    /// The format of the weight image it reads in a bundle of `precision`.
+    func weightFormat(_ precision: Precision) -> ImageFormat { halfTexels ? .half8 : precision.imageFormat }
 
     var stem: String { String(file.prefix(while: { $0 != "." })) }
 }
@@ -45,7 +52,10 @@ enum KernelCatalog {
     static let gemmCoopmat = KernelFamily(file: "gemm_cm.comp", bindings: [buffer, image, buffer, buffer],
                                           pushConstantSize: 15 * 4,
                                           axes: [("CM_BM", ["128", "64"]), ("CM_BN", ["128", "64"]),
-                                                 ("CM_WM", ["2"]), ("CM_WN", ["4", "2"])])
+                                                 ("CM_WM", ["2"]), ("CM_WN", ["4", "2"]), ("CM_HALF_A", ["0", "1"])],
+                                          halfTexels: true)
+    /// A (fp32), H (rows of halves for gemm_cm's CM_HALF_A). Push: M K strideM runsPerRow.
+    static let toHalf = KernelFamily(file: "to_half.comp", bindings: [buffer, buffer], pushConstantSize: 4 * 4, axes: [])
     /// Partial sums, Y. Push: count slices.
     static let splitKReduce = KernelFamily(file: "splitk_reduce.comp", bindings: [buffer, buffer],
                                            pushConstantSize: 2 * 4, axes: [])
@@ -84,7 +94,7 @@ enum KernelCatalog {
     static let attention = KernelFamily(file: "attention.comp", bindings: [buffer, buffer, buffer, buffer, buffer, buffer],
                                         pushConstantSize: 32 * 4, axes: [("ATT_DMAX", ["64", "128"])])
 
-    static let all: [KernelFamily] = [conv2d, conv2dIGemm, gemm, gemmTiled, gemmCoopmat, splitKReduce, matmul,
+    static let all: [KernelFamily] = [conv2d, conv2dIGemm, gemm, gemmTiled, gemmCoopmat, toHalf, splitKReduce, matmul,
                                       matmulCoopmat, binary, unary, pool,
                                       globalAvgPool, softmax, softmaxInPlace, batchnorm, attention]
         + reductionFamilies  // Lowering+Reduce.swift
@@ -104,9 +114,8 @@ enum KernelCatalog {
                 combos = combos.flatMap { base in axis.values.map { base.merging([axis.define: $0]) { $1 } } }
             }
             if family.readsWeightImage {
-                combos = combos.flatMap { base in
-                    Precision.allCases.map { base.merging(["WEIGHT_FORMAT": $0.weightFormatDefine]) { $1 } }
-                }
+                let layouts = Set(Precision.allCases.map { family.weightFormat($0).glslLayout }).sorted()
+                combos = combos.flatMap { base in layouts.map { base.merging(["WEIGHT_FORMAT": $0]) { $1 } } }
             }
             result += combos.map { (family.file, $0) }
         }

@@ -215,6 +215,8 @@ extension LoweringContext {
         let rowGroups: Int
         let blocksPerGroup: Int
         let tiled: Bool
+        var family = KernelCatalog.gemm
+        var halfA = false
         if cooperativeMatrix, let tile = coopmatTileOverride.map({ Lowering.coopmatMinimumMet(m: m, k: k, n: nCols) ? $0 : nil })
             ?? Lowering.coopmatTile(m: m, k: k, n: nCols) {
             // Tensor cores: BM × BN tiles of 16 × 16 fragments, K in slabs of 32.
@@ -228,8 +230,12 @@ extension LoweringContext {
             split = Lowering.splitK(tiles: rowGroups * columnTiles, k: k, step: tile.bk, minDepth: 4 * tile.bk)
             // A read 4 values at a time where its rows are contiguous and 16-byte aligned.
             let vectorA = aStrides.k == 1 && aStrides.m % 4 == 0 && k % 4 == 0
+            // A read by several column tiles is converted to halves once (to_half.comp) rather than in each.
+            halfA = aStrides.k == 1 && columnTiles >= 2
+            family = KernelCatalog.gemmCoopmat
             kernel = try self.kernel(KernelRequest(
-                family: KernelCatalog.gemmCoopmat, defines: tile.defines.merging(["CM_VECTOR_A": vectorA ? "1" : "0"]) { $1 },
+                family: family, defines: tile.defines.merging(["CM_VECTOR_A": vectorA && !halfA ? "1" : "0",
+                                                               "CM_HALF_A": halfA ? "1" : "0"]) { $1 },
                 specConstants: [split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue, hasC],
                 workgroupSize: [UInt32(tile.invocations), 1, 1], sharedMemoryBytes: tile.sharedMemoryBytes,
                 features: .cooperativeMatrixNV))
@@ -244,8 +250,9 @@ extension LoweringContext {
             }
             let columnTiles = LoweringMath.ceilDiv(geometry.blocks, blocksPerGroup)
             split = Lowering.splitK(tiles: rowGroups * columnTiles, k: k, step: 16, minDepth: 64)
+            family = KernelCatalog.gemmTiled
             kernel = try self.kernel(KernelRequest(
-                family: KernelCatalog.gemmTiled, defines: ["GT_TM": "\(tm)", "GT_TN": "\(tn)"],
+                family: family, defines: ["GT_TM": "\(tm)", "GT_TN": "\(tn)"],
                 specConstants: [split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue, hasC],
                 workgroupSize: [256, 1, 1], sharedMemoryBytes: 16 * 16 * (tm + tn) * 16))
         } else {
@@ -261,25 +268,33 @@ extension LoweringContext {
             let columnGroups = LoweringMath.ceilDiv(geometry.blocks, wg)
             split = Lowering.splitK(tiles: rowGroups * columnGroups, k: k, step: 1, minDepth: 16)
             kernel = try self.kernel(KernelRequest(
-                family: KernelCatalog.gemm, defines: ["GEMM_TM": "\(tm)"],
+                family: family, defines: ["GEMM_TM": "\(tm)"],
                 specConstants: [UInt32(wg), split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue,
                                 hasC],
                 workgroupSize: [UInt32(wg), 1, 1]))
         }
+        // The kernel's weight format: a half8 image (tensor cores) packs rows of whole texels of 2 blocks.
+        let format = family.weightFormat(precision)
+        let rowAlignment = format == .half8 ? 2 : 1
         let pieces = try pieceRanges(n, weight: bName, units: geometry.blocks,
-                                     granules: tiled ? [blocksPerGroup, 1] : [1], axis: .columns) { r in
-            k * r.count + r.count
+                                     granules: tiled ? [blocksPerGroup, 1] : [1], axis: .columns, format: format) { r in
+            LoweringMath.ceilDiv(WeightPacking.GemmGeometry(k: k, n: 4 * r.count, rowAlignment: rowAlignment).texels * 4,
+                                 format.valuesPerTexel)
         }
         let target = split.slices > 1 ? temporary("\(y)#splitk", shape: [split.slices, m * nCols]) : y
-        let aBinding = try read(a, for: n)
+        var aBinding = try read(a, for: n)
         let cBinding = try addend.map { try read($0.name, for: n) } ?? aBinding
+        var aRowStride = aStrides.m
+        if halfA {
+            (aBinding, aRowStride) = try emitToHalf(n, a: aBinding, m: m, k: k, strideM: aStrides.m, product: y)
+        }
         let values = b.floats()
         for (p, blocks) in pieces.enumerated() {
             let n0 = blocks.lowerBound * 4, columns = min(nCols, blocks.upperBound * 4) - n0
-            let pieceGeometry = WeightPacking.GemmGeometry(k: k, n: columns)
+            let pieceGeometry = WeightPacking.GemmGeometry(k: k, n: columns, rowAlignment: rowAlignment)
             let packed = WeightPacking.gemm(b: values, transB: transB, geometry: pieceGeometry, alpha: alpha,
                                             bias: bias, beta: beta, columnOffset: n0, totalColumns: nCols)
-            let image = self.image(named: pieceName(bName, p, of: pieces.count), values: packed)
+            let image = self.image(named: pieceName(bName, p, of: pieces.count), values: packed, format: format)
             guard case .image(let imageIndex) = image else { return }
             let extent = program.images[imageIndex]
             let log2W = ImageLayout.log2(extent.width), log2H = ImageLayout.log2(extent.height)
@@ -287,7 +302,7 @@ extension LoweringContext {
             let flops = 2.0 * Double(m) * Double(k) * Double(columns)
             let bytes = Double(aBytes + imageBytes(image)) + share * Double(cBytes + m * nCols * 4)
             var push = PushConstants()
-            push.append([m, columns, k, pieceGeometry.blocks, aStrides.m, aStrides.k, split.kPerSlice, split.slices,
+            push.append([m, columns, k, pieceGeometry.blocks, aRowStride, aStrides.k, split.kPerSlice, split.slices,
                          log2W, log2H])
             push.append(addend?.beta ?? 0)
             push.append([addend?.rowStride ?? 0, addend?.columnStride ?? 0])
@@ -300,6 +315,23 @@ extension LoweringContext {
         if split.slices > 1 {
             try emitSplitKReduce(n, partial: target, y: y, count: m * nCols, slices: split.slices)
         }
+    }
+
+    /// to_half.comp: A[M, K] (row m at m · strideM, contiguous along K) as rows of K rounded up to 8 halves in a
+    /// temporary of the arena, for gemm_cm.comp's CM_HALF_A. Returns its binding and row stride (in halves).
+    func emitToHalf(_ n: LoweringNode, a: LoweredBinding, m: Int, k: Int, strideM: Int,
+                    product y: String) throws -> (LoweredBinding, Int) {
+        let runsPerRow = LoweringMath.ceilDiv(k, 8)
+        let half = temporary("\(y)#halfA", shape: [m, 4 * runsPerRow])  // 8 halves = 4 floats of arena
+        let wg = 256
+        let kernel = try self.kernel(KernelRequest(family: KernelCatalog.toHalf, specConstants: [UInt32(wg)],
+                                                   workgroupSize: [UInt32(wg), 1, 1]))
+        var push = PushConstants()
+        push.append([m, k, strideM, runsPerRow])
+        try emit(n, kernel: kernel, groups: try groups1D(n, items: m * runsPerRow, perGroup: wg),
+                 bindings: [a, try write(half, for: n)], push: push, flops: 0,
+                 bytes: Double(m * k * 4 + m * runsPerRow * 16))
+        return (try read(half, for: n), 8 * runsPerRow)
     }
 
     /// splitk_reduce.comp: Y = act(Σ over `slices` partial sums of `count` values).

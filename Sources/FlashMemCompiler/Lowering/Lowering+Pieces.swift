@@ -8,11 +8,11 @@
 import FMBFormat
 
 extension LoweringContext {
-    /// Bytes of a weight image holding `texels` texels in this lowering's precision (its padded extent, what the
-    /// bundle stores and the pool holds).
-    func imageBytes(texels: Int) -> Int {
+    /// Bytes of a weight image holding `texels` texels of `format` (default: this lowering's precision's; its padded
+    /// extent, what the bundle stores and the pool holds).
+    func imageBytes(texels: Int, format: ImageFormat? = nil) -> Int {
         let (width, height, layers) = ImageLayout.extent(texels: texels)
-        return width * height * layers * (precision == .fp16 ? 8 : 16)
+        return width * height * layers * (format ?? precision.imageFormat).texelBytes
     }
 
     /// How to cut `units` units of a weight (texel blocks of columns or channels, table rows) into consecutive
@@ -21,9 +21,9 @@ extension LoweringContext {
     /// `granules` (tried in order: a kernel's tile first, then smaller) that all fit. Records the cut in
     /// `program.splits`. Throws, naming the node and weight, when even one granule is too large.
     func pieceRanges(_ n: LoweringNode, weight: String, units: Int, granules: [Int], axis: WeightSplit.Axis,
-                     texels: (Range<Int>) -> Int) throws -> [Range<Int>] {
+                     format: ImageFormat? = nil, texels: (Range<Int>) -> Int) throws -> [Range<Int>] {
         let whole = 0..<max(units, 1)
-        let wholeBytes = imageBytes(texels: texels(whole))
+        let wholeBytes = imageBytes(texels: texels(whole), format: format)
         guard let limit = maxImageBytes, wholeBytes > limit, units > 1 else {
             if let limit = maxImageBytes, wholeBytes > limit {
                 throw error(n, "the weight '\(weight)' needs a \(wholeBytes)-byte image and cannot be cut along "
@@ -32,7 +32,7 @@ extension LoweringContext {
             return [whole]
         }
         for granule in granules where granule >= 1 && granule < units
-            && imageBytes(texels: texels(0..<granule)) <= limit {
+            && imageBytes(texels: texels(0..<granule), format: format) <= limit {
             // From the fewest pieces the bytes allow, more until every piece fits or pieces are one granule long.
             var pieces = max(2, LoweringMath.ceilDiv(wholeBytes, limit))
             var lastLength = Int.max
@@ -41,7 +41,7 @@ extension LoweringContext {
                 if length < lastLength {
                     lastLength = length
                     let ranges = stride(from: 0, to: units, by: length).map { $0..<min(units, $0 + length) }
-                    let largest = ranges.map { imageBytes(texels: texels($0)) }.max() ?? 0
+                    let largest = ranges.map { imageBytes(texels: texels($0), format: format) }.max() ?? 0
                     if largest <= limit {
                         if ranges.count > 1 {
                             program.splits.append(WeightSplit(node: n.label, weight: weight, originalBytes: wholeBytes,
@@ -55,7 +55,7 @@ extension LoweringContext {
                 pieces += 1
             }
         }
-        let smallest = imageBytes(texels: texels(0..<1))
+        let smallest = imageBytes(texels: texels(0..<1), format: format)
         throw error(n, "the weight '\(weight)' (\(wholeBytes) bytes as one image) cannot be cut to fit maxImageBytes "
                     + "\(limit): one unit along \(axis.rawValue) alone needs a \(smallest)-byte image")
     }

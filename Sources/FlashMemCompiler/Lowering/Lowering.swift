@@ -18,9 +18,17 @@ public enum Precision: String, Sendable, CaseIterable {
     case fp16
 
     public var imageFormat: ImageFormat { self == .fp16 ? .rgba16f : .rgba32f }
+}
 
-    /// The WEIGHT_FORMAT define of kernels that read weight images (the GLSL format qualifier).
-    var weightFormatDefine: String { self == .fp16 ? "rgba16f" : "rgba32f" }
+extension ImageFormat {
+    /// The WEIGHT_FORMAT define of kernels that read weight images of this format (the GLSL format qualifier).
+    var glslLayout: String {
+        switch self {
+        case .rgba32f: "rgba32f"
+        case .rgba16f: "rgba16f"
+        case .half8: "rgba32ui"
+        }
+    }
 }
 
 public enum Lowering {
@@ -429,7 +437,7 @@ final class LoweringContext {
     func kernel(_ request: KernelRequest) throws -> Int {
         var defines = request.defines
         if request.family.readsWeightImage {
-            defines["WEIGHT_FORMAT"] = precision.weightFormatDefine
+            defines["WEIGHT_FORMAT"] = request.family.weightFormat(precision).glslLayout
         }
         let definePart = defines.keys.sorted().map { "\($0)=\(defines[$0]!)" }.joined(separator: ",")
         let specPart = request.specConstants.map(String.init).joined(separator: ",")
@@ -446,9 +454,9 @@ final class LoweringContext {
         return program.kernels.count - 1
     }
 
-    /// Adds a weight image holding `values` (4 per texel, in the kernel's read order) in the precision's
-    /// format; returns its binding.
-    func image(named base: String, values: [Float]) -> LoweredBinding {
+    /// Adds a weight image holding `values` (in the kernel's read order) in `format` (default: the precision's,
+    /// 4 values per texel); returns its binding.
+    func image(named base: String, values: [Float], format: ImageFormat? = nil) -> LoweredBinding {
         var name = base
         var i = 1
         while imageNames.contains(name) {
@@ -456,7 +464,7 @@ final class LoweringContext {
             i += 1
         }
         imageNames.insert(name)
-        var image = ImageLayout.image(name: name, values: values, format: precision.imageFormat)
+        var image = ImageLayout.image(name: name, values: values, format: format ?? precision.imageFormat)
         if let imageSink {
             imageSink(image)
             image.texels = []

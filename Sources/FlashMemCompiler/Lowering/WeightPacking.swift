@@ -81,21 +81,28 @@ public enum WeightPacking {
     public struct GemmGeometry: Equatable, Sendable {
         public var k: Int
         public var n: Int
+        /// Blocks per row of the packed values round up to a multiple of it: 2 for a half8 image (whose texels
+        /// hold two blocks, so that a row starts on a texel), else 1.
+        public var rowAlignment: Int
 
-        public init(k: Int, n: Int) {
+        public init(k: Int, n: Int, rowAlignment: Int = 1) {
             self.k = k
             self.n = n
+            self.rowAlignment = rowAlignment
         }
 
-        /// Texel blocks of 4 output columns (the last one zero-padded).
+        /// Blocks of 4 output columns (the last one zero-padded); the kernels' NB.
         public var blocks: Int { LoweringMath.ceilDiv(n, 4) }
-        public var weightTexels: Int { k * blocks }
-        /// Weight texels followed by one bias texel per block.
-        public var texels: Int { weightTexels + blocks }
+        /// Blocks per packed row: `blocks`, zero-padded to a multiple of `rowAlignment`.
+        public var rowBlocks: Int { LoweringMath.ceilDiv(blocks, rowAlignment) * rowAlignment }
+        /// Packed blocks of weights (4 values each; a texel of rgba32f / rgba16f images).
+        public var weightTexels: Int { k * rowBlocks }
+        /// Weight blocks followed by one row of bias blocks.
+        public var texels: Int { weightTexels + rowBlocks }
 
-        /// The texel holding B'[k, n] and its lane (gemm.comp's read order: [k][nBlock]).
+        /// The block holding B'[k, n] and its lane (gemm.comp's read order: [k][nBlock]).
         public func texel(k: Int, n: Int) -> (texel: Int, lane: Int) {
-            (k * blocks + n / 4, n % 4)
+            (k * rowBlocks + n / 4, n % 4)
         }
 
         public func biasTexel(n: Int) -> (texel: Int, lane: Int) {
@@ -112,7 +119,7 @@ public enum WeightPacking {
         let total = totalColumns ?? g.n
         precondition(b.count == g.k * total && n0 + g.n <= total, "gemm weight size does not match its geometry")
         var out = [Float](repeating: 0, count: g.texels * 4)
-        let blocks = g.blocks
+        let blocks = g.rowBlocks
         out.withUnsafeMutableBufferPointer { out in
             b.withUnsafeBufferPointer { b in
                 for k in 0..<g.k {
