@@ -57,6 +57,9 @@ neo27b_proj 128 10240 2560 --op gemm --bias
 neo27b_lm_head 128 2560 50257
 vit_fc1 197 768 3072 --op gemm --bias --relu
 odd_edges 300 777 555 --op gemm --bias --relu
+neo125m_proj 128 768 768 --op gemm --bias
+mid_256 256 256 512 --op gemm --bias
+minilm_proj 128 384 384 --op gemm --bias
 gemm_c 200 256 160 --op gemm --c
 EOF
 fi
