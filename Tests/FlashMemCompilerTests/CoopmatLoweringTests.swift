@@ -13,12 +13,14 @@ import TestSupport
 final class CoopmatLoweringTests: XCTestCase {
     nonisolated(unsafe) static var sharedCompiler: ShaderCompiler?
 
+    /// `tile`: the tensor-core tile of every product (`fmc compile --coopmat-tile`), which also takes products
+    /// below the rule's `coopmatMinimumFlops`: the tests of what the lowering emits use small ones.
     private func lower(_ b: GraphBuilder, cooperativeMatrix: Bool, products: Bool = false, precision: Precision = .fp16,
-                       limit: Int? = nil) throws -> LoweredProgram {
+                       limit: Int? = nil, tile: CoopmatTile? = nil) throws -> LoweredProgram {
         if Self.sharedCompiler == nil { Self.sharedCompiler = try ShaderCompiler() }
         return try Lowering.lower(b.graph(), precision: precision, maxImageBytes: limit,
                                   cooperativeMatrix: cooperativeMatrix, cooperativeMatrixProducts: products,
-                                  compiler: Self.sharedCompiler!)
+                                  coopmatTile: tile, compiler: Self.sharedCompiler!)
     }
 
     private func push(_ p: LoweredProgram, _ step: Int) -> [UInt32] {
@@ -56,7 +58,12 @@ final class CoopmatLoweringTests: XCTestCase {
         XCTAssertNil(Lowering.coopmatTile(m: 15, k: 4096, n: 4096))
         XCTAssertNil(Lowering.coopmatTile(m: 4096, k: 31, n: 4096))
         XCTAssertNil(Lowering.coopmatTile(m: 4096, k: 4096, n: 31))
-        XCTAssertEqual(Lowering.coopmatTile(m: 16, k: 32, n: 32), .small)
+        // Below 200 MFLOP: the plain kernels (GPT-Neo-125M's attention projection, MiniLM's), above: tensor cores.
+        XCTAssertNil(Lowering.coopmatTile(m: 16, k: 32, n: 32))
+        XCTAssertNil(Lowering.coopmatTile(m: 128, k: 768, n: 768))
+        XCTAssertNil(Lowering.coopmatTile(m: 128, k: 384, n: 384))
+        XCTAssertEqual(Lowering.coopmatTile(m: 300, k: 555, n: 777), .small)
+        XCTAssertEqual(Lowering.coopmatTile(m: 128, k: 768, n: 3072), .small)
     }
 
     func testTileSharedMemoryFitsEveryTargetAndMatchesTheShaderLayout() {
@@ -102,7 +109,7 @@ final class CoopmatLoweringTests: XCTestCase {
         XCTAssertTrue(plain.kernels[plain.steps[0].kernel].name.hasPrefix("gemm_tiled<"))
         // The same halves either way, 4 per rgba16f texel for the plain kernel, 8 per half8 texel for the
         // tensor-core kernel (N = 512: rows of an even number of blocks, so no padding between them).
-        let tensor = try lower(b, cooperativeMatrix: true)
+        let tensor = try lower(b, cooperativeMatrix: true, tile: .small)
         XCTAssertEqual(plain.images.map(\.format), [.rgba16f])
         XCTAssertEqual(tensor.images.map(\.format), [.half8])
         let values = (256 + 1) * 512
@@ -116,7 +123,7 @@ final class CoopmatLoweringTests: XCTestCase {
         let (m, k, n) = (64, 64, 300)
         let b = gemmGraph(m: m, k: k, n: n)
         let w = try XCTUnwrap(b.initializers["w"]?.floats()), c = try XCTUnwrap(b.initializers["c"]?.floats())
-        let p = try lower(b, cooperativeMatrix: true)
+        let p = try lower(b, cooperativeMatrix: true, tile: .small)
         XCTAssertTrue(p.kernels[p.steps[1].kernel].name.hasPrefix("gemm_cm<"))
         let image = p.images[0]
         XCTAssertEqual(image.format, .half8)
@@ -162,11 +169,11 @@ final class CoopmatLoweringTests: XCTestCase {
     /// Rows of halves are K rounded up to 8 (K = 100: 13 runs, a row stride of 104); a product of one column tile
     /// converts A itself (no extra step).
     func testHalfRowsRoundKUpTo8AndOneColumnTileConvertsInPlace() throws {
-        let p = try lower(gemmGraph(m: 256, k: 100, n: 256), cooperativeMatrix: true)
+        let p = try lower(gemmGraph(m: 256, k: 100, n: 256), cooperativeMatrix: true, tile: .small)
         XCTAssertEqual(p.kernels[p.steps[0].kernel].name, "to_half<>[256]")
         XCTAssertEqual(push(p, 0), [256, 100, 100, 13])
         XCTAssertEqual(push(p, 1)[4], 104, "strideM in halves")
-        let one = try lower(gemmGraph(m: 256, k: 128, n: 64), cooperativeMatrix: true)
+        let one = try lower(gemmGraph(m: 256, k: 128, n: 64), cooperativeMatrix: true, tile: .small)
         XCTAssertEqual(one.steps.count, 1)
         XCTAssertTrue(one.kernels[one.steps[0].kernel].name.contains("CM_HALF_A=0,CM_VECTOR_A=1"),
                       one.kernels[one.steps[0].kernel].name)
@@ -174,7 +181,8 @@ final class CoopmatLoweringTests: XCTestCase {
 
     func testFewTilesSplitKInSlabMultiplesAndReduceOnce() throws {
         // 64 × 256 output → 1 × 4 small tiles: far below a wave, so K is split.
-        let p = try lower(gemmGraph(m: 64, k: 4096, n: 256, relu: true), cooperativeMatrix: true)
+        let k = 8192
+        let p = try lower(gemmGraph(m: 64, k: k, n: 256, relu: true), cooperativeMatrix: true)
         XCTAssertEqual(p.steps.count, 3, "to_half, the product, the reduction")
         let product = p.kernels[p.steps[1].kernel]
         XCTAssertTrue(product.name.hasPrefix("gemm_cm<CM_BK=32,CM_BM=64,CM_BN=64,CM_DB=0,CM_HALF_A=1,CM_VECTOR_A=0,CM_WM=2,CM_WN=2,"), product.name)
@@ -185,14 +193,14 @@ final class CoopmatLoweringTests: XCTestCase {
         let kPerSlice = Int(pc[6]), slices = Int(pc[7])
         XCTAssertGreaterThan(slices, 1)
         XCTAssertEqual(kPerSlice % CoopmatTile.small.bk, 0)
-        XCTAssertGreaterThanOrEqual(kPerSlice * slices, 4096)
-        XCTAssertLessThan(kPerSlice * (slices - 1), 4096, "no empty slice")
+        XCTAssertGreaterThanOrEqual(kPerSlice * slices, k)
+        XCTAssertLessThan(kPerSlice * (slices - 1), k, "no empty slice")
         XCTAssertEqual(p.steps[1].groups, [4, 1, UInt32(slices)])
     }
 
     func testColumnPiecesKeepWholeTensorCoreTiles() throws {
         // A 64 × 1000 fp16 weight in pieces of ≤ 64 KiB: each piece a multiple of the 64-column tile (16 blocks).
-        let p = try lower(gemmGraph(m: 300, k: 64, n: 1000), cooperativeMatrix: true, limit: 64 << 10)
+        let p = try lower(gemmGraph(m: 300, k: 64, n: 1000), cooperativeMatrix: true, limit: 64 << 10, tile: .small)
         let split = try XCTUnwrap(p.splits.first)
         XCTAssertGreaterThan(split.pieces, 1)
         var columns = 0
@@ -213,6 +221,13 @@ final class CoopmatLoweringTests: XCTestCase {
     func testThinProductsStayOnThePlainKernels() throws {
         let p = try lower(gemmGraph(m: 8, k: 512, n: 512), cooperativeMatrix: true)
         XCTAssertTrue(p.kernels.allSatisfy { $0.features.isEmpty }, "\(p.kernels.map(\.name))")
+        // Small products too (67 MFLOP), unless a tile is asked for.
+        let small = try lower(gemmGraph(m: 256, k: 256, n: 512), cooperativeMatrix: true)
+        XCTAssertTrue(small.kernels.allSatisfy { $0.features.isEmpty }, "\(small.kernels.map(\.name))")
+        XCTAssertTrue(small.kernels[small.steps[0].kernel].name.hasPrefix("gemm_tiled<"))
+        XCTAssertEqual(small.images.map(\.format), [.rgba16f])
+        let asked = try lower(gemmGraph(m: 256, k: 256, n: 512), cooperativeMatrix: true, tile: .small)
+        XCTAssertEqual(asked.images.map(\.format), [.half8])
     }
 
     // MARK: - Products of two activations (matmul_cm.comp)
@@ -279,7 +294,7 @@ final class CoopmatLoweringTests: XCTestCase {
     }
 
     func testTheAssembledBundleDeclaresTheFeature() throws {
-        let p = try lower(gemmGraph(m: 256, k: 128, n: 256), cooperativeMatrix: true)
+        let p = try lower(gemmGraph(m: 256, k: 128, n: 256), cooperativeMatrix: true, tile: .small)
         var options = CompileOptions()
         options.precision = .fp16
         let compiled = try Compiler.assemble(p, name: "coopmat", options: options)

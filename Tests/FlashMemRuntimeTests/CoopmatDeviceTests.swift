@@ -16,7 +16,10 @@ final class CoopmatDeviceTests: XCTestCase {
         b.constant("w", [96, 80])
         b.node("MatMul", ["a", "w"], "y", [64, 80])
         b.outputs = ["y"]
-        let program = try Lowering.lower(b.graph(), precision: .fp16, cooperativeMatrix: cooperativeMatrix)
+        // A tile asked for: the rule leaves a product this small (1 MFLOP) to the plain kernels.
+        let program = try Lowering.lower(b.graph(), precision: .fp16, cooperativeMatrix: cooperativeMatrix,
+                                         coopmatTile: cooperativeMatrix ? CoopmatTile.small : nil,
+                                         compiler: ShaderCompiler())
         var options = CompileOptions()
         options.precision = .fp16
         let compiled = try Compiler.assemble(program, name: "coopmat", options: options)

@@ -525,13 +525,19 @@ extension Lowering {
         m >= coopmatMinimum.m && k >= coopmatMinimum.k && n >= coopmatMinimum.n
     }
 
+    /// The least work (2·M·K·N) the rule gives to tensor cores. Below it the tiled plain kernel is as fast or
+    /// faster: its fixed costs are lower (no conversion of A to halves, no 16-row fragments of padding). On an H100
+    /// (coopmat-bench, fp16, gemm_cm against gemm_tiled): 128×768×768 (151 MFLOP) 0.98×, 256×256×512 (67 MFLOP)
+    /// 0.81×, 128×384×384 0.82×, 200×256×160 0.63×; 300×777×555 (259 MFLOP) 1.30×, 197×768×3072 (929 MFLOP) 2.44×.
+    static let coopmatMinimumFlops = 200_000_000
+
     /// The tensor-core tile for Y[M, N] = A[M, K] × B[K, N], or nil when the plain kernels should serve it
-    /// (`coopmatMinimum`). 128 × 128 tiles (8 subgroups) where they make a full wave of workgroups
+    /// (`coopmatMinimum`, `coopmatMinimumFlops`). 128 × 128 tiles (8 subgroups) where they make a full wave of workgroups
     /// (`targetWorkgroups / 2`) without a split over K, else 64 × 64 (4 subgroups); the caller still splits K
     /// when even those would not fill the device. Edges (M, N, K not multiples of the tile) are handled by the
     /// kernel, so no shape is refused for them.
     static func coopmatTile(m: Int, k: Int, n: Int) -> CoopmatTile? {
-        guard coopmatMinimumMet(m: m, k: k, n: n) else { return nil }
+        guard coopmatMinimumMet(m: m, k: k, n: n), 2 * m * k * n >= coopmatMinimumFlops else { return nil }
         let large = CoopmatTile.large
         let largeTiles = LoweringMath.ceilDiv(m, large.bm) * LoweringMath.ceilDiv(n, large.bn)
         return largeTiles >= targetWorkgroups / 2 ? large : .small
