@@ -15,8 +15,9 @@
 #   for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig; bash Benchmarks/peer-bench.sh
 # Settings: MODELS (default the four above; a model the kit has no IREE module for lists IREE as failed),
 # ENGINES (the peers', default all six), BUDGETS (25%), RUNS (20), PEERS=0 skips the peers (ours only, e.g. for a
-# second call: the table script takes several result folders). Results: $OUT/peers/ (results.jsonl, table.md,
-# logs), $OUT/paper-*.log (ours), $OUT/peer-table.md.
+# second call: the table script takes several result folders), TORCH_EAGER (models also run by torch_eager.py,
+# default the GPT-Neo models). Results: $OUT/peers/ (results.jsonl, table.md, logs), $OUT/paper-*.log (ours),
+# $OUT/torch/*.json, $OUT/peer-table.md.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -39,4 +40,16 @@ for m in $MODELS; do
 done
 MODELS="$MODELS" TORCH=0 FP32_MODELS= SPLIT=0 BUDGETS="${BUDGETS:-25%}" RUNS=${RUNS:-20} COLD_RUNS=${COLD_RUNS:-2} \
   OUT=$OUT bash Benchmarks/paper-bench.sh > /dev/null
+# torch eager for the models whose module the kit cannot pickle (GPT-Neo's LM wrapper is a local class; the kit's
+# torch rows say "no torch module"): Benchmarks/paper/torch_eager.py saves its weights and rebuilds it, fp16 and fp32.
+mkdir -p "$OUT/torch" .device/work
+for m in $MODELS; do
+  case " ${TORCH_EAGER-gpt_neo_125m gpt_neo_1_3b gpt_neo_2_7b} " in *" $m "*) ;; *) continue ;; esac
+  CORPUS_SCRIPTS=$repo/.device python3 Benchmarks/paper/torch_eager.py save $m .device/corpus .device/work/$m.pt 2>&1 | tail -1
+  for d in fp16 fp32; do
+    CORPUS_SCRIPTS=$repo/.device python3 Benchmarks/paper/torch_eager.py run .device/work/$m.pt --runs "${RUNS:-20}" \
+      --dtype $d --json "$OUT/torch/$m.$d.json" --ref .device/corpus/$m.ref.npz 2>&1 | tail -1
+  done
+  rm -f .device/work/$m.pt
+done
 python3 Benchmarks/peer_table.py "$OUT" | tee "$OUT/peer-table.md"
