@@ -7,10 +7,8 @@
 # warm median; own device memory and the VK_EXT_memory_budget increase; relative error). peer_table.py puts both
 # in one table, with each peer's failures and their reasons.
 #
-# Here (once): the peer kit, `MODELS="resnet50 mobilenet_v3_large vit_b_16 gpt_neo_125m"
-#   bash ../shared/tools/peers/make_peerkit.sh .peerkit` (git-ignored; GPT-Neo's IREE import needs the kit's
-#   import_onnx_inline_consts.py, its README says how); fmc and fmrun as for core-bench.sh (.device/bin/fmc.xz,
-#   fmrun.gz); cp ../shared/corpus/make_corpus.py ../shared/corpus/ort_runner.py .device/
+# Here (once): the peer kit, `bash Benchmarks/make-peerkit.sh` (.peerkit, git-ignored); fmc and fmrun as for
+#   core-bench.sh (.device/bin/fmc.xz, fmrun.xz); cp ../shared/corpus/make_corpus.py ../shared/corpus/ort_runner.py .device/
 # There (carry .gl, .device, .peerkit):
 #   for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig; bash Benchmarks/peer-bench.sh
 # Settings: MODELS (default the four above; a model the kit has no IREE module for lists IREE as failed),
