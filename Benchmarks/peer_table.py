@@ -4,7 +4,7 @@ torch cannot load the model: torch/MODEL.DTYPE.json), one row each: warm median,
 peak device memory, relative error against the same onnxruntime reference; then per model whether our resident
 warm latency is below every peer that ran the model, and the peers' failures with their reasons.
 
-  peer_table.py OUT_DIR [more OUT_DIRs ...]   (each holds paper-*.log and/or peers/results.jsonl)
+  peer_table.py OUT_DIR [more OUT_DIRs ...]   (each holds paper-*.log, peers/results.jsonl and/or torch/*.json)
 """
 import glob
 import json
