@@ -298,7 +298,7 @@ public struct DataRange: Equatable, Sendable {
     }
 }
 
-public enum ImageFormat: UInt8, Sendable {
+public enum ImageFormat: UInt8, Sendable, CaseIterable {
     /// 4 floats per texel.
     case rgba32f = 1
     /// 4 IEEE halves per texel.

@@ -271,8 +271,10 @@ public enum BundleReader {
             let name = try r.string("\(path).name")
             let raw = try r.u8("\(path).format")
             guard let format = ImageFormat(rawValue: raw) else {
+                let known = ImageFormat.allCases.map(\.rawValue)
                 throw r.fail("\(path).format", "unknown image format \(raw) (this reader, of format "
-                             + "\(FileLayout.currentMajor).\(FileLayout.currentMinor), knows 1 to 3: a newer fmc wrote the bundle)")
+                             + "\(FileLayout.currentMajor).\(FileLayout.currentMinor), knows \(known.min()!) to \(known.max()!): "
+                             + "a newer fmc wrote the bundle)")
             }
             try r.skip(3, "\(path).reserved")
             let width = try r.u32("\(path).width")

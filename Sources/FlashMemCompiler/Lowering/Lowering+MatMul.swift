@@ -273,9 +273,9 @@ extension LoweringContext {
                                 hasC],
                 workgroupSize: [UInt32(wg), 1, 1]))
         }
-        // The kernel's weight format: a half8 image (tensor cores) packs rows of whole texels of 2 blocks.
+        // The kernel's weight format; rows of B are whole texels of it (2 blocks of 4 columns in a half8 image).
         let format = family.weightFormat(precision)
-        let rowAlignment = format == .half8 ? 2 : 1
+        let rowAlignment = format.valuesPerTexel / 4
         let pieces = try pieceRanges(n, weight: bName, units: geometry.blocks,
                                      granules: tiled ? [blocksPerGroup, 1] : [1], axis: .columns, format: format) { r in
             LoweringMath.ceilDiv(WeightPacking.GemmGeometry(k: k, n: 4 * r.count, rowAlignment: rowAlignment).texels * 4,
