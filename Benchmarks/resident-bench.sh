@@ -26,26 +26,7 @@ for model in $MODELS; do
   [ -f $corpus16/$m.onnx ] || /usr/bin/time -f "generate %e s, peak RSS %M KiB" \
     python3 make_corpus.py --out $corpus16 --only $model --dtype fp16 --no-ref --no-bench 2>&1 | tail -2
   [ -f $corpus16/$m.onnx ] || { echo "=== $model FAILED to generate"; continue; }
-  # Inputs from the corpus's description: token ids 0, 97, 194, … (mod 1000), other inputs seeded normals.
-  inputs=$(python3 - $corpus16 $m <<'PY'
-import json, sys
-import numpy as np
-corpus, m = sys.argv[1:]
-spec = json.load(open(f"{corpus}/{m}.json"))
-rng = np.random.default_rng(0)
-flags = []
-for i in spec["inputs"]:
-    shape = [d if isinstance(d, int) and d > 0 else 1 for d in i["shape"]]
-    if i["dtype"].startswith("INT"):
-        a = (np.arange(int(np.prod(shape))) * 97 % 1000).reshape(shape).astype(np.int64 if i["dtype"] == "INT64" else np.int32)
-    else:
-        a = rng.standard_normal(shape).astype(np.float16 if i["dtype"] == "FLOAT16" else np.float32)
-    path = f"{corpus}/{m}.in.{i['name']}.npy"
-    np.save(path, a)
-    flags.append(f"--input {i['name']}={path}")
-print(" ".join(flags))
-PY
-)
+  inputs=$(python3 "$repo/Benchmarks/corpus_inputs.py" $corpus16 $m)  # made from its description: no reference
   /usr/bin/time -f "compile %e s, peak RSS %M KiB" ./bin/fmc compile $corpus16/$m.onnx -o work/$m.fmb --precision fp16 \
     $FMC_FLAGS 2>&1 | grep -E "rror|^  plan|predicted|tensor|compile "
   rm -f $corpus16/$m.onnx $corpus16/$m.onnx.data  # the bundle is all that is needed now; frees the disk
