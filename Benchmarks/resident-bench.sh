@@ -3,7 +3,8 @@
 # generate each model with the corpus script in fp16 and without onnxruntime's reference (the large GPT-Neo models
 # take minutes less: the point here is time, not error — the other benchmarks check errors), compile it in fp16
 # for the device's tensor cores, run it `--preload` RUNS times and report the warm median, the Σ of the per-step
-# GPU times (median over the runs), the steps, and where the time went by the ops the steps' labels name.
+# GPU times (median over the runs), the steps, and where the time went by the ops the steps' labels name; then the
+# warm median again without the profile's timestamps.
 #
 # Here: build and carry as for ab-bench.sh (.device/bin/fmc.xz, fmrun.gz; .device/make_corpus.py).
 # There: for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig; MODELS=gpt_neo_2_7b bash Benchmarks/resident-bench.sh
@@ -33,6 +34,9 @@ for model in $MODELS; do
   ./bin/fmrun work/$m.fmb $inputs --preload --runs "$RUNS" --output-dir work/out.$m \
     --profile-out "$OUT/resident/$m.json" 2>&1 | grep -E -A6 "^warm latency|^first run|^device memory|^profile|rror" \
     | grep -v "^fmrun: warm run"
+  # The same runs without per-step timestamps (two per step, around its barrier and dispatch): the warm latency an
+  # app sees; the profiled one above carries the timestamps' own cost.
+  ./bin/fmrun work/$m.fmb $inputs --preload --runs "$RUNS" 2>&1 | grep -E "^warm latency" | sed 's/^warm latency:/warm, unprofiled:/'
   python3 - "$OUT/resident/$m.json" <<'PY'
 import json, sys, collections
 p = json.load(open(sys.argv[1]))
