@@ -4,10 +4,12 @@
  * with --b-buffer the same texels as a storage buffer of uvec2; --b-format rg32ui or rgba32ui holds the same bytes
  * in an image of that format, rgba32ui's texels being 8 halves each and the image half as wide), 2 = Y (fp32), 3 = C; the 60-byte push block
  * M, N, K, NB, strideM, strideK, kPerSlice, slices, log2W, log2H, beta, cStrideM, cStrideN, n0, ldY. Texel
- * k · NB + nb of B holds B[k, 4nb .. 4nb + 3] and the bias follows at K · NB (zero here).
+ * k · NB + nb of B holds B[k, 4nb .. 4nb + 3] and the bias follows at K · NB (zero, or random with --bias: for
+ * kernels that add it, as gemm_cm.comp does).
  *
  *   gemm-lab --shader FILE [--include DIR] [-D NAME=VALUE]... --M m --N n --K k --bm BM --bn BN
- *            [--b-buffer | --b-format rgba16f|rg32ui|rgba32ui] [--a-half] [--repeats R] [--label TEXT]
+ *            [--b-buffer | --b-format rgba16f|rg32ui|rgba32ui] [--a-half] [--repeats R] [--label TEXT] [--bias]
+ *            [--compile-only]   (only builds the shader: checks a variant where no device has the units)
  *
  * A is fp32 (fp16 with --a-half, packed 4 per uvec2); inputs are random values rounded to fp16, so the reference
  * (float64 dot products of 256 sampled outputs) is exact up to the kernel's fp32 accumulation. Prints one line:
@@ -126,7 +128,7 @@ int main(int argc, char **argv) {
     const char *defines[64];
     int define_count = 0;
     uint32_t M = 0, N = 0, K = 0, bm = 0, bn = 0;
-    int b_buffer = 0, a_half = 0, repeats = 10;
+    int b_buffer = 0, a_half = 0, repeats = 10, compile_only = 0, bias = 0;
     const char *b_format = "rgba16f";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -144,9 +146,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--b-format") && v) b_format = argv[++i];
         else if (!strcmp(a, "--repeats") && v) repeats = atoi(argv[++i]);
         else if (!strcmp(a, "--label") && v) label = argv[++i];
+        else if (!strcmp(a, "--compile-only")) compile_only = 1;
+        else if (!strcmp(a, "--bias")) bias = 1;
         else {
             fprintf(stderr, "usage: gemm-lab --shader FILE [--include DIR] [-D NAME=VALUE]... --M m --N n --K k "
-                            "--bm BM --bn BN [--b-buffer] [--a-half] [--repeats R] [--label TEXT]\n");
+                            "--bm BM --bn BN [--b-buffer] [--a-half] [--repeats R] [--label TEXT] [--compile-only] [--bias]\n");
             return 2;
         }
     }
@@ -177,12 +181,16 @@ int main(int argc, char **argv) {
         return 1;
     }
 
+    if (compile_only) {  /* the shader builds with these defines (checked where no device has the units) */
+        printf("%s: compiled, %zu bytes of SPIR-V\n", label, shaderc_result_get_length(spv));
+        return 0;
+    }
     LabDevice lab = lab_open("gemm-lab", -1, 0);  /* the first discrete GPU, else the first device */
     physical = lab.physical;
     device = lab.device;
     VkCommandBuffer cb = lab.cb;
 
-    /* data: A[M][K], B's texels (K · NB, then NB zero bias texels), fp16-exact values */
+    /* data: A[M][K], B's texels (K · NB, then NB bias texels: zeros unless --bias), fp16-exact values */
     const uint32_t NB = N / 4;
     /* Rows of B are NB texels of 4, or for rgba32ui whole texels of 8 (fmc's half8 images: a row of NB = 2j + 1
      * blocks ends with 4 zeros). */
@@ -205,6 +213,8 @@ int main(int argc, char **argv) {
     uint16_t *b16 = calloc(layer_texels * layers * 4, 2);
     for (uint64_t k = 0; k < K; k++)
         for (uint64_t n = 0; n < N; n++) b16[k * ldb + n] = to_half(next_value());
+    if (bias)  /* the bias row after B's K rows (fmc's layout; kernels that read it add it), checked below */
+        for (uint64_t n = 0; n < N; n++) b16[(uint64_t)K * ldb + n] = to_half(next_value());
 
     VkDeviceSize a_bytes = a_half ? 2ull * M * K : 4ull * M * K;
     VkDeviceSize b_bytes = 8ull * layer_texels * layers;
@@ -378,7 +388,7 @@ int main(int argc, char **argv) {
     for (int s = 0; s < 256; s++) {
         uint32_t m = (uint32_t)((s * 2654435761u) % M), n = (uint32_t)((s * 40503u + 17u) % N);
         if (s == 0) { m = M - 1; n = N - 1; }
-        double ref = 0;
+        double ref = bias ? from_half(b16[(uint64_t)K * ldb + n]) : 0;
         for (uint32_t k = 0; k < K; k++) ref += (double)from_half(a16[(uint64_t)m * K + k]) * from_half(b16[(uint64_t)k * ldb + n]);
         diff += (y[(uint64_t)m * N + n] - ref) * (y[(uint64_t)m * N + n] - ref);
         norm += ref * ref;

@@ -5,7 +5,8 @@
 # straight from global memory). Carry .gl and .device (bin/gemm-lab, bin/coopmat-peak; build-lab.sh, build-peak.sh).
 #   bash Benchmarks/coopmat/lab-run.sh [SHAPES...]   (default "4096x4096x4096"; MxNxK)
 # VARIANTS=production runs only Shaders/gemm_cm.comp itself with the tiles in TILES (BMxBN/WMxWN/BK[/db]),
-# its weights in an image of PRODUCTION_FORMAT (default rgba32ui, fmc's half8);
+# its weights in an image of PRODUCTION_FORMAT (default rgba32ui, fmc's half8) and a random bias row, under each
+# set of defines in EPILOGUES (HALF_ONLY=1: only with A in halves);
 # VARIANTS=formats runs the staged kernel with B from an fp16 buffer and from images of three texel formats.
 # Results: $OUT/lab.txt.
 set -uo pipefail
@@ -31,12 +32,18 @@ for s in $SHAPES; do
   echo "=== $s"
   for t in ${TILES:-128x128/2x4/64 64x64/2x2/32}; do
     IFS=/ read -r bmbn wmwn bk db <<< "$t"; IFS=x read -r bm bn <<< "$bmbn"; IFS=x read -r wm wn <<< "$wmwn"
-    run "gemm_cm.$t" $bm $bn ../../../Shaders/gemm_cm.comp -D WEIGHT_FORMAT=$wf --b-format $wf -D CM_BM=$bm \
-      -D CM_BN=$bn -D CM_WM=$wm -D CM_WN=$wn -D CM_BK=$bk -D CM_DB=$([ "$db" = db ] && echo 1 || echo 0) -D CM_VECTOR_A=1
-    # A as rows of halves (fmc's to_half.comp ahead of the product, CM_HALF_A), where K is a multiple of 8
-    [ $((K % 8)) = 0 ] && [ "$wf" = rgba32ui ] && run "gemm_cm.$t.halfA" $bm $bn ../../../Shaders/gemm_cm.comp \
-      -D WEIGHT_FORMAT=$wf --b-format $wf -D CM_BM=$bm -D CM_BN=$bn -D CM_WM=$wm -D CM_WN=$wn -D CM_BK=$bk \
-      -D CM_DB=$([ "$db" = db ] && echo 1 || echo 0) -D CM_HALF_A=1 --a-half
+    tile="-D WEIGHT_FORMAT=$wf --b-format $wf -D CM_BM=$bm -D CM_BN=$bn -D CM_WM=$wm -D CM_WN=$wn -D CM_BK=$bk
+      -D CM_DB=$([ "$db" = db ] && echo 1 || echo 0) --bias"
+    # EPILOGUES: ';'-separated sets of gemm_cm defines, each a line of its own (e.g. "CM_DIRECT=1;CM_DIRECT=1
+    # CM_ALIAS_C=1"); the first, empty, is the kernel as fmc builds it.
+    IFS=';' read -r -a sets <<< "${EPILOGUES:-}"; [ ${#sets[@]} = 0 ] && sets=("")
+    for set in "${sets[@]}"; do
+      defs=$(for d in $set; do echo -n " -D $d"; done); suffix=$(for d in $set; do echo -n ".${d%=1}"; done)
+      [ "${HALF_ONLY:-0}" = 1 ] || run "gemm_cm.$t$suffix" $bm $bn ../../../Shaders/gemm_cm.comp $tile $defs -D CM_VECTOR_A=1
+      # A as rows of halves (fmc's to_half.comp ahead of the product, CM_HALF_A), where K is a multiple of 8
+      [ $((K % 8)) = 0 ] && [ "$wf" = rgba32ui ] && run "gemm_cm.$t.halfA$suffix" $bm $bn ../../../Shaders/gemm_cm.comp \
+        $tile $defs -D CM_HALF_A=1 --a-half
+    done
   done
   [ "${VARIANTS:-all}" = production ] && continue
   if [ "${VARIANTS:-all}" = formats ]; then  # the weight image's texel format: rgba16f converted, raw bits 8 or 16 bytes

@@ -46,8 +46,10 @@ final class CoopmatLoweringTests: XCTestCase {
     // MARK: - Selection rule
 
     func testTheRulePicksLargeTilesForAFullWaveSmallOnesOtherwiseAndNoneForThinProducts() {
-        // 32 × 32 tiles of 128 × 128: a full wave.
-        XCTAssertEqual(Lowering.coopmatTile(m: 4096, k: 4096, n: 4096), .large)
+        // 32 × 16 tiles of 128 × 256: two waves.
+        XCTAssertEqual(Lowering.coopmatTile(m: 4096, k: 4096, n: 4096), .huge)
+        XCTAssertEqual(Lowering.coopmatTile(m: 2048, k: 512, n: 4096), .large, "8 × 16 = 128 huge tiles, 256 large")
+        XCTAssertEqual(Lowering.coopmatTile(m: 512, k: 2560, n: 10240), .large, "160 huge tiles (measured slower)")
         // GPT-Neo-2.7B at 128 tokens: lm_head has 393 large tiles; the MLP's 20 or 80 would not fill the device.
         XCTAssertEqual(Lowering.coopmatTile(m: 128, k: 2560, n: 50257), .large)
         XCTAssertEqual(Lowering.coopmatTile(m: 128, k: 2560, n: 10240), .small)
@@ -67,10 +69,12 @@ final class CoopmatLoweringTests: XCTestCase {
     }
 
     func testTileSharedMemoryFitsEveryTargetAndMatchesTheShaderLayout() {
-        for tile in [CoopmatTile.large, .small] {
-            // As[BM][BK + 8] + Bs[BK][BN + 8] halves, one 16 × 16 fp32 staging area per subgroup.
-            XCTAssertEqual(tile.sharedMemoryBytes,
-                           tile.bm * (tile.bk + 8) * 2 + tile.bk * (tile.bn + 8) * 2 + tile.wm * tile.wn * 1024)
+        for tile in [CoopmatTile.huge, .large, .small] {
+            // As[BM][BK + 8] + Bs[BK][BN + 8] halves; one 16 × 16 fp32 staging area per subgroup, inside the larger
+            // of the two where it fits.
+            let (a, b) = (tile.bm * (tile.bk + 8) * 2, tile.bk * (tile.bn + 8) * 2)
+            let staging = tile.wm * tile.wn * 1024
+            XCTAssertEqual(tile.sharedMemoryBytes, a + b + (staging <= max(a, b) ? 0 : staging), "\(tile)")
             XCTAssertLessThanOrEqual(tile.sharedMemoryBytes, 48 << 10, "\(tile): the H100's and H200's 48 KiB")
             XCTAssertNil(tile.invalidReason, "\(tile)")
             XCTAssertEqual(tile.bm % (16 * tile.wm), 0)

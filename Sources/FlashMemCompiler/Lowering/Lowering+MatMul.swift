@@ -445,6 +445,10 @@ public struct CoopmatTile: Equatable, Sendable, CustomStringConvertible {
     /// timed on an H100 with fp32 A and the weight image, the fastest on 4096³ and on 512 × 10240 × 2560
     /// (Benchmarks/results/h100-gemm-lab-2026-12-07.txt).
     static let large = CoopmatTile(bm: 128, bn: 128, wm: 2, wn: 4, bk: 64)
+    /// 16 subgroups, 64 × 32 outputs (4 × 2 fragments) each, K in slabs of 32: with A in halves, 189.6 TFLOP/s on
+    /// 4096³ against 167.5 for `large` (H100, gemm-lab: Benchmarks/results/h100-gemm-lab-tiles-2026-12-07.txt), but
+    /// slower where its workgroups make few waves (512 × 10240 × 2560, 160 of them: 112.7 against 123.4).
+    static let huge = CoopmatTile(bm: 128, bn: 256, wm: 2, wn: 8)
     /// 4 subgroups, 32 × 32 outputs (2 × 2 fragments) each.
     static let small = CoopmatTile(bm: 64, bn: 64, wm: 2, wn: 2)
     /// The most shared memory a tile may declare: Vulkan's guaranteed minimum is 16 KiB, the H200 reports 48 KiB.
@@ -499,10 +503,14 @@ public struct CoopmatTile: Equatable, Sendable, CustomStringConvertible {
         ["CM_BM": "\(bm)", "CM_BN": "\(bn)", "CM_WM": "\(wm)", "CM_WN": "\(wn)", "CM_BK": "\(bk)",
          "CM_DB": doubleBuffered ? "1" : "0"]
     }
-    /// As, Bs (fp16, rows padded by 8; twice when double-buffered) and one 16 × 16 fp32 staging area per subgroup,
-    /// as the shader declares them.
+    /// As, Bs (fp16, rows padded by 8; twice when double-buffered) and one 16 × 16 fp32 staging area per subgroup
+    /// for the epilogue, as the shader declares them: the staging areas reuse Bs, or else As, where they fit
+    /// (CM_ALIAS_C), and take memory of their own only where neither is large enough.
     var sharedMemoryBytes: Int {
-        (doubleBuffered ? 2 : 1) * (bm * (bk + 8) * 2 + bk * (bn + 8) * 2) + wm * wn * 256 * 4
+        let buffers = doubleBuffered ? 2 : 1
+        let (a, b) = (buffers * bm * (bk + 8) * 2, buffers * bk * (bn + 8) * 2)
+        let staging = wm * wn * 256 * 4
+        return a + b + (staging <= max(a, b) ? 0 : staging)
     }
     public var description: String {
         "\(bm)x\(bn)/\(wm)x\(wn)/\(bk)" + (doubleBuffered ? "/db" : "")
@@ -532,14 +540,15 @@ extension Lowering {
     static let coopmatMinimumFlops = 200_000_000
 
     /// The tensor-core tile for Y[M, N] = A[M, K] × B[K, N], or nil when the plain kernels should serve it
-    /// (`coopmatMinimum`, `coopmatMinimumFlops`). 128 × 128 tiles (8 subgroups) where they make a full wave of workgroups
-    /// (`targetWorkgroups / 2`) without a split over K, else 64 × 64 (4 subgroups); the caller still splits K
+    /// (`coopmatMinimum`, `coopmatMinimumFlops`). 128 × 256 tiles (16 subgroups) where they make two waves of
+    /// workgroups (`targetWorkgroups`); else 128 × 128 tiles (8 subgroups) where they make a full wave
+    /// (`targetWorkgroups / 2`) without a split over K; else 64 × 64 (4 subgroups), and the caller still splits K
     /// when even those would not fill the device. Edges (M, N, K not multiples of the tile) are handled by the
     /// kernel, so no shape is refused for them.
     static func coopmatTile(m: Int, k: Int, n: Int) -> CoopmatTile? {
         guard coopmatMinimumMet(m: m, k: k, n: n), 2 * m * k * n >= coopmatMinimumFlops else { return nil }
-        let large = CoopmatTile.large
-        let largeTiles = LoweringMath.ceilDiv(m, large.bm) * LoweringMath.ceilDiv(n, large.bn)
-        return largeTiles >= targetWorkgroups / 2 ? large : .small
+        func tiles(_ tile: CoopmatTile) -> Int { LoweringMath.ceilDiv(m, tile.bm) * LoweringMath.ceilDiv(n, tile.bn) }
+        if tiles(.huge) >= targetWorkgroups { return .huge }
+        return tiles(.large) >= targetWorkgroups / 2 ? .large : .small
     }
 }
