@@ -31,6 +31,7 @@ for model in $MODELS; do
   /usr/bin/time -f "compile %e s, peak RSS %M KiB" ./bin/fmc compile $corpus16/$m.onnx -o work/$m.fmb --precision fp16 \
     $FMC_FLAGS 2>&1 | grep -E "rror|^  plan|predicted|tensor|compile "
   rm -f $corpus16/$m.onnx $corpus16/$m.onnx.data  # the bundle is all that is needed now; frees the disk
+  ./bin/fmc inspect work/$m.fmb | sed -n '/^Kernels/,/^  bindings/p' | cut -c1-60,121-  # which kernels, how often
   ./bin/fmrun work/$m.fmb $inputs --preload --runs "$RUNS" --output-dir work/out.$m \
     --profile-out "$OUT/resident/$m.json" 2>&1 | grep -E -A6 "^warm latency|^first run|^device memory|^profile|rror" \
     | grep -v "^fmrun: warm run"

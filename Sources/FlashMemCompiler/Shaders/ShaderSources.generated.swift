@@ -1797,17 +1797,21 @@ void main() {
 // staged into the other of two shared buffers (one barrier per slab), else into the one buffer (two barriers).
 // Edges (M, N, K not multiples of the tile) are zero-filled when staged and masked when stored.
 //
-// Epilogue: each accumulator goes through a per-subgroup 16 × 16 fp32 staging area in shared memory; lane l
-// then owns column l % 16 of rows l / 16 + 2t, adds the bias (slice 0), C (slice 0, HAS_C), applies the
-// activation (unsplit) and writes Y[m · ldY + n0 + col] (or slice z's partial sums P[z][M][ldY]).
+// Epilogue: the bias (slice 0), C (slice 0, HAS_C) and the activation (unsplit), then Y[m · ldY + n0 + col] (or
+// slice z's partial sums P[z][M][ldY]). A tile inside Y with 16-byte aligned rows (CM_DIRECT) stores each
+// accumulator with one cooperative store, bias and C applied to the fragments; an edge tile sends each accumulator
+// through a per-subgroup 16 × 16 fp32 staging area in shared memory, where lane l owns column l % 16 of rows
+// l / 16 + 2t and writes only what is inside Y. The staging areas reuse As or Bs (CM_ALIAS_C), which the main
+// loop no longer reads after its last barrier.
 //
 // groups = (ceil(NB / (BN / 4)), ceil(M / BM), SLICES). kPerSlice is a multiple of BK.
 //
 // Defines: WEIGHT_FORMAT (rgba32ui), CM_BM, CM_BN (tile), CM_WM, CM_WN (subgroup grid; the workgroup has 32 · CM_WM · CM_WN
 // invocations), CM_BK (K per slab: 32 or 64), CM_DB (0/1: two shared buffers), CM_VECTOR_A (1: A is read as
 // vec4 — strideK = 1 and strideM, K multiples of 4 —, 0: value by value through the strides), CM_HALF_A (1: A is
-// rows of strideM halves, a multiple of 8, zero past K — to_half.comp's output —, read one uvec4 per run). The lowering checks that a slab
-// splits into whole runs per invocation (`CoopmatTile.invalidReason`). Spec constants: 0 = ACTIVATION, 1 = HAS_C.
+// rows of strideM halves, a multiple of 8, zero past K — to_half.comp's output —, read one uvec4 per run), CM_DIRECT
+// and CM_ALIAS_C (the epilogue's paths above, 1 by default; gemm-lab compares 0). The lowering checks that a slab
+// splits into whole runs per invocation and that the tile fits shared memory (`CoopmatTile.invalidReason`). Spec constants: 0 = ACTIVATION, 1 = HAS_C.
 // Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums), 3 = C (read only when HAS_C; the
 // lowering binds A there otherwise).
 
@@ -1840,6 +1844,12 @@ void main() {
 #endif
 #ifndef CM_HALF_A
 #define CM_HALF_A 0
+#endif
+#ifndef CM_DIRECT
+#define CM_DIRECT 1
+#endif
+#ifndef CM_ALIAS_C
+#define CM_ALIAS_C 1
 #endif
 
 #define SUBGROUPS (CM_WM * CM_WN)
@@ -1891,7 +1901,25 @@ layout(push_constant) uniform PushConstants {
 #endif
 shared uvec4 As[BUFFERS * AS_SIZE];
 shared uvec4 Bs[BUFFERS * BS_SIZE];
+// The epilogue's staging areas (16 × 16 fp32 per subgroup): with CM_ALIAS_C in the larger of As and Bs, which
+// no subgroup reads after the main loop's last barrier, where it fits; else an array of their own.
+#if CM_ALIAS_C && SUBGROUPS * 64 <= BUFFERS * BS_SIZE
+#define CS_LOAD(i) uintBitsToFloat(Bs[(i) / 4u][(i) % 4u])
+#define CS_STORE(acc, at) coopMatStoreNV(acc, Bs, (at) / 4u, 4u, false)
+#define CS_STORE_FLOAT(i, v) Bs[(i) / 4u][(i) % 4u] = floatBitsToUint(v)
+#define CS_LOAD_FRAGMENT(f, at) coopMatLoadNV(f, Bs, (at) / 4u, 4u, false)
+#elif CM_ALIAS_C && SUBGROUPS * 64 <= BUFFERS * AS_SIZE
+#define CS_LOAD(i) uintBitsToFloat(As[(i) / 4u][(i) % 4u])
+#define CS_STORE(acc, at) coopMatStoreNV(acc, As, (at) / 4u, 4u, false)
+#define CS_STORE_FLOAT(i, v) As[(i) / 4u][(i) % 4u] = floatBitsToUint(v)
+#define CS_LOAD_FRAGMENT(f, at) coopMatLoadNV(f, As, (at) / 4u, 4u, false)
+#else
 shared float Cs[SUBGROUPS * 256];
+#define CS_LOAD(i) Cs[i]
+#define CS_STORE(acc, at) coopMatStoreNV(acc, Cs, at, 16u, false)
+#define CS_STORE_FLOAT(i, v) Cs[i] = v
+#define CS_LOAD_FRAGMENT(f, at) coopMatLoadNV(f, Cs, at, 16u, false)
+#endif
 
 #define ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
 #define HALF fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
@@ -2037,6 +2065,51 @@ void main() {
     const bool addC = HAS_C != 0u && first;
     const uint staging = subgroup * 256u;
     const uint column = lane % 16u;
+#if CM_DIRECT
+    // A tile inside Y whose rows (and C's) start on 16 bytes: each accumulator goes to Y with one cooperative
+    // store; C (beta · C, loaded the same way: an fp32 fragment of the same shape holds its elements where the
+    // accumulator holds theirs), the bias (a 16 × 16 fragment of the bias row repeated, built in the staging area)
+    // and the activation (element by element) are applied to the fragments. The same answer in every invocation.
+    const uint colBase = 4u * nb0 + wn * WTN;  // this subgroup's first column, within the piece
+    if (row0 + CM_BM <= pc.M && 4u * nb0 + CM_BN <= pc.N && pc.ldY % 4u == 0u && pc.n0 % 4u == 0u
+        && (!addC || (pc.cStrideN == 1u && pc.cStrideM % 4u == 0u))) {
+        [[unroll]] for (uint j = 0; j < FN; ++j) {
+            ACC bias = ACC(0.0);
+            if (first) {
+                const uint col = colBase + 16u * j + column;
+                uint pair = WEIGHT_AT(weights, pc.K * ((pc.NB + 1u) / 2u) + col / 8u, pc.log2W, pc.log2H)[(col % 8u) / 2u];
+                const float b = unpackHalf2x16(pair)[col % 2u];
+                subgroupMemoryBarrierShared();
+                subgroupBarrier();
+                for (uint r = lane / 16u; r < 16u; r += 2u) {
+                    CS_STORE_FLOAT(staging + r * 16u + column, b);
+                }
+                subgroupMemoryBarrierShared();
+                subgroupBarrier();
+                CS_LOAD_FRAGMENT(bias, staging);
+            }
+            [[unroll]] for (uint i = 0; i < FM; ++i) {
+                const uint m = row0 + wm * WTM + 16u * i;
+                // Element by element (the same element of two fragments of one type is the same position): glslang
+                // 12 fails on a sum of two cooperative matrices.
+                ACC v = acc[i][j];
+                ACC c;
+                if (addC) {
+                    coopMatLoadNV(c, C, m * pc.cStrideM + pc.n0 + colBase + 16u * j, pc.cStrideM, false);
+                }
+                for (int e = 0; e < v.length(); ++e) {
+                    float x = v[e] + bias[e];
+                    if (addC) {
+                        x += pc.beta * c[e];
+                    }
+                    v[e] = activate(x, ACTIVATION);
+                }
+                coopMatStoreNV(v, Y, outBase + m * pc.ldY + pc.n0 + colBase + 16u * j, pc.ldY, false);
+            }
+        }
+        return;
+    }
+#endif
     [[unroll]] for (uint j = 0; j < FN; ++j) {
         const uint col = 4u * nb0 + wn * WTN + 16u * j + column;  // within this piece
         float bias = 0.0;
@@ -2045,14 +2118,14 @@ void main() {
             bias = unpackHalf2x16(pair)[col % 2u];
         }
         [[unroll]] for (uint i = 0; i < FM; ++i) {
-            coopMatStoreNV(acc[i][j], Cs, staging, 16u, false);
+            CS_STORE(acc[i][j], staging);
             subgroupMemoryBarrierShared();
             subgroupBarrier();
             const uint mBase = row0 + wm * WTM + 16u * i;
             for (uint r = lane / 16u; r < 16u; r += 2u) {
                 uint m = mBase + r;
                 if (m < pc.M && col < pc.N) {
-                    float v = Cs[staging + r * 16u + column] + bias;
+                    float v = CS_LOAD(staging + r * 16u + column) + bias;
                     if (addC) {
                         v += pc.beta * C[m * pc.cStrideM + (pc.n0 + col) * pc.cStrideN];
                     }
