@@ -183,16 +183,21 @@ final class CoopmatLoweringTests: XCTestCase {
                       one.kernels[one.steps[0].kernel].name)
     }
 
-    func testFewTilesSplitKInSlabMultiplesAndReduceOnce() throws {
+    func testFewTilesSplitKInSlabMultiplesAndFinishInTheKernel() throws {
         // 64 × 256 output → 1 × 4 small tiles: far below a wave, so K is split.
         let k = 8192
         let p = try lower(gemmGraph(m: 64, k: k, n: 256, relu: true), cooperativeMatrix: true)
-        XCTAssertEqual(p.steps.count, 3, "to_half, the product, the reduction")
+        XCTAssertEqual(p.steps.count, 2, "to_half, the product (which adds its slices up itself: no reduction step)")
         let product = p.kernels[p.steps[1].kernel]
         XCTAssertTrue(product.name.hasPrefix("gemm_cm<CM_BK=32,CM_BM=64,CM_BN=64,CM_DB=0,CM_HALF_A=1,CM_VECTOR_A=0,CM_WM=2,CM_WN=2,"), product.name)
-        XCTAssertTrue(product.name.hasSuffix("[0,0]"), "partial sums carry no activation: \(product.name)")
-        XCTAssertTrue(p.kernels[p.steps[2].kernel].name.hasPrefix("splitk_reduce<>[256,1]"),
-                      "the reduction applies the relu")
+        XCTAssertTrue(product.name.hasSuffix("[1,0]"), "the last slice applies the relu: \(product.name)")
+        // Bindings: A, weights, the partial sums, C (A), Y, the tile counters (4 tiles, zeros, resident).
+        let bindings = p.steps[1].bindings
+        XCTAssertEqual(bindings.count, 6)
+        XCTAssertEqual(bindings[4], .tensor("y"))
+        XCTAssertNotEqual(bindings[2], .tensor("y"), "partial sums in a temporary")
+        guard case .tensor(let counters) = bindings[5] else { return XCTFail("counters: \(bindings[5])") }
+        XCTAssertEqual(p.tensors[counters]?.constant, [UInt8](repeating: 0, count: 4 * 4))
         let pc = push(p, 1)
         let kPerSlice = Int(pc[6]), slices = Int(pc[7])
         XCTAssertGreaterThan(slices, 1)

@@ -236,7 +236,7 @@ extension LoweringContext {
             kernel = try self.kernel(KernelRequest(
                 family: family, defines: tile.defines.merging(["CM_VECTOR_A": vectorA && !halfA ? "1" : "0",
                                                                "CM_HALF_A": halfA ? "1" : "0"]) { $1 },
-                specConstants: [split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue, hasC],
+                specConstants: [n.activation.rawValue, hasC],
                 workgroupSize: [UInt32(tile.invocations), 1, 1], sharedMemoryBytes: tile.sharedMemoryBytes,
                 features: .cooperativeMatrixNV))
         } else if m >= 64 {
@@ -253,7 +253,7 @@ extension LoweringContext {
             family = KernelCatalog.gemmTiled
             kernel = try self.kernel(KernelRequest(
                 family: family, defines: ["GT_TM": "\(tm)", "GT_TN": "\(tn)"],
-                specConstants: [split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue, hasC],
+                specConstants: [n.activation.rawValue, hasC],
                 workgroupSize: [256, 1, 1], sharedMemoryBytes: 16 * 16 * (tm + tn) * 16))
         } else {
             // Few rows: one texel of columns per invocation, TM rows, a split over K to fill the device.
@@ -308,13 +308,32 @@ extension LoweringContext {
             push.append([addend?.rowStride ?? 0, addend?.columnStride ?? 0])
             push.append([n0, nCols])
             let groups = [LoweringMath.ceilDiv(pieceGeometry.blocks, blocksPerGroup), rowGroups, split.slices]
-            try emit(n, kernel: kernel, groups: groups.map { UInt32(clamping: $0) },
-                     bindings: [aBinding, image, try write(target, for: n), cBinding], push: push, flops: flops,
-                     bytes: bytes)
+            var bindings = [aBinding, image, try write(target, for: n), cBinding]
+            if tiled {  // the kernel finishes its own split (splitk_finish.glsl); unsplit, both are bound to Y
+                let tiles = groups[0] * groups[1]
+                bindings += split.slices > 1 ? [try write(y, for: n), try splitKCounters(tiles: tiles)]
+                                             : [bindings[2], bindings[2]]
+            }
+            // A split finished in the kernel also reads its partial sums back and writes Y.
+            let finish = tiled && split.slices > 1 ? share * Double(m * nCols * 4 * (split.slices + 1)) : 0
+            try emit(n, kernel: kernel, groups: groups.map { UInt32(clamping: $0) }, bindings: bindings, push: push,
+                     flops: flops, bytes: bytes + finish)
         }
-        if split.slices > 1 {
+        if split.slices > 1 && !tiled {
             try emitSplitKReduce(n, partial: target, y: y, count: m * nCols, slices: split.slices)
         }
+    }
+
+    /// The tile counters of products split over K and finished in their kernel (splitk_finish.glsl): one uint per
+    /// output tile, zero before a dispatch and again after it, in one resident tensor of zeros that every such
+    /// product shares (steps run one after another), as long as the most tiles any of them has.
+    private func splitKCounters(tiles: Int) throws -> LoweredBinding {
+        let name = "#splitk-counters"
+        let bytes = 4 * tiles
+        if (program.tensors[name]?.byteSize ?? 0) < bytes {
+            program.tensors[name] = ArenaTensor(name: name, byteSize: bytes, constant: [UInt8](repeating: 0, count: bytes))
+        }
+        return .tensor(name)
     }
 
     /// to_half.comp: A[M, K] (row m at m · strideM, contiguous along K) as rows of K rounded up to 8 halves in a
