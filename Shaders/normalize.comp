@@ -18,6 +18,7 @@
 //
 // groups = Lowering.groups1D(rows, 1).
 // Spec constants: 0 = WG (a power of two ≤ 1024), 1 = HAS_BIAS, 2 = WRITE_STATS.
+// Defines: NORM_HALF_OUT (1: Y as rows of halves for gemm_cm.comp's CM_HALF_A, see below).
 // Bindings: 0 = X, 1 = scale, 2 = bias (scale again when HAS_BIAS = 0; never read), 3 = Y,
 //           4 = Mean [rows], 5 = InvStdDev [rows] (LayerNormalization's optional outputs; Y again when
 //           WRITE_STATS = 0, never written).
@@ -31,7 +32,16 @@ layout(constant_id = 2) const uint WRITE_STATS = 0u;
 layout(std430, set = 0, binding = 0) readonly buffer InputBuffer { float X[]; };
 layout(std430, set = 0, binding = 1) readonly buffer ScaleBuffer { float scale[]; };
 layout(std430, set = 0, binding = 2) readonly buffer BiasBuffer { float bias[]; };
+#ifndef NORM_HALF_OUT
+#define NORM_HALF_OUT 0
+#endif
+#if NORM_HALF_OUT
+// Y as rows of ceil(len / 8) · 8 halves, zero past len: to_half.comp's output, written here instead of fp32 rows
+// that only a to_half step would read (the lowering's fuseHalfOutputs).
+layout(std430, set = 0, binding = 3) writeonly buffer OutputBuffer { uint Yh[]; };
+#else
 layout(std430, set = 0, binding = 3) writeonly buffer OutputBuffer { float Y[]; };
+#endif
 layout(std430, set = 0, binding = 4) writeonly buffer MeanBuffer { float meanOut[]; };
 layout(std430, set = 0, binding = 5) writeonly buffer InvStdDevBuffer { float invStdDevOut[]; };
 
@@ -81,11 +91,27 @@ void main() {
     const float rstd = 1.0 / sqrt(sumGroup(q) / n + pc.epsilon);
 
     const uint paramBase = (row % pc.paramRowMod) * pc.len;
+#if NORM_HALF_OUT
+    const uint words = (pc.len + 7u) / 8u * 4u;  // pairs of halves per row of Yh
+    for (uint w = lx; w < words; w += gl_WorkGroupSize.x) {
+        vec2 pair = vec2(0.0);
+        for (uint h = 0u; h < 2u; ++h) {
+            const uint j = 2u * w + h;
+            if (j < pc.len) {
+                const uint p = (paramBase + j) / pc.paramDiv;
+                const float y = (X[base + j] - mean) * rstd * scale[p];
+                pair[h] = HAS_BIAS != 0u ? y + bias[p] : y;
+            }
+        }
+        Yh[row * words + w] = packHalf2x16(pair);
+    }
+#else
     for (uint j = lx; j < pc.len; j += gl_WorkGroupSize.x) {
         const uint p = (paramBase + j) / pc.paramDiv;
         const float y = (X[base + j] - mean) * rstd * scale[p];
         Y[base + j] = HAS_BIAS != 0u ? y + bias[p] : y;
     }
+#endif
     if (WRITE_STATS != 0u && lx == 0u) {
         meanOut[row] = mean;
         invStdDevOut[row] = rstd;

@@ -172,6 +172,37 @@ final class CoopmatLoweringTests: XCTestCase {
 
     /// Rows of halves are K rounded up to 8 (K = 100: 13 runs, a row stride of 104); a product of one column tile
     /// converts A itself (no extra step).
+    /// LayerNorm → product: the normalization writes its rows as halves for the product (no fp32 output, no
+    /// to_half step); not where something else reads its output too.
+    func testALayerNormOnlyAProductReadsWritesHalvesForIt() throws {
+        func graph(alsoOutput: Bool) -> GraphBuilder {
+            var b = GraphBuilder()
+            b.input("x", [256, 500])
+            b.constant("gamma", [500])
+            b.constant("beta", [500])
+            b.node("LayerNormalization", ["x", "gamma", "beta"], "ln", [256, 500], name: "norm", ["axis": .int(-1)])
+            b.constant("w", [500, 1024])
+            b.node("MatMul", ["ln", "w"], "y", [256, 1024], name: "fc")
+            b.outputs = alsoOutput ? ["y", "ln"] : ["y"]
+            return b
+        }
+        let p = try lower(graph(alsoOutput: false), cooperativeMatrix: true, tile: .small)
+        XCTAssertEqual(p.steps.map { p.kernels[$0.kernel].name.prefix(while: { $0 != "<" }) }, ["normalize", "gemm_cm"])
+        XCTAssertEqual(p.kernels[p.steps[0].kernel].name, "normalize<NORM_HALF_OUT=1>[64,1,0]")
+        XCTAssertTrue(p.kernels[p.steps[1].kernel].name.contains("CM_HALF_A=1"))
+        XCTAssertEqual(p.steps[0].bindings[3], p.steps[1].bindings[0], "the product reads the rows of halves")
+        guard case .tensor(let halves) = p.steps[1].bindings[0] else { return XCTFail("A: \(p.steps[1].bindings[0])") }
+        XCTAssertEqual(p.tensors[halves]?.byteSize, 256 * 504 * 2, "K 500 → 504 halves")
+        XCTAssertNil(p.tensors["ln"], "no fp32 output")
+        XCTAssertEqual(p.kernels.count, 2, "the fp32 normalize and to_half kernels are gone")
+        XCTAssertEqual(push(p, 1)[4], 504, "strideM in halves")
+
+        let kept = try lower(graph(alsoOutput: true), cooperativeMatrix: true, tile: .small)
+        XCTAssertEqual(kept.steps.map { kept.kernels[$0.kernel].name.prefix(while: { $0 != "<" }) },
+                       ["normalize", "to_half", "gemm_cm"], "a model output needs the fp32 rows")
+        XCTAssertEqual(kept.kernels[kept.steps[0].kernel].name, "normalize<>[64,1,0]")
+    }
+
     func testHalfRowsRoundKUpTo8AndOneColumnTileConvertsInPlace() throws {
         let p = try lower(gemmGraph(m: 256, k: 100, n: 256), cooperativeMatrix: true, tile: .small)
         XCTAssertEqual(p.kernels[p.steps[0].kernel].name, "to_half<>[256]")

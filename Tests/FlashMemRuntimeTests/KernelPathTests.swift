@@ -144,6 +144,47 @@ final class KernelPathTests: XCTestCase {
         }
     }
 
+    /// normalize.comp with NORM_HALF_OUT (what the lowering uses where only a tensor-core product reads a LayerNorm,
+    /// Lowering+HalfOutputs.swift): its rows of halves are the fp32 kernel's outputs rounded to halves bit for bit
+    /// (what to_half.comp would make of them), zero from len up to a multiple of 8.
+    func testNormalizeWritesTheSameHalvesAsToHalfOfItsFloats() throws {
+        if Self.compiler == nil { Self.compiler = try ShaderCompiler() }
+        let (rows, len) = (37, 250)  // 250 → 256 halves per row: a zero tail
+        var b = GraphBuilder()
+        b.input("x", [rows, len])
+        b.constant("gamma", [len], rand(len, 60))
+        b.constant("beta", [len], rand(len, 61))
+        b.node("LayerNormalization", ["x", "gamma", "beta"], "y", [rows, len], ["axis": .int(-1)])
+        b.outputs = ["y"]
+        let x = HostTensor(name: "x", shape: [rows, len], floats: rand(rows * len, 62).map { 3 * $0 + 1 })
+        func run(_ program: LoweredProgram) throws -> [Float] {
+            let compiled = try Compiler.assemble(program, name: "norm", options: CompileOptions())
+            let session = try Session(bundle: LoadedBundle(bundle: compiled.bundle, payload: compiled.payload),
+                                      device: device())
+            return try session.run(inputs: [x])[0].floats()
+        }
+        let plain = try Lowering.lower(b.graph(), precision: .fp32, compiler: Self.compiler!)
+        XCTAssertEqual(plain.steps.count, 1)
+        let floats = try run(plain)
+        // The same step on the half-output variant: Y (fp32-sized) then holds rows of 256 halves, read back raw.
+        var halved = plain
+        let spec = halved.kernels[halved.steps[0].kernel]
+        halved.kernels.append(KernelSpec(
+            name: spec.name + "+half", spirv: try Self.compiler!.compile("normalize.comp", defines: ["NORM_HALF_OUT": "1"]),
+            bindings: spec.bindings, pushConstantSize: spec.pushConstantSize, workgroupSize: spec.workgroupSize,
+            specConstants: spec.specConstants, sharedMemoryBytes: spec.sharedMemoryBytes))
+        halved.steps[0].kernel = halved.kernels.count - 1
+        let words = try run(halved).map(\.bitPattern)
+        for r in 0..<rows {
+            for j in stride(from: 0, to: 256, by: 2) {
+                let word = words[r * 128 + j / 2]
+                let want = [j, j + 1].map { $0 < len ? floatToHalf(floats[r * len + $0]) : 0 }
+                XCTAssertEqual([UInt16(word & 0xFFFF), UInt16(word >> 16)], want, "row \(r), halves \(j), \(j + 1)")
+                if word & 0xFFFF != want[0] { return }
+            }
+        }
+    }
+
     func testGemv() throws {
         var b = GraphBuilder()
         b.input("x", [2, 600])

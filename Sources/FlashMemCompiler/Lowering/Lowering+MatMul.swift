@@ -283,11 +283,12 @@ extension LoweringContext {
         }
         let target = split.slices > 1 ? temporary("\(y)#splitk", shape: [split.slices, m * nCols]) : y
         var aBinding = try read(a, for: n)
-        let cBinding = try addend.map { try read($0.name, for: n) } ?? aBinding
         var aRowStride = aStrides.m
         if halfA {
             (aBinding, aRowStride) = try emitToHalf(n, a: aBinding, m: m, k: k, strideM: aStrides.m, product: y)
         }
+        // Without C, binding 3 (never read) is A as the kernel reads it: no other tensor is kept alive for it.
+        let cBinding = try addend.map { try read($0.name, for: n) } ?? aBinding
         let values = b.floats()
         for (p, blocks) in pieces.enumerated() {
             let n0 = blocks.lowerBound * 4, columns = min(nCols, blocks.upperBound * 4) - n0
@@ -347,6 +348,10 @@ extension LoweringContext {
                                                    workgroupSize: [UInt32(wg), 1, 1]))
         var push = PushConstants()
         push.append([m, k, strideM, runsPerRow])
+        if case .tensor(let source) = a {
+            halfOutputCandidates.conversions.append(.init(step: program.steps.count, source: source, output: half,
+                                                          m: m, k: k, strideM: strideM))
+        }
         try emit(n, kernel: kernel, groups: try groups1D(n, items: m * runsPerRow, perGroup: wg),
                  bindings: [a, try write(half, for: n)], push: push, flops: 0,
                  bytes: Double(m * k * 4 + m * runsPerRow * 16))

@@ -9,7 +9,7 @@ import FMBFormat
 extension KernelCatalog {
     /// X, scale, bias, Y, Mean, InvStdDev. Push: rows len paramRowMod paramDiv epsilon.
     static let normalize = KernelFamily(file: "normalize.comp", bindings: [BindingKind](repeating: .storageBuffer, count: 6),
-                                        pushConstantSize: 5 * 4, axes: [])
+                                        pushConstantSize: 5 * 4, axes: [("NORM_HALF_OUT", ["0", "1"])])
 }
 
 extension LoweringContext {
@@ -137,6 +137,10 @@ extension LoweringContext {
             stats = [try write(names.mean, for: n), try write(names.invStdDev, for: n)]
         }
         let count = d.rows * d.len
+        if d.stats == nil {
+            halfOutputCandidates.normalizations[d.y] = .init(step: program.steps.count, rows: d.rows, len: d.len,
+                                                             workgroup: wg, hasBias: d.bias != nil)
+        }
         try emit(n, kernel: kernel, groups: try groups1D(n, items: d.rows, perGroup: 1),
                  bindings: [x, scale, bias, y] + stats, push: push,
                  flops: Double(count * 7), bytes: Double(count * 16))

@@ -184,6 +184,8 @@ final class LoweringContext {
     var imageSink: ((WeightImage) -> Void)?
     /// The mapped files of constants the passes derived from the model's weights (`DerivedConstant`).
     private var derivedFiles: [MappedFile] = []
+    /// Steps `fuseHalfOutputs` may merge, as the rules emitted them (Lowering+HalfOutputs.swift).
+    var halfOutputCandidates = HalfOutputCandidates()
 
     init(graph: Graph, precision: Precision, maxImageBytes: Int? = nil, cooperativeMatrix: Bool = false,
          compiler: ShaderCompiler) {
@@ -256,6 +258,7 @@ final class LoweringContext {
         for node in nodes {
             try lower(node)
         }
+        try fuseHalfOutputs(graphOutputs: outputs)  // Lowering+HalfOutputs.swift
         for output in graph.outputs {
             if program.tensors[output.name] == nil {
                 if initializers[output.name] != nil {
@@ -452,6 +455,21 @@ final class LoweringContext {
                                           sharedMemoryBytes: request.sharedMemoryBytes, features: request.features))
         kernelIndex[name] = program.kernels.count - 1
         return program.kernels.count - 1
+    }
+
+    /// Drops the kernels no step dispatches any more (after a pass merged steps), keeping the others' order.
+    func pruneUnusedKernels() {
+        let used = Set(program.steps.map(\.kernel))
+        guard used.count < program.kernels.count else { return }
+        var newIndex: [Int: Int] = [:]
+        var kept: [KernelSpec] = []
+        for (i, kernel) in program.kernels.enumerated() where used.contains(i) {
+            newIndex[i] = kept.count
+            kept.append(kernel)
+        }
+        program.kernels = kept
+        for k in program.steps.indices { program.steps[k].kernel = newIndex[program.steps[k].kernel]! }
+        kernelIndex = kernelIndex.compactMapValues { newIndex[$0] }
     }
 
     /// Adds a weight image holding `values` (in the kernel's read order) in `format` (default: the precision's,
