@@ -367,7 +367,8 @@ struct FMRun: ParsableCommand {
         }
         if let steps = steady.stepSeconds {
             let program = session.bundle.bundle.program
-            print("profile:          \(ms(steps.reduce(0, +))) GPU time in \(steps.count) steps; slowest:")
+            let span = steady.stepSpanSeconds.map { ", \(ms($0)) from the first step's start to the last's end" } ?? ""
+            print("profile:          \(ms(steps.reduce(0, +))) GPU time in \(steps.count) steps\(span); slowest:")
             for k in steps.indices.sorted(by: { steps[$0] > steps[$1] }).prefix(10) {
                 print("  step \(k) \(ms(steps[k]))  \(program[k].label)")
             }

@@ -55,6 +55,9 @@ public struct RunStats: Sendable {
     public var heaps: [HeapBudget]
     /// With `SessionOptions.profile` (or `trace`): GPU time of each step, in seconds.
     public var stepSeconds: [Double]?
+    /// With `profile` (or `trace`): from the first step's start to the last step's end on the GPU, in seconds: the
+    /// steps' time plus the gaps between them (barriers, dispatch), without the run's input and output copies.
+    public var stepSpanSeconds: Double? = nil
     /// With `profile` or `trace`, when this run copied chunks: the time the transfer queue spent copying them,
     /// measured as `transferTiming` says (bytesStreamed / transferSeconds is the copy bandwidth).
     public var transferSeconds: Double? = nil
