@@ -106,19 +106,3 @@ uint flatWorkGroup() {
 }
 
 #endif
-
-// The sum of `slices` partial sums P[z · count + i] of a product split over K, in the one order every kernel uses
-// (four running sums, so consecutive slices' loads are in flight together; a single chain of dependent adds made
-// splitk_reduce latency-bound at 64 slices): splitk_reduce.comp and splitk_finish.glsl give the same bits.
-#define SUM_SLICES(P, i, count, slices, result) {                                                       \
-    vec4 s_ = vec4(0.0);                                                                                 \
-    uint z_ = 0u;                                                                                        \
-    for (; z_ + 4u <= (slices); z_ += 4u) {                                                              \
-        s_ += vec4(P[z_ * (count) + (i)], P[(z_ + 1u) * (count) + (i)], P[(z_ + 2u) * (count) + (i)],    \
-                   P[(z_ + 3u) * (count) + (i)]);                                                        \
-    }                                                                                                    \
-    for (; z_ < (slices); ++z_) {                                                                        \
-        s_.x += P[z_ * (count) + (i)];                                                                   \
-    }                                                                                                    \
-    result = (s_.x + s_.y) + (s_.z + s_.w);                                                              \
-}

@@ -39,7 +39,7 @@
 // Edges (M, N, K not multiples of the tile) are zero-filled when staged and masked when stored.
 //
 // Epilogue: the bias (slice 0), C (slice 0, HAS_C) and the activation (unsplit), then Y[m · ldY + n0 + col] (or
-// slice z's partial sums P[z][M][ldY], which the last slice of the tile to finish adds up into Y: splitk_finish.glsl). A tile inside Y with 16-byte aligned rows (CM_DIRECT) stores each
+// slice z's partial sums P[z][M][ldY]). A tile inside Y with 16-byte aligned rows (CM_DIRECT) stores each
 // accumulator with one cooperative store, bias and C applied to the fragments; an edge tile sends each accumulator
 // through a per-subgroup 16 × 16 fp32 staging area in shared memory, where lane l owns column l % 16 of rows
 // l / 16 + 2t and writes only what is inside Y. The staging areas reuse As or Bs (CM_ALIAS_C), which the main
@@ -51,11 +51,10 @@
 // invocations), CM_BK (K per slab: 32 or 64), CM_DB (0/1: two shared buffers), CM_VECTOR_A (1: A is read as
 // vec4 — strideK = 1 and strideM, K multiples of 4 —, 0: value by value through the strides), CM_HALF_A (1: A is
 // rows of strideM halves, a multiple of 8, zero past K — to_half.comp's output —, read one uvec4 per run), CM_DIRECT
-// and CM_ALIAS_C (the epilogue's paths above, 1 by default; gemm-lab compares 0). The lowering checks that a slab
+// and CM_ALIAS_C (the epilogue's paths above; CM_DIRECT 0 by default, the lowering sets it per tile, CM_ALIAS_C 1). The lowering checks that a slab
 // splits into whole runs per invocation and that the tile fits shared memory (`CoopmatTile.invalidReason`). Spec constants: 0 = ACTIVATION, 1 = HAS_C.
 // Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums), 3 = C (read only when HAS_C; the
-// lowering binds A there otherwise), 4 = Y of a split product, 5 = the split's tile counters (both used only when
-// slices > 1; the lowering binds Y twice otherwise).
+// lowering binds A there otherwise).
 
 #extension GL_NV_cooperative_matrix : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
@@ -88,7 +87,7 @@
 #define CM_HALF_A 0
 #endif
 #ifndef CM_DIRECT
-#define CM_DIRECT 1
+#define CM_DIRECT 0
 #endif
 #ifndef CM_ALIAS_C
 #define CM_ALIAS_C 1
@@ -121,11 +120,8 @@ layout(std430, set = 0, binding = 0) readonly buffer ABuffer { float A[]; };
 layout(std430, set = 0, binding = 0) readonly buffer A4Buffer { vec4 A4[]; };
 #endif
 layout(set = 0, binding = 1, WEIGHT_FORMAT) readonly uniform uimage2DArray weights;
-layout(std430, set = 0, binding = 2) coherent writeonly buffer OutputBuffer { float Y[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { float Y[]; };
 layout(std430, set = 0, binding = 3) readonly buffer CBuffer { float C[]; };
-#define SPLITK_FINAL_BINDING 4
-#define SPLITK_COUNTER_BINDING 5
-#include "splitk_finish.glsl"
 
 layout(push_constant) uniform PushConstants {
     uint M, N, K, NB;
@@ -316,9 +312,8 @@ void main() {
     // accumulator holds theirs), the bias (a 16 × 16 fragment of the bias row repeated, built in the staging area)
     // and the activation (element by element) are applied to the fragments. The same answer in every invocation.
     const uint colBase = 4u * nb0 + wn * WTN;  // this subgroup's first column, within the piece
-    const bool direct = row0 + CM_BM <= pc.M && 4u * nb0 + CM_BN <= pc.N && pc.ldY % 4u == 0u && pc.n0 % 4u == 0u
-        && (!addC || (pc.cStrideN == 1u && pc.cStrideM % 4u == 0u));
-    if (direct) {
+    if (row0 + CM_BM <= pc.M && 4u * nb0 + CM_BN <= pc.N && pc.ldY % 4u == 0u && pc.n0 % 4u == 0u
+        && (!addC || (pc.cStrideN == 1u && pc.cStrideM % 4u == 0u))) {
         [[unroll]] for (uint j = 0; j < FN; ++j) {
             ACC bias = ACC(0.0);
             if (first) {
@@ -348,44 +343,38 @@ void main() {
                     if (addC) {
                         x += pc.beta * c[e];
                     }
-                    v[e] = pc.slices > 1u ? x : activate(x, ACTIVATION);
+                    v[e] = activate(x, ACTIVATION);
                 }
                 coopMatStoreNV(v, Y, outBase + m * pc.ldY + pc.n0 + colBase + 16u * j, pc.ldY, false);
             }
         }
+        return;
     }
-#else
-    const bool direct = false;
 #endif
-    if (!direct) {
-        [[unroll]] for (uint j = 0; j < FN; ++j) {
-            const uint col = 4u * nb0 + wn * WTN + 16u * j + column;  // within this piece
-            float bias = 0.0;
-            if (first && col < pc.N) {
-                uint pair = WEIGHT_AT(weights, pc.K * ((pc.NB + 1u) / 2u) + col / 8u, pc.log2W, pc.log2H)[(col % 8u) / 2u];
-                bias = unpackHalf2x16(pair)[col % 2u];
-            }
-            [[unroll]] for (uint i = 0; i < FM; ++i) {
-                CS_STORE(acc[i][j], staging);
-                subgroupMemoryBarrierShared();
-                subgroupBarrier();
-                const uint mBase = row0 + wm * WTM + 16u * i;
-                for (uint r = lane / 16u; r < 16u; r += 2u) {
-                    uint m = mBase + r;
-                    if (m < pc.M && col < pc.N) {
-                        float v = CS_LOAD(staging + r * 16u + column) + bias;
-                        if (addC) {
-                            v += pc.beta * C[m * pc.cStrideM + (pc.n0 + col) * pc.cStrideN];
-                        }
-                        Y[outBase + m * pc.ldY + pc.n0 + col] = pc.slices > 1u ? v : activate(v, ACTIVATION);
-                    }
-                }
-                subgroupMemoryBarrierShared();
-                subgroupBarrier();
-            }
+    [[unroll]] for (uint j = 0; j < FN; ++j) {
+        const uint col = 4u * nb0 + wn * WTN + 16u * j + column;  // within this piece
+        float bias = 0.0;
+        if (first && col < pc.N) {
+            uint pair = WEIGHT_AT(weights, pc.K * ((pc.NB + 1u) / 2u) + col / 8u, pc.log2W, pc.log2H)[(col % 8u) / 2u];
+            bias = unpackHalf2x16(pair)[col % 2u];
         }
-    }
-    if (pc.slices > 1u && splitkArrive(gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x, pc.slices)) {
-        splitkFinish(row0, 4u * nb0, CM_BM, CM_BN, WG, pc.M, pc.N, pc.n0, pc.ldY, pc.slices, ACTIVATION);
+        [[unroll]] for (uint i = 0; i < FM; ++i) {
+            CS_STORE(acc[i][j], staging);
+            subgroupMemoryBarrierShared();
+            subgroupBarrier();
+            const uint mBase = row0 + wm * WTM + 16u * i;
+            for (uint r = lane / 16u; r < 16u; r += 2u) {
+                uint m = mBase + r;
+                if (m < pc.M && col < pc.N) {
+                    float v = CS_LOAD(staging + r * 16u + column) + bias;
+                    if (addC) {
+                        v += pc.beta * C[m * pc.cStrideM + (pc.n0 + col) * pc.cStrideN];
+                    }
+                    Y[outBase + m * pc.ldY + pc.n0 + col] = activate(v, ACTIVATION);
+                }
+            }
+            subgroupMemoryBarrierShared();
+            subgroupBarrier();
+        }
     }
 }

@@ -20,14 +20,12 @@
 //          └────────────────────────────────┘
 //
 // groups = (ceil(NB / (16·TN)), ceil(M / BM), SLICES); split over K as gemm.comp (slice z writes raw partial
-// sums to P[z][M][ldY], slice 0 adds the bias and C), but the last slice of each tile to finish adds them up and
-// writes act(Σ) to Y itself (splitk_finish.glsl). C as in gemm.comp.
+// sums to P[z][M][ldY], slice 0 adds the bias and C; splitk_reduce.comp finishes). C as in gemm.comp.
 //
 // Defines: WEIGHT_FORMAT, GT_TM (row quads per invocation: 1, 2), GT_TN (texel blocks per invocation: 1, 2).
 // Spec constants: 0 = ACTIVATION, 1 = HAS_C (0 or 1).
 // Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums), 3 = C (read only when HAS_C; the
-// lowering binds A there otherwise), 4 = Y of a split product, 5 = the split's tile counters (both used only when
-// slices > 1; the lowering binds Y twice otherwise).
+// lowering binds A there otherwise).
 
 layout(local_size_x = 256) in;
 #include "common.glsl"
@@ -48,11 +46,8 @@ layout(constant_id = 1) const uint HAS_C = 0;
 
 layout(std430, set = 0, binding = 0) readonly buffer ABuffer { float A[]; };
 layout(set = 0, binding = 1, WEIGHT_FORMAT) readonly uniform image2DArray weights;
-layout(std430, set = 0, binding = 2) coherent writeonly buffer OutputBuffer { float Y[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { float Y[]; };
 layout(std430, set = 0, binding = 3) readonly buffer CBuffer { float C[]; };
-#define SPLITK_FINAL_BINDING 4
-#define SPLITK_COUNTER_BINDING 5
-#include "splitk_finish.glsl"
 
 layout(push_constant) uniform PushConstants {
     uint M, N, K, NB;
@@ -144,13 +139,10 @@ void main() {
                         if (addC) {
                             v += pc.beta * C[m * pc.cStrideM + (pc.n0 + col) * pc.cStrideN];
                         }
-                        Y[outBase + m * pc.ldY + pc.n0 + col] = pc.slices > 1u ? v : activate(v, ACTIVATION);
+                        Y[outBase + m * pc.ldY + pc.n0 + col] = activate(v, ACTIVATION);
                     }
                 }
             }
         }
-    }
-    if (pc.slices > 1u && splitkArrive(gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x, pc.slices)) {
-        splitkFinish(row0, 4u * nb0, BM, 4u * BLOCKS, 256u, pc.M, pc.N, pc.n0, pc.ldY, pc.slices, ACTIVATION);
     }
 }

@@ -1,7 +1,6 @@
 #version 450
 // splitk_reduce.comp — Y[i] = act(Σ_s P[s · count + i]): adds the partial sums of a kernel split over K
-// (conv2d_igemm.comp, gemm.comp with slices > 1) and applies the activation they left out. (gemm_tiled.comp and
-// gemm_cm.comp finish their own splits: splitk_finish.glsl, the same sum in the same order.)
+// (conv2d_igemm.comp, gemm.comp with slices > 1) and applies the activation they left out.
 // Lowering: Lowering+Conv.swift, Lowering+MatMul.swift.
 //
 //   P = │ slice 0: count values │ slice 1 │ … │ slice S-1 │   ──►   Y = │ count values │
@@ -27,7 +26,16 @@ void main() {
     if (i >= pc.count) {
         return;
     }
-    float sum;
-    SUM_SLICES(partial, i, pc.count, pc.slices, sum)
-    Y[i] = activate(sum, ACTIVATION);
+    // Four independent sums so the loads of consecutive slices are in flight together (a single chain of
+    // dependent adds made this latency-bound at 64 slices).
+    vec4 s = vec4(0.0);
+    uint z = 0;
+    for (; z + 4u <= pc.slices; z += 4u) {
+        s += vec4(partial[z * pc.count + i], partial[(z + 1u) * pc.count + i],
+                  partial[(z + 2u) * pc.count + i], partial[(z + 3u) * pc.count + i]);
+    }
+    for (; z < pc.slices; ++z) {
+        s.x += partial[z * pc.count + i];
+    }
+    Y[i] = activate((s.x + s.y) + (s.z + s.w), ACTIVATION);
 }

@@ -90,7 +90,7 @@ struct Compile: ParsableCommand {
     @Option(name: .customLong("coopmat-tile"),
             help: ArgumentHelp("Tensor-core tile of every product of at least 16 × 32 × 32, instead of the rule's (for tuning; the rule "
                                + "leaves products under 200 MFLOP to the plain kernels).",
-                               valueName: "BMxBN/WMxWN[/BK][/db]"))
+                               valueName: "BMxBN/WMxWN[/BK][/db][/direct]"))
     var coopmatTile: String?
 
     mutating func run() throws {

@@ -89,11 +89,14 @@ final class CoopmatLoweringTests: XCTestCase {
         XCTAssertEqual(tile.defines["CM_BK"], "32")
         XCTAssertEqual(tile.defines["CM_DB"], "1")
         XCTAssertEqual(try CoopmatTile.parse("64x64/2x2").get(), .small)
+        XCTAssertEqual(try CoopmatTile.parse("128x128/2x4/64/direct").get(), .large)
+        XCTAssertEqual(CoopmatTile.large.defines["CM_DIRECT"], "1")
+        XCTAssertEqual(CoopmatTile.huge.defines["CM_DIRECT"], "0")
         func reason(_ text: String) -> String? {
             if case .failure(let e) = CoopmatTile.parse(text) { return e.reason }
             return nil
         }
-        XCTAssertEqual(reason("128x128"), "expected BMxBN/WMxWN[/BK][/db]")
+        XCTAssertEqual(reason("128x128"), "expected BMxBN/WMxWN[/BK][/db][/direct]")
         XCTAssertEqual(reason("128x128/2x4/32/packed"), "unknown part 'packed'")
         XCTAssertEqual(reason("32x32/1x1/32"), nil)
         XCTAssertEqual(reason("16x64/1x4/32"), "a slab (BM × BK and BK × BN) must split evenly into runs of 8 over 128 invocations")
@@ -156,7 +159,7 @@ final class CoopmatLoweringTests: XCTestCase {
         XCTAssertEqual(p.kernels[p.steps[0].kernel].name, "to_half<>[256]")
         XCTAssertEqual(push(p, 0), [2048, 256, 256, 32], "M K strideM runsPerRow")
         let kernel = p.kernels[p.steps[1].kernel]
-        XCTAssertEqual(kernel.name, "gemm_cm<CM_BK=64,CM_BM=128,CM_BN=128,CM_DB=0,CM_HALF_A=1,CM_VECTOR_A=0,CM_WM=2,CM_WN=4,"
+        XCTAssertEqual(kernel.name, "gemm_cm<CM_BK=64,CM_BM=128,CM_BN=128,CM_DB=0,CM_DIRECT=1,CM_HALF_A=1,CM_VECTOR_A=0,CM_WM=2,CM_WN=4,"
                        + "WEIGHT_FORMAT=rgba32ui>[1,0]", "the fused relu is spec constant 0")
         XCTAssertEqual(kernel.features, .cooperativeMatrixNV)
         XCTAssertEqual(kernel.workgroupSize, [256, 1, 1])
@@ -187,19 +190,20 @@ final class CoopmatLoweringTests: XCTestCase {
             return b
         }
         let p = try lower(graph(alsoOutput: false), cooperativeMatrix: true, tile: .small)
-        XCTAssertEqual(p.steps.map { p.kernels[$0.kernel].name.prefix(while: { $0 != "<" }) }, ["normalize", "gemm_cm"])
+        XCTAssertEqual(p.steps.map { p.kernels[$0.kernel].name.prefix(while: { $0 != "<" }) },
+                       ["normalize", "gemm_cm", "splitk_reduce"])
         XCTAssertEqual(p.kernels[p.steps[0].kernel].name, "normalize<NORM_HALF_OUT=1>[64,1,0]")
         XCTAssertTrue(p.kernels[p.steps[1].kernel].name.contains("CM_HALF_A=1"))
         XCTAssertEqual(p.steps[0].bindings[3], p.steps[1].bindings[0], "the product reads the rows of halves")
         guard case .tensor(let halves) = p.steps[1].bindings[0] else { return XCTFail("A: \(p.steps[1].bindings[0])") }
         XCTAssertEqual(p.tensors[halves]?.byteSize, 256 * 504 * 2, "K 500 → 504 halves")
         XCTAssertNil(p.tensors["ln"], "no fp32 output")
-        XCTAssertEqual(p.kernels.count, 2, "the fp32 normalize and to_half kernels are gone")
+        XCTAssertEqual(p.kernels.count, 3, "the fp32 normalize and to_half kernels are gone")
         XCTAssertEqual(push(p, 1)[4], 504, "strideM in halves")
 
         let kept = try lower(graph(alsoOutput: true), cooperativeMatrix: true, tile: .small)
         XCTAssertEqual(kept.steps.map { kept.kernels[$0.kernel].name.prefix(while: { $0 != "<" }) },
-                       ["normalize", "to_half", "gemm_cm"], "a model output needs the fp32 rows")
+                       ["normalize", "to_half", "gemm_cm", "splitk_reduce"], "a model output needs the fp32 rows")
         XCTAssertEqual(kept.kernels[kept.steps[0].kernel].name, "normalize<>[64,1,0]")
     }
 
@@ -214,21 +218,16 @@ final class CoopmatLoweringTests: XCTestCase {
                       one.kernels[one.steps[0].kernel].name)
     }
 
-    func testFewTilesSplitKInSlabMultiplesAndFinishInTheKernel() throws {
+    func testFewTilesSplitKInSlabMultiplesAndReduceOnce() throws {
         // 64 × 256 output → 1 × 4 small tiles: far below a wave, so K is split.
         let k = 8192
         let p = try lower(gemmGraph(m: 64, k: k, n: 256, relu: true), cooperativeMatrix: true)
-        XCTAssertEqual(p.steps.count, 2, "to_half, the product (which adds its slices up itself: no reduction step)")
+        XCTAssertEqual(p.steps.count, 3, "to_half, the product, the reduction")
         let product = p.kernels[p.steps[1].kernel]
-        XCTAssertTrue(product.name.hasPrefix("gemm_cm<CM_BK=32,CM_BM=64,CM_BN=64,CM_DB=0,CM_HALF_A=1,CM_VECTOR_A=0,CM_WM=2,CM_WN=2,"), product.name)
-        XCTAssertTrue(product.name.hasSuffix("[1,0]"), "the last slice applies the relu: \(product.name)")
-        // Bindings: A, weights, the partial sums, C (A), Y, the tile counters (4 tiles, zeros, resident).
-        let bindings = p.steps[1].bindings
-        XCTAssertEqual(bindings.count, 6)
-        XCTAssertEqual(bindings[4], .tensor("y"))
-        XCTAssertNotEqual(bindings[2], .tensor("y"), "partial sums in a temporary")
-        guard case .tensor(let counters) = bindings[5] else { return XCTFail("counters: \(bindings[5])") }
-        XCTAssertEqual(p.tensors[counters]?.constant, [UInt8](repeating: 0, count: 4 * 4))
+        XCTAssertTrue(product.name.hasPrefix("gemm_cm<CM_BK=32,CM_BM=64,CM_BN=64,CM_DB=0,CM_DIRECT=0,CM_HALF_A=1,CM_VECTOR_A=0,CM_WM=2,CM_WN=2,"), product.name)
+        XCTAssertTrue(product.name.hasSuffix("[0,0]"), "partial sums carry no activation: \(product.name)")
+        XCTAssertTrue(p.kernels[p.steps[2].kernel].name.hasPrefix("splitk_reduce<>[256,1]"),
+                      "the reduction applies the relu")
         let pc = push(p, 1)
         let kPerSlice = Int(pc[6]), slices = Int(pc[7])
         XCTAssertGreaterThan(slices, 1)
@@ -365,7 +364,8 @@ final class CoopmatLoweringTests: XCTestCase {
         let variants = KernelCatalog.allVariants().filter {
             [KernelCatalog.gemmCoopmat.file, KernelCatalog.matmulCoopmat.file].contains($0.file)
         }
-        XCTAssertEqual(variants.count, 17, "16 of gemm_cm (tiles × CM_HALF_A; its weights are half8 in every precision), 1 of matmul_cm")
+        XCTAssertEqual(variants.count, 33, "32 of gemm_cm (tiles × CM_HALF_A × CM_DIRECT; its weights are half8 in every "
+                       + "precision), 1 of matmul_cm")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("coopmat-spirv-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -44,16 +44,16 @@ enum KernelCatalog {
     /// cStrideN n0 ldY (n0 / ldY: a column piece's first output column and Y's row stride).
     static let gemm = KernelFamily(file: "gemm.comp", bindings: [buffer, image, buffer, buffer],
                                    pushConstantSize: 15 * 4, axes: [("GEMM_TM", ["4", "1"])])
-    /// Many rows (M ≥ 64). A, B+bias, Y or partial sums, C, Y of a split product, its tile counters (a split over
-    /// K is finished in the kernel: splitk_finish.glsl). Push: the same block as gemm.
-    static let gemmTiled = KernelFamily(file: "gemm_tiled.comp", bindings: [buffer, image, buffer, buffer, buffer, buffer],
+    /// Many rows (M ≥ 64). A, B+bias, Y or partial sums, C. Push: the same block as gemm.
+    static let gemmTiled = KernelFamily(file: "gemm_tiled.comp", bindings: [buffer, image, buffer, buffer],
                                         pushConstantSize: 15 * 4, axes: [("GT_TM", ["1", "2"]), ("GT_TN", ["1", "2"])])
-    /// Tensor cores (VK_NV_cooperative_matrix), for a Lowering.coopmatTile shape. Bindings as gemmTiled. Push: the
-    /// same block as gemm. Axes: the tile (CoopmatTile.large, .small; every combination compiles).
-    static let gemmCoopmat = KernelFamily(file: "gemm_cm.comp", bindings: [buffer, image, buffer, buffer, buffer, buffer],
+    /// Tensor cores (VK_NV_cooperative_matrix), for a Lowering.coopmatTile shape. A, B+bias, Y or partial sums,
+    /// C. Push: the same block as gemm. Axes: the tile (CoopmatTile.large, .small; every combination compiles).
+    static let gemmCoopmat = KernelFamily(file: "gemm_cm.comp", bindings: [buffer, image, buffer, buffer],
                                           pushConstantSize: 15 * 4,
                                           axes: [("CM_BM", ["128", "64"]), ("CM_BN", ["128", "64"]),
-                                                 ("CM_WM", ["2"]), ("CM_WN", ["4", "2"]), ("CM_HALF_A", ["0", "1"])],
+                                                 ("CM_WM", ["2"]), ("CM_WN", ["4", "2"]), ("CM_HALF_A", ["0", "1"]),
+                                                 ("CM_DIRECT", ["0", "1"])],
                                           halfTexels: true)
     /// A (fp32), H (rows of halves for gemm_cm's CM_HALF_A). Push: M K strideM runsPerRow.
     static let toHalf = KernelFamily(file: "to_half.comp", bindings: [buffer, buffer], pushConstantSize: 4 * 4, axes: [])

@@ -236,7 +236,7 @@ extension LoweringContext {
             kernel = try self.kernel(KernelRequest(
                 family: family, defines: tile.defines.merging(["CM_VECTOR_A": vectorA && !halfA ? "1" : "0",
                                                                "CM_HALF_A": halfA ? "1" : "0"]) { $1 },
-                specConstants: [n.activation.rawValue, hasC],
+                specConstants: [split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue, hasC],
                 workgroupSize: [UInt32(tile.invocations), 1, 1], sharedMemoryBytes: tile.sharedMemoryBytes,
                 features: .cooperativeMatrixNV))
         } else if m >= 64 {
@@ -253,7 +253,7 @@ extension LoweringContext {
             family = KernelCatalog.gemmTiled
             kernel = try self.kernel(KernelRequest(
                 family: family, defines: ["GT_TM": "\(tm)", "GT_TN": "\(tn)"],
-                specConstants: [n.activation.rawValue, hasC],
+                specConstants: [split.slices > 1 ? FusedActivation.none.rawValue : n.activation.rawValue, hasC],
                 workgroupSize: [256, 1, 1], sharedMemoryBytes: 16 * 16 * (tm + tn) * 16))
         } else {
             // Few rows: one texel of columns per invocation, TM rows, a split over K to fill the device.
@@ -309,32 +309,13 @@ extension LoweringContext {
             push.append([addend?.rowStride ?? 0, addend?.columnStride ?? 0])
             push.append([n0, nCols])
             let groups = [LoweringMath.ceilDiv(pieceGeometry.blocks, blocksPerGroup), rowGroups, split.slices]
-            var bindings = [aBinding, image, try write(target, for: n), cBinding]
-            if tiled {  // the kernel finishes its own split (splitk_finish.glsl); unsplit, both are bound to Y
-                let tiles = groups[0] * groups[1]
-                bindings += split.slices > 1 ? [try write(y, for: n), try splitKCounters(tiles: tiles)]
-                                             : [bindings[2], bindings[2]]
-            }
-            // A split finished in the kernel also reads its partial sums back and writes Y.
-            let finish = tiled && split.slices > 1 ? share * Double(m * nCols * 4 * (split.slices + 1)) : 0
-            try emit(n, kernel: kernel, groups: groups.map { UInt32(clamping: $0) }, bindings: bindings, push: push,
-                     flops: flops, bytes: bytes + finish)
+            try emit(n, kernel: kernel, groups: groups.map { UInt32(clamping: $0) },
+                     bindings: [aBinding, image, try write(target, for: n), cBinding], push: push, flops: flops,
+                     bytes: bytes)
         }
-        if split.slices > 1 && !tiled {
+        if split.slices > 1 {
             try emitSplitKReduce(n, partial: target, y: y, count: m * nCols, slices: split.slices)
         }
-    }
-
-    /// The tile counters of products split over K and finished in their kernel (splitk_finish.glsl): one uint per
-    /// output tile, zero before a dispatch and again after it, in one resident tensor of zeros that every such
-    /// product shares (steps run one after another), as long as the most tiles any of them has.
-    private func splitKCounters(tiles: Int) throws -> LoweredBinding {
-        let name = "#splitk-counters"
-        let bytes = 4 * tiles
-        if (program.tensors[name]?.byteSize ?? 0) < bytes {
-            program.tensors[name] = ArenaTensor(name: name, byteSize: bytes, constant: [UInt8](repeating: 0, count: bytes))
-        }
-        return .tensor(name)
     }
 
     /// to_half.comp: A[M, K] (row m at m · strideM, contiguous along K) as rows of K rounded up to 8 halves in a
@@ -464,11 +445,16 @@ public struct CoopmatTile: Equatable, Sendable, CustomStringConvertible {
     public var bm: Int, bn: Int, wm: Int, wn: Int
     public var bk = 32
     public var doubleBuffered = false
+    /// Tiles inside the output store their accumulators with cooperative stores (gemm_cm.comp's CM_DIRECT) instead of
+    /// through shared memory. H100, gemm-lab, 4096³ with halves for A: 128 × 128/2 × 4/64 168.5 → 171.3 TFLOP/s,
+    /// 128 × 256/2 × 8/32 191.8 → 184.2, 64 × 64 at 128 × 10240 × 2560 unchanged
+    /// (Benchmarks/results/h100-gemm-lab-epilogue-2026-12-07.txt): only `large` takes it.
+    public var directStores = false
 
     /// 8 subgroups, 64 × 32 outputs (4 × 2 fragments) each, K in slabs of 64: of the 128 × 128 tiles gemm-lab
     /// timed on an H100 with fp32 A and the weight image, the fastest on 4096³ and on 512 × 10240 × 2560
     /// (Benchmarks/results/h100-gemm-lab-2026-12-07.txt).
-    static let large = CoopmatTile(bm: 128, bn: 128, wm: 2, wn: 4, bk: 64)
+    static let large = CoopmatTile(bm: 128, bn: 128, wm: 2, wn: 4, bk: 64, directStores: true)
     /// 16 subgroups, 64 × 32 outputs (4 × 2 fragments) each, K in slabs of 32: with A in halves, 189.6 TFLOP/s on
     /// 4096³ against 167.5 for `large` (H100, gemm-lab: Benchmarks/results/h100-gemm-lab-tiles-2026-12-07.txt), but
     /// slower where its workgroups make few waves (512 × 10240 × 2560, 160 of them: 112.7 against 123.4).
@@ -478,13 +464,13 @@ public struct CoopmatTile: Equatable, Sendable, CustomStringConvertible {
     /// The most shared memory a tile may declare: Vulkan's guaranteed minimum is 16 KiB, the H200 reports 48 KiB.
     static let sharedMemoryLimit = 48 * 1024
 
-    init(bm: Int, bn: Int, wm: Int, wn: Int, bk: Int = 32, doubleBuffered: Bool = false) {
+    init(bm: Int, bn: Int, wm: Int, wn: Int, bk: Int = 32, doubleBuffered: Bool = false, directStores: Bool = false) {
         (self.bm, self.bn, self.wm, self.wn) = (bm, bn, wm, wn)
-        (self.bk, self.doubleBuffered) = (bk, doubleBuffered)
+        (self.bk, self.doubleBuffered, self.directStores) = (bk, doubleBuffered, directStores)
     }
 
-    /// Parses `BMxBN/WMxWN[/BK][/db]`, e.g. `128x128/2x4/64/db`; nil with the reason when the text or the tile is
-    /// not valid.
+    /// Parses `BMxBN/WMxWN[/BK][/db][/direct]`, e.g. `128x128/2x4/64/db`; nil with the reason when the text or the
+    /// tile is not valid.
     public static func parse(_ text: String) -> Result<CoopmatTile, CoopmatTileError> {
         let parts = text.split(separator: "/").map(String.init)
         func pair(_ s: String) -> (Int, Int)? {
@@ -492,12 +478,13 @@ public struct CoopmatTile: Equatable, Sendable, CustomStringConvertible {
             return xy.count == 2 ? (xy[0], xy[1]) : nil
         }
         guard parts.count >= 2, let (bm, bn) = pair(parts[0]), let (wm, wn) = pair(parts[1]) else {
-            return .failure(CoopmatTileError(text: text, reason: "expected BMxBN/WMxWN[/BK][/db]"))
+            return .failure(CoopmatTileError(text: text, reason: "expected BMxBN/WMxWN[/BK][/db][/direct]"))
         }
         var tile = CoopmatTile(bm: bm, bn: bn, wm: wm, wn: wn)
         for part in parts.dropFirst(2) {
             if let bk = Int(part) { tile.bk = bk }
             else if part == "db" { tile.doubleBuffered = true }
+            else if part == "direct" { tile.directStores = true }
             else { return .failure(CoopmatTileError(text: text, reason: "unknown part '\(part)'")) }
         }
         if let reason = tile.invalidReason { return .failure(CoopmatTileError(text: text, reason: reason)) }
@@ -525,7 +512,7 @@ public struct CoopmatTile: Equatable, Sendable, CustomStringConvertible {
     var invocations: Int { 32 * wm * wn }
     var defines: [String: String] {
         ["CM_BM": "\(bm)", "CM_BN": "\(bn)", "CM_WM": "\(wm)", "CM_WN": "\(wn)", "CM_BK": "\(bk)",
-         "CM_DB": doubleBuffered ? "1" : "0"]
+         "CM_DB": doubleBuffered ? "1" : "0", "CM_DIRECT": directStores ? "1" : "0"]
     }
     /// As, Bs (fp16, rows padded by 8; twice when double-buffered) and one 16 × 16 fp32 staging area per subgroup
     /// for the epilogue, as the shader declares them: the staging areas reuse Bs, or else As, where they fit
@@ -537,7 +524,7 @@ public struct CoopmatTile: Equatable, Sendable, CustomStringConvertible {
         return a + b + (staging <= max(a, b) ? 0 : staging)
     }
     public var description: String {
-        "\(bm)x\(bn)/\(wm)x\(wn)/\(bk)" + (doubleBuffered ? "/db" : "")
+        "\(bm)x\(bn)/\(wm)x\(wn)/\(bk)" + (doubleBuffered ? "/db" : "") + (directStores ? "/direct" : "")
     }
 }
 

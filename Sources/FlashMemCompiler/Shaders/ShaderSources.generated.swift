@@ -741,22 +741,6 @@ uint flatWorkGroup() {
 
 #endif
 
-// The sum of `slices` partial sums P[z · count + i] of a product split over K, in the one order every kernel uses
-// (four running sums, so consecutive slices' loads are in flight together; a single chain of dependent adds made
-// splitk_reduce latency-bound at 64 slices): splitk_reduce.comp and splitk_finish.glsl give the same bits.
-#define SUM_SLICES(P, i, count, slices, result) {                                                       \
-    vec4 s_ = vec4(0.0);                                                                                 \
-    uint z_ = 0u;                                                                                        \
-    for (; z_ + 4u <= (slices); z_ += 4u) {                                                              \
-        s_ += vec4(P[z_ * (count) + (i)], P[(z_ + 1u) * (count) + (i)], P[(z_ + 2u) * (count) + (i)],    \
-                   P[(z_ + 3u) * (count) + (i)]);                                                        \
-    }                                                                                                    \
-    for (; z_ < (slices); ++z_) {                                                                        \
-        s_.x += P[z_ * (count) + (i)];                                                                   \
-    }                                                                                                    \
-    result = (s_.x + s_.y) + (s_.z + s_.w);                                                              \
-}
-
 """#,
         "conv2d.comp": #"""
 #version 450
@@ -1814,7 +1798,7 @@ void main() {
 // Edges (M, N, K not multiples of the tile) are zero-filled when staged and masked when stored.
 //
 // Epilogue: the bias (slice 0), C (slice 0, HAS_C) and the activation (unsplit), then Y[m · ldY + n0 + col] (or
-// slice z's partial sums P[z][M][ldY], which the last slice of the tile to finish adds up into Y: splitk_finish.glsl). A tile inside Y with 16-byte aligned rows (CM_DIRECT) stores each
+// slice z's partial sums P[z][M][ldY]). A tile inside Y with 16-byte aligned rows (CM_DIRECT) stores each
 // accumulator with one cooperative store, bias and C applied to the fragments; an edge tile sends each accumulator
 // through a per-subgroup 16 × 16 fp32 staging area in shared memory, where lane l owns column l % 16 of rows
 // l / 16 + 2t and writes only what is inside Y. The staging areas reuse As or Bs (CM_ALIAS_C), which the main
@@ -1826,11 +1810,10 @@ void main() {
 // invocations), CM_BK (K per slab: 32 or 64), CM_DB (0/1: two shared buffers), CM_VECTOR_A (1: A is read as
 // vec4 — strideK = 1 and strideM, K multiples of 4 —, 0: value by value through the strides), CM_HALF_A (1: A is
 // rows of strideM halves, a multiple of 8, zero past K — to_half.comp's output —, read one uvec4 per run), CM_DIRECT
-// and CM_ALIAS_C (the epilogue's paths above, 1 by default; gemm-lab compares 0). The lowering checks that a slab
+// and CM_ALIAS_C (the epilogue's paths above; CM_DIRECT 0 by default, the lowering sets it per tile, CM_ALIAS_C 1). The lowering checks that a slab
 // splits into whole runs per invocation and that the tile fits shared memory (`CoopmatTile.invalidReason`). Spec constants: 0 = ACTIVATION, 1 = HAS_C.
 // Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums), 3 = C (read only when HAS_C; the
-// lowering binds A there otherwise), 4 = Y of a split product, 5 = the split's tile counters (both used only when
-// slices > 1; the lowering binds Y twice otherwise).
+// lowering binds A there otherwise).
 
 #extension GL_NV_cooperative_matrix : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
@@ -1863,7 +1846,7 @@ void main() {
 #define CM_HALF_A 0
 #endif
 #ifndef CM_DIRECT
-#define CM_DIRECT 1
+#define CM_DIRECT 0
 #endif
 #ifndef CM_ALIAS_C
 #define CM_ALIAS_C 1
@@ -1896,11 +1879,8 @@ layout(std430, set = 0, binding = 0) readonly buffer ABuffer { float A[]; };
 layout(std430, set = 0, binding = 0) readonly buffer A4Buffer { vec4 A4[]; };
 #endif
 layout(set = 0, binding = 1, WEIGHT_FORMAT) readonly uniform uimage2DArray weights;
-layout(std430, set = 0, binding = 2) coherent writeonly buffer OutputBuffer { float Y[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { float Y[]; };
 layout(std430, set = 0, binding = 3) readonly buffer CBuffer { float C[]; };
-#define SPLITK_FINAL_BINDING 4
-#define SPLITK_COUNTER_BINDING 5
-#include "splitk_finish.glsl"
 
 layout(push_constant) uniform PushConstants {
     uint M, N, K, NB;
@@ -2091,9 +2071,8 @@ void main() {
     // accumulator holds theirs), the bias (a 16 × 16 fragment of the bias row repeated, built in the staging area)
     // and the activation (element by element) are applied to the fragments. The same answer in every invocation.
     const uint colBase = 4u * nb0 + wn * WTN;  // this subgroup's first column, within the piece
-    const bool direct = row0 + CM_BM <= pc.M && 4u * nb0 + CM_BN <= pc.N && pc.ldY % 4u == 0u && pc.n0 % 4u == 0u
-        && (!addC || (pc.cStrideN == 1u && pc.cStrideM % 4u == 0u));
-    if (direct) {
+    if (row0 + CM_BM <= pc.M && 4u * nb0 + CM_BN <= pc.N && pc.ldY % 4u == 0u && pc.n0 % 4u == 0u
+        && (!addC || (pc.cStrideN == 1u && pc.cStrideM % 4u == 0u))) {
         [[unroll]] for (uint j = 0; j < FN; ++j) {
             ACC bias = ACC(0.0);
             if (first) {
@@ -2123,45 +2102,39 @@ void main() {
                     if (addC) {
                         x += pc.beta * c[e];
                     }
-                    v[e] = pc.slices > 1u ? x : activate(x, ACTIVATION);
+                    v[e] = activate(x, ACTIVATION);
                 }
                 coopMatStoreNV(v, Y, outBase + m * pc.ldY + pc.n0 + colBase + 16u * j, pc.ldY, false);
             }
         }
+        return;
     }
-#else
-    const bool direct = false;
 #endif
-    if (!direct) {
-        [[unroll]] for (uint j = 0; j < FN; ++j) {
-            const uint col = 4u * nb0 + wn * WTN + 16u * j + column;  // within this piece
-            float bias = 0.0;
-            if (first && col < pc.N) {
-                uint pair = WEIGHT_AT(weights, pc.K * ((pc.NB + 1u) / 2u) + col / 8u, pc.log2W, pc.log2H)[(col % 8u) / 2u];
-                bias = unpackHalf2x16(pair)[col % 2u];
-            }
-            [[unroll]] for (uint i = 0; i < FM; ++i) {
-                CS_STORE(acc[i][j], staging);
-                subgroupMemoryBarrierShared();
-                subgroupBarrier();
-                const uint mBase = row0 + wm * WTM + 16u * i;
-                for (uint r = lane / 16u; r < 16u; r += 2u) {
-                    uint m = mBase + r;
-                    if (m < pc.M && col < pc.N) {
-                        float v = CS_LOAD(staging + r * 16u + column) + bias;
-                        if (addC) {
-                            v += pc.beta * C[m * pc.cStrideM + (pc.n0 + col) * pc.cStrideN];
-                        }
-                        Y[outBase + m * pc.ldY + pc.n0 + col] = pc.slices > 1u ? v : activate(v, ACTIVATION);
-                    }
-                }
-                subgroupMemoryBarrierShared();
-                subgroupBarrier();
-            }
+    [[unroll]] for (uint j = 0; j < FN; ++j) {
+        const uint col = 4u * nb0 + wn * WTN + 16u * j + column;  // within this piece
+        float bias = 0.0;
+        if (first && col < pc.N) {
+            uint pair = WEIGHT_AT(weights, pc.K * ((pc.NB + 1u) / 2u) + col / 8u, pc.log2W, pc.log2H)[(col % 8u) / 2u];
+            bias = unpackHalf2x16(pair)[col % 2u];
         }
-    }
-    if (pc.slices > 1u && splitkArrive(gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x, pc.slices)) {
-        splitkFinish(row0, 4u * nb0, CM_BM, CM_BN, WG, pc.M, pc.N, pc.n0, pc.ldY, pc.slices, ACTIVATION);
+        [[unroll]] for (uint i = 0; i < FM; ++i) {
+            CS_STORE(acc[i][j], staging);
+            subgroupMemoryBarrierShared();
+            subgroupBarrier();
+            const uint mBase = row0 + wm * WTM + 16u * i;
+            for (uint r = lane / 16u; r < 16u; r += 2u) {
+                uint m = mBase + r;
+                if (m < pc.M && col < pc.N) {
+                    float v = CS_LOAD(staging + r * 16u + column) + bias;
+                    if (addC) {
+                        v += pc.beta * C[m * pc.cStrideM + (pc.n0 + col) * pc.cStrideN];
+                    }
+                    Y[outBase + m * pc.ldY + pc.n0 + col] = activate(v, ACTIVATION);
+                }
+            }
+            subgroupMemoryBarrierShared();
+            subgroupBarrier();
+        }
     }
 }
 
@@ -2189,14 +2162,12 @@ void main() {
 //          └────────────────────────────────┘
 //
 // groups = (ceil(NB / (16·TN)), ceil(M / BM), SLICES); split over K as gemm.comp (slice z writes raw partial
-// sums to P[z][M][ldY], slice 0 adds the bias and C), but the last slice of each tile to finish adds them up and
-// writes act(Σ) to Y itself (splitk_finish.glsl). C as in gemm.comp.
+// sums to P[z][M][ldY], slice 0 adds the bias and C; splitk_reduce.comp finishes). C as in gemm.comp.
 //
 // Defines: WEIGHT_FORMAT, GT_TM (row quads per invocation: 1, 2), GT_TN (texel blocks per invocation: 1, 2).
 // Spec constants: 0 = ACTIVATION, 1 = HAS_C (0 or 1).
 // Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums), 3 = C (read only when HAS_C; the
-// lowering binds A there otherwise), 4 = Y of a split product, 5 = the split's tile counters (both used only when
-// slices > 1; the lowering binds Y twice otherwise).
+// lowering binds A there otherwise).
 
 layout(local_size_x = 256) in;
 #include "common.glsl"
@@ -2217,11 +2188,8 @@ layout(constant_id = 1) const uint HAS_C = 0;
 
 layout(std430, set = 0, binding = 0) readonly buffer ABuffer { float A[]; };
 layout(set = 0, binding = 1, WEIGHT_FORMAT) readonly uniform image2DArray weights;
-layout(std430, set = 0, binding = 2) coherent writeonly buffer OutputBuffer { float Y[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer OutputBuffer { float Y[]; };
 layout(std430, set = 0, binding = 3) readonly buffer CBuffer { float C[]; };
-#define SPLITK_FINAL_BINDING 4
-#define SPLITK_COUNTER_BINDING 5
-#include "splitk_finish.glsl"
 
 layout(push_constant) uniform PushConstants {
     uint M, N, K, NB;
@@ -2313,14 +2281,11 @@ void main() {
                         if (addC) {
                             v += pc.beta * C[m * pc.cStrideM + (pc.n0 + col) * pc.cStrideN];
                         }
-                        Y[outBase + m * pc.ldY + pc.n0 + col] = pc.slices > 1u ? v : activate(v, ACTIVATION);
+                        Y[outBase + m * pc.ldY + pc.n0 + col] = activate(v, ACTIVATION);
                     }
                 }
             }
         }
-    }
-    if (pc.slices > 1u && splitkArrive(gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x, pc.slices)) {
-        splitkFinish(row0, 4u * nb0, BM, 4u * BLOCKS, 256u, pc.M, pc.N, pc.n0, pc.ldY, pc.slices, ACTIVATION);
     }
 }
 
@@ -3744,76 +3709,10 @@ void main() {
 }
 
 """#,
-        "splitk_finish.glsl": #"""
-// splitk_finish.glsl — a product split over K finished by its own kernel: the workgroup that writes the last
-// slice of an output tile's partial sums adds the tile's slices up and writes the outputs, so no separate
-// splitk_reduce.comp step (and no barrier before it) is needed. Included by gemm_tiled.comp and gemm_cm.comp.
-//
-//   slice z of tile t writes P[z][M][ldY] (coherent) ─► memoryBarrierBuffer ─► atomicAdd(counter[t], 1)
-//   the workgroup that saw S − 1 ─► counter[t] = 0 ─► memoryBarrierBuffer ─► Y = act(Σ_z P[z]) over the tile
-//
-// The sum runs over the slices in splitk_reduce.comp's order (SUM_SLICES, common.glsl), whichever workgroup
-// finishes, so the outputs are the same bits as with the separate reduction and do not depend
-// on the order the slices finished in. Each tile's counter is back to 0 once its last slice has finished: the
-// lowering keeps one zero-initialized counter per tile in a resident arena tensor that every split product shares
-// (steps run one after another).
-//
-// The includer declares, before including: binding 2 (the partial sums) as `coherent` (its writes must reach
-// the other workgroups), and defines SPLITK_FINAL_BINDING and SPLITK_COUNTER_BINDING.
-
-layout(std430, set = 0, binding = 2) coherent readonly buffer SplitKPartials { float splitkPartial[]; };
-layout(std430, set = 0, binding = SPLITK_FINAL_BINDING) writeonly buffer SplitKFinal { float splitkY[]; };
-layout(std430, set = 0, binding = SPLITK_COUNTER_BINDING) coherent buffer SplitKCounters { uint splitkCounter[]; };
-
-shared bool splitkLastSlice;
-
-// Called by every invocation of the workgroup (uniform control flow) once its partial sums are written: whether
-// this workgroup is the last of the tile's `slices` to get here. Then every slice's partial sums are visible to it.
-bool splitkArrive(uint tile, uint slices) {
-    memoryBarrierBuffer();
-    barrier();
-    if (gl_LocalInvocationIndex == 0u) {
-        const bool last = atomicAdd(splitkCounter[tile], 1u) == slices - 1u;
-        if (last) {
-            splitkCounter[tile] = 0u;  // every slice has arrived: nothing else reads it in this dispatch
-        }
-        splitkLastSlice = last;
-    }
-    barrier();
-    const bool last = splitkLastSlice;
-    if (last) {
-        memoryBarrierBuffer();
-    }
-    return last;
-}
-
-// act(Σ over the slices of P[z][i]), P's slices `count` (= M · ldY) apart.
-float splitkSum(uint i, uint count, uint slices, uint activation) {
-    float sum;
-    SUM_SLICES(splitkPartial, i, count, slices, sum)
-    return activate(sum, activation);
-}
-
-// The last slice's workgroup writes the `rows` × `columns` outputs of its tile, whose first is (m0, col0) (col0
-// within the piece; Y's row stride ldY, the piece's first column n0), for `invocations` invocations.
-void splitkFinish(uint m0, uint col0, uint rows, uint columns, uint invocations, uint M, uint N, uint n0, uint ldY,
-                  uint slices, uint activation) {
-    const uint count = M * ldY;
-    for (uint e = gl_LocalInvocationIndex; e < rows * columns; e += invocations) {
-        const uint m = m0 + e / columns, col = col0 + e % columns;
-        if (m < M && col < N) {
-            const uint i = m * ldY + n0 + col;
-            splitkY[i] = splitkSum(i, count, slices, activation);
-        }
-    }
-}
-
-"""#,
         "splitk_reduce.comp": #"""
 #version 450
 // splitk_reduce.comp — Y[i] = act(Σ_s P[s · count + i]): adds the partial sums of a kernel split over K
-// (conv2d_igemm.comp, gemm.comp with slices > 1) and applies the activation they left out. (gemm_tiled.comp and
-// gemm_cm.comp finish their own splits: splitk_finish.glsl, the same sum in the same order.)
+// (conv2d_igemm.comp, gemm.comp with slices > 1) and applies the activation they left out.
 // Lowering: Lowering+Conv.swift, Lowering+MatMul.swift.
 //
 //   P = │ slice 0: count values │ slice 1 │ … │ slice S-1 │   ──►   Y = │ count values │
@@ -3839,9 +3738,18 @@ void main() {
     if (i >= pc.count) {
         return;
     }
-    float sum;
-    SUM_SLICES(partial, i, pc.count, pc.slices, sum)
-    Y[i] = activate(sum, ACTIVATION);
+    // Four independent sums so the loads of consecutive slices are in flight together (a single chain of
+    // dependent adds made this latency-bound at 64 slices).
+    vec4 s = vec4(0.0);
+    uint z = 0;
+    for (; z + 4u <= pc.slices; z += 4u) {
+        s += vec4(partial[z * pc.count + i], partial[(z + 1u) * pc.count + i],
+                  partial[(z + 2u) * pc.count + i], partial[(z + 3u) * pc.count + i]);
+    }
+    for (; z < pc.slices; ++z) {
+        s.x += partial[z * pc.count + i];
+    }
+    Y[i] = activate((s.x + s.y) + (s.z + s.w), ACTIVATION);
 }
 
 """#,
