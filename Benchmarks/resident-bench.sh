@@ -8,7 +8,9 @@
 #
 # Here: build and carry as for ab-bench.sh (.device/bin/fmc.xz, fmrun.gz; .device/make_corpus.py).
 # There: for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig; MODELS=gpt_neo_2_7b bash Benchmarks/resident-bench.sh
-# Settings: MODELS (default gpt_neo_2_7b), RUNS (10), FMC_FLAGS (more compile flags). Results: $OUT/resident-*.log,
+# Settings: MODELS (default gpt_neo_2_7b), RUNS (10), FMC_FLAGS (more compile flags), EXPORT (fp16, the default,
+# generates fastest; fp32 exports the graph the other benchmarks compile to fp16: GPT-Neo's fp16 export casts Q and K
+# to fp32 for its attention, and those Casts keep the attention from being fused). Results: $OUT/resident-*.log,
 # $OUT/resident/*.json (profiles).
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,16 +18,16 @@ cd "$repo/.device"
 source "$repo/Benchmarks/unpack-bins.sh"; unpack_bins bin
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT/resident"
 exec > >(tee -a "$OUT/resident-$(date +%H%M%S).log") 2>&1
-MODELS=${MODELS:-gpt_neo_2_7b}; RUNS=${RUNS:-10}; FMC_FLAGS=${FMC_FLAGS:-}
+MODELS=${MODELS:-gpt_neo_2_7b}; RUNS=${RUNS:-10}; FMC_FLAGS=${FMC_FLAGS:-}; EXPORT=${EXPORT:-fp16}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 ./bin/fmrun --list-devices > /dev/null 2>&1 || export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 corpus16=${CORPUS:-/tmp/resident-corpus}  # outside the carried tree, which each call replaces
 mkdir -p $corpus16 work
 for model in $MODELS; do
   echo "=== $model"
-  m=${model}_fp16  # the corpus script's name for the fp16 export
+  m=$model; [ "$EXPORT" = fp16 ] && m=${model}_fp16  # the corpus script's name for the fp16 export
   [ -f $corpus16/$m.onnx ] || /usr/bin/time -f "generate %e s, peak RSS %M KiB" \
-    python3 make_corpus.py --out $corpus16 --only $model --dtype fp16 --no-ref --no-bench 2>&1 | tail -2
+    python3 make_corpus.py --out $corpus16 --only $model --dtype $EXPORT --no-ref --no-bench 2>&1 | tail -2
   [ -f $corpus16/$m.onnx ] || { echo "=== $model FAILED to generate"; continue; }
   inputs=$(python3 "$repo/Benchmarks/corpus_inputs.py" $corpus16 $m)  # made from its description: no reference
   /usr/bin/time -f "compile %e s, peak RSS %M KiB" ./bin/fmc compile $corpus16/$m.onnx -o work/$m.fmb --precision fp16 \
