@@ -1810,8 +1810,10 @@ void main() {
 // invocations), CM_BK (K per slab: 32 or 64), CM_DB (0/1: two shared buffers), CM_VECTOR_A (1: A is read as
 // vec4 — strideK = 1 and strideM, K multiples of 4 —, 0: value by value through the strides), CM_HALF_A (1: A is
 // rows of strideM halves, a multiple of 8, zero past K — to_half.comp's output —, read one uvec4 per run), CM_DIRECT
-// and CM_ALIAS_C (the epilogue's paths above; CM_DIRECT 0 by default, the lowering sets it per tile, CM_ALIAS_C 1). The lowering checks that a slab
-// splits into whole runs per invocation and that the tile fits shared memory (`CoopmatTile.invalidReason`). Spec constants: 0 = ACTIVATION, 1 = HAS_C.
+// and CM_ALIAS_C (the epilogue's paths above; CM_DIRECT 0 by default, the lowering sets it per tile
+// (`CoopmatTile.directStores`); CM_ALIAS_C 1). The lowering checks that a slab splits into whole runs per
+// invocation and that the tile fits shared memory (`CoopmatTile.invalidReason`). Spec constants: 0 = ACTIVATION,
+// 1 = HAS_C.
 // Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums), 3 = C (read only when HAS_C; the
 // lowering binds A there otherwise).
 
