@@ -8,9 +8,9 @@ import XCTest
 @testable import FlashMemCompiler
 
 final class AttentionLoweringTests: XCTestCase {
-    private func lower(_ b: GraphBuilder) throws -> LoweredProgram {
+    private func lower(_ b: GraphBuilder, precision: Precision = .fp32) throws -> LoweredProgram {
         if LoweringTests.sharedCompiler == nil { LoweringTests.sharedCompiler = try ShaderCompiler() }
-        return try Lowering.lower(b.graph(), precision: .fp32, compiler: LoweringTests.sharedCompiler!)
+        return try Lowering.lower(b.graph(), precision: precision, compiler: LoweringTests.sharedCompiler!)
     }
 
     private func words(_ bytes: [UInt8]) -> [UInt32] {
@@ -247,5 +247,36 @@ final class AttentionLoweringTests: XCTestCase {
         XCTAssertEqual(p.kernels[p.steps[0].kernel].specConstants, [0, 1, 0, 8, 8], "no add, keep where true")
         XCTAssertEqual(Float(bitPattern: words(p.steps[0].pushConstants)[31]), -3.4028235e38)
         XCTAssertNotNil(p.tensors["causal"]?.constant, "the bool mask is a resident int32 tensor")
+    }
+
+    /// GPT-Neo's fp16 export: Q and Kᵀ (float16) cast up to float32, P cast down to float16 before its product with V
+    /// (float16). In an fp16 bundle it is one fused attention, P not rounded; in an fp32 bundle the rounding stays
+    /// a step of its own and nothing is fused.
+    func testAnFp16ExportsCastsAroundTheAttentionAreFusedInAnFp16Bundle() throws {
+        var b = GraphBuilder()
+        b.input("q", [1, 2, 6, 8], dtype: .float16)
+        b.input("kt", [1, 2, 8, 6], dtype: .float16)
+        b.input("v", [1, 2, 6, 8], dtype: .float16)
+        b.constant("fill", [], [-3.4028235e38])
+        b.initializers["causal"] = ConstantTensor(dtype: .bool, shape: [1, 1, 6, 6],
+                                                  bytes: TensorBytes((0..<36).map { $0 % 6 <= $0 / 6 ? 1 : 0 }))
+        b.values["causal"] = ValueInfo(name: "causal", dtype: .bool, shape: [1, 1, 6, 6])
+        let float32: Attribute = .int(Int(DType.float32.rawValue)), float16: Attribute = .int(Int(DType.float16.rawValue))
+        b.node("Cast", ["q"], "qc", [1, 2, 6, 8], ["to": float32])
+        b.node("Cast", ["kt"], "kc", [1, 2, 8, 6], ["to": float32])
+        b.node("MatMul", ["qc", "kc"], "s", [1, 2, 6, 6])
+        b.node("Where", ["causal", "s", "fill"], "sw", [1, 2, 6, 6])
+        b.node("Softmax", ["sw"], "p", [1, 2, 6, 6], ["axis": .int(-1)])
+        b.node("Cast", ["p"], "p16", [1, 2, 6, 6], ["to": float16])
+        b.values["p16"]?.dtype = .float16
+        b.node("MatMul", ["p16", "v"], "y", [1, 2, 6, 8])
+        b.values["y"]?.dtype = .float16
+        b.outputs = ["y"]
+        let half = try lower(b, precision: .fp16)
+        XCTAssertEqual(half.steps.count, 1, half.steps.map(\.label).description)
+        XCTAssertTrue(half.kernels[half.steps[0].kernel].name.hasPrefix("attention<"), half.kernels[0].name)
+        let full = try lower(b, precision: .fp32)
+        XCTAssertGreaterThan(full.steps.count, 1, "P rounded to float16 by a step of its own")
+        XCTAssertFalse(full.kernels.contains { $0.name.hasPrefix("attention<") })
     }
 }

@@ -161,6 +161,53 @@ final class AttentionOpTests: XCTestCase {
                   expected: want, shape: [1, bh, lq, dv])
     }
 
+    /// GPT-Neo's fp16 export: float16 Q, Kᵀ and V; Q and Kᵀ cast up to float32, Where(causal), Softmax, P cast down
+    /// to float16, × V. An fp16 bundle fuses it (P unrounded) and matches the float64 attention of the float16
+    /// inputs to fp16's tolerance, streamed ≡ preloaded.
+    func testGptNeoFp16ExportCastsFuseInAnFp16Bundle() throws {
+        let (bh, l, d) = (2, 11, 16)
+        var b = GraphBuilder()
+        b.input("q", [1, bh, l, d], dtype: .float16)
+        b.input("kt", [1, bh, d, l], dtype: .float16)
+        b.input("v", [1, bh, l, d], dtype: .float16)
+        b.constant("fill", [], [-3.4028235e38])
+        let causal = (0..<l * l).map { ($0 % l) <= ($0 / l) }
+        b.initializers["causal"] = ConstantTensor(dtype: .bool, shape: [1, 1, l, l],
+                                                  bytes: TensorBytes(causal.map { $0 ? UInt8(1) : 0 }))
+        b.values["causal"] = ValueInfo(name: "causal", dtype: .bool, shape: [1, 1, l, l])
+        let float32: Attribute = .int(Int(DType.float32.rawValue)), float16: Attribute = .int(Int(DType.float16.rawValue))
+        b.node("Cast", ["q"], "qc", [1, bh, l, d], ["to": float32])
+        b.node("Cast", ["kt"], "kc", [1, bh, d, l], ["to": float32])
+        b.node("MatMul", ["qc", "kc"], "s", [1, bh, l, l])
+        b.node("Where", ["causal", "s", "fill"], "sw", [1, bh, l, l])
+        b.node("Softmax", ["sw"], "p", [1, bh, l, l], ["axis": .int(-1)])
+        b.node("Cast", ["p"], "p16", [1, bh, l, l], ["to": float16])
+        b.values["p16"]?.dtype = .float16
+        b.node("MatMul", ["p16", "v"], "y", [1, bh, l, d])
+        b.values["y"]?.dtype = .float16
+        b.outputs = ["y"]
+        let half = { (x: [Float]) in x.map { Float(Float16($0)) } }
+        let q = half(Self.seeded(bh * l * d, seed: 30)), kt = half(Self.seeded(bh * d * l, seed: 31))
+        let v = half(Self.seeded(bh * l * d, seed: 32))
+        var k = [Float](repeating: 0, count: kt.count)  // [bh, D, L] → [bh, L, D]
+        for n in 0..<bh { for t in 0..<d { for j in 0..<l { k[(n * l + j) * d + t] = kt[(n * d + t) * l + j] } } }
+        let want = Self.reference(q: q, k: k, v: v, batches: bh, lq: l, lk: l, d: d, dv: d, scale: 1,
+                                  keep: { _, i, j in causal[i * l + j] }, fill: -3.4028235e38)
+        func feed(_ name: String, _ shape: [Int], _ x: [Float]) -> HostTensor {
+            HostTensor(name: name, shape: shape, elements: x.map { Float16($0) })
+        }
+        let program = try Lowering.lower(b.graph(), precision: .fp16, compiler: ShaderCompiler())
+        XCTAssertEqual(program.steps.count, 1, program.steps.map(\.label).description)
+        var results: [LoadMode: HostTensor] = [:]
+        for (mode, outputs) in try runInEveryLoadMode(program, name: "attention", feeds: [
+            feed("q", [1, bh, l, d], q), feed("kt", [1, bh, d, l], kt), feed("v", [1, bh, l, d], v)]) {
+            results[mode] = try XCTUnwrap(outputs.first)
+        }
+        let streamed = try XCTUnwrap(results[.streaming])
+        XCTAssertEqual(streamed, results[.preload], "streaming != preload")
+        XCTAssertLessThanOrEqual(relativeError(streamed.floats(), want), 1e-2)
+    }
+
     /// GPT-2 as exported: × 0.125, + a constant causal mask (0 / -3.4e38), Softmax, identity Cast, × V; rank-3
     /// operands, D = 80 (ATT_DMAX = 128, key tile 16), Lk = 45. Also the select written the other way round
     /// (Where(cond, fill, scores)) after an add: select = 2, mask_order = 0.

@@ -246,7 +246,8 @@ final class LoweringContext {
         LoweringPasses.fuseActivations(&nodes, graphOutputs: outputs)
         LoweringPasses.fuseGatedActivation(&nodes, graphOutputs: outputs)
         let splits = LoweringPasses.fuseAttention(&nodes, initializers: initializers, values: values,
-                                                  graphOutputs: outputs, opset: graph.opset, rule: attentionFusion)
+                                                  graphOutputs: outputs, opset: graph.opset, rule: attentionFusion,
+                                                  halfPrecision: precision == .fp16)
         try splitAttentions(splits)  // Lowering+AttentionSplit.swift
         LoweringPasses.fuseProductScale(&nodes, initializers: initializers, graphOutputs: outputs)
 

@@ -4,7 +4,8 @@
 // (online softmax). It matches, walking up from the second MatMul through sole producers (`soleProducer`: every
 // intermediate has exactly one reader, is no model output and runs under the same predicate):
 //
-//   MatMul(P, V)      P = Softmax(x) over the last axis (through an identity Cast: GPT-2 writes one);
+//   MatMul(P, V)      P = Softmax(x) over the last axis (through an identity Cast: GPT-2 writes one; in an fp16
+//                     bundle also through a Cast to float16: GPT-Neo's fp16 export);
 //   x                 ← zero or more masks, each at most once, in either order:
 //                         Add(x, M) or Add(M, x), M any float tensor broadcast to the scores' shape (MiniLM's
 //                         extended attention mask computed from an input; GPT-2's folded causal mask),
@@ -13,8 +14,8 @@
 //                     ← zero or more Mul / Div by a constant scalar (the 1/√d scale);
 //                     ← MatMul(Q, Kᵀ);
 //   Q, Kᵀ             each through zero or more Mul / Div by a constant scalar (torch's scaled_dot_product_attention
-//                     export scales both by √scale: ViT) or identity Casts (GPT-Neo), and at most one Transpose
-//                     (MiniLM, GPT-2: [B, L, H, D] → [B, H, L, D], read in place by strides);
+//                     export scales both by √scale: ViT) or identity or float16 → float32 Casts (GPT-Neo), and at
+//                     most one Transpose (MiniLM, GPT-2: [B, L, H, D] → [B, H, L, D], read in place by strides);
 //   V                 through identity Casts and at most one Transpose; the output through at most one Transpose
 //                     that is its only reader (written in place by strides).
 //
@@ -33,9 +34,12 @@ extension LoweringPasses {
     /// Returns the chains it matched but did not fuse whose scores are larger than `rule.splitScoresAbove`: the
     /// lowering computes those in blocks of query rows (`LoweringContext.splitAttentions`).
     @discardableResult
+    /// `halfPrecision`: the bundle is fp16, whose activations are held in fp32 and checked to fp16's tolerance;
+    /// there a Cast of the probabilities to float16 (GPT-Neo's fp16 export) may be left out of the fusion, which
+    /// then multiplies V by P unrounded.
     static func fuseAttention(_ nodes: inout [LoweringNode], initializers: [String: ConstantTensor],
                               values: [String: ValueInfo], graphOutputs: Set<String>, opset: Int,
-                              rule: AttentionFusionRule = .always) -> [AttentionSplit] {
+                              rule: AttentionFusionRule = .always, halfPrecision: Bool = false) -> [AttentionSplit] {
         guard rule.maxKeys > 0 || rule.scoresAbove < Int.max || rule.splitScoresAbove < Int.max else { return [] }
         var splits: [AttentionSplit] = []
         let uses = useCounts(nodes, graphOutputs: graphOutputs)
@@ -65,16 +69,23 @@ extension LoweringPasses {
                       !members.contains(p), nodes[p].activation == .none else { return nil }
                 return p
             }
+            // A Cast that changes no value: to the same type, or float16 to float32 (GPT-Neo's fp16 export casts Q
+            // and K up; in an fp32 export those Casts are identities).
             func isIdentityCast(_ p: Int) -> Bool {
                 guard nodes[p].op == "Cast", let x = nodes[p].node.inputs.first, let dtype = values[x]?.dtype else {
                     return false
                 }
-                return nodes[p].node.int("to", default: -1) == Int(dtype.rawValue)
+                let to = nodes[p].node.int("to", default: -1)
+                return to == Int(dtype.rawValue) || (dtype == .float16 && to == Int(DType.float32.rawValue))
             }
-            // P = Softmax(x) over the last axis, possibly through an identity Cast.
+            func isCastToHalf(_ p: Int) -> Bool {
+                nodes[p].op == "Cast" && nodes[p].node.int("to", default: -1) == Int(DType.float16.rawValue)
+            }
+            // P = Softmax(x) over the last axis, possibly through an identity Cast (or, in an fp16 bundle, a Cast to
+            // float16: GPT-Neo's fp16 export rounds P before its product with V).
             var value = m2.node.inputs[0]
             guard var p = sole(value) else { continue }
-            if isIdentityCast(p) {
+            if isIdentityCast(p) || (halfPrecision && isCastToHalf(p)) {
                 members.append(p)
                 value = nodes[p].node.inputs[0]
                 guard let q = sole(value) else { continue }
