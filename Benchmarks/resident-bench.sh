@@ -10,7 +10,7 @@
 # There: for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig; MODELS=gpt_neo_2_7b bash Benchmarks/resident-bench.sh
 # Settings: MODELS (default gpt_neo_2_7b), RUNS (10), FMC_FLAGS (more compile flags), EXPORT (fp16, the default,
 # generates fastest; fp32 exports the graph the other benchmarks compile to fp16: GPT-Neo's fp16 export casts Q and K
-# to fp32 for its attention, and those Casts keep the attention from being fused). Results: $OUT/resident-*.log,
+# up and P down around its attention, which fmc fuses through those Casts only since ca94852). Results: $OUT/resident-*.log,
 # $OUT/resident/*.json (profiles).
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
