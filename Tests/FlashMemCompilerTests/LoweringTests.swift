@@ -587,6 +587,28 @@ final class GeluLoweringTests: XCTestCase {
         XCTAssertTrue(p.kernels[p.steps[0].kernel].name.hasPrefix("unary<"), p.kernels[p.steps[0].kernel].name)
     }
 
+    /// An fp16 export's GELUs, constants in float16: each is still one step of its own form, and a wrong constant
+    /// still does not match.
+    func testGelusWithFloat16ConstantsAreRecognizedAsTheirForm() throws {
+        var b = GraphBuilder()
+        b.input("x", [4, 10])
+        b.input("w", [4, 10])
+        b.decomposedGeluTanh("x", "y", [4, 10], float16: true)
+        b.decomposedGelu("w", "z", [4, 10], float16: true)
+        b.outputs = ["y", "z"]
+        let p = try lower(b)
+        XCTAssertEqual(p.steps.count, 2, p.steps.map(\.label).description)
+        // unary.comp's op (spec constant 1): the tanh form, then the exact one.
+        XCTAssertEqual(p.steps.map { p.kernels[$0.kernel].specConstants[1] },
+                       [UnaryOp.geluTanh.rawValue, UnaryOp.gelu.rawValue], p.kernels.map(\.name).description)
+
+        var c = GraphBuilder()
+        c.input("x", [4, 10])
+        c.decomposedGelu("x", "y", [4, 10], half: 0.505, float16: true)
+        c.outputs = ["y"]
+        XCTAssertEqual(try lower(c).steps.count, 5, "0.505 instead of 0.5 is no GELU, even in float16")
+    }
+
     func testAWrongConstantOrAnIntermediateUsedElsewhereIsNotAGelu() throws {
         var b = GraphBuilder()
         b.input("x", [4, 10])

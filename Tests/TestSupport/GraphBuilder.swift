@@ -28,6 +28,15 @@ public struct GraphBuilder {
         self.values[name] = ValueInfo(name: name, dtype: .float32, shape: shape)
     }
 
+    /// A float16 initializer holding `values` rounded to halves (an fp16 export's constants).
+    public mutating func halfConstant(_ name: String, _ shape: [Int], _ values: [Float]) {
+        precondition(values.count == shape.reduce(1, *))
+        let halves = values.map { Float16($0).bitPattern }
+        initializers[name] = ConstantTensor(dtype: .float16, shape: shape,
+                                            bytes: TensorBytes(halves.withUnsafeBytes { [UInt8]($0) }))
+        self.values[name] = ValueInfo(name: name, dtype: .float16, shape: shape)
+    }
+
     /// A 1-D int64 initializer (shapes, axes, indices); its value info is left to the graph.
     public mutating func intConstant(_ name: String, _ values: [Int64]) {
         initializers[name] = ConstantTensor(dtype: .int64, shape: [values.count],
