@@ -179,6 +179,23 @@ final class LoweringTests: XCTestCase {
         XCTAssertEqual(kernel(p, 2).sharedMemoryBytes, 16 * 16 * 4 * 16)
     }
 
+    /// An fp16 export's residual (a float16 activation, held in fp32 in the arena like every float) is the
+    /// product's C as an fp32 one is.
+    func testAFloat16ResidualIsTheProductsC() throws {
+        var b = GraphBuilder()
+        b.input("t", [64, 48], dtype: .float16)
+        b.input("res", [64, 40], dtype: .float16)
+        b.constant("w", [48, 40])
+        b.node("MatMul", ["t", "w"], "p", [64, 40])
+        b.node("Add", ["res", "p"], "y", [64, 40])
+        b.values["p"]?.dtype = .float16
+        b.values["y"]?.dtype = .float16
+        b.outputs = ["y"]
+        let p = try lower(b, .fp16)
+        XCTAssertEqual(p.steps.map(\.label), ["p+y"])
+        XCTAssertEqual(p.steps[0].bindings[3], .tensor("res"), "the residual is C")
+    }
+
     func testBatchNormWithoutConvUsesItsKernel() throws {
         var b = GraphBuilder()
         b.input("x", [2, 3, 4])

@@ -244,7 +244,7 @@ enum LoweringPasses {
                   productShape.reduce(1, *) == outShape.reduce(1, *), view != nil || productShape == outShape,
                   nodes[p].activation == .none, nodes[p].residual == nil,
                   initializers[residual] == nil, producer[residual].map({ $0 < p }) ?? true,
-                  let info = values[residual], info.dtype == .float32, info.staticShape == outShape,
+                  let info = values[residual], info.dtype.isFloat, info.staticShape == outShape,
                   nodes[p].node.inputs.count >= 2, initializers[nodes[p].node.inputs[0]] == nil,
                   let weight = initializers[nodes[p].node.inputs[1]], weight.dtype.isFloat
             else { return nil }
