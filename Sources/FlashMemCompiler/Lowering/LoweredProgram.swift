@@ -62,6 +62,12 @@ public struct LoweredStep: Sendable {
         self.bytesRead = bytesRead
         self.predicate = predicate
     }
+
+    /// The arena tensors the step uses: its tensor bindings and, for a predicated step, its condition (read when
+    /// the step is reached, like a binding).
+    public var tensors: [String] {
+        bindings.compactMap { if case .tensor(let name) = $0 { name } else { nil } } + (predicate.map { [$0.tensor] } ?? [])
+    }
 }
 
 /// A step's run-time condition: the arena tensor (by value name) holding an If's condition, and which value

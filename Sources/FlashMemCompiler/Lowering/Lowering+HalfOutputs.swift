@@ -34,10 +34,7 @@ extension LoweringContext {
         // The steps that bind each tensor (views count as their root), and the tensors others are views of.
         var binders: [String: Set<Int>] = [:]
         for (k, step) in program.steps.enumerated() {
-            let condition = step.predicate.map { [LoweredBinding.tensor($0.tensor)] } ?? []
-            for case .tensor(let name) in step.bindings + condition {
-                binders[program.tensors[name]?.viewOf ?? name, default: []].insert(k)
-            }
+            for name in step.tensors { binders[program.tensors[name]?.viewOf ?? name, default: []].insert(k) }
         }
         let viewed = Set(program.tensors.values.compactMap(\.viewOf))
         var removed = Set<Int>()

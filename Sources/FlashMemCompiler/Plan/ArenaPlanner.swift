@@ -48,9 +48,7 @@ public enum ArenaPlanner {
         let whole = (first: -1, last: program.steps.count)
         var life: [String: (first: Int, last: Int)] = [:]
         for (k, step) in program.steps.enumerated() {
-            // A predicated step reads its condition when it is reached, like a binding.
-            let condition = step.predicate.map { [LoweredBinding.tensor($0.tensor)] } ?? []
-            for case .tensor(let name) in step.bindings + condition {
+            for name in step.tensors {
                 let base = try root(name)
                 let current = life[base] ?? (k, k)
                 life[base] = (min(current.first, k), max(current.last, k))

@@ -2909,6 +2909,14 @@ float sumGroup(float v) {
     return r;
 }
 
+// Element j of the row at `base`: (x − mean) · rstd · scale[p] + bias[p]. One expression for both outputs, so the
+// halves are exactly the fp32 values rounded.
+float normalized(uint base, uint j, uint paramBase, float mean, float rstd) {
+    const uint p = (paramBase + j) / pc.paramDiv;
+    const float y = (X[base + j] - mean) * rstd * scale[p];
+    return HAS_BIAS != 0u ? y + bias[p] : y;
+}
+
 void main() {
     const uint row = flatWorkGroup();
     if (row >= pc.rows) {
@@ -2939,18 +2947,14 @@ void main() {
         for (uint h = 0u; h < 2u; ++h) {
             const uint j = 2u * w + h;
             if (j < pc.len) {
-                const uint p = (paramBase + j) / pc.paramDiv;
-                const float y = (X[base + j] - mean) * rstd * scale[p];
-                pair[h] = HAS_BIAS != 0u ? y + bias[p] : y;
+                pair[h] = normalized(base, j, paramBase, mean, rstd);
             }
         }
         Yh[row * words + w] = packHalf2x16(pair);
     }
 #else
     for (uint j = lx; j < pc.len; j += gl_WorkGroupSize.x) {
-        const uint p = (paramBase + j) / pc.paramDiv;
-        const float y = (X[base + j] - mean) * rstd * scale[p];
-        Y[base + j] = HAS_BIAS != 0u ? y + bias[p] : y;
+        Y[base + j] = normalized(base, j, paramBase, mean, rstd);
     }
 #endif
     if (WRITE_STATS != 0u && lx == 0u) {
