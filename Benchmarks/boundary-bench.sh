@@ -14,7 +14,8 @@
 # .device/bin/fmc-a.xz, `cc -O2 -o .device/boundaries Benchmarks/boundaries/boundaries.c -lvulkan`, copy
 # Benchmarks/trace_gaps.py into .device. There (carry .gl and .device):
 #   for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig; bash Benchmarks/boundary-bench.sh
-# Settings: MODELS, BUDGETS, RUNS (warm runs, 20), TRACE. Results: $OUT/boundary-*.log.
+# Settings: MODELS, BUDGETS, RUNS (warm runs, 20), TRACE, SIDES ("a b"; "b" alone needs no fmc-a, compiles with B).
+# Results: $OUT/boundary-*.log.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo/.device"
@@ -26,18 +27,24 @@ MODELS=${MODELS:-"vit_b_16 gpt_neo_125m"}; BUDGETS=${BUDGETS:-"100% 50% 25%"}; R
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 ./bin/fmrun --list-devices > /dev/null 2>&1 || export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -x ./boundaries ] && ./boundaries --count 64 --repeats 5
-[ -x bin/fmc-a ] || { echo "boundary-bench: needs .device/bin/fmc-a" >&2; exit 2; }
+SIDES=${SIDES:-"a b"}
+compiler=./bin/fmc-a
+if [[ " $SIDES " == *" a "* ]]; then
+  [ -x bin/fmc-a ] || { echo "boundary-bench: needs .device/bin/fmc-a (or SIDES=b)" >&2; exit 2; }
+else
+  compiler=./bin/fmc
+fi
 mkdir -p corpus
 for m in $MODELS; do
   [ -f corpus/$m.onnx ] || python3 make_corpus.py --out corpus --only $m --no-bench 2>&1 | tail -1
   inputs=$(python3 "$repo/Benchmarks/corpus_inputs.py" corpus $m)
-  ./bin/fmc-a compile corpus/$m.onnx -o $m.fmb --precision fp16 2>&1 | grep -E "^wrote|steps"
+  $compiler compile corpus/$m.onnx -o $m.fmb --precision fp16 2>&1 | grep -E "^wrote|steps"
   echo "=== $m preload"
   ./bin/fmrun $m.fmb $inputs --preload --runs $RUNS --output-dir out.$m.preload --profile-out $m.profile.json 2>&1 \
     | grep -E "first run|warm latency|profile:"
   for b in $BUDGETS; do
     tag=$(echo $b | tr -d '%')
-    for side in a b; do
+    for side in $SIDES; do
       fmc=./bin/fmc; [ $side = a ] && fmc=./bin/fmc-a
       echo "=== $m budget $b plan $side"
       $fmc replan $m.fmb -o $m.$tag.$side.fmb --memory-budget $b --profile $m.profile.json | grep -E "predicted|submissions"

@@ -52,7 +52,8 @@
 // vec4 — strideK = 1 and strideM, K multiples of 4 —, 0: value by value through the strides), CM_HALF_A (1: A is
 // rows of strideM halves, a multiple of 8, zero past K — to_half.comp's output —, read one uvec4 per run), CM_DIRECT
 // and CM_ALIAS_C (the epilogue's paths above; CM_DIRECT 0 by default, the lowering sets it per tile
-// (`CoopmatTile.directStores`); CM_ALIAS_C 1). The lowering checks that a slab splits into whole runs per
+// (`CoopmatTile.directStores`); CM_ALIAS_C 1), CM_SWIZZLE (> 1: tiles are taken in groups of that many tile rows,
+// column by column within a group, instead of row by row; 0 by default). The lowering checks that a slab splits into whole runs per
 // invocation and that the tile fits shared memory (`CoopmatTile.invalidReason`). Spec constants: 0 = ACTIVATION,
 // 1 = HAS_C.
 // Bindings: 0 = A, 1 = weights (B, then bias), 2 = Y (or the partial sums), 3 = C (read only when HAS_C; the
@@ -90,6 +91,9 @@
 #endif
 #ifndef CM_DIRECT
 #define CM_DIRECT 0
+#endif
+#ifndef CM_SWIZZLE
+#define CM_SWIZZLE 0
 #endif
 #ifndef CM_ALIAS_C
 #define CM_ALIAS_C 1
@@ -250,8 +254,20 @@ void main() {
     const uint lane = gl_SubgroupInvocationID;
     const uint wm = subgroup / CM_WN;
     const uint wn = subgroup % CM_WN;
+#if CM_SWIZZLE > 1
+    // Tiles in launch order (x fastest) walk groups of CM_SWIZZLE tile rows column by column, so the workgroups
+    // resident at once share rows of A and columns of B in the L2 cache.
+    const uint tilesN = gl_NumWorkGroups.x, tilesM = gl_NumWorkGroups.y;
+    const uint launch = gl_WorkGroupID.y * tilesN + gl_WorkGroupID.x;
+    const uint groupFirst = launch / (CM_SWIZZLE * tilesN) * CM_SWIZZLE;
+    const uint groupRows = min(tilesM - groupFirst, uint(CM_SWIZZLE));
+    const uint inGroup = launch % (CM_SWIZZLE * tilesN);
+    const uint row0 = (groupFirst + inGroup % groupRows) * CM_BM;
+    const uint nb0 = (inGroup / groupRows) * BNB;
+#else
     const uint row0 = gl_WorkGroupID.y * CM_BM;
     const uint nb0 = gl_WorkGroupID.x * BNB;
+#endif
     const uint slice = gl_WorkGroupID.z;
     const uint kBegin = slice * pc.kPerSlice;
     const uint kEnd = min(pc.K, kBegin + pc.kPerSlice);
