@@ -60,4 +60,28 @@ final class ConversionTests: XCTestCase {
             XCTAssertEqual(h.floats(), floats.map { halfToFloat(floatToHalf($0)) })
         }
     }
+
+    /// Conversions of tensors larger than one piece run piece by piece on several threads: every element, at every
+    /// piece boundary and in the short last piece, converts as it does alone, both ways.
+    func testLargeTensorsConvertPieceByPiece() throws {
+        let count = 2 * conversionPieceElements + 12_345
+        var rng = SplitMix(seed: 11)
+        let floats = (0..<count).map { _ in Float(Int(rng.next() % 2_000_001) - 1_000_000) * 1.7e-3 }
+        let binding = IOBinding(name: "o", elementType: .float16, shape: [Int64(count)], tensor: 0)
+        let halves = floats.withUnsafeBytes { IOStaging.fromArena($0, binding: binding) }
+        let expected = floats.map(floatToHalf)
+        XCTAssertEqual(halves.bytes.withUnsafeBytes { Array($0.bindMemory(to: UInt16.self)) }, expected)
+
+        var arena = [Float](repeating: .nan, count: count)
+        try arena.withUnsafeMutableBytes { try IOStaging.toArena(halves, into: $0) }
+        XCTAssertEqual(arena, expected.map(halfToFloat))
+
+        let ints = (0..<Int32(count)).map { $0 % 3 - 1 }
+        ints.withUnsafeBytes { raw in
+            let wide = IOStaging.fromArena(raw, binding: IOBinding(name: "o", elementType: .int64, shape: [Int64(count)], tensor: 0))
+            XCTAssertEqual(wide.int64s(), ints.map(Int64.init))
+            let bools = IOStaging.fromArena(raw, binding: IOBinding(name: "o", elementType: .bool, shape: [Int64(count)], tensor: 0))
+            XCTAssertEqual(bools.bytes, ints.map { $0 != 0 ? 1 : 0 })
+        }
+    }
 }

@@ -152,12 +152,16 @@ final class IOStaging {
             case .float32, .int32:
                 parallelCopy(destination, from: UnsafeRawBufferPointer(rebasing: source[0..<(count * 4)]))
             case .float16:
-                for i in 0..<count {
-                    destination.storeBytes(of: halfToFloat(source.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)),
-                                           toByteOffset: i * 4, as: Float.self)
+                forEachPiece(count: count, pieceSize: conversionPieceElements) { range in
+                    for i in range {
+                        destination.storeBytes(of: halfToFloat(source.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)),
+                                               toByteOffset: i * 4, as: Float.self)
+                    }
                 }
             case .bool:
-                for i in 0..<count { destination.storeBytes(of: source[i] != 0 ? 1 : 0, toByteOffset: i * 4, as: Int32.self) }
+                forEachPiece(count: count, pieceSize: conversionPieceElements) { range in
+                    for i in range { destination.storeBytes(of: source[i] != 0 ? 1 : 0, toByteOffset: i * 4, as: Int32.self) }
+                }
             case .int64:
                 break
             }
@@ -196,16 +200,23 @@ final class IOStaging {
             case .float32, .int32:
                 parallelCopy(out, from: UnsafeRawBufferPointer(rebasing: source[0..<(count * 4)]))
             case .float16:
-                for i in 0..<count {
-                    out.storeBytes(of: floatToHalf(source.load(fromByteOffset: i * 4, as: Float.self)),
-                                   toByteOffset: i * 2, as: UInt16.self)
+                forEachPiece(count: count, pieceSize: conversionPieceElements) { range in
+                    for i in range {
+                        out.storeBytes(of: floatToHalf(source.load(fromByteOffset: i * 4, as: Float.self)),
+                                       toByteOffset: i * 2, as: UInt16.self)
+                    }
                 }
             case .int64:
-                for i in 0..<count {
-                    out.storeBytes(of: Int64(source.load(fromByteOffset: i * 4, as: Int32.self)), toByteOffset: i * 8, as: Int64.self)
+                forEachPiece(count: count, pieceSize: conversionPieceElements) { range in
+                    for i in range {
+                        out.storeBytes(of: Int64(source.load(fromByteOffset: i * 4, as: Int32.self)), toByteOffset: i * 8,
+                                       as: Int64.self)
+                    }
                 }
             case .bool:
-                for i in 0..<count { out[i] = source.load(fromByteOffset: i * 4, as: Int32.self) != 0 ? 1 : 0 }
+                forEachPiece(count: count, pieceSize: conversionPieceElements) { range in
+                    for i in range { out[i] = source.load(fromByteOffset: i * 4, as: Int32.self) != 0 ? 1 : 0 }
+                }
             }
         }
     }
