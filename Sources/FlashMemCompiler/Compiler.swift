@@ -319,7 +319,10 @@ public enum Compiler {
 
         // The load plan under one budget: resident set, issue steps, slots.
         progress("planning weight loads (budget: \(options.memoryBudget))")
-        var stepSeconds = program.steps.map { options.costModel.seconds(flops: $0.flops, bytes: $0.bytesRead) }
+        var stepSeconds = program.steps.map {
+            options.costModel.seconds(flops: $0.flops, bytes: $0.bytesRead,
+                                      cooperativeMatrix: program.kernels[$0.kernel].usesCooperativeMatrix)
+        }
         var model = options.costModel
         if let profile = options.profile {
             if let mismatch = profile.mismatch(stepLabels: steps.map(\.label)) {
@@ -363,7 +366,7 @@ public enum Compiler {
                               checks: checks)
 
         report.steps = steps.count
-        report.cooperativeMatrixSteps = program.steps.filter { !program.kernels[$0.kernel].features.isEmpty }.count
+        report.cooperativeMatrixSteps = program.steps.filter { program.kernels[$0.kernel].usesCooperativeMatrix }.count
         report.copySteps = steps.filter { BundleInspector.isCopyKernel(kernels[Int($0.kernel)].name) }.count
         report.kernels = kernels.count
         report.spirvModules = spirv.count

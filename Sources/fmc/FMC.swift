@@ -66,7 +66,7 @@ struct Compile: ParsableCommand {
     @Option(name: .customLong("tensor-cores"),
             help: ArgumentHelp("Tensor-core (cooperative-matrix) kernels for Gemm / MatMul: auto, on or off.",
                                discussion: "auto (default): products with a constant weight, for fp16 bundles of a "
-                                   + "target that has them (h200); on: wherever the shape suits, products of two "
+                                   + "target that has them (h200, h100); on: wherever the shape suits, products of two "
                                    + "activations too (not yet measured on a device), fp16 only (the bundle then needs "
                                    + "VK_NV_cooperative_matrix); off: the plain kernels everywhere (lavapipe)."))
     var tensorCores: TensorCores = .auto

@@ -315,6 +315,8 @@ final class CoopmatLoweringTests: XCTestCase {
         var options = CompileOptions()
         options.precision = .fp16
         XCTAssertTrue(try options.usesCooperativeMatrix(file: "m.onnx"), "auto, h200, fp16")
+        options.costModel = .h100
+        XCTAssertTrue(try options.usesCooperativeMatrix(file: "m.onnx"), "auto, h100 (the tensor-core figures' card), fp16")
         options.costModel = .lavapipe
         XCTAssertFalse(try options.usesCooperativeMatrix(file: "m.onnx"), "auto, lavapipe")
         options.tensorCores = .on
@@ -330,6 +332,22 @@ final class CoopmatLoweringTests: XCTestCase {
             let text = "\(error)"
             XCTAssertTrue(text.contains("m.onnx") && text.contains("--precision fp16"), text)
         }
+    }
+
+    /// The plan's estimate of a product on the units uses the target's tensor-core rate: a 1024³ product (2.1 GFLOP,
+    /// 2 MiB of fp16 weights) on h100 is estimated at its FLOPs / 170 TFLOP/s + the launch, not / 8 TFLOP/s.
+    func testTensorCoreStepsAreEstimatedAtTheUnitsRate() throws {
+        var options = CompileOptions()
+        options.precision = .fp16
+        options.costModel = .h100
+        func productSeconds(_ cooperativeMatrix: Bool) throws -> Double {
+            let p = try lower(gemmGraph(m: 1024, k: 1024, n: 1024), cooperativeMatrix: cooperativeMatrix)
+            let schedule = try Compiler.assemble(p, name: "fc", options: options).bundle.schedule
+            return zip(p.steps, schedule.stepSeconds).filter { $0.0.label.contains("fc") }.map(\.1).max() ?? 0
+        }
+        let flops = 2.0 * 1024 * 1024 * 1024
+        XCTAssertEqual(try productSeconds(true), flops / 170e12 + CostModel.h100.launchSeconds, accuracy: 1e-9)
+        XCTAssertEqual(try productSeconds(false), flops / 8e12 + CostModel.h100.launchSeconds, accuracy: 1e-9)
     }
 
     func testTheAssembledBundleDeclaresTheFeature() throws {

@@ -17,6 +17,10 @@ public struct KernelSpec: Sendable, Equatable {
     /// Optional device features the SPIR-V needs (e.g. cooperative matrices), for the device requirements.
     public var features: DeviceFeatures
 
+    /// Whether the kernel multiplies on the cooperative-matrix units (what its estimated time and the compile
+    /// report count by).
+    public var usesCooperativeMatrix: Bool { features.contains(.cooperativeMatrixNV) }
+
     public init(name: String, spirv: [UInt32], bindings: [BindingKind], pushConstantSize: Int,
                 workgroupSize: [UInt32], specConstants: [UInt32] = [], sharedMemoryBytes: Int = 0,
                 features: DeviceFeatures = []) {

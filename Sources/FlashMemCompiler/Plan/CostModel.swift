@@ -15,6 +15,9 @@ public struct CostModel: Sendable, Equatable {
     /// The device runs gemm_cm.comp: VK_NV_cooperative_matrix with fp16 × fp16 → fp32 16 × 16 × 16 fragments on
     /// subgroups of 32 (`fmc compile --tensor-cores auto` uses them for fp16 bundles of this target).
     public var cooperativeMatrix = false
+    /// What a product on those units sustains, FLOP/s (its operand bytes still at `memoryBandwidth`). 0: the device
+    /// has none, or they are not measured (such steps are estimated at `flopsPerSecond`).
+    public var cooperativeMatrixFlopsPerSecond = 0.0
     /// GPU time lost at each compute-submission boundary of a streamed run (`ScheduleProblem.submissionSeconds`).
     public var submissionSeconds: Double = 0
     /// The most keys an attention may have for `--fuse-attention auto` to make it one attention.comp step
@@ -28,11 +31,21 @@ public struct CostModel: Sendable, Equatable {
     /// fuses them whatever their length.
     public var storageBufferRange = Int(UInt32.max)
 
-    /// NVIDIA H100 over Vulkan (DESIGN.md: 49–50 GB/s host→device; staging memcpy is the tighter bound). No
-    /// `cooperativeMatrix`: its probe listed VK_KHR_cooperative_matrix and VK_NV_cooperative_matrix2, not the NV
-    /// extension gemm_cm.comp uses (`--tensor-cores on` still asks for it).
+    /// NVIDIA H100 80GB HBM3 over Vulkan 1.4 (driver 580), from the device machine's H100 hosts:
+    /// - `cooperativeMatrix`: vkprobe lists VK_NV_cooperative_matrix (and the KHR and NV2 extensions) with f16 × f16
+    ///   → f32 at M16 N16 K16 (Benchmarks/results/h100-vkprobe-2026-12-07b.txt); every tensor-core figure of
+    ///   issue 10 was measured on these cards.
+    /// - `cooperativeMatrixFlopsPerSecond` 170 TFLOP/s: gemm_cm.comp's 4096³ product in fmc, 173 TFLOP/s (the
+    ///   coopmat-bench table of 2026-12-07b). Smaller products sustain less and are bounded by their bytes instead:
+    ///   GPT-Neo-2.7B's 128 × 10240 × 2560 took 0.099 ms, 68 TFLOP/s.
+    /// - `transferBandwidth` 30 GB/s: the hosts differ. vkprobe's copies into images ran at 30.1 GB/s on one
+    ///   (2026-12-06) and 51.2 GB/s on another (2026-12-07b); streamed runs measured 30–34 GB/s. The lower one, so
+    ///   plans made without a profile are not short of time on the slower host.
+    /// - `submissionSeconds`: the H200's 23 µs (same driver, not measured separately).
+    /// - `flopsPerSecond`, `memoryBandwidth`, `launchSeconds`: the plain fp32 kernels (DESIGN.md).
     public static let h100 = CostModel(name: "h100", flopsPerSecond: 8e12, memoryBandwidth: 1.5e12,
-                                       transferBandwidth: 25e9, launchSeconds: 5e-6)
+                                       transferBandwidth: 30e9, launchSeconds: 5e-6, cooperativeMatrix: true,
+                                       cooperativeMatrixFlopsPerSecond: 170e12, submissionSeconds: 23e-6)
     /// NVIDIA H200 over Vulkan 1.4 (driver 580), measured with vkprobe on the device machine (16 cores,
     /// PCIe gen5 x16):
     /// - `transferBandwidth` 42 GB/s: what streaming sustains, min(copy into images, host decode). fmrun's
@@ -46,22 +59,26 @@ public struct CostModel: Sendable, Equatable {
     ///   second), the rate a kernel that reads its operands once can expect.
     /// - `launchSeconds` 5 µs: not measured on the H200; the H100's figure (one dispatch in a recorded batch).
     /// - `cooperativeMatrix`: vkprobe lists VK_NV_cooperative_matrix with f16 × f16 → f32 at M16 N16 K16, subgroup
-    ///   size 32 (Benchmarks/results/h200-vkprobe-2026-12-04.txt).
+    ///   size 32 (Benchmarks/results/h200-vkprobe-2026-12-04.txt). `cooperativeMatrixFlopsPerSecond`: the H100's
+    ///   figure (the same GH100 SMs and tensor cores; gemm_cm.comp's current form was not timed on an H200).
     /// - `submissionSeconds` 23 µs: the gap between two steps where a streamed run starts another compute
     ///   submission, beyond any wait for a copy (median 20–27 µs over ViT-B/16 and GPT-Neo-1.3B at 25% and 50%,
     ///   the same with and without a semaphore wait; inside a submission 1.4–3.5 µs per step): fmrun --trace,
     ///   Benchmarks/trace_gaps.py, Benchmarks/results/h200-trace-gaps-2026-12-04.txt.
     public static let h200 = CostModel(name: "h200", flopsPerSecond: 8.1e12, memoryBandwidth: 851e9,
                                        transferBandwidth: 42e9, launchSeconds: 5e-6, cooperativeMatrix: true,
-                                       submissionSeconds: 23e-6)
+                                       cooperativeMatrixFlopsPerSecond: 170e12, submissionSeconds: 23e-6)
     /// Mesa lavapipe on a small CPU.
     public static let lavapipe = CostModel(name: "lavapipe", flopsPerSecond: 2e10, memoryBandwidth: 1e10,
                                            transferBandwidth: 5e9, launchSeconds: 5e-5, fusedAttentionMaxKeys: 0,
                                            storageBufferRange: 128 << 20)
     public static let all = [h200, h100, lavapipe]
 
-    public func seconds(flops: Double, bytes: Double) -> Double {
-        max(flops / flopsPerSecond, bytes / memoryBandwidth) + launchSeconds
+    /// A step's estimated time: its arithmetic or its bytes, whichever takes longer, plus a launch. `cooperativeMatrix`:
+    /// the step's kernel multiplies on the cooperative-matrix units.
+    public func seconds(flops: Double, bytes: Double, cooperativeMatrix onUnits: Bool = false) -> Double {
+        let rate = onUnits && cooperativeMatrixFlopsPerSecond > 0 ? cooperativeMatrixFlopsPerSecond : flopsPerSecond
+        return max(flops / rate, bytes / memoryBandwidth) + launchSeconds
     }
 }
 
