@@ -20,7 +20,8 @@
 //       "transferBandwidth": 4.95e10,          // bytesStreamed / transferSeconds (absent: nothing streamed)
 //       "transferTiming": "gpuTimestamps",     // or "hostWall" (see `TransferTiming`), "none"
 //       "decodeSeconds": 0.160,                // host time decoding (memcpy / zstd) chunks into staging
-//       "decodeBandwidth": 3.96e10             // bytesStreamed / decodeSeconds (absent: nothing streamed)
+//       "decodeBandwidth": 3.96e10             // bytesStreamed / decodeSeconds (absent: nothing streamed, or
+//                                              // only a first run copied: fmrun leaves its decode time out)
 //     }
 
 /// A measured profile of one bundle on one device. See the schema above.

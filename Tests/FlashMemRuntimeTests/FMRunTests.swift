@@ -240,6 +240,17 @@ final class FMRunTests: XCTestCase {
         XCTAssertNotEqual(profile.transferTiming, .none)
         XCTAssertNotNil(profile.transferBandwidth)
         XCTAssertNotNil(profile.decodeBandwidth)
+
+        // Preloaded, only the first run copies: its copy rate is kept, its decode rate (which may include reading
+        // the bundle from storage) is not, so planning with the profile streams at the copy rate.
+        let preloaded = try run([bundlePath, "--input", "x=\(inputPath)", "--runs", "2", "--preload",
+                                 "--profile-out", profilePath])
+        XCTAssertEqual(preloaded.status, 0, preloaded.stderr)
+        let first = try JSONDecoder().decode(CostProfile.self, from: Data(contentsOf: URL(fileURLWithPath: profilePath)))
+        XCTAssertEqual(first.bytesStreamed, model.bundle.chunks.reduce(0) { $0 + $1.rawSize })
+        XCTAssertNotNil(first.transferBandwidth)
+        XCTAssertNil(first.decodeBandwidth)
+        XCTAssertEqual(first.streamingBandwidth, first.transferBandwidth)
     }
 
     func testListsDevices() throws {
