@@ -9,7 +9,10 @@
 //   b0·s0 + b1·s1 + row·sRow + col·sCol of its buffer (so K given as Kᵀ [.., D, Lk] and transposes are strided
 //   reads / writes); the masks [b0, b1, Lq, Lk] with stride 0 along the dims they are broadcast over.
 //
-// One workgroup of 64 invocations per (block of BR = 16 query rows, batch): groups = (ceil(Lq / 16), b0 · b1).
+// One workgroup of ATT_WG (64 or 256) invocations per (block of BR = 16 query rows, batch): groups = (ceil(Lq / 16),
+// b0 · b1). With 256 the score and value phases below give each invocation a quarter of the work: a short attention
+// (GPT-Neo-2.7B: 20 heads of 128 keys, D = 128, 160 workgroups) is latency-bound, each workgroup walking its tiles
+// alone on an SM, so finer phases shorten it.
 // The keys are walked in tiles of BC (32, or 16 when ATT_DMAX = 128), the K tile stored transposed and the V tile
 // as it is in shared memory. Each tile takes three phases, every invocation reading consecutive shared addresses
 // along its neighbours' (one vector load on a CPU Vulkan, no bank conflict on a GPU) and the other operand as one
@@ -23,27 +26,30 @@
 //   score s = scale · (Q_i · K_j), then (MASK_ORDER 0) + MASK_ADD[i, j] and the select, or (1) the select and
 //   + MASK_ADD; the select keeps s where COND[i, j] ≠ 0 (SELECT 1) or = 0 (SELECT 2), else it is `fill`.
 //
-// Defines: ATT_DMAX (64 or 128: the largest D and Dv; shared tiles are sized by it).
+// Defines: ATT_DMAX (64 or 128: the largest D and Dv; shared tiles are sized by it), ATT_WG (64 or 256 invocations).
 // Spec constants: 0 = HAS_ADD (0/1), 1 = SELECT (0 none, 1 keep where true, 2 keep where false), 2 = MASK_ORDER,
 // 3 = HEAD_D, 4 = HEAD_DV (the push constants D and Dv again, as loop bounds the driver can unroll).
 // Bindings: 0 = Q, 1 = K, 2 = V, 3 = Y, 4 = MASK_ADD (fp32), 5 = COND (int32; bool in the arena); an absent mask
 // binding is given Q.
 
-layout(local_size_x = 64) in;
+#ifndef ATT_WG
+#define ATT_WG 64
+#endif
+layout(local_size_x = ATT_WG) in;
 #include "common.glsl"
 
 #ifndef ATT_DMAX
 #define ATT_DMAX 64
 #endif
 #define BR 16u
-#define WG 64u
+#define WG uint(ATT_WG)
 #if ATT_DMAX > 64
 #define BC 16u
 #else
 #define BC 32u
 #endif
 #define KS (BC + 1u)                 // padded row stride of the transposed K tile and of S
-#define RPI (BR * BC / WG)           // rows per invocation in the score phase (8, or 4)
+#define RPI (BR * BC / WG)           // rows per invocation in the score phase (8 or 4; 2 or 1 with 256)
 #define CPI (ATT_DMAX / 64)          // most output columns per invocation in the value phase (1, or 2)
 
 layout(constant_id = 0) const uint HAS_ADD = 0;

@@ -29,6 +29,8 @@ public struct CompileOptions: Sendable {
     public var attentionFusion: AttentionFusion = .auto
     /// Whether attentions left unfused are computed in blocks of query rows (`SplitAttention`).
     public var splitAttention: SplitAttention = .auto
+    /// The fused attention's workgroup size instead of the target's (`CostModel.attentionInvocations`); for tuning.
+    public var attentionInvocations: Int?
 
     public init() {}
 
@@ -60,6 +62,7 @@ public struct CompileOptions: Sendable {
                                                scoresAbove: costModel.storageBufferRange)
         }
         rule.splitScoresAbove = splitAttentionBytes ?? .max
+        rule.invocations = attentionInvocations ?? costModel.attentionInvocations
         return rule
     }
 

@@ -93,6 +93,11 @@ struct Compile: ParsableCommand {
                                valueName: "BMxBN/WMxWN[/BK][/db][/direct]"))
     var coopmatTile: String?
 
+    @Option(name: .customLong("attention-invocations"),
+            help: ArgumentHelp("Invocations per workgroup of fused attentions, 64 or 256, instead of the target's (for tuning).",
+                               valueName: "64|256"))
+    var attentionInvocations: Int?
+
     mutating func run() throws {
         var options = CompileOptions()
         options.tensorCores = tensorCores
@@ -108,6 +113,12 @@ struct Compile: ParsableCommand {
         }
         if let coopmatTile {
             options.coopmatTile = try CoopmatTile.parse(coopmatTile).mapError { ValidationError($0.description) }.get()
+        }
+        if let attentionInvocations {
+            guard [64, 256].contains(attentionInvocations) else {
+                throw ValidationError("--attention-invocations expects 64 or 256, got \(attentionInvocations)")
+            }
+            options.attentionInvocations = attentionInvocations
         }
         if let profile {
             options.profile = try readProfile(profile)

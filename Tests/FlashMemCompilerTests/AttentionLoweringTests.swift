@@ -141,7 +141,7 @@ final class AttentionLoweringTests: XCTestCase {
         XCTAssertEqual(p.steps.count, 1, p.steps.map(\.label).description)
         XCTAssertEqual(p.steps[0].label, "attention(qk+scale+mask+softmax+pv)")
         let kernel = p.kernels[p.steps[0].kernel]
-        XCTAssertTrue(kernel.name.hasPrefix("attention<ATT_DMAX=64>"), kernel.name)
+        XCTAssertTrue(kernel.name.hasPrefix("attention<ATT_DMAX=64,ATT_WG=64>"), kernel.name)
         XCTAssertEqual(kernel.specConstants, [1, 0, 0, 16, 16], "HAS_ADD, no select, D, Dv")
         let push = words(p.steps[0].pushConstants)
         XCTAssertEqual(Array(push[0..<6]), [10, 12, 2, 0, 0, 0], "Lq Lk, inner batch = heads, no offsets")

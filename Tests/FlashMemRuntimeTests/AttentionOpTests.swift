@@ -45,30 +45,43 @@ final class AttentionOpTests: XCTestCase {
         return rng.floats(count)
     }
 
-    /// Lowers `b` in both precisions, checks that it is one attention step (plus `otherSteps`), runs it streaming and
-    /// preloaded and compares output `y` with `expected` (1e-4 relative in fp32, 1e-2 in fp16).
-    /// Lowers `b` (fused attention unless `fusion` says otherwise), checks its step count (one attention step and
-    /// `otherSteps`; with `fusion`, `otherSteps` alone) and runs it in every load mode against `expected`.
+    /// Lowers `b` in both precisions (fused attention unless `fusion` says otherwise), checks its step count (one
+    /// attention step and `otherSteps`; with `fusion`, `otherSteps` alone), runs it streaming and preloaded and
+    /// compares output `y` with `expected` (1e-4 relative in fp32, 1e-2 in fp16). A fused attention runs with
+    /// workgroups of 64 and of 256 invocations, which must give the same bits (each output sums in the same order).
     func check(_ b: GraphBuilder, feeds: [HostTensor], expected: [Float], shape: [Int], otherSteps: Int = 0,
                fusion: AttentionFusionRule? = nil, file: StaticString = #filePath, line: UInt = #line) throws {
         for precision in Precision.allCases {
-            let program = try Lowering.lower(b.graph(), precision: precision, attentionFusion: fusion ?? .always,
-                                             compiler: ShaderCompiler())
-            let attentions = fusion == nil ? 1 : 0
-            XCTAssertEqual(program.steps.count, attentions + otherSteps, program.steps.map(\.label).description,
-                           file: file, line: line)
-            XCTAssertEqual(program.steps.filter { program.kernels[$0.kernel].name.hasPrefix("attention<") }.count,
-                           attentions, program.kernels.map(\.name).description, file: file, line: line)
-            var results: [LoadMode: HostTensor] = [:]
-            for (mode, outputs) in try runInEveryLoadMode(program, name: "attention", feeds: feeds) {
-                results[mode] = try XCTUnwrap(outputs.first)
+            var byWorkgroup: [Int: HostTensor] = [:]
+            for invocations in fusion == nil ? [64, 256] : [64] {
+                var rule = fusion ?? .always
+                rule.invocations = invocations
+                let program = try Lowering.lower(b.graph(), precision: precision, attentionFusion: rule,
+                                                 compiler: ShaderCompiler())
+                let attentions = fusion == nil ? 1 : 0
+                if fusion == nil {
+                    XCTAssertTrue(program.kernels.contains { $0.name.contains("ATT_WG=\(invocations)") },
+                                  program.kernels.map(\.name).description, file: file, line: line)
+                }
+                XCTAssertEqual(program.steps.count, attentions + otherSteps, program.steps.map(\.label).description,
+                               file: file, line: line)
+                XCTAssertEqual(program.steps.filter { program.kernels[$0.kernel].name.hasPrefix("attention<") }.count,
+                               attentions, program.kernels.map(\.name).description, file: file, line: line)
+                var results: [LoadMode: HostTensor] = [:]
+                for (mode, outputs) in try runInEveryLoadMode(program, name: "attention", feeds: feeds) {
+                    results[mode] = try XCTUnwrap(outputs.first)
+                }
+                let streamed = try XCTUnwrap(results[.streaming])
+                XCTAssertEqual(streamed.shape, shape, file: file, line: line)
+                XCTAssertEqual(streamed, results[.preload], "\(precision): streaming != preload", file: file, line: line)
+                let error = relativeError(streamed.floats(), expected)
+                XCTAssertLessThanOrEqual(error, precision == .fp32 ? 1e-4 : 1e-2, "\(precision): relative error",
+                                         file: file, line: line)
+                byWorkgroup[invocations] = streamed
             }
-            let streamed = try XCTUnwrap(results[.streaming])
-            XCTAssertEqual(streamed.shape, shape, file: file, line: line)
-            XCTAssertEqual(streamed, results[.preload], "\(precision): streaming != preload", file: file, line: line)
-            let error = relativeError(streamed.floats(), expected)
-            XCTAssertLessThanOrEqual(error, precision == .fp32 ? 1e-4 : 1e-2, "\(precision): relative error",
-                                     file: file, line: line)
+            if let wide = byWorkgroup[256] {
+                XCTAssertEqual(wide, byWorkgroup[64], "\(precision): 256 invocations != 64", file: file, line: line)
+            }
         }
     }
 

@@ -28,7 +28,8 @@ extension LoweringPasses {
     /// The op of the node `fuseAttention` makes (lowered by Lowering+Attention.swift). Inputs: Q, Kᵀ, V (each the
     /// tensor before the Transpose it absorbed), the additive mask or "", the select condition or "". Attributes:
     /// scale, fill, select (0 none, 1 keep where true, 2 keep where false), mask_order (0: add then select, 1: select
-    /// then add), q_perm / k_perm / v_perm / y_perm (absorbed transposes; absent = none).
+    /// then add), q_perm / k_perm / v_perm / y_perm (absorbed transposes; absent = none), invocations (attention.comp's
+    /// workgroup size, `AttentionFusionRule.invocations`; absent = 64).
     static let attentionOp = "FusedAttention"
 
     /// Returns the chains it matched but did not fuse whose scores are larger than `rule.splitScoresAbove`: the
@@ -221,7 +222,7 @@ extension LoweringPasses {
                 continue
             }
             var attributes: [String: Attribute] = ["scale": .float(scale), "fill": .float(fill), "select": .int(select),
-                                                   "mask_order": .int(maskOrder)]
+                                                   "mask_order": .int(maskOrder), "invocations": .int(rule.invocations)]
             for (key, perm) in [("q_perm", q.perm), ("k_perm", k.perm), ("v_perm", v.perm), ("y_perm", yPerm)] {
                 if let perm { attributes[key] = .ints(perm) }
             }
@@ -361,11 +362,14 @@ public struct AttentionFusionRule: Sendable, Equatable {
     public var maxKeys: Int
     public var scoresAbove: Int
     public var splitScoresAbove: Int
+    /// Invocations per workgroup of the fused kernel (attention.comp's ATT_WG: 64 or 256; `CostModel.attentionInvocations`).
+    public var invocations: Int
 
-    public init(maxKeys: Int, scoresAbove: Int, splitScoresAbove: Int = .max) {
+    public init(maxKeys: Int, scoresAbove: Int, splitScoresAbove: Int = .max, invocations: Int = 64) {
         self.maxKeys = maxKeys
         self.scoresAbove = scoresAbove
         self.splitScoresAbove = splitScoresAbove
+        self.invocations = invocations
     }
 
     /// Every attention the pass matches.

@@ -27,6 +27,8 @@ public struct CostModel: Sendable, Equatable {
     /// reuse K and V too little for long sequences. Lavapipe: 0 (MiniLM-L6, 128 keys: the fused steps 317–378 ms
     /// against 234–290 ms unfused).
     public var fusedAttentionMaxKeys = 256
+    /// Invocations per workgroup of the fused attention (attention.comp's ATT_WG, 64 or 256).
+    public var attentionInvocations = 64
     /// maxStorageBufferRange of the device: attention scores larger than this cannot be bound unfused, so `auto`
     /// fuses them whatever their length.
     public var storageBufferRange = Int(UInt32.max)
