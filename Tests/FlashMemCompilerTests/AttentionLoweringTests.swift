@@ -61,15 +61,21 @@ final class AttentionLoweringTests: XCTestCase {
         XCTAssertEqual(try fusedSteps(AttentionFusionRule(maxKeys: 0, scoresAbove: 959, splitScoresAbove: 959)), 1)
         XCTAssertEqual(try fusedSteps(AttentionFusionRule(maxKeys: 0, scoresAbove: 959, splitScoresAbove: 480)), 0)
 
-        // fmc's rule per target: NVIDIA fuses up to 256 keys, lavapipe only scores past its 128 MiB buffers; with a
-        // size or fraction budget both split scores past 32 MiB instead (lavapipe then fuses none).
+        // fmc's rule per target: NVIDIA fuses up to 256 keys in workgroups of 256 invocations, lavapipe only scores
+        // past its 128 MiB buffers, in workgroups of 64; with a size or fraction budget both split scores past 32 MiB
+        // instead (lavapipe then fuses none). --attention-invocations overrides the target's size.
         let split = SplitAttention.autoBlockBytes
         var options = CompileOptions()
         options.costModel = .h200
-        XCTAssertEqual(options.attentionFusionRule, AttentionFusionRule(maxKeys: 256, scoresAbove: Int(UInt32.max)))
+        XCTAssertEqual(options.attentionFusionRule,
+                       AttentionFusionRule(maxKeys: 256, scoresAbove: Int(UInt32.max), invocations: 256))
         options.memoryBudget = .fractionOfWeights(0.25)
         XCTAssertEqual(options.attentionFusionRule,
-                       AttentionFusionRule(maxKeys: 256, scoresAbove: Int(UInt32.max), splitScoresAbove: split))
+                       AttentionFusionRule(maxKeys: 256, scoresAbove: Int(UInt32.max), splitScoresAbove: split,
+                                           invocations: 256))
+        options.attentionInvocations = 64
+        XCTAssertEqual(options.attentionFusionRule.invocations, 64)
+        options.attentionInvocations = nil
         options.costModel = .lavapipe
         options.memoryBudget = .bytes(64 << 20)
         XCTAssertEqual(options.attentionFusionRule,

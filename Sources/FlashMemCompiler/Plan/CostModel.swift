@@ -27,7 +27,11 @@ public struct CostModel: Sendable, Equatable {
     /// reuse K and V too little for long sequences. Lavapipe: 0 (MiniLM-L6, 128 keys: the fused steps 317–378 ms
     /// against 234–290 ms unfused).
     public var fusedAttentionMaxKeys = 256
-    /// Invocations per workgroup of the fused attention (attention.comp's ATT_WG, 64 or 256).
+    /// Invocations per workgroup of the fused attention (attention.comp's ATT_WG, 64 or 256). NVIDIA: 256. On an H100,
+    /// 2026-12-07 (Benchmarks/attention-bench.sh, fp16, GPU time 64 → 256, the same bits): GPT-Neo-2.7B's attention
+    /// (20 heads, 128 keys, D 128) 0.131 → 0.061 ms, GPT-Neo-125M's 0.040 → 0.020, ViT-B/16's 0.058 → 0.033, 1024 keys
+    /// × 16 heads 0.92 → 0.65; whole models (ab-bench.sh) GPT-Neo-125M 2.05 → 1.70 ms, ViT-B/16 2.41 → 2.07 ms.
+    /// Lavapipe: 64 (the same bench on the development VM: 5.7 → 9.8 ms for 4 heads × 40 keys × 128).
     public var attentionInvocations = 64
     /// maxStorageBufferRange of the device: attention scores larger than this cannot be bound unfused, so `auto`
     /// fuses them whatever their length.
@@ -45,9 +49,11 @@ public struct CostModel: Sendable, Equatable {
     ///   plans made without a profile are not short of time on the slower host.
     /// - `submissionSeconds`: the H200's 23 µs (same driver, not measured separately).
     /// - `flopsPerSecond`, `memoryBandwidth`, `launchSeconds`: the plain fp32 kernels (DESIGN.md).
+    /// - `attentionInvocations` 256: measured here (the property's note).
     public static let h100 = CostModel(name: "h100", flopsPerSecond: 8e12, memoryBandwidth: 1.5e12,
                                        transferBandwidth: 30e9, launchSeconds: 5e-6, cooperativeMatrix: true,
-                                       cooperativeMatrixFlopsPerSecond: 170e12, submissionSeconds: 23e-6)
+                                       cooperativeMatrixFlopsPerSecond: 170e12, submissionSeconds: 23e-6,
+                                       attentionInvocations: 256)
     /// NVIDIA H200 over Vulkan 1.4 (driver 580), measured with vkprobe on the device machine (16 cores,
     /// PCIe gen5 x16):
     /// - `transferBandwidth` 42 GB/s: what streaming sustains, min(copy into images, host decode). fmrun's
@@ -62,14 +68,16 @@ public struct CostModel: Sendable, Equatable {
     /// - `launchSeconds` 5 µs: not measured on the H200; the H100's figure (one dispatch in a recorded batch).
     /// - `cooperativeMatrix`: vkprobe lists VK_NV_cooperative_matrix with f16 × f16 → f32 at M16 N16 K16, subgroup
     ///   size 32 (Benchmarks/results/h200-vkprobe-2026-12-04.txt). `cooperativeMatrixFlopsPerSecond`: the H100's
-    ///   figure (the same GH100 SMs and tensor cores; gemm_cm.comp's current form was not timed on an H200).
+    ///   figure (the same GH100 SMs and tensor cores; gemm_cm.comp's current form was not timed on an H200), as is
+    ///   `attentionInvocations`.
     /// - `submissionSeconds` 23 µs: the gap between two steps where a streamed run starts another compute
     ///   submission, beyond any wait for a copy (median 20–27 µs over ViT-B/16 and GPT-Neo-1.3B at 25% and 50%,
     ///   the same with and without a semaphore wait; inside a submission 1.4–3.5 µs per step): fmrun --trace,
     ///   Benchmarks/trace_gaps.py, Benchmarks/results/h200-trace-gaps-2026-12-04.txt.
     public static let h200 = CostModel(name: "h200", flopsPerSecond: 8.1e12, memoryBandwidth: 851e9,
                                        transferBandwidth: 42e9, launchSeconds: 5e-6, cooperativeMatrix: true,
-                                       cooperativeMatrixFlopsPerSecond: 170e12, submissionSeconds: 23e-6)
+                                       cooperativeMatrixFlopsPerSecond: 170e12, submissionSeconds: 23e-6,
+                                       attentionInvocations: 256)
     /// Mesa lavapipe on a small CPU.
     public static let lavapipe = CostModel(name: "lavapipe", flopsPerSecond: 2e10, memoryBandwidth: 1e10,
                                            transferBandwidth: 5e9, launchSeconds: 5e-5, fusedAttentionMaxKeys: 0,
