@@ -108,6 +108,11 @@ struct FMRun: ParsableCommand {
                              + "(compute batches then follow the streamer's copies on the host)."))
     var signalsBeforeWaits = false
 
+    @Flag(name: .customLong("copy-per-chunk"),
+          help: ArgumentHelp("One copy command per weight chunk, instead of one per run of chunks that continue each "
+                             + "other in an image (for measuring what merging saves)."))
+    var copyPerChunk = false
+
     @Flag(help: ArgumentHelp("Drop the bundle's pages from the OS page cache before opening it, so the cold run "
                              + "reads the file from storage (posix_fadvise; pages mapped elsewhere stay)."))
     var evictCache = false
@@ -136,6 +141,7 @@ struct FMRun: ParsableCommand {
         options.hostRead = HostRead(rawValue: hostRead)!
         options.verifyChunks = !trustBundle
         options.signalsBeforeWaits = signalsBeforeWaits
+        options.copyPerChunk = copyPerChunk
         return options
     }
 

@@ -40,6 +40,8 @@ final class ChunkStreamer {
     let timestamps: VK.QueryPool?
     /// Record host events (`events`) for a trace.
     private let tracing: Bool
+    /// One copy command per chunk instead of one per run of chunks that form one region (`SessionOptions.copyPerChunk`).
+    private let copyPerChunk: Bool
 
     /// Counters of the current run.
     struct Counters {
@@ -92,6 +94,7 @@ final class ChunkStreamer {
         self.verifier = verifier
         self.hostRead = options.hostRead
         self.tracing = options.trace
+        self.copyPerChunk = options.copyPerChunk
         self.plan = plan
         self.device = device
         self.queue = device.transferQueue
@@ -118,30 +121,77 @@ final class ChunkStreamer {
             ? try VK.QueryPool(device: device.vk, timestamps: UInt32(2 * plan.order.count)) : nil
     }
 
-    /// Records the copy of chunk `ordinal` from its staging slot into its image rows: the first chunk of an image
-    /// (in copy order) moves the whole image to TRANSFER_DST_OPTIMAL (its old contents are dead), the last one to
-    /// GENERAL, where kernels read it; timestamps around the copy when profiling.
-    private func recordCopy(_ cb: VkCommandBuffer, _ ordinal: Int) {
-        let bundle = loaded.bundle
-        let chunk = bundle.chunks[plan.order[ordinal]]
-        let image = images[Int(chunk.image)]
-        if let timestamps {
-            vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, timestamps.handle, UInt32(2 * ordinal))
+    /// Records the copies of `group` (ordinals of one image, in order): each run of chunks that `region` can take as
+    /// one is one vkCmdCopyBufferToImage (the copy engine pays per command: ViT-B/16's 280 KiB chunks moved at 25 GB/s
+    /// on an H100 where vkprobe's large copies reach 51), unless `SessionOptions.copyPerChunk`.
+    private func recordCopies(_ cb: VkCommandBuffer, _ group: [Int]) {
+        guard !group.isEmpty else { return }
+        var start = 0
+        for index in group.indices.dropFirst() where copyPerChunk || region(group[start...index]) == nil {
+            recordCopy(cb, group[start..<index])
+            start = index
         }
-        if plan.imageFirstOrdinal[Int(chunk.image)] == ordinal {
+        recordCopy(cb, group[start...])
+    }
+
+    /// The one copy region of chunks `run` (consecutive ordinals of one image), or nil (`copyRegion`).
+    private func region(_ run: ArraySlice<Int>) -> VkBufferImageCopy? {
+        let chunks = run.map { loaded.bundle.chunks[plan.order[$0]] }
+        let image = loaded.bundle.images[Int(chunks[0].image)]
+        return ChunkStreamer.copyRegion(chunks, offsets: run.map { ring.offsets[$0] }, width: image.width,
+                                        layerHeight: image.height)
+    }
+
+    /// One vkCmdCopyBufferToImage region that copies `chunks` (of one image, in copy order) from their staging
+    /// `offsets`, or nil when they are not one: each chunk's bytes must follow the previous chunk's, and the chunks
+    /// be the next rows of one layer, or whole consecutive layers of `layerHeight` rows. A chunk's bytes are its rows
+    /// of `width` texels, tightly packed (the validator checks rawSize), as the region reads them.
+    static func copyRegion(_ chunks: [Chunk], offsets: [UInt64], width: UInt32, layerHeight: UInt32) -> VkBufferImageCopy? {
+        guard let first = chunks.first, offsets.count == chunks.count else { return nil }
+        for i in chunks.indices.dropFirst() where offsets[i] != offsets[i - 1] + chunks[i - 1].rawSize {
+            return nil
+        }
+        var layers: UInt32 = 1, y = first.y, height: UInt32 = 0
+        if chunks.allSatisfy({ $0.layer == first.layer }) {
+            for chunk in chunks {
+                guard chunk.y == y + height else { return nil }
+                height += chunk.rows
+            }
+        } else {
+            for (i, chunk) in chunks.enumerated() {
+                guard chunk.y == 0, chunk.rows == layerHeight, chunk.layer == first.layer + UInt32(i) else { return nil }
+            }
+            (layers, y, height) = (UInt32(chunks.count), 0, layerHeight)
+        }
+        var region = VkBufferImageCopy()
+        region.bufferOffset = offsets[0]
+        region.imageSubresource = VkImageSubresourceLayers(
+            aspectMask: VK_IMAGE_ASPECT_COLOR_BIT.rawValue, mipLevel: 0, baseArrayLayer: first.layer, layerCount: layers)
+        region.imageOffset = VkOffset3D(x: 0, y: Int32(y), z: 0)
+        region.imageExtent = VkExtent3D(width: width, height: height, depth: 1)
+        return region
+    }
+
+    /// Records the copy of chunks `run` (one region) from their staging slots into their image: the first chunk of
+    /// an image (in copy order) moves the whole image to TRANSFER_DST_OPTIMAL (its old contents are dead), the last
+    /// one to GENERAL, where kernels read it. With timestamps, the run's first chunk is timed around the copy and the
+    /// others after it (their durations 0, so per-chunk durations still add up to the queue's copy time).
+    private func recordCopy(_ cb: VkCommandBuffer, _ run: ArraySlice<Int>) {
+        let first = run.first!, last = run.last!
+        let image = images[Int(loaded.bundle.chunks[plan.order[first]].image)]
+        let imageIndex = Int(loaded.bundle.chunks[plan.order[first]].image)
+        if let timestamps {
+            vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, timestamps.handle, UInt32(2 * first))
+        }
+        if plan.imageFirstOrdinal[imageIndex] == first {
             imageBarrier(cb, image, from: VK_IMAGE_LAYOUT_UNDEFINED, to: VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
                          srcAccess: 0, dstAccess: VK_ACCESS_TRANSFER_WRITE_BIT.rawValue,
                          srcStage: VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue,
                          dstStage: VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue)
         }
-        var region = VkBufferImageCopy()
-        region.bufferOffset = ring.offsets[ordinal]
-        region.imageSubresource = VkImageSubresourceLayers(
-            aspectMask: VK_IMAGE_ASPECT_COLOR_BIT.rawValue, mipLevel: 0, baseArrayLayer: chunk.layer, layerCount: 1)
-        region.imageOffset = VkOffset3D(x: 0, y: Int32(chunk.y), z: 0)
-        region.imageExtent = VkExtent3D(width: bundle.images[Int(chunk.image)].width, height: chunk.rows, depth: 1)
+        guard var region = region(run) else { preconditionFailure("copies \(run) are not one region") }
         vkCmdCopyBufferToImage(cb, staging.buffer.handle, image.handle, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &region)
-        if plan.imageLastOrdinal[Int(chunk.image)] == ordinal {
+        if plan.imageLastOrdinal[imageIndex] == last {
             // The semaphore signal after this barrier makes the writes available to the compute queue.
             imageBarrier(cb, image, from: VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, to: VK_IMAGE_LAYOUT_GENERAL,
                          srcAccess: VK_ACCESS_TRANSFER_WRITE_BIT.rawValue, dstAccess: 0,
@@ -149,7 +199,11 @@ final class ChunkStreamer {
                          dstStage: VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT.rawValue)
         }
         if let timestamps {
-            vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, timestamps.handle, UInt32(2 * ordinal + 1))
+            vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, timestamps.handle, UInt32(2 * first + 1))
+            for ordinal in run.dropFirst() {
+                vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, timestamps.handle, UInt32(2 * ordinal))
+                vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, timestamps.handle, UInt32(2 * ordinal + 1))
+            }
         }
     }
 
@@ -358,7 +412,7 @@ final class ChunkStreamer {
         var batch = pending
         for (index, group) in pendingGroups.enumerated() {
             let cb = try nextCommandBuffer()
-            try commandPool.record(cb) { cb in group.forEach { recordCopy(cb, $0) } }
+            try commandPool.record(cb) { cb in recordCopies(cb, group) }
             batch[index].commandBuffers = [cb]
             for ordinal in group { landsWith[ordinal] = batch[index].signals[0].value }
         }

@@ -44,6 +44,10 @@ public struct SessionOptions: Sendable {
     /// A driver may hold a submission that waits for an unsubmitted value back on a thread of its own
     /// (Benchmarks/boundaries measures what that costs). Off by default.
     public var signalsBeforeWaits = false
+    /// One copy command per weight chunk, as before chunks that continue each other (next rows of a layer, whole
+    /// consecutive layers, adjacent in the staging ring) were copied as one region. For measuring what that saves
+    /// (`fmrun --copy-per-chunk`); off by default.
+    public var copyPerChunk = false
 
     /// `waitTimeoutSeconds` as Vulkan wants it (at least 1 ms).
     var waitTimeoutNanoseconds: UInt64 { UInt64(max(waitTimeoutSeconds, 0.001) * 1e9) }

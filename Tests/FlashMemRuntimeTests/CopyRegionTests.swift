@@ -1,0 +1,90 @@
+// Weight copies merged into one region per run of chunks (ChunkStreamer.copyRegion): which chunks form one region,
+// and that streaming with merged copies equals one copy per chunk and preload, bit for bit, on lavapipe.
+
+import CVulkan
+import FMBFormat
+import XCTest
+@testable import FlashMemCompiler
+@testable import FlashMemRuntime
+import TestSupport
+
+final class CopyRegionTests: XCTestCase {
+    /// A chunk of an image `width` texels of 16 bytes wide.
+    private func chunk(layer: UInt32, y: UInt32, rows: UInt32, width: UInt32 = 64) -> Chunk {
+        Chunk(image: 0, layer: layer, y: y, rows: rows, payload: DataRange(offset: 0, size: 0),
+              rawSize: UInt64(rows) * UInt64(width) * 16, codec: .none, checksum: 0)
+    }
+
+    private func region(_ chunks: [Chunk], offsets: [UInt64]? = nil) -> VkBufferImageCopy? {
+        var next: UInt64 = 4096
+        let packed = chunks.map { c -> UInt64 in defer { next += c.rawSize }; return next }
+        return ChunkStreamer.copyRegion(chunks, offsets: offsets ?? packed, width: 64, layerHeight: 16)
+    }
+
+    func testRowsOfOneLayerAndWholeLayersAreOneRegion() throws {
+        // The next rows of one layer: one region from the first row, as many rows as the chunks.
+        let rows = try XCTUnwrap(region([chunk(layer: 2, y: 4, rows: 4), chunk(layer: 2, y: 8, rows: 8)]))
+        XCTAssertEqual(rows.bufferOffset, 4096)
+        XCTAssertEqual(rows.imageSubresource.baseArrayLayer, 2)
+        XCTAssertEqual(rows.imageSubresource.layerCount, 1)
+        XCTAssertEqual(rows.imageOffset.y, 4)
+        XCTAssertEqual(rows.imageExtent.height, 12)
+        XCTAssertEqual(rows.imageExtent.width, 64)
+
+        // Whole consecutive layers: one region of three layers.
+        let layers = try XCTUnwrap(region((3..<6).map { chunk(layer: $0, y: 0, rows: 16) }))
+        XCTAssertEqual(layers.imageSubresource.baseArrayLayer, 3)
+        XCTAssertEqual(layers.imageSubresource.layerCount, 3)
+        XCTAssertEqual(layers.imageOffset.y, 0)
+        XCTAssertEqual(layers.imageExtent.height, 16)
+
+        // One chunk is always its own region.
+        XCTAssertEqual(region([chunk(layer: 1, y: 3, rows: 5)])?.imageExtent.height, 5)
+    }
+
+    func testChunksThatDoNotContinueEachOtherAreNot() {
+        XCTAssertNil(region([chunk(layer: 0, y: 0, rows: 4), chunk(layer: 0, y: 8, rows: 4)]), "a gap in the rows")
+        XCTAssertNil(region([chunk(layer: 0, y: 8, rows: 8), chunk(layer: 1, y: 0, rows: 16)]), "part of a layer, then the next")
+        XCTAssertNil(region([chunk(layer: 0, y: 0, rows: 16), chunk(layer: 2, y: 0, rows: 16)]), "a layer skipped")
+        XCTAssertNil(region([chunk(layer: 0, y: 0, rows: 16), chunk(layer: 1, y: 0, rows: 8)]), "a part of the next layer")
+        let a = chunk(layer: 0, y: 0, rows: 4), b = chunk(layer: 0, y: 4, rows: 4)
+        XCTAssertNil(region([a, b], offsets: [0, a.rawSize + 256]), "bytes apart in the ring (it wrapped)")
+        XCTAssertNotNil(region([a, b], offsets: [256, 256 + a.rawSize]))
+    }
+
+    /// A product whose weight image has several layers, cut into chunks of part of a layer (4 KiB) or of whole layers
+    /// (1 MiB): streamed with merged copies, streamed with one copy per chunk and preloaded, the outputs are equal.
+    func testMergedCopiesEqualOneCopyPerChunk() throws {
+        var b = GraphBuilder()
+        b.input("a", [8, 256])
+        b.constant("w", [256, 768])
+        b.node("MatMul", ["a", "w"], "y", [8, 768])
+        b.outputs = ["y"]
+        var rng = ReferenceOps.SeededRandom(seed: 21)
+        let feeds = [HostTensor(name: "a", shape: [8, 256], floats: rng.floats(8 * 256))]
+        let program = try Lowering.lower(b.graph(), precision: .fp32, compiler: ShaderCompiler())
+        for chunkBytes in [4096, 1 << 20] {
+            var options = CompileOptions()
+            options.chunkBytes = chunkBytes
+            let compiled = try Compiler.assemble(program, name: "copies", options: options)
+            let loaded = LoadedBundle(bundle: compiled.bundle, payload: compiled.payload)
+            // Chunks that continue each other (as copied back to back): the test covers merged copies.
+            let chunks = compiled.bundle.chunks
+            let continuing = zip(chunks, chunks.dropFirst()).filter { a, b in
+                let image = compiled.bundle.images[Int(a.image)]
+                return a.image == b.image && ChunkStreamer.copyRegion([a, b], offsets: [0, a.rawSize], width: image.width,
+                                                                      layerHeight: image.height) != nil
+            }
+            XCTAssertGreaterThan(continuing.count, 0, "chunks of \(chunkBytes) bytes: \(chunks.count) chunks")
+            var outputs: [[HostTensor]] = []
+            for (mode, perChunk) in [(LoadMode.streaming, false), (.streaming, true), (.preload, false)] {
+                var sessionOptions = SessionOptions(loadMode: mode)
+                sessionOptions.copyPerChunk = perChunk
+                let session = try Session(bundle: loaded, device: device(), options: sessionOptions)
+                outputs.append(try session.run(inputs: feeds))
+                outputs.append(try session.run(inputs: feeds))  // a warm run streams again
+            }
+            for other in outputs.dropFirst() { XCTAssertEqual(other, outputs[0], "chunks of \(chunkBytes) bytes") }
+        }
+    }
+}
