@@ -178,8 +178,8 @@ final class ChunkStreamer {
     /// others after it (their durations 0, so per-chunk durations still add up to the queue's copy time).
     private func recordCopy(_ cb: VkCommandBuffer, _ run: ArraySlice<Int>) {
         let first = run.first!, last = run.last!
-        let image = images[Int(loaded.bundle.chunks[plan.order[first]].image)]
         let imageIndex = Int(loaded.bundle.chunks[plan.order[first]].image)
+        let image = images[imageIndex]
         if let timestamps {
             vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, timestamps.handle, UInt32(2 * first))
         }
