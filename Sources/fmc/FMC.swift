@@ -115,8 +115,9 @@ struct Compile: ParsableCommand {
             options.coopmatTile = try CoopmatTile.parse(coopmatTile).mapError { ValidationError($0.description) }.get()
         }
         if let attentionInvocations {
-            guard [64, 256].contains(attentionInvocations) else {
-                throw ValidationError("--attention-invocations expects 64 or 256, got \(attentionInvocations)")
+            guard AttentionFusionRule.workgroupSizes.contains(attentionInvocations) else {
+                let sizes = AttentionFusionRule.workgroupSizes.map(String.init).joined(separator: ", ")
+                throw ValidationError("--attention-invocations expects one of \(sizes), got \(attentionInvocations)")
             }
             options.attentionInvocations = attentionInvocations
         }

@@ -93,8 +93,9 @@ enum KernelCatalog {
     /// b1Count, the offsets of Q K V, then strides (b0 b1 row column) of Q K V Y mask cond, scale fill (128 bytes,
     /// Vulkan's guaranteed maxPushConstantsSize).
     static let attention = KernelFamily(file: "attention.comp", bindings: [buffer, buffer, buffer, buffer, buffer, buffer],
-                                        pushConstantSize: 32 * 4, axes: [("ATT_DMAX", ["64", "128"]),
-                                                                           ("ATT_WG", ["64", "256"])])
+                                        pushConstantSize: 32 * 4,
+                                        axes: [("ATT_DMAX", ["64", "128"]),
+                                               ("ATT_WG", AttentionFusionRule.workgroupSizes.map(String.init))])
 
     static let all: [KernelFamily] = [conv2d, conv2dIGemm, gemm, gemmTiled, gemmCoopmat, toHalf, splitKReduce, matmul,
                                       matmulCoopmat, binary, unary, pool,

@@ -52,16 +52,17 @@ extension LoweringContext {
         let bc = dmax == 64 ? 32 : 16  // attention.comp's BC (keys per tile)
         let select = n.node.int("select", default: 0)
         let invocations = n.node.int("invocations", default: 64)
-        guard [64, 256].contains(invocations) else {
-            throw error(n, "internal: attention.comp runs 64 or 256 invocations per workgroup, not \(invocations)")
+        guard AttentionFusionRule.workgroupSizes.contains(invocations) else {
+            throw error(n, "internal: attention.comp runs \(AttentionFusionRule.workgroupSizes) invocations per workgroup, "
+                        + "not \(invocations)")
         }
         let kernel = try self.kernel(KernelRequest(
             family: KernelCatalog.attention, defines: ["ATT_DMAX": "\(dmax)", "ATT_WG": "\(invocations)"],
             specConstants: [addMask == nil ? 0 : 1, UInt32(select), UInt32(n.node.int("mask_order", default: 0)),
                             UInt32(layout.d), UInt32(layout.dv)],
             // attention.comp's shared arrays: Qs [16][dmax], KsT [dmax][BC + 1], Vs [BC][dmax], S [16][BC + 1], 3 × 16.
-            workgroupSize: [UInt32(invocations), 1, 1], sharedMemoryBytes: (16 * dmax + dmax * (bc + 1) + bc * dmax + 16 * (bc + 1)
-                                                            + 3 * 16) * 4))
+            workgroupSize: [UInt32(invocations), 1, 1],
+            sharedMemoryBytes: (16 * dmax + dmax * (bc + 1) + bc * dmax + 16 * (bc + 1) + 3 * 16) * 4))
         var push = PushConstants()
         push.append([layout.lq, layout.lk, layout.batch[1]] + layout.offsets)
         for strides in [layout.q, layout.k, layout.v, layout.y, layout.addMask, layout.cond] {

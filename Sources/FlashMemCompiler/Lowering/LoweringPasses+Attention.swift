@@ -362,8 +362,11 @@ public struct AttentionFusionRule: Sendable, Equatable {
     public var maxKeys: Int
     public var scoresAbove: Int
     public var splitScoresAbove: Int
-    /// Invocations per workgroup of the fused kernel (attention.comp's ATT_WG: 64 or 256; `CostModel.attentionInvocations`).
+    /// Invocations per workgroup of the fused kernel (attention.comp's ATT_WG, one of `workgroupSizes`;
+    /// `CostModel.attentionInvocations`).
     public var invocations: Int
+    /// The workgroup sizes attention.comp is built for.
+    public static let workgroupSizes = [64, 256]
 
     public init(maxKeys: Int, scoresAbove: Int, splitScoresAbove: Int = .max, invocations: Int = 64) {
         self.maxKeys = maxKeys
