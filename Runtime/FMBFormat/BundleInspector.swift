@@ -100,10 +100,11 @@ public enum BundleInspector {
         return out.joined(separator: "\n") + "\n"
     }
 
-    /// One row per step: its kernel, workgroups, bindings (arena tensors by name, weight images by name) and the
+    /// One row per step: its kernel, workgroups, the time the load plan assumed for it (`Schedule.stepSeconds`: the
+    /// target's estimate or a profile's measurement), bindings (arena tensors by name, weight images by name) and the
     /// ONNX nodes it computes (`fmc inspect --steps`), for finding which nodes became copies or extra steps.
     public static func stepTable(_ b: FMBundle) -> String {
-        var rows = [["#", "kernel", "groups", "reads / writes", "nodes"]]
+        var rows = [["#", "kernel", "groups", "planned µs", "reads / writes", "nodes"]]
         for (i, step) in b.program.enumerated() {
             let kernel = Int(step.kernel) < b.kernels.count ? b.kernels[Int(step.kernel)].name : "?\(step.kernel)"
             let bindings = step.bindings.map { binding -> String in
@@ -112,11 +113,12 @@ public enum BundleInspector {
                 case .image(let m): return Int(m) < b.images.count ? "image " + b.images[Int(m)].name : "image \(m)"
                 }
             }
+            let planned = i < b.schedule.stepSeconds.count ? format1(b.schedule.stepSeconds[i] * 1e6) : "?"
             rows.append(["\(i)", kernelStem(kernel) + (isCopyKernel(kernel) ? " (copy)" : ""),
-                         step.groups.map(String.init).joined(separator: "×"), bindings.joined(separator: ", "),
+                         step.groups.map(String.init).joined(separator: "×"), planned, bindings.joined(separator: ", "),
                          step.label])
         }
-        return (["Steps (\(b.program.count))"] + table(rows, indent: 2, right: [0])).joined(separator: "\n") + "\n"
+        return (["Steps (\(b.program.count))"] + table(rows, indent: 2, right: [0, 3])).joined(separator: "\n") + "\n"
     }
 
     // MARK: - Data movement
