@@ -338,8 +338,8 @@ struct FMRun: ParsableCommand {
                   + "over \(warm.count) runs")
         }
         let steady = warmStats.last ?? coldStats
-        print("streamed / run:   \(bytes(steady.bytesStreamed)) in \(steady.chunksStreamed) chunks "
-              + "(\(bytes(steady.bytesRead)) read from the bundle)")
+        print("streamed / run:   \(bytes(steady.bytesStreamed)) in \(steady.chunksStreamed) chunks, "
+              + "\(steady.copyCommands) copy commands (\(bytes(steady.bytesRead)) read from the bundle)")
         print("host waits / run: transfers \(ms(steady.transferWaitSeconds)), decode \(ms(steady.decodeSeconds)), "
               + "final compute \(ms(steady.computeWaitSeconds)); \(steady.submissions) submissions")
         print("host I/O / run:   inputs \(ms(steady.inputSeconds)), outputs \(ms(steady.outputSeconds)) "

@@ -52,6 +52,8 @@ final class ChunkStreamer {
         var bytesStreamed: UInt64 = 0
         var bytesRead: UInt64 = 0
         var chunks = 0
+        /// vkCmdCopyBufferToImage commands recorded for those chunks.
+        var copyCommands = 0
         var submissions = 0
     }
 
@@ -191,6 +193,7 @@ final class ChunkStreamer {
         }
         guard var region = region(run) else { preconditionFailure("copies \(run) are not one region") }
         vkCmdCopyBufferToImage(cb, staging.buffer.handle, image.handle, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &region)
+        counters.copyCommands += 1
         if plan.imageLastOrdinal[imageIndex] == last {
             // The semaphore signal after this barrier makes the writes available to the compute queue.
             imageBarrier(cb, image, from: VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, to: VK_IMAGE_LAYOUT_GENERAL,

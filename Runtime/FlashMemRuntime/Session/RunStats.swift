@@ -47,6 +47,8 @@ public struct RunStats: Sendable {
     /// Stored (possibly compressed) payload bytes read from the bundle during this run.
     public var bytesRead: UInt64
     public var chunksStreamed: Int
+    /// Copy commands those chunks took: one per run of chunks that continue each other (`ChunkStreamer.copyRegion`).
+    public var copyCommands = 0
     /// vkQueueSubmit batches (VkSubmitInfos) this run submitted.
     public var submissions: Int
     /// The session's own allocations.

@@ -85,6 +85,7 @@ extension Session {
             bytesStreamed: counters.bytesStreamed, bytesRead: counters.bytesRead,
             chunksStreamed: counters.chunks, submissions: counters.submissions, memory: memory,
             heaps: device.memoryBudget(), stepSeconds: ticks.map(stepSeconds))
+        stats.copyCommands = counters.copyCommands
         if let ticks, let first = ticks.first, let last = ticks.last {
             stats.stepSpanSeconds = ticksToSeconds(last.end, minus: first.start, family: device.computeFamily)
         }
