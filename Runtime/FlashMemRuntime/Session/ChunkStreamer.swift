@@ -129,11 +129,17 @@ final class ChunkStreamer {
     private func recordCopies(_ cb: VkCommandBuffer, _ group: [Int]) {
         guard !group.isEmpty else { return }
         var start = 0
-        for index in group.indices.dropFirst() where copyPerChunk || region(group[start...index]) == nil {
-            recordCopy(cb, group[start..<index])
+        var current = region(group[0...0])!  // one chunk is always one region
+        for index in group.indices.dropFirst() {
+            if !copyPerChunk, let longer = region(group[start...index]) {
+                current = longer
+                continue
+            }
+            recordCopy(cb, group[start..<index], region: current)
             start = index
+            current = region(group[index...index])!
         }
-        recordCopy(cb, group[start...])
+        recordCopy(cb, group[start...], region: current)
     }
 
     /// The one copy region of chunks `run` (consecutive ordinals of one image), or nil (`copyRegion`).
@@ -174,11 +180,11 @@ final class ChunkStreamer {
         return region
     }
 
-    /// Records the copy of chunks `run` (one region) from their staging slots into their image: the first chunk of
+    /// Records the copy of chunks `run` (`region`, from `copyRegion`) from their staging slots into their image: the first chunk of
     /// an image (in copy order) moves the whole image to TRANSFER_DST_OPTIMAL (its old contents are dead), the last
     /// one to GENERAL, where kernels read it. With timestamps, the run's first chunk is timed around the copy and the
     /// others after it (their durations 0, so per-chunk durations still add up to the queue's copy time).
-    private func recordCopy(_ cb: VkCommandBuffer, _ run: ArraySlice<Int>) {
+    private func recordCopy(_ cb: VkCommandBuffer, _ run: ArraySlice<Int>, region: VkBufferImageCopy) {
         let first = run.first!, last = run.last!
         let imageIndex = Int(loaded.bundle.chunks[plan.order[first]].image)
         let image = images[imageIndex]
@@ -191,7 +197,7 @@ final class ChunkStreamer {
                          srcStage: VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue,
                          dstStage: VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue)
         }
-        guard var region = region(run) else { preconditionFailure("copies \(run) are not one region") }
+        var region = region
         vkCmdCopyBufferToImage(cb, staging.buffer.handle, image.handle, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &region)
         counters.copyCommands += 1
         if plan.imageLastOrdinal[imageIndex] == last {
