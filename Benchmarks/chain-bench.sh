@@ -18,7 +18,8 @@
 # Settings: MODELS, BUDGET (context budget), PER_MODEL (each bundle's plan), PRELOAD_BUDGET (preload each in turn:
 # at least the largest model whole; default BUDGET), RUNS, VALIDATE=1 (the streamed pipeline once more
 # under the validation layer, which must be installed), TRACE=1 (a trace of the prefetch row's first and last pass,
-# $OUT/chain-prefetch-trace.json), TRUSTED=1 (the prefetch row again with --trust-bundle: no checksums on first use).
+# $OUT/chain-prefetch-trace.json), TRUSTED=1 (the prefetch row again with --trust-bundle: no checksums on first use),
+# PER_CHUNK=1 (the prefetch row again with --copy-per-chunk: one copy command per chunk, not per region).
 # Results: $OUT/chain-*.log.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -62,6 +63,8 @@ row() {  # row TAG [fmrun flags]
 row prefetch --memory-budget $BUDGET ${TRACE:+--trace $OUT/chain-prefetch-trace.json}
 # Where the first pass's prefetch goes: the same row trusting the bundle (no chunk checksums on first use).
 [ "${TRUSTED:-0}" = 1 ] && row prefetch-trusted --memory-budget $BUDGET --trust-bundle
+# The prefetch row with one copy command per chunk, as before copies were merged into regions.
+[ "${PER_CHUNK:-0}" = 1 ] && row prefetch-per-chunk --memory-budget $BUDGET --copy-per-chunk
 row no-prefetch --memory-budget $BUDGET --no-prefetch
 row preload-each --memory-budget ${PRELOAD_BUDGET:-$BUDGET} --preload
 row preload-all --preload
@@ -71,7 +74,7 @@ if [ "${VALIDATE:-0}" = 1 ]; then  # the streamed pipeline once more under VK_LA
       | grep -E "alidation|rror|first pass|UNASSIGNED|VUID|SYNC" | head -20
   echo "validation exit status: ${PIPESTATUS[0]}"
 fi
-for tag in prefetch no-prefetch preload-each; do
+for tag in prefetch no-prefetch preload-each $([ "${PER_CHUNK:-0}" = 1 ] && echo prefetch-per-chunk); do
   if diff -r -q chain/out.$tag chain/out.preload-all > /dev/null; then echo "BITEQ $tag preload-all identical"
   else echo "BITEQ $tag preload-all DIFFER"; fi
 done
