@@ -323,8 +323,7 @@ public enum Compiler {
         // The load plan under one budget: resident set, issue steps, slots.
         progress("planning weight loads (budget: \(options.memoryBudget))")
         var stepSeconds = program.steps.map {
-            options.costModel.seconds(flops: $0.flops, bytes: $0.bytesRead,
-                                      cooperativeMatrix: program.kernels[$0.kernel].usesCooperativeMatrix)
+            options.costModel.seconds(flops: $0.flops, bytes: $0.bytesRead, work: $0.work)
         }
         var model = options.costModel
         if let profile = options.profile {

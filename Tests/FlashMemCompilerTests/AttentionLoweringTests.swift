@@ -146,6 +146,7 @@ final class AttentionLoweringTests: XCTestCase {
         let p = try lower(chain())
         XCTAssertEqual(p.steps.count, 1, p.steps.map(\.label).description)
         XCTAssertEqual(p.steps[0].label, "attention(qk+scale+mask+softmax+pv)")
+        XCTAssertEqual(p.steps[0].work, .attention, "estimated at the target's attention rate")
         let kernel = p.kernels[p.steps[0].kernel]
         XCTAssertTrue(kernel.name.hasPrefix("attention<ATT_DMAX=64,ATT_WG=64>"), kernel.name)
         XCTAssertEqual(kernel.specConstants, [1, 0, 0, 16, 16], "HAS_ADD, no select, D, Dv")

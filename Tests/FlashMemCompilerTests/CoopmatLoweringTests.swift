@@ -334,20 +334,54 @@ final class CoopmatLoweringTests: XCTestCase {
         }
     }
 
-    /// The plan's estimate of a product on the units uses the target's tensor-core rate: a 1024³ product (2.1 GFLOP,
-    /// 2 MiB of fp16 weights) on h100 is estimated at its FLOPs / 170 TFLOP/s + the launch, not / 8 TFLOP/s.
-    func testTensorCoreStepsAreEstimatedAtTheUnitsRate() throws {
+    /// The plan's estimate of a product on the units: a 4096 × 512 × 2048 product (8.6 GFLOP) is bounded by the units'
+    /// rate (FLOPs / 170 TFLOP/s + the launch, not / 8 TFLOP/s); 128 × 1024 × 1024 (0.27 GFLOP, 1.6 µs at that
+    /// rate) by its chain of K slabs (1024 × 28 ns; the plain kernels' estimate is FLOPs / 8 TFLOP/s).
+    func testTensorCoreStepsAreEstimatedAtTheUnitsRateOrTheirChainOfSlabs() throws {
         var options = CompileOptions()
         options.precision = .fp16
         options.costModel = .h100
-        func productSeconds(_ cooperativeMatrix: Bool) throws -> Double {
-            let p = try lower(gemmGraph(m: 1024, k: 1024, n: 1024), cooperativeMatrix: cooperativeMatrix)
+        func product(m: Int, k: Int, n: Int, _ cooperativeMatrix: Bool) throws -> (work: StepWork, seconds: Double) {
+            let p = try lower(gemmGraph(m: m, k: k, n: n), cooperativeMatrix: cooperativeMatrix)
             let schedule = try Compiler.assemble(p, name: "fc", options: options).bundle.schedule
-            return zip(p.steps, schedule.stepSeconds).filter { $0.0.label.contains("fc") }.map(\.1).max() ?? 0
+            let (step, seconds) = try XCTUnwrap(zip(p.steps, schedule.stepSeconds).first { p.kernels[$0.0.kernel].name.hasPrefix("gemm") })
+            return (step.work, seconds)
         }
-        let flops = 2.0 * 1024 * 1024 * 1024
-        XCTAssertEqual(try productSeconds(true), flops / 170e12 + CostModel.h100.launchSeconds, accuracy: 1e-9)
-        XCTAssertEqual(try productSeconds(false), flops / 8e12 + CostModel.h100.launchSeconds, accuracy: 1e-9)
+        let h100 = CostModel.h100
+        let large = try product(m: 4096, k: 512, n: 2048, true)
+        XCTAssertEqual(large.work, .cooperativeMatrix(kPerWorkgroup: 512, slices: 1))
+        XCTAssertEqual(large.seconds, 2.0 * 4096 * 512 * 2048 / 170e12 + h100.launchSeconds, accuracy: 1e-9)
+        let few = try product(m: 128, k: 1024, n: 1024, true)
+        guard case .cooperativeMatrix(let kPerWorkgroup, let slices) = few.work else { return XCTFail("\(few.work)") }
+        XCTAssertEqual(few.seconds, Double(kPerWorkgroup) * 28e-9 + h100.launchSeconds
+                       + (slices > 1 ? h100.cooperativeMatrixSplitSeconds : 0), accuracy: 1e-9)
+        XCTAssertEqual(kPerWorkgroup * slices, 1024)
+        let plain = try product(m: 128, k: 1024, n: 1024, false)
+        XCTAssertEqual(plain.work, .plain)
+        XCTAssertEqual(plain.seconds, 2.0 * 128 * 1024 * 1024 / 8e12 + h100.launchSeconds, accuracy: 1e-9)
+    }
+
+    /// CostModel.seconds for each kind of work: the plain rate, the attention rate, the units' rate, their chain of
+    /// K and a split product's partial sums; a device without the units' figures estimates products at the plain rate.
+    func testCostModelEstimatesEachKindOfWork() {
+        var model = CostModel(name: "t", flopsPerSecond: 1e12, memoryBandwidth: 1e11, transferBandwidth: 1e10,
+                              launchSeconds: 1e-6)
+        XCTAssertEqual(model.seconds(flops: 2e6, bytes: 1e5), 2e-6 + 1e-6, accuracy: 1e-12)
+        XCTAssertEqual(model.seconds(flops: 2e6, bytes: 1e6), 1e-5 + 1e-6, accuracy: 1e-12, "bytes bound")
+        XCTAssertEqual(model.seconds(flops: 2e6, bytes: 0, work: .attention), 3e-6, accuracy: 1e-12)
+        XCTAssertEqual(model.seconds(flops: 2e6, bytes: 0, work: .cooperativeMatrix(kPerWorkgroup: 512, slices: 2)),
+                       3e-6, accuracy: 1e-12, "no units measured: the plain rate")
+        model.attentionFlopsPerSecond = 4e11
+        model.cooperativeMatrixFlopsPerSecond = 1e13
+        model.cooperativeMatrixSecondsPerK = 1e-9
+        model.cooperativeMatrixSplitSeconds = 5e-6
+        XCTAssertEqual(model.seconds(flops: 2e6, bytes: 0, work: .attention), 5e-6 + 1e-6, accuracy: 1e-12)
+        XCTAssertEqual(model.seconds(flops: 2e8, bytes: 0, work: .cooperativeMatrix(kPerWorkgroup: 512, slices: 1)),
+                       2e-5 + 1e-6, accuracy: 1e-12, "the units' rate")
+        XCTAssertEqual(model.seconds(flops: 2e6, bytes: 0, work: .cooperativeMatrix(kPerWorkgroup: 512, slices: 1)),
+                       5.12e-7 + 1e-6, accuracy: 1e-12, "the chain of K")
+        XCTAssertEqual(model.seconds(flops: 2e6, bytes: 0, work: .cooperativeMatrix(kPerWorkgroup: 512, slices: 3)),
+                       5.12e-7 + 1e-6 + 5e-6, accuracy: 1e-12, "split over K")
     }
 
     func testTheAssembledBundleDeclaresTheFeature() throws {

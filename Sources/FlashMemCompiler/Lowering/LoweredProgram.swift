@@ -52,6 +52,8 @@ public struct LoweredStep: Sendable {
     /// Estimated work, for the cost model.
     public var flops: Double
     public var bytesRead: Double
+    /// What else bounds the step's time (`CostModel.seconds`).
+    public var work: StepWork = .plain
     /// Set for the steps of an If branch decided at run time (Lowering+ControlFlow.swift).
     public var predicate: LoweredPredicate?
 
@@ -72,6 +74,16 @@ public struct LoweredStep: Sendable {
     public var tensors: [String] {
         bindings.compactMap { if case .tensor(let name) = $0 { name } else { nil } } + (predicate.map { [$0.tensor] } ?? [])
     }
+}
+
+/// The kind of work a step does, where the cost model estimates it differently from its FLOPs and bytes alone.
+public enum StepWork: Sendable, Equatable {
+    case plain
+    /// A fused attention (attention.comp).
+    case attention
+    /// A product on the cooperative-matrix units (gemm_cm.comp): each workgroup walks `kPerWorkgroup` values of K in
+    /// a chain of dependent slabs; `slices` > 1 writes split-K partial sums (reduced by a step of their own).
+    case cooperativeMatrix(kPerWorkgroup: Int, slices: Int)
 }
 
 /// A step's run-time condition: the arena tensor (by value name) holding an If's condition, and which value

@@ -84,6 +84,7 @@ extension LoweringContext {
         try emit(n, kernel: kernel, groups: groups.map { UInt32(clamping: $0) }, bindings: bindings, push: push,
                  flops: b * lq * lk * (2 * d + 2 * dv + 5),
                  bytes: b * 4 * (lq * d + lk * (d + dv) * (lq / 16).rounded(.up) + lq * dv
-                                 + (addMask == nil ? 0 : lq * lk) + (cond == nil ? 0 : lq * lk)))
+                                 + (addMask == nil ? 0 : lq * lk) + (cond == nil ? 0 : lq * lk)),
+                 work: .attention)
     }
 }

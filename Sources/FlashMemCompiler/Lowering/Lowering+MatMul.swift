@@ -217,6 +217,7 @@ extension LoweringContext {
         let tiled: Bool
         var family = KernelCatalog.gemm
         var halfA = false
+        var work = StepWork.plain
         if cooperativeMatrix, let tile = coopmatTileOverride.map({ Lowering.coopmatMinimumMet(m: m, k: k, n: nCols) ? $0 : nil })
             ?? Lowering.coopmatTile(m: m, k: k, n: nCols) {
             // Tensor cores: BM × BN tiles of 16 × 16 fragments, K in slabs of 32.
@@ -233,6 +234,7 @@ extension LoweringContext {
             // A read by several column tiles is converted to halves once (to_half.comp) rather than in each.
             halfA = aStrides.k == 1 && columnTiles >= 2
             family = KernelCatalog.gemmCoopmat
+            work = .cooperativeMatrix(kPerWorkgroup: split.kPerSlice, slices: split.slices)
             kernel = try self.kernel(KernelRequest(
                 family: family, defines: tile.defines.merging(["CM_VECTOR_A": vectorA && !halfA ? "1" : "0",
                                                                "CM_HALF_A": halfA ? "1" : "0"]) { $1 },
@@ -311,7 +313,7 @@ extension LoweringContext {
             let groups = [LoweringMath.ceilDiv(pieceGeometry.blocks, blocksPerGroup), rowGroups, split.slices]
             try emit(n, kernel: kernel, groups: groups.map { UInt32(clamping: $0) },
                      bindings: [aBinding, image, try write(target, for: n), cBinding], push: push, flops: flops,
-                     bytes: bytes)
+                     bytes: bytes, work: work)
         }
         if split.slices > 1 {
             try emitSplitKReduce(n, partial: target, y: y, count: m * nCols, slices: split.slices)
@@ -410,12 +412,14 @@ extension LoweringContext {
         let specConstants: [UInt32] = [n.activation.rawValue, addend == nil ? 0 : 1]
         let kernel: Int
         let tile: (rows: Int, columns: Int)
+        var work = StepWork.plain
         if cooperativeMatrixProducts && Lowering.coopmatMinimumMet(m: m, k: k, n: nCols) {
             // Tensor cores: 64 × 64 tiles of 16 × 16 fragments, K in slabs of 32 (matmul_cm.comp).
             tile = (64, 64)
             kernel = try self.kernel(KernelRequest(
                 family: KernelCatalog.matmulCoopmat, specConstants: specConstants, workgroupSize: [128, 1, 1],
                 sharedMemoryBytes: (64 * 40 + 32 * 72) * 2 + 4 * 256 * 4, features: .cooperativeMatrixNV))
+            work = .cooperativeMatrix(kPerWorkgroup: k, slices: 1)
         } else {
             let (tm, tn) = Lowering.tileShape(m: m, n: nCols, batches: batches)
             tile = (64 * tm, 64 * tn)
@@ -431,7 +435,7 @@ extension LoweringContext {
         try emit(n, kernel: kernel, groups: groups.map { UInt32(clamping: $0) },
                  bindings: [aBinding, try read(b, for: n), try write(y, for: n), cBinding], push: push,
                  flops: 2.0 * Double(batches) * Double(m) * Double(k) * Double(nCols),
-                 bytes: Double((bytes + cElements) * 4))
+                 bytes: Double((bytes + cElements) * 4), work: work)
     }
 }
 

@@ -500,7 +500,7 @@ final class LoweringContext {
     }
 
     func emit(_ n: LoweringNode, kernel: Int, groups: [UInt32], bindings: [LoweredBinding], push: PushConstants,
-              flops: Double, bytes: Double) throws {
+              flops: Double, bytes: Double, work: StepWork = .plain) throws {
         let spec = program.kernels[kernel]
         guard push.count == spec.pushConstantSize, bindings.count == spec.bindings.count else {
             throw error(n, "internal: kernel \(spec.name) expects \(spec.pushConstantSize) push-constant bytes and "
@@ -514,9 +514,10 @@ final class LoweringContext {
             throw error(n, "zero-size tensor '\(name)' (a dimension is 0) is not supported as an operand of this "
                         + "operator's kernel")
         }
-        program.steps.append(LoweredStep(kernel: kernel, groups: groups, bindings: bindings,
-                                         pushConstants: push.bytes, label: n.label, flops: flops, bytesRead: bytes,
-                                         predicate: stepPredicate))
+        var step = LoweredStep(kernel: kernel, groups: groups, bindings: bindings, pushConstants: push.bytes,
+                               label: n.label, flops: flops, bytesRead: bytes, predicate: stepPredicate)
+        step.work = work
+        program.steps.append(step)
     }
 
     /// groups1D or a CompileError naming the node.
