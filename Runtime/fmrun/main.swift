@@ -108,6 +108,11 @@ struct FMRun: ParsableCommand {
                              + "(compute batches then follow the streamer's copies on the host)."))
     var signalsBeforeWaits = false
 
+    @Option(name: .customLong("decode-threads"),
+            help: ArgumentHelp("Most host threads decoding chunks into the staging ring at once (0: every core).",
+                               valueName: "N"))
+    var decodeThreads = 0
+
     @Flag(name: .customLong("copy-per-chunk"),
           help: ArgumentHelp("One copy command per weight chunk, instead of one per run of chunks that continue each "
                              + "other in an image (for measuring what merging saves)."))
@@ -130,6 +135,7 @@ struct FMRun: ParsableCommand {
         if outputsFromLastRun && runs == 0 { throw ValidationError("--outputs-from-last-run needs --runs ≥ 1") }
         if HostRead(rawValue: hostRead) == nil { throw ValidationError("--host-read must be pread or mmap") }
         if stagingMiB == 0 { throw ValidationError("--staging-mib must be ≥ 1") }
+        if decodeThreads < 0 { throw ValidationError("--decode-threads must be ≥ 0") }
         if !(waitTimeout > 0) { throw ValidationError("--wait-timeout must be a number of seconds > 0") }
     }
 
@@ -142,6 +148,7 @@ struct FMRun: ParsableCommand {
         options.verifyChunks = !trustBundle
         options.signalsBeforeWaits = signalsBeforeWaits
         options.copyPerChunk = copyPerChunk
+        options.decodeThreads = decodeThreads
         return options
     }
 

@@ -55,6 +55,7 @@ final class CopyRegionTests: XCTestCase {
     /// A product whose weight image has 13 layers of 16 rows, cut into chunks of part of a layer (4 KiB) or of whole
     /// layers (1 MiB): streamed with merged copies, streamed with one copy per chunk and preloaded, the outputs are
     /// equal; the merged run records fewer copy commands than chunks (`RunStats.copyCommands`), the other one each.
+    /// Decoding on 1 or 3 threads (`SessionOptions.decodeThreads`) instead of every core changes nothing either.
     func testMergedCopiesEqualOneCopyPerChunk() throws {
         var b = GraphBuilder()
         b.input("a", [8, 256])
@@ -71,9 +72,11 @@ final class CopyRegionTests: XCTestCase {
             let loaded = LoadedBundle(bundle: compiled.bundle, payload: compiled.payload)
             let chunks = compiled.bundle.chunks
             var outputs: [[HostTensor]] = []
-            for (mode, perChunk) in [(LoadMode.streaming, false), (.streaming, true), (.preload, false)] {
+            for (mode, perChunk, threads) in [(LoadMode.streaming, false, 0), (.streaming, true, 0), (.preload, false, 0),
+                                              (.streaming, false, 1), (.streaming, false, 3)] {
                 var sessionOptions = SessionOptions(loadMode: mode)
                 sessionOptions.copyPerChunk = perChunk
+                sessionOptions.decodeThreads = threads
                 let session = try Session(bundle: loaded, device: device(), options: sessionOptions)
                 for run in 0..<2 {  // the first run copies every chunk; the plan keeps them resident after
                     outputs.append(try session.run(inputs: feeds))

@@ -31,6 +31,8 @@ final class ChunkStreamer {
     private let timeoutNanoseconds: UInt64
     private let zstd = ZstdDecompressor()
     private let hostRead: HostRead
+    /// `SessionOptions.decodeThreads` (0: every core).
+    private let decodeThreads: Int
     /// Checks each chunk's checksum the first time it is decoded (nil: a trusted bundle).
     private let verifier: ChunkVerifier?
     /// Most bytes decoded before submitting (see `stage`).
@@ -95,6 +97,7 @@ final class ChunkStreamer {
         self.loaded = loaded
         self.verifier = verifier
         self.hostRead = options.hostRead
+        self.decodeThreads = options.decodeThreads
         self.tracing = options.trace
         self.copyPerChunk = options.copyPerChunk
         self.plan = plan
@@ -362,10 +365,18 @@ final class ChunkStreamer {
         }
     }
 
-    /// Runs `body(0..<count)` on the host's cores (inline, with the streamer's own zstd context, when count is 1;
-    /// else with nil: each call makes its own) and throws the first failure.
+    /// Runs `body(0..<count)` on the host's cores, at most `decodeThreads` at once where that is set (inline, with
+    /// the streamer's own zstd context, when count is 1; else with nil: each call makes its own) and throws the
+    /// first failure.
     private func perform(_ count: Int, _ body: (Int, ZstdDecompressor?) throws -> Void) throws {
         if count == 1 { return try body(0, zstd) }
+        if decodeThreads > 0 && decodeThreads < count {
+            // `decodeThreads` workers, worker w taking indices w, w + workers, …
+            let workers = decodeThreads
+            return try perform(workers) { worker, _ in
+                for index in stride(from: worker, to: count, by: workers) { try body(index, nil) }
+            }
+        }
         // Each iteration writes only its own slot of `failures`, so no lock is needed.
         let failures = UnsafeMutableBufferPointer<Error?>.allocate(capacity: count)
         failures.initialize(repeating: nil)

@@ -48,6 +48,10 @@ public struct SessionOptions: Sendable {
     /// consecutive layers, adjacent in the staging ring) were copied as one region. For measuring what that saves
     /// (`fmrun --copy-per-chunk`); off by default.
     public var copyPerChunk = false
+    /// The most host threads that decode (memcpy or zstd) chunks into the staging ring at once; 0: every core.
+    /// The transfer queue reads the ring from the same host memory, so fewer threads leave it more of the memory
+    /// bandwidth (`fmrun --decode-threads`).
+    public var decodeThreads = 0
 
     /// `waitTimeoutSeconds` as Vulkan wants it (at least 1 ms).
     var waitTimeoutNanoseconds: UInt64 { UInt64(max(waitTimeoutSeconds, 0.001) * 1e9) }
