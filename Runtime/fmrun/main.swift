@@ -95,7 +95,9 @@ struct FMRun: ParsableCommand {
                                + "pread (the kernel copies from the page cache)."))
     var hostRead: String = "mmap"
 
-    @Option(name: .customLong("staging-mib"), help: "Size of the pinned staging ring in MiB.")
+    @Option(name: .customLong("staging-mib"),
+            help: ArgumentHelp("Size of the pinned staging ring in MiB; one that holds a warm run's streamed set keeps "
+                               + "it decoded, so later runs only copy."))
     var stagingMiB: UInt64 = 64
 
     @Option(name: .customLong("wait-timeout"),

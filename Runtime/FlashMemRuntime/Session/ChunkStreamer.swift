@@ -44,6 +44,9 @@ final class ChunkStreamer {
     private let tracing: Bool
     /// One copy command per chunk instead of one per run of chunks that form one region (`SessionOptions.copyPerChunk`).
     private let copyPerChunk: Bool
+    /// Every chunk has a slot of its own in the ring (it holds them all: `StagingRing.holdsAll`), so a chunk decoded
+    /// in an earlier run is still there and later runs only copy it, while no other streamer wrote the ring.
+    private var decoded: [Bool]
 
     /// Counters of the current run.
     struct Counters {
@@ -107,6 +110,7 @@ final class ChunkStreamer {
         self.computedSemaphore = computedSemaphore
         self.timeoutNanoseconds = options.waitTimeoutNanoseconds
         landsWith = [UInt64](repeating: 0, count: plan.order.count)
+        decoded = [Bool](repeating: false, count: plan.order.count)
         let bundle = loaded.bundle
         let sizes = plan.order.map { bundle.chunks[$0].rawSize }
         // Copy source offsets must be multiples of the texel size and of optimalBufferCopyOffsetAlignment.
@@ -244,6 +248,7 @@ final class ChunkStreamer {
         // The previous run's copies have all completed: their command buffers can be recorded again.
         try? commandPool.reset()
         usedBuffers = 0
+        if staging.writer != ObjectIdentifier(self) { decoded = decoded.map { _ in false } }
     }
 
     /// Decodes chunks `ordinals` into their staging slots and queues their copies (submitted by `flush`).
@@ -291,7 +296,6 @@ final class ChunkStreamer {
     private func enqueue(_ ordinal: Int) {
         let chunk = loaded.bundle.chunks[plan.order[ordinal]]
         counters.bytesStreamed += chunk.rawSize
-        counters.bytesRead += chunk.payload.size
         counters.chunks += 1
         let issue = UInt64(plan.issueStep[ordinal])
         let wait = waitForCompute && issue > 0 ? computedBase + issue : 0
@@ -319,9 +323,14 @@ final class ChunkStreamer {
         pendingWait = wait
     }
 
-    /// Decodes a wave of chunks. Work is cut into pieces (uncompressed chunks split, zstd frames whole) small
-    /// enough that a wave keeps every core busy, but not under 256 KiB; one piece is done inline.
-    private func decode(_ ordinals: Range<Int>) throws {
+    /// Decodes the chunks of a wave that are not in their slots already (`decoded`). Work is cut into pieces
+    /// (uncompressed chunks split, zstd frames whole) small enough that a wave keeps every core busy, but not under
+    /// 256 KiB; one piece is done inline.
+    private func decode(_ wave: Range<Int>) throws {
+        let ordinals = wave.filter { !decoded[$0] }
+        guard !ordinals.isEmpty else { return }
+        staging.writer = ObjectIdentifier(self)
+        for ordinal in ordinals { counters.bytesRead += loaded.bundle.chunks[plan.order[ordinal]].payload.size }
         let pieceBytes = Int(min(max(waveBytes / UInt64(2 * activeProcessors), 256 << 10), 4 << 20))
         var pieces: [(ordinal: Int, offset: Int, count: Int)] = []
         for ordinal in ordinals {
@@ -355,12 +364,13 @@ final class ChunkStreamer {
             }
         }
         if !hashSlot.isEmpty { try perform(hashSlot.count) { index, _ in try verify(hashSlot[index]) } }
+        if ring.holdsAll { for ordinal in ordinals { decoded[ordinal] = true } }
         let end = monotonicSeconds()
         counters.decodeSeconds += end - start
         if tracing {
             let bytes = ordinals.reduce(UInt64(0)) { $0 + loaded.bundle.chunks[plan.order[$1]].rawSize }
             events.append(RunTrace.Event(track: .hostStreamer, name: "decode", start: start, duration: end - start,
-                                         args: ["copies": "\(ordinals.lowerBound)..<\(ordinals.upperBound)",
+                                         args: ["copies": "\(wave.lowerBound)..<\(wave.upperBound)",
                                                 "bytes": "\(bytes)", "pieces": "\(pieces.count)"]))
         }
     }

@@ -8,6 +8,9 @@ final class HostBuffer {
     let memory: VK.DeviceMemory
     let mapped: UnsafeMutableRawPointer
     let size: UInt64
+    /// The streamer that last wrote chunks into this buffer (two streamers of a session share one ring): a streamer
+    /// whose ring holds every chunk it copies keeps them decoded between runs only while no other wrote here.
+    var writer: ObjectIdentifier? = nil
 
     /// - cached: prefer HOST_CACHED memory. Reading back from uncached (write-combined) memory runs at a
     ///   fraction of memory bandwidth, so buffers the host reads want it; buffers the host only writes do not.

@@ -22,7 +22,9 @@ public struct SessionOptions: Sendable {
     /// Streaming (the default: chunks copied while the kernels run, as the plan says) or preload (copied once, kept).
     public var loadMode: LoadMode
     /// Requested size of the pinned staging ring chunks are decoded into. The session uses at least
-    /// twice the largest chunk and never more than all chunks together.
+    /// twice the largest chunk and never more than all chunks together. A ring that holds every chunk a run
+    /// streams keeps them decoded: later warm runs only copy (no memcpy from the bundle, whose memory bandwidth
+    /// the copies share), for host memory equal to the streamed set.
     public var stagingBytes: UInt64
     /// Record a timestamp around every step and report per-step GPU times (`RunStats.stepSeconds`).
     public var profile: Bool

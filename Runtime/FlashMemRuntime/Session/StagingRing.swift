@@ -38,6 +38,9 @@ struct StagingRing: Equatable {
         }
     }
 
+    /// Every chunk has a slot no other chunk shares (no slot waits for an earlier copy): the ring holds them all.
+    var holdsAll: Bool { reuseWait.allSatisfy { $0 == nil } }
+
     /// Ring bytes for chunks of `sizes`: `requested` but at least twice the largest chunk (so one copy can
     /// run while the next is decoded), and never more than all chunks together need.
     static func capacity(sizes: [UInt64], alignment: UInt64, requested: UInt64) -> UInt64 {
