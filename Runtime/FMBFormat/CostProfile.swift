@@ -19,9 +19,10 @@
 //       "transferSeconds": 0.128,              // time the transfer queue spent copying them (absent: none)
 //       "transferBandwidth": 4.95e10,          // bytesStreamed / transferSeconds (absent: nothing streamed)
 //       "transferTiming": "gpuTimestamps",     // or "hostWall" (see `TransferTiming`), "none"
-//       "decodeSeconds": 0.160,                // host time decoding (memcpy / zstd) chunks into staging
-//       "decodeBandwidth": 3.96e10             // bytesStreamed / decodeSeconds (absent: nothing streamed, or
-//                                              // only a first run copied: fmrun leaves its decode time out)
+//       "decodeSeconds": 0.160,                // host time decoding (memcpy / zstd) chunks into staging (none
+//                                              // where a staging ring that holds them kept them decoded)
+//       "decodeBandwidth": 3.96e10             // bytesStreamed / decodeSeconds (absent: nothing streamed or
+//                                              // decoded, or only a first run copied: fmrun leaves its decode time out)
 //     }
 
 /// A measured profile of one bundle on one device. See the schema above.
