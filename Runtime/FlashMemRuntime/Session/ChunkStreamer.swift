@@ -131,8 +131,8 @@ final class ChunkStreamer {
     }
 
     /// Records the copies of `group` (ordinals of one image, in order): each run of chunks that `region` can take as
-    /// one is one vkCmdCopyBufferToImage (the copy engine pays per command: ViT-B/16's 280 KiB chunks moved at 25 GB/s
-    /// on an H100 where vkprobe's large copies reach 51), unless `SessionOptions.copyPerChunk`.
+    /// one is one vkCmdCopyBufferToImage, unless `SessionOptions.copyPerChunk`. Fewer commands to record; on an H100
+    /// the copy rate was the same either way (ViT-B/16 at 25%: 496 commands → 48, 28.0 → 27.4 GB/s; Benchmarks/README.md).
     private func recordCopies(_ cb: VkCommandBuffer, _ group: [Int]) {
         guard !group.isEmpty else { return }
         var start = 0
