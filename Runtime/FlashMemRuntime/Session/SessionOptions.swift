@@ -23,8 +23,8 @@ public struct SessionOptions: Sendable {
     public var loadMode: LoadMode
     /// Requested size of the pinned staging ring chunks are decoded into. The session uses at least
     /// twice the largest chunk and never more than all chunks together. A ring that holds every chunk a run
-    /// streams keeps them decoded: later warm runs only copy (no memcpy from the bundle, whose memory bandwidth
-    /// the copies share), for host memory equal to the streamed set.
+    /// streams keeps them decoded: later warm runs only copy, with no memcpy from the bundle, for host memory equal
+    /// to the streamed set (ViT-B/16 fp16 at 25% on an H100, a 256 MiB ring: warm 5.70 → 5.13 ms).
     public var stagingBytes: UInt64
     /// Record a timestamp around every step and report per-step GPU times (`RunStats.stepSeconds`).
     public var profile: Bool
@@ -50,9 +50,9 @@ public struct SessionOptions: Sendable {
     /// consecutive layers, adjacent in the staging ring) were copied as one region. For measuring what that saves
     /// (`fmrun --copy-per-chunk`); off by default.
     public var copyPerChunk = false
-    /// The most host threads that decode (memcpy or zstd) chunks into the staging ring at once; 0: every core.
-    /// The transfer queue reads the ring from the same host memory, so fewer threads leave it more of the memory
-    /// bandwidth (`fmrun --decode-threads`).
+    /// The most host threads that decode (memcpy or zstd) chunks into the staging ring at once; 0: every core
+    /// (`fmrun --decode-threads`). For measuring, or to leave cores to the app: on an H100 host one thread decoded
+    /// at 6 GB/s against 56 on every core, and the transfer queue copied at 30.4 against 28.3 GB/s.
     public var decodeThreads = 0
 
     /// `waitTimeoutSeconds` as Vulkan wants it (at least 1 ms).
