@@ -11,6 +11,8 @@ struct StagingRing: Equatable {
     var offsets: [UInt64]
     /// Per chunk ordinal: the highest ordinal whose copy must have finished before writing, or nil.
     var reuseWait: [Int?]
+    /// Every chunk has a slot no other chunk shares (no slot waits for an earlier copy): the ring holds them all.
+    private(set) var holdsAll = true
 
     /// - sizes: raw (decoded) size of each chunk, in issue order; alignment: of every slot's offset.
     /// - capacity: ring bytes; at least the largest aligned chunk.
@@ -34,12 +36,10 @@ struct StagingRing: Equatable {
             inFlight.append((start, end, ordinal))
             offsets.append(start)
             reuseWait.append(wait)
+            holdsAll = holdsAll && wait == nil
             head = end
         }
     }
-
-    /// Every chunk has a slot no other chunk shares (no slot waits for an earlier copy): the ring holds them all.
-    var holdsAll: Bool { reuseWait.allSatisfy { $0 == nil } }
 
     /// Ring bytes for chunks of `sizes`: `requested` but at least twice the largest chunk (so one copy can
     /// run while the next is decoded), and never more than all chunks together need.
