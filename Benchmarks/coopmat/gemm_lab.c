@@ -90,12 +90,7 @@ static VkPhysicalDevice physical;
 static VkDevice device;
 
 static uint32_t memory_type(uint32_t bits, VkMemoryPropertyFlags flags) {
-    VkPhysicalDeviceMemoryProperties mem;
-    vkGetPhysicalDeviceMemoryProperties(physical, &mem);
-    for (uint32_t i = 0; i < mem.memoryTypeCount; i++)
-        if ((bits & (1u << i)) && (mem.memoryTypes[i].propertyFlags & flags) == flags) return i;
-    fprintf(stderr, "gemm-lab: no memory type with flags %x\n", flags);
-    exit(1);
+    return lab_memory_type("gemm-lab", physical, bits, flags);
 }
 
 static Buffer make_buffer(VkDeviceSize size, VkBufferUsageFlags usage, int host) {

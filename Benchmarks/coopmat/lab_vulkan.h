@@ -1,7 +1,8 @@
-/* lab_vulkan.h — the Vulkan set-up coopmat-peak and gemm-lab share: one device (the one asked for, else the first
- * discrete GPU, else the first), one compute queue with VK_NV_cooperative_matrix, fp16 arithmetic, 16-bit storage
- * and the memory model enabled, one command buffer with its fence, and two timestamps around the work timed.
- * Header-only (static functions): each tool is one C file linked with shaderc by its build script. */
+/* lab_vulkan.h — the Vulkan set-up coopmat-peak, gemm-lab and copyshapes share: one device (the one asked for, else
+ * the first discrete GPU, else the first), one compute queue (or, for copyshapes, a transfer-only one) with
+ * VK_NV_cooperative_matrix where offered, fp16 arithmetic, 16-bit storage and the memory model enabled, one command
+ * buffer with its fence, and two timestamps around the work timed. Header-only (static functions): each tool is one
+ * C file, built by its build script or one cc line. */
 #ifndef LAB_VULKAN_H
 #define LAB_VULKAN_H
 
@@ -28,9 +29,10 @@ typedef struct {
     VkQueryPool timestamps; /* 2: lab_begin resets them; write 0 before and 1 after the work */
 } LabDevice;
 
-/* Opens device `index` (-1: the first discrete GPU, else the first device); exits with a message when there is
- * none, or when `require_coopmat` and the device lacks VK_NV_cooperative_matrix. */
-static LabDevice lab_open(const char *tool, int index, int require_coopmat) {
+/* Opens device `index` (-1: the first discrete GPU, else the first device) with one queue: of a transfer-only family
+ * with timestamps where `transfer_queue` asks for one and the device has it, else of the first compute family. Exits
+ * with a message when there is none, or when `require_coopmat` and the device lacks VK_NV_cooperative_matrix. */
+static LabDevice lab_open_queue(const char *tool, int index, int require_coopmat, int transfer_queue) {
     LabDevice d;
     memset(&d, 0, sizeof d);
     d.tool = tool;
@@ -68,6 +70,10 @@ static LabDevice lab_open(const char *tool, int index, int require_coopmat) {
     VkQueueFamilyProperties families[32];
     vkGetPhysicalDeviceQueueFamilyProperties(d.physical, &family_count, families);
     d.family = UINT32_MAX;
+    for (uint32_t i = 0; transfer_queue && i < family_count && d.family == UINT32_MAX; i++)
+        if ((families[i].queueFlags & VK_QUEUE_TRANSFER_BIT)
+            && !(families[i].queueFlags & (VK_QUEUE_COMPUTE_BIT | VK_QUEUE_GRAPHICS_BIT))
+            && families[i].timestampValidBits > 0) d.family = i;
     for (uint32_t i = 0; i < family_count && d.family == UINT32_MAX; i++)
         if (families[i].queueFlags & VK_QUEUE_COMPUTE_BIT) d.family = i;
     if (d.family == UINT32_MAX) { fprintf(stderr, "%s: no compute queue\n", tool); exit(1); }
@@ -113,6 +119,20 @@ static LabDevice lab_open(const char *tool, int index, int require_coopmat) {
     qpci.queryCount = 2;
     LAB_CHECK(tool, vkCreateQueryPool(d.device, &qpci, NULL, &d.timestamps));
     return d;
+}
+
+static inline LabDevice lab_open(const char *tool, int index, int require_coopmat) {
+    return lab_open_queue(tool, index, require_coopmat, 0);
+}
+
+/* The first memory type in `bits` with all of `flags`; exits with a message when there is none. */
+static inline uint32_t lab_memory_type(const char *tool, VkPhysicalDevice physical, uint32_t bits, VkMemoryPropertyFlags flags) {
+    VkPhysicalDeviceMemoryProperties mem;
+    vkGetPhysicalDeviceMemoryProperties(physical, &mem);
+    for (uint32_t i = 0; i < mem.memoryTypeCount; i++)
+        if ((bits & (1u << i)) && (mem.memoryTypes[i].propertyFlags & flags) == flags) return i;
+    fprintf(stderr, "%s: no memory type with flags %x\n", tool, flags);
+    exit(1);
 }
 
 /* Begins recording the command buffer (the timestamps reset). */

@@ -8,6 +8,9 @@
  * whole between two transfer-queue timestamps; and the same bytes into a device-local buffer (vkCmdCopyBuffer) as
  * the reference. Prints GB/s (1e9 bytes), the median of the repeats.
  *
+ * The Vulkan set-up is Benchmarks/coopmat/lab_vulkan.h's, with a transfer-only queue where the device has one (as
+ * fmrun's streamer uses).
+ *
  *   cc -O2 -o copyshapes Benchmarks/copyshapes/copyshapes.c -lvulkan
  *   ./copyshapes [--device N] [--total-mib 64] [--region-kib 3072] [--repeats 5]
  */
@@ -17,37 +20,17 @@
 #include <string.h>
 #include <vulkan/vulkan.h>
 
-#define CHECK(call)                                                                                    \
-    do {                                                                                               \
-        VkResult r_ = (call);                                                                          \
-        if (r_ != VK_SUCCESS) { fprintf(stderr, "copyshapes: %s failed: %d\n", #call, r_); exit(2); } \
-    } while (0)
+#include "../coopmat/lab_vulkan.h"
 
-static VkPhysicalDevice physical;
-static VkDevice device;
-static VkQueue queue;
-static uint32_t family;
-static VkCommandPool pool;
-static VkCommandBuffer cb;
-static VkQueryPool queries;
-static VkFence fence;
-static double nsPerTick;
-static uint64_t tickMask;
+#define CHECK(call) LAB_CHECK("copyshapes", call)
 
-static uint32_t memoryType(uint32_t bits, VkMemoryPropertyFlags want) {
-    VkPhysicalDeviceMemoryProperties mp;
-    vkGetPhysicalDeviceMemoryProperties(physical, &mp);
-    for (uint32_t i = 0; i < mp.memoryTypeCount; i++)
-        if ((bits & (1u << i)) && (mp.memoryTypes[i].propertyFlags & want) == want) return i;
-    fprintf(stderr, "copyshapes: no memory type with flags 0x%x\n", want);
-    exit(2);
-}
+static LabDevice d;
 
 static VkDeviceMemory allocate(VkMemoryRequirements req, VkMemoryPropertyFlags want) {
     VkMemoryAllocateInfo mai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size,
-                                .memoryTypeIndex = memoryType(req.memoryTypeBits, want)};
+                                .memoryTypeIndex = lab_memory_type(d.tool, d.physical, req.memoryTypeBits, want)};
     VkDeviceMemory memory;
-    CHECK(vkAllocateMemory(device, &mai, NULL, &memory));
+    CHECK(vkAllocateMemory(d.device, &mai, NULL, &memory));
     return memory;
 }
 
@@ -56,30 +39,17 @@ static int compare(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Submits what `cb` recorded between the two timestamps and returns its GPU seconds. */
-static double submitTimed(void) {
-    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cb};
-    CHECK(vkResetFences(device, 1, &fence));
-    CHECK(vkQueueSubmit(queue, 1, &si, fence));
-    CHECK(vkWaitForFences(device, 1, &fence, VK_TRUE, UINT64_MAX));
-    uint64_t t[2];
-    CHECK(vkGetQueryPoolResults(device, queries, 0, 2, sizeof t, t, sizeof t[0],
-                                VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
-    return (double)((t[1] - t[0]) & tickMask) * nsPerTick * 1e-9;
-}
-
+/* Begins recording, with timestamp 0 before the work. */
 static void begin(void) {
-    CHECK(vkResetCommandPool(device, pool, 0));
-    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
-                                   .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
-    CHECK(vkBeginCommandBuffer(cb, &bi));
-    vkCmdResetQueryPool(cb, queries, 0, 2);
-    vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queries, 0);
+    lab_begin(&d);
+    vkCmdWriteTimestamp(d.cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, d.timestamps, 0);
 }
 
-static void end(void) {
-    vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries, 1);
-    CHECK(vkEndCommandBuffer(cb));
+/* Writes timestamp 1, submits, waits and returns the GPU seconds between the two. */
+static double submitTimed(void) {
+    vkCmdWriteTimestamp(d.cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, d.timestamps, 1);
+    lab_submit(&d);
+    return lab_elapsed_ms(&d) * 1e-3;
 }
 
 /* Median GB/s of copying layers x (width x height texels of `texel` bytes) into a fresh image, regions of whole
@@ -92,11 +62,11 @@ static double imageCopy(VkBuffer staging, VkFormat format, uint32_t texel, uint3
                              .usage = VK_IMAGE_USAGE_TRANSFER_DST_BIT | VK_IMAGE_USAGE_STORAGE_BIT,
                              .initialLayout = VK_IMAGE_LAYOUT_UNDEFINED};
     VkImage image;
-    CHECK(vkCreateImage(device, &ici, NULL, &image));
+    CHECK(vkCreateImage(d.device, &ici, NULL, &image));
     VkMemoryRequirements req;
-    vkGetImageMemoryRequirements(device, image, &req);
+    vkGetImageMemoryRequirements(d.device, image, &req);
     VkDeviceMemory memory = allocate(req, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
-    CHECK(vkBindImageMemory(device, image, memory, 0));
+    CHECK(vkBindImageMemory(d.device, image, memory, 0));
     uint64_t layerBytes = (uint64_t)width * height * texel;
     uint32_t perRegion = region / layerBytes > 0 ? (uint32_t)(region / layerBytes) : 1;
     double *gbps = calloc((size_t)repeats, sizeof *gbps);
@@ -106,24 +76,23 @@ static double imageCopy(VkBuffer staging, VkFormat format, uint32_t texel, uint3
                                    .oldLayout = VK_IMAGE_LAYOUT_UNDEFINED, .newLayout = VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
                                    .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED, .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
                                    .image = image, .subresourceRange = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 1, 0, layers}};
-        vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, NULL, 0, NULL, 1, &to);
+        vkCmdPipelineBarrier(d.cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, NULL, 0, NULL, 1, &to);
         *regions = 0;
         for (uint32_t layer = 0; layer < layers; layer += perRegion) {
             uint32_t count = layers - layer < perRegion ? layers - layer : perRegion;
             VkBufferImageCopy copy = {.bufferOffset = layer * layerBytes,
                                       .imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, layer, count},
                                       .imageExtent = {width, height, 1}};
-            vkCmdCopyBufferToImage(cb, staging, image, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &copy);
+            vkCmdCopyBufferToImage(d.cb, staging, image, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &copy);
             ++*regions;
         }
-        end();
         gbps[r] = (double)(layerBytes * layers) / submitTimed() / 1e9;
     }
     qsort(gbps, (size_t)repeats, sizeof *gbps, compare);
     double median = gbps[repeats / 2];
     free(gbps);
-    vkDestroyImage(device, image, NULL);
-    vkFreeMemory(device, memory, NULL);
+    vkDestroyImage(d.device, image, NULL);
+    vkFreeMemory(d.device, memory, NULL);
     return median;
 }
 
@@ -133,9 +102,8 @@ static double bufferCopy(VkBuffer staging, VkBuffer target, uint64_t total, uint
         begin();
         for (uint64_t at = 0; at < total; at += region) {
             VkBufferCopy copy = {.srcOffset = at, .dstOffset = at, .size = total - at < region ? total - at : region};
-            vkCmdCopyBuffer(cb, staging, target, 1, &copy);
+            vkCmdCopyBuffer(d.cb, staging, target, 1, &copy);
         }
-        end();
         gbps[r] = (double)total / submitTimed() / 1e9;
     }
     qsort(gbps, (size_t)repeats, sizeof *gbps, compare);
@@ -145,11 +113,11 @@ static double bufferCopy(VkBuffer staging, VkBuffer target, uint64_t total, uint
 }
 
 int main(int argc, char **argv) {
-    unsigned want = 0;
+    int device = -1;
     uint64_t total = 64ull << 20, region = 3072ull << 10;
     int repeats = 5;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--device")) want = (unsigned)atoi(argv[i + 1]);
+        if (!strcmp(argv[i], "--device")) device = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--total-mib")) total = (uint64_t)atoll(argv[i + 1]) << 20;
         else if (!strcmp(argv[i], "--region-kib")) region = (uint64_t)atoll(argv[i + 1]) << 10;
         else if (!strcmp(argv[i], "--repeats")) repeats = atoi(argv[i + 1]);
@@ -160,74 +128,32 @@ int main(int argc, char **argv) {
     }
     if (total == 0 || region == 0 || repeats < 1) { fprintf(stderr, "copyshapes: sizes and repeats must be > 0\n"); return 1; }
 
-    VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .apiVersion = VK_API_VERSION_1_2};
-    VkInstanceCreateInfo ici = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &app};
-    VkInstance instance;
-    CHECK(vkCreateInstance(&ici, NULL, &instance));
-    uint32_t n = 0;
-    CHECK(vkEnumeratePhysicalDevices(instance, &n, NULL));
-    if (want >= n) { fprintf(stderr, "copyshapes: no device %u (%u found)\n", want, n); return 1; }
-    VkPhysicalDevice *all = calloc(n, sizeof *all);
-    CHECK(vkEnumeratePhysicalDevices(instance, &n, all));
-    physical = all[want];
-    VkPhysicalDeviceProperties props;
-    vkGetPhysicalDeviceProperties(physical, &props);
-    nsPerTick = props.limits.timestampPeriod;
-
-    /* A transfer-only family where there is one (as fmrun's streamer uses), else the first with transfer. */
-    uint32_t families = 0;
-    vkGetPhysicalDeviceQueueFamilyProperties(physical, &families, NULL);
-    VkQueueFamilyProperties *fp = calloc(families, sizeof *fp);
-    vkGetPhysicalDeviceQueueFamilyProperties(physical, &families, fp);
-    family = UINT32_MAX;
-    for (uint32_t f = 0; f < families && family == UINT32_MAX; f++)
-        if ((fp[f].queueFlags & VK_QUEUE_TRANSFER_BIT) && !(fp[f].queueFlags & (VK_QUEUE_COMPUTE_BIT | VK_QUEUE_GRAPHICS_BIT))
-            && fp[f].timestampValidBits > 0) family = f;
-    int dedicated = family != UINT32_MAX;
-    for (uint32_t f = 0; f < families && family == UINT32_MAX; f++)
-        if ((fp[f].queueFlags & (VK_QUEUE_TRANSFER_BIT | VK_QUEUE_COMPUTE_BIT)) && fp[f].timestampValidBits > 0) family = f;
-    if (family == UINT32_MAX) { fprintf(stderr, "copyshapes: no queue with transfers and timestamps\n"); return 1; }
-    uint32_t bits = fp[family].timestampValidBits;
-    tickMask = bits >= 64 ? ~0ull : ((1ull << bits) - 1);
+    d = lab_open_queue("copyshapes", device, 0, 1);
+    VkQueueFamilyProperties families[32];
+    uint32_t familyCount = 32;
+    vkGetPhysicalDeviceQueueFamilyProperties(d.physical, &familyCount, families);
+    int dedicated = !(families[d.family].queueFlags & VK_QUEUE_COMPUTE_BIT);
     printf("device %s, queue family %u (%s), %.0f MiB per shape, regions of %.0f KiB, median of %d\n",
-           props.deviceName, family, dedicated ? "transfer only" : "no transfer-only family", total / 1048576.0,
+           d.props.deviceName, d.family, dedicated ? "transfer only" : "no transfer-only family", total / 1048576.0,
            region / 1024.0, repeats);
-
-    float priority = 1;
-    VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = family,
-                                   .queueCount = 1, .pQueuePriorities = &priority};
-    VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1,
-                              .pQueueCreateInfos = &qci};
-    CHECK(vkCreateDevice(physical, &dci, NULL, &device));
-    vkGetDeviceQueue(device, family, 0, &queue);
-    VkCommandPoolCreateInfo cpi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO, .queueFamilyIndex = family};
-    CHECK(vkCreateCommandPool(device, &cpi, NULL, &pool));
-    VkCommandBufferAllocateInfo cbai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = pool,
-                                        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1};
-    CHECK(vkAllocateCommandBuffers(device, &cbai, &cb));
-    VkQueryPoolCreateInfo qpci = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
-                                  .queryType = VK_QUERY_TYPE_TIMESTAMP, .queryCount = 2};
-    CHECK(vkCreateQueryPool(device, &qpci, NULL, &queries));
-    VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    CHECK(vkCreateFence(device, &fci, NULL, &fence));
 
     /* The staging buffer, as fmrun's ring: host-visible and coherent, filled once. */
     VkBufferCreateInfo bci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = total,
                               .usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT};
     VkBuffer staging, target;
-    CHECK(vkCreateBuffer(device, &bci, NULL, &staging));
+    CHECK(vkCreateBuffer(d.device, &bci, NULL, &staging));
     VkMemoryRequirements req;
-    vkGetBufferMemoryRequirements(device, staging, &req);
+    vkGetBufferMemoryRequirements(d.device, staging, &req);
     VkDeviceMemory stagingMemory = allocate(req, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
-    CHECK(vkBindBufferMemory(device, staging, stagingMemory, 0));
+    CHECK(vkBindBufferMemory(d.device, staging, stagingMemory, 0));
     void *mapped;
-    CHECK(vkMapMemory(device, stagingMemory, 0, VK_WHOLE_SIZE, 0, &mapped));
+    CHECK(vkMapMemory(d.device, stagingMemory, 0, VK_WHOLE_SIZE, 0, &mapped));
     for (uint64_t i = 0; i < total / 8; i++) ((uint64_t *)mapped)[i] = i * 0x9E3779B97F4A7C15ull;
     bci.usage = VK_BUFFER_USAGE_TRANSFER_DST_BIT;
-    CHECK(vkCreateBuffer(device, &bci, NULL, &target));
-    vkGetBufferMemoryRequirements(device, target, &req);
+    CHECK(vkCreateBuffer(d.device, &bci, NULL, &target));
+    vkGetBufferMemoryRequirements(d.device, target, &req);
     VkDeviceMemory targetMemory = allocate(req, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
-    CHECK(vkBindBufferMemory(device, target, targetMemory, 0));
+    CHECK(vkBindBufferMemory(d.device, target, targetMemory, 0));
 
     printf("%-34s %10s %8s %8s\n", "destination", "bytes", "regions", "GB/s");
     printf("%-34s %10llu %8llu %8.1f\n", "buffer", (unsigned long long)total,
@@ -244,7 +170,7 @@ int main(int argc, char **argv) {
             for (size_t h = 0; h < sizeof heights / sizeof heights[0]; h++) {
                 uint64_t layerBytes = (uint64_t)widths[w] * heights[h] * formats[f].texel;
                 uint64_t layers = total / layerBytes;
-                if (layers > props.limits.maxImageArrayLayers) layers = props.limits.maxImageArrayLayers;
+                if (layers > d.props.limits.maxImageArrayLayers) layers = d.props.limits.maxImageArrayLayers;
                 if (layers == 0) continue;
                 int regions = 0;
                 double gbps = imageCopy(staging, formats[f].format, formats[f].texel, widths[w], heights[h],
@@ -256,5 +182,6 @@ int main(int argc, char **argv) {
             }
         }
     }
+    lab_close(&d);
     return 0;
 }
