@@ -100,6 +100,11 @@ struct FMRun: ParsableCommand {
                                + "it decoded, so later runs only copy."))
     var stagingMiB: UInt64 = 64
 
+    @Option(name: .customLong("hold-mib"),
+            help: ArgumentHelp("Largest streamed set in MiB that the staging ring grows to hold after the first run, so "
+                               + "warm runs only copy (default: 512, or 1/16 of the machine's memory if less; 0: never)."))
+    var holdMiB: UInt64?
+
     @Option(name: .customLong("wait-timeout"),
             help: ArgumentHelp("Longest the host waits for the GPU at any one point, in seconds; a CPU Vulkan (lavapipe) "
                                + "running a large model may need more.", valueName: "SECONDS"))
@@ -147,6 +152,7 @@ struct FMRun: ParsableCommand {
                                      profile: profile || profileOut != nil, waitTimeoutSeconds: waitTimeout,
                                      trace: trace != nil)
         options.hostRead = HostRead(rawValue: hostRead)!
+        if let holdMiB { options.holdStreamedSetBytes = holdMiB << 20 }
         options.verifyChunks = !trustBundle
         options.signalsBeforeWaits = signalsBeforeWaits
         options.copyPerChunk = copyPerChunk

@@ -24,9 +24,11 @@ final class SessionTests: XCTestCase {
         let expected = model.reference(x)
         let inputs = [HostTensor(name: "x", shape: [2, 64], floats: x)]
 
-        // A tiny staging request forces the ring to its minimum (two chunks), so slots are reused.
-        let streaming = try Session(bundle: model.loaded(), device: device(),
-                                    options: SessionOptions(loadMode: .streaming, stagingBytes: 1))
+        // A tiny staging request forces the ring to its minimum (two chunks), so slots are reused (and it must not
+        // grow to hold the streamed set after the first run).
+        var tiny = SessionOptions(loadMode: .streaming, stagingBytes: 1)
+        tiny.holdStreamedSetBytes = 0
+        let streaming = try Session(bundle: model.loaded(), device: device(), options: tiny)
         let preload = try Session(bundle: model.loaded(), device: device(),
                                   options: SessionOptions(loadMode: .preload))
         var outputs: [[HostTensor]] = []

@@ -58,11 +58,46 @@ final class StagingHoldTests: XCTestCase {
 
         var small = SessionOptions(loadMode: .streaming)
         small.stagingBytes = 16 << 10
+        small.holdStreamedSetBytes = 0
         let ring = try Session(bundle: loaded, device: device(), options: small)
         for run in 0..<3 {
             XCTAssertEqual(try ring.run(inputs: feeds), expected)
             let stats = try XCTUnwrap(ring.lastStats)
             XCTAssertEqual(stats.bytesRead, stats.bytesStreamed, "run \(run): a ring smaller than the set decodes it all")
+            XCTAssertEqual(stats.memory.stagingBytes, ring.memory.stagingBytes)
+            XCTAssertLessThan(stats.memory.stagingBytes, stats.bytesStreamed, "run \(run): the ring stays small")
+        }
+
+        // A small ring, but a streamed set under holdStreamedSetBytes: the first warm run grows the ring to hold it
+        // (the first run does not), decodes into it, and later runs only copy; the session reports the grown ring.
+        var growing = small
+        growing.holdStreamedSetBytes = 64 << 20
+        let grows = try Session(bundle: loaded, device: device(), options: growing)
+        var rings: [UInt64] = []
+        for run in 0..<4 {
+            XCTAssertEqual(try grows.run(inputs: feeds), expected)
+            let stats = try XCTUnwrap(grows.lastStats)
+            rings.append(stats.memory.stagingBytes)
+            XCTAssertEqual(stats.bytesRead, run < 2 ? stats.bytesStreamed : 0, "run \(run)")
+        }
+        XCTAssertLessThan(rings[0], rings[1], "the first warm run grew the ring")
+        XCTAssertGreaterThanOrEqual(rings[1], try XCTUnwrap(grows.lastStats).bytesStreamed, "it holds the streamed set")
+        XCTAssertEqual(rings[3], rings[1])
+        XCTAssertTrue(grows.releaseDeviceMemory())
+        for run in 0..<3 {
+            XCTAssertEqual(try grows.run(inputs: feeds), expected)
+            let stats = try XCTUnwrap(grows.lastStats)
+            XCTAssertEqual(stats.bytesRead, run < 2 ? stats.bytesStreamed : 0, "after releaseDeviceMemory, run \(run)")
+        }
+
+        // A streamed set over holdStreamedSetBytes: the ring never grows.
+        var over = small
+        over.holdStreamedSetBytes = 64 << 10
+        let stays = try Session(bundle: loaded, device: device(), options: over)
+        for run in 0..<3 {
+            XCTAssertEqual(try stays.run(inputs: feeds), expected)
+            let stats = try XCTUnwrap(stays.lastStats)
+            XCTAssertEqual(stats.bytesRead, stats.bytesStreamed, "run \(run): a set over the limit is decoded every run")
         }
     }
 }

@@ -19,8 +19,16 @@ import Darwin
 ///
 /// Used from one thread at a time (the session's host loop, or its streamer task); not thread-safe.
 final class ChunkStreamer {
-    let staging: HostBuffer
-    let ring: StagingRing
+    /// The pinned ring chunks are decoded into, and where each chunk goes in it. Both are replaced once by a ring
+    /// that holds every chunk when `begin` is asked to hold the streamed set (`holdCapacity`).
+    private(set) var staging: HostBuffer
+    private(set) var ring: StagingRing
+    /// Ring bytes that hold every chunk this streamer copies, where the ring made at `init` does not and they are
+    /// at most `SessionOptions.holdStreamedSetBytes`; nil otherwise or once the ring holds them.
+    private var holdCapacity: UInt64?
+    /// Raw size of each chunk in copy order, and the alignment of their ring slots.
+    private let sizes: [UInt64]
+    private let alignment: UInt64
     private let commandPool: VK.CommandPool
     private let loaded: LoadedBundle
     private let plan: ExecutionPlan
@@ -112,11 +120,16 @@ final class ChunkStreamer {
         landsWith = [UInt64](repeating: 0, count: plan.order.count)
         decoded = [Bool](repeating: false, count: plan.order.count)
         let bundle = loaded.bundle
-        let sizes = plan.order.map { bundle.chunks[$0].rawSize }
+        sizes = plan.order.map { bundle.chunks[$0].rawSize }
         // Copy source offsets must be multiples of the texel size and of optimalBufferCopyOffsetAlignment.
-        let alignment = max(UInt64(device.limits.optimalBufferCopyOffsetAlignment), 256)
-        let capacity = StagingRing.capacity(sizes: sizes, alignment: alignment, requested: options.stagingBytes)
+        alignment = max(UInt64(device.limits.optimalBufferCopyOffsetAlignment), 256)
+        var capacity = StagingRing.capacity(sizes: sizes, alignment: alignment, requested: options.stagingBytes)
+        let whole = StagingRing.capacity(sizes: sizes, alignment: alignment, requested: .max)
+        let mayHold = whole <= options.holdStreamedSetBytes
+        // A shared ring grown earlier (a previous residency's warm program) may hold every chunk already.
+        if mayHold, let shared = sharedStaging, shared.size >= whole { capacity = whole }
         ring = StagingRing(sizes: sizes, alignment: alignment, capacity: capacity)
+        holdCapacity = !ring.holdsAll && mayHold ? whole : nil
         waveBytes = max(capacity / 4, 1)
         // A session's two streamers never run at once: the later one uses the first one's ring when it is big enough.
         staging = try sharedStaging.flatMap { $0.size >= capacity ? $0 : nil }
@@ -231,8 +244,20 @@ final class ChunkStreamer {
     }
 
     /// Starts a run whose timeline values are offset by the given bases. `waitForCompute` false (preload)
-    /// drops the `computed` waits: nothing reads the images while they load.
-    func begin(loadedBase: UInt64, computedBase: UInt64, waitForCompute: Bool, order: SubmissionOrder? = nil) {
+    /// drops the `computed` waits: nothing reads the images while they load. `hold`: a warm run, which may replace
+    /// the ring by one that holds every chunk (`holdCapacity`; the first run never does, so a session's start-up
+    /// and first output do not wait for pinning more host memory). Returns whether it did.
+    @discardableResult
+    func begin(loadedBase: UInt64, computedBase: UInt64, waitForCompute: Bool, order: SubmissionOrder? = nil,
+               hold: Bool = false) throws -> Bool {
+        var grew = false
+        if hold, let capacity = holdCapacity {
+            staging = try HostBuffer(device: device, size: capacity, usage: VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue,
+                                     label: "staging ring (holds the streamed set)")
+            ring = StagingRing(sizes: sizes, alignment: alignment, capacity: capacity)
+            holdCapacity = nil
+            grew = true
+        }
         self.order = order
         self.loadedBase = loadedBase
         self.computedBase = computedBase
@@ -249,6 +274,7 @@ final class ChunkStreamer {
         try? commandPool.reset()
         usedBuffers = 0
         if staging.writer != ObjectIdentifier(self) { decoded = decoded.map { _ in false } }
+        return grew
     }
 
     /// Decodes chunks `ordinals` into their staging slots and queues their copies (submitted by `flush`).

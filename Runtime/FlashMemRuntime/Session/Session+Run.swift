@@ -121,8 +121,8 @@ extension Session {
     func load(_ program: RunProgram) throws -> ChunkStreamer.Counters {
         guard let streamer = program.streamer else { return ChunkStreamer.Counters() }
         let base = loadedValue
-        streamer.begin(loadedBase: base, computedBase: computedValue, waitForCompute: false)
         do {
+            try streamer.begin(loadedBase: base, computedBase: computedValue, waitForCompute: false)
             try streamer.stage(program.plan.order.indices)
             try streamer.flush()
             let waitStart = monotonicSeconds()
@@ -171,7 +171,12 @@ extension Session {
         let separateQueues = device.transferQueue != device.computeQueue
         let order = separateQueues && options.signalsBeforeWaits
             ? SubmissionOrder(loaded: loadedBase, computed: computedBase) : nil
-        streamer.begin(loadedBase: loadedBase, computedBase: computedBase, waitForCompute: true, order: order)
+        // Warm runs may grow the ring to hold the streamed set; it then replaces the ring the session keeps.
+        if try streamer.begin(loadedBase: loadedBase, computedBase: computedBase, waitForCompute: true, order: order,
+                              hold: first == nil) {
+            keptStaging = streamer.staging
+            memory.stagingBytes = streamer.staging.size
+        }
         var submittedComputed = computedBase
         var submissions = 0
         func submitBatch(_ index: Int) throws {

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// How a session brings weights to the device.
 public enum LoadMode: String, Sendable, CaseIterable {
     /// Every run streams weight chunks while kernels run, as the bundle's schedule says; images with
@@ -26,6 +32,12 @@ public struct SessionOptions: Sendable {
     /// streams keeps them decoded: later warm runs only copy, with no memcpy from the bundle, for host memory equal
     /// to the streamed set (ViT-B/16 fp16 at 25% on an H100, a 256 MiB ring: warm 5.70 → 5.13 ms).
     public var stagingBytes: UInt64
+    /// Largest streamed set the ring grows to hold: when the chunks a warm run streams take more than the ring
+    /// (`stagingBytes`) but at most this many bytes, the first warm run replaces the ring by one that holds them
+    /// all, and later runs only copy. The first run never grows it, so start-up and first output are unchanged.
+    /// Costs pinned host memory equal to the streamed set, per session. 0: never grow.
+    /// Default `defaultHoldStreamedSetBytes`.
+    public var holdStreamedSetBytes: UInt64 = SessionOptions.defaultHoldStreamedSetBytes
     /// Record a timestamp around every step and report per-step GPU times (`RunStats.stepSeconds`).
     public var profile: Bool
     /// Record a timeline of every run (`RunStats.trace`): kernels and copies from GPU timestamps, host decode
@@ -54,6 +66,12 @@ public struct SessionOptions: Sendable {
     /// (`fmrun --decode-threads`). For measuring, or to leave cores to the app: on an H100 host one thread decoded
     /// at 6 GB/s against 56 on every core, and the transfer queue copied at 30.4 against 28.3 GB/s.
     public var decodeThreads = 0
+
+    /// 512 MiB, or a sixteenth of the machine's memory where that is less.
+    public static var defaultHoldStreamedSetBytes: UInt64 {
+        let pages = max(sysconf(Int32(_SC_PHYS_PAGES)), 0), pageSize = max(sysconf(Int32(_SC_PAGESIZE)), 0)
+        return min(512 << 20, UInt64(pages) * UInt64(pageSize) / 16)
+    }
 
     /// `waitTimeoutSeconds` as Vulkan wants it (at least 1 ms).
     var waitTimeoutNanoseconds: UInt64 { UInt64(max(waitTimeoutSeconds, 0.001) * 1e9) }
