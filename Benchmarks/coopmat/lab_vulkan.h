@@ -87,6 +87,7 @@ static LabDevice lab_open_queue(const char *tool, int index, int require_coopmat
     VkPhysicalDeviceVulkan12Features v12 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
     v12.shaderFloat16 = VK_TRUE;
     v12.vulkanMemoryModel = VK_TRUE;
+    v12.hostQueryReset = VK_TRUE; /* timestamps are reset from the host: transfer-only queues cannot record resets */
     v12.pNext = d.has_coopmat ? &coop : NULL;
     VkPhysicalDeviceVulkan11Features v11 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
     v11.storageBuffer16BitAccess = VK_TRUE;
@@ -135,11 +136,12 @@ static inline uint32_t lab_memory_type(const char *tool, VkPhysicalDevice physic
     exit(1);
 }
 
-/* Begins recording the command buffer (the timestamps reset). */
+/* Begins recording the command buffer, the timestamps reset from the host (vkCmdResetQueryPool is not valid on a
+ * transfer-only queue; the previous submission has completed, so the queries are not in use). */
 static void lab_begin(LabDevice *d) {
+    vkResetQueryPool(d->device, d->timestamps, 0, 2);
     VkCommandBufferBeginInfo cbbi = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     LAB_CHECK(d->tool, vkBeginCommandBuffer(d->cb, &cbbi));
-    vkCmdResetQueryPool(d->cb, d->timestamps, 0, 2);
 }
 
 /* Ends, submits and waits for the command buffer, then makes it ready to record again. */

@@ -52,10 +52,21 @@ static double submitTimed(void) {
     return lab_elapsed_ms(&d) * 1e-3;
 }
 
-/* Median GB/s of copying layers x (width x height texels of `texel` bytes) into a fresh image, regions of whole
- * layers of at most `region` bytes (at least one layer). */
-static double imageCopy(VkBuffer staging, VkFormat format, uint32_t texel, uint32_t width, uint32_t height,
-                        uint32_t layers, uint64_t region, int repeats, int *regions) {
+/* Rates of one image's copy, GB/s (medians over the repeats): `whole` between the two timestamps around all of it;
+ * then again with a timestamp before (TOP_OF_PIPE) and after (BOTTOM_OF_PIPE) every region, as fmrun times its
+ * copies: `stamped` between the outer two, `summed` over the sum of the regions' intervals (fmrun's "copy
+ * bandwidth"), `unioned` over the union of those intervals. If regions' intervals overlap, summed < unioned. */
+typedef struct { double whole, stamped, summed, unioned; } Rates;
+
+static int compareStart(const void *a, const void *b) {
+    const uint64_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* Rates of copying layers x (width x height texels of `texel` bytes) into a fresh image, regions of whole layers of
+ * at most `region` bytes (at least one layer). */
+static Rates imageCopy(VkBuffer staging, VkFormat format, uint32_t texel, uint32_t width, uint32_t height,
+                       uint32_t layers, uint64_t region, int repeats, int *regions) {
     VkImageCreateInfo ici = {.sType = VK_STRUCTURE_TYPE_IMAGE_CREATE_INFO, .imageType = VK_IMAGE_TYPE_2D,
                              .format = format, .extent = {width, height, 1}, .mipLevels = 1, .arrayLayers = layers,
                              .samples = VK_SAMPLE_COUNT_1_BIT, .tiling = VK_IMAGE_TILING_OPTIMAL,
@@ -69,8 +80,18 @@ static double imageCopy(VkBuffer staging, VkFormat format, uint32_t texel, uint3
     CHECK(vkBindImageMemory(d.device, image, memory, 0));
     uint64_t layerBytes = (uint64_t)width * height * texel;
     uint32_t perRegion = region / layerBytes > 0 ? (uint32_t)(region / layerBytes) : 1;
-    double *gbps = calloc((size_t)repeats, sizeof *gbps);
-    for (int r = 0; r < repeats; r++) {
+    uint32_t regionCount = (layers + perRegion - 1) / perRegion;
+    VkQueryPoolCreateInfo qpci = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO, .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                  .queryCount = 2 * regionCount};
+    VkQueryPool stamps;
+    CHECK(vkCreateQueryPool(d.device, &qpci, NULL, &stamps));
+    uint64_t *ticks = calloc(2 * (size_t)regionCount, sizeof *ticks);
+    double period = d.props.limits.timestampPeriod * 1e-9, bytes = (double)(layerBytes * layers);
+    double *rates[4];
+    for (int k = 0; k < 4; k++) rates[k] = calloc((size_t)repeats, sizeof(double));
+    for (int pass = 0; pass < 2 * repeats; pass++) {
+        int r = pass / 2, stamped = pass % 2;
+        if (stamped) vkResetQueryPool(d.device, stamps, 0, 2 * regionCount);
         begin();
         VkImageMemoryBarrier to = {.sType = VK_STRUCTURE_TYPE_IMAGE_MEMORY_BARRIER, .dstAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
                                    .oldLayout = VK_IMAGE_LAYOUT_UNDEFINED, .newLayout = VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
@@ -83,17 +104,42 @@ static double imageCopy(VkBuffer staging, VkFormat format, uint32_t texel, uint3
             VkBufferImageCopy copy = {.bufferOffset = layer * layerBytes,
                                       .imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, layer, count},
                                       .imageExtent = {width, height, 1}};
+            if (stamped) vkCmdWriteTimestamp(d.cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, stamps, 2 * *regions);
             vkCmdCopyBufferToImage(d.cb, staging, image, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &copy);
+            if (stamped) vkCmdWriteTimestamp(d.cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, stamps, 2 * *regions + 1);
             ++*regions;
         }
-        gbps[r] = (double)(layerBytes * layers) / submitTimed() / 1e9;
+        double seconds = submitTimed();
+        if (!stamped) { rates[0][r] = bytes / seconds / 1e9; continue; }
+        rates[1][r] = bytes / seconds / 1e9;
+        CHECK(vkGetQueryPoolResults(d.device, stamps, 0, 2 * regionCount, 2 * regionCount * sizeof *ticks, ticks,
+                                    sizeof *ticks, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
+        double summed = 0, unioned = 0;
+        for (uint32_t i = 0; i < regionCount; i++) summed += (double)(ticks[2 * i + 1] - ticks[2 * i]) * period;
+        qsort(ticks, regionCount, 2 * sizeof *ticks, compareStart);  /* (start, end) pairs by start */
+        uint64_t from = ticks[0], until = ticks[1];
+        for (uint32_t i = 1; i <= regionCount; i++) {
+            if (i < regionCount && ticks[2 * i] <= until) {
+                if (ticks[2 * i + 1] > until) until = ticks[2 * i + 1];
+                continue;
+            }
+            unioned += (double)(until - from) * period;
+            if (i < regionCount) { from = ticks[2 * i]; until = ticks[2 * i + 1]; }
+        }
+        rates[2][r] = bytes / summed / 1e9;
+        rates[3][r] = bytes / unioned / 1e9;
     }
-    qsort(gbps, (size_t)repeats, sizeof *gbps, compare);
-    double median = gbps[repeats / 2];
-    free(gbps);
+    double medians[4];
+    for (int k = 0; k < 4; k++) {
+        qsort(rates[k], (size_t)repeats, sizeof(double), compare);
+        medians[k] = rates[k][repeats / 2];
+        free(rates[k]);
+    }
+    free(ticks);
+    vkDestroyQueryPool(d.device, stamps, NULL);
     vkDestroyImage(d.device, image, NULL);
     vkFreeMemory(d.device, memory, NULL);
-    return median;
+    return (Rates){medians[0], medians[1], medians[2], medians[3]};
 }
 
 static double bufferCopy(VkBuffer staging, VkBuffer target, uint64_t total, uint64_t region, int repeats) {
@@ -155,16 +201,18 @@ int main(int argc, char **argv) {
     VkDeviceMemory targetMemory = allocate(req, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
     CHECK(vkBindBufferMemory(d.device, target, targetMemory, 0));
 
-    printf("%-34s %10s %8s %8s\n", "destination", "bytes", "regions", "GB/s");
+    printf("%-34s %10s %8s %8s   %s\n", "destination", "bytes", "regions", "GB/s",
+           "with a timestamp around every region: GB/s overall, over Σ intervals, over their union");
     printf("%-34s %10llu %8llu %8.1f\n", "buffer", (unsigned long long)total,
            (unsigned long long)((total + region - 1) / region), bufferCopy(staging, target, total, region, repeats));
     printf("%-34s %10llu %8d %8.1f\n", "buffer, one copy", (unsigned long long)total, 1,
            bufferCopy(staging, target, total, total, repeats));
     /* half8 (rgba32ui, 16-byte texels) as gemm_cm's weights, and rgba16f (8 bytes) as vkprobe's and the plain
-     * kernels' weights; widths of a few hundred texels to vkprobe's 2048; layers of 16 to 256 rows. */
+     * kernels' weights; widths of a few hundred texels to vkprobe's 2048 (fmc's large weights are 1024 wide, in
+     * layers of 16 or 32 rows); layers of 16 to 256 rows. */
     const struct { VkFormat format; uint32_t texel; const char *name; } formats[] = {
         {VK_FORMAT_R32G32B32A32_UINT, 16, "rgba32ui"}, {VK_FORMAT_R16G16B16A16_SFLOAT, 8, "rgba16f"}};
-    const uint32_t widths[] = {96, 192, 384, 768, 2048}, heights[] = {16, 32, 256};
+    const uint32_t widths[] = {96, 384, 1024, 2048}, heights[] = {16, 32, 256};
     for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
         for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
             for (size_t h = 0; h < sizeof heights / sizeof heights[0]; h++) {
@@ -173,12 +221,13 @@ int main(int argc, char **argv) {
                 if (layers > d.props.limits.maxImageArrayLayers) layers = d.props.limits.maxImageArrayLayers;
                 if (layers == 0) continue;
                 int regions = 0;
-                double gbps = imageCopy(staging, formats[f].format, formats[f].texel, widths[w], heights[h],
-                                        (uint32_t)layers, region, repeats, &regions);
+                Rates rate = imageCopy(staging, formats[f].format, formats[f].texel, widths[w], heights[h],
+                                       (uint32_t)layers, region, repeats, &regions);
                 char name[64];
                 snprintf(name, sizeof name, "%s %u x %u x %llu", formats[f].name, widths[w], heights[h],
                          (unsigned long long)layers);
-                printf("%-34s %10llu %8d %8.1f\n", name, (unsigned long long)(layerBytes * layers), regions, gbps);
+                printf("%-34s %10llu %8d %8.1f   %8.1f %8.1f %8.1f\n", name, (unsigned long long)(layerBytes * layers),
+                       regions, rate.whole, rate.stamped, rate.summed, rate.unioned);
             }
         }
     }
