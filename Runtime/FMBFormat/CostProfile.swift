@@ -31,7 +31,8 @@ public struct CostProfile: Codable, Equatable, Sendable {
 
     /// How `transferSeconds` was measured.
     public enum TransferTiming: String, Codable, Sendable {
-        /// Sum of the per-chunk copy durations from timestamps on the transfer queue.
+        /// The union of the per-chunk copy intervals from timestamps on the transfer queue (their sum before
+        /// 2026-12-08).
         case gpuTimestamps
         /// The transfer queue has no timestamps: host wall time from the first copy's submission until the host
         /// saw the last one complete (includes time copies waited for kernels, so the bandwidth is a low estimate).

@@ -93,4 +93,14 @@ final class CopyRegionTests: XCTestCase {
             for other in outputs.dropFirst() { XCTAssertEqual(other, outputs[0], "chunks of \(chunkBytes) bytes") }
         }
     }
+
+    /// The copies' time is the union of their timestamp intervals: overlapping ones (a start stamped while an earlier
+    /// copy runs) count once, disjoint ones add up, zero-length ones (the later chunks of a merged copy) add nothing.
+    func testCopyTimeIsTheUnionOfTheCopiesIntervals() {
+        XCTAssertEqual(Session.unionLength([]), 0)
+        XCTAssertEqual(Session.unionLength([(0, 2), (1, 3)]), 3, "overlapping: their sum would be 4")
+        XCTAssertEqual(Session.unionLength([(5, 6), (0, 1), (2, 4)]), 4, "disjoint, in any order")
+        XCTAssertEqual(Session.unionLength([(0, 10), (2, 3), (3, 3), (9, 12)]), 12, "nested and zero-length")
+        XCTAssertEqual(Session.unionLength([(2, 1)]), 0, "reversed counts nothing")
+    }
 }

@@ -26,18 +26,37 @@ extension Session {
         return (d > mask / 2 ? -Double(mask - d + 1) : Double(d)) * period
     }
 
-    /// The time the transfer queue spent copying this run's chunks: the sum of the copies' durations from their
-    /// timestamps (copies on one queue run one after another), else the host's wall time from the first copy's
-    /// submission until it saw the last one land.
+    /// The time the transfer queue spent copying this run's chunks: the union of the copies' intervals from their
+    /// timestamps (a copy's TOP_OF_PIPE start may be stamped while an earlier copy still runs, so their sum could
+    /// count that time twice), else the host's wall time from the first copy's submission until it saw the last one
+    /// land.
     func transferTime(_ copier: ChunkStreamer?, _ counters: ChunkStreamer.Counters) throws
         -> (Double?, CostProfile.TransferTiming) {
         guard let copier, counters.chunks > 0 else { return (nil, .none) }
-        if let ticks = try copier.copyTicks() {
-            let total = ticks.reduce(0.0) { $0 + max(ticksToSeconds($1.end, minus: $1.start, family: device.transferFamily), 0) }
-            return (total, .gpuTimestamps)
+        if let ticks = try copier.copyTicks(), let base = ticks.map(\.start).min() {
+            let family = device.transferFamily
+            let intervals = ticks.map { (ticksToSeconds($0.start, minus: base, family: family),
+                                         ticksToSeconds($0.end, minus: base, family: family)) }
+            return (Session.unionLength(intervals), .gpuTimestamps)
         }
         guard let first = counters.firstSubmit, let landed = copiesLanded else { return (nil, .none) }
         return (landed - first, .hostWall)
+    }
+
+    /// The length of the union of intervals (start, end); empty or reversed ones count nothing.
+    static func unionLength(_ intervals: [(start: Double, end: Double)]) -> Double {
+        var total = 0.0
+        var until = -Double.infinity
+        for (start, end) in intervals.sorted(by: { $0.start < $1.start }) where end > start {
+            if start >= until {
+                total += end - start
+                until = end
+            } else if end > until {
+                total += end - until
+                until = end
+            }
+        }
+        return total
     }
 
     /// Appends a host-main event from `start` to now, when tracing.
