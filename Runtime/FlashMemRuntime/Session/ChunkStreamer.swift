@@ -29,6 +29,8 @@ final class ChunkStreamer {
     /// Raw size of each chunk in copy order, and the alignment of their ring slots.
     private let sizes: [UInt64]
     private let alignment: UInt64
+    /// Time `init` took to allocate and map its ring (0 when it shares another's): pinning host memory.
+    let stagingSeconds: Double
     private let commandPool: VK.CommandPool
     private let loaded: LoadedBundle
     private let plan: ExecutionPlan
@@ -132,9 +134,11 @@ final class ChunkStreamer {
         holdCapacity = !ring.holdsAll && mayHold ? whole : nil
         waveBytes = max(capacity / 4, 1)
         // A session's two streamers never run at once: the later one uses the first one's ring when it is big enough.
+        let allocationStart = monotonicSeconds()
         staging = try sharedStaging.flatMap { $0.size >= capacity ? $0 : nil }
             ?? HostBuffer(device: device, size: capacity, usage: VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue,
                                  label: "staging ring")
+        stagingSeconds = monotonicSeconds() - allocationStart
         commandPool = try VK.CommandPool(device: device.vk, family: device.transferFamily)
         images = weights.images
         // Transfer-only queues cannot record vkCmdResetQueryPool: the pool is reset from the host per run.

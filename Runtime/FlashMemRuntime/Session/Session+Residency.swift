@@ -214,6 +214,8 @@ extension Session {
             warm = try program(weights, computePool, copies: streamed, streaming: false, sharing: first)
         }
         startup.programSeconds = monotonicSeconds() - phaseStart
+        startup.stagingSeconds = (first.streamer?.stagingSeconds ?? 0)
+            + (warm === first ? 0 : warm.streamer?.stagingSeconds ?? 0)
         let residency = SessionResidency(arena: arena, weights: weights, descriptorPool: descriptorPool,
                                          stepSets: stepSets, computePool: computePool, commands: commands,
                                          first: first, warm: warm, pooled: pool != nil)

@@ -326,6 +326,8 @@ public struct StartupReport: Sendable {
     public var weightSeconds = 0.0
     /// Run plans, staging rings and the pre-recorded copy command buffers.
     public var programSeconds = 0.0
+    /// The part of `programSeconds` spent allocating and mapping the pinned staging rings.
+    public var stagingSeconds = 0.0
     /// Compute command buffers.
     public var recordSeconds = 0.0
     /// How many times the session built its device state (arena and images bound, descriptor sets, run programs,
