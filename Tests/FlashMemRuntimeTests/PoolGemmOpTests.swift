@@ -138,11 +138,11 @@ final class PoolGemmOpTests: XCTestCase {
     }
 
     func testGemmWeightInSeveralShortLayers() throws {
-        // A 1024 × 4100 weight and its bias: over 1024 rows of 1024 texels, so its image has layers shorter than
-        // 1024 rows (ImageLayout.extent: at most 1/16 padding), addressed by shifts in the kernel.
+        // A 1024 × 1150 weight and its bias: 288 rows of 1024 texels, which as one layer would take 384 rows on
+        // NVIDIA, so its image has several layers (ImageLayout.extent), addressed by shifts in the kernel.
         let a = Operand("a", [2, 1024], seed: 130)
-        let b = Operand("b", [1024, 4100], seed: 131)
-        let c = Operand("c", [4100], seed: 132)
+        let b = Operand("b", [1024, 1150], seed: 131)
+        let c = Operand("c", [1150], seed: 132)
         let ref = R.gemm(a: a.values, aShape: a.shape, b: b.values, bShape: b.shape, c: c.values, cShape: c.shape,
                          alpha: 1, beta: 1)
         try check([gemmNode(["a", "b", "c"])], inputs: [a], weights: [b, c],

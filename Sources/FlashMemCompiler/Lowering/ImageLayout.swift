@@ -5,8 +5,8 @@
 import FMBFormat
 
 public enum ImageLayout {
-    /// The largest width / height a weight image gets (well under every device's maxImageDimension2D).
-    public static let maxSide = 1024
+    /// The largest width / height a weight image gets: every Vulkan device's maxImageDimension2D is at least 4096.
+    public static let maxSide = 4096
     /// The most layers a weight image gets: the least maxImageArrayLayers Vulkan allows a device.
     public static let maxLayers = 256
     /// The fewest rows of a layer: NVIDIA lays each layer out in blocks of at least 8 rows, so shorter layers
@@ -24,33 +24,52 @@ public enum ImageLayout {
         return LoweringMath.ceilDiv(rows, block) * block
     }
 
-    /// The extent of an image holding `texels` texels: width = min(1024, nextPow2(texels)) and r =
-    /// ceil(texels / width) rows, laid out as the candidate that takes the fewest rows in device memory
-    /// (`paddedRows` per layer), or one within r / 16 rows of it with fewer layers: one layer of r rows (r ≤ 1024),
-    /// or layers of a power-of-two height h (8 ≤ h ≤ 1024, h < r, at most `maxLayers` of them). A 384 × 384 fp16
-    /// weight (37 rows of 1024 texels) would take 64 rows as one layer; 5 layers of 8 take 40. Layers of a fixed
-    /// 1024 rows would pad a 1025-row image (a 1024 × 4096 weight and its bias row) to twice its size; h = 64
-    /// pads it by 6%.
+    /// The narrowest width a weight image of at least that many texels gets.
+    static let minWidth = 1024
+    /// What one more layer costs, in texels: a copy spends ~2.8 µs per layer on top of its bytes (H100 transfer
+    /// queue, `Benchmarks/copyshapes`, 2026-12-08: a 1024-wide half8 image in layers of 16 rows, 256 KiB, copies
+    /// at 33 GB/s, in layers of 32 rows at 40, of 256 rows at 49.6, against 49.7 into a buffer), as long as
+    /// ~140 KB take at 50 GB/s: 8192 texels of 16 bytes.
+    static let layerCostTexels = 8192
+
+    /// The extent of an image holding `texels` texels, among widths w (powers of two from min(1024, nextPow2(texels))
+    /// to min(maxSide, nextPow2(texels))) and, per width, r = ceil(texels / w) rows laid out as one layer of r rows
+    /// (r ≤ maxSide) or layers of a power-of-two height h (8 ≤ h ≤ maxSide, h < r, at most `maxLayers` of them):
+    /// of the candidates whose device texels (`paddedRows` per layer, times w) are within texels / 8 of the fewest
+    /// any candidate takes, the one with the least device texels + layers · `layerCostTexels` (then the narrower).
+    /// Device memory is what a budget holds and every layer is a copy of its own, so a 768 × 3072 fp16 weight and
+    /// its bias (295,296 half8 texels) takes 5 layers of 16 rows 4096 wide (327,680 texels) rather than 19 of 16
+    /// rows 1024 wide (311,296): 5% more memory, its copy ~30% shorter. A 384 × 384 fp16 weight (37 rows of 1024
+    /// texels) would take 64 rows as one layer; 5 layers of 8 take 40. Layers of a fixed 1024 rows would pad a
+    /// 1025-row image (a 1024 × 4096 weight and its bias row) to twice its size.
     /// The kernels address texels with shifts by `log2(width)` and `log2(height)` (see `log2`), so width is a
     /// power of two, and so is height whenever there are several layers; a single layer's height needs not
     /// be (t / width < height there), which keeps the padding under one row. Every count is ≥ 1.
     public static func extent(texels: Int) -> (width: Int, height: Int, layers: Int) {
         let texels = max(texels, 1)
-        let width = min(maxSide, nextPowerOfTwo(texels))
-        let rows = LoweringMath.ceilDiv(texels, width)
-        var candidates: [(height: Int, layers: Int, deviceRows: Int)] = []
-        if rows <= maxSide { candidates.append((rows, 1, paddedRows(rows))) }
-        var height = maxSide
-        while height >= minLayerRows {
-            let layers = LoweringMath.ceilDiv(rows, height)
-            if height < rows && layers <= maxLayers { candidates.append((height, layers, height * layers)) }
-            height /= 2
+        let widest = min(maxSide, nextPowerOfTwo(texels))
+        var candidates: [(width: Int, height: Int, layers: Int, deviceTexels: Int)] = []
+        var width = min(minWidth, widest)
+        while width <= widest {
+            let rows = LoweringMath.ceilDiv(texels, width)
+            if rows <= maxSide { candidates.append((width, rows, 1, paddedRows(rows) * width)) }
+            var height = maxSide
+            while height >= minLayerRows {
+                let layers = LoweringMath.ceilDiv(rows, height)
+                if height < rows && layers <= maxLayers { candidates.append((width, height, layers, height * layers * width)) }
+                height /= 2
+            }
+            width *= 2
         }
-        // Every row count fits 256 layers of 1024 rows at most 2^18 texels wide: the caller's images are far
-        // smaller (`maxImageBytes`), so there is always a candidate.
-        let fewest = candidates.map(\.deviceRows).min()!
-        let chosen = candidates.filter { ($0.deviceRows - fewest) * 16 <= rows }.min { $0.layers < $1.layers }!
-        return (width, chosen.height, chosen.layers)
+        // Every texel count fits 256 layers of 4096 rows 1024 texels wide: the caller's images are far smaller
+        // (`maxImageBytes`), so there is always a candidate.
+        let fewest = candidates.map(\.deviceTexels).min()!
+        func cost(_ c: (width: Int, height: Int, layers: Int, deviceTexels: Int)) -> Int {
+            c.deviceTexels + c.layers * layerCostTexels
+        }
+        let chosen = candidates.filter { ($0.deviceTexels - fewest) * 8 <= texels }
+            .min { (cost($0), $0.width) < (cost($1), $1.width) }!
+        return (chosen.width, chosen.height, chosen.layers)
     }
 
     /// Where texel `t` lives: x = t % width, y = (t / width) % height, layer = t / (width · height).
