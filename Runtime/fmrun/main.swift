@@ -93,7 +93,7 @@ struct FMRun: ParsableCommand {
     @Option(name: .customLong("host-read"),
             help: ArgumentHelp("How uncompressed chunks reach the staging ring: mmap (memcpy from the mapping) or "
                                + "pread (the kernel copies from the page cache)."))
-    var hostRead: String = "mmap"
+    var hostRead: String = "pread"
 
     @Option(name: .customLong("staging-mib"),
             help: ArgumentHelp("Size of the pinned staging ring in MiB; one that holds a warm run's streamed set keeps "

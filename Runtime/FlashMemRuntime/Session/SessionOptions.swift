@@ -13,9 +13,11 @@ public enum LoadMode: String, Sendable, CaseIterable {
     case preload
 }
 
-/// How the streamer reads uncompressed chunk payloads of a bundle opened from a file. On the H200 machine memcpy
-/// from the mapping was faster in both the first and warm runs (GPT-Neo-1.3B at 25%: first run 113 vs 119 ms, warm
-/// 84.4 vs 91.1 ms; Benchmarks/README.md), so it is the default.
+/// How the streamer reads uncompressed chunk payloads of a bundle opened from a file. pread is the default: it costs
+/// the same wherever the file system caches the file, while faulting the mapping in page by page can cost several
+/// times the bytes (an H100 host, 2026-12-08, ViT-B/16 fp16 at 25%: first run 113 ms with mmap against 15 ms with
+/// pread). Where mapped pages fault in cheaply, memcpy from the mapping was 5-8% faster (the H200 host,
+/// GPT-Neo-1.3B at 25%: first run 113 vs 119 ms, warm 84.4 vs 91.1 ms; Benchmarks/README.md).
 public enum HostRead: String, Sendable, CaseIterable {
     /// memcpy from the memory mapping (first touches fault every 4 KiB page in).
     case mmap
@@ -46,7 +48,7 @@ public struct SessionOptions: Sendable {
     /// Longest the host waits for any one GPU event before giving up with VK_TIMEOUT, in seconds.
     public var waitTimeoutSeconds: Double
 
-    public var hostRead: HostRead = .mmap
+    public var hostRead: HostRead = .pread
     /// Check every weight chunk against its checksum the first time the session streams it, before its copy is
     /// submitted (`ChunkVerifier`): a corrupted or modified bundle is a `RuntimeError.chunkChecksum` instead of
     /// wrong outputs. Costs a hash of each chunk once per session (warm runs skip verified chunks). Turn it off
