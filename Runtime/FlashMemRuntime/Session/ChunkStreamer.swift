@@ -123,8 +123,7 @@ final class ChunkStreamer {
         decoded = [Bool](repeating: false, count: plan.order.count)
         let bundle = loaded.bundle
         sizes = plan.order.map { bundle.chunks[$0].rawSize }
-        // Copy source offsets must be multiples of the texel size and of optimalBufferCopyOffsetAlignment.
-        alignment = max(UInt64(device.limits.optimalBufferCopyOffsetAlignment), 256)
+        alignment = ChunkStreamer.slotAlignment(device)
         var capacity = StagingRing.capacity(sizes: sizes, alignment: alignment, requested: options.stagingBytes)
         let whole = StagingRing.capacity(sizes: sizes, alignment: alignment, requested: .max)
         let mayHold = whole <= options.holdStreamedSetBytes
@@ -145,6 +144,12 @@ final class ChunkStreamer {
         let timestampBits = device.physical.queueFamilies[Int(device.transferFamily)].timestampValidBits
         self.timestamps = options.timestamps && timestampBits > 0 && device.hasHostQueryReset && !plan.order.isEmpty
             ? try VK.QueryPool(device: device.vk, timestamps: UInt32(2 * plan.order.count)) : nil
+    }
+
+    /// Where ring slots start: copy source offsets must be multiples of the texel size and of
+    /// optimalBufferCopyOffsetAlignment.
+    static func slotAlignment(_ device: Device) -> UInt64 {
+        max(UInt64(device.limits.optimalBufferCopyOffsetAlignment), 256)
     }
 
     /// Records the copies of `group` (ordinals of one image, in order): each run of chunks that `region` can take as

@@ -201,6 +201,13 @@ extension Session {
 
         // The first run copies every chunk; later runs the streamed images' chunks (none in preload mode).
         phaseStart = monotonicSeconds()
+        var earlySeconds = 0.0
+        if let early = earlyRing?.take() {
+            earlyRing = nil
+            keptStaging = keptStaging ?? early.buffer
+            earlySeconds = early.seconds
+            startup.stagingWaitSeconds = early.waited
+        }
         let streamed = weights.resident.map { !$0 }
         let first: RunProgram, warm: RunProgram
         switch options.loadMode {
@@ -214,7 +221,7 @@ extension Session {
             warm = try program(weights, computePool, copies: streamed, streaming: false, sharing: first)
         }
         startup.programSeconds = monotonicSeconds() - phaseStart
-        startup.stagingSeconds = (first.streamer?.stagingSeconds ?? 0)
+        startup.stagingSeconds = earlySeconds + (first.streamer?.stagingSeconds ?? 0)
             + (warm === first ? 0 : warm.streamer?.stagingSeconds ?? 0)
         let residency = SessionResidency(arena: arena, weights: weights, descriptorPool: descriptorPool,
                                          stepSets: stepSets, computePool: computePool, commands: commands,

@@ -86,6 +86,8 @@ public final class Session: @unchecked Sendable {
     var unbound: (arena: VK.Buffer, weights: WeightMemory)?
     /// The staging ring of the latest residency, reused by the next one (host memory; not charged to the budget).
     var keptStaging: HostBuffer?
+    /// The first run's staging ring, being allocated while `init` goes on; taken by the first residency.
+    var earlyRing: EarlyRing?
     let loadedSemaphore: VK.TimelineSemaphore
     let computedSemaphore: VK.TimelineSemaphore
     /// The values every submitted signal has reached on the two timelines (the next run's bases).
@@ -137,6 +139,11 @@ public final class Session: @unchecked Sendable {
         // The one validation (the reader's, free for files it read), then the device: nothing touches the GPU before.
         try loaded.validate()
         try device.checkRequirements(of: loaded)
+
+        // The first run copies every chunk: its ring (as `ChunkStreamer` sizes it) is pinned meanwhile.
+        let chunkSizes = bundle.chunks.map(\.rawSize)
+        earlyRing = chunkSizes.isEmpty ? nil : EarlyRing(device: device, capacity: StagingRing.capacity(
+            sizes: chunkSizes, alignment: ChunkStreamer.slotAlignment(device), requested: options.stagingBytes))
 
         let pipelineStart = monotonicSeconds()
         let modules = try bundle.spirv.enumerated().map {
@@ -326,8 +333,11 @@ public struct StartupReport: Sendable {
     public var weightSeconds = 0.0
     /// Run plans, staging rings and the pre-recorded copy command buffers.
     public var programSeconds = 0.0
-    /// The part of `programSeconds` spent allocating and mapping the pinned staging rings.
+    /// Time spent allocating and mapping the pinned staging rings: the first run's on a thread of its own while the
+    /// session was made (`stagingWaitSeconds` of it delayed the copy programs), any other within `programSeconds`.
     public var stagingSeconds = 0.0
+    /// The part of `programSeconds` spent waiting for the first run's ring.
+    public var stagingWaitSeconds = 0.0
     /// Compute command buffers.
     public var recordSeconds = 0.0
     /// How many times the session built its device state (arena and images bound, descriptor sets, run programs,
