@@ -341,7 +341,8 @@ struct FMRun: ParsableCommand {
         let s = session.startup
         print("start-up:         \(phases.joined(separator: ", ")) (session: pipelines \(ms(s.pipelineSeconds)), "
               + "cache \(s.pipelineCacheHit ? "hit" : "miss"); weights \(ms(s.weightSeconds)); copy programs "
-              + "\(ms(s.programSeconds)) (staging ring \(ms(s.stagingSeconds)), \(ms(s.stagingWaitSeconds)) of it waited for); recording \(ms(s.recordSeconds)); device: "
+              + "\(ms(s.programSeconds)) (staging ring \(ms(s.stagingSeconds)), \(ms(s.stagingWaitSeconds)) of it waited for); "
+              + "recording \(ms(s.recordSeconds)); device: "
               + session.device.creationPhases.map { "\($0.phase) \(ms($0.seconds))" }.joined(separator: ", ") + ")")
         print("first run:        \(ms(coldStats.wallSeconds))"
               + (coldStats.loadSeconds.map { ", of which weight load \(ms($0))" } ?? ""))
