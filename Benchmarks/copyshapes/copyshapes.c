@@ -1,8 +1,10 @@
 /* copyshapes: how fast the transfer queue copies host-visible staging into weight images of a given shape. fmrun's
  * streamed runs copy at 28-30 GB/s on an H100 where vkprobe's one 1 GiB copy into a 2048 x 2048 x 32 RGBA16F image
  * reaches 51 GB/s, with or without the host decoding at the same time (Benchmarks/README.md, 2026-12-07). Our
- * copies differ in their destination: 2D-array images of 16-byte texels (half8: rgba32ui), a few hundred texels
- * wide, layers of 16-32 rows, copied in regions of whole layers of ~3 MiB. This times, per shape, copying
+ * copies differ in their destination: 2D-array images of 16-byte texels (half8: rgba32ui), 1024 texels wide in
+ * layers of 16-32 rows, copied in regions of whole layers of ~3 MiB. (On an H100 a copy cost its bytes at ~51 GB/s
+ * plus ~2.8 us per layer: results/h100-copyshapes-2026-12-08.txt; fmc has taken fewer layers since.) This times,
+ * per shape, copying
  * TOTAL bytes from one staging buffer (HOST_VISIBLE | HOST_COHERENT, as fmrun's ring) into one image of that shape
  * in regions of REGION bytes (whole layers), each region one vkCmdCopyBufferToImage in one command buffer, the
  * whole between two transfer-queue timestamps; and the same bytes into a device-local buffer (vkCmdCopyBuffer) as
