@@ -135,8 +135,7 @@ final class ChunkStreamer {
         // A session's two streamers never run at once: the later one uses the first one's ring when it is big enough.
         let allocationStart = monotonicSeconds()
         staging = try sharedStaging.flatMap { $0.size >= capacity ? $0 : nil }
-            ?? HostBuffer(device: device, size: capacity, usage: VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue,
-                                 label: "staging ring")
+            ?? ChunkStreamer.makeRing(device: device, bytes: capacity)
         stagingSeconds = monotonicSeconds() - allocationStart
         commandPool = try VK.CommandPool(device: device.vk, family: device.transferFamily)
         images = weights.images
@@ -144,6 +143,11 @@ final class ChunkStreamer {
         let timestampBits = device.physical.queueFamilies[Int(device.transferFamily)].timestampValidBits
         self.timestamps = options.timestamps && timestampBits > 0 && device.hasHostQueryReset && !plan.order.isEmpty
             ? try VK.QueryPool(device: device.vk, timestamps: UInt32(2 * plan.order.count)) : nil
+    }
+
+    /// A pinned, mapped buffer of `bytes` that chunks are decoded into and copied from.
+    static func makeRing(device: Device, bytes: UInt64, label: String = "staging ring") throws -> HostBuffer {
+        try HostBuffer(device: device, size: bytes, usage: VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue, label: label)
     }
 
     /// Where ring slots start: copy source offsets must be multiples of the texel size and of
@@ -261,8 +265,8 @@ final class ChunkStreamer {
                hold: Bool = false) throws -> Bool {
         var grew = false
         if hold, let capacity = holdCapacity {
-            staging = try HostBuffer(device: device, size: capacity, usage: VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue,
-                                     label: "staging ring (holds the streamed set)")
+            staging = try ChunkStreamer.makeRing(device: device, bytes: capacity,
+                                                 label: "staging ring (holds the streamed set)")
             ring = StagingRing(sizes: sizes, alignment: alignment, capacity: capacity)
             holdCapacity = nil
             grew = true

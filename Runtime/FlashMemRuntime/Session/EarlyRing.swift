@@ -1,4 +1,3 @@
-import CVulkan
 import Dispatch
 
 /// The staging ring of a session's first run, allocated on another thread while the session compiles its pipelines
@@ -17,8 +16,7 @@ final class EarlyRing: @unchecked Sendable {
         DispatchQueue.global(qos: .userInitiated).async { [self] in
             let start = monotonicSeconds()
             // A failure leaves it nil: the streamer then allocates its own ring and reports the error in context.
-            buffer = try? HostBuffer(device: device, size: capacity, usage: VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue,
-                                     label: "staging ring")
+            buffer = try? ChunkStreamer.makeRing(device: device, bytes: capacity)
             seconds = monotonicSeconds() - start
             done.leave()
         }

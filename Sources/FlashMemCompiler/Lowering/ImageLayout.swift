@@ -39,9 +39,10 @@ public enum ImageLayout {
     /// any candidate takes, the one with the least device texels + layers · `layerCostTexels` (then the narrower).
     /// Device memory is what a budget holds and every layer is a copy of its own, so a 768 × 3072 fp16 weight and
     /// its bias (295,296 half8 texels, 289 rows of 1024) takes 5 layers of 64 rows (327,680 texels) rather than 19
-    /// of 16 (311,296): 5% more memory, its copy ~30% shorter (4096 × 16 × 5 costs the same; the narrower wins). A 384 × 384 fp16 weight (37 rows of 1024
-    /// texels) would take 64 rows as one layer; 5 layers of 8 take 40. Layers of a fixed 1024 rows would pad a
-    /// 1025-row image (a 1024 × 4096 weight and its bias row) to twice its size.
+    /// of 16 (311,296): 5% more memory, its copy ~30% shorter (4096 × 16 × 5 costs the same; the narrower wins).
+    /// A 384 × 384 fp16 weight (37 rows of 1024 texels) would take 64 rows as one layer; 5 layers of 8 take 40.
+    /// Layers of a fixed 1024 rows would pad a 1025-row image (a 1024 × 4096 weight and its bias row) to twice
+    /// its size.
     /// The kernels address texels with shifts by `log2(width)` and `log2(height)` (see `log2`), so width is a
     /// power of two, and so is height whenever there are several layers; a single layer's height needs not
     /// be (t / width < height there), which keeps the padding under one row. Every count is ≥ 1.
